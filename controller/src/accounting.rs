@@ -1,0 +1,104 @@
+//! Accounting ingest: batches from agents become ledger rows exactly once.
+
+use crate::db::{Db, DbError, now_ms};
+use mikrobill_protocol::accounting::AccountingRecord;
+use mikrobill_protocol::messages::MAX_ACCOUNTING_BATCH;
+use sqlx::{QueryBuilder, Row};
+
+/// Longest text field accepted (RADIUS attributes hold at most 253 octets).
+const MAX_TEXT: usize = 253;
+
+/// Errors of ingest.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Storage failed; nothing was committed, the agent should retry.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The batch is malformed; retrying it will not help.
+    #[error("invalid accounting batch: {0}")]
+    Invalid(String),
+}
+
+impl From<sqlx::Error> for IngestError {
+    fn from(e: sqlx::Error) -> Self {
+        IngestError::Db(DbError::Sqlx(e))
+    }
+}
+
+/// Outcome of one ingested batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOutcome {
+    /// Rows newly stored.
+    pub inserted: u32,
+    /// Records already stored by an earlier delivery.
+    pub duplicates: u32,
+}
+
+fn validate(records: &[AccountingRecord]) -> Result<(), IngestError> {
+    if records.len() > MAX_ACCOUNTING_BATCH {
+        return Err(IngestError::Invalid(format!("{} records exceed the batch limit of {MAX_ACCOUNTING_BATCH}", records.len())));
+    }
+    for r in records {
+        for (field, value) in [("nas_identifier", &r.nas_identifier), ("session_id", &r.session_id), ("username", &r.username)] {
+            if value.len() > MAX_TEXT {
+                return Err(IngestError::Invalid(format!("record {}: {field} longer than {MAX_TEXT} bytes", r.id.to_hex())));
+            }
+        }
+        if r.calling_station_id.as_ref().is_some_and(|c| c.len() > MAX_TEXT) {
+            return Err(IngestError::Invalid(format!("record {}: calling_station_id too long", r.id.to_hex())));
+        }
+        let counters = [r.session_time_secs, r.input_octets, r.output_octets, r.input_packets, r.output_packets];
+        if counters.iter().any(|&c| c > i64::MAX as u64) {
+            return Err(IngestError::Invalid(format!("record {}: counter out of range", r.id.to_hex())));
+        }
+    }
+    Ok(())
+}
+
+/// Stores a batch for `site_id` in one transaction; records seen before are skipped.
+pub async fn ingest(db: &Db, site_id: &str, records: &[AccountingRecord]) -> Result<IngestOutcome, IngestError> {
+    validate(records)?;
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    let mut inserted = 0u64;
+    for chunk in records.chunks(500) {
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO accounting_records (site_id, record_id, nas_identifier, nas_ip, session_id, username, status, \
+             event_time, session_time_secs, input_octets, output_octets, input_packets, output_packets, terminate_cause, \
+             framed_ip, calling_station_id, received_at) ",
+        );
+        qb.push_values(chunk, |mut b, r| {
+            b.push_bind(site_id.to_string())
+                .push_bind(r.id.to_hex())
+                .push_bind(r.nas_identifier.clone())
+                .push_bind(r.nas_ip.map(|ip| ip.to_string()))
+                .push_bind(r.session_id.clone())
+                .push_bind(r.username.clone())
+                .push_bind(r.status.as_str())
+                .push_bind(r.event_time_ms)
+                .push_bind(r.session_time_secs as i64)
+                .push_bind(r.input_octets as i64)
+                .push_bind(r.output_octets as i64)
+                .push_bind(r.input_packets as i64)
+                .push_bind(r.output_packets as i64)
+                .push_bind(r.terminate_cause.map(i64::from))
+                .push_bind(r.framed_ip.map(|ip| ip.to_string()))
+                .push_bind(r.calling_station_id.clone())
+                .push_bind(now);
+        });
+        qb.push(" ON CONFLICT (site_id, record_id) DO NOTHING");
+        inserted += qb.build().execute(&mut *tx).await?.rows_affected();
+    }
+    tx.commit().await?;
+    let inserted = inserted as u32;
+    Ok(IngestOutcome { inserted, duplicates: records.len() as u32 - inserted })
+}
+
+/// Number of ledger rows stored for a site.
+pub async fn count_for_site(db: &Db, site_id: &str) -> Result<i64, DbError> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM accounting_records WHERE site_id = $1")
+        .bind(site_id)
+        .fetch_one(&db.pool)
+        .await?;
+    Ok(row.try_get("n")?)
+}

@@ -1,0 +1,377 @@
+//! The `mikrobill-controller` command line.
+
+use crate::config::{DEFAULT_API_LISTEN, DEFAULT_DATA_DIR, DEFAULT_EDGE_LISTEN, FileConfig, ServeConfig, StoreConfig};
+use crate::db::{Db, format_ms, now_ms, redact_url};
+use crate::pki::Ca;
+use crate::serve::EDGE_ADVERTISE_SETTING;
+use crate::{plans, sites, vouchers};
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use mikrobill_protocol::enroll::EnrollmentToken;
+use mikrobill_protocol::items::Plan;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// MikroBill controller: billing, sites, agent enrollment and accounting.
+#[derive(Debug, Parser)]
+#[command(name = "mikrobill-controller", version, about)]
+pub struct Cli {
+    /// TOML configuration file (keys: data_dir, database_url, api_listen, edge_listen, edge_advertise, log_format).
+    #[arg(long, global = true, env = "MIKROBILL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory: CA, edge certificate and the SQLite database.
+    #[arg(long, global = true, env = "MIKROBILL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database URL (postgres://...); SQLite in the data directory when absent.
+    #[arg(long, global = true, env = "MIKROBILL_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "MIKROBILL_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller: HTTP API and the QUIC edge for agents.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage sites and their agents.
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Manage service plans.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Manage vouchers.
+    #[command(subcommand)]
+    Voucher(VoucherCommand),
+}
+
+/// Options of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// HTTP listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "MIKROBILL_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+    /// QUIC edge listen address [default: 0.0.0.0:4433].
+    #[arg(long, env = "MIKROBILL_EDGE_LISTEN")]
+    pub edge_listen: Option<SocketAddr>,
+    /// Address agents dial (host:port), written into enrollment tokens [default: this host and the edge port].
+    #[arg(long, env = "MIKROBILL_EDGE_ADVERTISE")]
+    pub edge_advertise: Option<String>,
+}
+
+/// Options shared by token-issuing commands.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// How long the token stays valid (e.g. 24h, 30m, 7days).
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+    /// Controller edge address for the token; defaults to what `serve` advertises.
+    #[arg(long)]
+    pub edge_addr: Option<String>,
+}
+
+/// `site` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// Create a site and print its one-time enrollment token.
+    Add {
+        /// Site name.
+        name: String,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// Print a new enrollment token for an existing site (agent reinstalled).
+    Token {
+        /// Site name.
+        name: String,
+        #[command(flatten)]
+        token: TokenArgs,
+    },
+    /// List sites with online/offline state and last-seen time.
+    List,
+    /// Lock a site's agent out now: its session is closed and its certificates refused.
+    Revoke {
+        /// Site name.
+        name: String,
+    },
+}
+
+/// `plan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Create a plan.
+    Add(PlanArgs),
+}
+
+/// Options of `plan add`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Plan name.
+    pub name: String,
+    /// Price in minor currency units (e.g. 5000 for Rp 5.000).
+    #[arg(long, default_value_t = 0)]
+    pub price: i64,
+    /// Speed as rx/tx from the subscriber's side, e.g. 2M/10M.
+    #[arg(long)]
+    pub rate_limit: Option<String>,
+    /// Online time allowed (e.g. 3h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub time_limit: Option<Duration>,
+    /// Data allowed, in bytes with an optional k/M/G suffix (powers of 1000).
+    #[arg(long, value_parser = parse_bytes)]
+    pub data_limit: Option<u64>,
+    /// Validity from first use (e.g. 1day, 30days).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub validity: Option<Duration>,
+    /// Concurrent sessions per account.
+    #[arg(long, default_value_t = 1)]
+    pub shared_users: u32,
+}
+
+/// `voucher` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum VoucherCommand {
+    /// Create vouchers (random codes with --count, or one given code with --code).
+    Add {
+        /// Plan name.
+        #[arg(long)]
+        plan: String,
+        /// Limit to one site (all sites when absent).
+        #[arg(long)]
+        site: Option<String>,
+        /// Number of random codes.
+        #[arg(long, default_value_t = 1, conflicts_with = "code")]
+        count: usize,
+        /// A specific code.
+        #[arg(long)]
+        code: Option<String>,
+        /// A separate password (code is the password when absent).
+        #[arg(long, requires = "code")]
+        password: Option<String>,
+        /// Prefix for random codes.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// Length of the random part.
+        #[arg(long, default_value_t = 8)]
+        length: usize,
+    },
+    /// Revoke a voucher everywhere.
+    Revoke {
+        /// Voucher code.
+        code: String,
+    },
+}
+
+/// Parses `1500`, `10k`, `5M`, `2G` (powers of 1000).
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 1_000),
+        Some((i, 'M')) => (&s[..i], 1_000_000),
+        Some((i, 'G')) => (&s[..i], 1_000_000_000),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("{s:?} is not a byte count such as 500M or 2G"))
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" { builder.json().init() } else { builder.init() }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let file = match &cli.config {
+        Some(path) => match FileConfig::load(path) {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::from(2);
+            }
+        },
+        None => FileConfig::default(),
+    };
+    let log_format = cli.log_format.clone().or(file.log_format.clone()).unwrap_or_else(|| "text".into());
+    if !matches!(log_format.as_str(), "text" | "json") {
+        eprintln!("error: log format {log_format:?} is not one of: text, json");
+        return ExitCode::from(2);
+    }
+    init_logging(&log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli, file)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
+    let store = StoreConfig {
+        data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        database_url: cli.database_url.or(file.database_url),
+    };
+    match cli.command {
+        Command::Serve(args) => {
+            let config = ServeConfig {
+                store,
+                api_listen: args.api_listen.or(file.api_listen).unwrap_or_else(|| DEFAULT_API_LISTEN.parse().unwrap()),
+                edge_listen: args.edge_listen.or(file.edge_listen).unwrap_or_else(|| DEFAULT_EDGE_LISTEN.parse().unwrap()),
+                edge_advertise: args.edge_advertise.or(file.edge_advertise),
+            };
+            crate::serve::run(config).await
+        }
+        Command::Migrate => {
+            open(&store).await?;
+            println!("database is up to date");
+            Ok(())
+        }
+        Command::Site(cmd) => site(&store, cmd).await,
+        Command::Plan(PlanCommand::Add(args)) => {
+            let db = open(&store).await?;
+            let plan = Plan {
+                id: String::new(),
+                name: args.name,
+                rate_limit: args.rate_limit,
+                time_limit_secs: args.time_limit.map(|d| d.as_secs()),
+                data_limit_bytes: args.data_limit,
+                validity_secs: args.validity.map(|d| d.as_secs()),
+                shared_users: args.shared_users,
+                interim_interval_secs: None,
+                router_group: None,
+                address_list: None,
+            };
+            let plan = plans::create(&db, plan, args.price).await?;
+            println!("plan {:?} created (id {})", plan.name, plan.id);
+            Ok(())
+        }
+        Command::Voucher(VoucherCommand::Add { plan, site, count, code, password, prefix, length }) => {
+            let db = open(&store).await?;
+            let plan = plans::by_name(&db, &plan).await?;
+            let site_id = match &site {
+                Some(name) => Some(sites::by_name(&db, name).await?.id),
+                None => None,
+            };
+            let entries = match code {
+                Some(code) => vec![(code, password)],
+                None => {
+                    if !(4..=32).contains(&length) || count == 0 || count > 100_000 {
+                        bail!("--length must be 4-32 and --count 1-100000");
+                    }
+                    vouchers::generate_codes(count, &prefix, length).into_iter().map(|c| (c, None)).collect()
+                }
+            };
+            for v in vouchers::create(&db, &plan.id, site_id.as_deref(), &entries).await? {
+                println!("{}", v.code);
+            }
+            Ok(())
+        }
+        Command::Voucher(VoucherCommand::Revoke { code }) => {
+            let db = open(&store).await?;
+            vouchers::revoke(&db, &code).await?;
+            println!("voucher {code} revoked");
+            Ok(())
+        }
+    }
+}
+
+async fn open(store: &StoreConfig) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&store.data_dir)
+        .with_context(|| format!("cannot create data directory {}", store.data_dir.display()))?;
+    let url = store.database_url();
+    Db::open(&url).await.with_context(|| format!("cannot open database {}", redact_url(&url)))
+}
+
+async fn issue_token(db: &Db, store: &StoreConfig, site: &sites::Site, args: &TokenArgs) -> anyhow::Result<String> {
+    let controller_addr = match &args.edge_addr {
+        Some(a) => a.clone(),
+        None => db.setting(EDGE_ADVERTISE_SETTING).await?.context(
+            "the controller's edge address is not known yet: start `serve` once (it records it) or pass --edge-addr HOST:PORT",
+        )?,
+    };
+    let ca = Ca::load_or_create(&store.data_dir)?;
+    let secret: [u8; 32] = rand::random();
+    let ttl_ms = i64::try_from(args.token_ttl.as_millis()).context("token lifetime too long")?;
+    sites::add_token(db, &site.id, &secret, ttl_ms).await?;
+    let token = EnrollmentToken { controller_addr, ca_fingerprint: ca.fingerprint(), secret };
+    Ok(token.encode())
+}
+
+async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
+    let db = open(store).await?;
+    match cmd {
+        SiteCommand::Add { name, token } => {
+            let site = sites::create(&db, &name).await?;
+            let t = issue_token(&db, store, &site, &token).await?;
+            eprintln!("site {:?} created (id {}); enrollment token, valid {}:", site.name, site.id, humantime::format_duration(token.token_ttl));
+            println!("{t}");
+            eprintln!("on the agent: mikrobill-agent enroll --data-dir /var/lib/mikrobill-agent --token <token>");
+        }
+        SiteCommand::Token { name, token } => {
+            let site = sites::by_name(&db, &name).await?;
+            if site.revoked_at.is_some() {
+                bail!("site {name:?} is revoked");
+            }
+            println!("{}", issue_token(&db, store, &site, &token).await?);
+        }
+        SiteCommand::List => {
+            let list = sites::list(&db).await?;
+            println!("{:<24} {:<8} {:<22} {:<10} {}", "NAME", "STATE", "LAST SEEN", "OUTBOX", "ID");
+            let now = now_ms();
+            for s in list {
+                let state = if s.revoked_at.is_some() {
+                    "revoked"
+                } else if s.online {
+                    "online"
+                } else {
+                    "offline"
+                };
+                let seen = match s.last_seen_at {
+                    Some(t) => format!("{} ({}s ago)", format_ms(t), (now - t).max(0) / 1000),
+                    None => "never".into(),
+                };
+                println!("{:<24} {:<8} {:<22} {:<10} {}", s.name, state, seen, s.outbox_pending, s.id);
+            }
+        }
+        SiteCommand::Revoke { name } => {
+            let site = sites::revoke(&db, &name).await?;
+            println!("site {:?} revoked; its agent is locked out", site.name);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_counts() {
+        assert_eq!(parse_bytes("1500"), Ok(1500));
+        assert_eq!(parse_bytes("10k"), Ok(10_000));
+        assert_eq!(parse_bytes("5M"), Ok(5_000_000));
+        assert_eq!(parse_bytes("2G"), Ok(2_000_000_000));
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("99999999999G").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

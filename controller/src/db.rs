@@ -1,0 +1,163 @@
+//! Database access: one pool over SQLite (embedded default) or PostgreSQL, migrations for
+//! both, and the conventions every domain module follows (timestamps are UTC unix
+//! milliseconds in BIGINT columns, `$n` placeholders, integers and text only).
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// Which database engine a pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// Errors from the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The URL names an engine we do not support.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    /// A query or connection failed.
+    #[error("database error: {0}")]
+    Sqlx(#[from] sqlx::Error),
+    /// Applying migrations failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A connection pool plus the engine it talks to.
+#[derive(Clone, Debug)]
+pub struct Db {
+    /// The pool; domain modules run their SQL on it.
+    pub pool: AnyPool,
+    /// The engine behind the pool.
+    pub backend: Backend,
+}
+
+/// The SQLite URL for the default database file inside a data directory.
+pub fn sqlite_url_for_dir(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("mikrobill.db").display())
+}
+
+/// Redacts the password of a database URL for logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Db {
+    /// Opens a pool for `url` (`sqlite://...` or `postgres://...`).
+    pub async fn connect(url: &str) -> Result<Db, DbError> {
+        install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(DbError::UnsupportedUrl(redact_url(url)));
+        };
+        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        let pool = match backend {
+            // WAL lets the admin CLI read and write while `serve` runs; the busy timeout makes
+            // concurrent writers wait instead of failing with SQLITE_BUSY.
+            Backend::Sqlite => options
+                .max_connections(8)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await?,
+            Backend::Postgres => options.max_connections(16).connect(url).await?,
+        };
+        Ok(Db { pool, backend })
+    }
+
+    /// Applies pending migrations for this backend.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Opens and migrates in one step, as every command does at start.
+    pub async fn open(url: &str) -> Result<Db, DbError> {
+        let db = Db::connect(url).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Reads a setting.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, DbError> {
+        let v: Option<(String,)> = sqlx::query_as("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(v.map(|(v,)| v))
+    }
+
+    /// Writes a setting, replacing any previous value.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), DbError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Reads a setting, creating it with `make()` if absent; concurrent callers agree on one value.
+    pub async fn setting_or_init(&self, key: &str, make: impl FnOnce() -> String) -> Result<String, DbError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+            .bind(key)
+            .bind(make())
+            .execute(&self.pool)
+            .await?;
+        Ok(self.setting(key).await?.expect("setting exists after insert"))
+    }
+}
+
+/// Current time as UTC unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Formats a unix-millisecond timestamp as RFC 3339 UTC.
+pub fn format_ms(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://bob:secret@db:5432/x"), "postgres://bob:***@db:5432/x");
+        assert_eq!(redact_url("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
+}

@@ -1,0 +1,122 @@
+//! The edge: the QUIC server agents connect to.
+//!
+//! One UDP port serves two ALPNs: `mikrobill-enroll` (server-authenticated TLS, one CSR
+//! exchange) and `mikrobill-session` (mutual TLS, the long-lived agent session). The TLS
+//! layer verifies any client certificate against the CA; the session code then requires one
+//! and checks its serial against the database, which is what makes revocation immediate and
+//! works across replicas.
+
+mod enroll;
+mod registry;
+mod session;
+mod tls;
+mod watcher;
+
+pub use registry::Registry;
+
+use crate::db::Db;
+use crate::pki::Ca;
+use mikrobill_protocol::{ALPN_ENROLL, ALPN_SESSION};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the edge polls the database for changes made by other processes.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Shared state of all connections.
+pub(crate) struct EdgeContext {
+    pub db: Db,
+    pub ca: Arc<Ca>,
+    pub registry: Registry,
+    /// Newest change-log sequence, updated by the watcher.
+    pub head: watch::Receiver<u64>,
+    pub heartbeat_interval_secs: u32,
+}
+
+/// A bound edge server.
+pub struct Edge {
+    endpoint: quinn::Endpoint,
+    ctx: Arc<EdgeContext>,
+    watcher: tokio::task::JoinHandle<()>,
+}
+
+/// Errors starting the edge.
+#[derive(Debug, thiserror::Error)]
+pub enum EdgeError {
+    /// TLS configuration failed.
+    #[error("edge TLS setup failed: {0}")]
+    Tls(String),
+    /// Binding the UDP socket failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    /// Database access failed.
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// PKI failed.
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+}
+
+impl Edge {
+    /// Binds the edge server on `addr`.
+    pub async fn bind(addr: SocketAddr, db: Db, ca: Arc<Ca>, heartbeat_interval_secs: u32) -> Result<Edge, EdgeError> {
+        let config = tls::server_config(&ca)?;
+        let endpoint = quinn::Endpoint::server(config, addr).map_err(|source| EdgeError::Bind { addr, source })?;
+        let head = crate::sync_log::head(&db).await?;
+        let (head_tx, head_rx) = watch::channel(head);
+        let registry = Registry::default();
+        let watcher = tokio::spawn(watcher::run(db.clone(), registry.clone(), head_tx));
+        let ctx = Arc::new(EdgeContext { db, ca, registry, head: head_rx, heartbeat_interval_secs });
+        Ok(Edge { endpoint, ctx, watcher })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Live sessions, by site.
+    pub fn registry(&self) -> &Registry {
+        &self.ctx.registry
+    }
+
+    /// Accepts connections until `shutdown` resolves, then closes them all.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let ctx = self.ctx.clone();
+                    tokio::spawn(async move { handle_incoming(ctx, incoming).await });
+                }
+            }
+        }
+        self.watcher.abort();
+        self.endpoint.close(mikrobill_protocol::close_code::SHUTDOWN.into(), b"controller shutting down");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+async fn handle_incoming(ctx: Arc<EdgeContext>, incoming: quinn::Incoming) {
+    let remote = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::info!(%remote, "edge handshake failed: {e}");
+            return;
+        }
+    };
+    let alpn = conn
+        .handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|d| d.protocol);
+    match alpn.as_deref() {
+        Some(p) if p == ALPN_ENROLL => enroll::handle(ctx, conn).await,
+        Some(p) if p == ALPN_SESSION => session::handle(ctx, conn).await,
+        _ => conn.close(mikrobill_protocol::close_code::PROTOCOL_ERROR.into(), b"unknown application protocol"),
+    }
+}

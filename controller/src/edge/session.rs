@@ -1,0 +1,283 @@
+//! One agent session: hello, sync push, heartbeats, and accounting requests.
+
+use super::EdgeContext;
+use super::registry::LiveSession;
+use crate::accounting::{self, IngestError};
+use crate::db::now_ms;
+use crate::pki::{AgentCertInfo, agent_cert_info};
+use crate::sites::{self, CertStatus};
+use crate::sync_log;
+use mikrobill_protocol::frame::{FrameError, decode_payload, read_payload};
+use mikrobill_protocol::items::Item;
+use mikrobill_protocol::messages::{
+    AgentMessage, AgentRequest, ControllerMessage, ControllerReply, Hello, HelloReply, HelloVersion, Refusal,
+    SyncCursor, SyncMessage,
+};
+use mikrobill_protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, close_code, read_frame, version_supported, write_frame};
+use rustls::pki_types::CertificateDer;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
+/// Records per sync message.
+const SYNC_CHUNK: u32 = 1000;
+
+type Send = quinn::SendStream;
+
+fn peer_cert(conn: &quinn::Connection) -> Option<AgentCertInfo> {
+    let certs = conn.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    agent_cert_info(certs.first()?)
+}
+
+async fn refuse(conn: &quinn::Connection, send: &mut Send, refusal: Refusal, code: u32) {
+    let reason = refusal.to_string();
+    if write_frame(send, &HelloReply::Refused(refusal)).await.is_ok() {
+        let _ = send.finish();
+        // Give the frame a moment to leave before the close overtakes it.
+        let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
+    }
+    conn.close(code.into(), reason.as_bytes());
+}
+
+pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
+    let remote = conn.remote_address();
+    let Some(cert) = peer_cert(&conn) else {
+        tracing::warn!(%remote, "session without a client certificate refused");
+        return conn.close(close_code::PROTOCOL_ERROR.into(), b"client certificate required");
+    };
+    let (mut send, mut recv) = match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
+        Ok(Ok(streams)) => streams,
+        _ => return conn.close(close_code::PROTOCOL_ERROR.into(), b"expected a hello"),
+    };
+    let payload = match tokio::time::timeout(HELLO_TIMEOUT, read_payload(&mut recv)).await {
+        Ok(Ok(Some(p))) => p,
+        Ok(Err(e)) => return conn.close(close_code::PROTOCOL_ERROR.into(), format!("bad hello: {e}").as_bytes()),
+        _ => return conn.close(close_code::PROTOCOL_ERROR.into(), b"expected a hello"),
+    };
+    let version = match decode_payload::<HelloVersion>(&payload) {
+        Ok(v) => v.protocol_version,
+        Err(e) => return conn.close(close_code::PROTOCOL_ERROR.into(), format!("bad hello: {e}").as_bytes()),
+    };
+    if !version_supported(version) {
+        tracing::warn!(%remote, site_id = cert.site_id, version, "agent speaks an incompatible protocol version");
+        let refusal = Refusal::IncompatibleVersion { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+        return refuse(&conn, &mut send, refusal, close_code::INCOMPATIBLE_VERSION).await;
+    }
+    let hello: Hello = match decode_payload(&payload) {
+        Ok(h) => h,
+        Err(e) => return conn.close(close_code::PROTOCOL_ERROR.into(), format!("bad hello: {e}").as_bytes()),
+    };
+    let site_name = match sites::certificate_status(&ctx.db, &cert.site_id, &cert.serial_hex).await {
+        Ok(CertStatus::Valid { site_name }) => site_name,
+        Ok(status) => {
+            tracing::warn!(%remote, site_id = cert.site_id, serial = cert.serial_hex, ?status, "agent refused");
+            let refusal = if status == CertStatus::Revoked { Refusal::Revoked } else { Refusal::UnknownCertificate };
+            return refuse(&conn, &mut send, refusal, close_code::REVOKED).await;
+        }
+        Err(e) => {
+            tracing::error!("certificate check failed: {e}");
+            return refuse(&conn, &mut send, Refusal::Internal("try again later".into()), close_code::INTERNAL).await;
+        }
+    };
+
+    let session_id = uuid::Uuid::new_v4().to_string();
+    let site_id = cert.site_id.clone();
+    ctx.registry.register(
+        &site_id,
+        LiveSession { session_id: session_id.clone(), serial_hex: cert.serial_hex.clone(), conn: conn.clone() },
+    );
+    if let Err(e) = sites::session_opened(&ctx.db, &site_id, &session_id, &hello.agent_version).await {
+        tracing::error!(site_id, "cannot record session: {e}");
+    }
+    tracing::info!(%remote, site = %site_name, agent_version = hello.agent_version, "agent session up");
+
+    let welcome = HelloReply::Welcome {
+        protocol_version: version.min(PROTOCOL_VERSION),
+        site_id: site_id.clone(),
+        site_name: site_name.clone(),
+        server_time_ms: now_ms(),
+        heartbeat_interval_secs: ctx.heartbeat_interval_secs,
+    };
+    let requests = tokio::spawn(serve_requests(ctx.clone(), conn.clone(), site_id.clone()));
+    let result = match write_frame(&mut send, &welcome).await {
+        Ok(()) => control_loop(&ctx, &conn, &site_id, &session_id, hello.cursor, send, recv).await,
+        Err(e) => Err(e.to_string()),
+    };
+    requests.abort();
+    match result {
+        Ok(()) => tracing::info!(site = %site_name, "agent session closed: {}", close_reason(&conn)),
+        Err(e) => {
+            tracing::warn!(site = %site_name, "agent session failed: {e}");
+            conn.close(close_code::PROTOCOL_ERROR.into(), e.as_bytes());
+        }
+    }
+    ctx.registry.unregister(&site_id, &session_id);
+    if let Err(e) = sites::session_closed(&ctx.db, &site_id, &session_id).await {
+        tracing::error!(site_id, "cannot record session end: {e}");
+    }
+}
+
+fn close_reason(conn: &quinn::Connection) -> String {
+    conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| "closed".into())
+}
+
+async fn control_loop(
+    ctx: &EdgeContext,
+    conn: &quinn::Connection,
+    site_id: &str,
+    session_id: &str,
+    cursor: SyncCursor,
+    mut send: Send,
+    mut recv: quinn::RecvStream,
+) -> Result<(), String> {
+    // Reading a frame is not cancel-safe, so a task owns the receive half.
+    let (msg_tx, mut msg_rx) = mpsc::channel::<Result<AgentMessage, FrameError>>(16);
+    let reader = tokio::spawn(async move {
+        loop {
+            let msg = read_frame::<_, AgentMessage>(&mut recv).await.transpose();
+            let Some(msg) = msg else { break };
+            let failed = msg.is_err();
+            if msg_tx.send(msg).await.is_err() || failed {
+                break;
+            }
+        }
+    });
+    let result = async {
+        let mut head = ctx.head.clone();
+        let mut sent = initial_sync(ctx, site_id, &cursor, &mut send).await?;
+        loop {
+            tokio::select! {
+                msg = msg_rx.recv() => match msg {
+                    None => return Ok(()),
+                    Some(Err(e)) => return Err(format!("bad frame from agent: {e}")),
+                    Some(Ok(AgentMessage::Heartbeat(hb))) => {
+                        if let Err(e) = sites::heard_from(&ctx.db, site_id, session_id, hb.outbox_pending).await {
+                            tracing::warn!(site_id, "cannot record heartbeat: {e}");
+                        }
+                        write_frame(&mut send, &ControllerMessage::HeartbeatAck { server_time_ms: now_ms() })
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    Some(Ok(AgentMessage::SyncApplied(c))) => {
+                        if let Err(e) = sites::sync_applied(&ctx.db, site_id, c.seq).await {
+                            tracing::warn!(site_id, "cannot record sync position: {e}");
+                        }
+                    }
+                },
+                changed = head.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    sent = push_changes(ctx, site_id, sent, &mut send).await?;
+                }
+                _ = conn.closed() => return Ok(()),
+            }
+        }
+    }
+    .await;
+    reader.abort();
+    result
+}
+
+/// Brings the agent up to date: a snapshot when its cursor cannot be served from the log,
+/// else the changes after it. Returns the last sequence sent.
+async fn initial_sync(ctx: &EdgeContext, site_id: &str, cursor: &SyncCursor, send: &mut Send) -> Result<u64, String> {
+    let db = &ctx.db;
+    let err = |e: crate::db::DbError| e.to_string();
+    let from = if sync_log::needs_snapshot(db, cursor).await.map_err(err)? {
+        let epoch = sync_log::epoch(db).await.map_err(err)?;
+        // Items are read after the head, so they are at least as new as it; replaying the
+        // changes after the head on top converges on the current state.
+        let seq = sync_log::head(db).await.map_err(err)?;
+        let frame_err = |e: FrameError| e.to_string();
+        write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotBegin { cursor: SyncCursor { epoch, seq } }))
+            .await
+            .map_err(frame_err)?;
+        let plans = sync_log::snapshot_plans(db).await.map_err(err)?;
+        for chunk in plans.chunks(SYNC_CHUNK as usize) {
+            write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotItems(chunk.to_vec())))
+                .await
+                .map_err(frame_err)?;
+        }
+        let mut after = String::new();
+        let mut count = 0usize;
+        loop {
+            let page = sync_log::snapshot_vouchers(db, site_id, &after, SYNC_CHUNK).await.map_err(err)?;
+            let Some(last) = page.last() else { break };
+            after = last.code.clone();
+            count += page.len();
+            let items = page.into_iter().map(Item::Voucher).collect();
+            write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotItems(items))).await.map_err(frame_err)?;
+        }
+        write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotEnd)).await.map_err(frame_err)?;
+        tracing::info!(site_id, plans = plans.len(), vouchers = count, seq, "snapshot sent");
+        seq
+    } else {
+        cursor.seq
+    };
+    push_changes(ctx, site_id, from, send).await
+}
+
+/// Sends every change after `after` for the site; returns the last sequence sent.
+async fn push_changes(ctx: &EdgeContext, site_id: &str, mut after: u64, send: &mut Send) -> Result<u64, String> {
+    loop {
+        let changes = sync_log::changes_after(&ctx.db, site_id, after, SYNC_CHUNK).await.map_err(|e| e.to_string())?;
+        let Some(last) = changes.last() else { return Ok(after) };
+        after = last.seq;
+        let full = changes.len() as u32 == SYNC_CHUNK;
+        write_frame(send, &ControllerMessage::Sync(SyncMessage::Changes(changes))).await.map_err(|e| e.to_string())?;
+        if !full {
+            return Ok(after);
+        }
+    }
+}
+
+async fn serve_requests(ctx: Arc<EdgeContext>, conn: quinn::Connection, site_id: String) {
+    while let Ok((send, recv)) = conn.accept_bi().await {
+        let ctx = ctx.clone();
+        let site_id = site_id.clone();
+        tokio::spawn(async move { handle_request(&ctx, &site_id, send, recv).await });
+    }
+}
+
+async fn handle_request(ctx: &EdgeContext, site_id: &str, mut send: Send, mut recv: quinn::RecvStream) {
+    let request = match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, AgentRequest>(&mut recv)).await {
+        Ok(Ok(Some(r))) => r,
+        Ok(Err(e)) => {
+            let reply = ControllerReply::Rejected { message: format!("malformed request: {e}") };
+            let _ = write_frame(&mut send, &reply).await;
+            let _ = send.finish();
+            return;
+        }
+        _ => {
+            let _ = send.reset(close_code::PROTOCOL_ERROR.into());
+            return;
+        }
+    };
+    let reply = match request {
+        AgentRequest::Accounting(batch) => match accounting::ingest(&ctx.db, site_id, &batch.records).await {
+            Ok(outcome) => {
+                tracing::debug!(site_id, batch = batch.batch_id, ?outcome, "accounting batch committed");
+                ControllerReply::AccountingCommitted {
+                    batch_id: batch.batch_id,
+                    inserted: outcome.inserted,
+                    duplicates: outcome.duplicates,
+                }
+            }
+            Err(IngestError::Invalid(message)) => {
+                tracing::warn!(site_id, batch = batch.batch_id, "accounting batch rejected: {message}");
+                ControllerReply::Rejected { message }
+            }
+            Err(IngestError::Db(e)) => {
+                // No answer at all: the agent keeps the batch and retries.
+                tracing::error!(site_id, batch = batch.batch_id, "accounting ingest failed: {e}");
+                let _ = send.reset(close_code::INTERNAL.into());
+                return;
+            }
+        },
+    };
+    if write_frame(&mut send, &reply).await.is_ok() {
+        let _ = send.finish();
+    }
+}

@@ -1,0 +1,18 @@
+//! MikroBill controller: the central service.
+//!
+//! Domain modules own their SQL (`sites`, `plans`, `vouchers`, `accounting`, `sync_log`);
+//! `edge` is the QUIC server agents talk to, `api` the HTTP side, `pki` the CA, `cli` and
+//! `serve` wire them into the binary.
+
+pub mod accounting;
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod edge;
+pub mod pki;
+pub mod plans;
+pub mod serve;
+pub mod sites;
+pub mod sync_log;
+pub mod vouchers;

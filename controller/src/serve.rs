@@ -1,0 +1,101 @@
+//! `mikrobill-controller serve`: storage, PKI, edge and HTTP together.
+
+use crate::config::ServeConfig;
+use crate::db::{Db, redact_url};
+use crate::edge::Edge;
+use crate::pki::Ca;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Setting under which `serve` records the address agents should dial.
+pub const EDGE_ADVERTISE_SETTING: &str = "edge_advertise";
+/// Heartbeat interval asked of agents.
+pub const HEARTBEAT_INTERVAL_SECS: u32 = 15;
+
+/// The address to put in enrollment tokens when none is configured.
+pub fn default_advertise(listen: SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let host = if host.is_empty() { "localhost".to_string() } else { host };
+        format!("{host}:{}", listen.port())
+    } else {
+        listen.to_string()
+    }
+}
+
+/// A running controller (used by `serve` and by in-process tests).
+pub struct Running {
+    /// Where the HTTP API listens.
+    pub api_addr: SocketAddr,
+    /// Where the edge listens.
+    pub edge_addr: SocketAddr,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops both listeners and waits for them.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts the controller and returns once both listeners are bound.
+pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
+    std::fs::create_dir_all(&config.store.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.store.data_dir.display()))?;
+    let url = config.store.database_url();
+    let db = Db::open(&url).await.with_context(|| format!("cannot open database {}", redact_url(&url)))?;
+    tracing::info!(database = %redact_url(&url), "database ready");
+    let ca = Arc::new(Ca::load_or_create(&config.store.data_dir)?);
+    tracing::info!(fingerprint = %hex::encode(ca.fingerprint()), "certificate authority loaded");
+    crate::sync_log::epoch(&db).await?;
+
+    let edge = Edge::bind(config.edge_listen, db.clone(), ca, HEARTBEAT_INTERVAL_SECS).await?;
+    let edge_addr = edge.local_addr()?;
+    let advertise = config.edge_advertise.clone().unwrap_or_else(|| default_advertise(edge_addr));
+    db.set_setting(EDGE_ADVERTISE_SETTING, &advertise).await?;
+    tracing::info!(%edge_addr, %advertise, "edge listening (QUIC)");
+
+    let listener = tokio::net::TcpListener::bind(config.api_listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.api_listen))?;
+    let api_addr = listener.local_addr()?;
+    tracing::info!(%api_addr, "HTTP API listening");
+
+    let (shutdown, rx) = tokio::sync::watch::channel(false);
+    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let app = crate::api::router(db.clone());
+    let http_stop = wait(rx.clone());
+    let http = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(http_stop).await {
+            tracing::error!("HTTP server failed: {e}");
+        }
+    });
+    let edge_task = tokio::spawn(edge.run(wait(rx)));
+    Ok(Running { api_addr, edge_addr, shutdown, tasks: vec![http, edge_task] })
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    let running = start(&config).await?;
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,49 @@
+//! The MikroBill agent-controller wire contract.
+//!
+//! Everything that crosses the QUIC link is defined here: the versioned hello, the
+//! length-prefixed postcard framing with its size limit, the sync items, accounting
+//! records and the enrollment exchange. The crate does no networking of its own beyond
+//! reading and writing frames on any tokio byte stream, so both ends share one codec.
+
+pub mod accounting;
+pub mod enroll;
+pub mod frame;
+pub mod items;
+pub mod messages;
+
+pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The oldest peer version this build still talks to.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
+
+/// ALPN of an enrolled agent's long-lived session (mutual TLS).
+pub const ALPN_SESSION: &[u8] = b"mikrobill-session";
+/// ALPN of the one-shot enrollment exchange (server-authenticated TLS only).
+pub const ALPN_ENROLL: &[u8] = b"mikrobill-enroll";
+
+/// DNS name in the controller's edge certificate; agents verify it whatever address they dial,
+/// so NAT, changed IPs and DNS names never break the TLS check.
+pub const CONTROLLER_SERVER_NAME: &str = "edge.mikrobill.internal";
+
+/// Whether a peer speaking `version` can talk to this build.
+pub fn version_supported(version: u16) -> bool {
+    (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version)
+}
+
+/// QUIC application close codes used on the link.
+pub mod close_code {
+    /// Normal shutdown of either side.
+    pub const SHUTDOWN: u32 = 0;
+    /// The agent's certificate or site was revoked.
+    pub const REVOKED: u32 = 1;
+    /// A peer violated the protocol (bad frame, unexpected message).
+    pub const PROTOCOL_ERROR: u32 = 2;
+    /// Versions are incompatible.
+    pub const INCOMPATIBLE_VERSION: u32 = 3;
+    /// A newer session of the same site replaced this one.
+    pub const REPLACED: u32 = 4;
+    /// The controller failed internally; the agent should retry later.
+    pub const INTERNAL: u32 = 5;
+}

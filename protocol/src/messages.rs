@@ -1,0 +1,236 @@
+//! Messages of the long-lived agent session.
+//!
+//! Streams on one connection:
+//! - the **control stream**, a bidirectional stream the agent opens first: [`Hello`] then
+//!   [`HelloReply`], then [`AgentMessage`]s up and [`ControllerMessage`]s down (heartbeats
+//!   and sync) for the life of the connection;
+//! - one bidirectional **request stream** per [`AgentRequest`] (an accounting batch), answered
+//!   by exactly one [`ControllerReply`] and then finished.
+
+use crate::accounting::AccountingRecord;
+use crate::items::{Item, ItemKey};
+use serde::{Deserialize, Serialize};
+
+/// First frame of a session. Its layout is frozen: later versions may only append fields,
+/// so any controller can at least read the version and answer with a clear refusal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// Protocol version the agent speaks.
+    pub protocol_version: u16,
+    /// The agent's software version, for display.
+    pub agent_version: String,
+    /// Where the agent's cache stands.
+    pub cursor: SyncCursor,
+}
+
+/// Just the version field of a [`Hello`], decodable whatever follows it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct HelloVersion {
+    /// Protocol version the agent speaks.
+    pub protocol_version: u16,
+}
+
+/// The controller's answer to a [`Hello`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HelloReply {
+    /// The session is up.
+    Welcome {
+        /// Version both ends use.
+        protocol_version: u16,
+        /// The site this agent serves (from its certificate).
+        site_id: String,
+        /// The site's display name.
+        site_name: String,
+        /// Controller clock, UTC unix milliseconds.
+        server_time_ms: i64,
+        /// How often the agent should send heartbeats.
+        heartbeat_interval_secs: u32,
+    },
+    /// The session is refused; the connection closes after this frame.
+    Refused(Refusal),
+}
+
+/// Why the controller refused a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// The versions cannot talk; the agent needs an upgrade (or the controller does).
+    IncompatibleVersion {
+        /// Oldest version the controller accepts.
+        min: u16,
+        /// Newest version the controller speaks.
+        max: u16,
+    },
+    /// The certificate or its site was revoked.
+    Revoked,
+    /// The certificate is not one the controller issued to a live site.
+    UnknownCertificate,
+    /// Something failed at the controller; retry later.
+    Internal(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::IncompatibleVersion { min, max } => write!(
+                f,
+                "incompatible protocol version: the controller accepts versions {min} to {max}, this agent speaks {}",
+                crate::PROTOCOL_VERSION
+            ),
+            Refusal::Revoked => write!(f, "this agent's site or certificate has been revoked"),
+            Refusal::UnknownCertificate => write!(f, "the controller does not know this agent's certificate"),
+            Refusal::Internal(m) => write!(f, "controller error: {m}"),
+        }
+    }
+}
+
+/// The agent's sync position: which controller log and how far into it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncCursor {
+    /// Identity of the controller's change log; empty before the first sync. A different
+    /// epoch (a rebuilt controller database) forces a snapshot.
+    pub epoch: String,
+    /// Last change sequence applied.
+    pub seq: u64,
+}
+
+/// Periodic liveness report from the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Agent clock, UTC unix milliseconds.
+    pub sent_at_ms: i64,
+    /// Accounting records waiting in the outbox.
+    pub outbox_pending: u64,
+    /// Records in the cache.
+    pub cache_items: u64,
+    /// Seconds since the agent started.
+    pub uptime_secs: u64,
+}
+
+/// Agent to controller, on the control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentMessage {
+    /// Liveness and status.
+    Heartbeat(Heartbeat),
+    /// The agent has applied sync up to this cursor.
+    SyncApplied(SyncCursor),
+}
+
+/// One entry of the change log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Position in the site's change log.
+    pub seq: u64,
+    /// What changed.
+    pub op: ChangeOp,
+}
+
+/// A change to one cached record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeOp {
+    /// Create or replace the record with this state.
+    Upsert(Item),
+    /// Remove the record.
+    Delete(ItemKey),
+}
+
+/// Cache sync from the controller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SyncMessage {
+    /// A full snapshot follows; it reflects at least the log up to `cursor`.
+    SnapshotBegin {
+        /// Cursor the agent holds once the snapshot ends.
+        cursor: SyncCursor,
+    },
+    /// A chunk of the snapshot.
+    SnapshotItems(Vec<Item>),
+    /// The snapshot is complete: records not in it are gone.
+    SnapshotEnd,
+    /// Ordered changes after the agent's cursor.
+    Changes(Vec<Change>),
+}
+
+/// Controller to agent, on the control stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerMessage {
+    /// Answer to a heartbeat.
+    HeartbeatAck {
+        /// Controller clock, UTC unix milliseconds.
+        server_time_ms: i64,
+    },
+    /// Cache sync.
+    Sync(SyncMessage),
+}
+
+/// A batch of accounting records, sent on its own request stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountingBatch {
+    /// Agent-chosen id echoed in the reply.
+    pub batch_id: u64,
+    /// The records, oldest first.
+    pub records: Vec<AccountingRecord>,
+}
+
+/// Largest number of records in one accounting batch.
+pub const MAX_ACCOUNTING_BATCH: usize = 1000;
+
+/// Agent to controller, one per request stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AgentRequest {
+    /// Store these records.
+    Accounting(AccountingBatch),
+}
+
+/// Controller to agent, the single answer on a request stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ControllerReply {
+    /// The batch is committed; the agent may forget it.
+    AccountingCommitted {
+        /// The batch this answers.
+        batch_id: u64,
+        /// Records newly stored.
+        inserted: u32,
+        /// Records already stored before (replays).
+        duplicates: u32,
+    },
+    /// The request was refused and nothing was stored.
+    Rejected {
+        /// Why.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hypothetical later hello with an extra trailing field.
+    #[derive(Serialize)]
+    struct FutureHello {
+        protocol_version: u16,
+        agent_version: String,
+        cursor: SyncCursor,
+        something_new: Vec<u32>,
+    }
+
+    #[test]
+    fn a_future_hello_still_yields_its_version() {
+        let bytes = postcard::to_stdvec(&FutureHello {
+            protocol_version: 9,
+            agent_version: "9.0.0".into(),
+            cursor: SyncCursor::default(),
+            something_new: vec![1, 2, 3],
+        })
+        .unwrap();
+        let v: HelloVersion = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(v.protocol_version, 9);
+        assert!(!crate::version_supported(9));
+        let hello: Hello = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(hello.agent_version, "9.0.0");
+    }
+
+    #[test]
+    fn refusal_messages_are_readable() {
+        let msg = Refusal::IncompatibleVersion { min: 2, max: 3 }.to_string();
+        assert!(msg.contains("accepts versions 2 to 3"), "{msg}");
+    }
+}
