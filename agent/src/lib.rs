@@ -1,1 +1,172 @@
+//! MikroBill agent: the daemon beside each MikroTik router.
+//!
+//! `cache` holds what the controller synced, `outbox` what must reach the controller,
+//! `uplink` moves both over the mutually authenticated QUIC link, `identity`/`tls`/`enroll`
+//! give the agent its certificate. The RADIUS server reads the cache and writes the outbox,
+//! and never waits on the uplink.
 
+pub mod cache;
+pub mod cli;
+pub mod enroll;
+pub mod identity;
+mod net;
+pub mod outbox;
+pub mod tls;
+pub mod uplink;
+
+use cache::Cache;
+use outbox::Outbox;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+use uplink::LinkState;
+
+/// sled page cache size: plenty for 100k accounts, far below sled's 1 GiB default.
+pub const CACHE_CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Current time as UTC unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// First certificate in a PEM text.
+pub(crate) fn pem_cert(pem: &str) -> Option<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .next()?
+        .ok()
+}
+
+/// How to run an agent.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// Data directory with the identity and the sled database.
+    pub data_dir: PathBuf,
+    /// Controller address overriding the enrolled one.
+    pub controller_addr: Option<String>,
+    /// Longest pause between reconnect attempts.
+    pub reconnect_max: Duration,
+}
+
+impl AgentOptions {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> AgentOptions {
+        AgentOptions {
+            data_dir: data_dir.into(),
+            controller_addr: None,
+            reconnect_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Errors starting the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// Identity missing or damaged.
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    /// The local database could not be opened.
+    #[error("cannot open the local database in {path}: {source}")]
+    Storage { path: PathBuf, source: sled::Error },
+    /// Cache trees could not be opened.
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
+    /// Outbox could not be opened.
+    #[error(transparent)]
+    Outbox(#[from] outbox::OutboxError),
+}
+
+/// A running agent.
+pub struct Agent {
+    cache: Arc<Cache>,
+    outbox: Arc<Outbox>,
+    db: sled::Db,
+    link: watch::Receiver<LinkState>,
+    shutdown: watch::Sender<bool>,
+    uplink: tokio::task::JoinHandle<()>,
+    site_name: String,
+}
+
+impl Agent {
+    /// Opens the local state and starts the uplink.
+    pub async fn start(options: AgentOptions) -> Result<Agent, AgentError> {
+        let identity = identity::load(&options.data_dir)?;
+        let db_path = options.data_dir.join("db");
+        let db = sled::Config::new()
+            .path(&db_path)
+            .cache_capacity(CACHE_CAPACITY_BYTES)
+            .open()
+            .map_err(|source| AgentError::Storage {
+                path: db_path,
+                source,
+            })?;
+        let cache = Arc::new(Cache::open(&db)?);
+        let outbox = Outbox::open(&db)?;
+        let controller_addr = options
+            .controller_addr
+            .clone()
+            .unwrap_or_else(|| identity.state.controller_addr.clone());
+        let site_name = identity.state.site_name.clone();
+        if let Some(secs) = identity::cert_expires_in_secs(&identity.cert)
+            && secs < 30 * 24 * 3600
+        {
+            tracing::warn!(
+                days_left = secs / 86400,
+                "the agent certificate expires soon: re-enroll with `site token`"
+            );
+        }
+        let (link_tx, link) = watch::channel(LinkState::Connecting);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(uplink::UplinkContext {
+            identity,
+            controller_addr,
+            cache: cache.clone(),
+            outbox: outbox.clone(),
+            link: link_tx,
+            reconnect_max: options.reconnect_max,
+            started: Instant::now(),
+        });
+        let uplink = tokio::spawn(uplink::run(ctx, shutdown_rx));
+        Ok(Agent {
+            cache,
+            outbox,
+            db,
+            link,
+            shutdown,
+            uplink,
+            site_name,
+        })
+    }
+
+    /// The synced cache.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
+    /// The accounting outbox.
+    pub fn outbox(&self) -> &Arc<Outbox> {
+        &self.outbox
+    }
+
+    /// The link state, updated as it changes.
+    pub fn link(&self) -> watch::Receiver<LinkState> {
+        self.link.clone()
+    }
+
+    /// The enrolled site's name.
+    pub fn site_name(&self) -> &str {
+        &self.site_name
+    }
+
+    /// Stops the uplink and flushes local state.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.uplink.await;
+        let db = self.db.clone();
+        let _ = tokio::task::spawn_blocking(move || db.flush()).await;
+    }
+}

@@ -36,27 +36,56 @@ pub struct IngestOutcome {
 
 fn validate(records: &[AccountingRecord]) -> Result<(), IngestError> {
     if records.len() > MAX_ACCOUNTING_BATCH {
-        return Err(IngestError::Invalid(format!("{} records exceed the batch limit of {MAX_ACCOUNTING_BATCH}", records.len())));
+        return Err(IngestError::Invalid(format!(
+            "{} records exceed the batch limit of {MAX_ACCOUNTING_BATCH}",
+            records.len()
+        )));
     }
     for r in records {
-        for (field, value) in [("nas_identifier", &r.nas_identifier), ("session_id", &r.session_id), ("username", &r.username)] {
+        for (field, value) in [
+            ("nas_identifier", &r.nas_identifier),
+            ("session_id", &r.session_id),
+            ("username", &r.username),
+        ] {
             if value.len() > MAX_TEXT {
-                return Err(IngestError::Invalid(format!("record {}: {field} longer than {MAX_TEXT} bytes", r.id.to_hex())));
+                return Err(IngestError::Invalid(format!(
+                    "record {}: {field} longer than {MAX_TEXT} bytes",
+                    r.id.to_hex()
+                )));
             }
         }
-        if r.calling_station_id.as_ref().is_some_and(|c| c.len() > MAX_TEXT) {
-            return Err(IngestError::Invalid(format!("record {}: calling_station_id too long", r.id.to_hex())));
+        if r.calling_station_id
+            .as_ref()
+            .is_some_and(|c| c.len() > MAX_TEXT)
+        {
+            return Err(IngestError::Invalid(format!(
+                "record {}: calling_station_id too long",
+                r.id.to_hex()
+            )));
         }
-        let counters = [r.session_time_secs, r.input_octets, r.output_octets, r.input_packets, r.output_packets];
+        let counters = [
+            r.session_time_secs,
+            r.input_octets,
+            r.output_octets,
+            r.input_packets,
+            r.output_packets,
+        ];
         if counters.iter().any(|&c| c > i64::MAX as u64) {
-            return Err(IngestError::Invalid(format!("record {}: counter out of range", r.id.to_hex())));
+            return Err(IngestError::Invalid(format!(
+                "record {}: counter out of range",
+                r.id.to_hex()
+            )));
         }
     }
     Ok(())
 }
 
 /// Stores a batch for `site_id` in one transaction; records seen before are skipped.
-pub async fn ingest(db: &Db, site_id: &str, records: &[AccountingRecord]) -> Result<IngestOutcome, IngestError> {
+pub async fn ingest(
+    db: &Db,
+    site_id: &str,
+    records: &[AccountingRecord],
+) -> Result<IngestOutcome, IngestError> {
     validate(records)?;
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
@@ -91,7 +120,10 @@ pub async fn ingest(db: &Db, site_id: &str, records: &[AccountingRecord]) -> Res
     }
     tx.commit().await?;
     let inserted = inserted as u32;
-    Ok(IngestOutcome { inserted, duplicates: records.len() as u32 - inserted })
+    Ok(IngestOutcome {
+        inserted,
+        duplicates: records.len() as u32 - inserted,
+    })
 }
 
 /// Number of ledger rows stored for a site.

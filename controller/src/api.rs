@@ -10,7 +10,10 @@ use serde_json::json;
 
 /// Builds the HTTP router.
 pub fn router(db: Db) -> Router {
-    Router::new().route("/health", get(health)).route("/ready", get(ready)).with_state(db)
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .with_state(db)
 }
 
 /// Liveness: the process serves HTTP.
@@ -24,7 +27,10 @@ async fn ready(State(db): State<Db>) -> (StatusCode, Json<serde_json::Value>) {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(e) => {
             tracing::warn!("readiness check failed: {e}");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "database unavailable" })),
+            )
         }
     }
 }

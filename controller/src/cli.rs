@@ -1,6 +1,8 @@
 //! The `mikrobill-controller` command line.
 
-use crate::config::{DEFAULT_API_LISTEN, DEFAULT_DATA_DIR, DEFAULT_EDGE_LISTEN, FileConfig, ServeConfig, StoreConfig};
+use crate::config::{
+    DEFAULT_API_LISTEN, DEFAULT_DATA_DIR, DEFAULT_EDGE_LISTEN, FileConfig, ServeConfig, StoreConfig,
+};
 use crate::db::{Db, format_ms, now_ms, redact_url};
 use crate::pki::Ca;
 use crate::serve::EDGE_ADVERTISE_SETTING;
@@ -25,7 +27,12 @@ pub struct Cli {
     #[arg(long, global = true, env = "MIKROBILL_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
     /// Database URL (postgres://...); SQLite in the data directory when absent.
-    #[arg(long, global = true, env = "MIKROBILL_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "MIKROBILL_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Log format: text or json.
     #[arg(long, global = true, env = "MIKROBILL_LOG_FORMAT")]
@@ -186,9 +193,16 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format == "json" { builder.json().init() } else { builder.init() }
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init()
+    } else {
+        builder.init()
+    }
 }
 
 /// Entry point of the binary.
@@ -204,13 +218,20 @@ pub fn main() -> ExitCode {
         },
         None => FileConfig::default(),
     };
-    let log_format = cli.log_format.clone().or(file.log_format.clone()).unwrap_or_else(|| "text".into());
+    let log_format = cli
+        .log_format
+        .clone()
+        .or(file.log_format.clone())
+        .unwrap_or_else(|| "text".into());
     if !matches!(log_format.as_str(), "text" | "json") {
         eprintln!("error: log format {log_format:?} is not one of: text, json");
         return ExitCode::from(2);
     }
     init_logging(&log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli, file)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -222,15 +243,24 @@ pub fn main() -> ExitCode {
 
 async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     let store = StoreConfig {
-        data_dir: cli.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+        data_dir: cli
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
         database_url: cli.database_url.or(file.database_url),
     };
     match cli.command {
         Command::Serve(args) => {
             let config = ServeConfig {
                 store,
-                api_listen: args.api_listen.or(file.api_listen).unwrap_or_else(|| DEFAULT_API_LISTEN.parse().unwrap()),
-                edge_listen: args.edge_listen.or(file.edge_listen).unwrap_or_else(|| DEFAULT_EDGE_LISTEN.parse().unwrap()),
+                api_listen: args
+                    .api_listen
+                    .or(file.api_listen)
+                    .unwrap_or_else(|| DEFAULT_API_LISTEN.parse().unwrap()),
+                edge_listen: args
+                    .edge_listen
+                    .or(file.edge_listen)
+                    .unwrap_or_else(|| DEFAULT_EDGE_LISTEN.parse().unwrap()),
                 edge_advertise: args.edge_advertise.or(file.edge_advertise),
             };
             crate::serve::run(config).await
@@ -259,7 +289,15 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             println!("plan {:?} created (id {})", plan.name, plan.id);
             Ok(())
         }
-        Command::Voucher(VoucherCommand::Add { plan, site, count, code, password, prefix, length }) => {
+        Command::Voucher(VoucherCommand::Add {
+            plan,
+            site,
+            count,
+            code,
+            password,
+            prefix,
+            length,
+        }) => {
             let db = open(&store).await?;
             let plan = plans::by_name(&db, &plan).await?;
             let site_id = match &site {
@@ -272,7 +310,10 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     if !(4..=32).contains(&length) || count == 0 || count > 100_000 {
                         bail!("--length must be 4-32 and --count 1-100000");
                     }
-                    vouchers::generate_codes(count, &prefix, length).into_iter().map(|c| (c, None)).collect()
+                    vouchers::generate_codes(count, &prefix, length)
+                        .into_iter()
+                        .map(|c| (c, None))
+                        .collect()
                 }
             };
             for v in vouchers::create(&db, &plan.id, site_id.as_deref(), &entries).await? {
@@ -293,10 +334,17 @@ async fn open(store: &StoreConfig) -> anyhow::Result<Db> {
     std::fs::create_dir_all(&store.data_dir)
         .with_context(|| format!("cannot create data directory {}", store.data_dir.display()))?;
     let url = store.database_url();
-    Db::open(&url).await.with_context(|| format!("cannot open database {}", redact_url(&url)))
+    Db::open(&url)
+        .await
+        .with_context(|| format!("cannot open database {}", redact_url(&url)))
 }
 
-async fn issue_token(db: &Db, store: &StoreConfig, site: &sites::Site, args: &TokenArgs) -> anyhow::Result<String> {
+async fn issue_token(
+    db: &Db,
+    store: &StoreConfig,
+    site: &sites::Site,
+    args: &TokenArgs,
+) -> anyhow::Result<String> {
     let controller_addr = match &args.edge_addr {
         Some(a) => a.clone(),
         None => db.setting(EDGE_ADVERTISE_SETTING).await?.context(
@@ -307,7 +355,11 @@ async fn issue_token(db: &Db, store: &StoreConfig, site: &sites::Site, args: &To
     let secret: [u8; 32] = rand::random();
     let ttl_ms = i64::try_from(args.token_ttl.as_millis()).context("token lifetime too long")?;
     sites::add_token(db, &site.id, &secret, ttl_ms).await?;
-    let token = EnrollmentToken { controller_addr, ca_fingerprint: ca.fingerprint(), secret };
+    let token = EnrollmentToken {
+        controller_addr,
+        ca_fingerprint: ca.fingerprint(),
+        secret,
+    };
     Ok(token.encode())
 }
 
@@ -317,9 +369,16 @@ async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
         SiteCommand::Add { name, token } => {
             let site = sites::create(&db, &name).await?;
             let t = issue_token(&db, store, &site, &token).await?;
-            eprintln!("site {:?} created (id {}); enrollment token, valid {}:", site.name, site.id, humantime::format_duration(token.token_ttl));
+            eprintln!(
+                "site {:?} created (id {}); enrollment token, valid {}:",
+                site.name,
+                site.id,
+                humantime::format_duration(token.token_ttl)
+            );
             println!("{t}");
-            eprintln!("on the agent: mikrobill-agent enroll --data-dir /var/lib/mikrobill-agent --token <token>");
+            eprintln!(
+                "on the agent: mikrobill-agent enroll --data-dir /var/lib/mikrobill-agent --token <token>"
+            );
         }
         SiteCommand::Token { name, token } => {
             let site = sites::by_name(&db, &name).await?;
@@ -330,7 +389,10 @@ async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
         }
         SiteCommand::List => {
             let list = sites::list(&db).await?;
-            println!("{:<24} {:<8} {:<22} {:<10} {}", "NAME", "STATE", "LAST SEEN", "OUTBOX", "ID");
+            println!(
+                "{:<24} {:<8} {:<22} {:<10} {}",
+                "NAME", "STATE", "LAST SEEN", "OUTBOX", "ID"
+            );
             let now = now_ms();
             for s in list {
                 let state = if s.revoked_at.is_some() {
@@ -344,7 +406,10 @@ async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
                     Some(t) => format!("{} ({}s ago)", format_ms(t), (now - t).max(0) / 1000),
                     None => "never".into(),
                 };
-                println!("{:<24} {:<8} {:<22} {:<10} {}", s.name, state, seen, s.outbox_pending, s.id);
+                println!(
+                    "{:<24} {:<8} {:<22} {:<10} {}",
+                    s.name, state, seen, s.outbox_pending, s.id
+                );
             }
         }
         SiteCommand::Revoke { name } => {

@@ -34,7 +34,8 @@ pub struct FileConfig {
 impl FileConfig {
     /// Reads a configuration file.
     pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 }
@@ -51,7 +52,9 @@ pub struct StoreConfig {
 impl StoreConfig {
     /// The database URL in effect.
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| crate::db::sqlite_url_for_dir(&self.data_dir))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| crate::db::sqlite_url_for_dir(&self.data_dir))
     }
 }
 

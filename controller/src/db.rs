@@ -45,7 +45,10 @@ pub struct Db {
 
 /// The SQLite URL for the default database file inside a data directory.
 pub fn sqlite_url_for_dir(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("mikrobill.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("mikrobill.db").display()
+    )
 }
 
 /// Redacts the password of a database URL for logs.
@@ -54,7 +57,12 @@ pub fn redact_url(url: &str) -> String {
         (Some(scheme), Some(at)) if at > scheme => {
             let creds = &url[scheme + 3..at];
             match creds.find(':') {
-                Some(colon) => format!("{}{}:***{}", &url[..scheme + 3], &creds[..colon], &url[at..]),
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
                 None => url.to_string(),
             }
         }
@@ -129,19 +137,31 @@ impl Db {
     }
 
     /// Reads a setting, creating it with `make()` if absent; concurrent callers agree on one value.
-    pub async fn setting_or_init(&self, key: &str, make: impl FnOnce() -> String) -> Result<String, DbError> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(make())
-            .execute(&self.pool)
-            .await?;
-        Ok(self.setting(key).await?.expect("setting exists after insert"))
+    pub async fn setting_or_init(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String, DbError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(make())
+        .execute(&self.pool)
+        .await?;
+        Ok(self
+            .setting(key)
+            .await?
+            .expect("setting exists after insert"))
     }
 }
 
 /// Current time as UTC unix milliseconds.
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Formats a unix-millisecond timestamp as RFC 3339 UTC.
@@ -156,7 +176,10 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(redact_url("postgres://bob:secret@db:5432/x"), "postgres://bob:***@db:5432/x");
+        assert_eq!(
+            redact_url("postgres://bob:secret@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
         assert_eq!(redact_url("postgres://bob@db/x"), "postgres://bob@db/x");
         assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
     }

@@ -6,8 +6,8 @@
 //! anything but a client certificate for the site its token named.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::fs;
@@ -34,7 +34,10 @@ const EDGE_RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
 pub enum PkiError {
     /// Reading or writing key material failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// rcgen refused.
     #[error("certificate operation failed: {0}")]
     Rcgen(#[from] rcgen::Error),
@@ -47,7 +50,10 @@ pub enum PkiError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
-    move |source| PkiError::Io { path: path.to_path_buf(), source }
+    move |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// A freshly signed agent certificate.
@@ -71,7 +77,9 @@ pub struct Ca {
 
 impl std::fmt::Debug for Ca {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ca").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Ca")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -86,7 +94,11 @@ fn random_serial() -> SerialNumber {
 /// `private`; returns false when another process created it first.
 fn write_new(path: &Path, contents: &str, private: bool) -> Result<bool, PkiError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp-{}", path.file_name().unwrap().to_string_lossy(), rand::random::<u32>()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        path.file_name().unwrap().to_string_lossy(),
+        rand::random::<u32>()
+    ));
     {
         let mut f = fs::OpenOptions::new()
             .write(true)
@@ -128,7 +140,11 @@ impl Ca {
             dn.push(DnType::OrganizationName, "MikroBill");
             params.distinguished_name = dn;
             params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            params.key_usages = vec![
+                KeyUsagePurpose::KeyCertSign,
+                KeyUsagePurpose::CrlSign,
+                KeyUsagePurpose::DigitalSignature,
+            ];
             params.serial_number = Some(random_serial());
             let now = SystemTime::now();
             params.not_before = (now - Duration::from_secs(3600)).into();
@@ -154,7 +170,12 @@ impl Ca {
             message: "no PEM certificate found".into(),
         })?;
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)?;
-        Ok(Ca { issuer, cert_der, cert_pem, dir: dir.to_path_buf() })
+        Ok(Ca {
+            issuer,
+            cert_der,
+            cert_pem,
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The CA certificate (DER).
@@ -173,7 +194,12 @@ impl Ca {
     }
 
     /// Signs an agent's CSR as a client certificate for `site_id`.
-    pub fn sign_agent_csr(&self, csr_der: &[u8], site_id: &str, site_name: &str) -> Result<IssuedCert, PkiError> {
+    pub fn sign_agent_csr(
+        &self,
+        csr_der: &[u8],
+        site_id: &str,
+        site_name: &str,
+    ) -> Result<IssuedCert, PkiError> {
         let mut csr = CertificateSigningRequestParams::from_der(&csr_der.to_vec().into())
             .map_err(|e| PkiError::BadCsr(e.to_string()))?;
         let mut params = CertificateParams::default();
@@ -195,24 +221,42 @@ impl Ca {
         params.not_after = not_after.into();
         csr.params = params;
         let cert = csr.signed_by(&self.issuer)?;
-        let not_after_ms = not_after.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as i64;
-        Ok(IssuedCert { pem: cert.pem(), serial_hex, not_after_ms })
+        let not_after_ms = not_after
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as i64;
+        Ok(IssuedCert {
+            pem: cert.pem(),
+            serial_hex,
+            not_after_ms,
+        })
     }
 
     /// The edge server's certificate chain and key, re-issued when missing or near expiry.
-    pub fn edge_identity(&self) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+    pub fn edge_identity(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
         let cert_path = self.dir.join(EDGE_CERT);
         let key_path = self.dir.join(EDGE_KEY);
-        let current = match (fs::read_to_string(&cert_path), fs::read_to_string(&key_path)) {
-            (Ok(cert), Ok(key)) => pem_to_der(&cert).filter(|der| !expires_within(der, EDGE_RENEW_BEFORE)).zip(Some(key)),
+        let current = match (
+            fs::read_to_string(&cert_path),
+            fs::read_to_string(&key_path),
+        ) {
+            (Ok(cert), Ok(key)) => pem_to_der(&cert)
+                .filter(|der| !expires_within(der, EDGE_RENEW_BEFORE))
+                .zip(Some(key)),
             _ => None,
         };
         let (cert_der, key_pem) = match current {
             Some(pair) => pair,
             None => {
                 let key = KeyPair::generate()?;
-                let mut params = CertificateParams::new(vec![mikrobill_protocol::CONTROLLER_SERVER_NAME.to_string()])?;
-                params.distinguished_name.push(DnType::CommonName, "MikroBill controller edge");
+                let mut params = CertificateParams::new(vec![
+                    mikrobill_protocol::CONTROLLER_SERVER_NAME.to_string(),
+                ])?;
+                params
+                    .distinguished_name
+                    .push(DnType::CommonName, "MikroBill controller edge");
                 params.is_ca = IsCa::ExplicitNoCa;
                 params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
                 params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
@@ -224,9 +268,18 @@ impl Ca {
                 let cert = params.signed_by(&key, &self.issuer)?;
                 let key_pem = key.serialize_pem();
                 // Replace atomically: write beside, then rename over.
-                for (path, contents, mode) in [(&key_path, &key_pem, 0o600), (&cert_path, &cert.pem(), 0o644)] {
+                for (path, contents, mode) in [
+                    (&key_path, &key_pem, 0o600),
+                    (&cert_path, &cert.pem(), 0o644),
+                ] {
                     let tmp = path.with_extension("tmp");
-                    let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp).map_err(io_err(&tmp))?;
+                    let mut f = fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(mode)
+                        .open(&tmp)
+                        .map_err(io_err(&tmp))?;
                     f.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
                     f.sync_all().map_err(io_err(&tmp))?;
                     fs::rename(&tmp, path).map_err(io_err(path))?;
@@ -234,7 +287,10 @@ impl Ca {
                 (cert.der().clone(), key_pem)
             }
         };
-        let key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Corrupt { path: key_path, message: e.to_string() })?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Corrupt {
+            path: key_path,
+            message: e.to_string(),
+        })?;
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         Ok((vec![cert_der, self.cert_der.clone()], key_der))
     }
@@ -251,7 +307,10 @@ fn expires_within(der: &[u8], window: Duration) -> bool {
         Ok((_, cert)) => {
             let not_after = cert.validity().not_after.timestamp();
             let limit = SystemTime::now() + window;
-            let limit = limit.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs() as i64;
+            let limit = limit
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs() as i64;
             not_after < limit
         }
         Err(_) => true,
@@ -270,8 +329,17 @@ pub struct AgentCertInfo {
 /// Reads site id and serial from an agent certificate the TLS layer already verified.
 pub fn agent_cert_info(der: &[u8]) -> Option<AgentCertInfo> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let site_id = cert.subject().iter_common_name().next()?.as_str().ok()?.to_string();
-    Some(AgentCertInfo { site_id, serial_hex: hex::encode(cert.raw_serial()) })
+    let site_id = cert
+        .subject()
+        .iter_common_name()
+        .next()?
+        .as_str()
+        .ok()?
+        .to_string();
+    Some(AgentCertInfo {
+        site_id,
+        serial_hex: hex::encode(cert.raw_serial()),
+    })
 }
 
 #[cfg(test)]
@@ -285,7 +353,11 @@ mod tests {
         let a = Ca::load_or_create(dir.path()).unwrap();
         let b = Ca::load_or_create(dir.path()).unwrap();
         assert_eq!(a.fingerprint(), b.fingerprint());
-        let mode = fs::metadata(dir.path().join(CA_KEY)).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(dir.path().join(CA_KEY))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
 
@@ -297,9 +369,12 @@ mod tests {
         // A greedy CSR: asks to be a CA with a server name.
         let mut wish = CertificateParams::new(vec!["evil.example".to_string()]).unwrap();
         wish.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        wish.distinguished_name.push(DnType::CommonName, "some-other-site");
+        wish.distinguished_name
+            .push(DnType::CommonName, "some-other-site");
         let csr = wish.serialize_request(&key).unwrap();
-        let issued = ca.sign_agent_csr(csr.der(), "site-123", "Desa Sukamaju").unwrap();
+        let issued = ca
+            .sign_agent_csr(csr.der(), "site-123", "Desa Sukamaju")
+            .unwrap();
         let der = pem_to_der(&issued.pem).unwrap();
         let info = agent_cert_info(&der).unwrap();
         assert_eq!(info.site_id, "site-123");
@@ -308,7 +383,9 @@ mod tests {
         assert!(!cert.is_ca());
         assert!(cert.subject_alternative_name().unwrap().is_none());
         // Same key signed twice still gets distinct serials.
-        let again = ca.sign_agent_csr(csr.der(), "site-123", "Desa Sukamaju").unwrap();
+        let again = ca
+            .sign_agent_csr(csr.der(), "site-123", "Desa Sukamaju")
+            .unwrap();
         assert_ne!(again.serial_hex, issued.serial_hex);
     }
 
@@ -316,6 +393,9 @@ mod tests {
     fn garbage_csr_is_rejected() {
         let dir = tempfile::tempdir().unwrap();
         let ca = Ca::load_or_create(dir.path()).unwrap();
-        assert!(matches!(ca.sign_agent_csr(b"not a csr", "s", "n"), Err(PkiError::BadCsr(_))));
+        assert!(matches!(
+            ca.sign_agent_csr(b"not a csr", "s", "n"),
+            Err(PkiError::BadCsr(_))
+        ));
     }
 }

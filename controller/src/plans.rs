@@ -45,8 +45,11 @@ pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Plan, sqlx::Error> {
         time_limit_secs: opt_u64(row, "time_limit_secs")?,
         data_limit_bytes: opt_u64(row, "data_limit_bytes")?,
         validity_secs: opt_u64(row, "validity_secs")?,
-        shared_users: row.try_get::<i64, _>("shared_users")?.clamp(1, u32::MAX as i64) as u32,
-        interim_interval_secs: opt_u64(row, "interim_interval_secs")?.map(|v| v.min(u32::MAX as u64) as u32),
+        shared_users: row
+            .try_get::<i64, _>("shared_users")?
+            .clamp(1, u32::MAX as i64) as u32,
+        interim_interval_secs: opt_u64(row, "interim_interval_secs")?
+            .map(|v| v.min(u32::MAX as u64) as u32),
         router_group: row.try_get("router_group")?,
         address_list: row.try_get("address_list")?,
     })
@@ -59,7 +62,9 @@ pub fn valid_rate_limit(s: &str) -> bool {
     let ok = |p: Option<&str>| {
         p.is_some_and(|p| {
             let digits = p.trim_end_matches(['k', 'K', 'M', 'G']);
-            !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && p.len() - digits.len() <= 1
+            !digits.is_empty()
+                && digits.chars().all(|c| c.is_ascii_digit())
+                && p.len() - digits.len() <= 1
         })
     };
     ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
@@ -73,7 +78,9 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
     if let Some(r) = &plan.rate_limit
         && !valid_rate_limit(r)
     {
-        return Err(PlanError::Invalid(format!("rate limit {r:?} is not of the form rx/tx, e.g. 2M/10M")));
+        return Err(PlanError::Invalid(format!(
+            "rate limit {r:?} is not of the form rx/tx, e.g. 2M/10M"
+        )));
     }
     if plan.shared_users == 0 {
         return Err(PlanError::Invalid("shared users must be at least 1".into()));
@@ -112,11 +119,13 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
 
 /// Looks a plan up by name.
 pub async fn by_name(db: &Db, name: &str) -> Result<Plan, PlanError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM plans WHERE name = $1")))
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or_else(|| PlanError::NotFound(name.to_string()))?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM plans WHERE name = $1"
+    )))
+    .bind(name)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| PlanError::NotFound(name.to_string()))?;
     Ok(from_row(&row)?)
 }
 

@@ -16,8 +16,14 @@ pub const HEARTBEAT_INTERVAL_SECS: u32 = 15;
 /// The address to put in enrollment tokens when none is configured.
 pub fn default_advertise(listen: SocketAddr) -> String {
     if listen.ip().is_unspecified() {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-        let host = if host.is_empty() { "localhost".to_string() } else { host };
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
+        let host = if host.is_empty() {
+            "localhost".to_string()
+        } else {
+            host
+        };
         format!("{host}:{}", listen.port())
     } else {
         listen.to_string()
@@ -46,10 +52,16 @@ impl Running {
 
 /// Starts the controller and returns once both listeners are bound.
 pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&config.store.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.store.data_dir.display()))?;
+    std::fs::create_dir_all(&config.store.data_dir).with_context(|| {
+        format!(
+            "cannot create data directory {}",
+            config.store.data_dir.display()
+        )
+    })?;
     let url = config.store.database_url();
-    let db = Db::open(&url).await.with_context(|| format!("cannot open database {}", redact_url(&url)))?;
+    let db = Db::open(&url)
+        .await
+        .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     tracing::info!(database = %redact_url(&url), "database ready");
     let ca = Arc::new(Ca::load_or_create(&config.store.data_dir)?);
     tracing::info!(fingerprint = %hex::encode(ca.fingerprint()), "certificate authority loaded");
@@ -57,7 +69,10 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
 
     let edge = Edge::bind(config.edge_listen, db.clone(), ca, HEARTBEAT_INTERVAL_SECS).await?;
     let edge_addr = edge.local_addr()?;
-    let advertise = config.edge_advertise.clone().unwrap_or_else(|| default_advertise(edge_addr));
+    let advertise = config
+        .edge_advertise
+        .clone()
+        .unwrap_or_else(|| default_advertise(edge_addr));
     db.set_setting(EDGE_ADVERTISE_SETTING, &advertise).await?;
     tracing::info!(%edge_addr, %advertise, "edge listening (QUIC)");
 
@@ -74,12 +89,20 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let app = crate::api::router(db.clone());
     let http_stop = wait(rx.clone());
     let http = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(http_stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(http_stop)
+            .await
+        {
             tracing::error!("HTTP server failed: {e}");
         }
     });
     let edge_task = tokio::spawn(edge.run(wait(rx)));
-    Ok(Running { api_addr, edge_addr, shutdown, tasks: vec![http, edge_task] })
+    Ok(Running {
+        api_addr,
+        edge_addr,
+        shutdown,
+        tasks: vec![http, edge_task],
+    })
 }
 
 /// Runs until SIGINT or SIGTERM.

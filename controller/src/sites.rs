@@ -57,7 +57,9 @@ pub struct Site {
 
 fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.chars().count())
-        && name.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '))
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '))
         && name.trim() == name
 }
 
@@ -69,7 +71,9 @@ fn site_from_row(row: &sqlx::any::AnyRow, now: i64) -> Result<Site, sqlx::Error>
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         created_at: row.try_get("created_at")?,
-        online: revoked_at.is_none() && session.is_some() && last_seen_at.is_some_and(|t| now - t < ONLINE_WINDOW_MS),
+        online: revoked_at.is_none()
+            && session.is_some()
+            && last_seen_at.is_some_and(|t| now - t < ONLINE_WINDOW_MS),
         revoked_at,
         last_seen_at,
         agent_version: row.try_get("agent_version")?,
@@ -77,7 +81,8 @@ fn site_from_row(row: &sqlx::any::AnyRow, now: i64) -> Result<Site, sqlx::Error>
     })
 }
 
-const SITE_COLUMNS: &str = "id, name, created_at, revoked_at, session_id, last_seen_at, agent_version, outbox_pending";
+const SITE_COLUMNS: &str =
+    "id, name, created_at, revoked_at, session_id, last_seen_at, agent_version, outbox_pending";
 
 /// Creates a site.
 pub async fn create(db: &Db, name: &str) -> Result<Site, SiteError> {
@@ -100,25 +105,37 @@ pub async fn create(db: &Db, name: &str) -> Result<Site, SiteError> {
 
 /// Looks a site up by name.
 pub async fn by_name(db: &Db, name: &str) -> Result<Site, SiteError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SITE_COLUMNS} FROM sites WHERE name = $1")))
-        .bind(name)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or_else(|| SiteError::NotFound(name.to_string()))?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE name = $1"
+    )))
+    .bind(name)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| SiteError::NotFound(name.to_string()))?;
     Ok(site_from_row(&row, now_ms())?)
 }
 
 /// All sites, by name.
 pub async fn list(db: &Db) -> Result<Vec<Site>, SiteError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {SITE_COLUMNS} FROM sites ORDER BY name")))
-        .fetch_all(&db.pool)
-        .await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SITE_COLUMNS} FROM sites ORDER BY name"
+    )))
+    .fetch_all(&db.pool)
+    .await?;
     let now = now_ms();
-    Ok(rows.iter().map(|r| site_from_row(r, now)).collect::<Result<_, _>>()?)
+    Ok(rows
+        .iter()
+        .map(|r| site_from_row(r, now))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Stores a new enrollment token secret (as a hash) for a site.
-pub async fn add_token(db: &Db, site_id: &str, secret: &[u8; 32], ttl_ms: i64) -> Result<(), SiteError> {
+pub async fn add_token(
+    db: &Db,
+    site_id: &str,
+    secret: &[u8; 32],
+    ttl_ms: i64,
+) -> Result<(), SiteError> {
     let now = now_ms();
     sqlx::query("INSERT INTO enrollment_tokens (token_hash, site_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(secret_hash(secret))
@@ -193,7 +210,11 @@ pub enum CertStatus {
 }
 
 /// Checks a presented certificate against the database.
-pub async fn certificate_status(db: &Db, site_id: &str, serial_hex: &str) -> Result<CertStatus, SiteError> {
+pub async fn certificate_status(
+    db: &Db,
+    site_id: &str,
+    serial_hex: &str,
+) -> Result<CertStatus, SiteError> {
     let row = sqlx::query(
         "SELECT s.name, s.revoked_at AS site_revoked, c.revoked_at AS cert_revoked \
          FROM agent_certificates c JOIN sites s ON s.id = c.site_id \
@@ -203,13 +224,17 @@ pub async fn certificate_status(db: &Db, site_id: &str, serial_hex: &str) -> Res
     .bind(site_id)
     .fetch_optional(&db.pool)
     .await?;
-    let Some(row) = row else { return Ok(CertStatus::Unknown) };
+    let Some(row) = row else {
+        return Ok(CertStatus::Unknown);
+    };
     let site_revoked: Option<i64> = row.try_get("site_revoked")?;
     let cert_revoked: Option<i64> = row.try_get("cert_revoked")?;
     if site_revoked.is_some() || cert_revoked.is_some() {
         return Ok(CertStatus::Revoked);
     }
-    Ok(CertStatus::Valid { site_name: row.try_get("name")? })
+    Ok(CertStatus::Valid {
+        site_name: row.try_get("name")?,
+    })
 }
 
 /// Revokes a site: its certificates and unused tokens stop working at once.
@@ -222,11 +247,13 @@ pub async fn revoke(db: &Db, name: &str) -> Result<Site, SiteError> {
         .bind(&site.id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE agent_certificates SET revoked_at = $1 WHERE site_id = $2 AND revoked_at IS NULL")
-        .bind(now)
-        .bind(&site.id)
-        .execute(&mut *tx)
-        .await?;
+    sqlx::query(
+        "UPDATE agent_certificates SET revoked_at = $1 WHERE site_id = $2 AND revoked_at IS NULL",
+    )
+    .bind(now)
+    .bind(&site.id)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query("UPDATE enrollment_tokens SET expires_at = $1 WHERE site_id = $2 AND used_at IS NULL AND expires_at > $1")
         .bind(now)
         .bind(&site.id)
@@ -248,7 +275,12 @@ pub async fn revocation_count(db: &Db) -> Result<i64, SiteError> {
 }
 
 /// Marks a new agent session as open.
-pub async fn session_opened(db: &Db, site_id: &str, session_id: &str, agent_version: &str) -> Result<(), SiteError> {
+pub async fn session_opened(
+    db: &Db,
+    site_id: &str,
+    session_id: &str,
+    agent_version: &str,
+) -> Result<(), SiteError> {
     let now = now_ms();
     sqlx::query("UPDATE sites SET session_id = $1, connected_at = $2, last_seen_at = $2, agent_version = $3 WHERE id = $4")
         .bind(session_id)
@@ -261,14 +293,21 @@ pub async fn session_opened(db: &Db, site_id: &str, session_id: &str, agent_vers
 }
 
 /// Records a heartbeat.
-pub async fn heard_from(db: &Db, site_id: &str, session_id: &str, outbox_pending: u64) -> Result<(), SiteError> {
-    sqlx::query("UPDATE sites SET last_seen_at = $1, outbox_pending = $2 WHERE id = $3 AND session_id = $4")
-        .bind(now_ms())
-        .bind(outbox_pending.min(i64::MAX as u64) as i64)
-        .bind(site_id)
-        .bind(session_id)
-        .execute(&db.pool)
-        .await?;
+pub async fn heard_from(
+    db: &Db,
+    site_id: &str,
+    session_id: &str,
+    outbox_pending: u64,
+) -> Result<(), SiteError> {
+    sqlx::query(
+        "UPDATE sites SET last_seen_at = $1, outbox_pending = $2 WHERE id = $3 AND session_id = $4",
+    )
+    .bind(now_ms())
+    .bind(outbox_pending.min(i64::MAX as u64) as i64)
+    .bind(site_id)
+    .bind(session_id)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 

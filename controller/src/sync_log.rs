@@ -15,9 +15,15 @@ const EPOCH_SETTING: &str = "sync_epoch";
 
 /// Appends changes for `site_id` (None: every site) inside the caller's transaction and
 /// returns the sequence of the last one.
-pub async fn append(conn: &mut AnyConnection, site_id: Option<&str>, ops: &[ChangeOp]) -> Result<u64, DbError> {
+pub async fn append(
+    conn: &mut AnyConnection,
+    site_id: Option<&str>,
+    ops: &[ChangeOp],
+) -> Result<u64, DbError> {
     if ops.is_empty() {
-        let row = sqlx::query("SELECT seq FROM sync_counter WHERE id = 1").fetch_one(&mut *conn).await?;
+        let row = sqlx::query("SELECT seq FROM sync_counter WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
         return Ok(row.try_get::<i64, _>("seq")? as u64);
     }
     let row = sqlx::query("UPDATE sync_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq")
@@ -28,11 +34,16 @@ pub async fn append(conn: &mut AnyConnection, site_id: Option<&str>, ops: &[Chan
     let first = last + 1 - ops.len() as u64;
     let now = now_ms();
     for (chunk_index, chunk) in ops.chunks(500).enumerate() {
-        let mut qb = QueryBuilder::new("INSERT INTO sync_log (seq, site_id, item_kind, item_key, payload, created_at) ");
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO sync_log (seq, site_id, item_kind, item_key, payload, created_at) ",
+        );
         qb.push_values(chunk.iter().enumerate(), |mut b, (i, op)| {
             let seq = first + (chunk_index * 500 + i) as u64;
             let (key, payload) = match op {
-                ChangeOp::Upsert(item) => (item.key(), Some(postcard::to_stdvec(item).expect("items always encode"))),
+                ChangeOp::Upsert(item) => (
+                    item.key(),
+                    Some(postcard::to_stdvec(item).expect("items always encode")),
+                ),
                 ChangeOp::Delete(key) => (key.clone(), None),
             };
             b.push_bind(seq as i64)
@@ -49,18 +60,23 @@ pub async fn append(conn: &mut AnyConnection, site_id: Option<&str>, ops: &[Chan
 
 /// Identity of this database's log; agents holding another epoch need a snapshot.
 pub async fn epoch(db: &Db) -> Result<String, DbError> {
-    db.setting_or_init(EPOCH_SETTING, || uuid::Uuid::new_v4().to_string()).await
+    db.setting_or_init(EPOCH_SETTING, || uuid::Uuid::new_v4().to_string())
+        .await
 }
 
 /// The newest sequence number handed out.
 pub async fn head(db: &Db) -> Result<u64, DbError> {
-    let row = sqlx::query("SELECT seq FROM sync_counter WHERE id = 1").fetch_one(&db.pool).await?;
+    let row = sqlx::query("SELECT seq FROM sync_counter WHERE id = 1")
+        .fetch_one(&db.pool)
+        .await?;
     Ok(row.try_get::<i64, _>("seq")? as u64)
 }
 
 /// The newest sequence no longer in the log (0 until the log is compacted).
 pub async fn floor(db: &Db) -> Result<u64, DbError> {
-    let row = sqlx::query("SELECT MIN(seq) AS low FROM sync_log").fetch_one(&db.pool).await?;
+    let row = sqlx::query("SELECT MIN(seq) AS low FROM sync_log")
+        .fetch_one(&db.pool)
+        .await?;
     let low: Option<i64> = row.try_get("low")?;
     match low {
         Some(low) => Ok((low as u64).saturating_sub(1)),
@@ -77,7 +93,12 @@ pub async fn needs_snapshot(db: &Db, cursor: &SyncCursor) -> Result<bool, DbErro
 }
 
 /// Changes for `site_id` after `after`, oldest first, at most `limit`.
-pub async fn changes_after(db: &Db, site_id: &str, after: u64, limit: u32) -> Result<Vec<Change>, DbError> {
+pub async fn changes_after(
+    db: &Db,
+    site_id: &str,
+    after: u64,
+    limit: u32,
+) -> Result<Vec<Change>, DbError> {
     let rows = sqlx::query(
         "SELECT seq, item_kind, item_key, payload FROM sync_log \
          WHERE seq > $1 AND (site_id = $2 OR site_id IS NULL) ORDER BY seq LIMIT $3",
@@ -93,7 +114,9 @@ pub async fn changes_after(db: &Db, site_id: &str, after: u64, limit: u32) -> Re
             let payload: Option<Vec<u8>> = row.try_get("payload")?;
             let op = match payload {
                 Some(bytes) => ChangeOp::Upsert(postcard::from_bytes(&bytes).map_err(|e| {
-                    DbError::Sqlx(sqlx::Error::Decode(format!("sync_log entry {seq} is corrupt: {e}").into()))
+                    DbError::Sqlx(sqlx::Error::Decode(
+                        format!("sync_log entry {seq} is corrupt: {e}").into(),
+                    ))
                 })?),
                 None => {
                     let kind: String = row.try_get("item_kind")?;
@@ -117,14 +140,24 @@ pub async fn changes_after(db: &Db, site_id: &str, after: u64, limit: u32) -> Re
 
 /// Every plan, for a snapshot.
 pub async fn snapshot_plans(db: &Db) -> Result<Vec<Item>, DbError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {} FROM plans ORDER BY id", crate::plans::COLUMNS)))
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter().map(|r| Ok(Item::Plan(crate::plans::from_row(r)?))).collect()
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {} FROM plans ORDER BY id",
+        crate::plans::COLUMNS
+    )))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|r| Ok(Item::Plan(crate::plans::from_row(r)?)))
+        .collect()
 }
 
 /// A page of the vouchers a site may use, after voucher code `after`, for a snapshot.
-pub async fn snapshot_vouchers(db: &Db, site_id: &str, after: &str, limit: u32) -> Result<Vec<Voucher>, DbError> {
+pub async fn snapshot_vouchers(
+    db: &Db,
+    site_id: &str,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<Voucher>, DbError> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {} FROM vouchers WHERE (site_id = $1 OR site_id IS NULL) AND code > $2 AND status <> $3 ORDER BY code LIMIT $4",
         crate::vouchers::COLUMNS
@@ -135,6 +168,7 @@ pub async fn snapshot_vouchers(db: &Db, site_id: &str, after: &str, limit: u32) 
     .bind(limit as i64)
     .fetch_all(&db.pool)
     .await?;
-    rows.iter().map(|r| Ok(crate::vouchers::from_row(r)?)).collect()
+    rows.iter()
+        .map(|r| Ok(crate::vouchers::from_row(r)?))
+        .collect()
 }
-

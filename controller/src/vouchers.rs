@@ -8,7 +8,8 @@ use rand::Rng;
 use sqlx::{QueryBuilder, Row};
 
 /// Columns read by [`from_row`].
-pub const COLUMNS: &str = "code, password, plan_id, status, activated_at, used_time_secs, used_bytes";
+pub const COLUMNS: &str =
+    "code, password, plan_id, status, activated_at, used_time_secs, used_bytes";
 
 /// Characters that cannot be confused when read off paper (no 0/O, 1/I/L).
 pub const UNAMBIGUOUS_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -56,7 +57,11 @@ fn parse_status(s: &str) -> Result<VoucherStatus, sqlx::Error> {
         "expired" => VoucherStatus::Expired,
         "exhausted" => VoucherStatus::Exhausted,
         "revoked" => VoucherStatus::Revoked,
-        other => return Err(sqlx::Error::Decode(format!("unknown voucher status {other:?}").into())),
+        other => {
+            return Err(sqlx::Error::Decode(
+                format!("unknown voucher status {other:?}").into(),
+            ));
+        }
     })
 }
 
@@ -80,7 +85,9 @@ pub fn generate_codes(count: usize, prefix: &str, length: usize) -> Vec<String> 
     while seen.len() < count {
         let code: String = prefix
             .chars()
-            .chain((0..length).map(|_| UNAMBIGUOUS_ALPHABET[rng.random_range(0..UNAMBIGUOUS_ALPHABET.len())] as char))
+            .chain((0..length).map(|_| {
+                UNAMBIGUOUS_ALPHABET[rng.random_range(0..UNAMBIGUOUS_ALPHABET.len())] as char
+            }))
             .collect();
         seen.insert(code);
     }
@@ -88,7 +95,10 @@ pub fn generate_codes(count: usize, prefix: &str, length: usize) -> Vec<String> 
 }
 
 fn valid_code(code: &str) -> bool {
-    (1..=64).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    (1..=64).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Creates vouchers for one site (or all when `site_id` is None) and syncs them out.
@@ -99,7 +109,9 @@ pub async fn create(
     entries: &[(String, Option<String>)],
 ) -> Result<Vec<Voucher>, VoucherError> {
     if let Some((bad, _)) = entries.iter().find(|(code, _)| !valid_code(code)) {
-        return Err(VoucherError::Invalid(format!("code {bad:?} must be 1-64 letters, digits, '-', '_' or '.'")));
+        return Err(VoucherError::Invalid(format!(
+            "code {bad:?} must be 1-64 letters, digits, '-', '_' or '.'"
+        )));
     }
     let vouchers: Vec<Voucher> = entries
         .iter()
@@ -116,7 +128,9 @@ pub async fn create(
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
     for chunk in vouchers.chunks(1000) {
-        let mut qb = QueryBuilder::new("INSERT INTO vouchers (code, password, plan_id, site_id, status, created_at) ");
+        let mut qb = QueryBuilder::new(
+            "INSERT INTO vouchers (code, password, plan_id, site_id, status, created_at) ",
+        );
         qb.push_values(chunk, |mut b, v| {
             b.push_bind(v.code.clone())
                 .push_bind(v.password.clone())
@@ -138,10 +152,15 @@ pub async fn create(
                     return Err(VoucherError::Exists(v.code.clone()));
                 }
             }
-            return Err(VoucherError::Invalid("duplicate codes in the request".into()));
+            return Err(VoucherError::Invalid(
+                "duplicate codes in the request".into(),
+            ));
         }
     }
-    let ops: Vec<ChangeOp> = vouchers.iter().map(|v| ChangeOp::Upsert(Item::Voucher(v.clone()))).collect();
+    let ops: Vec<ChangeOp> = vouchers
+        .iter()
+        .map(|v| ChangeOp::Upsert(Item::Voucher(v.clone())))
+        .collect();
     sync_log::append(&mut tx, site_id, &ops).await?;
     tx.commit().await?;
     Ok(vouchers)
@@ -157,7 +176,12 @@ pub async fn revoke(db: &Db, code: &str) -> Result<(), VoucherError> {
         .await?
         .ok_or_else(|| VoucherError::NotFound(code.to_string()))?;
     let site_id: Option<String> = row.try_get("site_id")?;
-    sync_log::append(&mut tx, site_id.as_deref(), &[ChangeOp::Delete(ItemKey::Voucher(code.to_string()))]).await?;
+    sync_log::append(
+        &mut tx,
+        site_id.as_deref(),
+        &[ChangeOp::Delete(ItemKey::Voucher(code.to_string()))],
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -170,7 +194,10 @@ mod tests {
     fn generated_codes_are_unique_and_unambiguous() {
         let codes = generate_codes(2000, "HS-", 6);
         assert_eq!(codes.len(), 2000);
-        assert_eq!(codes.iter().collect::<std::collections::HashSet<_>>().len(), 2000);
+        assert_eq!(
+            codes.iter().collect::<std::collections::HashSet<_>>().len(),
+            2000
+        );
         for c in &codes {
             assert!(c.starts_with("HS-") && c.len() == 9);
             assert!(!c[3..].contains(['0', 'O', '1', 'I', 'L']));

@@ -41,9 +41,18 @@ pub struct RecordId(pub [u8; 16]);
 impl RecordId {
     /// Derives the id from what identifies an accounting event: NAS, session, status and a
     /// per-session sequence (for interim updates the session time, which a retransmission repeats).
-    pub fn derive(nas_identifier: &str, session_id: &str, status: AcctStatus, sequence: u64) -> Self {
+    pub fn derive(
+        nas_identifier: &str,
+        session_id: &str,
+        status: AcctStatus,
+        sequence: u64,
+    ) -> Self {
         let mut h = Sha256::new();
-        for part in [nas_identifier.as_bytes(), session_id.as_bytes(), status.as_str().as_bytes()] {
+        for part in [
+            nas_identifier.as_bytes(),
+            session_id.as_bytes(),
+            status.as_str().as_bytes(),
+        ] {
             h.update((part.len() as u32).to_be_bytes());
             h.update(part);
         }
@@ -108,10 +117,22 @@ mod tests {
     #[test]
     fn record_id_is_stable_and_distinguishes_fields() {
         let a = RecordId::derive("nas1", "81a00001", AcctStatus::InterimUpdate, 300);
-        assert_eq!(a, RecordId::derive("nas1", "81a00001", AcctStatus::InterimUpdate, 300));
-        assert_ne!(a, RecordId::derive("nas1", "81a00001", AcctStatus::InterimUpdate, 360));
-        assert_ne!(a, RecordId::derive("nas1", "81a00001", AcctStatus::Stop, 300));
-        assert_ne!(a, RecordId::derive("nas2", "81a00001", AcctStatus::InterimUpdate, 300));
+        assert_eq!(
+            a,
+            RecordId::derive("nas1", "81a00001", AcctStatus::InterimUpdate, 300)
+        );
+        assert_ne!(
+            a,
+            RecordId::derive("nas1", "81a00001", AcctStatus::InterimUpdate, 360)
+        );
+        assert_ne!(
+            a,
+            RecordId::derive("nas1", "81a00001", AcctStatus::Stop, 300)
+        );
+        assert_ne!(
+            a,
+            RecordId::derive("nas2", "81a00001", AcctStatus::InterimUpdate, 300)
+        );
         // Length prefixes keep field boundaries: ("ab","c") differs from ("a","bc").
         assert_ne!(
             RecordId::derive("ab", "c", AcctStatus::Start, 0),

@@ -52,7 +52,10 @@ impl EnrollmentToken {
 
     /// Parses the text form.
     pub fn decode(s: &str) -> Result<Self, TokenError> {
-        let body = s.trim().strip_prefix(TOKEN_PREFIX).ok_or(TokenError::Prefix)?;
+        let body = s
+            .trim()
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or(TokenError::Prefix)?;
         let bytes = URL_SAFE_NO_PAD.decode(body)?;
         Ok(postcard::from_bytes(&bytes)?)
     }
@@ -136,8 +139,17 @@ mod tests {
 
     #[test]
     fn bad_tokens_say_what_is_wrong() {
-        assert!(matches!(EnrollmentToken::decode("hello"), Err(TokenError::Prefix)));
-        assert!(matches!(EnrollmentToken::decode("mbe1.@@@"), Err(TokenError::Base64(_))));
-        assert!(matches!(EnrollmentToken::decode("mbe1.AAAA"), Err(TokenError::Decode(_))));
+        assert!(matches!(
+            EnrollmentToken::decode("hello"),
+            Err(TokenError::Prefix)
+        ));
+        assert!(matches!(
+            EnrollmentToken::decode("mbe1.@@@"),
+            Err(TokenError::Base64(_))
+        ));
+        assert!(matches!(
+            EnrollmentToken::decode("mbe1.AAAA"),
+            Err(TokenError::Decode(_))
+        ));
     }
 }

@@ -35,7 +35,10 @@ pub fn encode_frame<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
     let mut buf = postcard::to_extend(msg, vec![0u8; 4]).map_err(FrameError::Encode)?;
     let len = buf.len() - 4;
     if len > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge { len, max: MAX_FRAME_LEN });
+        return Err(FrameError::TooLarge {
+            len,
+            max: MAX_FRAME_LEN,
+        });
     }
     buf[..4].copy_from_slice(&(len as u32).to_be_bytes());
     Ok(buf)
@@ -73,7 +76,10 @@ pub async fn read_payload<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<
     }
     let len = u32::from_be_bytes(len_buf) as usize;
     if len > MAX_FRAME_LEN {
-        return Err(FrameError::TooLarge { len, max: MAX_FRAME_LEN });
+        return Err(FrameError::TooLarge {
+            len,
+            max: MAX_FRAME_LEN,
+        });
     }
     let mut payload = vec![0u8; len];
     let mut got = 0;
@@ -119,8 +125,14 @@ mod tests {
         write_frame(&mut buf, &heartbeat()).await.unwrap();
         write_frame(&mut buf, &heartbeat()).await.unwrap();
         let mut r = buf.as_slice();
-        assert_eq!(read_frame::<_, AgentMessage>(&mut r).await.unwrap(), Some(heartbeat()));
-        assert_eq!(read_frame::<_, AgentMessage>(&mut r).await.unwrap(), Some(heartbeat()));
+        assert_eq!(
+            read_frame::<_, AgentMessage>(&mut r).await.unwrap(),
+            Some(heartbeat())
+        );
+        assert_eq!(
+            read_frame::<_, AgentMessage>(&mut r).await.unwrap(),
+            Some(heartbeat())
+        );
         assert_eq!(read_frame::<_, AgentMessage>(&mut r).await.unwrap(), None);
     }
 
@@ -128,8 +140,13 @@ mod tests {
     async fn oversized_length_is_rejected_before_allocation() {
         let mut buf = ((MAX_FRAME_LEN + 1) as u32).to_be_bytes().to_vec();
         buf.extend_from_slice(&[0u8; 16]);
-        let err = read_frame::<_, AgentMessage>(&mut buf.as_slice()).await.unwrap_err();
-        assert!(matches!(err, FrameError::TooLarge { len, .. } if len == MAX_FRAME_LEN + 1), "{err}");
+        let err = read_frame::<_, AgentMessage>(&mut buf.as_slice())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, FrameError::TooLarge { len, .. } if len == MAX_FRAME_LEN + 1),
+            "{err}"
+        );
         assert!(err.to_string().contains("exceeds the limit"));
     }
 
@@ -137,8 +154,13 @@ mod tests {
     async fn truncated_frames_are_errors_not_eof() {
         let full = encode_frame(&heartbeat()).unwrap();
         for cut in [1, 3, 5, full.len() - 1] {
-            let err = read_frame::<_, AgentMessage>(&mut &full[..cut]).await.unwrap_err();
-            assert!(matches!(err, FrameError::Truncated { .. }), "cut at {cut}: {err}");
+            let err = read_frame::<_, AgentMessage>(&mut &full[..cut])
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, FrameError::Truncated { .. }),
+                "cut at {cut}: {err}"
+            );
         }
     }
 
@@ -146,7 +168,9 @@ mod tests {
     async fn garbage_payload_is_a_decode_error() {
         let mut buf = 4u32.to_be_bytes().to_vec();
         buf.extend_from_slice(&[0xff, 0xff, 0xff, 0xff]);
-        let err = read_frame::<_, AgentMessage>(&mut buf.as_slice()).await.unwrap_err();
+        let err = read_frame::<_, AgentMessage>(&mut buf.as_slice())
+            .await
+            .unwrap_err();
         assert!(matches!(err, FrameError::Decode(_)), "{err}");
     }
 

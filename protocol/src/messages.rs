@@ -77,7 +77,9 @@ impl std::fmt::Display for Refusal {
                 crate::PROTOCOL_VERSION
             ),
             Refusal::Revoked => write!(f, "this agent's site or certificate has been revoked"),
-            Refusal::UnknownCertificate => write!(f, "the controller does not know this agent's certificate"),
+            Refusal::UnknownCertificate => {
+                write!(f, "the controller does not know this agent's certificate")
+            }
             Refusal::Internal(m) => write!(f, "controller error: {m}"),
         }
     }

@@ -13,20 +13,38 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
     let remote = conn.remote_address();
     let (mut send, mut recv) = match tokio::time::timeout(STEP_TIMEOUT, conn.accept_bi()).await {
         Ok(Ok(streams)) => streams,
-        _ => return conn.close(close_code::PROTOCOL_ERROR.into(), b"expected an enrollment request"),
-    };
-    let request: EnrollRequest = match tokio::time::timeout(STEP_TIMEOUT, read_frame(&mut recv)).await {
-        Ok(Ok(Some(r))) => r,
-        Ok(Err(e)) => {
-            tracing::info!(%remote, "malformed enrollment request: {e}");
-            return conn.close(close_code::PROTOCOL_ERROR.into(), format!("malformed enrollment request: {e}").as_bytes());
+        _ => {
+            return conn.close(
+                close_code::PROTOCOL_ERROR.into(),
+                b"expected an enrollment request",
+            );
         }
-        _ => return conn.close(close_code::PROTOCOL_ERROR.into(), b"expected an enrollment request"),
     };
+    let request: EnrollRequest =
+        match tokio::time::timeout(STEP_TIMEOUT, read_frame(&mut recv)).await {
+            Ok(Ok(Some(r))) => r,
+            Ok(Err(e)) => {
+                tracing::info!(%remote, "malformed enrollment request: {e}");
+                return conn.close(
+                    close_code::PROTOCOL_ERROR.into(),
+                    format!("malformed enrollment request: {e}").as_bytes(),
+                );
+            }
+            _ => {
+                return conn.close(
+                    close_code::PROTOCOL_ERROR.into(),
+                    b"expected an enrollment request",
+                );
+            }
+        };
     let reply = decide(&ctx, &request).await;
     match &reply {
-        EnrollReply::Issued { site_name, .. } => tracing::info!(%remote, site = %site_name, "agent enrolled"),
-        EnrollReply::Refused { message } => tracing::warn!(%remote, "enrollment refused: {message}"),
+        EnrollReply::Issued { site_name, .. } => {
+            tracing::info!(%remote, site = %site_name, "agent enrolled")
+        }
+        EnrollReply::Refused { message } => {
+            tracing::warn!(%remote, "enrollment refused: {message}")
+        }
     }
     if write_frame(&mut send, &reply).await.is_ok() {
         let _ = send.finish();
@@ -48,24 +66,39 @@ async fn decide(ctx: &EdgeContext, request: &EnrollRequest) -> EnrollReply {
     }
     let site = match sites::token_site(&ctx.db, &request.secret).await {
         Ok(site) => site,
-        Err(SiteError::TokenRejected) => return refused("enrollment token is invalid, expired or already used".into()),
+        Err(SiteError::TokenRejected) => {
+            return refused("enrollment token is invalid, expired or already used".into());
+        }
         Err(e) => {
             tracing::error!("enrollment lookup failed: {e}");
             return refused("controller error, try again later".into());
         }
     };
-    let issued = match ctx.ca.sign_agent_csr(&request.csr_der, &site.id, &site.name) {
+    let issued = match ctx
+        .ca
+        .sign_agent_csr(&request.csr_der, &site.id, &site.name)
+    {
         Ok(issued) => issued,
         Err(e) => return refused(e.to_string()),
     };
-    match sites::complete_enrollment(&ctx.db, &request.secret, &site.id, &issued.serial_hex, issued.not_after_ms).await {
+    match sites::complete_enrollment(
+        &ctx.db,
+        &request.secret,
+        &site.id,
+        &issued.serial_hex,
+        issued.not_after_ms,
+    )
+    .await
+    {
         Ok(()) => EnrollReply::Issued {
             site_id: site.id,
             site_name: site.name,
             certificate_pem: issued.pem,
             ca_certificate_pem: ctx.ca.cert_pem().to_string(),
         },
-        Err(SiteError::TokenRejected) => refused("enrollment token is invalid, expired or already used".into()),
+        Err(SiteError::TokenRejected) => {
+            refused("enrollment token is invalid, expired or already used".into())
+        }
         Err(e) => {
             tracing::error!("enrollment failed: {e}");
             refused("controller error, try again later".into())

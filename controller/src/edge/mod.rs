@@ -50,7 +50,10 @@ pub enum EdgeError {
     Tls(String),
     /// Binding the UDP socket failed.
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     /// Database access failed.
     #[error(transparent)]
     Db(#[from] crate::db::DbError),
@@ -61,15 +64,31 @@ pub enum EdgeError {
 
 impl Edge {
     /// Binds the edge server on `addr`.
-    pub async fn bind(addr: SocketAddr, db: Db, ca: Arc<Ca>, heartbeat_interval_secs: u32) -> Result<Edge, EdgeError> {
+    pub async fn bind(
+        addr: SocketAddr,
+        db: Db,
+        ca: Arc<Ca>,
+        heartbeat_interval_secs: u32,
+    ) -> Result<Edge, EdgeError> {
         let config = tls::server_config(&ca)?;
-        let endpoint = quinn::Endpoint::server(config, addr).map_err(|source| EdgeError::Bind { addr, source })?;
+        let endpoint = quinn::Endpoint::server(config, addr)
+            .map_err(|source| EdgeError::Bind { addr, source })?;
         let head = crate::sync_log::head(&db).await?;
         let (head_tx, head_rx) = watch::channel(head);
         let registry = Registry::default();
         let watcher = tokio::spawn(watcher::run(db.clone(), registry.clone(), head_tx));
-        let ctx = Arc::new(EdgeContext { db, ca, registry, head: head_rx, heartbeat_interval_secs });
-        Ok(Edge { endpoint, ctx, watcher })
+        let ctx = Arc::new(EdgeContext {
+            db,
+            ca,
+            registry,
+            head: head_rx,
+            heartbeat_interval_secs,
+        });
+        Ok(Edge {
+            endpoint,
+            ctx,
+            watcher,
+        })
     }
 
     /// The bound address.
@@ -96,7 +115,10 @@ impl Edge {
             }
         }
         self.watcher.abort();
-        self.endpoint.close(mikrobill_protocol::close_code::SHUTDOWN.into(), b"controller shutting down");
+        self.endpoint.close(
+            mikrobill_protocol::close_code::SHUTDOWN.into(),
+            b"controller shutting down",
+        );
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
 }
@@ -117,6 +139,9 @@ async fn handle_incoming(ctx: Arc<EdgeContext>, incoming: quinn::Incoming) {
     match alpn.as_deref() {
         Some(p) if p == ALPN_ENROLL => enroll::handle(ctx, conn).await,
         Some(p) if p == ALPN_SESSION => session::handle(ctx, conn).await,
-        _ => conn.close(mikrobill_protocol::close_code::PROTOCOL_ERROR.into(), b"unknown application protocol"),
+        _ => conn.close(
+            mikrobill_protocol::close_code::PROTOCOL_ERROR.into(),
+            b"unknown application protocol",
+        ),
     }
 }

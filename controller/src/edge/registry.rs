@@ -20,9 +20,16 @@ pub struct Registry {
 impl Registry {
     /// Registers a session, closing any older session of the same site.
     pub(crate) fn register(&self, site_id: &str, session: LiveSession) {
-        let old = self.inner.lock().expect("registry lock").insert(site_id.to_string(), session);
+        let old = self
+            .inner
+            .lock()
+            .expect("registry lock")
+            .insert(site_id.to_string(), session);
         if let Some(old) = old {
-            old.conn.close(mikrobill_protocol::close_code::REPLACED.into(), b"replaced by a newer session");
+            old.conn.close(
+                mikrobill_protocol::close_code::REPLACED.into(),
+                b"replaced by a newer session",
+            );
         }
     }
 
@@ -36,12 +43,20 @@ impl Registry {
 
     /// A copy of all sessions.
     pub(crate) fn sessions(&self) -> Vec<(String, LiveSession)> {
-        self.inner.lock().expect("registry lock").iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.inner
+            .lock()
+            .expect("registry lock")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// Whether a site has a session here.
     pub fn is_connected(&self, site_id: &str) -> bool {
-        self.inner.lock().expect("registry lock").contains_key(site_id)
+        self.inner
+            .lock()
+            .expect("registry lock")
+            .contains_key(site_id)
     }
 
     /// Number of open sessions.

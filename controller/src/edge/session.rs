@@ -10,10 +10,12 @@ use crate::sync_log;
 use mikrobill_protocol::frame::{FrameError, decode_payload, read_payload};
 use mikrobill_protocol::items::Item;
 use mikrobill_protocol::messages::{
-    AgentMessage, AgentRequest, ControllerMessage, ControllerReply, Hello, HelloReply, HelloVersion, Refusal,
-    SyncCursor, SyncMessage,
+    AgentMessage, AgentRequest, ControllerMessage, ControllerReply, Hello, HelloReply,
+    HelloVersion, Refusal, SyncCursor, SyncMessage,
 };
-use mikrobill_protocol::{MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, close_code, read_frame, version_supported, write_frame};
+use mikrobill_protocol::{
+    MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, close_code, read_frame, version_supported, write_frame,
+};
 use rustls::pki_types::CertificateDer;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,13 +28,19 @@ const SYNC_CHUNK: u32 = 1000;
 type Send = quinn::SendStream;
 
 fn peer_cert(conn: &quinn::Connection) -> Option<AgentCertInfo> {
-    let certs = conn.peer_identity()?.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    let certs = conn
+        .peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()?;
     agent_cert_info(certs.first()?)
 }
 
 async fn refuse(conn: &quinn::Connection, send: &mut Send, refusal: Refusal, code: u32) {
     let reason = refusal.to_string();
-    if write_frame(send, &HelloReply::Refused(refusal)).await.is_ok() {
+    if write_frame(send, &HelloReply::Refused(refusal))
+        .await
+        .is_ok()
+    {
         let _ = send.finish();
         // Give the frame a moment to leave before the close overtakes it.
         let _ = tokio::time::timeout(Duration::from_millis(500), conn.closed()).await;
@@ -44,7 +52,10 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
     let remote = conn.remote_address();
     let Some(cert) = peer_cert(&conn) else {
         tracing::warn!(%remote, "session without a client certificate refused");
-        return conn.close(close_code::PROTOCOL_ERROR.into(), b"client certificate required");
+        return conn.close(
+            close_code::PROTOCOL_ERROR.into(),
+            b"client certificate required",
+        );
     };
     let (mut send, mut recv) = match tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi()).await {
         Ok(Ok(streams)) => streams,
@@ -52,32 +63,61 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
     };
     let payload = match tokio::time::timeout(HELLO_TIMEOUT, read_payload(&mut recv)).await {
         Ok(Ok(Some(p))) => p,
-        Ok(Err(e)) => return conn.close(close_code::PROTOCOL_ERROR.into(), format!("bad hello: {e}").as_bytes()),
+        Ok(Err(e)) => {
+            return conn.close(
+                close_code::PROTOCOL_ERROR.into(),
+                format!("bad hello: {e}").as_bytes(),
+            );
+        }
         _ => return conn.close(close_code::PROTOCOL_ERROR.into(), b"expected a hello"),
     };
     let version = match decode_payload::<HelloVersion>(&payload) {
         Ok(v) => v.protocol_version,
-        Err(e) => return conn.close(close_code::PROTOCOL_ERROR.into(), format!("bad hello: {e}").as_bytes()),
+        Err(e) => {
+            return conn.close(
+                close_code::PROTOCOL_ERROR.into(),
+                format!("bad hello: {e}").as_bytes(),
+            );
+        }
     };
     if !version_supported(version) {
         tracing::warn!(%remote, site_id = cert.site_id, version, "agent speaks an incompatible protocol version");
-        let refusal = Refusal::IncompatibleVersion { min: MIN_PROTOCOL_VERSION, max: PROTOCOL_VERSION };
+        let refusal = Refusal::IncompatibleVersion {
+            min: MIN_PROTOCOL_VERSION,
+            max: PROTOCOL_VERSION,
+        };
         return refuse(&conn, &mut send, refusal, close_code::INCOMPATIBLE_VERSION).await;
     }
     let hello: Hello = match decode_payload(&payload) {
         Ok(h) => h,
-        Err(e) => return conn.close(close_code::PROTOCOL_ERROR.into(), format!("bad hello: {e}").as_bytes()),
+        Err(e) => {
+            return conn.close(
+                close_code::PROTOCOL_ERROR.into(),
+                format!("bad hello: {e}").as_bytes(),
+            );
+        }
     };
-    let site_name = match sites::certificate_status(&ctx.db, &cert.site_id, &cert.serial_hex).await {
+    let site_name = match sites::certificate_status(&ctx.db, &cert.site_id, &cert.serial_hex).await
+    {
         Ok(CertStatus::Valid { site_name }) => site_name,
         Ok(status) => {
             tracing::warn!(%remote, site_id = cert.site_id, serial = cert.serial_hex, ?status, "agent refused");
-            let refusal = if status == CertStatus::Revoked { Refusal::Revoked } else { Refusal::UnknownCertificate };
+            let refusal = if status == CertStatus::Revoked {
+                Refusal::Revoked
+            } else {
+                Refusal::UnknownCertificate
+            };
             return refuse(&conn, &mut send, refusal, close_code::REVOKED).await;
         }
         Err(e) => {
             tracing::error!("certificate check failed: {e}");
-            return refuse(&conn, &mut send, Refusal::Internal("try again later".into()), close_code::INTERNAL).await;
+            return refuse(
+                &conn,
+                &mut send,
+                Refusal::Internal("try again later".into()),
+                close_code::INTERNAL,
+            )
+            .await;
         }
     };
 
@@ -85,9 +125,15 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
     let site_id = cert.site_id.clone();
     ctx.registry.register(
         &site_id,
-        LiveSession { session_id: session_id.clone(), serial_hex: cert.serial_hex.clone(), conn: conn.clone() },
+        LiveSession {
+            session_id: session_id.clone(),
+            serial_hex: cert.serial_hex.clone(),
+            conn: conn.clone(),
+        },
     );
-    if let Err(e) = sites::session_opened(&ctx.db, &site_id, &session_id, &hello.agent_version).await {
+    if let Err(e) =
+        sites::session_opened(&ctx.db, &site_id, &session_id, &hello.agent_version).await
+    {
         tracing::error!(site_id, "cannot record session: {e}");
     }
     tracing::info!(%remote, site = %site_name, agent_version = hello.agent_version, "agent session up");
@@ -106,7 +152,9 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
     };
     requests.abort();
     match result {
-        Ok(()) => tracing::info!(site = %site_name, "agent session closed: {}", close_reason(&conn)),
+        Ok(()) => {
+            tracing::info!(site = %site_name, "agent session closed: {}", close_reason(&conn))
+        }
         Err(e) => {
             tracing::warn!(site = %site_name, "agent session failed: {e}");
             conn.close(close_code::PROTOCOL_ERROR.into(), e.as_bytes());
@@ -119,7 +167,9 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
 }
 
 fn close_reason(conn: &quinn::Connection) -> String {
-    conn.close_reason().map(|r| r.to_string()).unwrap_or_else(|| "closed".into())
+    conn.close_reason()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "closed".into())
 }
 
 async fn control_loop(
@@ -182,7 +232,12 @@ async fn control_loop(
 
 /// Brings the agent up to date: a snapshot when its cursor cannot be served from the log,
 /// else the changes after it. Returns the last sequence sent.
-async fn initial_sync(ctx: &EdgeContext, site_id: &str, cursor: &SyncCursor, send: &mut Send) -> Result<u64, String> {
+async fn initial_sync(
+    ctx: &EdgeContext,
+    site_id: &str,
+    cursor: &SyncCursor,
+    send: &mut Send,
+) -> Result<u64, String> {
     let db = &ctx.db;
     let err = |e: crate::db::DbError| e.to_string();
     let from = if sync_log::needs_snapshot(db, cursor).await.map_err(err)? {
@@ -191,27 +246,50 @@ async fn initial_sync(ctx: &EdgeContext, site_id: &str, cursor: &SyncCursor, sen
         // changes after the head on top converges on the current state.
         let seq = sync_log::head(db).await.map_err(err)?;
         let frame_err = |e: FrameError| e.to_string();
-        write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotBegin { cursor: SyncCursor { epoch, seq } }))
-            .await
-            .map_err(frame_err)?;
+        write_frame(
+            send,
+            &ControllerMessage::Sync(SyncMessage::SnapshotBegin {
+                cursor: SyncCursor { epoch, seq },
+            }),
+        )
+        .await
+        .map_err(frame_err)?;
         let plans = sync_log::snapshot_plans(db).await.map_err(err)?;
         for chunk in plans.chunks(SYNC_CHUNK as usize) {
-            write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotItems(chunk.to_vec())))
-                .await
-                .map_err(frame_err)?;
+            write_frame(
+                send,
+                &ControllerMessage::Sync(SyncMessage::SnapshotItems(chunk.to_vec())),
+            )
+            .await
+            .map_err(frame_err)?;
         }
         let mut after = String::new();
         let mut count = 0usize;
         loop {
-            let page = sync_log::snapshot_vouchers(db, site_id, &after, SYNC_CHUNK).await.map_err(err)?;
+            let page = sync_log::snapshot_vouchers(db, site_id, &after, SYNC_CHUNK)
+                .await
+                .map_err(err)?;
             let Some(last) = page.last() else { break };
             after = last.code.clone();
             count += page.len();
             let items = page.into_iter().map(Item::Voucher).collect();
-            write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotItems(items))).await.map_err(frame_err)?;
+            write_frame(
+                send,
+                &ControllerMessage::Sync(SyncMessage::SnapshotItems(items)),
+            )
+            .await
+            .map_err(frame_err)?;
         }
-        write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotEnd)).await.map_err(frame_err)?;
-        tracing::info!(site_id, plans = plans.len(), vouchers = count, seq, "snapshot sent");
+        write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotEnd))
+            .await
+            .map_err(frame_err)?;
+        tracing::info!(
+            site_id,
+            plans = plans.len(),
+            vouchers = count,
+            seq,
+            "snapshot sent"
+        );
         seq
     } else {
         cursor.seq
@@ -220,13 +298,27 @@ async fn initial_sync(ctx: &EdgeContext, site_id: &str, cursor: &SyncCursor, sen
 }
 
 /// Sends every change after `after` for the site; returns the last sequence sent.
-async fn push_changes(ctx: &EdgeContext, site_id: &str, mut after: u64, send: &mut Send) -> Result<u64, String> {
+async fn push_changes(
+    ctx: &EdgeContext,
+    site_id: &str,
+    mut after: u64,
+    send: &mut Send,
+) -> Result<u64, String> {
     loop {
-        let changes = sync_log::changes_after(&ctx.db, site_id, after, SYNC_CHUNK).await.map_err(|e| e.to_string())?;
-        let Some(last) = changes.last() else { return Ok(after) };
+        let changes = sync_log::changes_after(&ctx.db, site_id, after, SYNC_CHUNK)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = changes.last() else {
+            return Ok(after);
+        };
         after = last.seq;
         let full = changes.len() as u32 == SYNC_CHUNK;
-        write_frame(send, &ControllerMessage::Sync(SyncMessage::Changes(changes))).await.map_err(|e| e.to_string())?;
+        write_frame(
+            send,
+            &ControllerMessage::Sync(SyncMessage::Changes(changes)),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         if !full {
             return Ok(after);
         }
@@ -241,41 +333,64 @@ async fn serve_requests(ctx: Arc<EdgeContext>, conn: quinn::Connection, site_id:
     }
 }
 
-async fn handle_request(ctx: &EdgeContext, site_id: &str, mut send: Send, mut recv: quinn::RecvStream) {
-    let request = match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, AgentRequest>(&mut recv)).await {
-        Ok(Ok(Some(r))) => r,
-        Ok(Err(e)) => {
-            let reply = ControllerReply::Rejected { message: format!("malformed request: {e}") };
-            let _ = write_frame(&mut send, &reply).await;
-            let _ = send.finish();
-            return;
-        }
-        _ => {
-            let _ = send.reset(close_code::PROTOCOL_ERROR.into());
-            return;
-        }
-    };
-    let reply = match request {
-        AgentRequest::Accounting(batch) => match accounting::ingest(&ctx.db, site_id, &batch.records).await {
-            Ok(outcome) => {
-                tracing::debug!(site_id, batch = batch.batch_id, ?outcome, "accounting batch committed");
-                ControllerReply::AccountingCommitted {
-                    batch_id: batch.batch_id,
-                    inserted: outcome.inserted,
-                    duplicates: outcome.duplicates,
-                }
-            }
-            Err(IngestError::Invalid(message)) => {
-                tracing::warn!(site_id, batch = batch.batch_id, "accounting batch rejected: {message}");
-                ControllerReply::Rejected { message }
-            }
-            Err(IngestError::Db(e)) => {
-                // No answer at all: the agent keeps the batch and retries.
-                tracing::error!(site_id, batch = batch.batch_id, "accounting ingest failed: {e}");
-                let _ = send.reset(close_code::INTERNAL.into());
+async fn handle_request(
+    ctx: &EdgeContext,
+    site_id: &str,
+    mut send: Send,
+    mut recv: quinn::RecvStream,
+) {
+    let request =
+        match tokio::time::timeout(HELLO_TIMEOUT, read_frame::<_, AgentRequest>(&mut recv)).await {
+            Ok(Ok(Some(r))) => r,
+            Ok(Err(e)) => {
+                let reply = ControllerReply::Rejected {
+                    message: format!("malformed request: {e}"),
+                };
+                let _ = write_frame(&mut send, &reply).await;
+                let _ = send.finish();
                 return;
             }
-        },
+            _ => {
+                let _ = send.reset(close_code::PROTOCOL_ERROR.into());
+                return;
+            }
+        };
+    let reply = match request {
+        AgentRequest::Accounting(batch) => {
+            match accounting::ingest(&ctx.db, site_id, &batch.records).await {
+                Ok(outcome) => {
+                    tracing::debug!(
+                        site_id,
+                        batch = batch.batch_id,
+                        ?outcome,
+                        "accounting batch committed"
+                    );
+                    ControllerReply::AccountingCommitted {
+                        batch_id: batch.batch_id,
+                        inserted: outcome.inserted,
+                        duplicates: outcome.duplicates,
+                    }
+                }
+                Err(IngestError::Invalid(message)) => {
+                    tracing::warn!(
+                        site_id,
+                        batch = batch.batch_id,
+                        "accounting batch rejected: {message}"
+                    );
+                    ControllerReply::Rejected { message }
+                }
+                Err(IngestError::Db(e)) => {
+                    // No answer at all: the agent keeps the batch and retries.
+                    tracing::error!(
+                        site_id,
+                        batch = batch.batch_id,
+                        "accounting ingest failed: {e}"
+                    );
+                    let _ = send.reset(close_code::INTERNAL.into());
+                    return;
+                }
+            }
+        }
     };
     if write_frame(&mut send, &reply).await.is_ok() {
         let _ = send.finish();

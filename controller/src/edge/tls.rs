@@ -14,7 +14,9 @@ pub const MAX_IDLE: Duration = Duration::from_secs(45);
 pub(super) fn server_config(ca: &Ca) -> Result<quinn::ServerConfig, EdgeError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    roots.add(ca.cert_der().clone()).map_err(|e| EdgeError::Tls(e.to_string()))?;
+    roots
+        .add(ca.cert_der().clone())
+        .map_err(|e| EdgeError::Tls(e.to_string()))?;
     // Unauthenticated clients may only enroll; the session handler refuses them.
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
@@ -28,7 +30,8 @@ pub(super) fn server_config(ca: &Ca) -> Result<quinn::ServerConfig, EdgeError> {
         .with_single_cert(chain, key)
         .map_err(|e| EdgeError::Tls(e.to_string()))?;
     tls.alpn_protocols = vec![ALPN_SESSION.to_vec(), ALPN_ENROLL.to_vec()];
-    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls).map_err(|e| EdgeError::Tls(e.to_string()))?;
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| EdgeError::Tls(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport.max_idle_timeout(Some(MAX_IDLE.try_into().expect("idle timeout fits")));

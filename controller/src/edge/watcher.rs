@@ -41,7 +41,9 @@ async fn close_revoked(db: &Db, registry: &Registry) {
             Ok(CertStatus::Valid { .. }) => {}
             Ok(_) => {
                 tracing::warn!(site_id, "closing the session of a revoked agent");
-                session.conn.close(mikrobill_protocol::close_code::REVOKED.into(), b"revoked");
+                session
+                    .conn
+                    .close(mikrobill_protocol::close_code::REVOKED.into(), b"revoked");
             }
             Err(e) => tracing::warn!(site_id, "cannot check revocation: {e}"),
         }

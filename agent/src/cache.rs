@@ -1,0 +1,347 @@
+//! The local cache the agent answers RADIUS from: plans, vouchers and users synced from
+//! the controller, plus the sync cursor, in sled.
+//!
+//! Every sync message is applied in one sled transaction together with the cursor, then
+//! flushed, so after a crash the cache and its cursor always agree.
+
+use mikrobill_protocol::items::{Item, ItemKey, Plan, User, Voucher};
+use mikrobill_protocol::messages::{ChangeOp, SyncCursor, SyncMessage};
+use serde::de::DeserializeOwned;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+const CURSOR_KEY: &[u8] = b"sync_cursor";
+
+/// Errors of the cache.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// sled failed.
+    #[error("cache storage failed: {0}")]
+    Storage(#[from] sled::Error),
+    /// A stored value is damaged.
+    #[error("cache entry is damaged: {0}")]
+    Decode(#[from] postcard::Error),
+    /// The controller sent sync messages out of order.
+    #[error("sync protocol violation: {0}")]
+    Protocol(String),
+}
+
+impl From<TransactionError<CacheError>> for CacheError {
+    fn from(e: TransactionError<CacheError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => CacheError::Storage(e),
+        }
+    }
+}
+
+struct SnapshotInProgress {
+    cursor: SyncCursor,
+    seen: HashSet<ItemKey>,
+}
+
+/// The synced records.
+pub struct Cache {
+    db: sled::Db,
+    plans: sled::Tree,
+    vouchers: sled::Tree,
+    users: sled::Tree,
+    meta: sled::Tree,
+    snapshot: Mutex<Option<SnapshotInProgress>>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").finish_non_exhaustive()
+    }
+}
+
+fn encode(item: &Item) -> Vec<u8> {
+    match item {
+        Item::Plan(p) => postcard::to_stdvec(p),
+        Item::Voucher(v) => postcard::to_stdvec(v),
+        Item::User(u) => postcard::to_stdvec(u),
+    }
+    .expect("items always encode")
+}
+
+fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &str) -> Result<Option<T>, CacheError> {
+    match tree.get(key.as_bytes())? {
+        Some(bytes) => Ok(Some(postcard::from_bytes(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+impl Cache {
+    /// Opens the cache trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Cache, CacheError> {
+        Ok(Cache {
+            db: db.clone(),
+            plans: db.open_tree("plans")?,
+            vouchers: db.open_tree("vouchers")?,
+            users: db.open_tree("users")?,
+            meta: db.open_tree("meta")?,
+            snapshot: Mutex::new(None),
+        })
+    }
+
+    /// Where the cache stands in the controller's change log.
+    pub fn cursor(&self) -> Result<SyncCursor, CacheError> {
+        match self.meta.get(CURSOR_KEY)? {
+            Some(bytes) => Ok(postcard::from_bytes(&bytes)?),
+            None => Ok(SyncCursor::default()),
+        }
+    }
+
+    /// A voucher by code.
+    pub fn voucher(&self, code: &str) -> Result<Option<Voucher>, CacheError> {
+        get(&self.vouchers, code)
+    }
+
+    /// A plan by id.
+    pub fn plan(&self, id: &str) -> Result<Option<Plan>, CacheError> {
+        get(&self.plans, id)
+    }
+
+    /// A user by name.
+    pub fn user(&self, username: &str) -> Result<Option<User>, CacheError> {
+        get(&self.users, username)
+    }
+
+    /// Number of cached records (walks the trees: for status reports, not hot paths).
+    pub fn item_count(&self) -> u64 {
+        (self.plans.len() + self.vouchers.len() + self.users.len()) as u64
+    }
+
+    /// Applies one sync message; returns the new cursor once it moved.
+    pub async fn apply(&self, msg: SyncMessage) -> Result<Option<SyncCursor>, CacheError> {
+        let cursor = match msg {
+            SyncMessage::SnapshotBegin { cursor } => {
+                *self.snapshot.lock().expect("snapshot lock") = Some(SnapshotInProgress {
+                    cursor,
+                    seen: HashSet::new(),
+                });
+                return Ok(None);
+            }
+            SyncMessage::SnapshotItems(items) => {
+                let puts: Vec<(ItemKey, Vec<u8>)> =
+                    items.iter().map(|i| (i.key(), encode(i))).collect();
+                {
+                    let mut guard = self.snapshot.lock().expect("snapshot lock");
+                    let snap = guard.as_mut().ok_or_else(|| {
+                        CacheError::Protocol("snapshot items without a snapshot".into())
+                    })?;
+                    snap.seen.extend(puts.iter().map(|(k, _)| k.clone()));
+                }
+                self.transact(&puts, &[], None)?;
+                return Ok(None);
+            }
+            SyncMessage::SnapshotEnd => {
+                let snap = self
+                    .snapshot
+                    .lock()
+                    .expect("snapshot lock")
+                    .take()
+                    .ok_or_else(|| {
+                        CacheError::Protocol("snapshot end without a snapshot".into())
+                    })?;
+                let mut stale = Vec::new();
+                for (tree, make) in [
+                    (&self.plans, ItemKey::Plan as fn(String) -> ItemKey),
+                    (&self.vouchers, ItemKey::Voucher),
+                    (&self.users, ItemKey::User),
+                ] {
+                    for key in tree.iter().keys() {
+                        let key = make(String::from_utf8_lossy(&key?).into_owned());
+                        if !snap.seen.contains(&key) {
+                            stale.push(key);
+                        }
+                    }
+                }
+                self.transact(&[], &stale, Some(&snap.cursor))?;
+                snap.cursor
+            }
+            SyncMessage::Changes(changes) => {
+                if self.snapshot.lock().expect("snapshot lock").is_some() {
+                    return Err(CacheError::Protocol(
+                        "changes in the middle of a snapshot".into(),
+                    ));
+                }
+                let Some(last) = changes.last().map(|c| c.seq) else {
+                    return Ok(None);
+                };
+                let mut cursor = self.cursor()?;
+                if last <= cursor.seq {
+                    return Ok(None);
+                }
+                let mut puts = Vec::new();
+                let mut deletes = Vec::new();
+                // Later changes to the same key win: apply in order, dropping superseded ones.
+                for change in changes.into_iter().filter(|c| c.seq > cursor.seq) {
+                    match change.op {
+                        ChangeOp::Upsert(item) => {
+                            let key = item.key();
+                            deletes.retain(|k| k != &key);
+                            puts.retain(|(k, _)| k != &key);
+                            puts.push((key, encode(&item)));
+                        }
+                        ChangeOp::Delete(key) => {
+                            puts.retain(|(k, _)| k != &key);
+                            deletes.push(key);
+                        }
+                    }
+                }
+                cursor.seq = last;
+                self.transact(&puts, &deletes, Some(&cursor))?;
+                cursor
+            }
+        };
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| CacheError::Protocol(e.to_string()))??;
+        Ok(Some(cursor))
+    }
+
+    fn transact(
+        &self,
+        puts: &[(ItemKey, Vec<u8>)],
+        deletes: &[ItemKey],
+        cursor: Option<&SyncCursor>,
+    ) -> Result<(), CacheError> {
+        let cursor_bytes = cursor.map(|c| postcard::to_stdvec(c).expect("cursor encodes"));
+        (&self.plans, &self.vouchers, &self.users, &self.meta).transaction(
+            |(plans, vouchers, users, meta)| {
+                let pick = |k: &ItemKey| match k {
+                    ItemKey::Plan(_) => plans,
+                    ItemKey::Voucher(_) => vouchers,
+                    ItemKey::User(_) => users,
+                };
+                for (key, value) in puts {
+                    pick(key).insert(key.id().as_bytes(), value.as_slice())?;
+                }
+                for key in deletes {
+                    pick(key).remove(key.id().as_bytes())?;
+                }
+                if let Some(c) = &cursor_bytes {
+                    meta.insert(CURSOR_KEY, c.as_slice())?;
+                }
+                Ok::<_, ConflictableTransactionError<CacheError>>(())
+            },
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mikrobill_protocol::items::VoucherStatus;
+    use mikrobill_protocol::messages::Change;
+
+    fn voucher(code: &str) -> Item {
+        Item::Voucher(Voucher {
+            code: code.into(),
+            password: None,
+            plan_id: "p".into(),
+            status: VoucherStatus::New,
+            activated_at_ms: None,
+            used_time_secs: 0,
+            used_bytes: 0,
+        })
+    }
+
+    fn open() -> (tempfile::TempDir, Cache) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .path(dir.path())
+            .cache_capacity(1 << 20)
+            .open()
+            .unwrap();
+        (dir, Cache::open(&db).unwrap())
+    }
+
+    #[tokio::test]
+    async fn snapshot_replaces_everything_and_sets_cursor() {
+        let (_d, cache) = open();
+        let cursor = SyncCursor {
+            epoch: "e1".into(),
+            seq: 5,
+        };
+        cache
+            .apply(SyncMessage::Changes(vec![Change {
+                seq: 1,
+                op: ChangeOp::Upsert(voucher("OLD")),
+            }]))
+            .await
+            .unwrap();
+        cache
+            .apply(SyncMessage::SnapshotBegin {
+                cursor: cursor.clone(),
+            })
+            .await
+            .unwrap();
+        cache
+            .apply(SyncMessage::SnapshotItems(vec![voucher("A"), voucher("B")]))
+            .await
+            .unwrap();
+        assert_eq!(
+            cache.apply(SyncMessage::SnapshotEnd).await.unwrap(),
+            Some(cursor.clone())
+        );
+        assert!(cache.voucher("OLD").unwrap().is_none());
+        assert!(cache.voucher("A").unwrap().is_some());
+        assert_eq!(cache.cursor().unwrap(), cursor);
+    }
+
+    #[tokio::test]
+    async fn changes_apply_in_order_and_replays_are_ignored() {
+        let (_d, cache) = open();
+        let changes = vec![
+            Change {
+                seq: 1,
+                op: ChangeOp::Upsert(voucher("A")),
+            },
+            Change {
+                seq: 2,
+                op: ChangeOp::Delete(ItemKey::Voucher("A".into())),
+            },
+            Change {
+                seq: 3,
+                op: ChangeOp::Upsert(voucher("B")),
+            },
+        ];
+        let c = cache
+            .apply(SyncMessage::Changes(changes.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.seq, 3);
+        assert!(cache.voucher("A").unwrap().is_none());
+        assert!(cache.voucher("B").unwrap().is_some());
+        // A replay of already-applied changes does nothing, even a stale upsert of A.
+        assert_eq!(
+            cache
+                .apply(SyncMessage::Changes(changes[..1].to_vec()))
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(cache.voucher("A").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn out_of_order_snapshot_messages_are_errors() {
+        let (_d, cache) = open();
+        assert!(matches!(
+            cache.apply(SyncMessage::SnapshotEnd).await,
+            Err(CacheError::Protocol(_))
+        ));
+        assert!(matches!(
+            cache.apply(SyncMessage::SnapshotItems(vec![])).await,
+            Err(CacheError::Protocol(_))
+        ));
+    }
+}

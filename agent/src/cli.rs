@@ -1,0 +1,169 @@
+//! The `mikrobill-agent` command line.
+
+use crate::uplink::LinkState;
+use crate::{Agent, AgentOptions, identity};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// MikroBill agent: RADIUS and local cache beside a MikroTik router.
+#[derive(Debug, Parser)]
+#[command(name = "mikrobill-agent", version, about)]
+pub struct Cli {
+    /// Data directory: key, certificates and the local database.
+    #[arg(
+        long,
+        global = true,
+        env = "MIKROBILL_AGENT_DATA_DIR",
+        default_value = "/var/lib/mikrobill-agent"
+    )]
+    pub data_dir: PathBuf,
+    /// Log format: text or json.
+    #[arg(long, global = true, env = "MIKROBILL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enroll with a one-time token from `mikrobill-controller site add`.
+    Enroll {
+        /// The enrollment token.
+        #[arg(long, env = "MIKROBILL_ENROLL_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Replace an existing enrollment.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the agent.
+    Run {
+        /// Controller edge address, overriding the one from enrollment.
+        #[arg(long, env = "MIKROBILL_CONTROLLER_ADDR")]
+        controller: Option<String>,
+        /// Longest pause between reconnect attempts (e.g. 60s).
+        #[arg(long, default_value = "60s", value_parser = humantime_secs)]
+        reconnect_max: Duration,
+    },
+    /// Show the enrollment (works while the agent runs).
+    Status,
+}
+
+fn humantime_secs(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, mult) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60_000)
+    } else {
+        (s, 1000)
+    };
+    num.parse::<u64>()
+        .map(|n| Duration::from_millis(n * mult))
+        .map_err(|_| format!("{s:?} is not a duration such as 500ms, 30s or 5m"))
+}
+
+fn init_logging(format: &str) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init()
+    } else {
+        builder.init()
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Enroll { token, force } => {
+            let enrolled = crate::enroll::enroll(&token, &cli.data_dir, force).await?;
+            println!(
+                "enrolled as site {:?} ({}); controller {}",
+                enrolled.state.site_name, enrolled.state.site_id, enrolled.state.controller_addr
+            );
+            Ok(())
+        }
+        Command::Status => {
+            let id = identity::load(&cli.data_dir)?;
+            println!("site:       {} ({})", id.state.site_name, id.state.site_id);
+            println!("controller: {}", id.state.controller_addr);
+            if let Some(secs) = identity::cert_expires_in_secs(&id.cert) {
+                println!("certificate expires in {} days", secs / 86400);
+            }
+            Ok(())
+        }
+        Command::Run {
+            controller,
+            reconnect_max,
+        } => {
+            let options = AgentOptions {
+                data_dir: cli.data_dir,
+                controller_addr: controller,
+                reconnect_max,
+            };
+            let agent = Agent::start(options).await?;
+            tracing::info!(site = agent.site_name(), "agent running");
+            let mut link = agent.link();
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            loop {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = term.recv() => break,
+                    changed = link.changed() => {
+                        if changed.is_err() { break }
+                        if let LinkState::Refused { reason } = &*link.borrow() {
+                            tracing::error!("still serving from the local cache, but the controller refuses this agent: {reason}");
+                        }
+                    }
+                }
+            }
+            tracing::info!("shutting down");
+            agent.shutdown().await;
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(humantime_secs("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(humantime_secs("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(humantime_secs("5m"), Ok(Duration::from_secs(300)));
+        assert!(humantime_secs("soon").is_err());
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

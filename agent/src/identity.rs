@@ -1,0 +1,143 @@
+//! The agent's identity on disk: its private key (never leaves the machine), its
+//! certificate, the controller CA and where to reach the controller.
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde::{Deserialize, Serialize};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+const KEY_FILE: &str = "agent.key";
+const CERT_FILE: &str = "agent.crt";
+const CA_FILE: &str = "ca.crt";
+const STATE_FILE: &str = "agent.toml";
+
+/// Errors reading or writing the identity.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The agent has not enrolled yet.
+    #[error(
+        "this agent is not enrolled ({0} is missing): run `mikrobill-agent enroll --token ...` first"
+    )]
+    NotEnrolled(PathBuf),
+    /// File access failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file is damaged.
+    #[error("{path}: {message}")]
+    Corrupt { path: PathBuf, message: String },
+}
+
+/// What the agent remembers about its enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrollmentState {
+    /// Controller edge address (`host:port`).
+    pub controller_addr: String,
+    /// Site id from the certificate.
+    pub site_id: String,
+    /// Site display name.
+    pub site_name: String,
+}
+
+/// A loaded identity, ready for TLS.
+#[derive(Debug)]
+pub struct Identity {
+    /// Enrollment facts.
+    pub state: EnrollmentState,
+    /// The agent certificate.
+    pub cert: CertificateDer<'static>,
+    /// The agent private key.
+    pub key: PrivateKeyDer<'static>,
+    /// The controller CA.
+    pub ca: CertificateDer<'static>,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
+    move |source| IdentityError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn corrupt(path: &Path, message: impl ToString) -> IdentityError {
+    IdentityError::Corrupt {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Whether `dir` holds an enrollment.
+pub fn is_enrolled(dir: &Path) -> bool {
+    dir.join(CERT_FILE).exists() && dir.join(STATE_FILE).exists()
+}
+
+/// Loads the identity from `dir`.
+pub fn load(dir: &Path) -> Result<Identity, IdentityError> {
+    for f in [STATE_FILE, KEY_FILE, CERT_FILE, CA_FILE] {
+        if !dir.join(f).exists() {
+            return Err(IdentityError::NotEnrolled(dir.join(f)));
+        }
+    }
+    let state_path = dir.join(STATE_FILE);
+    let state: EnrollmentState =
+        toml::from_str(&fs::read_to_string(&state_path).map_err(io(&state_path))?)
+            .map_err(|e| corrupt(&state_path, e))?;
+    let key_path = dir.join(KEY_FILE);
+    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| corrupt(&key_path, e))?;
+    let cert_path = dir.join(CERT_FILE);
+    let cert = CertificateDer::from_pem_file(&cert_path).map_err(|e| corrupt(&cert_path, e))?;
+    let ca_path = dir.join(CA_FILE);
+    let ca = CertificateDer::from_pem_file(&ca_path).map_err(|e| corrupt(&ca_path, e))?;
+    Ok(Identity {
+        state,
+        cert,
+        key,
+        ca,
+    })
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32) -> Result<(), IdentityError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(contents.as_bytes()).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// Stores a new identity; the state file goes last, so a crash midway leaves "not enrolled".
+pub fn store(
+    dir: &Path,
+    state: &EnrollmentState,
+    key_pem: &str,
+    cert_pem: &str,
+    ca_pem: &str,
+) -> Result<(), IdentityError> {
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let _ = fs::remove_file(dir.join(STATE_FILE));
+    write_file(&dir.join(KEY_FILE), key_pem, 0o600)?;
+    write_file(&dir.join(CERT_FILE), cert_pem, 0o644)?;
+    write_file(&dir.join(CA_FILE), ca_pem, 0o644)?;
+    let text = toml::to_string(state).map_err(|e| corrupt(&dir.join(STATE_FILE), e))?;
+    write_file(&dir.join(STATE_FILE), &text, 0o644)
+}
+
+/// Seconds until the certificate expires (negative when expired), if readable.
+pub fn cert_expires_in_secs(cert: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs() as i64;
+    Some(parsed.validity().not_after.timestamp() - now)
+}

@@ -1,0 +1,206 @@
+//! One session with the controller.
+
+use super::{LinkState, UplinkContext};
+use crate::net;
+use mikrobill_protocol::messages::{AgentMessage, ControllerMessage, Heartbeat, Hello, HelloReply};
+use mikrobill_protocol::{
+    CONTROLLER_SERVER_NAME, PROTOCOL_VERSION, close_code, read_frame, write_frame,
+};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How a session ended.
+pub(super) enum End {
+    /// Network trouble or a controller restart; retry soon.
+    Lost { was_up: bool, reason: String },
+    /// The controller does not want this agent; retry slowly.
+    Refused(String),
+}
+
+fn lost(reason: impl ToString) -> End {
+    End::Lost {
+        was_up: false,
+        reason: reason.to_string(),
+    }
+}
+
+/// Classifies a connection error: TLS rejections and revocations are refusals.
+fn classify(err: &quinn::ConnectionError, was_up: bool) -> End {
+    use quinn::ConnectionError as E;
+    match err {
+        E::ApplicationClosed(close) if close.error_code == close_code::REVOKED.into() => {
+            End::Refused(format!(
+                "revoked: {}",
+                String::from_utf8_lossy(&close.reason)
+            ))
+        }
+        E::ApplicationClosed(close)
+            if close.error_code == close_code::INCOMPATIBLE_VERSION.into() =>
+        {
+            End::Refused(format!(
+                "incompatible version: {}",
+                String::from_utf8_lossy(&close.reason)
+            ))
+        }
+        E::TransportError(t)
+            if t.code.to_string().contains("CRYPTO") || t.code.to_string().contains("crypto") =>
+        {
+            End::Refused(format!("TLS authentication failed: {t}"))
+        }
+        E::ConnectionClosed(c)
+            if c.error_code.to_string().contains("CRYPTO")
+                || c.error_code.to_string().contains("crypto") =>
+        {
+            End::Refused(format!("TLS authentication failed: {c}"))
+        }
+        other => End::Lost {
+            was_up,
+            reason: other.to_string(),
+        },
+    }
+}
+
+pub(super) async fn run(ctx: &UplinkContext) -> End {
+    let config = match crate::tls::session_config(&ctx.identity) {
+        Ok(c) => c,
+        Err(e) => return End::Refused(e.to_string()),
+    };
+    let addr = match net::resolve(&ctx.controller_addr).await {
+        Ok(a) => a,
+        Err(e) => return lost(e),
+    };
+    let endpoint = match net::client_endpoint(addr) {
+        Ok(e) => e,
+        Err(e) => return lost(e),
+    };
+    let connecting = match endpoint.connect_with(config, addr, CONTROLLER_SERVER_NAME) {
+        Ok(c) => c,
+        Err(e) => return lost(e),
+    };
+    let conn = match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return classify(&e, false),
+        Err(_) => return lost("connect timed out"),
+    };
+    let end = session(ctx, &conn).await;
+    conn.close(close_code::SHUTDOWN.into(), b"agent reconnecting");
+    endpoint.close(close_code::SHUTDOWN.into(), b"");
+    end
+}
+
+async fn session(ctx: &UplinkContext, conn: &quinn::Connection) -> End {
+    // With TLS 1.3 the handshake "succeeds" before the server has checked our certificate,
+    // so the link counts as up only once the controller answered the hello.
+    let hello = Hello {
+        protocol_version: PROTOCOL_VERSION,
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        cursor: match ctx.cache.cursor() {
+            Ok(c) => c,
+            Err(e) => return lost(format!("cannot read the sync cursor: {e}")),
+        },
+    };
+    let opened = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let (mut send, mut recv) = conn.open_bi().await?;
+        write_frame(&mut send, &hello)
+            .await
+            .map_err(std::io::Error::other)?;
+        let reply = read_frame::<_, HelloReply>(&mut recv)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>((send, recv, reply))
+    })
+    .await;
+    let (send, recv, reply) = match opened {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            if let Some(reason) = conn.close_reason() {
+                return classify(&reason, false);
+            }
+            return lost(format!("hello failed: {e}"));
+        }
+        Err(_) => return lost("no answer to hello"),
+    };
+    let heartbeat_every = match reply {
+        Some(HelloReply::Welcome {
+            site_name,
+            heartbeat_interval_secs,
+            ..
+        }) => {
+            tracing::info!(site = %site_name, "connected to the controller");
+            ctx.link.send_replace(LinkState::Connected { site_name });
+            Duration::from_secs(heartbeat_interval_secs.clamp(1, 300) as u64)
+        }
+        Some(HelloReply::Refused(refusal)) => return End::Refused(refusal.to_string()),
+        None => {
+            return match conn.close_reason() {
+                Some(reason) => classify(&reason, false),
+                None => lost("controller closed the control stream"),
+            };
+        }
+    };
+
+    let (out_tx, out_rx) = mpsc::channel::<AgentMessage>(64);
+    let reason = tokio::select! {
+        r = control_reader(ctx, recv, out_tx) => r,
+        r = control_writer(ctx, send, out_rx, heartbeat_every) => r,
+        r = super::accounting::run(conn, &ctx.outbox) => r,
+        e = conn.closed() => return classify(&e, true),
+    };
+    match conn.close_reason() {
+        Some(e) => classify(&e, true),
+        None => End::Lost {
+            was_up: true,
+            reason,
+        },
+    }
+}
+
+async fn control_reader(
+    ctx: &UplinkContext,
+    mut recv: quinn::RecvStream,
+    out: mpsc::Sender<AgentMessage>,
+) -> String {
+    loop {
+        match read_frame::<_, ControllerMessage>(&mut recv).await {
+            Ok(Some(ControllerMessage::Sync(msg))) => match ctx.cache.apply(msg).await {
+                Ok(Some(cursor)) => {
+                    tracing::debug!(seq = cursor.seq, "cache synced");
+                    let _ = out.send(AgentMessage::SyncApplied(cursor)).await;
+                }
+                Ok(None) => {}
+                Err(e) => return format!("cannot apply sync: {e}"),
+            },
+            Ok(Some(ControllerMessage::HeartbeatAck { .. })) => {}
+            Ok(None) => return "controller closed the control stream".into(),
+            Err(e) => return format!("bad frame from the controller: {e}"),
+        }
+    }
+}
+
+async fn control_writer(
+    ctx: &UplinkContext,
+    mut send: quinn::SendStream,
+    mut rx: mpsc::Receiver<AgentMessage>,
+    every: Duration,
+) -> String {
+    let mut ticker = tokio::time::interval(every);
+    loop {
+        let msg = tokio::select! {
+            _ = ticker.tick() => AgentMessage::Heartbeat(Heartbeat {
+                sent_at_ms: crate::now_ms(),
+                outbox_pending: ctx.outbox.len(),
+                cache_items: ctx.cache.item_count(),
+                uptime_secs: ctx.started.elapsed().as_secs(),
+            }),
+            msg = rx.recv() => match msg {
+                Some(m) => m,
+                None => return "control channel closed".into(),
+            },
+        };
+        if let Err(e) = write_frame(&mut send, &msg).await {
+            return format!("cannot write to the controller: {e}");
+        }
+    }
+}
