@@ -1,0 +1,85 @@
+//! In-process agents (the library entry point the binary also uses) and record factories.
+
+use mikrobill_agent::uplink::LinkState;
+use mikrobill_agent::{Agent, AgentOptions};
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Enrolls an agent data directory with a token (same code as `mikrobill-agent enroll`).
+pub async fn enroll(token: &str, dir: &Path) {
+    mikrobill_agent::enroll::enroll(token, dir, false)
+        .await
+        .expect("enrollment");
+}
+
+/// Starts an agent that retries fast, optionally dialing `via` instead of the enrolled address.
+pub async fn start(dir: &Path, via: Option<SocketAddr>) -> Agent {
+    let options = AgentOptions {
+        data_dir: dir.to_path_buf(),
+        controller_addr: via.map(|a| a.to_string()),
+        reconnect_max: Duration::from_millis(500),
+    };
+    Agent::start(options).await.expect("agent start")
+}
+
+/// Waits until the agent's link satisfies `pred`; returns that state.
+pub async fn wait_link(
+    agent: &Agent,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&LinkState) -> bool,
+) -> LinkState {
+    let mut rx = agent.link();
+    let result = tokio::time::timeout(timeout, rx.wait_for(|s| pred(s))).await;
+    match result {
+        Ok(Ok(state)) => state.clone(),
+        _ => panic!(
+            "agent link never became {what}; last state: {:?}",
+            *agent.link().borrow()
+        ),
+    }
+}
+
+/// Waits for an established session.
+pub async fn wait_connected(agent: &Agent) {
+    wait_link(agent, Duration::from_secs(20), "connected", |s| {
+        matches!(s, LinkState::Connected { .. })
+    })
+    .await;
+}
+
+/// The site id an agent directory is enrolled for.
+pub fn site_id(dir: &Path) -> String {
+    mikrobill_agent::identity::load(dir)
+        .expect("identity")
+        .state
+        .site_id
+}
+
+/// `n` distinct Stop records of a test run; session time encodes the index.
+pub fn stop_records(tag: &str, n: u64) -> Vec<AccountingRecord> {
+    (0..n)
+        .map(|i| {
+            let session_id = format!("{tag}-{i:06}");
+            AccountingRecord {
+                id: RecordId::derive("router-1", &session_id, AcctStatus::Stop, 0),
+                nas_identifier: "router-1".into(),
+                nas_ip: Some([10, 0, 0, 1].into()),
+                session_id,
+                username: format!("user{}", i % 50),
+                status: AcctStatus::Stop,
+                event_time_ms: 1_700_000_000_000 + i as i64,
+                session_time_secs: i,
+                input_octets: 1_000 + i,
+                output_octets: (5u64 << 32) + i,
+                input_packets: 10,
+                output_packets: 20,
+                terminate_cause: Some(1),
+                framed_ip: Some([10, 5, 0, 2].into()),
+                calling_station_id: Some("AA:BB:CC:DD:EE:FF".into()),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,188 @@
+//! A real `mikrobill-controller serve` process and its admin CLI.
+
+use crate::db::TestDb;
+use crate::{bin, free_tcp_port};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A controller process with its data directory.
+pub struct Controller {
+    /// Data directory (CA, SQLite).
+    pub data_dir: PathBuf,
+    /// `--database-url` when not SQLite.
+    pub database_url: Option<String>,
+    /// HTTP address.
+    pub api_addr: SocketAddr,
+    /// QUIC edge address.
+    pub edge_addr: SocketAddr,
+    /// Address written into enrollment tokens.
+    pub advertise: String,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl Controller {
+    /// Starts a controller on fresh ports.
+    pub async fn start(data_dir: &Path, db: &TestDb) -> Controller {
+        let edge_addr = crate::free_udp_addr();
+        Controller::start_with(data_dir, db, edge_addr, edge_addr.to_string()).await
+    }
+
+    /// Starts a controller on a given edge address, advertising `advertise` in tokens.
+    pub async fn start_with(
+        data_dir: &Path,
+        db: &TestDb,
+        edge_addr: SocketAddr,
+        advertise: String,
+    ) -> Controller {
+        let api_addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let mut c = Controller {
+            data_dir: data_dir.to_path_buf(),
+            database_url: db.url.clone(),
+            api_addr,
+            edge_addr,
+            advertise,
+            child: None,
+            starts: 0,
+        };
+        c.spawn().await;
+        c
+    }
+
+    fn base_command(&self) -> Command {
+        let mut cmd = Command::new(bin("mikrobill-controller"));
+        cmd.arg("--data-dir").arg(&self.data_dir);
+        if let Some(url) = &self.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        cmd.env_remove("MIKROBILL_CONFIG")
+            .env("RUST_LOG", "info,mikrobill_controller=debug");
+        cmd
+    }
+
+    async fn spawn(&mut self) {
+        self.starts += 1;
+        let log = std::fs::File::create(
+            self.data_dir
+                .join(format!("controller-{}.log", self.starts)),
+        )
+        .unwrap();
+        let child = self
+            .base_command()
+            .args([
+                "serve",
+                "--api-listen",
+                &self.api_addr.to_string(),
+                "--edge-listen",
+                &self.edge_addr.to_string(),
+            ])
+            .args(["--edge-advertise", &self.advertise])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn controller");
+        self.child = Some(child);
+        let start = Instant::now();
+        // The edge binds before the HTTP listener, so an answering /health means both are up.
+        while !health_ok(self.api_addr).await {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "controller exited with {status} at start; log:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "controller did not come up; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// The current process's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(
+            self.data_dir
+                .join(format!("controller-{}.log", self.starts)),
+        )
+        .unwrap_or_default()
+    }
+
+    /// Kills the process at once (SIGKILL): no graceful shutdown.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again on the same addresses and data.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    /// Runs an admin subcommand against the same data; returns its output.
+    pub fn cli_output(&self, args: &[&str]) -> Output {
+        self.base_command()
+            .args(args)
+            .output()
+            .expect("run controller CLI")
+    }
+
+    /// Runs an admin subcommand that must succeed; returns its stdout.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.cli_output(args);
+        assert!(
+            out.status.success(),
+            "`mikrobill-controller {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Creates a site and returns its enrollment token.
+    pub fn add_site(&self, name: &str) -> String {
+        self.cli(&["site", "add", name]).trim().to_string()
+    }
+
+    /// The URL the test reads the controller database with.
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| mikrobill_controller::db::sqlite_url_for_dir(&self.data_dir))
+    }
+
+    /// Opens the controller's database from the test.
+    pub async fn db(&self) -> mikrobill_controller::db::Db {
+        mikrobill_controller::db::Db::connect(&self.database_url())
+            .await
+            .expect("open controller database")
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn health_ok(addr: SocketAddr) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return false;
+    };
+    if s.write_all(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await;
+    buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200")
+}
