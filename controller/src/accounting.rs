@@ -3,7 +3,7 @@
 use crate::db::{Db, DbError, now_ms};
 use mikrobill_protocol::accounting::AccountingRecord;
 use mikrobill_protocol::messages::MAX_ACCOUNTING_BATCH;
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
 
 /// Longest text field accepted (RADIUS attributes hold at most 253 octets).
 const MAX_TEXT: usize = 253;
@@ -91,32 +91,34 @@ pub async fn ingest(
     let mut tx = db.pool.begin().await?;
     let mut inserted = 0u64;
     for chunk in records.chunks(500) {
-        let mut qb = QueryBuilder::new(
+        let sql = format!(
             "INSERT INTO accounting_records (site_id, record_id, nas_identifier, nas_ip, session_id, username, status, \
              event_time, session_time_secs, input_octets, output_octets, input_packets, output_packets, terminate_cause, \
-             framed_ip, calling_station_id, received_at) ",
+             framed_ip, calling_station_id, received_at) VALUES {} ON CONFLICT (site_id, record_id) DO NOTHING",
+            crate::db::values_rows(chunk.len(), 17)
         );
-        qb.push_values(chunk, |mut b, r| {
-            b.push_bind(site_id.to_string())
-                .push_bind(r.id.to_hex())
-                .push_bind(r.nas_identifier.clone())
-                .push_bind(r.nas_ip.map(|ip| ip.to_string()))
-                .push_bind(r.session_id.clone())
-                .push_bind(r.username.clone())
-                .push_bind(r.status.as_str())
-                .push_bind(r.event_time_ms)
-                .push_bind(r.session_time_secs as i64)
-                .push_bind(r.input_octets as i64)
-                .push_bind(r.output_octets as i64)
-                .push_bind(r.input_packets as i64)
-                .push_bind(r.output_packets as i64)
-                .push_bind(r.terminate_cause.map(i64::from))
-                .push_bind(r.framed_ip.map(|ip| ip.to_string()))
-                .push_bind(r.calling_station_id.clone())
-                .push_bind(now);
-        });
-        qb.push(" ON CONFLICT (site_id, record_id) DO NOTHING");
-        inserted += qb.build().execute(&mut *tx).await?.rows_affected();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            q = q
+                .bind(site_id.to_string())
+                .bind(r.id.to_hex())
+                .bind(r.nas_identifier.clone())
+                .bind(r.nas_ip.map(|ip| ip.to_string()))
+                .bind(r.session_id.clone())
+                .bind(r.username.clone())
+                .bind(r.status.as_str())
+                .bind(r.event_time_ms)
+                .bind(r.session_time_secs as i64)
+                .bind(r.input_octets as i64)
+                .bind(r.output_octets as i64)
+                .bind(r.input_packets as i64)
+                .bind(r.output_packets as i64)
+                .bind(r.terminate_cause.map(i64::from))
+                .bind(r.framed_ip.map(|ip| ip.to_string()))
+                .bind(r.calling_station_id.clone())
+                .bind(now);
+        }
+        inserted += q.execute(&mut *tx).await?.rows_affected();
     }
     tx.commit().await?;
     let inserted = inserted as u32;

@@ -184,3 +184,29 @@ mod tests {
         assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
     }
 }
+
+/// `($1, $2), ($3, $4)`-style VALUES rows for a multi-row insert. sqlx's QueryBuilder emits
+/// `?` under the Any driver, which PostgreSQL rejects, so numbered placeholders are built here.
+pub fn values_rows(rows: usize, cols: usize) -> String {
+    let mut sql = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(r * cols + c + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+#[cfg(test)]
+mod values_tests {
+    #[test]
+    fn numbered_rows() {
+        assert_eq!(super::values_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}

@@ -9,7 +9,7 @@
 use crate::db::{Db, DbError, now_ms};
 use mikrobill_protocol::items::{Item, ItemKey, Voucher, VoucherStatus};
 use mikrobill_protocol::messages::{Change, ChangeOp, SyncCursor};
-use sqlx::{AnyConnection, QueryBuilder, Row};
+use sqlx::{AnyConnection, Row};
 
 const EPOCH_SETTING: &str = "sync_epoch";
 
@@ -34,10 +34,12 @@ pub async fn append(
     let first = last + 1 - ops.len() as u64;
     let now = now_ms();
     for (chunk_index, chunk) in ops.chunks(500).enumerate() {
-        let mut qb = QueryBuilder::new(
-            "INSERT INTO sync_log (seq, site_id, item_kind, item_key, payload, created_at) ",
+        let sql = format!(
+            "INSERT INTO sync_log (seq, site_id, item_kind, item_key, payload, created_at) VALUES {}",
+            crate::db::values_rows(chunk.len(), 6)
         );
-        qb.push_values(chunk.iter().enumerate(), |mut b, (i, op)| {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, op) in chunk.iter().enumerate() {
             let seq = first + (chunk_index * 500 + i) as u64;
             let (key, payload) = match op {
                 ChangeOp::Upsert(item) => (
@@ -46,14 +48,15 @@ pub async fn append(
                 ),
                 ChangeOp::Delete(key) => (key.clone(), None),
             };
-            b.push_bind(seq as i64)
-                .push_bind(site_id.map(str::to_string))
-                .push_bind(key.kind())
-                .push_bind(key.id().to_string())
-                .push_bind(payload)
-                .push_bind(now);
-        });
-        qb.build().execute(&mut *conn).await?;
+            q = q
+                .bind(seq as i64)
+                .bind(site_id.map(str::to_string))
+                .bind(key.kind())
+                .bind(key.id().to_string())
+                .bind(payload)
+                .bind(now);
+        }
+        q.execute(&mut *conn).await?;
     }
     Ok(last)
 }

@@ -5,7 +5,7 @@ use crate::sync_log;
 use mikrobill_protocol::items::{Item, ItemKey, Voucher, VoucherStatus};
 use mikrobill_protocol::messages::ChangeOp;
 use rand::Rng;
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
 
 /// Columns read by [`from_row`].
 pub const COLUMNS: &str =
@@ -128,19 +128,22 @@ pub async fn create(
     let now = now_ms();
     let mut tx = db.pool.begin().await?;
     for chunk in vouchers.chunks(1000) {
-        let mut qb = QueryBuilder::new(
-            "INSERT INTO vouchers (code, password, plan_id, site_id, status, created_at) ",
+        let sql = format!(
+            "INSERT INTO vouchers (code, password, plan_id, site_id, status, created_at) VALUES {} \
+             ON CONFLICT (code) DO NOTHING",
+            crate::db::values_rows(chunk.len(), 6)
         );
-        qb.push_values(chunk, |mut b, v| {
-            b.push_bind(v.code.clone())
-                .push_bind(v.password.clone())
-                .push_bind(plan_id.to_string())
-                .push_bind(site_id.map(str::to_string))
-                .push_bind(status_str(v.status))
-                .push_bind(now);
-        });
-        qb.push(" ON CONFLICT (code) DO NOTHING");
-        let inserted = qb.build().execute(&mut *tx).await?.rows_affected();
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for v in chunk {
+            q = q
+                .bind(v.code.clone())
+                .bind(v.password.clone())
+                .bind(plan_id.to_string())
+                .bind(site_id.map(str::to_string))
+                .bind(status_str(v.status))
+                .bind(now);
+        }
+        let inserted = q.execute(&mut *tx).await?.rows_affected();
         if inserted != chunk.len() as u64 {
             // Name one of the clashing codes so the operator can act.
             for v in chunk {
