@@ -21,6 +21,7 @@ const CA_CERT: &str = "ca.crt";
 const CA_KEY: &str = "ca.key";
 const EDGE_CERT: &str = "edge.crt";
 const EDGE_KEY: &str = "edge.key";
+const EDGE_RESET_KEY: &str = "edge-reset.key";
 
 /// How long agent certificates are valid.
 pub const AGENT_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -230,6 +231,23 @@ impl Ca {
             serial_hex,
             not_after_ms,
         })
+    }
+
+    /// The edge's QUIC stateless-reset secret, kept across restarts so a restarted
+    /// controller can reset the connections its previous run left open and agents reconnect
+    /// at once instead of waiting for an idle timeout.
+    pub fn edge_reset_secret(&self) -> Result<[u8; 32], PkiError> {
+        let path = self.dir.join(EDGE_RESET_KEY);
+        if !path.exists() {
+            write_new(&path, &hex::encode(rand::random::<[u8; 32]>()), true)?;
+        }
+        let text = read(&path)?;
+        let mut secret = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut secret).map_err(|e| PkiError::Corrupt {
+            path: path.clone(),
+            message: format!("not a 64-digit hex secret: {e}"),
+        })?;
+        Ok(secret)
     }
 
     /// The edge server's certificate chain and key, re-issued when missing or near expiry.

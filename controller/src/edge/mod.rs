@@ -71,8 +71,25 @@ impl Edge {
         heartbeat_interval_secs: u32,
     ) -> Result<Edge, EdgeError> {
         let config = tls::server_config(&ca)?;
-        let endpoint = quinn::Endpoint::server(config, addr)
-            .map_err(|source| EdgeError::Bind { addr, source })?;
+        // Both keys persist across restarts: the CID key so a restarted edge still recognises
+        // the connection IDs it handed out, the reset key so it can then reset those stale
+        // connections and agents reconnect at once instead of after a timeout.
+        let secret = ca.edge_reset_secret()?;
+        let reset_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
+        let cid_key = u64::from_be_bytes(secret[..8].try_into().expect("8 bytes"));
+        let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
+        endpoint_config.cid_generator(move || {
+            Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+        });
+        let socket =
+            std::net::UdpSocket::bind(addr).map_err(|source| EdgeError::Bind { addr, source })?;
+        let endpoint = quinn::Endpoint::new(
+            endpoint_config,
+            Some(config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )
+        .map_err(|source| EdgeError::Bind { addr, source })?;
         let head = crate::sync_log::head(&db).await?;
         let (head_tx, head_rx) = watch::channel(head);
         let registry = Registry::default();
