@@ -390,8 +390,8 @@ async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
         SiteCommand::List => {
             let list = sites::list(&db).await?;
             println!(
-                "{:<24} {:<8} {:<22} {:<10} {}",
-                "NAME", "STATE", "LAST SEEN", "OUTBOX", "ID"
+                "{:<24} {:<8} {:<30} {:<10} ID",
+                "NAME", "STATE", "LAST SEEN", "OUTBOX"
             );
             let now = now_ms();
             for s in list {
@@ -407,7 +407,7 @@ async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
                     None => "never".into(),
                 };
                 println!(
-                    "{:<24} {:<8} {:<22} {:<10} {}",
+                    "{:<24} {:<8} {:<30} {:<10} {}",
                     s.name, state, seen, s.outbox_pending, s.id
                 );
             }
