@@ -5,7 +5,9 @@
 //!   [`HelloReply`], then [`AgentMessage`]s up and [`ControllerMessage`]s down (heartbeats
 //!   and sync) for the life of the connection;
 //! - one bidirectional **request stream** per [`AgentRequest`] (an accounting batch), answered
-//!   by exactly one [`ControllerReply`] and then finished.
+//!   by exactly one [`ControllerReply`] and then finished;
+//! - one bidirectional **command stream** per [`CommandEnvelope`] the controller opens,
+//!   answered by exactly one [`CommandResult`].
 
 use crate::accounting::AccountingRecord;
 use crate::items::{Item, ItemKey};
@@ -199,6 +201,65 @@ pub enum ControllerReply {
         /// Why.
         message: String,
     },
+}
+
+/// Work the controller asks an agent to do on its router.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// End a subscriber's sessions (RADIUS Disconnect and/or RouterOS API).
+    Disconnect {
+        /// Account to kick.
+        username: String,
+    },
+    /// Put an account into isolation (overdue) or take it out.
+    SetIsolation {
+        /// Account.
+        username: String,
+        /// True to isolate, false to restore normal service.
+        isolated: bool,
+    },
+    /// Re-speed running sessions after a plan change (CoA).
+    ApplyPlan {
+        /// Account.
+        username: String,
+        /// The new plan id.
+        plan_id: String,
+    },
+    /// Re-apply the router configuration the agent manages.
+    ResyncRouter,
+}
+
+/// A command with its identity and deadline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    /// Controller-assigned id, stable across redeliveries (agents apply each id once).
+    pub id: u64,
+    /// Not to be applied after this time (UTC unix milliseconds).
+    pub expires_at_ms: i64,
+    /// What to do.
+    pub command: Command,
+}
+
+/// What happened to a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandOutcome {
+    /// Done.
+    Applied,
+    /// Tried and failed; the message says why.
+    Failed(String),
+    /// Arrived after its deadline; not applied.
+    Expired,
+    /// This agent cannot apply this kind of command.
+    Unsupported(String),
+}
+
+/// The agent's answer on a command stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandResult {
+    /// The command this answers.
+    pub id: u64,
+    /// What happened.
+    pub outcome: CommandOutcome,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! whatever the link does.
 
 mod accounting;
+pub mod commands;
 mod reconnect;
 mod session;
 

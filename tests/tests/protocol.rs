@@ -1,0 +1,144 @@
+//! The edge answers broken or foreign clients with clear errors: malformed frames,
+//! oversized frames and incompatible versions close the stream or connection with a reason,
+//! and the controller keeps serving everyone else.
+
+use mikrobill_protocol::enroll::EnrollmentToken;
+use mikrobill_protocol::messages::{ControllerReply, Hello, HelloReply, Refusal, SyncCursor};
+use mikrobill_protocol::{CONTROLLER_SERVER_NAME, MAX_FRAME_LEN, read_frame, write_frame};
+use mikrobill_tests::{Backend, Controller, TestDb, agents, init_tracing};
+use std::time::Duration;
+
+async fn connect(
+    ctl: &Controller,
+    config: quinn::ClientConfig,
+) -> (quinn::Endpoint, quinn::Connection) {
+    let endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    let conn = endpoint
+        .connect_with(config, ctl.edge_addr, CONTROLLER_SERVER_NAME)
+        .unwrap()
+        .await
+        .unwrap();
+    (endpoint, conn)
+}
+
+async fn closed_reason(conn: &quinn::Connection) -> String {
+    tokio::time::timeout(Duration::from_secs(10), conn.closed())
+        .await
+        .expect("connection closed")
+        .to_string()
+}
+
+/// A session connection with a valid agent certificate.
+async fn session(ctl: &Controller) -> (tempfile::TempDir, quinn::Endpoint, quinn::Connection) {
+    let dir = tempfile::tempdir().unwrap();
+    agents::enroll(
+        &ctl.add_site(&format!("s{}", rand::random::<u16>())),
+        dir.path(),
+    )
+    .await;
+    let identity = mikrobill_agent::identity::load(dir.path()).unwrap();
+    let (endpoint, conn) = connect(
+        ctl,
+        mikrobill_agent::tls::session_config(&identity).unwrap(),
+    )
+    .await;
+    (dir, endpoint, conn)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_and_incompatible_clients_get_clear_errors() {
+    init_tracing();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+
+    // Enrollment connection with garbage instead of an enrollment request.
+    let token = EnrollmentToken::decode(&ctl.add_site("victim")).unwrap();
+    let (_ep, conn) = connect(
+        &ctl,
+        mikrobill_agent::tls::enroll_config(token.ca_fingerprint).unwrap(),
+    )
+    .await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    send.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    send.finish().unwrap();
+    assert!(
+        closed_reason(&conn)
+            .await
+            .contains("malformed enrollment request")
+    );
+
+    // A hello that is not a hello.
+    let (_d, _ep, conn) = session(&ctl).await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    send.write_all(&[0, 0, 0, 1, 0xff]).await.unwrap();
+    assert!(closed_reason(&conn).await.contains("bad hello"));
+
+    // A hello announcing a frame far beyond the limit.
+    let (_d, _ep, conn) = session(&ctl).await;
+    let (mut send, _recv) = conn.open_bi().await.unwrap();
+    send.write_all(&((MAX_FRAME_LEN as u32) + 1).to_be_bytes())
+        .await
+        .unwrap();
+    assert!(closed_reason(&conn).await.contains("exceeds the limit"));
+
+    // A hello from a future protocol version: refused with the supported range.
+    let (_d, _ep, conn) = session(&ctl).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let hello = Hello {
+        protocol_version: 99,
+        agent_version: "99.0".into(),
+        cursor: SyncCursor::default(),
+    };
+    write_frame(&mut send, &hello).await.unwrap();
+    let reply: HelloReply = read_frame(&mut recv).await.unwrap().unwrap();
+    assert_eq!(
+        reply,
+        HelloReply::Refused(Refusal::IncompatibleVersion { min: 1, max: 1 })
+    );
+    assert!(
+        closed_reason(&conn)
+            .await
+            .contains("incompatible protocol version")
+    );
+
+    // A valid session whose request stream carries an oversized frame: that request is
+    // rejected, the session itself stays up.
+    let (_d, _ep, conn) = session(&ctl).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let hello = Hello {
+        protocol_version: 1,
+        agent_version: "test".into(),
+        cursor: SyncCursor::default(),
+    };
+    write_frame(&mut send, &hello).await.unwrap();
+    assert!(matches!(
+        read_frame::<_, HelloReply>(&mut recv).await.unwrap(),
+        Some(HelloReply::Welcome { .. })
+    ));
+    let (mut req, mut resp) = conn.open_bi().await.unwrap();
+    req.write_all(&((MAX_FRAME_LEN as u32) * 2).to_be_bytes())
+        .await
+        .unwrap();
+    req.finish().unwrap();
+    match read_frame::<_, ControllerReply>(&mut resp).await.unwrap() {
+        Some(ControllerReply::Rejected { message }) => {
+            assert!(message.contains("exceeds the limit"), "{message}")
+        }
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert!(
+        conn.close_reason().is_none(),
+        "one bad request must not end the session"
+    );
+
+    // The controller still serves a normal agent afterwards.
+    let agent_dir = tempfile::tempdir().unwrap();
+    agents::enroll(&ctl.add_site("healthy"), agent_dir.path()).await;
+    let agent = agents::start(agent_dir.path(), None).await;
+    agents::wait_connected(&agent).await;
+    agent.shutdown().await;
+    db.cleanup().await;
+}
