@@ -1,0 +1,1 @@
+//! Placeholder until the helper lands the codec.
