@@ -38,8 +38,17 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Run the agent.
+    /// Run the agent: RADIUS server for the router and the link to the controller.
     Run {
+        /// TOML configuration file (RADIUS listeners and clients).
+        #[arg(long, env = "MIKROBILL_AGENT_CONFIG")]
+        config: Option<PathBuf>,
+        /// RADIUS authentication listener [default: 0.0.0.0:1812].
+        #[arg(long, env = "MIKROBILL_RADIUS_AUTH_LISTEN")]
+        radius_auth_listen: Option<std::net::SocketAddr>,
+        /// RADIUS accounting listener [default: 0.0.0.0:1813].
+        #[arg(long, env = "MIKROBILL_RADIUS_ACCT_LISTEN")]
+        radius_acct_listen: Option<std::net::SocketAddr>,
         /// Controller edge address, overriding the one from enrollment.
         #[arg(long, env = "MIKROBILL_CONTROLLER_ADDR")]
         controller: Option<String>,
@@ -117,15 +126,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run {
+            config,
+            radius_auth_listen,
+            radius_acct_listen,
             controller,
             reconnect_max,
         } => {
+            let file = match &config {
+                Some(path) => crate::config::AgentConfig::load(path)?,
+                None => crate::config::AgentConfig::default(),
+            };
+            let radius = crate::radius::RadiusConfig {
+                auth_listen: radius_auth_listen
+                    .or(file.radius.auth_listen)
+                    .unwrap_or_else(|| {
+                        crate::config::DEFAULT_AUTH_LISTEN
+                            .parse()
+                            .expect("default address")
+                    }),
+                acct_listen: radius_acct_listen
+                    .or(file.radius.acct_listen)
+                    .unwrap_or_else(|| {
+                        crate::config::DEFAULT_ACCT_LISTEN
+                            .parse()
+                            .expect("default address")
+                    }),
+                clients: crate::radius::Clients::new(file.radius.clients)?,
+            };
             let options = AgentOptions {
                 data_dir: cli.data_dir,
                 controller_addr: controller,
                 reconnect_max,
+                radius: Some(radius),
             };
             let agent = Agent::start(options).await?;
+            if let Some(r) = agent.radius() {
+                tracing::info!(auth = %r.auth_addr, acct = %r.acct_addr, "RADIUS listening");
+            }
             tracing::info!(site = agent.site_name(), "agent running");
             let mut link = agent.link();
             let mut term =

@@ -7,10 +7,12 @@
 
 pub mod cache;
 pub mod cli;
+pub mod config;
 pub mod enroll;
 pub mod identity;
 mod net;
 pub mod outbox;
+pub mod radius;
 pub mod tls;
 pub mod uplink;
 
@@ -50,6 +52,8 @@ pub struct AgentOptions {
     pub controller_addr: Option<String>,
     /// Longest pause between reconnect attempts.
     pub reconnect_max: Duration,
+    /// The RADIUS server, when the agent should run one.
+    pub radius: Option<radius::RadiusConfig>,
 }
 
 impl AgentOptions {
@@ -59,6 +63,7 @@ impl AgentOptions {
             data_dir: data_dir.into(),
             controller_addr: None,
             reconnect_max: Duration::from_secs(60),
+            radius: None,
         }
     }
 }
@@ -78,12 +83,20 @@ pub enum AgentError {
     /// Outbox could not be opened.
     #[error(transparent)]
     Outbox(#[from] outbox::OutboxError),
+    /// Session table could not be opened.
+    #[error(transparent)]
+    Sessions(#[from] radius::sessions::SessionError),
+    /// The RADIUS listeners could not start.
+    #[error(transparent)]
+    Radius(std::io::Error),
 }
 
 /// A running agent.
 pub struct Agent {
     cache: Arc<Cache>,
     outbox: Arc<Outbox>,
+    sessions: Arc<radius::Sessions>,
+    radius: Option<radius::RadiusServer>,
     db: sled::Db,
     link: watch::Receiver<LinkState>,
     shutdown: watch::Sender<bool>,
@@ -106,6 +119,21 @@ impl Agent {
             })?;
         let cache = Arc::new(Cache::open(&db)?);
         let outbox = Outbox::open(&db)?;
+        let sessions = Arc::new(radius::Sessions::open(&db)?);
+        // RADIUS starts before the uplink: the router is served from the cache whatever the link does.
+        let radius = match options.radius.clone() {
+            Some(config) => Some(
+                radius::RadiusServer::start(
+                    config,
+                    cache.clone(),
+                    outbox.clone(),
+                    sessions.clone(),
+                )
+                .await
+                .map_err(AgentError::Radius)?,
+            ),
+            None => None,
+        };
         let controller_addr = options
             .controller_addr
             .clone()
@@ -134,6 +162,8 @@ impl Agent {
         Ok(Agent {
             cache,
             outbox,
+            sessions,
+            radius,
             db,
             link,
             shutdown,
@@ -152,6 +182,16 @@ impl Agent {
         &self.outbox
     }
 
+    /// The local session table.
+    pub fn sessions(&self) -> &Arc<radius::Sessions> {
+        &self.sessions
+    }
+
+    /// The RADIUS server, if running.
+    pub fn radius(&self) -> Option<&radius::RadiusServer> {
+        self.radius.as_ref()
+    }
+
     /// The link state, updated as it changes.
     pub fn link(&self) -> watch::Receiver<LinkState> {
         self.link.clone()
@@ -164,6 +204,7 @@ impl Agent {
 
     /// Stops the uplink and flushes local state.
     pub async fn shutdown(self) {
+        drop(self.radius);
         let _ = self.shutdown.send(true);
         let _ = self.uplink.await;
         let db = self.db.clone();

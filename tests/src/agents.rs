@@ -20,6 +20,7 @@ pub async fn start(dir: &Path, via: Option<SocketAddr>) -> Agent {
         data_dir: dir.to_path_buf(),
         controller_addr: via.map(|a| a.to_string()),
         reconnect_max: Duration::from_millis(500),
+        radius: None,
     };
     Agent::start(options).await.expect("agent start")
 }

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod controller;
 pub mod db;
 pub mod proxy;
+pub mod radius;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, UdpSocket};

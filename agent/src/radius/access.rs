@@ -1,0 +1,232 @@
+//! Access-Request handling: check the credentials against the cached account, ask the
+//! policy, and build the Access-Accept or Access-Reject.
+
+use super::clients::NasClient;
+use super::policy::{self, Account, Grant, RejectReason};
+use super::server::Context;
+use mikrobill_protocol::items::{Plan, User, Voucher};
+use mikrobill_radius::dict::{self, microsoft, mikrotik};
+use mikrobill_radius::{Code, Packet, auth, mschap};
+use subtle::ConstantTimeEq;
+
+/// The decision and the reply that carries it.
+pub(super) struct Answer {
+    pub reply: Packet,
+    pub username: String,
+    pub outcome: Result<(), RejectReason>,
+}
+
+/// What the MS-CHAPv2 exchange adds to an Access-Accept.
+struct MsChapAccept {
+    ident: u8,
+    success: mschap::MsChap2Success,
+}
+
+enum Cached {
+    Voucher(Voucher),
+    User(User),
+}
+
+fn check_credentials(
+    req: &Packet,
+    client: &NasClient,
+    username: &str,
+    password: &str,
+) -> Result<Option<MsChapAccept>, RejectReason> {
+    if let Some(hidden) = req.get(dict::USER_PASSWORD) {
+        let given =
+            auth::decrypt_user_password(hidden, client.secret.as_bytes(), &req.authenticator)
+                .map_err(|_| RejectReason::BadCredentials)?;
+        return match bool::from(given.as_slice().ct_eq(password.as_bytes())) {
+            true => Ok(None),
+            false => Err(RejectReason::BadCredentials),
+        };
+    }
+    if let Some(chap) = req.get(dict::CHAP_PASSWORD) {
+        // RouterOS hotspot sends CHAP-Challenge; without it the Request Authenticator is the challenge.
+        let challenge = req.get(dict::CHAP_CHALLENGE).unwrap_or(&req.authenticator);
+        return match auth::verify_chap(chap, challenge, password.as_bytes()) {
+            true => Ok(None),
+            false => Err(RejectReason::BadCredentials),
+        };
+    }
+    if let (Some(challenge), Some(response)) = (
+        req.get_vendor(dict::VENDOR_MICROSOFT, microsoft::MS_CHAP_CHALLENGE),
+        req.get_vendor(dict::VENDOR_MICROSOFT, microsoft::MS_CHAP2_RESPONSE),
+    ) {
+        let response =
+            mschap::MsChap2Response::parse(response).ok_or(RejectReason::BadCredentials)?;
+        let success = mschap::verify(challenge, &response, username.as_bytes(), password)
+            .ok_or(RejectReason::BadCredentials)?;
+        return Ok(Some(MsChapAccept {
+            ident: response.ident,
+            success,
+        }));
+    }
+    Err(RejectReason::BadCredentials)
+}
+
+fn accept(
+    req: &Packet,
+    client: &NasClient,
+    grant: &Grant,
+    plan: &Plan,
+    mschap: Option<MsChapAccept>,
+) -> Packet {
+    let mut reply = Packet::new(Code::AccessAccept, req.identifier, [0; 16]);
+    if let Some(t) = grant.session_timeout_secs {
+        reply.push_u32(dict::SESSION_TIMEOUT, t.min(u32::MAX as u64) as u32);
+    }
+    if let Some(i) = grant.interim_interval_secs {
+        reply.push_u32(dict::ACCT_INTERIM_INTERVAL, i);
+    }
+    if let Some(rate) = &grant.rate_limit {
+        reply.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::RATE_LIMIT, rate.as_bytes());
+    }
+    if let Some(bytes) = grant.total_limit_bytes {
+        reply.push_vendor_u32(
+            dict::VENDOR_MIKROTIK,
+            mikrotik::TOTAL_LIMIT,
+            (bytes & 0xffff_ffff) as u32,
+        );
+        if bytes >> 32 > 0 {
+            reply.push_vendor_u32(
+                dict::VENDOR_MIKROTIK,
+                mikrotik::TOTAL_LIMIT_GIGAWORDS,
+                (bytes >> 32).min(u32::MAX as u64) as u32,
+            );
+        }
+    }
+    if let Some(group) = &grant.router_group {
+        reply.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::GROUP, group.as_bytes());
+    }
+    if let Some(list) = &grant.address_list {
+        reply.push_vendor(
+            dict::VENDOR_MIKROTIK,
+            mikrotik::ADDRESS_LIST,
+            list.as_bytes(),
+        );
+    }
+    if let Some(ip) = grant.framed_ip {
+        reply.push(dict::FRAMED_IP_ADDRESS, ip.octets().to_vec());
+    }
+    reply.push_u32(dict::PORT_LIMIT, grant.port_limit);
+    // Echoed by the router in accounting, tying sessions back to the plan they were sold under.
+    reply.push(dict::CLASS, format!("mikrobill:{}", plan.id).into_bytes());
+    if let Some(ms) = mschap {
+        let secret = client.secret.as_bytes();
+        reply.push_vendor(
+            dict::VENDOR_MICROSOFT,
+            microsoft::MS_CHAP2_SUCCESS,
+            &mschap::success_attribute(ms.ident, &ms.success),
+        );
+        let salt: u16 = rand::random();
+        reply.push_vendor(
+            dict::VENDOR_MICROSOFT,
+            microsoft::MS_MPPE_SEND_KEY,
+            &mschap::mppe_key_attribute(
+                &ms.success.master_send_key,
+                secret,
+                &req.authenticator,
+                salt,
+            ),
+        );
+        reply.push_vendor(
+            dict::VENDOR_MICROSOFT,
+            microsoft::MS_MPPE_RECV_KEY,
+            &mschap::mppe_key_attribute(
+                &ms.success.master_recv_key,
+                secret,
+                &req.authenticator,
+                salt.wrapping_add(1),
+            ),
+        );
+        // Encryption allowed (1), RC4 40 or 128 bit (6), as RouterOS PPP expects.
+        reply.push_vendor_u32(
+            dict::VENDOR_MICROSOFT,
+            microsoft::MS_MPPE_ENCRYPTION_POLICY,
+            1,
+        );
+        reply.push_vendor_u32(
+            dict::VENDOR_MICROSOFT,
+            microsoft::MS_MPPE_ENCRYPTION_TYPES,
+            6,
+        );
+    }
+    reply
+}
+
+fn reject(req: &Packet, reason: &RejectReason) -> Packet {
+    let mut reply = Packet::new(Code::AccessReject, req.identifier, [0; 16]);
+    reply.push(dict::REPLY_MESSAGE, reason.message().into_bytes());
+    reply
+}
+
+/// Decides one Access-Request from the cache alone.
+pub(super) fn handle(ctx: &Context, client: &NasClient, req: &Packet, now_ms: i64) -> Answer {
+    let username = req.get_string(dict::USER_NAME).unwrap_or_default();
+    let decided = decide(ctx, client, req, &username, now_ms);
+    match decided {
+        Ok((reply, _)) => Answer {
+            reply,
+            username,
+            outcome: Ok(()),
+        },
+        Err(reason) => Answer {
+            reply: reject(req, &reason),
+            username,
+            outcome: Err(reason),
+        },
+    }
+}
+
+fn decide(
+    ctx: &Context,
+    client: &NasClient,
+    req: &Packet,
+    username: &str,
+    now_ms: i64,
+) -> Result<(Packet, Grant), RejectReason> {
+    if username.is_empty() {
+        return Err(RejectReason::UnknownAccount);
+    }
+    let cached = match ctx.cache.voucher(username) {
+        Ok(Some(v)) => Cached::Voucher(v),
+        Ok(None) => match ctx.cache.user(username) {
+            Ok(Some(u)) => Cached::User(u),
+            Ok(None) => return Err(RejectReason::UnknownAccount),
+            Err(e) => {
+                tracing::error!("cache read failed: {e}");
+                return Err(RejectReason::UnknownAccount);
+            }
+        },
+        Err(e) => {
+            tracing::error!("cache read failed: {e}");
+            return Err(RejectReason::UnknownAccount);
+        }
+    };
+    let account = match &cached {
+        Cached::Voucher(v) => Account::Voucher(v),
+        Cached::User(u) => Account::User(u),
+    };
+    let mschap = check_credentials(req, client, username, account.password())?;
+    let plan = ctx.cache.plan(account.plan_id()).ok().flatten();
+    let usage = ctx.sessions.account(username, now_ms).map_err(|e| {
+        tracing::error!("session table read failed: {e}");
+        RejectReason::UnknownAccount
+    })?;
+    let grant = policy::decide(
+        account,
+        plan.as_ref(),
+        &usage.usage,
+        usage.open_sessions,
+        now_ms,
+    )?;
+    if grant.activates
+        && let Err(e) = ctx.sessions.record_activation(username, now_ms)
+    {
+        tracing::error!("cannot record voucher activation: {e}");
+    }
+    let plan = plan.expect("policy accepts only with a plan");
+    Ok((accept(req, client, &grant, &plan, mschap), grant))
+}

@@ -1,0 +1,21 @@
+//! The router's RADIUS server: authentication and accounting answered from the local cache
+//! and outbox, never waiting on the controller link.
+//!
+//! The codec and the authentication crypto live in the sans-I/O `mikrobill-radius` crate;
+//! this module is the I/O and the decisions: `server` (listeners, retransmission cache,
+//! counters), `access` (credentials and replies), `policy` (the pure decision), `sessions`
+//! (local session table and usage), `accounting` (request to record), `coa` (Disconnect and
+//! CoA client), `clients` (NAS secrets).
+
+mod access;
+pub mod accounting;
+pub mod clients;
+pub mod coa;
+pub mod dedup;
+pub mod policy;
+pub mod server;
+pub mod sessions;
+
+pub use clients::{Clients, NasClient};
+pub use server::{RadiusConfig, RadiusServer, RadiusStats};
+pub use sessions::Sessions;

@@ -1,0 +1,478 @@
+//! The access decision: one pure function from a cached account, its plan, its local usage
+//! and its open sessions to an accept with limits or a reject with a reason. No I/O, no
+//! clock reads: everything it needs comes in as arguments, so it is tested exhaustively.
+
+use mikrobill_protocol::items::{AccountStatus, Plan, User, Voucher, VoucherStatus};
+
+/// Address list and router group an isolated (overdue) account is put in.
+pub const ISOLATION_PROFILE: &str = "isolir";
+
+/// The account a login names, as cached.
+#[derive(Debug, Clone, Copy)]
+pub enum Account<'a> {
+    /// A hotspot voucher.
+    Voucher(&'a Voucher),
+    /// A named account.
+    User(&'a User),
+}
+
+impl Account<'_> {
+    /// The secret the credentials are checked against.
+    pub fn password(&self) -> &str {
+        match self {
+            Account::Voucher(v) => v.password.as_deref().unwrap_or(&v.code),
+            Account::User(u) => &u.password,
+        }
+    }
+
+    /// The plan id.
+    pub fn plan_id(&self) -> &str {
+        match self {
+            Account::Voucher(v) => &v.plan_id,
+            Account::User(u) => &u.plan_id,
+        }
+    }
+}
+
+/// What this agent has seen an account use, on top of what the controller reported.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// First use seen here (UTC ms).
+    pub activated_at_ms: Option<i64>,
+    /// Online seconds used (closed and open sessions).
+    pub time_secs: u64,
+    /// Octets used, both directions (closed and open sessions).
+    pub bytes: u64,
+}
+
+/// Why a login was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectReason {
+    /// No such voucher or user in the cache.
+    UnknownAccount,
+    /// Wrong password or response.
+    BadCredentials,
+    /// The plan the account names is not cached.
+    PlanMissing,
+    /// Voucher revoked or withdrawn.
+    Revoked,
+    /// Validity window over.
+    Expired,
+    /// Time limit used up.
+    TimeExhausted,
+    /// Data limit used up.
+    DataExhausted,
+    /// Account suspended.
+    Suspended,
+    /// All allowed concurrent sessions are in use.
+    TooManySessions {
+        /// The limit.
+        limit: u32,
+    },
+}
+
+impl RejectReason {
+    /// Short stable name for logs and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::UnknownAccount => "unknown_account",
+            RejectReason::BadCredentials => "bad_credentials",
+            RejectReason::PlanMissing => "plan_missing",
+            RejectReason::Revoked => "revoked",
+            RejectReason::Expired => "expired",
+            RejectReason::TimeExhausted => "time_exhausted",
+            RejectReason::DataExhausted => "data_exhausted",
+            RejectReason::Suspended => "suspended",
+            RejectReason::TooManySessions { .. } => "too_many_sessions",
+        }
+    }
+
+    /// Text for the subscriber (Reply-Message), in the language of the hotspot login page.
+    pub fn message(&self) -> String {
+        match self {
+            RejectReason::UnknownAccount | RejectReason::BadCredentials => {
+                "Invalid voucher code or password".into()
+            }
+            RejectReason::PlanMissing => "Account not available at this site yet".into(),
+            RejectReason::Revoked => "This voucher is no longer valid".into(),
+            RejectReason::Expired => "This voucher has expired".into(),
+            RejectReason::TimeExhausted => "Time limit used up".into(),
+            RejectReason::DataExhausted => "Data quota used up".into(),
+            RejectReason::Suspended => "Account suspended, please contact your provider".into(),
+            RejectReason::TooManySessions { limit } => {
+                format!("Already logged in on {limit} device(s)")
+            }
+        }
+    }
+}
+
+/// What an accepted login gets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grant {
+    /// Session-Timeout: seconds left (time limit and validity window).
+    pub session_timeout_secs: Option<u64>,
+    /// Mikrotik-Total-Limit: bytes left.
+    pub total_limit_bytes: Option<u64>,
+    /// Mikrotik-Rate-Limit.
+    pub rate_limit: Option<String>,
+    /// Acct-Interim-Interval.
+    pub interim_interval_secs: Option<u32>,
+    /// Mikrotik-Group.
+    pub router_group: Option<String>,
+    /// Mikrotik-Address-List.
+    pub address_list: Option<String>,
+    /// Port-Limit (shared users).
+    pub port_limit: u32,
+    /// Framed-IP-Address.
+    pub framed_ip: Option<std::net::Ipv4Addr>,
+    /// This login is the voucher's first use: record the activation.
+    pub activates: bool,
+}
+
+/// Decides a login whose credentials were already verified.
+pub fn decide(
+    account: Account<'_>,
+    plan: Option<&Plan>,
+    usage: &Usage,
+    open_sessions: u32,
+    now_ms: i64,
+) -> Result<Grant, RejectReason> {
+    let plan = plan.ok_or(RejectReason::PlanMissing)?;
+    let mut grant = Grant {
+        rate_limit: plan.rate_limit.clone(),
+        interim_interval_secs: plan.interim_interval_secs,
+        router_group: plan.router_group.clone(),
+        address_list: plan.address_list.clone(),
+        port_limit: plan.shared_users.max(1),
+        ..Grant::default()
+    };
+    // What the controller already accounted (all sites) or what we saw here, whichever is
+    // more: never less than either, so a quota cannot be reset by a stale cache.
+    let (used_time, used_bytes, activated_at) = match account {
+        Account::Voucher(v) => {
+            match v.status {
+                VoucherStatus::Revoked => return Err(RejectReason::Revoked),
+                VoucherStatus::Expired => return Err(RejectReason::Expired),
+                VoucherStatus::Exhausted => return Err(RejectReason::TimeExhausted),
+                VoucherStatus::New | VoucherStatus::Sold | VoucherStatus::Active => {}
+            }
+            let activated = match (v.activated_at_ms, usage.activated_at_ms) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            (
+                v.used_time_secs.max(usage.time_secs),
+                v.used_bytes.max(usage.bytes),
+                activated,
+            )
+        }
+        Account::User(u) => {
+            match u.status {
+                AccountStatus::Suspended => return Err(RejectReason::Suspended),
+                AccountStatus::Isolated => {
+                    grant.router_group = Some(ISOLATION_PROFILE.into());
+                    grant.address_list = Some(ISOLATION_PROFILE.into());
+                }
+                AccountStatus::Active => {}
+            }
+            grant.framed_ip = u.static_ip;
+            (usage.time_secs, usage.bytes, usage.activated_at_ms)
+        }
+    };
+
+    let mut timeout: Option<u64> = None;
+    if let Some(validity) = plan.validity_secs {
+        let start = activated_at.unwrap_or(now_ms);
+        let end = start.saturating_add((validity.min(i64::MAX as u64 / 1000) * 1000) as i64);
+        if now_ms >= end {
+            return Err(RejectReason::Expired);
+        }
+        timeout = Some(((end - now_ms) as u64).div_ceil(1000));
+    }
+    if let Some(limit) = plan.time_limit_secs {
+        let left = limit.saturating_sub(used_time);
+        if left == 0 {
+            return Err(RejectReason::TimeExhausted);
+        }
+        timeout = Some(timeout.map_or(left, |t| t.min(left)));
+    }
+    if let Some(limit) = plan.data_limit_bytes {
+        let left = limit.saturating_sub(used_bytes);
+        if left == 0 {
+            return Err(RejectReason::DataExhausted);
+        }
+        grant.total_limit_bytes = Some(left);
+    }
+    if open_sessions >= grant.port_limit {
+        return Err(RejectReason::TooManySessions {
+            limit: grant.port_limit,
+        });
+    }
+    grant.session_timeout_secs = timeout;
+    grant.activates = matches!(account, Account::Voucher(_)) && activated_at.is_none();
+    Ok(grant)
+}
+
+/// Whether an account has used up its plan mid-session (time or data), for disconnects.
+pub fn exhausted(plan: &Plan, used_time_secs: u64, used_bytes: u64) -> Option<RejectReason> {
+    if plan.time_limit_secs.is_some_and(|l| used_time_secs >= l) {
+        return Some(RejectReason::TimeExhausted);
+    }
+    if plan.data_limit_bytes.is_some_and(|l| used_bytes >= l) {
+        return Some(RejectReason::DataExhausted);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn plan() -> Plan {
+        Plan {
+            id: "p".into(),
+            name: "Harian".into(),
+            rate_limit: Some("2M/5M".into()),
+            time_limit_secs: Some(3 * 3600),
+            data_limit_bytes: Some(5_000_000_000),
+            validity_secs: Some(86_400),
+            shared_users: 1,
+            interim_interval_secs: Some(300),
+            router_group: None,
+            address_list: None,
+        }
+    }
+
+    fn voucher() -> Voucher {
+        Voucher {
+            code: "ABC".into(),
+            password: None,
+            plan_id: "p".into(),
+            status: VoucherStatus::Sold,
+            activated_at_ms: None,
+            used_time_secs: 0,
+            used_bytes: 0,
+        }
+    }
+
+    fn user(status: AccountStatus) -> User {
+        User {
+            username: "budi".into(),
+            password: "x".into(),
+            plan_id: "p".into(),
+            status,
+            static_ip: Some([10, 9, 0, 7].into()),
+        }
+    }
+
+    #[test]
+    fn first_use_of_a_voucher_activates_it_and_limits_by_the_smaller_window() {
+        let g = decide(
+            Account::Voucher(&voucher()),
+            Some(&plan()),
+            &Usage::default(),
+            0,
+            NOW,
+        )
+        .unwrap();
+        assert!(g.activates);
+        assert_eq!(
+            g.session_timeout_secs,
+            Some(3 * 3600),
+            "time limit is shorter than validity"
+        );
+        assert_eq!(g.total_limit_bytes, Some(5_000_000_000));
+        assert_eq!(g.rate_limit.as_deref(), Some("2M/5M"));
+        assert_eq!(g.port_limit, 1);
+    }
+
+    #[test]
+    fn validity_counts_from_activation() {
+        let usage = Usage {
+            activated_at_ms: Some(NOW - 86_400_000 + 600_000),
+            time_secs: 60,
+            bytes: 0,
+        };
+        let g = decide(Account::Voucher(&voucher()), Some(&plan()), &usage, 0, NOW).unwrap();
+        assert!(!g.activates);
+        assert_eq!(
+            g.session_timeout_secs,
+            Some(600),
+            "ten minutes of validity left"
+        );
+        let usage = Usage {
+            activated_at_ms: Some(NOW - 86_400_000),
+            ..usage
+        };
+        assert_eq!(
+            decide(Account::Voucher(&voucher()), Some(&plan()), &usage, 0, NOW),
+            Err(RejectReason::Expired)
+        );
+        // The controller's activation time counts too (first use at another site).
+        let v = Voucher {
+            activated_at_ms: Some(NOW - 90_000_000),
+            ..voucher()
+        };
+        assert_eq!(
+            decide(
+                Account::Voucher(&v),
+                Some(&plan()),
+                &Usage::default(),
+                0,
+                NOW
+            ),
+            Err(RejectReason::Expired)
+        );
+    }
+
+    #[test]
+    fn limits_use_the_larger_of_local_and_controller_usage() {
+        let v = Voucher {
+            used_time_secs: 3 * 3600 - 30,
+            ..voucher()
+        };
+        let g = decide(
+            Account::Voucher(&v),
+            Some(&plan()),
+            &Usage {
+                time_secs: 10,
+                ..Usage::default()
+            },
+            0,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(g.session_timeout_secs, Some(30));
+        let usage = Usage {
+            bytes: 5_000_000_000,
+            ..Usage::default()
+        };
+        assert_eq!(
+            decide(Account::Voucher(&voucher()), Some(&plan()), &usage, 0, NOW),
+            Err(RejectReason::DataExhausted)
+        );
+        let usage = Usage {
+            time_secs: 3 * 3600,
+            ..Usage::default()
+        };
+        assert_eq!(
+            decide(Account::Voucher(&voucher()), Some(&plan()), &usage, 0, NOW),
+            Err(RejectReason::TimeExhausted)
+        );
+    }
+
+    #[test]
+    fn statuses_and_shared_users() {
+        for (status, reason) in [
+            (VoucherStatus::Revoked, RejectReason::Revoked),
+            (VoucherStatus::Expired, RejectReason::Expired),
+            (VoucherStatus::Exhausted, RejectReason::TimeExhausted),
+        ] {
+            let v = Voucher {
+                status,
+                ..voucher()
+            };
+            assert_eq!(
+                decide(
+                    Account::Voucher(&v),
+                    Some(&plan()),
+                    &Usage::default(),
+                    0,
+                    NOW
+                ),
+                Err(reason)
+            );
+        }
+        assert_eq!(
+            decide(
+                Account::Voucher(&voucher()),
+                Some(&plan()),
+                &Usage::default(),
+                1,
+                NOW
+            ),
+            Err(RejectReason::TooManySessions { limit: 1 })
+        );
+        let shared = Plan {
+            shared_users: 3,
+            ..plan()
+        };
+        assert_eq!(
+            decide(
+                Account::Voucher(&voucher()),
+                Some(&shared),
+                &Usage::default(),
+                2,
+                NOW
+            )
+            .unwrap()
+            .port_limit,
+            3
+        );
+        assert_eq!(
+            decide(
+                Account::Voucher(&voucher()),
+                None,
+                &Usage::default(),
+                0,
+                NOW
+            ),
+            Err(RejectReason::PlanMissing)
+        );
+    }
+
+    #[test]
+    fn users_get_static_ip_and_isolation() {
+        let monthly = Plan {
+            time_limit_secs: None,
+            data_limit_bytes: None,
+            validity_secs: None,
+            ..plan()
+        };
+        let g = decide(
+            Account::User(&user(AccountStatus::Active)),
+            Some(&monthly),
+            &Usage::default(),
+            0,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(g.framed_ip, Some([10, 9, 0, 7].into()));
+        assert_eq!(g.session_timeout_secs, None);
+        assert!(!g.activates);
+        let g = decide(
+            Account::User(&user(AccountStatus::Isolated)),
+            Some(&monthly),
+            &Usage::default(),
+            0,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(g.address_list.as_deref(), Some(ISOLATION_PROFILE));
+        assert_eq!(
+            decide(
+                Account::User(&user(AccountStatus::Suspended)),
+                Some(&monthly),
+                &Usage::default(),
+                0,
+                NOW
+            ),
+            Err(RejectReason::Suspended)
+        );
+    }
+
+    #[test]
+    fn mid_session_exhaustion() {
+        assert_eq!(
+            exhausted(&plan(), 3 * 3600, 0),
+            Some(RejectReason::TimeExhausted)
+        );
+        assert_eq!(
+            exhausted(&plan(), 0, 5_000_000_000),
+            Some(RejectReason::DataExhausted)
+        );
+        assert_eq!(exhausted(&plan(), 10, 10), None);
+    }
+}

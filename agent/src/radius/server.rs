@@ -1,0 +1,416 @@
+//! The UDP listeners. Auth is decided inline from memory on several receive loops;
+//! accounting is handed to a task per request so that many requests share one disk flush
+//! (group commit in the outbox) and the Accounting-Response leaves only after it.
+
+use super::clients::{Clients, NasClient};
+use super::dedup::{ReplyCache, Seen};
+use super::sessions::Sessions;
+use super::{access, accounting, coa, policy};
+use crate::cache::Cache;
+use crate::outbox::Outbox;
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
+use mikrobill_radius::auth::{self, MaStatus};
+use mikrobill_radius::{Code, MAX_PACKET_LEN, Packet};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::net::UdpSocket;
+
+/// Where to listen and whom to answer.
+#[derive(Debug, Clone)]
+pub struct RadiusConfig {
+    /// Authentication listener (RFC default port 1812).
+    pub auth_listen: SocketAddr,
+    /// Accounting listener (RFC default port 1813).
+    pub acct_listen: SocketAddr,
+    /// The routers allowed to ask.
+    pub clients: Clients,
+}
+
+/// Counters of what the server did and dropped.
+#[derive(Debug, Default)]
+pub struct RadiusStats {
+    /// Access-Accepts sent.
+    pub accepted: AtomicU64,
+    /// Access-Rejects sent.
+    pub rejected: AtomicU64,
+    /// Accounting requests stored and answered.
+    pub accounted: AtomicU64,
+    /// Packets from addresses that are not configured clients.
+    pub unknown_client: AtomicU64,
+    /// Packets whose authenticator or Message-Authenticator did not verify.
+    pub bad_authenticator: AtomicU64,
+    /// Access-Requests without the Message-Authenticator their client must send.
+    pub missing_message_authenticator: AtomicU64,
+    /// Undecodable or unexpected packets.
+    pub malformed: AtomicU64,
+    /// Retransmissions answered from the reply cache.
+    pub retransmits: AtomicU64,
+    /// Accounting requests that could not be stored (not answered, the NAS retries).
+    pub accounting_failed: AtomicU64,
+    /// Disconnect-Requests sent for exhausted quotas.
+    pub disconnects: AtomicU64,
+}
+
+impl RadiusStats {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything the handlers need.
+pub(super) struct Context {
+    pub cache: Arc<Cache>,
+    pub outbox: Arc<Outbox>,
+    pub sessions: Arc<Sessions>,
+    clients: Clients,
+    stats: Arc<RadiusStats>,
+    auth_replies: ReplyCache,
+    acct_replies: ReplyCache,
+    disconnected: Mutex<HashSet<(String, String)>>,
+}
+
+/// A running RADIUS server.
+pub struct RadiusServer {
+    /// Bound authentication address.
+    pub auth_addr: SocketAddr,
+    /// Bound accounting address.
+    pub acct_addr: SocketAddr,
+    /// Counters.
+    pub stats: Arc<RadiusStats>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RadiusServer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl RadiusServer {
+    /// Binds both listeners and starts serving.
+    pub async fn start(
+        config: RadiusConfig,
+        cache: Arc<Cache>,
+        outbox: Arc<Outbox>,
+        sessions: Arc<Sessions>,
+    ) -> std::io::Result<RadiusServer> {
+        let auth_sock = Arc::new(
+            UdpSocket::bind(config.auth_listen)
+                .await
+                .map_err(|e| bind_error(config.auth_listen, e))?,
+        );
+        let acct_sock = Arc::new(
+            UdpSocket::bind(config.acct_listen)
+                .await
+                .map_err(|e| bind_error(config.acct_listen, e))?,
+        );
+        if config.clients.is_empty() {
+            tracing::warn!(
+                "no RADIUS clients configured: every request will be dropped (add [[radius.clients]] to the config file)"
+            );
+        }
+        let stats = Arc::new(RadiusStats::default());
+        let ctx = Arc::new(Context {
+            cache,
+            outbox,
+            sessions,
+            clients: config.clients,
+            stats: stats.clone(),
+            auth_replies: ReplyCache::default(),
+            acct_replies: ReplyCache::default(),
+            disconnected: Mutex::new(HashSet::new()),
+        });
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(2, 8);
+        let mut tasks = Vec::new();
+        for _ in 0..workers {
+            tasks.push(tokio::spawn(auth_loop(ctx.clone(), auth_sock.clone())));
+        }
+        tasks.push(tokio::spawn(acct_loop(ctx.clone(), acct_sock.clone())));
+        tasks.push(tokio::spawn(housekeeping(ctx.clone())));
+        Ok(RadiusServer {
+            auth_addr: auth_sock.local_addr()?,
+            acct_addr: acct_sock.local_addr()?,
+            stats,
+            tasks,
+        })
+    }
+}
+
+fn bind_error(addr: SocketAddr, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot listen for RADIUS on {addr}: {e}"))
+}
+
+async fn housekeeping(ctx: Arc<Context>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        ctx.auth_replies.expire();
+        ctx.acct_replies.expire();
+        if let Err(e) = ctx.sessions.prune(crate::now_ms()) {
+            tracing::warn!("cannot prune the session table: {e}");
+        }
+        let mut d = ctx.disconnected.lock().expect("disconnect set");
+        if d.len() > 10_000 {
+            d.clear();
+        }
+    }
+}
+
+/// Checks origin and integrity shared by both listeners; returns the client and packet.
+fn admit<'a>(
+    ctx: &'a Context,
+    raw: &[u8],
+    from: SocketAddr,
+    expected: Code,
+) -> Option<(&'a NasClient, Packet)> {
+    let Some(client) = ctx.clients.find(from) else {
+        RadiusStats::bump(&ctx.stats.unknown_client);
+        tracing::debug!(%from, "RADIUS packet from an unknown client dropped");
+        return None;
+    };
+    let packet = match Packet::decode(raw) {
+        Ok(p) if p.code == expected => p,
+        Ok(p) => {
+            RadiusStats::bump(&ctx.stats.malformed);
+            tracing::debug!(%from, code = ?p.code, "unexpected RADIUS code dropped");
+            return None;
+        }
+        Err(e) => {
+            RadiusStats::bump(&ctx.stats.malformed);
+            tracing::debug!(%from, "malformed RADIUS packet dropped: {e}");
+            return None;
+        }
+    };
+    let secret = client.secret.as_bytes();
+    if expected == Code::AccountingRequest && !auth::verify_request_authenticator(raw, secret) {
+        RadiusStats::bump(&ctx.stats.bad_authenticator);
+        tracing::warn!(%from, nas = client.name, "accounting request with a bad authenticator dropped (wrong secret?)");
+        return None;
+    }
+    match auth::verify_request_message_authenticator(raw, secret) {
+        MaStatus::Invalid => {
+            RadiusStats::bump(&ctx.stats.bad_authenticator);
+            tracing::warn!(%from, nas = client.name, "request with a bad Message-Authenticator dropped (wrong secret?)");
+            None
+        }
+        MaStatus::Absent
+            if expected == Code::AccessRequest && client.require_message_authenticator =>
+        {
+            RadiusStats::bump(&ctx.stats.missing_message_authenticator);
+            tracing::warn!(%from, nas = client.name, "Access-Request without Message-Authenticator dropped");
+            None
+        }
+        _ => Some((client, packet)),
+    }
+}
+
+async fn auth_loop(ctx: Arc<Context>, socket: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; MAX_PACKET_LEN];
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("RADIUS auth receive failed: {e}");
+                continue;
+            }
+        };
+        if let Some(reply) = handle_auth(&ctx, &buf[..n], from)
+            && let Err(e) = socket.send_to(&reply, from).await
+        {
+            tracing::warn!(%from, "cannot send RADIUS reply: {e}");
+        }
+    }
+}
+
+fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+    let (client, req) = admit(ctx, raw, from, Code::AccessRequest)?;
+    match ctx
+        .auth_replies
+        .check(from, req.identifier, req.authenticator)
+    {
+        Seen::Answered(reply) => {
+            RadiusStats::bump(&ctx.stats.retransmits);
+            return Some(reply);
+        }
+        Seen::InFlight => return None,
+        Seen::New => {}
+    }
+    let answer = access::handle(ctx, client, &req, crate::now_ms());
+    let reply =
+        match auth::encode_response(&answer.reply, &req.authenticator, client.secret.as_bytes()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(user = answer.username, "cannot encode the reply: {e}");
+                ctx.auth_replies
+                    .abandon(from, req.identifier, req.authenticator);
+                return None;
+            }
+        };
+    match &answer.outcome {
+        Ok(()) => {
+            RadiusStats::bump(&ctx.stats.accepted);
+            tracing::debug!(user = answer.username, nas = client.name, "access accepted");
+        }
+        Err(reason) => {
+            RadiusStats::bump(&ctx.stats.rejected);
+            tracing::info!(
+                user = answer.username,
+                nas = client.name,
+                reason = reason.code(),
+                "access rejected"
+            );
+        }
+    }
+    ctx.auth_replies
+        .finish(from, req.identifier, req.authenticator, reply.clone());
+    Some(reply)
+}
+
+async fn acct_loop(ctx: Arc<Context>, socket: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; MAX_PACKET_LEN];
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!("RADIUS accounting receive failed: {e}");
+                continue;
+            }
+        };
+        let raw = buf[..n].to_vec();
+        let ctx = ctx.clone();
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            if let Some(reply) = handle_acct(&ctx, &raw, from).await
+                && let Err(e) = socket.send_to(&reply, from).await
+            {
+                tracing::warn!(%from, "cannot send Accounting-Response: {e}");
+            }
+        });
+    }
+}
+
+async fn handle_acct(ctx: &Arc<Context>, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+    let (client, req) = admit(ctx, raw, from, Code::AccountingRequest)?;
+    match ctx
+        .acct_replies
+        .check(from, req.identifier, req.authenticator)
+    {
+        Seen::Answered(reply) => {
+            RadiusStats::bump(&ctx.stats.retransmits);
+            return Some(reply);
+        }
+        Seen::InFlight => return None,
+        Seen::New => {}
+    }
+    let now = crate::now_ms();
+    let record = match accounting::record_from(&req, &client.name, from, now) {
+        Ok(r) => r,
+        Err(e) => {
+            RadiusStats::bump(&ctx.stats.malformed);
+            tracing::warn!(%from, nas = client.name, "accounting request not stored: {e}");
+            ctx.acct_replies
+                .abandon(from, req.identifier, req.authenticator);
+            return None;
+        }
+    };
+    if let Err(e) = ctx.sessions.apply(&record, now) {
+        tracing::error!("cannot update the session table: {e}");
+    }
+    // The answer waits for the disk: the router keeps retrying until it gets one.
+    if let Err(e) = ctx.outbox.append(vec![record.clone()]).await {
+        RadiusStats::bump(&ctx.stats.accounting_failed);
+        tracing::error!(
+            session = record.session_id,
+            "accounting record not stored, the router will retry: {e}"
+        );
+        ctx.acct_replies
+            .abandon(from, req.identifier, req.authenticator);
+        return None;
+    }
+    let response = Packet::new(Code::AccountingResponse, req.identifier, [0; 16]);
+    let reply = match auth::encode_response(&response, &req.authenticator, client.secret.as_bytes())
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot encode the Accounting-Response: {e}");
+            ctx.acct_replies
+                .abandon(from, req.identifier, req.authenticator);
+            return None;
+        }
+    };
+    RadiusStats::bump(&ctx.stats.accounted);
+    ctx.acct_replies
+        .finish(from, req.identifier, req.authenticator, reply.clone());
+    enforce_quota(ctx, client, from, &record, now);
+    Some(reply)
+}
+
+/// Ends a running session whose account has used up its plan (the router enforces per-session
+/// limits itself; this covers usage across sessions and devices).
+fn enforce_quota(
+    ctx: &Arc<Context>,
+    client: &NasClient,
+    from: SocketAddr,
+    record: &AccountingRecord,
+    now: i64,
+) {
+    if record.status != AcctStatus::InterimUpdate || record.username.is_empty() {
+        return;
+    }
+    let (plan_id, base_time, base_bytes) = match ctx.cache.voucher(&record.username) {
+        Ok(Some(v)) => (v.plan_id, v.used_time_secs, v.used_bytes),
+        _ => match ctx.cache.user(&record.username) {
+            Ok(Some(u)) => (u.plan_id, 0, 0),
+            _ => return,
+        },
+    };
+    let Ok(Some(plan)) = ctx.cache.plan(&plan_id) else {
+        return;
+    };
+    let Ok(usage) = ctx.sessions.account(&record.username, now) else {
+        return;
+    };
+    let Some(reason) = policy::exhausted(
+        &plan,
+        usage.usage.time_secs.max(base_time),
+        usage.usage.bytes.max(base_bytes),
+    ) else {
+        return;
+    };
+    let key = (record.nas_identifier.clone(), record.session_id.clone());
+    if !ctx.disconnected.lock().expect("disconnect set").insert(key) {
+        return;
+    }
+    RadiusStats::bump(&ctx.stats.disconnects);
+    let nas = SocketAddr::new(from.ip(), client.coa_port);
+    let secret = client.secret.clone();
+    let (user, session, nas_ip) = (
+        record.username.clone(),
+        record.session_id.clone(),
+        record.nas_ip,
+    );
+    tracing::info!(
+        user,
+        session,
+        reason = reason.code(),
+        "quota used up: disconnecting the session"
+    );
+    tokio::spawn(async move {
+        match coa::disconnect(nas, secret.as_bytes(), &user, Some(&session), nas_ip).await {
+            Ok(answer) => tracing::info!(user, session, ?answer, "disconnect answered"),
+            Err(e) => tracing::warn!(user, session, "disconnect failed: {e}"),
+        }
+    });
+}

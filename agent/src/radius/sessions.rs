@@ -1,0 +1,336 @@
+//! The local session table and per-account usage, kept in sled beside the cache so that
+//! time and data limits and the shared-users limit hold while the controller is away.
+//!
+//! Sessions are keyed `username \0 nas \0 session-id`, so one prefix scan yields an account's
+//! open sessions. A stopped session stays as a tombstone for a day so a late or repeated
+//! Stop is never counted twice.
+
+use super::policy::Usage;
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+/// An open session not updated for this long no longer counts against shared users.
+pub const STALE_AFTER_MS: i64 = 30 * 60 * 1000;
+/// How long a stopped session's tombstone is kept.
+const TOMBSTONE_MS: i64 = 24 * 3600 * 1000;
+
+/// Errors of the session table.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// sled failed.
+    #[error("session storage failed: {0}")]
+    Storage(#[from] sled::Error),
+    /// A stored value is damaged.
+    #[error("session entry is damaged: {0}")]
+    Decode(#[from] postcard::Error),
+}
+
+impl From<TransactionError<SessionError>> for SessionError {
+    fn from(e: TransactionError<SessionError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => SessionError::Storage(e),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct SessionState {
+    nas: String,
+    session_id: String,
+    started_ms: i64,
+    last_ms: i64,
+    time_secs: u64,
+    bytes: u64,
+    closed: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct StoredUsage {
+    activated_at_ms: Option<i64>,
+    closed_time_secs: u64,
+    closed_bytes: u64,
+}
+
+/// Usage of one account after an accounting event, for quota checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountUsage {
+    /// Totals over closed and open sessions.
+    pub usage: Usage,
+    /// Sessions open now.
+    pub open_sessions: u32,
+}
+
+/// The table.
+pub struct Sessions {
+    sessions: sled::Tree,
+    usage: sled::Tree,
+}
+
+fn session_key(username: &str, nas: &str, session_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(username.len() + nas.len() + session_id.len() + 2);
+    k.extend_from_slice(username.as_bytes());
+    k.push(0);
+    k.extend_from_slice(nas.as_bytes());
+    k.push(0);
+    k.extend_from_slice(session_id.as_bytes());
+    k
+}
+
+fn prefix(username: &str) -> Vec<u8> {
+    let mut k = username.as_bytes().to_vec();
+    k.push(0);
+    k
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_stdvec(v).expect("session values encode")
+}
+
+impl Sessions {
+    /// Opens the trees in `db`.
+    pub fn open(db: &sled::Db) -> Result<Sessions, SessionError> {
+        Ok(Sessions {
+            sessions: db.open_tree("sessions")?,
+            usage: db.open_tree("usage")?,
+        })
+    }
+
+    fn stored_usage(&self, username: &str) -> Result<StoredUsage, SessionError> {
+        Ok(match self.usage.get(username.as_bytes())? {
+            Some(v) => postcard::from_bytes(&v)?,
+            None => StoredUsage::default(),
+        })
+    }
+
+    /// Totals and open sessions of an account as of `now_ms`.
+    pub fn account(&self, username: &str, now_ms: i64) -> Result<AccountUsage, SessionError> {
+        let stored = self.stored_usage(username)?;
+        let mut usage = Usage {
+            activated_at_ms: stored.activated_at_ms,
+            time_secs: stored.closed_time_secs,
+            bytes: stored.closed_bytes,
+        };
+        let mut open = 0u32;
+        for item in self.sessions.scan_prefix(prefix(username)) {
+            let (_, v) = item?;
+            let s: SessionState = postcard::from_bytes(&v)?;
+            if s.closed {
+                continue;
+            }
+            usage.time_secs += s.time_secs;
+            usage.bytes += s.bytes;
+            if now_ms - s.last_ms < STALE_AFTER_MS {
+                open += 1;
+            }
+        }
+        Ok(AccountUsage {
+            usage,
+            open_sessions: open,
+        })
+    }
+
+    /// Records a voucher's first use (kept if one is already recorded).
+    pub fn record_activation(&self, username: &str, now_ms: i64) -> Result<(), SessionError> {
+        let mut stored = self.stored_usage(username)?;
+        if stored.activated_at_ms.is_none() {
+            stored.activated_at_ms = Some(now_ms);
+            self.usage.insert(username.as_bytes(), enc(&stored))?;
+        }
+        Ok(())
+    }
+
+    /// Folds an accounting event into the table; repeated or out-of-order events are harmless.
+    pub fn apply(&self, rec: &AccountingRecord, now_ms: i64) -> Result<(), SessionError> {
+        if matches!(
+            rec.status,
+            AcctStatus::AccountingOn | AcctStatus::AccountingOff
+        ) {
+            return self.close_nas(&rec.nas_identifier);
+        }
+        let key = session_key(&rec.username, &rec.nas_identifier, &rec.session_id);
+        let bytes = rec.input_octets.saturating_add(rec.output_octets);
+        (&self.sessions, &self.usage).transaction(|(sessions, usage)| {
+            let existing: Option<SessionState> = match sessions.get(&key)? {
+                Some(v) => Some(
+                    postcard::from_bytes(&v)
+                        .map_err(|e| ConflictableTransactionError::Abort(SessionError::from(e)))?,
+                ),
+                None => None,
+            };
+            if existing.as_ref().is_some_and(|s| s.closed) {
+                return Ok(());
+            }
+            let mut s = existing.unwrap_or_else(|| SessionState {
+                nas: rec.nas_identifier.clone(),
+                session_id: rec.session_id.clone(),
+                started_ms: now_ms,
+                ..SessionState::default()
+            });
+            // Counters only grow within a session; an older update arriving late changes nothing.
+            s.time_secs = s.time_secs.max(rec.session_time_secs);
+            s.bytes = s.bytes.max(bytes);
+            s.last_ms = now_ms;
+            if rec.status == AcctStatus::Stop {
+                let mut u: StoredUsage = match usage.get(rec.username.as_bytes())? {
+                    Some(v) => postcard::from_bytes(&v)
+                        .map_err(|e| ConflictableTransactionError::Abort(SessionError::from(e)))?,
+                    None => StoredUsage::default(),
+                };
+                u.closed_time_secs += s.time_secs;
+                u.closed_bytes += s.bytes;
+                usage.insert(rec.username.as_bytes(), enc(&u))?;
+                s.closed = true;
+            }
+            sessions.insert(key.as_slice(), enc(&s))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// A NAS restarted: its sessions are gone; their last counters become closed usage.
+    fn close_nas(&self, nas: &str) -> Result<(), SessionError> {
+        for item in self.sessions.iter() {
+            let (k, v) = item?;
+            let mut s: SessionState = postcard::from_bytes(&v)?;
+            if s.closed || s.nas != nas {
+                continue;
+            }
+            let username = String::from_utf8_lossy(k.split(|b| *b == 0).next().unwrap_or_default())
+                .into_owned();
+            let mut u = self.stored_usage(&username)?;
+            u.closed_time_secs += s.time_secs;
+            u.closed_bytes += s.bytes;
+            s.closed = true;
+            self.usage.insert(username.as_bytes(), enc(&u))?;
+            self.sessions.insert(k, enc(&s))?;
+        }
+        Ok(())
+    }
+
+    /// Drops tombstones older than a day.
+    pub fn prune(&self, now_ms: i64) -> Result<usize, SessionError> {
+        let mut removed = 0;
+        for item in self.sessions.iter() {
+            let (k, v) = item?;
+            let s: SessionState = postcard::from_bytes(&v)?;
+            if s.closed && now_ms - s.last_ms > TOMBSTONE_MS {
+                self.sessions.remove(k)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mikrobill_protocol::accounting::RecordId;
+
+    fn rec(status: AcctStatus, session: &str, time: u64, bytes: u64) -> AccountingRecord {
+        AccountingRecord {
+            id: RecordId::derive("nas", session, status, time),
+            nas_identifier: "nas".into(),
+            nas_ip: None,
+            session_id: session.into(),
+            username: "v1".into(),
+            status,
+            event_time_ms: 0,
+            session_time_secs: time,
+            input_octets: bytes / 2,
+            output_octets: bytes - bytes / 2,
+            input_packets: 0,
+            output_packets: 0,
+            terminate_cause: None,
+            framed_ip: None,
+            calling_station_id: None,
+        }
+    }
+
+    fn open() -> (tempfile::TempDir, Sessions) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new()
+            .path(dir.path())
+            .cache_capacity(1 << 20)
+            .open()
+            .unwrap();
+        (dir, Sessions::open(&db).unwrap())
+    }
+
+    #[test]
+    fn sessions_accumulate_and_a_repeated_stop_counts_once() {
+        let (_d, s) = open();
+        s.apply(&rec(AcctStatus::Start, "a", 0, 0), 1_000).unwrap();
+        s.apply(&rec(AcctStatus::InterimUpdate, "a", 300, 1000), 2_000)
+            .unwrap();
+        assert_eq!(
+            s.account("v1", 2_000).unwrap(),
+            AccountUsage {
+                usage: Usage {
+                    activated_at_ms: None,
+                    time_secs: 300,
+                    bytes: 1000
+                },
+                open_sessions: 1
+            }
+        );
+        // A late, older interim changes nothing.
+        s.apply(&rec(AcctStatus::InterimUpdate, "a", 200, 500), 2_500)
+            .unwrap();
+        s.apply(&rec(AcctStatus::Stop, "a", 400, 1500), 3_000)
+            .unwrap();
+        s.apply(&rec(AcctStatus::Stop, "a", 400, 1500), 3_100)
+            .unwrap();
+        let after = s.account("v1", 3_200).unwrap();
+        assert_eq!(
+            (
+                after.usage.time_secs,
+                after.usage.bytes,
+                after.open_sessions
+            ),
+            (400, 1500, 0)
+        );
+        // A second session adds on top; stale sessions stop counting as open.
+        s.apply(&rec(AcctStatus::InterimUpdate, "b", 100, 100), 4_000)
+            .unwrap();
+        let now = s.account("v1", 4_000).unwrap();
+        assert_eq!((now.usage.time_secs, now.open_sessions), (500, 1));
+        assert_eq!(
+            s.account("v1", 4_000 + STALE_AFTER_MS)
+                .unwrap()
+                .open_sessions,
+            0
+        );
+    }
+
+    #[test]
+    fn accounting_on_closes_the_nas_sessions_and_activation_is_kept() {
+        let (_d, s) = open();
+        s.record_activation("v1", 10).unwrap();
+        s.record_activation("v1", 99).unwrap();
+        s.apply(&rec(AcctStatus::InterimUpdate, "a", 60, 10), 100)
+            .unwrap();
+        let mut on = rec(AcctStatus::AccountingOn, "", 0, 0);
+        on.username = String::new();
+        s.apply(&on, 200).unwrap();
+        let u = s.account("v1", 300).unwrap();
+        assert_eq!(u.open_sessions, 0);
+        assert_eq!(
+            u.usage,
+            Usage {
+                activated_at_ms: Some(10),
+                time_secs: 60,
+                bytes: 10
+            }
+        );
+        assert_eq!(s.prune(300 + TOMBSTONE_MS + 1).unwrap(), 1);
+        assert_eq!(
+            s.account("v1", 300).unwrap().usage.time_secs,
+            60,
+            "closed usage survives pruning"
+        );
+    }
+}
