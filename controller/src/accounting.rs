@@ -1,7 +1,9 @@
 //! Accounting ingest: batches from agents become ledger rows exactly once.
 
 use crate::db::{Db, DbError, now_ms};
-use mikrobill_protocol::accounting::AccountingRecord;
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
+use mikrobill_protocol::items::{Item, VoucherStatus};
+use mikrobill_protocol::messages::ChangeOp;
 use mikrobill_protocol::messages::MAX_ACCOUNTING_BATCH;
 use sqlx::Row;
 
@@ -120,12 +122,78 @@ pub async fn ingest(
         }
         inserted += q.execute(&mut *tx).await?.rows_affected();
     }
+    activate_vouchers(&mut tx, site_id, records).await?;
     tx.commit().await?;
     let inserted = inserted as u32;
     Ok(IngestOutcome {
         inserted,
         duplicates: records.len() as u32 - inserted,
     })
+}
+
+/// Marks vouchers first used in these records as active from their first event, and syncs
+/// the new state to every site that holds them, so validity counts from one moment
+/// everywhere. Only vouchers this site may use are touched.
+async fn activate_vouchers(
+    tx: &mut sqlx::AnyConnection,
+    site_id: &str,
+    records: &[AccountingRecord],
+) -> Result<(), IngestError> {
+    let mut first_use: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for r in records {
+        if matches!(
+            r.status,
+            AcctStatus::Start | AcctStatus::InterimUpdate | AcctStatus::Stop
+        ) && !r.username.is_empty()
+        {
+            let t = first_use
+                .entry(r.username.as_str())
+                .or_insert(r.event_time_ms);
+            *t = (*t).min(r.event_time_ms);
+        }
+    }
+    if first_use.is_empty() {
+        return Ok(());
+    }
+    let placeholders: Vec<String> = (0..first_use.len())
+        .map(|i| format!("${}", i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT code FROM vouchers WHERE activated_at IS NULL AND (site_id = $1 OR site_id IS NULL) AND code IN ({})",
+        placeholders.join(", ")
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(site_id.to_string());
+    for code in first_use.keys() {
+        q = q.bind(code.to_string());
+    }
+    let fresh: Vec<String> = q
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| r.try_get("code"))
+        .collect::<Result<_, _>>()?;
+    for code in fresh {
+        let at = first_use[code.as_str()];
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE vouchers SET activated_at = $1, status = $2 WHERE code = $3 AND activated_at IS NULL RETURNING {}, site_id",
+            crate::vouchers::COLUMNS
+        )))
+        .bind(at)
+        .bind(crate::vouchers::status_str(VoucherStatus::Active))
+        .bind(&code)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { continue };
+        let voucher = crate::vouchers::from_row(&row)?;
+        let scope: Option<String> = row.try_get("site_id")?;
+        crate::sync_log::append(
+            &mut *tx,
+            scope.as_deref(),
+            &[ChangeOp::Upsert(Item::Voucher(voucher))],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Number of ledger rows stored for a site.
