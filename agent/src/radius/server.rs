@@ -414,3 +414,118 @@ fn enforce_quota(
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mikrobill_protocol::items::{AccountStatus, Item, Plan, User};
+    use mikrobill_protocol::messages::{Change, ChangeOp, SyncMessage};
+    use mikrobill_radius::dict;
+
+    const SECRET: &str = "s3cret";
+
+    async fn context(dir: &std::path::Path) -> Context {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(1 << 20)
+            .open()
+            .unwrap();
+        let cache = Arc::new(Cache::open(&db).unwrap());
+        let plan = Plan {
+            id: "p".into(),
+            name: "Member".into(),
+            rate_limit: Some("1M/1M".into()),
+            time_limit_secs: None,
+            data_limit_bytes: None,
+            validity_secs: None,
+            shared_users: 1,
+            interim_interval_secs: None,
+            router_group: None,
+            address_list: None,
+        };
+        // MAC login: the router sends the client's MAC as User-Name and an empty password.
+        let member = User {
+            username: "AA:BB:CC:DD:EE:FF".into(),
+            password: String::new(),
+            plan_id: "p".into(),
+            status: AccountStatus::Active,
+            static_ip: None,
+        };
+        cache
+            .apply(SyncMessage::Changes(vec![
+                Change {
+                    seq: 1,
+                    op: ChangeOp::Upsert(Item::Plan(plan)),
+                },
+                Change {
+                    seq: 2,
+                    op: ChangeOp::Upsert(Item::User(member)),
+                },
+            ]))
+            .await
+            .unwrap();
+        let clients = Clients::new(vec![NasClient {
+            name: "r".into(),
+            address: "10.0.0.1".into(),
+            secret: SECRET.into(),
+            require_message_authenticator: false,
+            coa_port: 3799,
+        }])
+        .unwrap();
+        Context {
+            cache,
+            outbox: Outbox::open(&db).unwrap(),
+            sessions: Arc::new(Sessions::open(&db).unwrap()),
+            clients,
+            stats: Arc::new(RadiusStats::default()),
+            auth_replies: ReplyCache::default(),
+            acct_replies: ReplyCache::default(),
+            disconnected: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn login(user: &str, password: &str) -> (Packet, Vec<u8>) {
+        let mut req = Packet::new(Code::AccessRequest, 3, rand::random());
+        req.push(dict::USER_NAME, user.as_bytes().to_vec());
+        req.push(
+            dict::USER_PASSWORD,
+            auth::encrypt_user_password(password.as_bytes(), SECRET.as_bytes(), &req.authenticator),
+        );
+        let raw = auth::encode_access_request(&req, SECRET.as_bytes(), false).unwrap();
+        (req, raw)
+    }
+
+    #[tokio::test]
+    async fn mac_login_and_client_without_message_authenticator_requirement() {
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context(dir.path()).await;
+        let from: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let (req, raw) = login("AA:BB:CC:DD:EE:FF", "");
+        let reply = handle_auth(&ctx, &raw, from).expect("answered");
+        assert!(auth::verify_response_authenticator(
+            &reply,
+            &req.authenticator,
+            SECRET.as_bytes()
+        ));
+        assert_eq!(
+            auth::verify_response_message_authenticator(
+                &reply,
+                &req.authenticator,
+                SECRET.as_bytes()
+            ),
+            MaStatus::Valid
+        );
+        let reply = Packet::decode(&reply).unwrap();
+        assert_eq!(reply.code, Code::AccessAccept);
+        assert_eq!(
+            reply.get_vendor(dict::VENDOR_MIKROTIK, dict::mikrotik::RATE_LIMIT),
+            Some(&b"1M/1M"[..])
+        );
+        // Another MAC is not a member.
+        let (_, raw) = login("11:22:33:44:55:66", "");
+        let reply = Packet::decode(&handle_auth(&ctx, &raw, from).unwrap()).unwrap();
+        assert_eq!(reply.code, Code::AccessReject);
+        assert_eq!(RadiusStats::get(&ctx.stats.accepted), 1);
+        assert_eq!(RadiusStats::get(&ctx.stats.rejected), 1);
+    }
+}
