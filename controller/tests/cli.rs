@@ -10,6 +10,16 @@ fn controller() -> Command {
     cmd
 }
 
+/// Runs the controller on a data directory with extra arguments.
+fn run_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    controller()
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -72,12 +82,10 @@ fn config_file_and_environment_choose_the_data_directory() {
 #[test]
 fn unsupported_database_urls_are_named_without_their_password() {
     let dir = tempfile::tempdir().unwrap();
-    let out = controller()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--database-url", "mysql://root:hunter2@db/x", "migrate"])
-        .output()
-        .unwrap();
+    let out = run_in(
+        dir.path(),
+        &["--database-url", "mysql://root:hunter2@db/x", "migrate"],
+    );
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("unsupported database URL"), "{err}");
@@ -87,21 +95,14 @@ fn unsupported_database_urls_are_named_without_their_password() {
 #[test]
 fn tokens_need_a_known_edge_address() {
     let dir = tempfile::tempdir().unwrap();
-    let out = controller()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["site", "add", "first"])
-        .output()
-        .unwrap();
+    let out = run_in(dir.path(), &["site", "add", "first"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--edge-addr"), "{}", stderr(&out));
 
-    let out = controller()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["site", "add", "second", "--edge-addr", "203.0.113.7:4433"])
-        .output()
-        .unwrap();
+    let out = run_in(
+        dir.path(),
+        &["site", "add", "second", "--edge-addr", "203.0.113.7:4433"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let token = String::from_utf8(out.stdout).unwrap();
     let token = mikrobill_protocol::enroll::EnrollmentToken::decode(token.trim()).unwrap();
@@ -114,19 +115,9 @@ fn tokens_need_a_known_edge_address() {
     );
 
     // Names are unique and validated.
-    let dup = controller()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["site", "add", "second", "--edge-addr", "h:1"])
-        .output()
-        .unwrap();
+    let dup = run_in(dir.path(), &["site", "add", "second", "--edge-addr", "h:1"]);
     assert!(stderr(&dup).contains("already exists"), "{}", stderr(&dup));
-    let bad = controller()
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["site", "add", "a;b", "--edge-addr", "h:1"])
-        .output()
-        .unwrap();
+    let bad = run_in(dir.path(), &["site", "add", "a;b", "--edge-addr", "h:1"]);
     assert!(
         stderr(&bad).contains("invalid site name"),
         "{}",

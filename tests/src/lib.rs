@@ -16,6 +16,20 @@ pub use controller::Controller;
 pub use db::{Backend, TestDb};
 pub use proxy::{ProxyMode, UdpProxy};
 
+/// Defines, for each named `async fn NAME(backend: Backend)`, a module `NAME` with one test
+/// per storage backend, so every controller scenario runs on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() { super::$name($crate::Backend::Sqlite).await }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() { super::$name($crate::Backend::Postgres).await }
+        }
+    )*};
+}
+
 /// Path of a workspace binary built next to the test executable.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");

@@ -7,18 +7,7 @@ use mikrobill_tests::{
 use sqlx::Row;
 use std::time::Duration;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(mikrobill_tests::Backend::Sqlite).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(mikrobill_tests::Backend::Postgres).await }
-        }
-    )*};
-}
-
-on_both_backends!(
+mikrobill_tests::on_both_backends!(
     records_written_while_the_controller_is_down_arrive_exactly_once,
     killing_the_controller_mid_batch_loses_and_duplicates_nothing,
     a_lossy_then_cut_backhaul_loses_and_duplicates_nothing,

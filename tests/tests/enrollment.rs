@@ -6,18 +6,7 @@ use mikrobill_tests::{Backend, Controller, TestDb, agents, bin, init_tracing};
 use std::process::Command;
 use std::time::Duration;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(mikrobill_tests::Backend::Sqlite).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(mikrobill_tests::Backend::Postgres).await }
-        }
-    )*};
-}
-
-on_both_backends!(
+mikrobill_tests::on_both_backends!(
     enrollment_and_token_rules,
     foreign_ca_and_anonymous_sessions_are_refused,
     revoked_site_is_cut_off

@@ -4,18 +4,7 @@
 use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
 use std::time::{Duration, Instant};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {$(
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() { super::$name(mikrobill_tests::Backend::Sqlite).await }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() { super::$name(mikrobill_tests::Backend::Postgres).await }
-        }
-    )*};
-}
-
-on_both_backends!(
+mikrobill_tests::on_both_backends!(
     live_changes_reach_a_connected_agent,
     changes_made_while_offline_arrive_on_reconnect
 );

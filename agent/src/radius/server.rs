@@ -76,6 +76,26 @@ pub(super) struct Context {
     disconnected: Mutex<HashSet<(String, String)>>,
 }
 
+impl Context {
+    /// For a request seen before: `Some` with the reply to send again (or nothing while the
+    /// first copy is still being processed); `None` for a new request.
+    fn repeated(
+        &self,
+        replies: &ReplyCache,
+        from: SocketAddr,
+        req: &Packet,
+    ) -> Option<Option<Vec<u8>>> {
+        match replies.check(from, req.identifier, req.authenticator) {
+            Seen::Answered(reply) => {
+                RadiusStats::bump(&self.stats.retransmits);
+                Some(Some(reply))
+            }
+            Seen::InFlight => Some(None),
+            Seen::New => None,
+        }
+    }
+}
+
 /// A running RADIUS server.
 pub struct RadiusServer {
     /// Bound authentication address.
@@ -236,16 +256,8 @@ async fn auth_loop(ctx: Arc<Context>, socket: Arc<UdpSocket>) {
 
 fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
     let (client, req) = admit(ctx, raw, from, Code::AccessRequest)?;
-    match ctx
-        .auth_replies
-        .check(from, req.identifier, req.authenticator)
-    {
-        Seen::Answered(reply) => {
-            RadiusStats::bump(&ctx.stats.retransmits);
-            return Some(reply);
-        }
-        Seen::InFlight => return None,
-        Seen::New => {}
+    if let Some(resend) = ctx.repeated(&ctx.auth_replies, from, &req) {
+        return resend;
     }
     let answer = access::handle(ctx, client, &req, crate::now_ms());
     let reply =
@@ -303,16 +315,8 @@ async fn acct_loop(ctx: Arc<Context>, socket: Arc<UdpSocket>) {
 
 async fn handle_acct(ctx: &Arc<Context>, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
     let (client, req) = admit(ctx, raw, from, Code::AccountingRequest)?;
-    match ctx
-        .acct_replies
-        .check(from, req.identifier, req.authenticator)
-    {
-        Seen::Answered(reply) => {
-            RadiusStats::bump(&ctx.stats.retransmits);
-            return Some(reply);
-        }
-        Seen::InFlight => return None,
-        Seen::New => {}
+    if let Some(resend) = ctx.repeated(&ctx.acct_replies, from, &req) {
+        return resend;
     }
     let now = crate::now_ms();
     let record = match accounting::record_from(&req, &client.name, from, now) {
