@@ -49,6 +49,25 @@ pub enum Command {
         /// RADIUS accounting listener [default: 0.0.0.0:1813].
         #[arg(long, env = "MIKROBILL_RADIUS_ACCT_LISTEN")]
         radius_acct_listen: Option<std::net::SocketAddr>,
+        /// Address (or CIDR network) of the one router to serve, for setups without a config file.
+        #[arg(
+            long,
+            env = "MIKROBILL_RADIUS_CLIENT_ADDRESS",
+            requires = "radius_secret"
+        )]
+        radius_client_address: Option<String>,
+        /// That router's RADIUS secret (environment only: a command line is visible to every user).
+        #[arg(
+            long,
+            env = "MIKROBILL_RADIUS_SECRET",
+            hide_env_values = true,
+            hide = true
+        )]
+        radius_secret: Option<String>,
+        /// Enroll with this token first when the data directory holds no enrollment yet
+        /// (zero-touch installs, e.g. RouterOS containers).
+        #[arg(long, env = "MIKROBILL_ENROLL_TOKEN", hide_env_values = true)]
+        enroll_token: Option<String>,
         /// Controller edge address, overriding the one from enrollment.
         #[arg(long, env = "MIKROBILL_CONTROLLER_ADDR")]
         controller: Option<String>,
@@ -129,13 +148,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             config,
             radius_auth_listen,
             radius_acct_listen,
+            radius_client_address,
+            radius_secret,
+            enroll_token,
             controller,
             reconnect_max,
         } => {
-            let file = match &config {
+            let mut file = match &config {
                 Some(path) => crate::config::AgentConfig::load(path)?,
                 None => crate::config::AgentConfig::default(),
             };
+            if let (Some(address), Some(secret)) = (radius_client_address, radius_secret) {
+                file.radius.clients.push(crate::radius::NasClient {
+                    name: "router".into(),
+                    address,
+                    secret,
+                    require_message_authenticator: true,
+                    coa_port: crate::radius::clients::DEFAULT_COA_PORT,
+                });
+            }
+            if let Some(token) = enroll_token
+                && !identity::is_enrolled(&cli.data_dir)
+            {
+                enroll_until_done(&token, &cli.data_dir).await?;
+            }
             let radius = crate::radius::RadiusConfig {
                 auth_listen: radius_auth_listen
                     .or(file.radius.auth_listen)
@@ -182,6 +218,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("shutting down");
             agent.shutdown().await;
             Ok(())
+        }
+    }
+}
+
+/// Enrolls, retrying while the controller is unreachable (a site's uplink may come up after
+/// the agent); a refusal or a bad token ends the attempt with its reason.
+async fn enroll_until_done(token: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut pacing = crate::uplink::Reconnect::new(Duration::from_secs(60));
+    loop {
+        match crate::enroll::enroll(token, data_dir, false).await {
+            Ok(enrolled) => {
+                tracing::info!(site = enrolled.state.site_name, "enrolled");
+                return Ok(());
+            }
+            Err(crate::enroll::EnrollError::Connect { addr, message }) => {
+                let delay = pacing.next_delay();
+                tracing::warn!(%addr, ?delay, "cannot reach the controller to enroll, retrying: {message}");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
 }
