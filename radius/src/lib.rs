@@ -4,6 +4,9 @@
 //!
 //! Nothing here touches a socket: callers hand in received bytes and send what comes back.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod dict;
 pub mod mschap;

@@ -201,3 +201,20 @@ fn radclient_coa_and_disconnect() {
         );
     }
 }
+
+#[test]
+fn pyrad_salt_encrypted_mppe_key() {
+    // pyrad Packet(authenticator=5b5d..28).SaltCrypt(key): RFC 2868 3.5, the same scheme
+    // as RFC 2548 2.4.2; pyrad drew the salt b89e.
+    let request_auth = auth16("5b5d7c7d7b3f2f3e3c2c602132262628");
+    let key = auth16("8b7cdc149b993a1ba118cb153f56dccb");
+    let theirs = unhex("b89e938f7d93f35a2903adf8154c1762823ddb3f7a32e0f41a104adb1eb30d7d6862");
+    assert_eq!(
+        mschap::decrypt_mppe_key_attribute(&theirs, SECRET, &request_auth),
+        Some(key.to_vec())
+    );
+    assert_eq!(
+        mschap::mppe_key_attribute(&key, SECRET, &request_auth, 0xb89e),
+        theirs
+    );
+}
