@@ -250,60 +250,75 @@ impl Ca {
         Ok(secret)
     }
 
+    /// Issues a fresh edge certificate and stores it; returns it with its key.
+    fn issue_edge_cert(
+        &self,
+        cert_path: &Path,
+        key_path: &Path,
+    ) -> Result<(CertificateDer<'static>, String), PkiError> {
+        let key = KeyPair::generate()?;
+        let mut params =
+            CertificateParams::new(vec![mikrobill_protocol::CONTROLLER_SERVER_NAME.to_string()])?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "MikroBill controller edge");
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.serial_number = Some(random_serial());
+        params.use_authority_key_identifier_extension = true;
+        let now = SystemTime::now();
+        params.not_before = (now - Duration::from_secs(3600)).into();
+        params.not_after = (now + EDGE_VALIDITY).into();
+        let cert = params.signed_by(&key, &self.issuer)?;
+        let key_pem = key.serialize_pem();
+        // Replace atomically: write beside, then rename over.
+        for (path, contents, mode) in [(key_path, &key_pem, 0o600), (cert_path, &cert.pem(), 0o644)]
+        {
+            let tmp = path.with_extension("tmp");
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(mode)
+                .open(&tmp)
+                .map_err(io_err(&tmp))?;
+            f.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
+            f.sync_all().map_err(io_err(&tmp))?;
+            fs::rename(&tmp, path).map_err(io_err(path))?;
+        }
+        Ok((cert.der().clone(), key_pem))
+    }
+
     /// The edge server's certificate chain and key, re-issued when missing or near expiry.
     pub fn edge_identity(
         &self,
     ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
         let cert_path = self.dir.join(EDGE_CERT);
         let key_path = self.dir.join(EDGE_KEY);
-        let current = match (
+        let existing = match (
             fs::read_to_string(&cert_path),
             fs::read_to_string(&key_path),
         ) {
-            (Ok(cert), Ok(key)) => pem_to_der(&cert)
-                .filter(|der| !expires_within(der, EDGE_RENEW_BEFORE))
-                .zip(Some(key)),
+            (Ok(cert), Ok(key)) => pem_to_der(&cert).zip(Some(key)),
             _ => None,
         };
-        let (cert_der, key_pem) = match current {
-            Some(pair) => pair,
-            None => {
-                let key = KeyPair::generate()?;
-                let mut params = CertificateParams::new(vec![
-                    mikrobill_protocol::CONTROLLER_SERVER_NAME.to_string(),
-                ])?;
-                params
-                    .distinguished_name
-                    .push(DnType::CommonName, "MikroBill controller edge");
-                params.is_ca = IsCa::ExplicitNoCa;
-                params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-                params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-                params.serial_number = Some(random_serial());
-                params.use_authority_key_identifier_extension = true;
-                let now = SystemTime::now();
-                params.not_before = (now - Duration::from_secs(3600)).into();
-                params.not_after = (now + EDGE_VALIDITY).into();
-                let cert = params.signed_by(&key, &self.issuer)?;
-                let key_pem = key.serialize_pem();
-                // Replace atomically: write beside, then rename over.
-                for (path, contents, mode) in [
-                    (&key_path, &key_pem, 0o600),
-                    (&cert_path, &cert.pem(), 0o644),
-                ] {
-                    let tmp = path.with_extension("tmp");
-                    let mut f = fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .mode(mode)
-                        .open(&tmp)
-                        .map_err(io_err(&tmp))?;
-                    f.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
-                    f.sync_all().map_err(io_err(&tmp))?;
-                    fs::rename(&tmp, path).map_err(io_err(path))?;
-                }
-                (cert.der().clone(), key_pem)
-            }
+        let (cert_der, key_pem) = match existing {
+            Some((der, key)) if !expires_within(&der, EDGE_RENEW_BEFORE) => (der, key),
+            existing => match self.issue_edge_cert(&cert_path, &key_path) {
+                Ok(pair) => pair,
+                // A read-only data directory (a Kubernetes secret, say) cannot take the new
+                // files: keep serving the old certificate while it is valid, and say so.
+                Err(e) => match existing {
+                    Some((der, key)) if !expires_within(&der, Duration::ZERO) => {
+                        tracing::warn!(
+                            "the edge certificate expires soon and cannot be renewed: {e}"
+                        );
+                        (der, key)
+                    }
+                    _ => return Err(e),
+                },
+            },
         };
         let key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Corrupt {
             path: key_path,
@@ -405,6 +420,30 @@ mod tests {
             .sign_agent_csr(csr.der(), "site-123", "Desa Sukamaju")
             .unwrap();
         assert_ne!(again.serial_hex, issued.serial_hex);
+    }
+
+    #[test]
+    fn an_expiring_edge_certificate_is_renewed_or_kept_when_the_directory_is_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::load_or_create(dir.path()).unwrap();
+        // An edge certificate with ten days left.
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(vec![mikrobill_protocol::CONTROLLER_SERVER_NAME.to_string()])
+                .unwrap();
+        params.not_after = (SystemTime::now() + Duration::from_secs(10 * 86_400)).into();
+        let short = params.signed_by(&key, &ca.issuer).unwrap();
+        fs::write(dir.path().join(EDGE_CERT), short.pem()).unwrap();
+        fs::write(dir.path().join(EDGE_KEY), key.serialize_pem()).unwrap();
+        // Writes fail (as they would on a read-only mount): the old certificate keeps serving.
+        fs::create_dir(dir.path().join(EDGE_KEY).with_extension("tmp")).unwrap();
+        let (chain, _) = ca.edge_identity().unwrap();
+        assert_eq!(chain[0].as_ref(), short.der().as_ref());
+        // Writable again: renewed.
+        fs::remove_dir(dir.path().join(EDGE_KEY).with_extension("tmp")).unwrap();
+        let (chain, _) = ca.edge_identity().unwrap();
+        assert_ne!(chain[0].as_ref(), short.der().as_ref());
+        assert!(!expires_within(&chain[0], EDGE_RENEW_BEFORE));
     }
 
     #[test]
