@@ -46,6 +46,21 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller: HTTP API and the QUIC edge for agents.
     Serve(ServeArgs),
+    /// Try MikroBill: controller on SQLite, sample plans and vouchers, a local agent serving RADIUS.
+    Demo {
+        /// Data directory (a new temporary one when absent).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// HTTP listen address.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        api_listen: SocketAddr,
+        /// QUIC edge listen address.
+        #[arg(long, default_value = "127.0.0.1:4433")]
+        edge_listen: SocketAddr,
+        /// RADIUS port of the demo agent on 127.0.0.1 (accounting uses the next one).
+        #[arg(long, default_value_t = 18120)]
+        radius_port: u16,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Manage sites and their agents.
@@ -264,6 +279,20 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 edge_advertise: args.edge_advertise.or(file.edge_advertise),
             };
             crate::serve::run(config).await
+        }
+        Command::Demo {
+            dir,
+            api_listen,
+            edge_listen,
+            radius_port,
+        } => {
+            crate::demo::run(crate::demo::DemoOptions {
+                dir,
+                api_listen,
+                edge_listen,
+                radius_port,
+            })
+            .await
         }
         Command::Migrate => {
             open(&store).await?;

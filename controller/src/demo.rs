@@ -1,0 +1,202 @@
+//! `mikrobill-controller demo`: a working installation in one command for a newcomer.
+//! Controller on SQLite, sample plans, a site, a local agent enrolled with a real token and
+//! serving RADIUS on loopback, sample vouchers, and a `radclient` line that logs one in.
+
+use crate::config::{ServeConfig, StoreConfig};
+use crate::db::Db;
+use crate::{plans, sites, vouchers};
+use anyhow::Context;
+use mikrobill_protocol::enroll::EnrollmentToken;
+use mikrobill_protocol::items::Plan;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options of `demo`.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Data directory; a fresh temporary one when absent.
+    pub dir: Option<PathBuf>,
+    /// HTTP listener.
+    pub api_listen: SocketAddr,
+    /// QUIC edge listener.
+    pub edge_listen: SocketAddr,
+    /// RADIUS authentication port of the demo agent on 127.0.0.1 (accounting is the next port).
+    pub radius_port: u16,
+}
+
+const SITE: &str = "demo-site";
+
+fn sample_plan(name: &str, rate: &str, time: Option<u64>, validity: Option<u64>) -> Plan {
+    Plan {
+        id: String::new(),
+        name: name.into(),
+        rate_limit: Some(rate.into()),
+        time_limit_secs: time,
+        data_limit_bytes: None,
+        validity_secs: validity,
+        shared_users: 1,
+        interim_interval_secs: Some(300),
+        router_group: None,
+        address_list: None,
+    }
+}
+
+async fn seed(
+    db: &Db,
+    store: &StoreConfig,
+    edge: SocketAddr,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let hour = match plans::create(
+        db,
+        sample_plan("Demo 1 jam", "2M/5M", Some(3600), Some(86_400)),
+        3_000,
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(plans::PlanError::Exists(_)) => plans::by_name(db, "Demo 1 jam").await?,
+        Err(e) => return Err(e.into()),
+    };
+    if let Err(e) = plans::create(
+        db,
+        sample_plan("Demo harian", "5M/10M", None, Some(86_400)),
+        10_000,
+    )
+    .await
+        && !matches!(e, plans::PlanError::Exists(_))
+    {
+        return Err(e.into());
+    }
+    let site = match sites::create(db, SITE).await {
+        Ok(s) => s,
+        Err(sites::SiteError::Exists(_)) => sites::by_name(db, SITE).await?,
+        Err(e) => return Err(e.into()),
+    };
+    let ca = crate::pki::Ca::load_or_create(&store.data_dir)?;
+    let secret: [u8; 32] = rand::random();
+    sites::add_token(db, &site.id, &secret, 3_600_000).await?;
+    let token = EnrollmentToken {
+        controller_addr: edge.to_string(),
+        ca_fingerprint: ca.fingerprint(),
+        secret,
+    }
+    .encode();
+    let codes: Vec<(String, Option<String>)> = vouchers::generate_codes(5, "DEMO", 6)
+        .into_iter()
+        .map(|c| (c, None))
+        .collect();
+    let created = vouchers::create(db, &hour.id, Some(&site.id), &codes).await?;
+    Ok((token, created.into_iter().map(|v| v.code).collect()))
+}
+
+/// Runs the demo until SIGINT or SIGTERM.
+pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
+    let data_dir = match &options.dir {
+        Some(d) => d.clone(),
+        None => tempfile_dir()?,
+    };
+    let store = StoreConfig {
+        data_dir: data_dir.clone(),
+        database_url: None,
+    };
+    let config = ServeConfig {
+        store: store.clone(),
+        api_listen: options.api_listen,
+        edge_listen: options.edge_listen,
+        edge_advertise: None,
+    };
+    let running = crate::serve::start(&config).await?;
+    let db = Db::open(&store.database_url()).await?;
+    let (token, codes) = seed(&db, &store, running.edge_addr).await?;
+
+    let agent_bin = std::env::current_exe()?.with_file_name("mikrobill-agent");
+    let radius_secret = hex::encode(rand::random::<[u8; 8]>());
+    let (auth, acct) = (
+        format!("127.0.0.1:{}", options.radius_port),
+        format!("127.0.0.1:{}", options.radius_port + 1),
+    );
+    let mut agent = if agent_bin.exists() {
+        let log = std::fs::File::create(data_dir.join("demo-agent.log"))?;
+        Some(
+            tokio::process::Command::new(&agent_bin)
+                .args([
+                    "run",
+                    "--radius-auth-listen",
+                    &auth,
+                    "--radius-acct-listen",
+                    &acct,
+                ])
+                .env("MIKROBILL_AGENT_DATA_DIR", data_dir.join("agent"))
+                .env("MIKROBILL_ENROLL_TOKEN", &token)
+                .env("MIKROBILL_RADIUS_CLIENT_ADDRESS", "127.0.0.1")
+                .env("MIKROBILL_RADIUS_SECRET", &radius_secret)
+                .stdout(std::process::Stdio::null())
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()
+                .with_context(|| format!("cannot start {}", agent_bin.display()))?,
+        )
+    } else {
+        None
+    };
+    // Wait until the agent is online so the printed line works at once.
+    if agent.is_some() {
+        for _ in 0..100 {
+            if sites::by_name(&db, SITE).await?.online {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    println!("MikroBill demo is running (data in {})", data_dir.display());
+    println!("  controller API:  http://{}/health", running.api_addr);
+    println!("  controller edge: {} (QUIC)", running.edge_addr);
+    println!("  sample vouchers for {SITE:?}: {}", codes.join(" "));
+    match &agent {
+        Some(_) => {
+            println!(
+                "  demo agent:      RADIUS on {auth} (accounting {acct}), shared secret {radius_secret}"
+            );
+            println!("  log a voucher in:");
+            println!(
+                "    echo \"User-Name = {c}, User-Password = {c}, Message-Authenticator = 0x00\" | radclient -x {auth} auth {radius_secret}",
+                c = codes[0]
+            );
+        }
+        None => {
+            println!(
+                "  no mikrobill-agent binary next to this one ({}): enroll an agent yourself with",
+                agent_bin.display()
+            );
+            println!("    mikrobill-agent --data-dir ./agent run --enroll-token {token}");
+        }
+    }
+    println!("  admin accounts and the web UI come with the billing issue; use the CLI meanwhile:");
+    println!(
+        "    mikrobill-controller --data-dir {} site list",
+        data_dir.display()
+    );
+    println!("Press Ctrl-C to stop.");
+
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    if let Some(a) = agent.as_mut() {
+        let _ = a.kill().await;
+    }
+    running.stop().await;
+    Ok(())
+}
+
+/// A fresh directory under the system temp dir that outlives this process (the newcomer may
+/// want to look at it afterwards).
+fn tempfile_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("mikrobill-demo-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
