@@ -9,7 +9,8 @@ use super::policy::Usage;
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use std::cell::RefCell;
 
 /// An open session not updated for this long no longer counts against shared users.
 pub const STALE_AFTER_MS: i64 = 30 * 60 * 1000;
@@ -89,6 +90,58 @@ fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_stdvec(v).expect("session values encode")
 }
 
+fn is_nas_wide(rec: &AccountingRecord) -> bool {
+    matches!(
+        rec.status,
+        AcctStatus::AccountingOn | AcctStatus::AccountingOff
+    )
+}
+
+fn damaged(e: postcard::Error) -> ConflictableTransactionError<SessionError> {
+    ConflictableTransactionError::Abort(SessionError::from(e))
+}
+
+/// Folds one Start, Interim-Update or Stop into an open transaction. Damaged entries abort
+/// before anything is written.
+fn fold(
+    sessions: &TransactionalTree,
+    usage: &TransactionalTree,
+    rec: &AccountingRecord,
+    now_ms: i64,
+) -> Result<(), ConflictableTransactionError<SessionError>> {
+    let key = session_key(&rec.username, &rec.nas_identifier, &rec.session_id);
+    let bytes = rec.input_octets.saturating_add(rec.output_octets);
+    let existing: Option<SessionState> = match sessions.get(&key)? {
+        Some(v) => Some(postcard::from_bytes(&v).map_err(damaged)?),
+        None => None,
+    };
+    if existing.as_ref().is_some_and(|s| s.closed) {
+        return Ok(());
+    }
+    let mut s = existing.unwrap_or_else(|| SessionState {
+        nas: rec.nas_identifier.clone(),
+        session_id: rec.session_id.clone(),
+        started_ms: now_ms,
+        ..SessionState::default()
+    });
+    // Counters only grow within a session; an older update arriving late changes nothing.
+    s.time_secs = s.time_secs.max(rec.session_time_secs);
+    s.bytes = s.bytes.max(bytes);
+    s.last_ms = now_ms;
+    if rec.status == AcctStatus::Stop {
+        let mut u: StoredUsage = match usage.get(rec.username.as_bytes())? {
+            Some(v) => postcard::from_bytes(&v).map_err(damaged)?,
+            None => StoredUsage::default(),
+        };
+        u.closed_time_secs += s.time_secs;
+        u.closed_bytes += s.bytes;
+        usage.insert(rec.username.as_bytes(), enc(&u))?;
+        s.closed = true;
+    }
+    sessions.insert(key.as_slice(), enc(&s))?;
+    Ok(())
+}
+
 impl Sessions {
     /// Opens the trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Sessions, SessionError> {
@@ -144,50 +197,59 @@ impl Sessions {
 
     /// Folds an accounting event into the table; repeated or out-of-order events are harmless.
     pub fn apply(&self, rec: &AccountingRecord, now_ms: i64) -> Result<(), SessionError> {
-        if matches!(
-            rec.status,
-            AcctStatus::AccountingOn | AcctStatus::AccountingOff
-        ) {
+        if is_nas_wide(rec) {
             return self.close_nas(&rec.nas_identifier);
         }
-        let key = session_key(&rec.username, &rec.nas_identifier, &rec.session_id);
-        let bytes = rec.input_octets.saturating_add(rec.output_octets);
-        (&self.sessions, &self.usage).transaction(|(sessions, usage)| {
-            let existing: Option<SessionState> = match sessions.get(&key)? {
-                Some(v) => Some(
-                    postcard::from_bytes(&v)
-                        .map_err(|e| ConflictableTransactionError::Abort(SessionError::from(e)))?,
-                ),
-                None => None,
-            };
-            if existing.as_ref().is_some_and(|s| s.closed) {
-                return Ok(());
-            }
-            let mut s = existing.unwrap_or_else(|| SessionState {
-                nas: rec.nas_identifier.clone(),
-                session_id: rec.session_id.clone(),
-                started_ms: now_ms,
-                ..SessionState::default()
-            });
-            // Counters only grow within a session; an older update arriving late changes nothing.
-            s.time_secs = s.time_secs.max(rec.session_time_secs);
-            s.bytes = s.bytes.max(bytes);
-            s.last_ms = now_ms;
-            if rec.status == AcctStatus::Stop {
-                let mut u: StoredUsage = match usage.get(rec.username.as_bytes())? {
-                    Some(v) => postcard::from_bytes(&v)
-                        .map_err(|e| ConflictableTransactionError::Abort(SessionError::from(e)))?,
-                    None => StoredUsage::default(),
-                };
-                u.closed_time_secs += s.time_secs;
-                u.closed_bytes += s.bytes;
-                usage.insert(rec.username.as_bytes(), enc(&u))?;
-                s.closed = true;
-            }
-            sessions.insert(key.as_slice(), enc(&s))?;
-            Ok(())
-        })?;
+        (&self.sessions, &self.usage)
+            .transaction(|(sessions, usage)| fold(sessions, usage, rec, now_ms))?;
         Ok(())
+    }
+
+    /// Folds many accounting events, in order, with the outcome of [`Sessions::apply`] on
+    /// each in turn: an event whose stored entry is damaged is skipped and its error
+    /// returned, the others are applied.
+    ///
+    /// Consecutive session events share one sled transaction. Each sled transaction seals
+    /// sled's log buffer and has it written out, so one per event was most of the cost of
+    /// accounting under load; one per group is not.
+    pub fn apply_all(&self, events: &[(AccountingRecord, i64)]) -> Vec<SessionError> {
+        let mut errors = Vec::new();
+        let mut rest = events;
+        while let Some((first, _)) = rest.first() {
+            if is_nas_wide(first) {
+                if let Err(e) = self.close_nas(&first.nas_identifier) {
+                    errors.push(e);
+                }
+                rest = &rest[1..];
+                continue;
+            }
+            let end = rest
+                .iter()
+                .position(|(rec, _)| is_nas_wide(rec))
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(end);
+            // The closure reruns from scratch on a conflict: it starts its list afresh.
+            let skipped = RefCell::new(Vec::new());
+            let result = (&self.sessions, &self.usage).transaction(|(sessions, usage)| {
+                let mut skipped = skipped.borrow_mut();
+                skipped.clear();
+                for (rec, now_ms) in run {
+                    match fold(sessions, usage, rec, *now_ms) {
+                        Ok(()) => {}
+                        // Raised before the event wrote anything: skip just this one.
+                        Err(ConflictableTransactionError::Abort(e)) => skipped.push(e),
+                        Err(other) => return Err(other),
+                    }
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => errors.extend(skipped.into_inner()),
+                Err(e) => errors.push(e.into()),
+            }
+            rest = after;
+        }
+        errors
     }
 
     /// A NAS restarted: its sessions are gone; their last counters become closed usage.
@@ -332,5 +394,59 @@ mod tests {
             60,
             "closed usage survives pruning"
         );
+    }
+
+    #[test]
+    fn a_group_folds_like_one_event_at_a_time_and_skips_only_damaged_entries() {
+        let events = vec![
+            (rec(AcctStatus::Start, "a", 0, 0), 1_000),
+            (rec(AcctStatus::InterimUpdate, "a", 300, 1000), 2_000),
+            (rec(AcctStatus::InterimUpdate, "b", 100, 100), 2_100),
+            // Within the group: a Stop after the interim it follows, and its repeat.
+            (rec(AcctStatus::Stop, "a", 400, 1500), 3_000),
+            (rec(AcctStatus::Stop, "a", 400, 1500), 3_100),
+            (
+                {
+                    let mut on = rec(AcctStatus::AccountingOn, "", 0, 0);
+                    on.username = String::new();
+                    on
+                },
+                3_200,
+            ),
+            (rec(AcctStatus::InterimUpdate, "c", 50, 5), 3_300),
+            (rec(AcctStatus::InterimUpdate, "d", 60, 6), 3_400),
+        ];
+        let (_d1, one) = open();
+        for (e, now) in &events {
+            one.apply(e, *now).unwrap();
+        }
+        let (_d2, group) = open();
+        // A damaged entry for session "c": its event is skipped, the later ones applied.
+        // Accounting-On walks every session and reports it too, as `apply` would.
+        group
+            .sessions
+            .insert(session_key("v1", "nas", "c"), vec![0xff; 3])
+            .unwrap();
+        let errors = group.apply_all(&events);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().all(|e| matches!(e, SessionError::Decode(_))));
+        group
+            .sessions
+            .remove(session_key("v1", "nas", "c"))
+            .unwrap();
+        group.apply(&events[6].0, events[6].1).unwrap();
+        assert_eq!(
+            one.account("v1", 3_500).unwrap(),
+            group.account("v1", 3_500).unwrap()
+        );
+        assert_eq!(
+            one.account("v1", 3_500).unwrap().usage,
+            Usage {
+                activated_at_ms: None,
+                time_secs: 400 + 100 + 50 + 60,
+                bytes: 1500 + 100 + 5 + 6,
+            }
+        );
+        assert_eq!(group.account("v1", 3_500).unwrap().open_sessions, 2);
     }
 }
