@@ -25,7 +25,8 @@
 //!
 //! Knobs (environment): `BENCH_SECS` (measured seconds per run, default 3), `BENCH_RUNS`
 //! (runs per server and scenario, default 3), `BENCH_VOUCHERS` (default 10000),
-//! `BENCH_WRITE=0` to leave BENCHMARKS.md alone.
+//! `BENCH_ONLY` (comma-separated: pap, chap, serial, acct), `BENCH_WRITE=0` to leave
+//! BENCHMARKS.md alone.
 
 use mikrobill_agent::cache::Cache;
 use mikrobill_agent::outbox::Outbox;
@@ -73,6 +74,8 @@ enum Kind {
 }
 
 struct Scenario {
+    /// Short name for `BENCH_ONLY`.
+    key: &'static str,
     name: &'static str,
     kind: Kind,
     sockets: usize,
@@ -977,8 +980,8 @@ fn median(runs: &[RunResult]) -> RunResult {
 
 fn table(rows: &[Row]) -> String {
     let mut t = String::new();
-    t.push_str("| scenario | server | req/s (median) | p50 ms | p99 ms | agent / FreeRADIUS | server CPU (cores) | generator CPU (cores) | lost / rejected |\n");
-    t.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    t.push_str("| scenario | server | req/s (median) | req/s (all runs, min-max) | p50 ms | p99 ms | agent / FreeRADIUS | server CPU (cores) | generator CPU (cores) | lost / rejected |\n");
+    t.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
         let ratio = if row.server == "agent" {
             rows.iter()
@@ -990,12 +993,17 @@ fn table(rows: &[Row]) -> String {
             String::new()
         };
         let m = &row.median;
+        let (lo, hi) = row.runs.iter().fold((f64::MAX, 0f64), |(lo, hi), r| {
+            (lo.min(r.rps), hi.max(r.rps))
+        });
         let _ = writeln!(
             t,
-            "| {} | {} | {} | {} | {} | {} | {:.2} | {:.2} | {} / {} |",
+            "| {} | {} | {} | {}-{} | {} | {} | {} | {:.2} | {:.2} | {} / {} |",
             row.scenario,
             row.server,
             thousands(m.rps),
+            thousands(lo),
+            thousands(hi),
             ms(m.p50),
             ms(m.p99),
             ratio,
@@ -1100,6 +1108,7 @@ fn bench() -> anyhow::Result<ExitCode> {
 
     let rss_before = vm_rss_kib("self").unwrap_or(0);
     let agent = start_agent(&users, &scratch)?;
+    let rss_loaded = vm_rss_kib("self").unwrap_or(0);
     let agent_target = Target {
         name: "agent",
         auth: agent.server.auth_addr,
@@ -1158,18 +1167,21 @@ fn bench() -> anyhow::Result<ExitCode> {
 
     let scenarios = [
         Scenario {
+            key: "pap",
             name: "PAP",
             kind: Kind::Pap,
             sockets: SOCKETS,
             window: WINDOW,
         },
         Scenario {
+            key: "chap",
             name: "CHAP",
             kind: Kind::Chap,
             sockets: SOCKETS,
             window: WINDOW,
         },
         Scenario {
+            key: "serial",
             name: "PAP serial (1 in flight)",
             kind: Kind::Pap,
             sockets: 1,
@@ -1177,12 +1189,19 @@ fn bench() -> anyhow::Result<ExitCode> {
         },
         // Last: it leaves sessions behind in the agent's table, which auth reads.
         Scenario {
+            key: "acct",
             name: "Accounting (Interim/Stop)",
             kind: Kind::Acct,
             sockets: SOCKETS,
             window: WINDOW,
         },
     ];
+    // For profiling one path: e.g. BENCH_ONLY=acct or BENCH_ONLY=pap,chap.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let scenarios: Vec<&Scenario> = scenarios
+        .iter()
+        .filter(|s| only.is_empty() || only.split(',').any(|k| k.trim() == s.key))
+        .collect();
     println!(
         "# {} vouchers, {SOCKETS} sockets x {WINDOW} in flight (serial: 1 x 1), {:.1} s warm-up + {:.1} s measured, {runs} alternating runs per server",
         vouchers,
@@ -1193,7 +1212,7 @@ fn bench() -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     let mut run_no = 0u64;
     let mut failed = Vec::new();
-    for sc in &scenarios {
+    for sc in scenarios {
         let mut results: Vec<(&'static str, Vec<RunResult>)> = vec![("agent", Vec::new())];
         if fr_target.is_some() {
             results.push(("FreeRADIUS", Vec::new()));
@@ -1284,7 +1303,10 @@ fn bench() -> anyhow::Result<ExitCode> {
     block.push_str(&table(&rows));
     let _ = writeln!(
         block,
-        "\nMemory after the load: agent process VmRSS {:.1} MB (in-process, so it includes the load generator), {:+.1} MB since before the database was opened; FreeRADIUS VmRSS {}.",
+        "\nMemory (VmRSS): the bench process before the agent's database was opened {:.1} MB, with the agent started and {} vouchers loaded {:.1} MB, after all the load {:.1} MB, so the agent accounts for about {:.1} MB (the process also holds the load generator); FreeRADIUS after the load {}.",
+        rss_before as f64 / 1024.0,
+        vouchers,
+        rss_loaded as f64 / 1024.0,
         rss_after as f64 / 1024.0,
         (rss_after as f64 - rss_before as f64) / 1024.0,
         fr_rss.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
