@@ -1210,6 +1210,7 @@ fn bench() -> anyhow::Result<ExitCode> {
     );
     let acct_seq = AtomicU64::new(0);
     let mut rows = Vec::new();
+    let mut rss_after_scenario = Vec::new();
     let mut run_no = 0u64;
     let mut failed = Vec::new();
     for sc in scenarios {
@@ -1222,7 +1223,7 @@ fn bench() -> anyhow::Result<ExitCode> {
                 run_no += 1;
                 let r = run(sc, target, measure, &users, &acct_seq, run_no);
                 println!(
-                    "{:<26} {:<10} run {}: {:>9} req/s  p50 {} ms  p99 {} ms  server {:.2} cores  generator {:.2} cores  lost {}  rejected {}  stray {}  errors {}",
+                    "{:<26} {:<10} run {}: {:>9} req/s  p50 {} ms  p99 {} ms  server {:.2} cores  generator {:.2} cores  lost {}  rejected {}  stray {}  errors {}  RSS {:.1} MB",
                     sc.name,
                     target.name,
                     i + 1,
@@ -1234,7 +1235,10 @@ fn bench() -> anyhow::Result<ExitCode> {
                     r.lost,
                     r.rejected,
                     r.stray,
-                    r.errors
+                    r.errors,
+                    vm_rss_kib(&target.pid.map_or("self".into(), |p| p.to_string())).unwrap_or(0)
+                        as f64
+                        / 1024.0
                 );
                 if let Some(msg) = &r.first_reject {
                     println!("    first reject from {}: {msg}", target.name);
@@ -1265,6 +1269,7 @@ fn bench() -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        rss_after_scenario.push((sc.name, vm_rss_kib("self").unwrap_or(0)));
         for (server, runs) in results {
             rows.push(Row {
                 scenario: sc.name,
@@ -1276,7 +1281,6 @@ fn bench() -> anyhow::Result<ExitCode> {
         }
     }
 
-    let rss_after = vm_rss_kib("self").unwrap_or(0);
     let fr_rss = fr_target
         .as_ref()
         .and_then(|t| t.pid)
@@ -1303,12 +1307,15 @@ fn bench() -> anyhow::Result<ExitCode> {
     block.push_str(&table(&rows));
     let _ = writeln!(
         block,
-        "\nMemory (VmRSS): the bench process before the agent's database was opened {:.1} MB, with the agent started and {} vouchers loaded {:.1} MB, after all the load {:.1} MB, so the agent accounts for about {:.1} MB (the process also holds the load generator); FreeRADIUS after the load {}.",
+        "\nMemory (VmRSS of the bench process, which also holds the load generator): {:.1} MB before the agent's database was opened, {:.1} MB with the agent started and {} vouchers loaded, then after each scenario: {}. FreeRADIUS after the load: {}.",
         rss_before as f64 / 1024.0,
-        vouchers,
         rss_loaded as f64 / 1024.0,
-        rss_after as f64 / 1024.0,
-        (rss_after as f64 - rss_before as f64) / 1024.0,
+        vouchers,
+        rss_after_scenario
+            .iter()
+            .map(|(name, kib)| format!("{name} {:.1} MB", *kib as f64 / 1024.0))
+            .collect::<Vec<_>>()
+            .join(", "),
         fr_rss.map_or("n/a".into(), |k| format!("{:.1} MB", k as f64 / 1024.0))
     );
     let _ = writeln!(
