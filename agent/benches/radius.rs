@@ -110,6 +110,10 @@ struct RunResult {
     server_cpu: f64,
     /// Cores the generator used during the measured window.
     gen_cpu: f64,
+    /// Cores other processes on the machine used during the measured window.
+    other_cpu: f64,
+    /// Cores the hypervisor took away during the measured window.
+    steal: f64,
 }
 
 /// The accounts both servers know.
@@ -306,6 +310,19 @@ fn cpu_ticks(path: &str) -> Option<u64> {
     Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
 }
 
+/// The machine's task time (user + nice + system) and steal, in ticks, from /proc/stat.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = s
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    Some((f.first()? + f.get(1)? + f.get(2)?, *f.get(7)?))
+}
+
 /// One socket, closed loop: keeps `window` requests in flight until `end`, then drains.
 fn drive(load: &Load) -> std::io::Result<SocketTally> {
     let sock = UdpSocket::bind("127.0.0.1:0")?;
@@ -453,7 +470,7 @@ fn run(
         Some(pid) => format!("/proc/{pid}/stat"),
         None => "/proc/self/stat".to_string(),
     };
-    let (tallies, server_ticks) = std::thread::scope(|s| {
+    let (tallies, server_ticks, (other_ticks, steal_ticks)) = std::thread::scope(|s| {
         let handles: Vec<_> = (0..scenario.sockets)
             .map(|i| {
                 let load = Load {
@@ -469,11 +486,16 @@ fn run(
                 s.spawn(move || drive(&load))
             })
             .collect();
-        // The server's CPU over the same window, sampled from here while the sockets run.
+        // The server's CPU over the same window, sampled from here while the sockets run;
+        // and the whole machine's, to see what else ran (the cores are shared).
         sleep_until(warm_end);
         let cpu_a = cpu_ticks(&stat_path);
+        let self_a = cpu_ticks("/proc/self/stat");
+        let sys_a = machine_ticks();
         sleep_until(end);
         let cpu_b = cpu_ticks(&stat_path);
+        let self_b = cpu_ticks("/proc/self/stat");
+        let sys_b = machine_ticks();
         let tallies = handles
             .into_iter()
             .map(|h| {
@@ -482,11 +504,25 @@ fn run(
                     .expect("generator socket")
             })
             .collect::<Vec<_>>();
-        let server_ticks = match (cpu_a, cpu_b) {
+        let delta = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) => b.saturating_sub(a),
             _ => 0,
         };
-        (tallies, server_ticks)
+        let server_ticks = delta(cpu_a, cpu_b);
+        // Busy time of everything else: the machine's task time minus this process's and
+        // FreeRADIUS's. Interrupt and softirq time (much of it our own packets) and steal
+        // are left out of it; steal is reported on its own.
+        let ours = delta(self_a, self_b)
+            + if target.pid.is_some() {
+                server_ticks
+            } else {
+                0
+            };
+        let (busy, steal) = match (sys_a, sys_b) {
+            (Some(a), Some(b)) => (b.0.saturating_sub(a.0), b.1.saturating_sub(a.1)),
+            _ => (0, 0),
+        };
+        (tallies, server_ticks, (busy.saturating_sub(ours), steal))
     });
     let secs = measure.as_secs_f64();
     let gen_ticks: u64 = tallies.iter().map(|t| t.cpu_ticks).sum();
@@ -514,6 +550,8 @@ fn run(
     r.p99 = percentile(&lat, 0.99);
     r.server_cpu = server_ticks as f64 / TICKS_PER_SEC / secs;
     r.gen_cpu = gen_ticks as f64 / TICKS_PER_SEC / secs;
+    r.other_cpu = other_ticks as f64 / TICKS_PER_SEC / secs;
+    r.steal = steal_ticks as f64 / TICKS_PER_SEC / secs;
     r
 }
 
@@ -1223,7 +1261,7 @@ fn bench() -> anyhow::Result<ExitCode> {
                 run_no += 1;
                 let r = run(sc, target, measure, &users, &acct_seq, run_no);
                 println!(
-                    "{:<26} {:<10} run {}: {:>9} req/s  p50 {} ms  p99 {} ms  server {:.2} cores  generator {:.2} cores  lost {}  rejected {}  stray {}  errors {}  RSS {:.1} MB",
+                    "{:<26} {:<10} run {}: {:>9} req/s  p50 {} ms  p99 {} ms  server {:.2} cores  generator {:.2} cores  lost {}  rejected {}  stray {}  errors {}  RSS {:.1} MB  other processes {:.2} cores  steal {:.2}",
                     sc.name,
                     target.name,
                     i + 1,
@@ -1238,8 +1276,15 @@ fn bench() -> anyhow::Result<ExitCode> {
                     r.errors,
                     vm_rss_kib(&target.pid.map_or("self".into(), |p| p.to_string())).unwrap_or(0)
                         as f64
-                        / 1024.0
+                        / 1024.0,
+                    r.other_cpu,
+                    r.steal
                 );
+                if r.other_cpu > 0.2 || r.steal > 0.2 {
+                    println!(
+                        "    warning: other load on the machine during this run; it is not comparable"
+                    );
+                }
                 if let Some(msg) = &r.first_reject {
                     println!("    first reject from {}: {msg}", target.name);
                 }
@@ -1322,6 +1367,13 @@ fn bench() -> anyhow::Result<ExitCode> {
         block,
         "Agent accounting records waiting in the outbox (no controller in this bench): {}.\n",
         agent.outbox.len()
+    );
+    let all_runs = || rows.iter().flat_map(|r| r.runs.iter());
+    let _ = writeln!(
+        block,
+        "Other processes on the machine used at most {:.2} cores during a measured window (hypervisor steal at most {:.2}).\n",
+        all_runs().map(|r| r.other_cpu).fold(0.0, f64::max),
+        all_runs().map(|r| r.steal).fold(0.0, f64::max),
     );
     block.push_str("Targets (issue 3):\n\n");
     for v in verdicts(&rows) {
