@@ -16,6 +16,11 @@ use std::cell::RefCell;
 pub const STALE_AFTER_MS: i64 = 30 * 60 * 1000;
 /// How long a stopped session's tombstone is kept.
 const TOMBSTONE_MS: i64 = 24 * 3600 * 1000;
+/// Most events [`Sessions::apply_all`] puts in one sled transaction. A transaction holds
+/// sled's process-wide lock exclusively, stalling every reader (the auth path's cache
+/// lookups too) until it commits: this bounds that stall to a few milliseconds however
+/// large a burst of accounting is, while keeping most of the saving per event.
+const EVENTS_PER_TRANSACTION: usize = 256;
 
 /// Errors of the session table.
 #[derive(Debug, thiserror::Error)]
@@ -209,9 +214,9 @@ impl Sessions {
     /// each in turn: an event whose stored entry is damaged is skipped and its error
     /// returned, the others are applied.
     ///
-    /// Consecutive session events share one sled transaction. Each sled transaction seals
-    /// sled's log buffer and has it written out, so one per event was most of the cost of
-    /// accounting under load; one per group is not.
+    /// Consecutive session events share one sled transaction (up to
+    /// [`EVENTS_PER_TRANSACTION`]). Each sled transaction seals sled's log buffer and has it
+    /// written out, so one per event was most of the cost of accounting under load.
     pub fn apply_all(&self, events: &[(AccountingRecord, i64)]) -> Vec<SessionError> {
         let mut errors = Vec::new();
         let mut rest = events;
@@ -225,8 +230,9 @@ impl Sessions {
             }
             let end = rest
                 .iter()
+                .take(EVENTS_PER_TRANSACTION)
                 .position(|(rec, _)| is_nas_wide(rec))
-                .unwrap_or(rest.len());
+                .unwrap_or(rest.len().min(EVENTS_PER_TRANSACTION));
             let (run, after) = rest.split_at(end);
             // The closure reruns from scratch on a conflict: it starts its list afresh.
             let skipped = RefCell::new(Vec::new());
@@ -448,5 +454,20 @@ mod tests {
             }
         );
         assert_eq!(group.account("v1", 3_500).unwrap().open_sessions, 2);
+    }
+
+    #[test]
+    fn groups_larger_than_one_transaction_apply_in_full() {
+        let (_d, s) = open();
+        let n = EVENTS_PER_TRANSACTION * 2 + 3;
+        let events: Vec<_> = (0..n)
+            .map(|i| (rec(AcctStatus::Stop, &format!("s{i}"), 10, 100), 1_000))
+            .collect();
+        assert!(s.apply_all(&events).is_empty());
+        let u = s.account("v1", 2_000).unwrap();
+        assert_eq!(
+            (u.usage.time_secs, u.usage.bytes, u.open_sessions),
+            (10 * n as u64, 100 * n as u64, 0)
+        );
     }
 }
