@@ -1094,7 +1094,7 @@ fn verdicts(rows: &[Row]) -> Vec<String> {
                     thousands(m.rps),
                     mark(m.rps >= 20_000.0),
                     fr.map_or(String::new(), |fr| format!(
-                        "; FreeRADIUS's non-durable rate {} (performance.md's stretch goal): {}",
+                        "; FreeRADIUS's non-durable rate {} (performance.md asks at least that): {}",
                         thousands(fr),
                         mark(m.rps >= fr)
                     ))
@@ -1365,7 +1365,7 @@ fn bench() -> anyhow::Result<ExitCode> {
     );
     let _ = writeln!(
         block,
-        "Agent accounting records waiting in the outbox (no controller in this bench): {}.\n",
+        "\nAgent accounting records waiting in the outbox (no controller in this bench): {}.\n",
         agent.outbox.len()
     );
     let all_runs = || rows.iter().flat_map(|r| r.runs.iter());
