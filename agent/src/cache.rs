@@ -198,10 +198,7 @@ impl Cache {
                 cursor
             }
         };
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| CacheError::Protocol(e.to_string()))??;
+        crate::flush(&self.db).await?;
         Ok(Some(cursor))
     }
 

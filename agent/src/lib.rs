@@ -35,6 +35,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Flushes sled to disk on a blocking thread (an fsync must not stall a runtime worker).
+pub(crate) async fn flush(db: &sled::Db) -> Result<(), sled::Error> {
+    let db = db.clone();
+    match tokio::task::spawn_blocking(move || db.flush()).await {
+        Ok(result) => result.map(|_| ()),
+        Err(e) => Err(sled::Error::Io(std::io::Error::other(format!(
+            "flush task failed: {e}"
+        )))),
+    }
+}
+
 /// First certificate in a PEM text.
 pub(crate) fn pem_cert(pem: &str) -> Option<rustls::pki_types::CertificateDer<'static>> {
     use rustls::pki_types::pem::PemObject;
@@ -207,7 +218,8 @@ impl Agent {
         drop(self.radius);
         let _ = self.shutdown.send(true);
         let _ = self.uplink.await;
-        let db = self.db.clone();
-        let _ = tokio::task::spawn_blocking(move || db.flush()).await;
+        if let Err(e) = flush(&self.db).await {
+            tracing::error!("cannot flush local state at shutdown: {e}");
+        }
     }
 }

@@ -62,14 +62,6 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-async fn flush(db: &sled::Db) -> Result<(), OutboxError> {
-    let db = db.clone();
-    tokio::task::spawn_blocking(move || db.flush())
-        .await
-        .map_err(|e| OutboxError::Storage(e.to_string()))??;
-    Ok(())
-}
-
 impl Outbox {
     /// Opens the outbox in `db` and starts its writer task (needs a tokio runtime).
     pub fn open(db: &sled::Db) -> Result<Arc<Outbox>, OutboxError> {
@@ -150,7 +142,7 @@ impl Outbox {
             batch.remove(&k.to_be_bytes());
         }
         self.tree.apply_batch(batch)?;
-        flush(&self.db).await?;
+        crate::flush(&self.db).await?;
         self.pending
             .store(self.tree.len() as u64, Ordering::Relaxed);
         Ok(())
@@ -204,7 +196,7 @@ async fn write_group(outbox: &Outbox, group: &[AppendRequest]) -> Result<(), Out
         }
     }
     outbox.tree.apply_batch(batch)?;
-    flush(&outbox.db).await?;
+    crate::flush(&outbox.db).await?;
     outbox.pending.fetch_add(count, Ordering::Relaxed);
     Ok(())
 }
