@@ -65,7 +65,6 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     tracing::info!(database = %redact_url(&url), "database ready");
     let ca = Arc::new(Ca::load_or_create(&config.store.data_dir)?);
     tracing::info!(fingerprint = %hex::encode(ca.fingerprint()), "certificate authority loaded");
-    crate::sync_log::epoch(&db).await?;
 
     let edge = Edge::bind(config.edge_listen, db.clone(), ca, HEARTBEAT_INTERVAL_SECS).await?;
     let edge_addr = edge.local_addr()?;

@@ -87,9 +87,9 @@ pub async fn floor(db: &Db) -> Result<u64, DbError> {
     }
 }
 
-/// Whether an agent at `cursor` can catch up from the log, or needs a snapshot.
-pub async fn needs_snapshot(db: &Db, cursor: &SyncCursor) -> Result<bool, DbError> {
-    if cursor.epoch != epoch(db).await? {
+/// Whether an agent at `cursor` can catch up from the log of `epoch`, or needs a snapshot.
+pub async fn needs_snapshot(db: &Db, epoch: &str, cursor: &SyncCursor) -> Result<bool, DbError> {
+    if cursor.epoch != epoch {
         return Ok(true);
     }
     Ok(cursor.seq < floor(db).await? || cursor.seq > head(db).await?)

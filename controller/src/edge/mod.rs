@@ -32,6 +32,8 @@ pub(crate) struct EdgeContext {
     pub registry: Registry,
     /// Newest change-log sequence, updated by the watcher.
     pub head: watch::Receiver<u64>,
+    /// This database's change-log epoch; fixed for the life of the process.
+    pub epoch: String,
     pub heartbeat_interval_secs: u32,
 }
 
@@ -90,6 +92,8 @@ impl Edge {
             Arc::new(quinn::TokioRuntime),
         )
         .map_err(|source| EdgeError::Bind { addr, source })?;
+        // Read (or created) once here rather than on every agent session.
+        let epoch = crate::sync_log::epoch(&db).await?;
         let head = crate::sync_log::head(&db).await?;
         let (head_tx, head_rx) = watch::channel(head);
         let registry = Registry::default();
@@ -99,6 +103,7 @@ impl Edge {
             ca,
             registry,
             head: head_rx,
+            epoch,
             heartbeat_interval_secs,
         });
         Ok(Edge {

@@ -240,8 +240,11 @@ async fn initial_sync(
 ) -> Result<u64, String> {
     let db = &ctx.db;
     let err = |e: crate::db::DbError| e.to_string();
-    let from = if sync_log::needs_snapshot(db, cursor).await.map_err(err)? {
-        let epoch = sync_log::epoch(db).await.map_err(err)?;
+    let from = if sync_log::needs_snapshot(db, &ctx.epoch, cursor)
+        .await
+        .map_err(err)?
+    {
+        let epoch = ctx.epoch.clone();
         // Items are read after the head, so they are at least as new as it; replaying the
         // changes after the head on top converges on the current state.
         let seq = sync_log::head(db).await.map_err(err)?;
