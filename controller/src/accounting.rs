@@ -195,12 +195,3 @@ async fn activate_vouchers(
     }
     Ok(())
 }
-
-/// Number of ledger rows stored for a site.
-pub async fn count_for_site(db: &Db, site_id: &str) -> Result<i64, DbError> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM accounting_records WHERE site_id = $1")
-        .bind(site_id)
-        .fetch_one(&db.pool)
-        .await?;
-    Ok(row.try_get("n")?)
-}

@@ -12,7 +12,7 @@ mod session;
 mod tls;
 mod watcher;
 
-pub use registry::Registry;
+use registry::Registry;
 
 use crate::db::Db;
 use crate::pki::Ca;
@@ -116,11 +116,6 @@ impl Edge {
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.endpoint.local_addr()
-    }
-
-    /// Live sessions, by site.
-    pub fn registry(&self) -> &Registry {
-        &self.ctx.registry
     }
 
     /// Accepts connections until `shutdown` resolves, then closes them all.

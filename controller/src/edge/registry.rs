@@ -13,7 +13,7 @@ pub(crate) struct LiveSession {
 
 /// Sessions by site id; at most one per site.
 #[derive(Clone, Default)]
-pub struct Registry {
+pub(crate) struct Registry {
     inner: Arc<Mutex<HashMap<String, LiveSession>>>,
 }
 
@@ -49,23 +49,5 @@ impl Registry {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect()
-    }
-
-    /// Whether a site has a session here.
-    pub fn is_connected(&self, site_id: &str) -> bool {
-        self.inner
-            .lock()
-            .expect("registry lock")
-            .contains_key(site_id)
-    }
-
-    /// Number of open sessions.
-    pub fn len(&self) -> usize {
-        self.inner.lock().expect("registry lock").len()
-    }
-
-    /// Whether no session is open.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
