@@ -1,0 +1,5 @@
+//! Billing: tax and billing-cycle math (pure), invoices, payments and payment gateways.
+
+pub mod cycle;
+pub mod gateway;
+pub mod tax;
