@@ -72,6 +72,47 @@ pub enum Command {
     /// Manage vouchers.
     #[command(subcommand)]
     Voucher(VoucherCommand),
+    /// Manage admin users (the accounts of the API and web UI).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin user; the password is read from standard input with
+    /// --password-stdin, or generated and printed once.
+    Create {
+        /// Login name.
+        username: String,
+        /// Role: admin, operator, cashier, reseller or viewer.
+        #[arg(long, default_value = "admin")]
+        role: crate::auth::Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Set a new password for a user (generated and printed once unless --password-stdin);
+    /// the user's sessions and tokens end.
+    ResetPassword {
+        /// Login name.
+        username: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
+    if stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        Ok((line.trim_end_matches(['\r', '\n']).to_string(), false))
+    } else {
+        Ok((crate::auth::password::generate(), true))
+    }
 }
 
 /// Options of `serve`.
@@ -354,6 +395,60 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             let db = open(&store).await?;
             vouchers::revoke(&db, &code).await?;
             println!("voucher {code} revoked");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Create {
+            username,
+            role,
+            password_stdin,
+        }) => {
+            let db = open(&store).await?;
+            let (password, generated) = password_from(password_stdin)?;
+            let admin = crate::admins::create(
+                &db,
+                &crate::audit::Actor::cli(),
+                crate::admins::NewAdmin {
+                    username,
+                    password: password.clone(),
+                    role,
+                    display_name: None,
+                },
+            )
+            .await?;
+            println!(
+                "admin user {} created with role {}",
+                admin.username,
+                role.as_str()
+            );
+            if generated {
+                println!("password: {password}");
+            }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::ResetPassword {
+            username,
+            password_stdin,
+        }) => {
+            let db = open(&store).await?;
+            let (admin, _) = crate::admins::for_login(&db, &username)
+                .await?
+                .with_context(|| format!("no admin user named {username:?}"))?;
+            let (password, generated) = password_from(password_stdin)?;
+            crate::admins::update(
+                &db,
+                &crate::audit::Actor::cli(),
+                &admin.id,
+                crate::admins::AdminPatch {
+                    password: Some(password.clone()),
+                    disabled: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            println!("password of {username} reset; their sessions and tokens are revoked");
+            if generated {
+                println!("password: {password}");
+            }
             Ok(())
         }
     }

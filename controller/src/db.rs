@@ -110,6 +110,22 @@ impl Db {
         Ok(())
     }
 
+    /// Whether every migration embedded in this binary has been applied successfully.
+    pub async fn migrations_applied(&self) -> Result<bool, DbError> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(migrator
+            .iter()
+            .filter(|m| !m.migration_type.is_down_migration())
+            .all(|m| applied.contains(&m.version)))
+    }
+
     /// Opens and migrates in one step, as every command does at start.
     pub async fn open(url: &str) -> Result<Db, DbError> {
         let db = Db::connect(url).await?;

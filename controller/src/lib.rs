@@ -5,12 +5,17 @@
 //! `serve` wire them into the binary.
 
 pub mod accounting;
+pub mod admins;
 pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod billing;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod edge;
+pub mod error;
 pub mod pki;
 pub mod plans;
 pub mod serve;

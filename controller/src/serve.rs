@@ -63,6 +63,7 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     tracing::info!(database = %redact_url(&url), "database ready");
+    ensure_first_admin(&db).await?;
     let ca = Arc::new(Ca::load_or_create(&config.store.data_dir)?);
     tracing::info!(fingerprint = %hex::encode(ca.fingerprint()), "certificate authority loaded");
 
@@ -85,7 +86,8 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let app = crate::api::router(db.clone());
+    let state = crate::api::AppState::new(db.clone(), crate::billing::gateway::Gateways::default());
+    let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_stop = wait(rx.clone());
     let http = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
@@ -102,6 +104,31 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         shutdown,
         tasks: vec![http, edge_task],
     })
+}
+
+/// Environment variable that sets the first admin's password (containers, automation).
+pub const FIRST_ADMIN_PASSWORD_ENV: &str = "MIKROBILL_ADMIN_PASSWORD";
+
+/// Creates the first admin (`admin`) when the database has no admin user. Its password comes
+/// from [`FIRST_ADMIN_PASSWORD_ENV`] or is generated and printed once on standard output,
+/// never through the log.
+async fn ensure_first_admin(db: &Db) -> anyhow::Result<()> {
+    let (password, generated) = match std::env::var(FIRST_ADMIN_PASSWORD_ENV) {
+        Ok(p) if !p.is_empty() => (p, false),
+        _ => (crate::auth::password::generate(), true),
+    };
+    if let Some(admin) = crate::admins::create_first(db, "admin", &password)
+        .await
+        .context("cannot create the first admin user")?
+    {
+        tracing::info!(username = %admin.username, "first admin user created");
+        if generated {
+            println!(
+                "\nFirst admin user created. Log in at the API or web UI with\n  username: admin\n  password: {password}\nThis password is shown once; change it after logging in.\n"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Runs until SIGINT or SIGTERM.

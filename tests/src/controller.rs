@@ -58,7 +58,8 @@ impl Controller {
             cmd.arg("--database-url").arg(url);
         }
         cmd.env_remove("MIKROBILL_CONFIG")
-            .env("RUST_LOG", "info,mikrobill_controller=debug");
+            .env("RUST_LOG", "info,mikrobill_controller=debug")
+            .env("MIKROBILL_ADMIN_PASSWORD", crate::http::ADMIN_PASSWORD);
         cmd
     }
 

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod controller;
 pub mod db;
+pub mod http;
 pub mod proxy;
 pub mod radius;
 

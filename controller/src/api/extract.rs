@@ -1,0 +1,164 @@
+//! Request extractors that answer in problem details: the authenticated caller, JSON bodies
+//! and query strings.
+
+use crate::api::AppState;
+use crate::api::problem::Problem;
+use crate::audit::Actor;
+use crate::auth::{Perm, Principal};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+
+/// The authenticated caller of an `/api/v1` endpoint.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who is calling, with which role.
+    pub principal: Principal,
+    /// The client's address.
+    pub addr: Option<SocketAddr>,
+}
+
+impl Caller {
+    /// Fails with 403 unless the caller's role grants `perm`.
+    pub fn require(&self, perm: Perm) -> Result<(), Problem> {
+        if self.principal.can(perm) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden())
+        }
+    }
+
+    /// Whether the caller's role grants `perm`.
+    pub fn can(&self, perm: Perm) -> bool {
+        self.principal.can(perm)
+    }
+
+    /// The caller as an audit-log actor.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: Some(self.principal.admin_id.clone()),
+            name: self.principal.username.clone(),
+            addr: self.addr.map(|a| a.ip().to_string()),
+        }
+    }
+}
+
+/// The bearer token of a request, if it has one.
+pub fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The client's address, when the server was started with connect info.
+pub fn client_addr(parts: &Parts) -> Option<SocketAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Problem> {
+        let token = bearer(parts).ok_or_else(|| {
+            Problem::unauthenticated(
+                "send an access or API token as `Authorization: Bearer <token>`",
+            )
+        })?;
+        let principal = state.tokens.authenticate(&state.db, token).await?;
+        Ok(Caller {
+            principal,
+            addr: client_addr(parts),
+        })
+    }
+}
+
+/// A JSON body whose parse errors become 400 problems naming the field.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(rejection) => Err(json_problem(rejection)),
+        }
+    }
+}
+
+fn json_problem(rejection: JsonRejection) -> Problem {
+    match rejection {
+        JsonRejection::JsonDataError(e) => {
+            // axum reports `path.to.field: what is wrong`; the path is the field.
+            let text = e.body_text();
+            let detail = text
+                .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                .unwrap_or(&text)
+                .to_string();
+            let mut p = Problem::bad_request("invalid_body", detail.clone());
+            if let Some((field, _)) = detail.split_once(": ")
+                && !field.contains(' ')
+            {
+                p.field = Some(field.to_string());
+            } else if let Some(rest) = detail.strip_prefix("missing field `") {
+                p.field = rest.split('`').next().map(str::to_string);
+            }
+            p
+        }
+        JsonRejection::JsonSyntaxError(e) => Problem::bad_request("malformed_json", e.body_text()),
+        JsonRejection::MissingJsonContentType(_) => Problem::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as `Content-Type: application/json`",
+        ),
+        other => Problem::bad_request("invalid_body", other.body_text()),
+    }
+}
+
+/// A query string whose parse errors become 400 problems.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
+                let text = e.body_text();
+                let detail = text
+                    .strip_prefix("Failed to deserialize query string: ")
+                    .unwrap_or(&text)
+                    .to_string();
+                let mut p = Problem::bad_request("invalid_query", detail.clone());
+                if let Some((field, _)) = detail.split_once(": ")
+                    && !field.contains(' ')
+                {
+                    p.field = Some(field.to_string());
+                }
+                Err(p)
+            }
+            Err(other) => Err(Problem::bad_request("invalid_query", other.body_text())),
+        }
+    }
+}
+
+/// The client's address (absent when the server runs without connect info).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<SocketAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
+}

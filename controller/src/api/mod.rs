@@ -1,0 +1,79 @@
+//! The HTTP listener: `/health`, `/ready`, `/metrics`, and the admin REST API under
+//! `/api/v1` (OpenAPI at `/api/v1/openapi.json`, a readable reference at `/api/v1/docs`).
+//! Handlers are thin: parse, authorize, call the domain module, shape the answer.
+
+pub mod docs;
+pub mod extract;
+pub mod metrics;
+pub mod page;
+pub mod problem;
+pub mod v1;
+
+use crate::auth::tokens::TokenCache;
+use crate::db::Db;
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::json;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Recently verified bearer tokens.
+    pub tokens: Arc<TokenCache>,
+    /// Payment gateways by name, for webhooks.
+    pub gateways: Arc<crate::billing::gateway::Gateways>,
+}
+
+impl AppState {
+    /// State over `db` with the given gateways.
+    pub fn new(db: Db, gateways: crate::billing::gateway::Gateways) -> AppState {
+        AppState {
+            db,
+            tokens: Arc::new(TokenCache::default()),
+            gateways: Arc::new(gateways),
+        }
+    }
+}
+
+/// Builds the whole HTTP router.
+pub fn router(state: AppState) -> Router {
+    let (v1, openapi) = v1::router().split_for_parts();
+    let openapi = Arc::new(docs::finish(openapi));
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics::render))
+        .nest("/api/v1", v1.merge(docs::router(openapi)))
+        .fallback(|| async { problem::Problem::not_found("no such endpoint") })
+        .layer(axum::middleware::from_fn(metrics::track))
+        .with_state(state)
+}
+
+/// Liveness: the process serves HTTP.
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// Readiness: the database answers and every migration this binary knows is applied.
+async fn ready(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
+    match state.db.migrations_applied().await {
+        Ok(true) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "migrations pending" })),
+        ),
+        Err(e) => {
+            tracing::warn!("readiness check failed: {e}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "database unavailable" })),
+            )
+        }
+    }
+}

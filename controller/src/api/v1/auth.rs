@@ -1,0 +1,181 @@
+//! Login, token refresh, logout, the caller's own profile and password.
+
+use crate::admins::{self, Admin};
+use crate::api::AppState;
+use crate::api::extract::{Body, Caller, ClientAddr};
+use crate::api::problem::{ApiResult, Problem};
+use crate::auth::tokens::{self, TokenKind, TokenPair};
+use crate::auth::{password, throttle};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(change_password))
+}
+
+/// Credentials for a login.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Login name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// A new token pair.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <access_token>`.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// Trade for a new pair at `POST /auth/refresh`; works once.
+    pub refresh_token: String,
+    /// Seconds until the refresh token expires.
+    pub refresh_expires_in: i64,
+    /// Who logged in.
+    pub admin: Admin,
+}
+
+fn token_response(pair: TokenPair, admin: Admin) -> TokenResponse {
+    let now = crate::db::now_ms();
+    TokenResponse {
+        access_token: pair.access_token,
+        token_type: "Bearer",
+        expires_in: (pair.access_expires_at - now) / 1000,
+        refresh_token: pair.refresh_token,
+        refresh_expires_in: (pair.refresh_expires_at - now) / 1000,
+        admin,
+    }
+}
+
+/// Logs in with username and password. Failed attempts are limited per account and per
+/// client address; a locked caller gets 429 with `Retry-After`.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    Body(req): Body<LoginRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let address = addr
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let keys = throttle::keys(&req.username, &address);
+    if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed logins; try again later",
+        );
+        p.retry_after = Some((ms as u64).div_ceil(1000));
+        return Err(p);
+    }
+    let found = admins::for_login(&state.db, &req.username).await?;
+    let (admin, hash) = match found {
+        Some((a, h)) => (Some(a), Some(h)),
+        None => (None, None),
+    };
+    let ok = password::verify(&req.password, hash).await;
+    match admin {
+        Some(admin) if ok && !admin.disabled => {
+            throttle::record_success(&state.db, &req.username).await?;
+            let pair = tokens::login(&state.db, &admin.id).await?;
+            tracing::info!(username = %admin.username, %address, "admin logged in");
+            Ok(Json(token_response(pair, admin)))
+        }
+        _ => {
+            throttle::record_failure(&state.db, &keys).await?;
+            tracing::warn!(username = %req.username, %address, "failed admin login");
+            Err(Problem::unauthenticated(
+                "wrong username or password, or the account is disabled",
+            ))
+        }
+    }
+}
+
+/// A refresh token to trade.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    /// The refresh token from the last login or refresh.
+    pub refresh_token: String,
+}
+
+/// Trades a refresh token for a new pair. Each refresh token works once; presenting a used
+/// one revokes the whole login session.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
+async fn refresh(
+    State(state): State<AppState>,
+    Body(req): Body<RefreshRequest>,
+) -> ApiResult<Json<TokenResponse>> {
+    let pair = tokens::refresh(&state.db, &req.refresh_token).await?;
+    let principal = tokens::authenticate(&state.db, &pair.access_token).await?;
+    let admin = admins::get(&state.db, &principal.admin_id).await?;
+    Ok(Json(token_response(pair, admin)))
+}
+
+/// Ends the caller's login session (its access and refresh tokens).
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {
+    if caller.principal.token_kind == TokenKind::Access {
+        tokens::logout(&state.db, &caller.principal.token_id).await?;
+        state.tokens.clear();
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's own account.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Admin), (status = 401, body = Problem)))]
+async fn me(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Admin>> {
+    Ok(Json(
+        admins::get(&state.db, &caller.principal.admin_id).await?,
+    ))
+}
+
+/// A password change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The current password.
+    pub current_password: String,
+    /// The new password (at least 10 characters).
+    pub new_password: String,
+}
+
+/// Changes the caller's password; every session and token of the account ends.
+#[utoipa::path(post, path = "/auth/password", tag = "auth", security(("bearer" = [])), request_body = PasswordChange,
+    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(req): Body<PasswordChange>,
+) -> ApiResult<StatusCode> {
+    admins::change_own_password(
+        &state.db,
+        &caller.actor(),
+        &caller.principal.admin_id,
+        &req.current_password,
+        &req.new_password,
+    )
+    .await?;
+    state.tokens.clear();
+    Ok(StatusCode::NO_CONTENT)
+}

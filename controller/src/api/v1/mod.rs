@@ -1,0 +1,17 @@
+//! `/api/v1`: one module per resource; each exposes `routes()` with its OpenAPI-annotated
+//! handlers.
+
+pub mod admins;
+pub mod audit;
+pub mod auth;
+
+use crate::api::AppState;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every `/api/v1` route with its OpenAPI description.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(admins::routes())
+        .merge(audit::routes())
+}
