@@ -9,7 +9,6 @@ use crate::serve::EDGE_ADVERTISE_SETTING;
 use crate::{plans, sites, vouchers};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use mikrobill_protocol::enroll::EnrollmentToken;
 use mikrobill_protocol::items::Plan;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -476,15 +475,11 @@ async fn issue_token(
         )?,
     };
     let ca = Ca::load_or_create(&store.data_dir)?;
-    let secret: [u8; 32] = rand::random();
     let ttl_ms = i64::try_from(args.token_ttl.as_millis()).context("token lifetime too long")?;
-    sites::add_token(db, &site.id, &secret, ttl_ms).await?;
-    let token = EnrollmentToken {
-        controller_addr,
-        ca_fingerprint: ca.fingerprint(),
-        secret,
-    };
-    Ok(token.encode())
+    Ok(
+        sites::issue_enrollment_token(db, &site.id, controller_addr, ca.fingerprint(), ttl_ms)
+            .await?,
+    )
 }
 
 async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod billing;
 pub mod cli;
 pub mod config;
+pub mod customers;
 pub mod db;
 pub mod demo;
 pub mod edge;

@@ -67,6 +67,7 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let ca = Arc::new(Ca::load_or_create(&config.store.data_dir)?);
     tracing::info!(fingerprint = %hex::encode(ca.fingerprint()), "certificate authority loaded");
 
+    let ca_fingerprint = ca.fingerprint();
     let edge = Edge::bind(config.edge_listen, db.clone(), ca, HEARTBEAT_INTERVAL_SECS).await?;
     let edge_addr = edge.local_addr()?;
     let advertise = config
@@ -86,7 +87,11 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let state = crate::api::AppState::new(db.clone(), crate::billing::gateway::Gateways::default());
+    let state = crate::api::AppState::new(
+        db.clone(),
+        crate::billing::gateway::Gateways::default(),
+        ca_fingerprint,
+    );
     let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_stop = wait(rx.clone());
     let http = tokio::spawn(async move {

@@ -35,7 +35,7 @@ impl From<sqlx::Error> for SiteError {
 }
 
 /// A site as listed to operators.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Site {
     /// Stable id, the agent certificate's common name.
     pub id: String,
@@ -235,6 +235,52 @@ pub async fn certificate_status(
     Ok(CertStatus::Valid {
         site_name: row.try_get("name")?,
     })
+}
+
+/// One site by id.
+pub async fn by_id(db: &Db, id: &str) -> Result<Site, SiteError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?
+    .ok_or_else(|| SiteError::NotFound(id.to_string()))?;
+    Ok(site_from_row(&row, now_ms())?)
+}
+
+/// Sites ordered by name after `after`.
+pub async fn list_page(db: &Db, after: &str, limit: u32) -> Result<Vec<Site>, SiteError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE name > $1 ORDER BY name LIMIT $2"
+    )))
+    .bind(after)
+    .bind(limit as i64)
+    .fetch_all(&db.pool)
+    .await?;
+    let now = now_ms();
+    Ok(rows
+        .iter()
+        .map(|r| site_from_row(r, now))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Stores a new one-time enrollment token for a site and returns its text form.
+pub async fn issue_enrollment_token(
+    db: &Db,
+    site_id: &str,
+    controller_addr: String,
+    ca_fingerprint: [u8; 32],
+    ttl_ms: i64,
+) -> Result<String, SiteError> {
+    let secret: [u8; 32] = rand::random();
+    add_token(db, site_id, &secret, ttl_ms).await?;
+    Ok(mikrobill_protocol::enroll::EnrollmentToken {
+        controller_addr,
+        ca_fingerprint,
+        secret,
+    }
+    .encode())
 }
 
 /// Revokes a site: its certificates and unused tokens stop working at once.

@@ -109,6 +109,17 @@ impl Api {
         .await
     }
 
+    /// PUT with a JSON body.
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.request(
+            "PUT",
+            path,
+            Some(body.to_string().into_bytes()),
+            "application/json",
+        )
+        .await
+    }
+
     /// DELETE.
     pub async fn delete(&self, path: &str) -> Response {
         self.request("DELETE", path, None, "application/json").await
@@ -130,7 +141,7 @@ impl Api {
             head.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
         let body = body.unwrap_or_default();
-        if !body.is_empty() || method == "POST" || method == "PATCH" {
+        if !body.is_empty() || method == "POST" || method == "PATCH" || method == "PUT" {
             head.push_str(&format!(
                 "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
                 body.len()

@@ -28,15 +28,22 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Payment gateways by name, for webhooks.
     pub gateways: Arc<crate::billing::gateway::Gateways>,
+    /// The CA's fingerprint, written into enrollment tokens.
+    pub ca_fingerprint: [u8; 32],
 }
 
 impl AppState {
-    /// State over `db` with the given gateways.
-    pub fn new(db: Db, gateways: crate::billing::gateway::Gateways) -> AppState {
+    /// State over `db` with the given gateways and CA.
+    pub fn new(
+        db: Db,
+        gateways: crate::billing::gateway::Gateways,
+        ca_fingerprint: [u8; 32],
+    ) -> AppState {
         AppState {
             db,
             tokens: Arc::new(TokenCache::default()),
             gateways: Arc::new(gateways),
+            ca_fingerprint,
         }
     }
 }

@@ -86,7 +86,11 @@ impl Problem {
 
     /// 403: authenticated but not allowed.
     pub fn forbidden() -> Problem {
-        Problem::new(StatusCode::FORBIDDEN, "forbidden", "your role does not allow this")
+        Problem::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "your role does not allow this",
+        )
     }
 
     /// 404.
@@ -108,7 +112,11 @@ impl Problem {
     pub fn body(&self) -> ProblemBody {
         ProblemBody {
             kind: format!("urn:mikrobill:problem:{}", self.code),
-            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
             code: self.code.to_string(),

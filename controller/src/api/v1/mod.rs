@@ -4,6 +4,9 @@
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod customers;
+pub mod plans;
+pub mod sites;
 
 use crate::api::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,4 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(admins::routes())
         .merge(audit::routes())
+        .merge(customers::routes())
+        .merge(plans::routes())
+        .merge(sites::routes())
 }

@@ -1,0 +1,92 @@
+//! Customers.
+
+use crate::api::AppState;
+use crate::api::extract::{Body, Caller, Query};
+use crate::api::page::{Page, PageQuery};
+use crate::api::problem::{ApiResult, Problem};
+use crate::auth::Perm;
+use crate::customers::{self, Customer, CustomerFilter, CustomerInput, CustomerPatch};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_customers, create_customer))
+        .routes(routes!(get_customer, update_customer))
+}
+
+/// Filters of the customer list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CustomerQuery {
+    /// Text in the name, customer number, phone or e-mail.
+    pub q: Option<String>,
+}
+
+/// Lists customers by customer number.
+#[utoipa::path(get, path = "/customers", tag = "customers", security(("bearer" = [])), params(CustomerQuery, PageQuery),
+    responses((status = 200, body = Page<Customer>), (status = 403, body = Problem)))]
+async fn list_customers(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<CustomerQuery>,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<Customer>>> {
+    caller.require(Perm::ReadCustomers)?;
+    let limit = page.limit()?;
+    let filter = CustomerFilter {
+        q: q.q.filter(|s| !s.trim().is_empty()),
+    };
+    let items = customers::list(&state.db, &filter, &page.after()?, limit + 1).await?;
+    Ok(Json(Page::from_overfetch(items, limit, |c| {
+        c.number.clone()
+    })))
+}
+
+/// Creates a customer; the customer number is assigned.
+#[utoipa::path(post, path = "/customers", tag = "customers", security(("bearer" = [])), request_body = CustomerInput,
+    responses((status = 201, body = Customer), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn create_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(input): Body<CustomerInput>,
+) -> ApiResult<(StatusCode, Json<Customer>)> {
+    caller.require(Perm::WriteCustomers)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(customers::create(&state.db, &caller.actor(), input).await?),
+    ))
+}
+
+/// One customer.
+#[utoipa::path(get, path = "/customers/{id}", tag = "customers", security(("bearer" = [])), params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, body = Customer), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Customer>> {
+    caller.require(Perm::ReadCustomers)?;
+    Ok(Json(customers::get(&state.db, &id).await?))
+}
+
+/// Changes a customer; absent fields stay, empty strings clear.
+#[utoipa::path(patch, path = "/customers/{id}", tag = "customers", security(("bearer" = [])), params(("id" = String, Path, description = "customer id")), request_body = CustomerPatch,
+    responses((status = 200, body = Customer), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_customer(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(patch): Body<CustomerPatch>,
+) -> ApiResult<Json<Customer>> {
+    caller.require(Perm::WriteCustomers)?;
+    Ok(Json(
+        customers::update(&state.db, &caller.actor(), &id, patch).await?,
+    ))
+}
