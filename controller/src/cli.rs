@@ -126,6 +126,12 @@ pub struct ServeArgs {
     /// Address agents dial (host:port), written into enrollment tokens [default: this host and the edge port].
     #[arg(long, env = "MIKROBILL_EDGE_ADVERTISE")]
     pub edge_advertise: Option<String>,
+    /// How often scheduled jobs (invoice run, isolation sweep) run [default: 60s].
+    #[arg(long, env = "MIKROBILL_JOB_INTERVAL", value_parser = humantime::parse_duration)]
+    pub job_interval: Option<Duration>,
+    /// Midtrans server key: enables POST /api/v1/payments/webhooks/midtrans.
+    #[arg(long, env = "MIKROBILL_MIDTRANS_SERVER_KEY", hide_env_values = true)]
+    pub midtrans_server_key: Option<String>,
 }
 
 /// Options shared by token-issuing commands.
@@ -317,6 +323,14 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     .or(file.edge_listen)
                     .unwrap_or_else(|| DEFAULT_EDGE_LISTEN.parse().unwrap()),
                 edge_advertise: args.edge_advertise.or(file.edge_advertise),
+                job_interval: match (args.job_interval, &file.job_interval) {
+                    (Some(d), _) => d,
+                    (None, Some(text)) => humantime::parse_duration(text).with_context(|| {
+                        format!("job_interval {text:?} in the config file is not a duration")
+                    })?,
+                    (None, None) => crate::config::DEFAULT_JOB_INTERVAL,
+                },
+                midtrans_server_key: args.midtrans_server_key.or(file.midtrans_server_key),
             };
             crate::serve::run(config).await
         }

@@ -29,6 +29,10 @@ pub struct FileConfig {
     pub edge_advertise: Option<String>,
     /// `text` or `json`.
     pub log_format: Option<String>,
+    /// How often scheduled jobs run, e.g. `60s`.
+    pub job_interval: Option<String>,
+    /// Midtrans server key; enables the Midtrans payment webhook.
+    pub midtrans_server_key: Option<String>,
 }
 
 impl FileConfig {
@@ -69,4 +73,11 @@ pub struct ServeConfig {
     pub edge_listen: SocketAddr,
     /// Address agents dial.
     pub edge_advertise: Option<String>,
+    /// How often scheduled jobs run.
+    pub job_interval: std::time::Duration,
+    /// Midtrans server key, when the Midtrans webhook is enabled.
+    pub midtrans_server_key: Option<String>,
 }
+
+/// Default interval of scheduled jobs.
+pub const DEFAULT_JOB_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);

@@ -105,6 +105,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         api_listen: options.api_listen,
         edge_listen: options.edge_listen,
         edge_advertise: None,
+        job_interval: crate::config::DEFAULT_JOB_INTERVAL,
+        midtrans_server_key: None,
     };
     let running = crate::serve::start(&config).await?;
     let db = Db::open(&store.database_url()).await?;

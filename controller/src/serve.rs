@@ -87,11 +87,14 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let state = crate::api::AppState::new(
-        db.clone(),
-        crate::billing::gateway::Gateways::default(),
-        ca_fingerprint,
-    );
+    let mut gateways = crate::billing::gateway::Gateways::default();
+    if let Some(key) = &config.midtrans_server_key {
+        gateways = gateways.with(crate::billing::gateway::midtrans::Midtrans::new(
+            key.clone(),
+        ));
+    }
+    tracing::info!(gateways = ?gateways.names(), "payment gateways");
+    let state = crate::api::AppState::new(db.clone(), gateways, ca_fingerprint);
     let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_stop = wait(rx.clone());
     let http = tokio::spawn(async move {
@@ -102,12 +105,19 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
             tracing::error!("HTTP server failed: {e}");
         }
     });
+    let holder = format!("{}-{}", default_advertise(api_addr), uuid::Uuid::new_v4());
+    let jobs = tokio::spawn(crate::jobs::scheduler(
+        db.clone(),
+        holder,
+        config.job_interval,
+        wait(rx.clone()),
+    ));
     let edge_task = tokio::spawn(edge.run(wait(rx)));
     Ok(Running {
         api_addr,
         edge_addr,
         shutdown,
-        tasks: vec![http, edge_task],
+        tasks: vec![http, edge_task, jobs],
     })
 }
 

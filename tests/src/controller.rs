@@ -59,7 +59,11 @@ impl Controller {
         }
         cmd.env_remove("MIKROBILL_CONFIG")
             .env("RUST_LOG", "info,mikrobill_controller=debug")
-            .env("MIKROBILL_ADMIN_PASSWORD", crate::http::ADMIN_PASSWORD);
+            .env("MIKROBILL_ADMIN_PASSWORD", crate::http::ADMIN_PASSWORD)
+            .env(
+                "MIKROBILL_MIDTRANS_SERVER_KEY",
+                crate::http::MIDTRANS_SERVER_KEY,
+            );
         cmd
     }
 

@@ -9,6 +9,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// The password the test controller gives its first admin (`admin`).
 pub const ADMIN_PASSWORD: &str = "first-admin-test-password";
 
+/// The Midtrans server key test controllers are configured with.
+pub const MIDTRANS_SERVER_KEY: &str = "SB-Mid-server-test-key";
+
 /// A response, fully read.
 #[derive(Debug, Clone)]
 pub struct Response {

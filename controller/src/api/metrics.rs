@@ -90,7 +90,7 @@ async fn business_gauges(state: &AppState) -> Result<(), sqlx::Error> {
     }
     let day_start = now_ms() - now_ms().rem_euclid(86_400_000);
     let row = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total, CAST(COALESCE(SUM(CASE WHEN received_at >= $1 THEN amount ELSE 0 END), 0) AS BIGINT) AS today FROM payments",
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total, CAST(COALESCE(SUM(CASE WHEN received_at >= $1 THEN amount ELSE 0 END), 0) AS BIGINT) AS today FROM payments WHERE method <> 'credit'",
     )
     .bind(day_start)
     .fetch_one(pool)

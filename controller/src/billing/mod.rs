@@ -2,4 +2,6 @@
 
 pub mod cycle;
 pub mod gateway;
+pub mod invoices;
+pub mod payments;
 pub mod tax;

@@ -5,8 +5,13 @@ pub mod admins;
 pub mod audit;
 pub mod auth;
 pub mod customers;
+pub mod invoices;
+pub mod jobs;
+pub mod payments;
 pub mod plans;
+pub mod settings;
 pub mod sites;
+pub mod subscriptions;
 
 use crate::api::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -20,4 +25,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(customers::routes())
         .merge(plans::routes())
         .merge(sites::routes())
+        .merge(subscriptions::routes())
+        .merge(invoices::routes())
+        .merge(payments::routes())
+        .merge(settings::routes())
+        .merge(jobs::routes())
 }

@@ -1,0 +1,42 @@
+//! Billing settings.
+
+use crate::api::AppState;
+use crate::api::extract::{Body, Caller};
+use crate::api::problem::{ApiResult, Problem};
+use crate::auth::Perm;
+use crate::settings::{self, BillingSettings};
+use axum::Json;
+use axum::extract::State;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_billing, put_billing))
+}
+
+/// The billing settings in effect.
+#[utoipa::path(get, path = "/settings/billing", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = BillingSettings), (status = 403, body = Problem)))]
+async fn get_billing(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<BillingSettings>> {
+    caller.require(Perm::ReadSettings)?;
+    Ok(Json(settings::billing(&state.db).await?))
+}
+
+/// Replaces the billing settings (tax, currency, timezone, terms, company); they apply to
+/// invoices issued from now on.
+#[utoipa::path(put, path = "/settings/billing", tag = "settings", security(("bearer" = [])), request_body = BillingSettings,
+    responses((status = 200, body = BillingSettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn put_billing(
+    State(state): State<AppState>,
+    caller: Caller,
+    Body(new): Body<BillingSettings>,
+) -> ApiResult<Json<BillingSettings>> {
+    caller.require(Perm::WriteSettings)?;
+    Ok(Json(
+        settings::save_billing(&state.db, &caller.actor(), new).await?,
+    ))
+}

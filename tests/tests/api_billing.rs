@@ -1,0 +1,415 @@
+//! The billing cycle end to end through a real controller and a connected agent: a PPPoE
+//! subscription is invoiced (first cycle, catch-up runs, gapless numbers, 11 % tax), isolated
+//! when overdue (the agent's cache follows), re-activated by the cashier's payment, upgraded
+//! with a proration invoice paid through a signed Midtrans notification, and terminated.
+
+use mikrobill_controller::billing::cycle;
+use mikrobill_controller::billing::gateway::midtrans::Midtrans;
+use mikrobill_protocol::items::AccountStatus;
+use mikrobill_tests::http::{Api, MIDTRANS_SERVER_KEY};
+use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+mikrobill_tests::on_both_backends!(pppoe_billing_cycle, settings_validation_and_roles);
+
+fn notification(order_id: &str, txn: &str, gross: &str, status: &str) -> Value {
+    let key = Midtrans::new(MIDTRANS_SERVER_KEY);
+    json!({
+        "transaction_time": "2026-11-24 10:00:00",
+        "transaction_status": status,
+        "transaction_id": txn,
+        "status_message": "midtrans payment notification",
+        "status_code": "200",
+        "signature_key": key.sign(order_id, "200", gross),
+        "payment_type": "bank_transfer",
+        "order_id": order_id,
+        "merchant_id": "G000000000",
+        "gross_amount": gross,
+        "fraud_status": "accept",
+        "currency": "IDR"
+    })
+}
+
+async fn pppoe_billing_cycle(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+
+    let enr = admin
+        .post("/api/v1/sites", &json!({"name": "Dusun Timur"}))
+        .await
+        .expect(201);
+    let site_id = enr["site"]["id"].as_str().unwrap().to_string();
+    let agent_dir = tempfile::tempdir().unwrap();
+    agents::enroll(enr["token"].as_str().unwrap(), agent_dir.path()).await;
+    let agent = agents::start(agent_dir.path(), None).await;
+    agents::wait_connected(&agent).await;
+
+    let plan = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Rumah 10M", "kind": "pppoe", "price": 150000, "rate_limit": "5M/10M"}),
+        )
+        .await
+        .expect(201);
+    let premium = admin
+        .post("/api/v1/plans", &json!({"name": "Rumah 20M", "kind": "pppoe", "price": 250000, "rate_limit": "10M/20M"}))
+        .await
+        .expect(201);
+    let hotspot = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Voucher 1 hari", "kind": "hotspot", "price": 5000}),
+        )
+        .await
+        .expect(201);
+    let customer = admin
+        .post(
+            "/api/v1/customers",
+            &json!({"name": "Siti Aminah", "phone": "081298765432"}),
+        )
+        .await
+        .expect(201);
+    let cid = customer["id"].as_str().unwrap();
+
+    // Service started about 45 days ago on a billing day that every month has.
+    let mut start = cycle::local_date(mikrobill_controller::db::now_ms(), 420);
+    for _ in 0..45 {
+        start = start.previous_day().unwrap();
+    }
+    while start.day() > 28 {
+        start = start.previous_day().unwrap();
+    }
+    let start_s = format!(
+        "{:04}-{:02}-{:02}",
+        start.year(),
+        u8::from(start.month()),
+        start.day()
+    );
+    let mut req = json!({
+        "customer_id": cid, "plan_id": hotspot["id"], "site_id": site_id, "username": "siti@dusun",
+        "password": "rahasia123", "static_ip": "10.10.0.7", "billing_day": start.day(), "start_date": start_s
+    });
+    let wrong_kind = admin.post("/api/v1/subscriptions", &req).await;
+    assert_eq!(wrong_kind.status, 422);
+    assert_eq!(wrong_kind.json()["field"], "plan_id");
+    req["plan_id"] = plan["id"].clone();
+    let sub = admin.post("/api/v1/subscriptions", &req).await.expect(201);
+    let sid = sub["id"].as_str().unwrap().to_string();
+    assert_eq!(sub["status"], "active");
+    let mut dup = req.clone();
+    dup["static_ip"] = json!("10.10.0.8");
+    assert_eq!(
+        admin.post("/api/v1/subscriptions", &dup).await.json()["code"],
+        "exists"
+    );
+    dup["username"] = json!("other");
+    dup["static_ip"] = json!("10.10.0.7");
+    assert_eq!(
+        admin.post("/api/v1/subscriptions", &dup).await.json()["code"],
+        "ip_taken"
+    );
+
+    // The account reaches the site's cache.
+    let user = eventually(Duration::from_secs(10), "user synced", || async {
+        agent.cache().user("siti@dusun").ok().flatten()
+    })
+    .await;
+    assert_eq!(user.status, AccountStatus::Active);
+    assert_eq!(user.static_ip.unwrap().to_string(), "10.10.0.7");
+
+    // First cycle invoiced at creation (a full cycle: start is a billing day), 11 % on top.
+    let list = admin
+        .get(&format!("/api/v1/invoices?subscription_id={sid}"))
+        .await
+        .expect(200);
+    let first = &list["items"][0];
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(first["subtotal"], 150000);
+    assert_eq!(first["tax"], 16500);
+    assert_eq!(first["total"], 166500);
+    let year = first["number"].as_str().unwrap()[4..8].to_string();
+    assert_eq!(first["number"], format!("INV-{year}-000001"));
+
+    // The run catches up with the cycle that started since; a second run issues nothing.
+    let run = admin
+        .post("/api/v1/jobs/invoice-run/run", &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(run["ran"], true);
+    assert_eq!(run["changed"], 1);
+    assert_eq!(
+        admin
+            .post("/api/v1/jobs/invoice-run/run", &json!({}))
+            .await
+            .expect(200)["changed"],
+        0
+    );
+    let list = admin
+        .get(&format!("/api/v1/invoices?subscription_id={sid}"))
+        .await
+        .expect(200);
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["number"], format!("INV-{year}-000002"));
+    assert_eq!(items[0]["total"], 166500);
+    let second_id = items[0]["id"].as_str().unwrap().to_string();
+    let first_id = items[1]["id"].as_str().unwrap().to_string();
+    let detail = admin
+        .get(&format!("/api/v1/invoices/{second_id}"))
+        .await
+        .expect(200);
+    assert!(
+        detail["lines"][0]["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rumah 10M")
+    );
+
+    // Both are past due + grace: the sweep isolates, and the router's cache follows.
+    let sweep = admin
+        .post("/api/v1/jobs/isolation-sweep/run", &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(sweep["changed"], 1);
+    let s = admin
+        .get(&format!("/api/v1/subscriptions/{sid}"))
+        .await
+        .expect(200);
+    assert_eq!(s["status"], "isolated");
+    assert_eq!(s["isolation_reason"], "overdue");
+    eventually(Duration::from_secs(10), "isolation synced", || async {
+        agent
+            .cache()
+            .user("siti@dusun")
+            .ok()
+            .flatten()
+            .filter(|u| u.status == AccountStatus::Isolated)
+    })
+    .await;
+    let overdue = admin.get("/api/v1/invoices?overdue=true").await.expect(200);
+    assert_eq!(overdue["items"].as_array().unwrap().len(), 2);
+
+    // A cashier takes cash for the oldest invoice: still isolated, the other is overdue.
+    let pw = ctl.cli(&["admin", "create", "kasir", "--role", "cashier"]);
+    let pw = pw
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap();
+    let cashier = Api::login(ctl.api_addr, "kasir", pw).await;
+    let r1 = cashier
+        .post("/api/v1/payments", &json!({"invoice_id": first_id, "amount": 166500, "method": "cash", "reference": "KW-001"}))
+        .await
+        .expect(201);
+    assert_eq!(r1["allocations"][0]["amount"], 166500);
+    assert_eq!(r1["reactivated"].as_array().unwrap().len(), 0);
+    let again = cashier
+        .post(
+            "/api/v1/payments",
+            &json!({"invoice_id": first_id, "amount": 1000, "method": "cash"}),
+        )
+        .await;
+    assert_eq!(again.status, 409);
+    // Paying the customer (not naming an invoice) with a little extra settles the rest and
+    // keeps the change as credit; nothing overdue is left, so service comes back.
+    let r2 = cashier
+        .post(
+            "/api/v1/payments",
+            &json!({"customer_id": cid, "amount": 170000, "method": "transfer"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(r2["allocations"][0]["invoice_id"], second_id.as_str());
+    assert_eq!(r2["credited"], 3500);
+    assert_eq!(r2["reactivated"][0], sid.as_str());
+    eventually(Duration::from_secs(10), "re-activation synced", || async {
+        agent
+            .cache()
+            .user("siti@dusun")
+            .ok()
+            .flatten()
+            .filter(|u| u.status == AccountStatus::Active)
+    })
+    .await;
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/customers/{cid}"))
+            .await
+            .expect(200)["balance"],
+        3500
+    );
+    assert_eq!(
+        cashier
+            .post(
+                "/api/v1/plans",
+                &json!({"name": "x", "kind": "hotspot", "price": 1})
+            )
+            .await
+            .status,
+        403
+    );
+
+    // Upgrade mid-cycle: the proration invoice takes the customer's credit first, then is
+    // paid through Midtrans; the new speed reaches the cache.
+    let changed = admin
+        .post(
+            &format!("/api/v1/subscriptions/{sid}/change-plan"),
+            &json!({"plan_id": premium["id"]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(changed["plan_id"], premium["id"]);
+    eventually(Duration::from_secs(10), "plan change synced", || async {
+        agent
+            .cache()
+            .user("siti@dusun")
+            .ok()
+            .flatten()
+            .filter(|u| u.plan_id == premium["id"].as_str().unwrap())
+    })
+    .await;
+    let list = admin
+        .get(&format!(
+            "/api/v1/invoices?subscription_id={sid}&status=unpaid"
+        ))
+        .await
+        .expect(200);
+    let pro = list["items"][0].clone();
+    assert_eq!(pro["kind"], "proration");
+    assert_eq!(pro["amount_paid"], 3500);
+    let due = pro["total"].as_i64().unwrap() - 3500;
+    assert!(due > 0);
+    let number = pro["number"].as_str().unwrap();
+    let order = format!("{number}~1");
+    let gross = format!("{due}.00");
+    let anon = Api::new(ctl.api_addr);
+    let hook = "/api/v1/payments/webhooks/midtrans";
+    let mut forged = notification(&order, "txn-1", &gross, "settlement");
+    forged["gross_amount"] = json!("1.00");
+    assert_eq!(anon.post(hook, &forged).await.status, 401);
+    let pending = anon
+        .post(hook, &notification(&order, "txn-1", &gross, "pending"))
+        .await
+        .expect(200);
+    assert_eq!(pending["result"], "ignored");
+    let paid = anon
+        .post(hook, &notification(&order, "txn-1", &gross, "settlement"))
+        .await
+        .expect(200);
+    assert_eq!(paid["result"], "recorded");
+    let replay = anon
+        .post(hook, &notification(&order, "txn-1", &gross, "settlement"))
+        .await
+        .expect(200);
+    assert_eq!(replay["result"], "duplicate");
+    assert_eq!(replay["payment_id"], paid["payment_id"]);
+    let unknown = anon
+        .post(
+            hook,
+            &notification("INV-1999-000001", "txn-2", "1.00", "settlement"),
+        )
+        .await;
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.json()["field"], "order_id");
+    assert_eq!(
+        anon.post("/api/v1/payments/webhooks/xendit", &json!({}))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(anon.post(hook, &json!({"order_id": 1})).await.status, 400);
+    let pro = admin
+        .get(&format!("/api/v1/invoices/{}", pro["id"].as_str().unwrap()))
+        .await
+        .expect(200);
+    assert_eq!(pro["status"], "paid");
+    let payments = admin
+        .get(&format!("/api/v1/payments?customer_id={cid}"))
+        .await
+        .expect(200);
+    let methods: Vec<&str> = payments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods.iter().filter(|m| **m == "gateway").count(), 1);
+    assert_eq!(methods.iter().filter(|m| **m == "credit").count(), 1);
+
+    // A paid invoice cannot be voided; terminating removes the account from the site.
+    assert_eq!(
+        admin
+            .post(
+                &format!("/api/v1/invoices/{first_id}/void"),
+                &json!({"reason": "test"})
+            )
+            .await
+            .status,
+        409
+    );
+    admin
+        .post(
+            &format!("/api/v1/subscriptions/{sid}/terminate"),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    eventually(Duration::from_secs(10), "account removed", || async {
+        agent
+            .cache()
+            .user("siti@dusun")
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        admin
+            .post(&format!("/api/v1/subscriptions/{sid}/isolate"), &json!({}))
+            .await
+            .json()["code"],
+        "invalid_state"
+    );
+    let metrics = anon.get("/metrics").await.text;
+    assert!(
+        metrics.contains("mikrobill_subscriptions{status=\"terminated\"} 1"),
+        "{metrics}"
+    );
+    agent.shutdown().await;
+}
+
+async fn settings_validation_and_roles(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let mut st = admin.get("/api/v1/settings/billing").await.expect(200);
+    assert_eq!(st["tax_rate_bp"], 1100);
+    assert_eq!(st["currency"], "IDR");
+    st["tax_inclusive"] = json!(true);
+    st["company_name"] = json!("Net Desa");
+    admin.put("/api/v1/settings/billing", &st).await.expect(200);
+    st["tax_rate_bp"] = json!(20000);
+    let bad = admin.put("/api/v1/settings/billing", &st).await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(bad.json()["field"], "tax_rate_bp");
+    let saved = admin.get("/api/v1/settings/billing").await.expect(200);
+    assert_eq!(saved["tax_inclusive"], true);
+    assert_eq!(saved["company_name"], "Net Desa");
+    let jobs = admin.get("/api/v1/jobs").await.expect(200);
+    assert!(
+        jobs.as_array()
+            .unwrap()
+            .iter()
+            .any(|j| j["name"] == "invoice-run")
+    );
+    assert_eq!(
+        admin.post("/api/v1/jobs/nope/run", &json!({})).await.status,
+        404
+    );
+}
