@@ -78,18 +78,29 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// A JSON body whose parse errors become 400 problems naming the field.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Body<T>(pub T);
+/// A JSON body, parsed when the handler asks for it: authorization is checked first, so a
+/// caller without the right role gets 403 whatever it sent, and parse errors become 400
+/// problems naming the field.
+#[derive(Debug)]
+pub struct Body<T>(Result<T, Problem>);
+
+impl<T> Body<T> {
+    /// The parsed body, or the problem that explains why it could not be parsed.
+    pub fn into_inner(self) -> Result<T, Problem> {
+        self.0
+    }
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = Problem;
+    type Rejection = std::convert::Infallible;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Problem> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(rejection) => Err(json_problem(rejection)),
-        }
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Body(
+            axum::Json::<T>::from_request(req, state)
+                .await
+                .map(|axum::Json(v)| v)
+                .map_err(json_problem),
+        ))
     }
 }
 

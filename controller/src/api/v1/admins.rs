@@ -71,9 +71,10 @@ pub struct CreateAdmin {
 async fn create_admin(
     State(state): State<AppState>,
     caller: Caller,
-    Body(req): Body<CreateAdmin>,
+    body: Body<CreateAdmin>,
 ) -> ApiResult<(StatusCode, Json<Admin>)> {
     caller.require(Perm::WriteAdmins)?;
+    let req = body.into_inner()?;
     let admin = admins::create(
         &state.db,
         &caller.actor(),
@@ -123,9 +124,10 @@ async fn update_admin(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<UpdateAdmin>,
+    body: Body<UpdateAdmin>,
 ) -> ApiResult<Json<Admin>> {
     caller.require(Perm::WriteAdmins)?;
+    let req = body.into_inner()?;
     let admin = admins::update(
         &state.db,
         &caller.actor(),
@@ -175,9 +177,10 @@ async fn credit_reseller(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<Credit>,
+    body: Body<Credit>,
 ) -> ApiResult<Json<Admin>> {
     caller.require(Perm::ManageResellerBalance)?;
+    let req = body.into_inner()?;
     Ok(Json(
         admins::credit_reseller(&state.db, &caller.actor(), &id, req.amount, req.note).await?,
     ))
@@ -234,8 +237,9 @@ pub struct CreatedToken {
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
-    Body(req): Body<CreateToken>,
+    body: Body<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
+    let req = body.into_inner()?;
     let name = crate::error::required_text("name", &req.name, 100)?;
     let expires_at = match req.expires_in_days {
         Some(0) | Some(3651..) => {

@@ -70,8 +70,9 @@ fn token_response(pair: TokenPair, admin: Admin) -> TokenResponse {
 async fn login(
     State(state): State<AppState>,
     ClientAddr(addr): ClientAddr,
-    Body(req): Body<LoginRequest>,
+    body: Body<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
+    let req = body.into_inner()?;
     let address = addr
         .map(|a| a.ip().to_string())
         .unwrap_or_else(|| "unknown".into());
@@ -122,8 +123,9 @@ pub struct RefreshRequest {
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
 async fn refresh(
     State(state): State<AppState>,
-    Body(req): Body<RefreshRequest>,
+    body: Body<RefreshRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
+    let req = body.into_inner()?;
     let pair = tokens::refresh(&state.db, &req.refresh_token).await?;
     let principal = tokens::authenticate(&state.db, &pair.access_token).await?;
     let admin = admins::get(&state.db, &principal.admin_id).await?;
@@ -166,8 +168,9 @@ pub struct PasswordChange {
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
-    Body(req): Body<PasswordChange>,
+    body: Body<PasswordChange>,
 ) -> ApiResult<StatusCode> {
+    let req = body.into_inner()?;
     admins::change_own_password(
         &state.db,
         &caller.actor(),

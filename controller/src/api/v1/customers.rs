@@ -55,9 +55,10 @@ async fn list_customers(
 async fn create_customer(
     State(state): State<AppState>,
     caller: Caller,
-    Body(input): Body<CustomerInput>,
+    body: Body<CustomerInput>,
 ) -> ApiResult<(StatusCode, Json<Customer>)> {
     caller.require(Perm::WriteCustomers)?;
+    let input = body.into_inner()?;
     Ok((
         StatusCode::CREATED,
         Json(customers::create(&state.db, &caller.actor(), input).await?),
@@ -83,9 +84,10 @@ async fn update_customer(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(patch): Body<CustomerPatch>,
+    body: Body<CustomerPatch>,
 ) -> ApiResult<Json<Customer>> {
     caller.require(Perm::WriteCustomers)?;
+    let patch = body.into_inner()?;
     Ok(Json(
         customers::update(&state.db, &caller.actor(), &id, patch).await?,
     ))

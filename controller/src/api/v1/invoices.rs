@@ -86,9 +86,10 @@ async fn void_invoice(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<VoidRequest>,
+    body: Body<VoidRequest>,
 ) -> ApiResult<Json<Invoice>> {
     caller.require(Perm::WriteInvoices)?;
+    let req = body.into_inner()?;
     Ok(Json(
         invoices::void(&state.db, &caller.actor(), &id, &req.reason).await?,
     ))

@@ -84,9 +84,10 @@ async fn list_payments(
 async fn record_payment(
     State(state): State<AppState>,
     caller: Caller,
-    Body(input): Body<PaymentInput>,
+    body: Body<PaymentInput>,
 ) -> ApiResult<(StatusCode, Json<Receipt>)> {
     caller.require(Perm::WritePayments)?;
+    let input = body.into_inner()?;
     Ok((
         StatusCode::CREATED,
         Json(payments::record_manual(&state.db, &caller.actor(), input).await?),

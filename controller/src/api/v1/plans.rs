@@ -54,9 +54,10 @@ async fn list_plans(
 async fn create_plan(
     State(state): State<AppState>,
     caller: Caller,
-    Body(input): Body<PlanInput>,
+    body: Body<PlanInput>,
 ) -> ApiResult<(StatusCode, Json<PlanInfo>)> {
     caller.require(Perm::WritePlans)?;
+    let input = body.into_inner()?;
     Ok((
         StatusCode::CREATED,
         Json(plans::create_from(&state.db, &caller.actor(), input).await?),
@@ -82,9 +83,10 @@ async fn update_plan(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(input): Body<PlanInput>,
+    body: Body<PlanInput>,
 ) -> ApiResult<Json<PlanInfo>> {
     caller.require(Perm::WritePlans)?;
+    let input = body.into_inner()?;
     Ok(Json(
         plans::update(&state.db, &caller.actor(), &id, input).await?,
     ))
@@ -105,9 +107,10 @@ async fn archive_plan(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(a): Body<Archive>,
+    body: Body<Archive>,
 ) -> ApiResult<Json<PlanInfo>> {
     caller.require(Perm::WritePlans)?;
+    let a = body.into_inner()?;
     Ok(Json(
         plans::set_archived(&state.db, &caller.actor(), &id, a.archived).await?,
     ))

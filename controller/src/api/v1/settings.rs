@@ -33,9 +33,10 @@ async fn get_billing(
 async fn put_billing(
     State(state): State<AppState>,
     caller: Caller,
-    Body(new): Body<BillingSettings>,
+    body: Body<BillingSettings>,
 ) -> ApiResult<Json<BillingSettings>> {
     caller.require(Perm::WriteSettings)?;
+    let new = body.into_inner()?;
     Ok(Json(
         settings::save_billing(&state.db, &caller.actor(), new).await?,
     ))

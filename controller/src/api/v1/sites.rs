@@ -128,9 +128,10 @@ async fn enrollment(state: &AppState, site: Site, ttl_hours: Option<u32>) -> Api
 async fn create_site(
     State(state): State<AppState>,
     caller: Caller,
-    Body(req): Body<CreateSite>,
+    body: Body<CreateSite>,
 ) -> ApiResult<(StatusCode, Json<Enrollment>)> {
     caller.require(Perm::WriteSites)?;
+    let req = body.into_inner()?;
     if let Some(h) = req.token_ttl_hours
         && !(1..=720).contains(&h)
     {
@@ -172,9 +173,10 @@ async fn new_token(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<TokenTtl>,
+    body: Body<TokenTtl>,
 ) -> ApiResult<(StatusCode, Json<Enrollment>)> {
     caller.require(Perm::WriteSites)?;
+    let req = body.into_inner()?;
     let site = sites::by_id(&state.db, &id)
         .await
         .map_err(DomainError::from)?;

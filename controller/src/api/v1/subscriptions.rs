@@ -72,9 +72,10 @@ async fn list_subscriptions(
 async fn create_subscription(
     State(state): State<AppState>,
     caller: Caller,
-    Body(input): Body<SubscriptionInput>,
+    body: Body<SubscriptionInput>,
 ) -> ApiResult<(StatusCode, Json<Subscription>)> {
     caller.require(Perm::WriteSubscriptions)?;
+    let input = body.into_inner()?;
     Ok((
         StatusCode::CREATED,
         Json(subscriptions::create(&state.db, &caller.actor(), input).await?),
@@ -100,9 +101,10 @@ async fn update_subscription(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(patch): Body<SubscriptionPatch>,
+    body: Body<SubscriptionPatch>,
 ) -> ApiResult<Json<Subscription>> {
     caller.require(Perm::WriteSubscriptions)?;
+    let patch = body.into_inner()?;
     Ok(Json(
         subscriptions::update(&state.db, &caller.actor(), &id, patch).await?,
     ))
@@ -123,9 +125,10 @@ async fn change_plan(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Body(req): Body<ChangePlan>,
+    body: Body<ChangePlan>,
 ) -> ApiResult<Json<Subscription>> {
     caller.require(Perm::WriteSubscriptions)?;
+    let req = body.into_inner()?;
     Ok(Json(
         subscriptions::change_plan(&state.db, &caller.actor(), &id, &req.plan_id).await?,
     ))

@@ -1,0 +1,159 @@
+//! The role x endpoint matrix: every authenticated operation in the OpenAPI document is
+//! called with each role's token, and exactly the roles this table names get past the
+//! authorization check (403 for everyone else). An operation missing from the table fails
+//! the test, so a new endpoint cannot ship without deciding who may call it.
+
+use mikrobill_tests::http::Api;
+use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+mikrobill_tests::on_both_backends!(every_role_gets_exactly_its_endpoints);
+
+const ROLES: [&str; 5] = ["admin", "operator", "cashier", "reseller", "viewer"];
+
+/// Who may call each operation: a = admin, o = operator, c = cashier, r = reseller, v = viewer.
+const MATRIX: &[(&str, &str, &str)] = &[
+    ("GET", "/auth/me", "aocrv"),
+    ("POST", "/auth/password", "aocrv"),
+    ("GET", "/admins", "a"),
+    ("POST", "/admins", "a"),
+    ("GET", "/admins/{id}", "a"),
+    ("PATCH", "/admins/{id}", "a"),
+    ("GET", "/resellers", "ac"),
+    ("POST", "/resellers/{id}/credit", "ac"),
+    ("GET", "/tokens", "aocrv"),
+    ("POST", "/tokens", "aocrv"),
+    ("DELETE", "/tokens/{id}", "aocrv"),
+    ("GET", "/audit", "a"),
+    ("GET", "/customers", "aocv"),
+    ("POST", "/customers", "ao"),
+    ("GET", "/customers/{id}", "aocv"),
+    ("PATCH", "/customers/{id}", "ao"),
+    ("GET", "/plans", "aocrv"),
+    ("POST", "/plans", "a"),
+    ("GET", "/plans/{id}", "aocrv"),
+    ("PUT", "/plans/{id}", "a"),
+    ("POST", "/plans/{id}/archive", "a"),
+    ("GET", "/sites", "aov"),
+    ("POST", "/sites", "ao"),
+    ("GET", "/sites/{id}", "aov"),
+    ("POST", "/sites/{id}/token", "ao"),
+    ("POST", "/sites/{id}/revoke", "ao"),
+    ("GET", "/subscriptions", "aocv"),
+    ("POST", "/subscriptions", "ao"),
+    ("GET", "/subscriptions/{id}", "aocv"),
+    ("PATCH", "/subscriptions/{id}", "ao"),
+    ("POST", "/subscriptions/{id}/change-plan", "ao"),
+    ("POST", "/subscriptions/{id}/isolate", "ao"),
+    ("POST", "/subscriptions/{id}/reactivate", "ao"),
+    ("POST", "/subscriptions/{id}/terminate", "ao"),
+    ("GET", "/invoices", "aocv"),
+    ("GET", "/invoices/{id}", "aocv"),
+    ("POST", "/invoices/{id}/void", "a"),
+    ("GET", "/payments", "aocv"),
+    ("POST", "/payments", "ac"),
+    ("GET", "/payments/{id}", "aocv"),
+    ("GET", "/settings/billing", "aocv"),
+    ("PUT", "/settings/billing", "a"),
+    ("GET", "/jobs", "a"),
+    ("POST", "/jobs/{name}/run", "a"),
+];
+
+/// Operations that take no bearer token, or end the caller's own session.
+const NOT_IN_MATRIX: &[(&str, &str)] = &[
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/logout"),
+    ("POST", "/payments/webhooks/{gateway}"),
+];
+
+async fn every_role_gets_exactly_its_endpoints(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let mut apis = BTreeMap::new();
+    for role in ROLES {
+        let api = if role == "admin" {
+            admin.clone()
+        } else {
+            let name = format!("{role}-user");
+            admin
+                .post(
+                    "/api/v1/admins",
+                    &json!({"username": name, "password": "role-test-password", "role": role}),
+                )
+                .await
+                .expect(201);
+            Api::login(ctl.api_addr, &name, "role-test-password").await
+        };
+        apis.insert(role, api);
+    }
+
+    let doc = Api::new(ctl.api_addr)
+        .get("/api/v1/openapi.json")
+        .await
+        .expect(200);
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let missing: Vec<_> = documented
+        .iter()
+        .filter(|(m, p)| {
+            !MATRIX.iter().any(|(mm, pp, _)| mm == m && pp == p)
+                && !NOT_IN_MATRIX.iter().any(|(mm, pp)| mm == m && pp == p)
+        })
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "operations without a role decision: {missing:?}"
+    );
+    for (m, p, _) in MATRIX {
+        assert!(
+            documented.iter().any(|(dm, dp)| dm == m && dp == p),
+            "{m} {p} is in the matrix but not in the OpenAPI document"
+        );
+    }
+
+    let fake = "00000000-0000-0000-0000-000000000000";
+    let mut failures = Vec::new();
+    for (method, path, allowed) in MATRIX {
+        let url = format!(
+            "/api/v1{}",
+            path.replace("{id}", fake).replace("{name}", "no-such-job")
+        );
+        for role in ROLES {
+            let api = &apis[role];
+            let body = if *method == "GET" || *method == "DELETE" {
+                None
+            } else {
+                Some(b"{}".to_vec())
+            };
+            let res = api.request(method, &url, body, "application/json").await;
+            let may = allowed.contains(role.chars().next().unwrap());
+            let ok = if may {
+                res.status != 403 && res.status != 401
+            } else {
+                res.status == 403
+            };
+            if !ok {
+                failures.push(format!(
+                    "{role} {method} {path}: {} {}",
+                    res.status, res.text
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "role matrix violations:\n{}",
+        failures.join("\n")
+    );
+}
