@@ -223,25 +223,29 @@ pub fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// Customers ordered by number, after `after`.
-pub async fn list(
+const JSON_FIELDS: &str = "'id', id, 'number', number, 'name', name, 'phone', phone, 'email', email, \
+     'address', address, 'notes', notes, 'balance', balance, 'created_at', created_at, 'updated_at', updated_at";
+
+/// Customers ordered by number after `after`, each already rendered as JSON by the database
+/// in [`Customer`]'s serialized shape (the list endpoint's fast path).
+pub async fn list_json(
     db: &Db,
     f: &CustomerFilter,
     after: &str,
     limit: u32,
-) -> DomainResult<Vec<Customer>> {
+) -> DomainResult<Vec<Box<serde_json::value::RawValue>>> {
     let pattern = f.q.as_deref().map(like_pattern);
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let inner = format!(
         "SELECT {COLUMNS} FROM customers WHERE number > $1 AND (CAST($2 AS TEXT) IS NULL \
          OR LOWER(name) LIKE $2 ESCAPE '\\' OR LOWER(number) LIKE $2 ESCAPE '\\' \
          OR phone LIKE $2 ESCAPE '\\' OR email LIKE $2 ESCAPE '\\') ORDER BY number LIMIT $3"
-    )))
-    .bind(after)
-    .bind(pattern)
-    .bind(limit as i64)
-    .fetch_all(&db.pool)
-    .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    );
+    Ok(
+        crate::db::json_rows(db, JSON_FIELDS, &inner, "number", |q| {
+            q.bind(after.to_string()).bind(pattern).bind(limit as i64)
+        })
+        .await?,
+    )
 }
 
 /// Applies a patch.

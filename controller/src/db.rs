@@ -226,3 +226,36 @@ mod values_tests {
         assert_eq!(super::values_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
     }
 }
+
+/// Runs `inner` (a SELECT with its WHERE, ORDER BY and LIMIT) and has the database render
+/// its rows as JSON objects in one result row. A page of 50 rows then crosses the driver as
+/// one value instead of 50 decoded rows, which is most of a list request's cost.
+/// `fields` are `json_object` arguments (`'id', id, 'name', name`), `order` the ordering
+/// of `inner` in terms of its output columns.
+pub async fn json_rows<'q>(
+    db: &'q Db,
+    fields: &str,
+    inner: &str,
+    order: &str,
+    bind: impl FnOnce(
+        sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+) -> Result<Vec<Box<serde_json::value::RawValue>>, DbError> {
+    let sql = match db.backend {
+        Backend::Sqlite => format!(
+            "SELECT json_group_array(json_object({fields}) ORDER BY {order}) AS j FROM ({inner}) t"
+        ),
+        Backend::Postgres => format!(
+            "SELECT CAST(COALESCE(json_agg(json_build_object({fields}) ORDER BY {order}), '[]') AS TEXT) AS j FROM ({inner}) t"
+        ),
+    };
+    let row = bind(sqlx::query(sqlx::AssertSqlSafe(sql)))
+        .fetch_one(&db.pool)
+        .await?;
+    let text: String = sqlx::Row::try_get(&row, "j")?;
+    serde_json::from_str(&text).map_err(|e| {
+        DbError::Sqlx(sqlx::Error::Decode(
+            format!("the database rendered invalid JSON: {e}").into(),
+        ))
+    })
+}

@@ -71,6 +71,15 @@ async fn customers_crud_search_and_paging(backend: Backend) {
         }
     }
     assert_eq!(seen.len(), 8);
+    // The list renders customers in the database; they must equal the typed single read.
+    let first = admin.get("/api/v1/customers?limit=1").await.expect(200)["items"][0].clone();
+    assert_eq!(
+        first,
+        admin
+            .get(&format!("/api/v1/customers/{}", c["id"].as_str().unwrap()))
+            .await
+            .expect(200)
+    );
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
 
     let id = c["id"].as_str().unwrap();

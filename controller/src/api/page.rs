@@ -72,6 +72,23 @@ impl<T> Page<T> {
     }
 }
 
+impl Page<Box<serde_json::value::RawValue>> {
+    /// [`Page::from_overfetch`] for rows the database rendered as JSON: the cursor is the
+    /// string field `key` of the last item kept.
+    pub fn from_overfetch_json(
+        items: Vec<Box<serde_json::value::RawValue>>,
+        limit: u32,
+        key: &str,
+    ) -> Self {
+        Page::from_overfetch(items, limit, |raw| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(raw.get())
+                .ok()
+                .and_then(|m| m.get(key).and_then(|v| v.as_str().map(str::to_string)))
+                .unwrap_or_default()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

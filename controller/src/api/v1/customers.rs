@@ -37,16 +37,14 @@ async fn list_customers(
     caller: Caller,
     Query(q): Query<CustomerQuery>,
     Query(page): Query<PageQuery>,
-) -> ApiResult<Json<Page<Customer>>> {
+) -> ApiResult<Json<Page<Box<serde_json::value::RawValue>>>> {
     caller.require(Perm::ReadCustomers)?;
     let limit = page.limit()?;
     let filter = CustomerFilter {
         q: q.q.filter(|s| !s.trim().is_empty()),
     };
-    let items = customers::list(&state.db, &filter, &page.after()?, limit + 1).await?;
-    Ok(Json(Page::from_overfetch(items, limit, |c| {
-        c.number.clone()
-    })))
+    let items = customers::list_json(&state.db, &filter, &page.after()?, limit + 1).await?;
+    Ok(Json(Page::from_overfetch_json(items, limit, "number")))
 }
 
 /// Creates a customer; the customer number is assigned.
