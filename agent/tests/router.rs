@@ -258,6 +258,21 @@ async fn the_router_commands_of_the_binary() {
         "{out}"
     );
 
+    // Containers configure the router from the environment alone.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mikrobill-agent"))
+        .args(["router", "status"])
+        .env_remove("MIKROBILL_AGENT_CONFIG")
+        .env("MIKROBILL_ROUTER_ADDRESS", fake.addr().to_string())
+        .env("MIKROBILL_ROUTER_USERNAME", "api")
+        .env("MIKROBILL_ROUTER_PASSWORD", "pw")
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("identity:       MikroTik"), "{stdout}");
+
     let refused = tempfile::tempdir().unwrap();
     let bad = write_config(refused.path(), &fake.addr().to_string(), "wrong");
     let (ok, _, err) = agent_cli(&bad, "bootstrap").await;
