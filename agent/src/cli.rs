@@ -75,6 +75,7 @@ pub enum Command {
         /// Longest pause between reconnect attempts (e.g. 60s).
         #[arg(long, default_value = "60s", value_parser = humantime_secs)]
         reconnect_max: Duration,
+        /// The router to manage.
         #[command(flatten)]
         router: RouterArgs,
     },
@@ -82,6 +83,7 @@ pub enum Command {
     Status,
     /// The MikroTik router the agent manages over its API (`[router]` in the config file).
     Router {
+        /// What to do with the router.
         #[command(subcommand)]
         command: RouterCommand,
     },
@@ -93,11 +95,13 @@ pub enum RouterCommand {
     /// Make the router use this agent for RADIUS (hotspot and PPP, accounting, interim
     /// updates, incoming CoA); changes only what differs and prints each change.
     Bootstrap {
+        /// The router.
         #[command(flatten)]
         target: RouterTarget,
     },
     /// Connect to the router and print what it reports.
     Status {
+        /// The router.
         #[command(flatten)]
         target: RouterTarget,
     },
@@ -118,6 +122,7 @@ pub struct RouterTarget {
         hide = true
     )]
     pub radius_secret: Option<String>,
+    /// Settings overriding the file's `[router]`.
     #[command(flatten)]
     pub router: RouterArgs,
 }
