@@ -11,6 +11,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::collections::HashSet;
 use std::sync::Mutex;
+use tokio::sync::watch;
 
 const CURSOR_KEY: &[u8] = b"sync_cursor";
 
@@ -50,6 +51,8 @@ pub struct Cache {
     users: sled::Tree,
     meta: sled::Tree,
     snapshot: Mutex<Option<SnapshotInProgress>>,
+    // Counts applied sync messages, so the router can follow the cache without polling.
+    changed: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Cache {
@@ -74,6 +77,13 @@ fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &str) -> Result<Option<T>, C
     }
 }
 
+fn all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<T>, CacheError> {
+    tree.iter()
+        .values()
+        .map(|bytes| Ok(postcard::from_bytes(&bytes?)?))
+        .collect()
+}
+
 impl Cache {
     /// Opens the cache trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Cache, CacheError> {
@@ -84,7 +94,28 @@ impl Cache {
             users: db.open_tree("users")?,
             meta: db.open_tree("meta")?,
             snapshot: Mutex::new(None),
+            changed: watch::Sender::new(0),
         })
+    }
+
+    /// Ticks after every sync message that moved the cursor (once it is on disk).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// All cached plans.
+    pub fn plans(&self) -> Result<Vec<Plan>, CacheError> {
+        all(&self.plans)
+    }
+
+    /// All cached vouchers.
+    pub fn vouchers(&self) -> Result<Vec<Voucher>, CacheError> {
+        all(&self.vouchers)
+    }
+
+    /// All cached accounts.
+    pub fn users(&self) -> Result<Vec<User>, CacheError> {
+        all(&self.users)
     }
 
     /// Where the cache stands in the controller's change log.
@@ -199,6 +230,7 @@ impl Cache {
             }
         };
         crate::flush(&self.db).await?;
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
         Ok(Some(cursor))
     }
 

@@ -2,6 +2,7 @@
 
 use crate::uplink::LinkState;
 use crate::{Agent, AgentOptions, identity};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,9 +75,111 @@ pub enum Command {
         /// Longest pause between reconnect attempts (e.g. 60s).
         #[arg(long, default_value = "60s", value_parser = humantime_secs)]
         reconnect_max: Duration,
+        /// The router to manage.
+        #[command(flatten)]
+        router: RouterArgs,
     },
     /// Show the enrollment (works while the agent runs).
     Status,
+    /// The MikroTik router the agent manages over its API (`[router]` in the config file).
+    Router {
+        /// What to do with the router.
+        #[command(subcommand)]
+        command: RouterCommand,
+    },
+}
+
+/// `router` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RouterCommand {
+    /// Make the router use this agent for RADIUS (hotspot and PPP, accounting, interim
+    /// updates, incoming CoA); changes only what differs and prints each change.
+    Bootstrap {
+        /// The router.
+        #[command(flatten)]
+        target: RouterTarget,
+    },
+    /// Connect to the router and print what it reports.
+    Status {
+        /// The router.
+        #[command(flatten)]
+        target: RouterTarget,
+    },
+}
+
+/// Where the `router` commands find the router.
+#[derive(Debug, clap::Args)]
+pub struct RouterTarget {
+    /// TOML configuration file with the `[router]` (and `[radius]`) sections.
+    #[arg(long, env = "MIKROBILL_AGENT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The router's RADIUS secret when no `[router] radius_secret` or RADIUS client entry
+    /// gives one (environment only).
+    #[arg(
+        long,
+        env = "MIKROBILL_RADIUS_SECRET",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub radius_secret: Option<String>,
+    /// Settings overriding the file's `[router]`.
+    #[command(flatten)]
+    pub router: RouterArgs,
+}
+
+/// `[router]` settings from the command line or environment (for containers); they
+/// override the config file.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RouterArgs {
+    /// Router API address, host or host:port (default port 8728).
+    #[arg(long, env = "MIKROBILL_ROUTER_ADDRESS")]
+    pub router_address: Option<String>,
+    /// Router API user.
+    #[arg(long, env = "MIKROBILL_ROUTER_USERNAME")]
+    pub router_username: Option<String>,
+    /// Router API password (environment only).
+    #[arg(
+        long,
+        env = "MIKROBILL_ROUTER_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
+    pub router_password: Option<String>,
+    /// `radius` (the router asks this agent) or `api` (users pushed to the router).
+    #[arg(long, env = "MIKROBILL_ROUTER_MODE")]
+    pub router_mode: Option<crate::router::Mode>,
+    /// Point the router's RADIUS at the agent when `run` starts.
+    #[arg(long, env = "MIKROBILL_ROUTER_BOOTSTRAP", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub router_bootstrap: Option<bool>,
+    /// The agent's address as the router reaches it (for the router's RADIUS entry).
+    #[arg(long, env = "MIKROBILL_ROUTER_RADIUS_ADDRESS")]
+    pub router_radius_address: Option<std::net::IpAddr>,
+}
+
+impl RouterArgs {
+    /// Lays these over the file's section.
+    pub fn apply(&self, section: &mut crate::config::RouterSection) {
+        let secret = |s: &String| crate::router::Secret::new(s.clone());
+        if let Some(v) = &self.router_address {
+            section.address = Some(v.clone());
+        }
+        if let Some(v) = &self.router_username {
+            section.username = Some(v.clone());
+        }
+        if let Some(v) = &self.router_password {
+            section.password = Some(secret(v));
+        }
+        if let Some(v) = self.router_mode {
+            section.mode = Some(v);
+        }
+        if let Some(v) = self.router_bootstrap {
+            section.bootstrap_on_start = Some(v);
+        }
+        if let Some(v) = self.router_radius_address {
+            section.radius_address = Some(v);
+        }
+    }
 }
 
 fn humantime_secs(s: &str) -> Result<Duration, String> {
@@ -153,6 +256,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             enroll_token,
             controller,
             reconnect_max,
+            router,
         } => {
             let mut file = match &config {
                 Some(path) => crate::config::AgentConfig::load(path)?,
@@ -167,6 +271,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     coa_port: crate::radius::clients::DEFAULT_COA_PORT,
                 });
             }
+            router.apply(&mut file.router);
+            let router = file.router.resolve(&file.radius.clients, None)?;
             if let Some(token) = enroll_token
                 && !identity::is_enrolled(&cli.data_dir)
             {
@@ -194,6 +300,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 controller_addr: controller,
                 reconnect_max,
                 radius: Some(radius),
+                router,
             };
             let agent = Agent::start(options).await?;
             if let Some(r) = agent.radius() {
@@ -219,7 +326,65 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             agent.shutdown().await;
             Ok(())
         }
+        Command::Router { command } => router_command(command).await,
     }
+}
+
+async fn router_command(command: RouterCommand) -> anyhow::Result<()> {
+    use crate::router::{Mode, Router};
+    let target = match &command {
+        RouterCommand::Bootstrap { target } | RouterCommand::Status { target } => target,
+    };
+    let mut file = match &target.config {
+        Some(path) => crate::config::AgentConfig::load(path)?,
+        None => crate::config::AgentConfig::default(),
+    };
+    target.router.apply(&mut file.router);
+    let config = file
+        .router
+        .resolve(&file.radius.clients, target.radius_secret.as_deref())?
+        .context(
+            "no router configured: set [router] address and username in the config file \
+             (--config) or MIKROBILL_ROUTER_ADDRESS and MIKROBILL_ROUTER_USERNAME",
+        )?;
+    let router = Router::spawn(&config);
+    let result = match command {
+        RouterCommand::Bootstrap { .. } => {
+            if config.mode == Mode::Api {
+                println!(
+                    "API mode: the router does not use RADIUS; `mikrobill-agent run` pushes hotspot users and PPP secrets"
+                );
+                Ok(())
+            } else {
+                match crate::router::bootstrap(&router, &config.radius).await {
+                    Ok(changes) if changes.is_empty() => {
+                        println!("router already configured");
+                        Ok(())
+                    }
+                    Ok(changes) => {
+                        for change in changes {
+                            println!("{change}");
+                        }
+                        Ok(())
+                    }
+                    Err(e) => Err(anyhow::anyhow!("router bootstrap failed: {e}")),
+                }
+            }
+        }
+        RouterCommand::Status { .. } => {
+            let result = router.refresh().await;
+            print!(
+                "router:         {}\n{}",
+                config.address,
+                *router.state().borrow()
+            );
+            result
+                .map(drop)
+                .map_err(|e| anyhow::anyhow!("router unreachable: {e}"))
+        }
+    };
+    router.shutdown();
+    result
 }
 
 /// Enrolls, retrying while the controller is unreachable (a site's uplink may come up after

@@ -3,7 +3,8 @@
 //! `cache` holds what the controller synced, `outbox` what must reach the controller,
 //! `uplink` moves both over the mutually authenticated QUIC link, `identity`/`tls`/`enroll`
 //! give the agent its certificate. The RADIUS server reads the cache and writes the outbox,
-//! and never waits on the uplink.
+//! and never waits on the uplink. `router` manages the MikroTik router over its API, in
+//! its own tasks, so neither RADIUS nor the uplink ever waits on the router.
 
 pub mod cache;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod identity;
 mod net;
 pub mod outbox;
 pub mod radius;
+pub mod router;
 pub mod tls;
 pub mod uplink;
 
@@ -65,6 +67,8 @@ pub struct AgentOptions {
     pub reconnect_max: Duration,
     /// The RADIUS server, when the agent should run one.
     pub radius: Option<radius::RadiusConfig>,
+    /// The router to manage over its API, if any.
+    pub router: Option<router::RouterConfig>,
 }
 
 impl AgentOptions {
@@ -75,6 +79,7 @@ impl AgentOptions {
             controller_addr: None,
             reconnect_max: Duration::from_secs(60),
             radius: None,
+            router: None,
         }
     }
 }
@@ -100,6 +105,9 @@ pub enum AgentError {
     /// The RADIUS listeners could not start.
     #[error(transparent)]
     Radius(std::io::Error),
+    /// The records of router items the agent made could not be opened.
+    #[error("cannot open the router records: {0}")]
+    RouterRecords(sled::Error),
 }
 
 /// A running agent.
@@ -112,6 +120,7 @@ pub struct Agent {
     link: watch::Receiver<LinkState>,
     shutdown: watch::Sender<bool>,
     uplink: tokio::task::JoinHandle<()>,
+    router: Option<(router::Router, tokio::task::JoinHandle<()>)>,
     site_name: String,
 }
 
@@ -169,7 +178,23 @@ impl Agent {
             reconnect_max: options.reconnect_max,
             started: Instant::now(),
         });
-        let uplink = tokio::spawn(uplink::run(ctx, shutdown_rx));
+        let uplink = tokio::spawn(uplink::run(ctx, shutdown_rx.clone()));
+        let router = match options.router {
+            Some(config) => {
+                let owned = router::Owned::open(&db).map_err(AgentError::RouterRecords)?;
+                let handle = router::Router::spawn(&config);
+                tracing::info!(router = %config.address, mode = ?config.mode, "managing the router");
+                let task = tokio::spawn(router::run(
+                    handle.clone(),
+                    config,
+                    cache.clone(),
+                    owned,
+                    shutdown_rx,
+                ));
+                Some((handle, task))
+            }
+            None => None,
+        };
         Ok(Agent {
             cache,
             outbox,
@@ -179,6 +204,7 @@ impl Agent {
             link,
             shutdown,
             uplink,
+            router,
             site_name,
         })
     }
@@ -208,6 +234,11 @@ impl Agent {
         self.link.clone()
     }
 
+    /// The managed router, if configured.
+    pub fn router(&self) -> Option<&router::Router> {
+        self.router.as_ref().map(|(r, _)| r)
+    }
+
     /// The enrolled site's name.
     pub fn site_name(&self) -> &str {
         &self.site_name
@@ -217,6 +248,10 @@ impl Agent {
     pub async fn shutdown(self) {
         drop(self.radius);
         let _ = self.shutdown.send(true);
+        if let Some((router, task)) = self.router {
+            router.shutdown();
+            let _ = task.await;
+        }
         let _ = self.uplink.await;
         if let Err(e) = flush(&self.db).await {
             tracing::error!("cannot flush local state at shutdown: {e}");

@@ -21,6 +21,7 @@ pub async fn start(dir: &Path, via: Option<SocketAddr>) -> Agent {
         controller_addr: via.map(|a| a.to_string()),
         reconnect_max: Duration::from_millis(500),
         radius: None,
+        router: None,
     };
     Agent::start(options).await.expect("agent start")
 }

@@ -68,6 +68,7 @@ impl RadiusSite {
                 acct_listen: "127.0.0.1:0".parse().unwrap(),
                 clients,
             }),
+            router: None,
         };
         self.agent = Some(Agent::start(options).await.expect("agent with RADIUS"));
     }

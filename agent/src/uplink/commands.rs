@@ -1,6 +1,6 @@
-//! Commands the controller sends on streams it opens. The router module that applies them
-//! does not exist yet, so every command is answered honestly: expired ones as `Expired`, the
-//! rest as `Unsupported`, and the controller records that instead of waiting for ever.
+//! Commands the controller sends on streams it opens. They are not applied to the router
+//! yet, so every command is answered honestly: expired ones as `Expired`, the rest as
+//! `Unsupported`, and the controller records that instead of waiting for ever.
 
 use mikrobill_protocol::messages::{CommandEnvelope, CommandOutcome, CommandResult};
 use mikrobill_protocol::{read_frame, write_frame};
