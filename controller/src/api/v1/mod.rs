@@ -4,6 +4,8 @@
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod site_groups;
+pub mod vouchers;
 
 use crate::api::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,4 +16,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(auth::routes())
         .merge(admins::routes())
         .merge(audit::routes())
+        .merge(site_groups::routes())
+        .merge(vouchers::routes())
 }
