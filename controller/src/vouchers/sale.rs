@@ -198,5 +198,6 @@ pub async fn buy(
     )
     .await?;
     tx.commit().await?;
+    batch::refresh_statistics(db, c.count).await;
     Ok(sale)
 }
