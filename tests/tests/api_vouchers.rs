@@ -174,12 +174,34 @@ async fn a_hundred_thousand_vouchers(backend: Backend) {
         assert_eq!(v["code"].as_str().unwrap().len(), 5);
     }
 
+    // Two batches in a small keyspace (31^4 = 923,521 codes, just over 100 x 9,000): about
+    // 90 codes of the second collide with the first and are regenerated, so both are whole.
+    let mut crowded = Vec::new();
+    for _ in 0..2 {
+        let b = admin
+            .post(
+                "/api/v1/voucher-batches",
+                &json!({"plan_id": plan_id, "count": 9_000, "scope": "all", "prefix": "C-", "length": 4}),
+            )
+            .await
+            .expect(201);
+        let bid = b["id"].as_str().unwrap().to_string();
+        let detail = admin
+            .get(&format!("/api/v1/voucher-batches/{bid}"))
+            .await
+            .expect(200);
+        assert_eq!(detail["counts"]["new"], 9_000);
+        crowded.push(bid);
+    }
+
     // The batch list, newest first, paged.
     let page = admin
-        .get("/api/v1/voucher-batches?limit=1")
+        .get("/api/v1/voucher-batches?limit=3")
         .await
         .expect(200);
-    assert_eq!(page["items"][0]["count"], 50);
+    assert_eq!(page["items"][0]["id"], crowded[1].as_str());
+    assert_eq!(page["items"][1]["id"], crowded[0].as_str());
+    assert_eq!(page["items"][2]["count"], 50);
     let next = page["next_cursor"].as_str().unwrap();
     let page2 = admin
         .get(&format!("/api/v1/voucher-batches?limit=1&cursor={next}"))

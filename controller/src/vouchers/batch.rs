@@ -554,6 +554,7 @@ pub(crate) async fn insert(
         if taken == 0 {
             break;
         }
+        tracing::debug!(batch = %batch.id, taken, "codes taken by other batches; regenerating them");
         pending = fresh_pairs(c, taken, &mut seen);
     }
     if stored.len() < c.count {
