@@ -133,7 +133,8 @@ pub async fn ingest(
 
 /// Marks vouchers first used in these records as active from their first event, and syncs
 /// the new state to every site that holds them, so validity counts from one moment
-/// everywhere. Only vouchers this site may use are touched.
+/// everywhere. Only new or sold vouchers this site may use are touched: a revoked one used
+/// offline stays revoked.
 async fn activate_vouchers(
     tx: &mut sqlx::AnyConnection,
     site_id: &str,
@@ -159,7 +160,8 @@ async fn activate_vouchers(
         .map(|i| format!("${}", i + 2))
         .collect();
     let sql = format!(
-        "SELECT code FROM vouchers WHERE activated_at IS NULL AND (site_id = $1 OR site_id IS NULL) AND code IN ({})",
+        "SELECT code FROM vouchers WHERE activated_at IS NULL AND {} AND code IN ({})",
+        crate::vouchers::usable_at_site_sql(1),
         placeholders.join(", ")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(site_id.to_string());
@@ -172,11 +174,15 @@ async fn activate_vouchers(
         .iter()
         .map(|r| r.try_get("code"))
         .collect::<Result<_, _>>()?;
+    // Every voucher row is updated before the change log is locked, the order all voucher
+    // writers follow, so two writers never wait on each other's locks.
+    let mut changes = Vec::new();
     for code in fresh {
         let at = first_use[code.as_str()];
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE vouchers SET activated_at = $1, status = $2 WHERE code = $3 AND activated_at IS NULL RETURNING {}, site_id",
-            crate::vouchers::COLUMNS
+            "UPDATE vouchers SET activated_at = $1, status = $2 WHERE code = $3 AND activated_at IS NULL \
+             AND status IN ('new', 'sold') RETURNING {}",
+            crate::vouchers::RECORD_COLUMNS
         )))
         .bind(at)
         .bind(crate::vouchers::status_str(VoucherStatus::Active))
@@ -184,14 +190,12 @@ async fn activate_vouchers(
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { continue };
-        let voucher = crate::vouchers::from_row(&row)?;
-        let scope: Option<String> = row.try_get("site_id")?;
-        crate::sync_log::append(
-            &mut *tx,
-            scope.as_deref(),
-            &[ChangeOp::Upsert(Item::Voucher(voucher))],
-        )
-        .await?;
+        let voucher = crate::vouchers::record_from_row(&row)?;
+        changes.push((
+            voucher.scope(),
+            ChangeOp::Upsert(Item::Voucher(voucher.item())),
+        ));
     }
+    crate::vouchers::sync(&mut *tx, changes).await?;
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! MikroBill controller: the central service.
 //!
-//! Domain modules own their SQL (`sites`, `plans`, `vouchers`, `accounting`, `sync_log`);
-//! `edge` is the QUIC server agents talk to, `api` the HTTP side, `pki` the CA, `cli` and
-//! `serve` wire them into the binary.
+//! Domain modules own their SQL (`sites`, `site_groups`, `plans`, `vouchers`, `accounting`,
+//! `sync_log`, `admins`); `edge` is the QUIC server agents talk to, `api` the HTTP side,
+//! `pki` the CA, `cli` and `serve` wire them into the binary.
 
 pub mod accounting;
 pub mod admins;
@@ -22,6 +22,7 @@ pub mod pki;
 pub mod plans;
 pub mod serve;
 pub mod settings;
+pub mod site_groups;
 pub mod sites;
 pub mod subscriptions;
 pub mod sync_log;

@@ -1,4 +1,4 @@
-//! Scheduled jobs (invoice runs, isolation and expiry sweeps): each runs on an interval on
+//! Scheduled jobs (invoice runs, isolation and voucher expiry sweeps): each runs on an interval on
 //! whichever replica holds its lease; every job is also idempotent on its own, so a lease
 //! lost mid-run costs time, never a double invoice.
 
@@ -17,11 +17,13 @@ pub enum Job {
     InvoiceRun,
     /// Isolate subscriptions unpaid past due + grace.
     IsolationSweep,
+    /// Expire active vouchers whose validity has ended.
+    VoucherExpiry,
 }
 
 /// Every job, in the order a tick runs them (invoices first, so a new cycle's invoice exists
 /// before isolation looks at it).
-pub const ALL_JOBS: [Job; 2] = [Job::InvoiceRun, Job::IsolationSweep];
+pub const ALL_JOBS: [Job; 3] = [Job::InvoiceRun, Job::IsolationSweep, Job::VoucherExpiry];
 
 /// How long a lease lasts; a crashed holder's job resumes elsewhere after this.
 const LEASE_TTL_MS: i64 = 5 * 60 * 1000;
@@ -32,6 +34,7 @@ impl Job {
         match self {
             Job::InvoiceRun => "invoice-run",
             Job::IsolationSweep => "isolation-sweep",
+            Job::VoucherExpiry => "voucher-expiry",
         }
     }
 
@@ -44,6 +47,7 @@ impl Job {
         match self {
             Job::InvoiceRun => crate::subscriptions::invoice_run(db, now_ms()).await,
             Job::IsolationSweep => crate::subscriptions::isolation_sweep(db, now_ms()).await,
+            Job::VoucherExpiry => crate::vouchers::sweep::expire_due(db, now_ms()).await,
         }
     }
 }

@@ -10,8 +10,10 @@ pub mod jobs;
 pub mod payments;
 pub mod plans;
 pub mod settings;
+pub mod site_groups;
 pub mod sites;
 pub mod subscriptions;
+pub mod vouchers;
 
 use crate::api::AppState;
 use utoipa_axum::router::OpenApiRouter;
@@ -30,4 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(payments::routes())
         .merge(settings::routes())
         .merge(jobs::routes())
+        .merge(site_groups::routes())
+        .merge(vouchers::routes())
 }

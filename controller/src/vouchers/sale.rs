@@ -1,0 +1,203 @@
+//! Selling vouchers: one at the cash desk, a whole batch to a reseller, or a reseller buying
+//! a new batch from its own balance. Money moves in the same transaction as the vouchers.
+
+use super::batch::{self, Batch, BatchSpec};
+use super::{State, Viewer, VoucherRecord, get, transition};
+use crate::admins;
+use crate::audit::{self, Actor};
+use crate::auth::Role;
+use crate::db::{Db, now_ms};
+use crate::error::{DomainError, DomainResult};
+use serde::Serialize;
+
+/// Marks a new voucher sold at `price` (its own price when absent). The agents accept new
+/// and sold vouchers alike, so nothing is synced.
+pub async fn sell_voucher(
+    db: &Db,
+    actor: &Actor,
+    code: &str,
+    price: Option<i64>,
+) -> DomainResult<VoucherRecord> {
+    if price.is_some_and(|p| p < 0) {
+        return Err(DomainError::invalid("price", "must not be negative"));
+    }
+    let before = get(db, &Viewer::All, code).await?;
+    if before.status != State::New {
+        return Err(DomainError::conflict(
+            "invalid_state",
+            format!(
+                "voucher {code} is {}; only new vouchers can be sold",
+                before.status.as_str()
+            ),
+        ));
+    }
+    let mut tx = db.pool.begin().await?;
+    let after = transition(
+        &mut tx,
+        &before,
+        State::Sold,
+        price.unwrap_or(before.price),
+        Some(now_ms()),
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "voucher.sell",
+        "voucher",
+        Some(code),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// A batch that changed hands, and the money that moved.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BatchSale {
+    /// The batch, now owned by the reseller.
+    pub batch: Batch,
+    /// Vouchers sold to the reseller.
+    pub sold: i64,
+    /// Amount debited from the reseller's balance, minor units.
+    pub amount: i64,
+    /// The reseller's balance afterwards.
+    pub balance: i64,
+}
+
+async fn reseller(db: &Db, field: &'static str, id: &str) -> DomainResult<admins::Admin> {
+    let admin = match admins::get(db, id).await {
+        Err(DomainError::NotFound { .. }) => {
+            return Err(DomainError::invalid(field, "no such admin user"));
+        }
+        other => other?,
+    };
+    if admin.role != Role::Reseller {
+        return Err(DomainError::invalid(field, "is not a reseller"));
+    }
+    Ok(admin)
+}
+
+/// Sells a batch's unsold vouchers to a reseller: they become sold to it, the batch becomes
+/// its own, and `unsold x price` leaves its balance, all or nothing.
+pub async fn sell_batch(
+    db: &Db,
+    actor: &Actor,
+    batch_id: &str,
+    reseller_id: &str,
+) -> DomainResult<BatchSale> {
+    let reseller = reseller(db, "reseller_id", reseller_id).await?;
+    let before = batch::get(db, &Viewer::All, batch_id).await?;
+    if before.owner_id.is_some() {
+        return Err(DomainError::conflict(
+            "invalid_state",
+            format!("batch {batch_id} already belongs to a reseller"),
+        ));
+    }
+    let now = now_ms();
+    let mut tx = db.pool.begin().await?;
+    let claimed =
+        sqlx::query("UPDATE voucher_batches SET owner_id = $1 WHERE id = $2 AND owner_id IS NULL")
+            .bind(&reseller.id)
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+    if claimed == 0 {
+        return Err(DomainError::conflict(
+            "invalid_state",
+            format!("batch {batch_id} was sold meanwhile"),
+        ));
+    }
+    let sold = sqlx::query(
+        "UPDATE vouchers SET status = 'sold', sold_at = $1, sold_to = $2 WHERE batch_id = $3 AND status = 'new'",
+    )
+    .bind(now)
+    .bind(&reseller.id)
+    .bind(batch_id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected() as i64;
+    if sold == 0 {
+        return Err(DomainError::conflict(
+            "invalid_state",
+            format!("batch {batch_id} has no unsold vouchers"),
+        ));
+    }
+    let amount = sold
+        .checked_mul(before.price)
+        .ok_or_else(|| DomainError::invalid("batch", "count x price is too large"))?;
+    let balance = admins::debit_reseller(&mut tx, &reseller.id, amount).await?;
+    let batch = Batch {
+        owner_id: Some(reseller.id.clone()),
+        ..before.clone()
+    };
+    let sale = BatchSale {
+        batch,
+        sold,
+        amount,
+        balance,
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        "voucher_batch.sell",
+        "voucher_batch",
+        Some(batch_id),
+        Some(&before),
+        Some(&sale),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(sale)
+}
+
+/// A reseller generates a batch for itself at the plan's price, paid from its balance in
+/// the same transaction; its vouchers are born sold to it.
+pub async fn buy(
+    db: &Db,
+    actor: &Actor,
+    reseller_id: &str,
+    spec: BatchSpec,
+) -> DomainResult<BatchSale> {
+    if spec.price.is_some() {
+        return Err(DomainError::invalid(
+            "price",
+            "a reseller pays the plan's price",
+        ));
+    }
+    let me = admins::get(db, reseller_id).await?;
+    if me.role != Role::Reseller {
+        return Err(DomainError::conflict(
+            "not_reseller",
+            format!("{} is not a reseller", me.username),
+        ));
+    }
+    let c = batch::check(db, spec).await?;
+    let amount = c.total()?;
+    let mut tx = db.pool.begin().await?;
+    // The debit goes first: an empty balance fails before 100,000 rows are written.
+    let balance = admins::debit_reseller(&mut tx, reseller_id, amount).await?;
+    let batch = batch::insert(&mut tx, actor, &c, Some(reseller_id)).await?;
+    let sale = BatchSale {
+        sold: batch.count,
+        batch,
+        amount,
+        balance,
+    };
+    audit::record(
+        &mut tx,
+        actor,
+        "voucher_batch.buy",
+        "voucher_batch",
+        Some(&sale.batch.id),
+        None::<&()>,
+        Some(&sale),
+    )
+    .await?;
+    tx.commit().await?;
+    batch::refresh_statistics(db, c.count).await;
+    Ok(sale)
+}
