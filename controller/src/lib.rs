@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod customers;
 pub mod db;

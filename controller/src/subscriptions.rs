@@ -11,7 +11,7 @@ use crate::plans::{self, PlanKind};
 use crate::settings::{self, BillingSettings};
 use crate::sync_log;
 use mikrobill_protocol::items::{AccountStatus, Item, ItemKey, User};
-use mikrobill_protocol::messages::ChangeOp;
+use mikrobill_protocol::messages::{ChangeOp, Command};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use std::net::Ipv4Addr;
@@ -157,6 +157,27 @@ async fn sync(conn: &mut sqlx::AnyConnection, s: &Subscription) -> DomainResult<
         None => ChangeOp::Delete(ItemKey::User(s.username.clone())),
     };
     sync_log::append(conn, Some(&s.site_id), &[op]).await?;
+    Ok(())
+}
+
+/// Queues a command for the subscription's router in the caller's transaction, so running
+/// sessions follow the change (the cache update alone only affects the next login).
+async fn queue(
+    conn: &mut sqlx::AnyConnection,
+    site_id: &str,
+    sub_id: &str,
+    actor: &Actor,
+    command: Command,
+) -> DomainResult<()> {
+    crate::commands::enqueue(
+        conn,
+        site_id,
+        &command,
+        Some(sub_id),
+        &actor.name,
+        crate::commands::DEFAULT_TTL_MS,
+    )
+    .await?;
     Ok(())
 }
 
@@ -544,6 +565,10 @@ pub async fn update(
             &[ChangeOp::Delete(ItemKey::User(before.username.clone()))],
         )
         .await?;
+        let kick = Command::Disconnect {
+            username: before.username.clone(),
+        };
+        queue(&mut tx, &before.site_id, id, actor, kick).await?;
     }
     sync(&mut tx, &after).await?;
     audit::record(
@@ -605,6 +630,11 @@ pub async fn change_plan(
         .await?;
     let after = fetch(&mut tx, id).await?;
     sync(&mut tx, &after).await?;
+    let respeed = Command::ApplyPlan {
+        username: after.username.clone(),
+        plan_id: new_plan.id.clone(),
+    };
+    queue(&mut tx, &after.site_id, id, actor, respeed).await?;
     audit::record(
         &mut tx,
         actor,
@@ -679,6 +709,16 @@ async fn set_status_in(
     .await?;
     let after = fetch(conn, id).await?;
     sync(conn, &after).await?;
+    let command = match status {
+        SubscriptionStatus::Terminated => Command::Disconnect {
+            username: after.username.clone(),
+        },
+        SubscriptionStatus::Isolated | SubscriptionStatus::Active => Command::SetIsolation {
+            username: after.username.clone(),
+            isolated: status == SubscriptionStatus::Isolated,
+        },
+    };
+    queue(conn, &after.site_id, id, actor, command).await?;
     audit::record(
         conn,
         actor,

@@ -72,6 +72,10 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/vouchers/{code}/sell", "aoc"),
     ("POST", "/vouchers/{code}/revoke", "ao"),
     ("POST", "/reseller/voucher-batches", "ar"),
+    ("GET", "/commands", "aov"),
+    ("GET", "/commands/{id}", "aov"),
+    ("POST", "/sites/{id}/commands", "ao"),
+    ("POST", "/subscriptions/{id}/kick", "ao"),
     ("GET", "/jobs", "a"),
     ("POST", "/jobs/{name}/run", "a"),
 ];

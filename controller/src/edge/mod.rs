@@ -32,6 +32,8 @@ pub(crate) struct EdgeContext {
     pub registry: Registry,
     /// Newest change-log sequence, updated by the watcher.
     pub head: watch::Receiver<u64>,
+    /// Newest command id, updated by the watcher: wakes sessions to deliver commands.
+    pub commands: watch::Receiver<i64>,
     /// This database's change-log epoch; fixed for the life of the process.
     pub epoch: String,
     pub heartbeat_interval_secs: u32,
@@ -96,13 +98,20 @@ impl Edge {
         let epoch = crate::sync_log::epoch(&db).await?;
         let head = crate::sync_log::head(&db).await?;
         let (head_tx, head_rx) = watch::channel(head);
+        let (commands_tx, commands_rx) = watch::channel(crate::commands::head(&db).await?);
         let registry = Registry::default();
-        let watcher = tokio::spawn(watcher::run(db.clone(), registry.clone(), head_tx));
+        let watcher = tokio::spawn(watcher::run(
+            db.clone(),
+            registry.clone(),
+            head_tx,
+            commands_tx,
+        ));
         let ctx = Arc::new(EdgeContext {
             db,
             ca,
             registry,
             head: head_rx,
+            commands: commands_rx,
             epoch,
             heartbeat_interval_secs,
         });

@@ -10,8 +10,8 @@ use crate::sync_log;
 use mikrobill_protocol::frame::{FrameError, decode_payload, read_payload};
 use mikrobill_protocol::items::Item;
 use mikrobill_protocol::messages::{
-    AgentMessage, AgentRequest, ControllerMessage, ControllerReply, Hello, HelloReply,
-    HelloVersion, Refusal, SyncCursor, SyncMessage,
+    AgentMessage, AgentRequest, CommandEnvelope, CommandOutcome, CommandResult, ControllerMessage,
+    ControllerReply, Hello, HelloReply, HelloVersion, Refusal, SyncCursor, SyncMessage,
 };
 use mikrobill_protocol::{
     MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, close_code, read_frame, version_supported, write_frame,
@@ -146,11 +146,13 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
         heartbeat_interval_secs: ctx.heartbeat_interval_secs,
     };
     let requests = tokio::spawn(serve_requests(ctx.clone(), conn.clone(), site_id.clone()));
+    let commands = tokio::spawn(deliver_commands(ctx.clone(), conn.clone(), site_id.clone()));
     let result = match write_frame(&mut send, &welcome).await {
         Ok(()) => control_loop(&ctx, &conn, &site_id, &session_id, hello.cursor, send, recv).await,
         Err(e) => Err(e.to_string()),
     };
     requests.abort();
+    commands.abort();
     match result {
         Ok(()) => {
             tracing::info!(site = %site_name, "agent session closed: {}", close_reason(&conn))
@@ -398,4 +400,77 @@ async fn handle_request(
     if write_frame(&mut send, &reply).await.is_ok() {
         let _ = send.finish();
     }
+}
+
+/// How long to wait before retrying a command whose delivery failed on a live connection.
+const COMMAND_RETRY: Duration = Duration::from_secs(2);
+/// How long the agent may take beyond a command's deadline to answer it.
+const COMMAND_ANSWER_GRACE_MS: i64 = 30_000;
+
+/// Delivers the site's pending commands one at a time, in id order, for as long as the
+/// session lives: each waits for the agent's answer before the next goes out, so commands
+/// apply in the order they were queued. Undelivered ones stay pending for the next session.
+async fn deliver_commands(ctx: Arc<EdgeContext>, conn: quinn::Connection, site_id: String) {
+    let mut wake = ctx.commands.clone();
+    loop {
+        match crate::commands::next_pending(&ctx.db, &site_id).await {
+            Ok(Some(envelope)) => {
+                let id = envelope.id as i64;
+                match deliver_command(&ctx, &conn, &envelope).await {
+                    Ok(outcome) => {
+                        tracing::info!(site_id, id, ?outcome, "command answered");
+                        if let Err(e) = crate::commands::complete(&ctx.db, id, &outcome).await {
+                            tracing::error!(site_id, id, "cannot store a command result: {e}");
+                            tokio::time::sleep(COMMAND_RETRY).await;
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        if conn.close_reason().is_some() {
+                            return;
+                        }
+                        tracing::warn!(site_id, id, "command delivery failed, will retry: {e}");
+                        tokio::time::sleep(COMMAND_RETRY).await;
+                        continue;
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(site_id, "cannot read the command queue: {e}"),
+        }
+        tokio::select! {
+            _ = wake.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = conn.closed() => return,
+        }
+    }
+}
+
+async fn deliver_command(
+    ctx: &EdgeContext,
+    conn: &quinn::Connection,
+    envelope: &CommandEnvelope,
+) -> Result<CommandOutcome, String> {
+    crate::commands::attempted(&ctx.db, envelope.id as i64)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    write_frame(&mut send, envelope)
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = send.finish();
+    let wait_ms = (envelope.expires_at_ms - now_ms()).max(0) + COMMAND_ANSWER_GRACE_MS;
+    let result: CommandResult =
+        tokio::time::timeout(Duration::from_millis(wait_ms as u64), read_frame(&mut recv))
+            .await
+            .map_err(|_| "the agent did not answer in time".to_string())?
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the agent closed the command stream without an answer".to_string())?;
+    if result.id != envelope.id {
+        return Err(format!(
+            "the agent answered command {} on the stream of command {}",
+            result.id, envelope.id
+        ));
+    }
+    Ok(result.outcome)
 }

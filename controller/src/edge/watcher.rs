@@ -1,6 +1,7 @@
 //! Polls the database for what other processes changed: new change-log entries (so sync
 //! reaches agents within a poll interval even when the CLI or another replica wrote them)
-//! and revocations (so a revoked agent is cut off at once).
+//! revocations (so a revoked agent is cut off at once) and queued commands (so the replica
+//! holding a site's session delivers them within a poll interval, whoever queued them).
 
 use super::POLL_INTERVAL;
 use super::registry::Registry;
@@ -8,7 +9,12 @@ use crate::db::Db;
 use crate::sites::{self, CertStatus};
 use tokio::sync::watch;
 
-pub(super) async fn run(db: Db, registry: Registry, head: watch::Sender<u64>) {
+pub(super) async fn run(
+    db: Db,
+    registry: Registry,
+    head: watch::Sender<u64>,
+    commands: watch::Sender<i64>,
+) {
     let mut revocations = None;
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -23,6 +29,16 @@ pub(super) async fn run(db: Db, registry: Registry, head: watch::Sender<u64>) {
                 });
             }
             Err(e) => tracing::warn!("cannot poll the change log: {e}"),
+        }
+        match crate::commands::head(&db).await {
+            Ok(id) => {
+                commands.send_if_modified(|cur| {
+                    let changed = *cur != id;
+                    *cur = id;
+                    changed
+                });
+            }
+            Err(e) => tracing::warn!("cannot poll the command queue: {e}"),
         }
         match sites::revocation_count(&db).await {
             Ok(n) if revocations != Some(n) => {

@@ -4,6 +4,7 @@
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod commands;
 pub mod customers;
 pub mod invoices;
 pub mod jobs;
@@ -32,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(payments::routes())
         .merge(settings::routes())
         .merge(jobs::routes())
+        .merge(commands::routes())
         .merge(site_groups::routes())
         .merge(vouchers::routes())
 }
