@@ -53,6 +53,10 @@ pub struct Site {
     pub agent_version: Option<String>,
     /// Outbox records the agent reported waiting.
     pub outbox_pending: i64,
+    /// The router's state as the agent last reported it (reachable, version, board, CPU,
+    /// memory, sessions online), if it manages one.
+    #[schema(value_type = Object)]
+    pub router: Option<serde_json::Value>,
 }
 
 fn valid_name(name: &str) -> bool {
@@ -78,11 +82,13 @@ fn site_from_row(row: &sqlx::any::AnyRow, now: i64) -> Result<Site, sqlx::Error>
         last_seen_at,
         agent_version: row.try_get("agent_version")?,
         outbox_pending: row.try_get("outbox_pending")?,
+        router: row
+            .try_get::<Option<String>, _>("router_json")?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 
-const SITE_COLUMNS: &str =
-    "id, name, created_at, revoked_at, session_id, last_seen_at, agent_version, outbox_pending";
+const SITE_COLUMNS: &str = "id, name, created_at, revoked_at, session_id, last_seen_at, agent_version, outbox_pending, router_json";
 
 /// Creates a site.
 pub async fn create(db: &Db, name: &str) -> Result<Site, SiteError> {
@@ -263,6 +269,52 @@ pub async fn list_page(db: &Db, after: &str, limit: u32) -> Result<Vec<Site>, Si
         .iter()
         .map(|r| site_from_row(r, now))
         .collect::<Result<_, _>>()?)
+}
+
+/// Stores the router state an agent reported.
+pub async fn router_reported(
+    db: &Db,
+    site_id: &str,
+    report: &mikrobill_protocol::messages::RouterReport,
+) -> Result<(), SiteError> {
+    #[derive(serde::Serialize)]
+    struct Json<'a> {
+        reachable: bool,
+        version: &'a Option<String>,
+        board: &'a Option<String>,
+        architecture: &'a Option<String>,
+        cpu_load: Option<u8>,
+        free_memory: Option<u64>,
+        total_memory: Option<u64>,
+        uptime_secs: Option<u64>,
+        identity: &'a Option<String>,
+        hotspot_active: Option<u32>,
+        ppp_active: Option<u32>,
+        last_error: &'a Option<String>,
+        checked_at: i64,
+    }
+    let json = serde_json::to_string(&Json {
+        reachable: report.reachable,
+        version: &report.version,
+        board: &report.board,
+        architecture: &report.architecture,
+        cpu_load: report.cpu_load,
+        free_memory: report.free_memory,
+        total_memory: report.total_memory,
+        uptime_secs: report.uptime_secs,
+        identity: &report.identity,
+        hotspot_active: report.hotspot_active,
+        ppp_active: report.ppp_active,
+        last_error: &report.last_error,
+        checked_at: report.checked_at_ms,
+    })
+    .expect("router report serializes");
+    sqlx::query("UPDATE sites SET router_json = $1 WHERE id = $2")
+        .bind(json)
+        .bind(site_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
 
 /// Stores a new one-time enrollment token for a site and returns its text form.

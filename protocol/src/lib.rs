@@ -13,8 +13,10 @@ pub mod messages;
 
 pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this build speaks. 2 added `AgentMessage::Router`.
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The first version whose controllers understand `AgentMessage::Router`.
+pub const ROUTER_REPORT_VERSION: u16 = 2;
 /// The oldest peer version this build still talks to.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 

@@ -117,6 +117,40 @@ pub enum AgentMessage {
     Heartbeat(Heartbeat),
     /// The agent has applied sync up to this cursor.
     SyncApplied(SyncCursor),
+    /// The router's state as the agent last read it (protocol 2 and later; sent only when
+    /// the controller's `Welcome` names version 2 or more).
+    Router(RouterReport),
+}
+
+/// What the agent knows about its router.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouterReport {
+    /// Whether the RouterOS API answers.
+    pub reachable: bool,
+    /// RouterOS version.
+    pub version: Option<String>,
+    /// Board name.
+    pub board: Option<String>,
+    /// CPU architecture.
+    pub architecture: Option<String>,
+    /// CPU load, percent.
+    pub cpu_load: Option<u8>,
+    /// Free RAM, bytes.
+    pub free_memory: Option<u64>,
+    /// Total RAM, bytes.
+    pub total_memory: Option<u64>,
+    /// Seconds since the router booted.
+    pub uptime_secs: Option<u64>,
+    /// `/system/identity`.
+    pub identity: Option<String>,
+    /// Hotspot sessions online.
+    pub hotspot_active: Option<u32>,
+    /// PPP sessions online.
+    pub ppp_active: Option<u32>,
+    /// Why it is unreachable, or the last failure.
+    pub last_error: Option<String>,
+    /// When the agent read this (UTC unix milliseconds).
+    pub checked_at_ms: i64,
 }
 
 /// One entry of the change log.

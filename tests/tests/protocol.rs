@@ -96,7 +96,10 @@ async fn broken_and_incompatible_clients_get_clear_errors() {
     let reply: HelloReply = read_frame(&mut recv).await.unwrap().unwrap();
     assert_eq!(
         reply,
-        HelloReply::Refused(Refusal::IncompatibleVersion { min: 1, max: 1 })
+        HelloReply::Refused(Refusal::IncompatibleVersion {
+            min: 1,
+            max: mikrobill_protocol::PROTOCOL_VERSION
+        })
     );
     assert!(
         closed_reason(&conn)
@@ -114,9 +117,13 @@ async fn broken_and_incompatible_clients_get_clear_errors() {
         cursor: SyncCursor::default(),
     };
     write_frame(&mut send, &hello).await.unwrap();
+    // A version-1 agent is still served, at version 1.
     assert!(matches!(
         read_frame::<_, HelloReply>(&mut recv).await.unwrap(),
-        Some(HelloReply::Welcome { .. })
+        Some(HelloReply::Welcome {
+            protocol_version: 1,
+            ..
+        })
     ));
     let (mut req, mut resp) = conn.open_bi().await.unwrap();
     req.write_all(&((MAX_FRAME_LEN as u32) * 2).to_be_bytes())

@@ -211,6 +211,11 @@ async fn control_loop(
                             .await
                             .map_err(|e| e.to_string())?;
                     }
+                    Some(Ok(AgentMessage::Router(report))) => {
+                        if let Err(e) = sites::router_reported(&ctx.db, site_id, &report).await {
+                            tracing::warn!(site_id, "cannot record router state: {e}");
+                        }
+                    }
                     Some(Ok(AgentMessage::SyncApplied(c))) => {
                         if let Err(e) = sites::sync_applied(&ctx.db, site_id, c.seq).await {
                             tracing::warn!(site_id, "cannot record sync position: {e}");
