@@ -91,6 +91,21 @@ pub async fn record<B: Serialize, A: Serialize>(
     Ok(())
 }
 
+/// Records a change that was committed on its own (enrollment tokens, API tokens), where no
+/// transaction spans the change and its record.
+pub async fn record_alone<B: Serialize, A: Serialize>(
+    db: &crate::db::Db,
+    actor: &Actor,
+    action: &str,
+    entity: &str,
+    entity_id: Option<&str>,
+    before: Option<&B>,
+    after: Option<&A>,
+) -> Result<(), DbError> {
+    let mut conn = db.pool.acquire().await?;
+    record(&mut conn, actor, action, entity, entity_id, before, after).await
+}
+
 /// Filters for [`list`].
 #[derive(Debug, Default, Clone)]
 pub struct AuditFilter {

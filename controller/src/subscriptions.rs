@@ -732,73 +732,72 @@ async fn set_status_in(
     Ok(after)
 }
 
-/// Isolates an active subscription by hand; only an operator lifts it.
-pub async fn isolate(db: &Db, actor: &Actor, id: &str) -> DomainResult<Subscription> {
+/// Moves a subscription from one of `from` to `to` in its own transaction.
+async fn transition(
+    db: &Db,
+    actor: &Actor,
+    id: &str,
+    from: &[SubscriptionStatus],
+    to: SubscriptionStatus,
+    reason: Option<&str>,
+    action: &str,
+) -> DomainResult<Subscription> {
     let mut tx = db.pool.begin().await?;
     let s = fetch(&mut tx, id).await?;
-    if s.status != SubscriptionStatus::Active {
+    if !from.contains(&s.status) {
         return Err(DomainError::conflict(
             "invalid_state",
             format!("the subscription is {}", s.status.as_str()),
         ));
     }
-    let s = set_status_in(
-        &mut tx,
+    let s = set_status_in(&mut tx, actor, id, to, reason, action).await?;
+    tx.commit().await?;
+    Ok(s)
+}
+
+/// Isolates an active subscription by hand; only an operator lifts it.
+pub async fn isolate(db: &Db, actor: &Actor, id: &str) -> DomainResult<Subscription> {
+    use SubscriptionStatus::*;
+    transition(
+        db,
         actor,
         id,
-        SubscriptionStatus::Isolated,
+        &[Active],
+        Isolated,
         Some("manual"),
         "subscription.isolate",
     )
-    .await?;
-    tx.commit().await?;
-    Ok(s)
+    .await
 }
 
 /// Re-activates an isolated subscription by hand.
 pub async fn reactivate(db: &Db, actor: &Actor, id: &str) -> DomainResult<Subscription> {
-    let mut tx = db.pool.begin().await?;
-    let s = fetch(&mut tx, id).await?;
-    if s.status != SubscriptionStatus::Isolated {
-        return Err(DomainError::conflict(
-            "invalid_state",
-            format!("the subscription is {}", s.status.as_str()),
-        ));
-    }
-    let s = set_status_in(
-        &mut tx,
+    use SubscriptionStatus::*;
+    transition(
+        db,
         actor,
         id,
-        SubscriptionStatus::Active,
+        &[Isolated],
+        Active,
         None,
         "subscription.reactivate",
     )
-    .await?;
-    tx.commit().await?;
-    Ok(s)
+    .await
 }
 
 /// Ends a subscription: no more invoices, the account leaves the router. Unpaid invoices stay.
 pub async fn terminate(db: &Db, actor: &Actor, id: &str) -> DomainResult<Subscription> {
-    let mut tx = db.pool.begin().await?;
-    let s = fetch(&mut tx, id).await?;
-    if s.status == SubscriptionStatus::Terminated {
-        return Err(DomainError::conflict(
-            "invalid_state",
-            "the subscription is already terminated",
-        ));
-    }
-    let s = set_status_in(
-        &mut tx,
+    use SubscriptionStatus::*;
+    transition(
+        db,
         actor,
         id,
-        SubscriptionStatus::Terminated,
+        &[Active, Isolated],
+        Terminated,
         None,
         "subscription.terminate",
     )
-    .await?;
-    tx.commit().await?;
-    Ok(s)
+    .await
 }
 
 async fn overdue_invoices(conn: &mut sqlx::AnyConnection, id: &str, now: i64) -> DomainResult<i64> {

@@ -85,3 +85,21 @@ pub fn stop_records(tag: &str, n: u64) -> Vec<AccountingRecord> {
         })
         .collect()
 }
+
+/// Creates a site through the admin API, enrolls a fresh agent directory with its token and
+/// starts that agent connected; returns the site id, the agent and its directory.
+pub async fn api_site(admin: &crate::http::Api, name: &str) -> (String, Agent, tempfile::TempDir) {
+    let enr = admin
+        .post("/api/v1/sites", &serde_json::json!({ "name": name }))
+        .await
+        .expect(201);
+    let dir = tempfile::tempdir().expect("agent directory");
+    enroll(enr["token"].as_str().expect("token"), dir.path()).await;
+    let agent = start(dir.path(), None).await;
+    wait_connected(&agent).await;
+    (
+        enr["site"]["id"].as_str().expect("site id").to_string(),
+        agent,
+        dir,
+    )
+}

@@ -38,15 +38,7 @@ async fn pppoe_billing_cycle(backend: Backend) {
     let ctl = Controller::start(dir.path(), &db).await;
     let admin = Api::admin(ctl.api_addr).await;
 
-    let enr = admin
-        .post("/api/v1/sites", &json!({"name": "Dusun Timur"}))
-        .await
-        .expect(201);
-    let site_id = enr["site"]["id"].as_str().unwrap().to_string();
-    let agent_dir = tempfile::tempdir().unwrap();
-    agents::enroll(enr["token"].as_str().unwrap(), agent_dir.path()).await;
-    let agent = agents::start(agent_dir.path(), None).await;
-    agents::wait_connected(&agent).await;
+    let (site_id, agent, _agent_dir) = agents::api_site(&admin, "Dusun Timur").await;
 
     let plan = admin
         .post(

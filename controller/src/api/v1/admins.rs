@@ -253,14 +253,8 @@ async fn create_token(
     };
     let (token, secret) =
         tokens::create_api_token(&state.db, &caller.principal.admin_id, &name, expires_at).await?;
-    let mut conn = state
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    crate::audit::record(
-        &mut conn,
+    crate::audit::record_alone(
+        &state.db,
         &caller.actor(),
         "token.create",
         "token",
@@ -292,14 +286,8 @@ async fn revoke_token(
         )));
     }
     state.tokens.clear();
-    let mut conn = state
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    crate::audit::record(
-        &mut conn,
+    crate::audit::record_alone(
+        &state.db,
         &caller.actor(),
         "token.revoke",
         "token",

@@ -143,14 +143,8 @@ async fn create_site(
     let site = sites::create(&state.db, &req.name)
         .await
         .map_err(DomainError::from)?;
-    let mut conn = state
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    crate::audit::record(
-        &mut conn,
+    crate::audit::record_alone(
+        &state.db,
         &caller.actor(),
         "site.create",
         "site",
@@ -159,7 +153,6 @@ async fn create_site(
         Some(&site),
     )
     .await?;
-    drop(conn);
     Ok((
         StatusCode::CREATED,
         Json(enrollment(&state, site, req.token_ttl_hours).await?),
@@ -188,14 +181,8 @@ async fn new_token(
         ));
     }
     let e = enrollment(&state, site, req.token_ttl_hours).await?;
-    let mut conn = state
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    crate::audit::record(
-        &mut conn,
+    crate::audit::record_alone(
+        &state.db,
         &caller.actor(),
         "site.token",
         "site",
@@ -222,14 +209,8 @@ async fn revoke_site(
     let after = sites::revoke(&state.db, &before.name)
         .await
         .map_err(DomainError::from)?;
-    let mut conn = state
-        .db
-        .pool
-        .acquire()
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    crate::audit::record(
-        &mut conn,
+    crate::audit::record_alone(
+        &state.db,
         &caller.actor(),
         "site.revoke",
         "site",
