@@ -357,8 +357,11 @@ pub async fn credit_reseller(
     amount: i64,
     note: Option<String>,
 ) -> DomainResult<Admin> {
-    if amount <= 0 {
-        return Err(DomainError::invalid("amount", "must be positive"));
+    if amount <= 0 || !crate::billing::tax::check_amount(amount) {
+        return Err(DomainError::invalid(
+            "amount",
+            "must be positive and at most 10^15",
+        ));
     }
     let note = text("note", note, 500)?;
     let before = get(db, id).await?;

@@ -11,7 +11,11 @@ use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_trac
 use serde_json::{Value, json};
 use std::time::Duration;
 
-mikrobill_tests::on_both_backends!(pppoe_billing_cycle, settings_validation_and_roles);
+mikrobill_tests::on_both_backends!(
+    pppoe_billing_cycle,
+    subscription_changes_voids_and_reads,
+    settings_validation_and_roles
+);
 
 fn notification(order_id: &str, txn: &str, gross: &str, status: &str) -> Value {
     let key = Midtrans::new(MIDTRANS_SERVER_KEY);
@@ -404,4 +408,265 @@ async fn settings_validation_and_roles(backend: Backend) {
         admin.post("/api/v1/jobs/nope/run", &json!({})).await.status,
         404
     );
+}
+
+async fn subscription_changes_voids_and_reads(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let (site_a, agent_a, _dir_a) = agents::api_site(&admin, "Site A").await;
+    let (site_b, agent_b, _dir_b) = agents::api_site(&admin, "Site B").await;
+    let plan = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Rumah 10M", "kind": "pppoe", "price": 150000}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/plans/{}", plan["id"].as_str().unwrap()))
+            .await
+            .expect(200)["price"],
+        150000
+    );
+    let c = admin
+        .post("/api/v1/customers", &json!({"name": "Agus"}))
+        .await
+        .expect(201);
+    let sub = admin
+        .post(
+            "/api/v1/subscriptions",
+            &json!({"customer_id": c["id"], "plan_id": plan["id"], "site_id": site_a, "username": "agus"}),
+        )
+        .await
+        .expect(201);
+    let sid = sub["id"].as_str().unwrap();
+    assert_eq!(sub["password"].as_str().unwrap().len(), 12);
+
+    // Moving the account: it leaves site A's cache, reaches site B's, and the old router
+    // gets a kick for running sessions.
+    let moved = admin
+        .patch(
+            &format!("/api/v1/subscriptions/{sid}"),
+            &json!({"site_id": site_b, "password": "baru-1234", "static_ip": "10.0.0.9"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(moved["site_id"], site_b.as_str());
+    eventually(Duration::from_secs(10), "moved to site B", || async {
+        agent_b
+            .cache()
+            .user("agus")
+            .ok()
+            .flatten()
+            .filter(|u| u.password == "baru-1234")
+    })
+    .await;
+    eventually(Duration::from_secs(10), "gone from site A", || async {
+        agent_a
+            .cache()
+            .user("agus")
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let kicks = admin
+        .get(&format!(
+            "/api/v1/commands?site_id={site_a}&subscription_id={sid}"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(kicks["items"][0]["kind"], "disconnect");
+    let bad_ip = admin
+        .patch(
+            &format!("/api/v1/subscriptions/{sid}"),
+            &json!({"static_ip": "10.0.0.999"}),
+        )
+        .await;
+    assert_eq!(bad_ip.json()["field"], "static_ip");
+
+    // Manual isolation is lifted only by an operator, not by a payment.
+    admin
+        .post(&format!("/api/v1/subscriptions/{sid}/isolate"), &json!({}))
+        .await
+        .expect(200);
+    let inv = admin
+        .get(&format!("/api/v1/invoices?subscription_id={sid}"))
+        .await
+        .expect(200)["items"][0]
+        .clone();
+    let inv_id = inv["id"].as_str().unwrap();
+    let paid = admin
+        .post(
+            "/api/v1/payments",
+            &json!({"invoice_id": inv_id, "amount": inv["total"], "method": "cash"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(paid["reactivated"].as_array().unwrap().len(), 0);
+    let pay = admin
+        .get(&format!(
+            "/api/v1/payments/{}",
+            paid["payment"]["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    assert_eq!(pay["amount"], inv["total"]);
+    assert_eq!(
+        admin
+            .get(&format!("/api/v1/subscriptions/{sid}"))
+            .await
+            .expect(200)["status"],
+        "isolated"
+    );
+    let back = admin
+        .post(
+            &format!("/api/v1/subscriptions/{sid}/reactivate"),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(back["status"], "active");
+    assert_eq!(
+        admin
+            .post(
+                &format!("/api/v1/subscriptions/{sid}/reactivate"),
+                &json!({})
+            )
+            .await
+            .status,
+        409
+    );
+
+    // A downgrade mid-cycle credits the customer; an unpaid invoice can be voided once.
+    let cheap = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Rumah 5M", "kind": "pppoe", "price": 90000}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            &format!("/api/v1/subscriptions/{sid}/change-plan"),
+            &json!({"plan_id": cheap["id"]}),
+        )
+        .await
+        .expect(200);
+    let balance = admin
+        .get(&format!("/api/v1/customers/{}", c["id"].as_str().unwrap()))
+        .await
+        .expect(200)["balance"]
+        .as_i64()
+        .unwrap();
+    assert!(balance > 0, "a downgrade must credit the unused days");
+    let sub2 = admin
+        .post(
+            "/api/v1/subscriptions",
+            &json!({"customer_id": c["id"], "plan_id": plan["id"], "site_id": site_b, "username": "agus2"}),
+        )
+        .await
+        .expect(201);
+    let open = admin
+        .get(&format!(
+            "/api/v1/invoices?subscription_id={}&status=unpaid",
+            sub2["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    let open_id = open["items"][0]["id"].as_str().unwrap();
+    // The credit paid part of the new invoice, so it cannot be voided any more.
+    assert_eq!(
+        open["items"][0]["amount_paid"],
+        balance.min(open["items"][0]["total"].as_i64().unwrap())
+    );
+    assert_eq!(
+        admin
+            .post(
+                &format!("/api/v1/invoices/{open_id}/void"),
+                &json!({"reason": "x"})
+            )
+            .await
+            .status,
+        409
+    );
+    let sub3 = admin
+        .post(
+            "/api/v1/subscriptions",
+            &json!({"customer_id": c["id"], "plan_id": plan["id"], "site_id": site_b, "username": "agus3"}),
+        )
+        .await
+        .expect(201);
+    let fresh = admin
+        .get(&format!(
+            "/api/v1/invoices?subscription_id={}",
+            sub3["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    let fresh_id = fresh["items"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        admin
+            .post(
+                &format!("/api/v1/invoices/{fresh_id}/void"),
+                &json!({"reason": ""})
+            )
+            .await
+            .json()["field"],
+        "reason"
+    );
+    let void = admin
+        .post(
+            &format!("/api/v1/invoices/{fresh_id}/void"),
+            &json!({"reason": "entered twice"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(void["status"], "void");
+    assert_eq!(
+        admin
+            .post(
+                &format!("/api/v1/invoices/{fresh_id}/void"),
+                &json!({"reason": "again"})
+            )
+            .await
+            .status,
+        409
+    );
+
+    // Resellers are listed for the cash desk; credits are bounded.
+    let r = admin
+        .post(
+            "/api/v1/admins",
+            &json!({"username": "toko-andi", "password": "reseller-password", "role": "reseller"}),
+        )
+        .await
+        .expect(201);
+    let rid = r["id"].as_str().unwrap();
+    let listed = admin.get("/api/v1/resellers").await.expect(200);
+    assert_eq!(listed["items"][0]["username"], "toko-andi");
+    let huge = admin
+        .post(
+            &format!("/api/v1/resellers/{rid}/credit"),
+            &json!({"amount": i64::MAX}),
+        )
+        .await;
+    assert_eq!(huge.status, 422);
+    assert_eq!(
+        admin
+            .post(
+                &format!("/api/v1/resellers/{rid}/credit"),
+                &json!({"amount": 50000})
+            )
+            .await
+            .expect(200)["balance"],
+        50000
+    );
+    agent_a.shutdown().await;
+    agent_b.shutdown().await;
 }
