@@ -333,6 +333,20 @@ async fn errors_docs_readiness_and_metrics(backend: Backend) {
         );
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // An independent validator (openapi-spec-validator, PyPI) accepts the document.
+    let file = dir.path().join("openapi.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-m", "openapi_spec_validator"])
+        .arg(&file)
+        .output()
+        .expect("python3 runs (scripts/ensure-test-tools installs openapi-spec-validator)");
+    assert!(
+        out.status.success(),
+        "the OpenAPI document does not validate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     let page = Api::new(ctl.api_addr).get("/api/v1/docs").await;
     assert_eq!(page.status, 200);
     assert!(page.text.contains("/auth/login") && page.text.contains("<h2"));

@@ -24,12 +24,42 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         ))
         .build();
     api.servers = Some(vec![ServerBuilder::new().url("/api/v1").build()]);
+    describe_responses(&mut api);
     let components = api.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
     api
+}
+
+/// OpenAPI requires a description on every response; the handlers' annotations name status
+/// and body only, so the status's reason phrase fills in.
+fn describe_responses(api: &mut OpenApi) {
+    for item in api.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            for (code, response) in op.responses.responses.iter_mut() {
+                if let utoipa::openapi::RefOr::T(r) = response
+                    && r.description.is_empty()
+                {
+                    r.description = code
+                        .parse::<u16>()
+                        .ok()
+                        .and_then(|c| axum::http::StatusCode::from_u16(c).ok())
+                        .and_then(|c| c.canonical_reason())
+                        .unwrap_or("Response")
+                        .to_string();
+                }
+            }
+        }
+    }
 }
 
 /// `/openapi.json` and `/docs`.
