@@ -647,8 +647,9 @@ async fn a_router_down_at_command_time_is_waited_for_while_radius_keeps_answerin
     assert!(!pending.is_finished(), "retrying while the router is down");
     let started = Instant::now();
     assert_eq!(site.login("sari").await.code, Code::AccessAccept);
+    // Answered from the cache: nowhere near the router's retry pace of seconds.
     assert!(
-        started.elapsed() < Duration::from_millis(500),
+        started.elapsed() < Duration::from_secs(1),
         "RADIUS does not wait"
     );
     site.fake().faults().set_refuse(false);
