@@ -4,10 +4,13 @@
 //! `uplink` moves both over the mutually authenticated QUIC link, `identity`/`tls`/`enroll`
 //! give the agent its certificate. The RADIUS server reads the cache and writes the outbox,
 //! and never waits on the uplink. `router` manages the MikroTik router over its API, in
-//! its own tasks, so neither RADIUS nor the uplink ever waits on the router.
+//! its own tasks, so neither RADIUS nor the uplink ever waits on the router. `commands`
+//! applies what the controller asks of the site (Disconnect, isolation, plan changes,
+//! router resync) through RADIUS CoA/Disconnect and the router API.
 
 pub mod cache;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod enroll;
 pub mod identity;
@@ -108,6 +111,9 @@ pub enum AgentError {
     /// The records of router items the agent made could not be opened.
     #[error("cannot open the router records: {0}")]
     RouterRecords(sled::Error),
+    /// The stored outcomes of controller commands could not be opened.
+    #[error("cannot open the command outcomes: {0}")]
+    Commands(sled::Error),
 }
 
 /// A running agent.
@@ -121,6 +127,7 @@ pub struct Agent {
     shutdown: watch::Sender<bool>,
     uplink: tokio::task::JoinHandle<()>,
     router: Option<(router::Router, tokio::task::JoinHandle<()>)>,
+    commands: Arc<commands::Applier>,
     site_name: String,
 }
 
@@ -169,32 +176,48 @@ impl Agent {
         }
         let (link_tx, link) = watch::channel(LinkState::Connecting);
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let ctx = Arc::new(uplink::UplinkContext {
-            identity,
-            controller_addr,
-            cache: cache.clone(),
-            outbox: outbox.clone(),
-            link: link_tx,
-            reconnect_max: options.reconnect_max,
-            started: Instant::now(),
-        });
-        let uplink = tokio::spawn(uplink::run(ctx, shutdown_rx.clone()));
-        let router = match options.router {
+        // The router comes before the uplink: commands arriving over the link need its handle.
+        let (router, managed) = match options.router {
             Some(config) => {
                 let owned = router::Owned::open(&db).map_err(AgentError::RouterRecords)?;
                 let handle = router::Router::spawn(&config);
                 tracing::info!(router = %config.address, mode = ?config.mode, "managing the router");
+                let managed = commands::ManagedRouter {
+                    router: handle.clone(),
+                    config: config.clone(),
+                    owned: owned.clone(),
+                };
                 let task = tokio::spawn(router::run(
                     handle.clone(),
                     config,
                     cache.clone(),
                     owned,
-                    shutdown_rx,
+                    shutdown_rx.clone(),
                 ));
-                Some((handle, task))
+                (Some((handle, task)), Some(managed))
             }
-            None => None,
+            None => (None, None),
         };
+        let clients = options
+            .radius
+            .as_ref()
+            .map(|r| r.clients.clone())
+            .unwrap_or_default();
+        let commands = Arc::new(
+            commands::Applier::open(&db, cache.clone(), sessions.clone(), clients, managed)
+                .map_err(AgentError::Commands)?,
+        );
+        let ctx = Arc::new(uplink::UplinkContext {
+            identity,
+            controller_addr,
+            cache: cache.clone(),
+            outbox: outbox.clone(),
+            commands: commands.clone(),
+            link: link_tx,
+            reconnect_max: options.reconnect_max,
+            started: Instant::now(),
+        });
+        let uplink = tokio::spawn(uplink::run(ctx, shutdown_rx));
         Ok(Agent {
             cache,
             outbox,
@@ -205,6 +228,7 @@ impl Agent {
             shutdown,
             uplink,
             router,
+            commands,
             site_name,
         })
     }
@@ -237,6 +261,11 @@ impl Agent {
     /// The managed router, if configured.
     pub fn router(&self) -> Option<&router::Router> {
         self.router.as_ref().map(|(r, _)| r)
+    }
+
+    /// Applies the controller's commands; the uplink hands it every command stream.
+    pub fn commands(&self) -> &Arc<commands::Applier> {
+        &self.commands
     }
 
     /// The enrolled site's name.

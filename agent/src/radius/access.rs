@@ -4,6 +4,8 @@
 use super::clients::NasClient;
 use super::policy::{self, Account, Grant, RejectReason};
 use super::server::Context;
+use super::sessions::Sessions;
+use crate::cache::Cache;
 use mikrobill_protocol::items::{Plan, User, Voucher};
 use mikrobill_radius::dict::{self, microsoft, mikrotik};
 use mikrobill_radius::{Code, Packet, auth, mschap};
@@ -25,6 +27,55 @@ struct MsChapAccept {
 enum Cached {
     Voucher(Voucher),
     User(User),
+}
+
+impl Cached {
+    fn account(&self) -> Account<'_> {
+        match self {
+            Cached::Voucher(v) => Account::Voucher(v),
+            Cached::User(u) => Account::User(u),
+        }
+    }
+}
+
+/// The account a User-Name names: a voucher code first, then a named account.
+fn lookup(cache: &Cache, username: &str) -> Result<Cached, RejectReason> {
+    if username.is_empty() {
+        return Err(RejectReason::UnknownAccount);
+    }
+    let found = match cache.voucher(username) {
+        Ok(Some(v)) => Ok(Some(Cached::Voucher(v))),
+        Ok(None) => cache.user(username).map(|u| u.map(Cached::User)),
+        Err(e) => Err(e),
+    };
+    match found {
+        Ok(Some(cached)) => Ok(cached),
+        Ok(None) => Err(RejectReason::UnknownAccount),
+        Err(e) => {
+            tracing::error!("cache read failed: {e}");
+            Err(RejectReason::UnknownAccount)
+        }
+    }
+}
+
+/// What a running session of `username` should have under the cache as it stands: the
+/// grant a fresh login would get, except that the open sessions do not count against the
+/// shared-users limit (the session asking is one of them). `Err` when a fresh login would
+/// be refused, so the session should end instead.
+pub(crate) fn running_grant(
+    cache: &Cache,
+    sessions: &Sessions,
+    username: &str,
+    now_ms: i64,
+) -> Result<Grant, RejectReason> {
+    let cached = lookup(cache, username)?;
+    let account = cached.account();
+    let plan = cache.plan(account.plan_id()).ok().flatten();
+    let usage = sessions.account(username, now_ms).map_err(|e| {
+        tracing::error!("session table read failed: {e}");
+        RejectReason::UnknownAccount
+    })?;
+    policy::decide(account, plan.as_ref(), &usage.usage, 0, now_ms)
 }
 
 fn check_credentials(
@@ -66,6 +117,31 @@ fn check_credentials(
     Err(RejectReason::BadCredentials)
 }
 
+/// Pushes what the plan (or isolation) sets for a session's service: Mikrotik-Rate-Limit,
+/// Mikrotik-Group and Mikrotik-Address-List. The Access-Accept and the CoA-Request that
+/// re-speeds a running session share it, so both always say the same; false when the
+/// grant sets none of them.
+pub(crate) fn push_service_attributes(packet: &mut Packet, grant: &Grant) -> bool {
+    let mut pushed = false;
+    if let Some(rate) = &grant.rate_limit {
+        packet.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::RATE_LIMIT, rate.as_bytes());
+        pushed = true;
+    }
+    if let Some(group) = &grant.router_group {
+        packet.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::GROUP, group.as_bytes());
+        pushed = true;
+    }
+    if let Some(list) = &grant.address_list {
+        packet.push_vendor(
+            dict::VENDOR_MIKROTIK,
+            mikrotik::ADDRESS_LIST,
+            list.as_bytes(),
+        );
+        pushed = true;
+    }
+    pushed
+}
+
 fn accept(
     req: &Packet,
     client: &NasClient,
@@ -80,9 +156,7 @@ fn accept(
     if let Some(i) = grant.interim_interval_secs {
         reply.push_u32(dict::ACCT_INTERIM_INTERVAL, i);
     }
-    if let Some(rate) = &grant.rate_limit {
-        reply.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::RATE_LIMIT, rate.as_bytes());
-    }
+    push_service_attributes(&mut reply, grant);
     if let Some(bytes) = grant.total_limit_bytes {
         reply.push_vendor_u32(
             dict::VENDOR_MIKROTIK,
@@ -96,16 +170,6 @@ fn accept(
                 (bytes >> 32).min(u32::MAX as u64) as u32,
             );
         }
-    }
-    if let Some(group) = &grant.router_group {
-        reply.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::GROUP, group.as_bytes());
-    }
-    if let Some(list) = &grant.address_list {
-        reply.push_vendor(
-            dict::VENDOR_MIKROTIK,
-            mikrotik::ADDRESS_LIST,
-            list.as_bytes(),
-        );
     }
     if let Some(ip) = grant.framed_ip {
         reply.push(dict::FRAMED_IP_ADDRESS, ip.octets().to_vec());
@@ -187,28 +251,8 @@ fn decide(
     username: &str,
     now_ms: i64,
 ) -> Result<(Packet, Grant), RejectReason> {
-    if username.is_empty() {
-        return Err(RejectReason::UnknownAccount);
-    }
-    let cached = match ctx.cache.voucher(username) {
-        Ok(Some(v)) => Cached::Voucher(v),
-        Ok(None) => match ctx.cache.user(username) {
-            Ok(Some(u)) => Cached::User(u),
-            Ok(None) => return Err(RejectReason::UnknownAccount),
-            Err(e) => {
-                tracing::error!("cache read failed: {e}");
-                return Err(RejectReason::UnknownAccount);
-            }
-        },
-        Err(e) => {
-            tracing::error!("cache read failed: {e}");
-            return Err(RejectReason::UnknownAccount);
-        }
-    };
-    let account = match &cached {
-        Cached::Voucher(v) => Account::Voucher(v),
-        Cached::User(u) => Account::User(u),
-    };
+    let cached = lookup(&ctx.cache, username)?;
+    let account = cached.account();
     let mschap = check_credentials(req, client, username, account.password())?;
     let plan = ctx.cache.plan(account.plan_id()).ok().flatten();
     let usage = ctx.sessions.account(username, now_ms).map_err(|e| {

@@ -24,6 +24,9 @@ pub enum CoaError {
     NoAnswer(SocketAddr),
 }
 
+/// Error-Cause 503 (RFC 5176): the NAS has no such session, so it has already ended.
+pub const SESSION_NOT_FOUND: u32 = 503;
+
 /// The NAS's verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoaAnswer {
@@ -74,6 +77,25 @@ pub async fn send(nas: SocketAddr, secret: &[u8], request: &Packet) -> Result<Co
     Err(CoaError::NoAnswer(nas))
 }
 
+/// A Disconnect- or CoA-Request naming one session the way RFC 5176 identifies it:
+/// User-Name, Acct-Session-Id and the NAS-IP-Address the router knows itself by.
+pub fn session_request(
+    code: Code,
+    username: &str,
+    session_id: Option<&str>,
+    nas_ip: Option<Ipv4Addr>,
+) -> Packet {
+    let mut req = Packet::new(code, rand::random(), [0; 16]);
+    req.push(dict::USER_NAME, username.as_bytes().to_vec());
+    if let Some(id) = session_id {
+        req.push(dict::ACCT_SESSION_ID, id.as_bytes().to_vec());
+    }
+    if let Some(ip) = nas_ip {
+        req.push(dict::NAS_IP_ADDRESS, ip.octets().to_vec());
+    }
+    req
+}
+
 /// Asks the NAS to end a subscriber's session.
 pub async fn disconnect(
     nas: SocketAddr,
@@ -82,13 +104,6 @@ pub async fn disconnect(
     session_id: Option<&str>,
     nas_ip: Option<Ipv4Addr>,
 ) -> Result<CoaAnswer, CoaError> {
-    let mut req = Packet::new(Code::DisconnectRequest, rand::random(), [0; 16]);
-    req.push(dict::USER_NAME, username.as_bytes().to_vec());
-    if let Some(id) = session_id {
-        req.push(dict::ACCT_SESSION_ID, id.as_bytes().to_vec());
-    }
-    if let Some(ip) = nas_ip {
-        req.push(dict::NAS_IP_ADDRESS, ip.octets().to_vec());
-    }
+    let req = session_request(Code::DisconnectRequest, username, session_id, nas_ip);
     send(nas, secret, &req).await
 }

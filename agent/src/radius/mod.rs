@@ -7,7 +7,7 @@
 //! (local session table and usage), `accounting` (request to record), `coa` (Disconnect and
 //! CoA client), `clients` (NAS secrets).
 
-mod access;
+pub(crate) mod access;
 pub mod accounting;
 pub mod clients;
 pub mod coa;

@@ -12,7 +12,7 @@ use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use mikrobill_radius::auth::{self, MaStatus};
 use mikrobill_radius::{Code, MAX_PACKET_LEN, Packet};
 use std::collections::HashSet;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::net::UdpSocket;
@@ -337,7 +337,7 @@ async fn handle_acct(ctx: &Arc<Context>, raw: &[u8], from: SocketAddr) -> Option
         }
     };
     // The answer waits for the disk: the router keeps retrying until it gets one.
-    if let Err(e) = commit(ctx, record.clone(), now).await {
+    if let Err(e) = commit(ctx, record.clone(), from.ip(), now).await {
         RadiusStats::bump(&ctx.stats.accounting_failed);
         tracing::error!(
             session = record.session_id,
@@ -368,15 +368,26 @@ async fn handle_acct(ctx: &Arc<Context>, raw: &[u8], from: SocketAddr) -> Option
 /// One accounting record on its way into the session table and the outbox.
 struct Commit {
     record: AccountingRecord,
+    from: IpAddr,
     now: i64,
     done: oneshot::Sender<Result<(), OutboxError>>,
 }
 
 /// Folds the record into the session table and stores it durably; returns once it is on disk.
-async fn commit(ctx: &Context, record: AccountingRecord, now: i64) -> Result<(), OutboxError> {
+async fn commit(
+    ctx: &Context,
+    record: AccountingRecord,
+    from: IpAddr,
+    now: i64,
+) -> Result<(), OutboxError> {
     let (done, wait) = oneshot::channel();
     ctx.committer
-        .send(Commit { record, now, done })
+        .send(Commit {
+            record,
+            from,
+            now,
+            done,
+        })
         .await
         .map_err(|_| OutboxError::Closed)?;
     wait.await.map_err(|_| OutboxError::Closed)?
@@ -399,8 +410,10 @@ async fn commit_loop(
 ) {
     let mut group = Vec::new();
     while commits.recv_many(&mut group, COMMIT_GROUP).await > 0 {
-        let records: Vec<(AccountingRecord, i64)> =
-            group.iter().map(|c| (c.record.clone(), c.now)).collect();
+        let records: Vec<(AccountingRecord, Option<IpAddr>, i64)> = group
+            .iter()
+            .map(|c| (c.record.clone(), Some(c.from), c.now))
+            .collect();
         let sessions = sessions.clone();
         let applied = tokio::task::spawn_blocking(move || {
             for e in sessions.apply_all(&records) {
@@ -412,7 +425,7 @@ async fn commit_loop(
         let result = match applied {
             Ok(records) => {
                 outbox
-                    .append(records.into_iter().map(|(r, _)| r).collect())
+                    .append(records.into_iter().map(|(r, _, _)| r).collect())
                     .await
             }
             Err(e) => Err(OutboxError::Storage(format!(

@@ -3,7 +3,8 @@
 //!
 //! Sessions are keyed `username \0 nas \0 session-id`, so one prefix scan yields an account's
 //! open sessions. A stopped session stays as a tombstone for a day so a late or repeated
-//! Stop is never counted twice.
+//! Stop is never counted twice. Each session remembers where its NAS sent accounting from,
+//! so a controller command can reach it with CoA or Disconnect.
 
 use super::policy::Usage;
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// An open session not updated for this long no longer counts against shared users.
 pub const STALE_AFTER_MS: i64 = 30 * 60 * 1000;
@@ -51,6 +53,57 @@ struct SessionState {
     time_secs: u64,
     bytes: u64,
     closed: bool,
+    // Appended fields: entries written before them decode through `LegacySessionState`.
+    nas_ip: Option<Ipv4Addr>,
+    nas_addr: Option<IpAddr>,
+}
+
+/// The layout entries had before the NAS's addresses were kept.
+#[derive(Deserialize)]
+struct LegacySessionState {
+    nas: String,
+    session_id: String,
+    started_ms: i64,
+    last_ms: i64,
+    time_secs: u64,
+    bytes: u64,
+    closed: bool,
+}
+
+/// Decodes an entry of either layout. postcard fails on a short input, so an old entry
+/// never decodes as the new layout by accident.
+fn decode_state(bytes: &[u8]) -> Result<SessionState, postcard::Error> {
+    match postcard::from_bytes::<SessionState>(bytes) {
+        Ok(s) => Ok(s),
+        Err(new_error) => match postcard::from_bytes::<LegacySessionState>(bytes) {
+            Ok(old) => Ok(SessionState {
+                nas: old.nas,
+                session_id: old.session_id,
+                started_ms: old.started_ms,
+                last_ms: old.last_ms,
+                time_secs: old.time_secs,
+                bytes: old.bytes,
+                closed: old.closed,
+                nas_ip: None,
+                nas_addr: None,
+            }),
+            Err(_) => Err(new_error),
+        },
+    }
+}
+
+/// A session not stopped yet, with what it takes to address it at its NAS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSession {
+    /// The NAS-Identifier (or the client's configured name).
+    pub nas_identifier: String,
+    /// Acct-Session-Id.
+    pub session_id: String,
+    /// NAS-IP-Address as the NAS reported it (else its source address).
+    pub nas_ip: Option<Ipv4Addr>,
+    /// The address the NAS sent accounting from; `None` for sessions recorded before the
+    /// agent kept it.
+    pub nas_addr: Option<IpAddr>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -112,12 +165,13 @@ fn fold(
     sessions: &TransactionalTree,
     usage: &TransactionalTree,
     rec: &AccountingRecord,
+    from: Option<IpAddr>,
     now_ms: i64,
 ) -> Result<(), ConflictableTransactionError<SessionError>> {
     let key = session_key(&rec.username, &rec.nas_identifier, &rec.session_id);
     let bytes = rec.input_octets.saturating_add(rec.output_octets);
     let existing: Option<SessionState> = match sessions.get(&key)? {
-        Some(v) => Some(postcard::from_bytes(&v).map_err(damaged)?),
+        Some(v) => Some(decode_state(&v).map_err(damaged)?),
         None => None,
     };
     if existing.as_ref().is_some_and(|s| s.closed) {
@@ -133,6 +187,12 @@ fn fold(
     s.time_secs = s.time_secs.max(rec.session_time_secs);
     s.bytes = s.bytes.max(bytes);
     s.last_ms = now_ms;
+    if rec.nas_ip.is_some() {
+        s.nas_ip = rec.nas_ip;
+    }
+    if from.is_some() {
+        s.nas_addr = from;
+    }
     if rec.status == AcctStatus::Stop {
         let mut u: StoredUsage = match usage.get(rec.username.as_bytes())? {
             Some(v) => postcard::from_bytes(&v).map_err(damaged)?,
@@ -174,7 +234,7 @@ impl Sessions {
         let mut open = 0u32;
         for item in self.sessions.scan_prefix(prefix(username)) {
             let (_, v) = item?;
-            let s: SessionState = postcard::from_bytes(&v)?;
+            let s = decode_state(&v)?;
             if s.closed {
                 continue;
             }
@@ -200,13 +260,38 @@ impl Sessions {
         Ok(())
     }
 
-    /// Folds an accounting event into the table; repeated or out-of-order events are harmless.
-    pub fn apply(&self, rec: &AccountingRecord, now_ms: i64) -> Result<(), SessionError> {
+    /// The account's sessions not stopped yet, stale ones included: a session whose
+    /// updates stopped coming may still be running on its NAS.
+    pub fn open_sessions(&self, username: &str) -> Result<Vec<OpenSession>, SessionError> {
+        let mut open = Vec::new();
+        for item in self.sessions.scan_prefix(prefix(username)) {
+            let (_, v) = item?;
+            let s = decode_state(&v)?;
+            if !s.closed {
+                open.push(OpenSession {
+                    nas_identifier: s.nas,
+                    session_id: s.session_id,
+                    nas_ip: s.nas_ip,
+                    nas_addr: s.nas_addr,
+                });
+            }
+        }
+        Ok(open)
+    }
+
+    /// Folds an accounting event, sent by the NAS at `from` when known, into the table;
+    /// repeated or out-of-order events are harmless.
+    pub fn apply(
+        &self,
+        rec: &AccountingRecord,
+        from: Option<IpAddr>,
+        now_ms: i64,
+    ) -> Result<(), SessionError> {
         if is_nas_wide(rec) {
             return self.close_nas(&rec.nas_identifier);
         }
         (&self.sessions, &self.usage)
-            .transaction(|(sessions, usage)| fold(sessions, usage, rec, now_ms))?;
+            .transaction(|(sessions, usage)| fold(sessions, usage, rec, from, now_ms))?;
         Ok(())
     }
 
@@ -217,10 +302,13 @@ impl Sessions {
     /// Consecutive session events share one sled transaction (up to
     /// [`EVENTS_PER_TRANSACTION`]). Each sled transaction seals sled's log buffer and has it
     /// written out, so one per event was most of the cost of accounting under load.
-    pub fn apply_all(&self, events: &[(AccountingRecord, i64)]) -> Vec<SessionError> {
+    pub fn apply_all(
+        &self,
+        events: &[(AccountingRecord, Option<IpAddr>, i64)],
+    ) -> Vec<SessionError> {
         let mut errors = Vec::new();
         let mut rest = events;
-        while let Some((first, _)) = rest.first() {
+        while let Some((first, _, _)) = rest.first() {
             if is_nas_wide(first) {
                 if let Err(e) = self.close_nas(&first.nas_identifier) {
                     errors.push(e);
@@ -231,7 +319,7 @@ impl Sessions {
             let end = rest
                 .iter()
                 .take(EVENTS_PER_TRANSACTION)
-                .position(|(rec, _)| is_nas_wide(rec))
+                .position(|(rec, _, _)| is_nas_wide(rec))
                 .unwrap_or(rest.len().min(EVENTS_PER_TRANSACTION));
             let (run, after) = rest.split_at(end);
             // The closure reruns from scratch on a conflict: it starts its list afresh.
@@ -239,8 +327,8 @@ impl Sessions {
             let result = (&self.sessions, &self.usage).transaction(|(sessions, usage)| {
                 let mut skipped = skipped.borrow_mut();
                 skipped.clear();
-                for (rec, now_ms) in run {
-                    match fold(sessions, usage, rec, *now_ms) {
+                for (rec, from, now_ms) in run {
+                    match fold(sessions, usage, rec, *from, *now_ms) {
                         Ok(()) => {}
                         // Raised before the event wrote anything: skip just this one.
                         Err(ConflictableTransactionError::Abort(e)) => skipped.push(e),
@@ -262,7 +350,7 @@ impl Sessions {
     fn close_nas(&self, nas: &str) -> Result<(), SessionError> {
         for item in self.sessions.iter() {
             let (k, v) = item?;
-            let mut s: SessionState = postcard::from_bytes(&v)?;
+            let mut s = decode_state(&v)?;
             if s.closed || s.nas != nas {
                 continue;
             }
@@ -283,7 +371,7 @@ impl Sessions {
         let mut removed = 0;
         for item in self.sessions.iter() {
             let (k, v) = item?;
-            let s: SessionState = postcard::from_bytes(&v)?;
+            let s = decode_state(&v)?;
             if s.closed && now_ms - s.last_ms > TOMBSTONE_MS {
                 self.sessions.remove(k)?;
                 removed += 1;
@@ -331,8 +419,9 @@ mod tests {
     #[test]
     fn sessions_accumulate_and_a_repeated_stop_counts_once() {
         let (_d, s) = open();
-        s.apply(&rec(AcctStatus::Start, "a", 0, 0), 1_000).unwrap();
-        s.apply(&rec(AcctStatus::InterimUpdate, "a", 300, 1000), 2_000)
+        s.apply(&rec(AcctStatus::Start, "a", 0, 0), None, 1_000)
+            .unwrap();
+        s.apply(&rec(AcctStatus::InterimUpdate, "a", 300, 1000), None, 2_000)
             .unwrap();
         assert_eq!(
             s.account("v1", 2_000).unwrap(),
@@ -346,11 +435,11 @@ mod tests {
             }
         );
         // A late, older interim changes nothing.
-        s.apply(&rec(AcctStatus::InterimUpdate, "a", 200, 500), 2_500)
+        s.apply(&rec(AcctStatus::InterimUpdate, "a", 200, 500), None, 2_500)
             .unwrap();
-        s.apply(&rec(AcctStatus::Stop, "a", 400, 1500), 3_000)
+        s.apply(&rec(AcctStatus::Stop, "a", 400, 1500), None, 3_000)
             .unwrap();
-        s.apply(&rec(AcctStatus::Stop, "a", 400, 1500), 3_100)
+        s.apply(&rec(AcctStatus::Stop, "a", 400, 1500), None, 3_100)
             .unwrap();
         let after = s.account("v1", 3_200).unwrap();
         assert_eq!(
@@ -362,7 +451,7 @@ mod tests {
             (400, 1500, 0)
         );
         // A second session adds on top; stale sessions stop counting as open.
-        s.apply(&rec(AcctStatus::InterimUpdate, "b", 100, 100), 4_000)
+        s.apply(&rec(AcctStatus::InterimUpdate, "b", 100, 100), None, 4_000)
             .unwrap();
         let now = s.account("v1", 4_000).unwrap();
         assert_eq!((now.usage.time_secs, now.open_sessions), (500, 1));
@@ -379,11 +468,11 @@ mod tests {
         let (_d, s) = open();
         s.record_activation("v1", 10).unwrap();
         s.record_activation("v1", 99).unwrap();
-        s.apply(&rec(AcctStatus::InterimUpdate, "a", 60, 10), 100)
+        s.apply(&rec(AcctStatus::InterimUpdate, "a", 60, 10), None, 100)
             .unwrap();
         let mut on = rec(AcctStatus::AccountingOn, "", 0, 0);
         on.username = String::new();
-        s.apply(&on, 200).unwrap();
+        s.apply(&on, None, 200).unwrap();
         let u = s.account("v1", 300).unwrap();
         assert_eq!(u.open_sessions, 0);
         assert_eq!(
@@ -424,7 +513,7 @@ mod tests {
         ];
         let (_d1, one) = open();
         for (e, now) in &events {
-            one.apply(e, *now).unwrap();
+            one.apply(e, None, *now).unwrap();
         }
         let (_d2, group) = open();
         // A damaged entry for session "c": its event is skipped, the later ones applied.
@@ -433,14 +522,18 @@ mod tests {
             .sessions
             .insert(session_key("v1", "nas", "c"), vec![0xff; 3])
             .unwrap();
-        let errors = group.apply_all(&events);
+        let from_unknown: Vec<_> = events
+            .iter()
+            .map(|(e, now)| (e.clone(), None, *now))
+            .collect();
+        let errors = group.apply_all(&from_unknown);
         assert_eq!(errors.len(), 2, "{errors:?}");
         assert!(errors.iter().all(|e| matches!(e, SessionError::Decode(_))));
         group
             .sessions
             .remove(session_key("v1", "nas", "c"))
             .unwrap();
-        group.apply(&events[6].0, events[6].1).unwrap();
+        group.apply(&events[6].0, None, events[6].1).unwrap();
         assert_eq!(
             one.account("v1", 3_500).unwrap(),
             group.account("v1", 3_500).unwrap()
@@ -457,11 +550,79 @@ mod tests {
     }
 
     #[test]
+    fn open_sessions_know_their_nas_and_old_entries_still_decode() {
+        let (_d, s) = open();
+        let router: IpAddr = [172, 17, 0, 1].into();
+        let mut start = rec(AcctStatus::Start, "a", 0, 0);
+        start.nas_ip = Some([10, 0, 0, 1].into());
+        s.apply(&start, Some(router), 1_000).unwrap();
+        s.apply(&rec(AcctStatus::InterimUpdate, "a", 60, 10), None, 2_000)
+            .unwrap();
+        s.apply(&rec(AcctStatus::Start, "b", 0, 0), Some(router), 2_000)
+            .unwrap();
+        s.apply(&rec(AcctStatus::Stop, "b", 5, 0), Some(router), 3_000)
+            .unwrap();
+        assert_eq!(
+            s.open_sessions("v1").unwrap(),
+            vec![OpenSession {
+                nas_identifier: "nas".into(),
+                session_id: "a".into(),
+                nas_ip: Some([10, 0, 0, 1].into()),
+                nas_addr: Some(router),
+            }],
+            "addresses kept by events without them; stopped sessions left out"
+        );
+
+        #[derive(Serialize)]
+        struct Old {
+            nas: String,
+            session_id: String,
+            started_ms: i64,
+            last_ms: i64,
+            time_secs: u64,
+            bytes: u64,
+            closed: bool,
+        }
+        let old = Old {
+            nas: "nas".into(),
+            session_id: "c".into(),
+            started_ms: 1,
+            last_ms: 2,
+            time_secs: 30,
+            bytes: 7,
+            closed: false,
+        };
+        s.sessions
+            .insert(session_key("old", "nas", "c"), enc(&old))
+            .unwrap();
+        let sessions = s.open_sessions("old").unwrap();
+        assert_eq!(sessions.len(), 1);
+        assert_eq!((sessions[0].nas_ip, sessions[0].nas_addr), (None, None));
+        assert_eq!(s.account("old", 3).unwrap().usage.time_secs, 30);
+        s.apply(
+            &AccountingRecord {
+                username: "old".into(),
+                ..rec(AcctStatus::InterimUpdate, "c", 60, 10)
+            },
+            Some(router),
+            4,
+        )
+        .unwrap();
+        assert_eq!(s.open_sessions("old").unwrap()[0].nas_addr, Some(router));
+    }
+
+    #[test]
     fn groups_larger_than_one_transaction_apply_in_full() {
         let (_d, s) = open();
         let n = EVENTS_PER_TRANSACTION * 2 + 3;
         let events: Vec<_> = (0..n)
-            .map(|i| (rec(AcctStatus::Stop, &format!("s{i}"), 10, 100), 1_000))
+            .map(|i| {
+                (
+                    rec(AcctStatus::Stop, &format!("s{i}"), 10, 100),
+                    None,
+                    1_000,
+                )
+            })
             .collect();
         assert!(s.apply_all(&events).is_empty());
         let u = s.account("v1", 2_000).unwrap();

@@ -27,6 +27,7 @@ pub async fn bootstrap(router: &Router, setup: &RadiusSetup) -> Result<Vec<Chang
         Some(ip) => ip,
         None => local_address_towards(router.address()).await?,
     };
+    let _exclusive = router.exclusive().await;
     let interim = format_duration(setup.interim_update);
     let mut changes = Vec::new();
     changes.extend(radius_entry(router, agent, secret.expose(), setup).await?);

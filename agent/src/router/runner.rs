@@ -17,7 +17,8 @@ use tokio::sync::watch;
 /// Sync messages come in bursts: wait this long for the burst to end before reconciling.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// Profiles first (accounts name them), then API-mode accounts, then stale profiles.
+/// Profiles first (accounts name them), then API-mode accounts, then stale profiles; one
+/// reconciliation at a time per router (the runner and controller commands both run them).
 pub async fn reconcile_all(
     router: &Router,
     cache: &Cache,
@@ -28,6 +29,7 @@ pub async fn reconcile_all(
         .plans()
         .map_err(|e| RouterError::Storage(e.to_string()))?;
     let specs = desired_profiles(&plans, config.mode, config.isolation_rate_limit.as_deref());
+    let _exclusive = router.exclusive().await;
     let mut changes = sync_phase(router, &specs, owned, Phase::Upsert).await?;
     if config.mode == Mode::Api {
         changes.extend(sync_accounts(router, cache).await?);

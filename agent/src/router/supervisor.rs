@@ -81,6 +81,7 @@ struct Shared {
     address: String,
     breaker: Mutex<Breaker>,
     shutdown: watch::Sender<bool>,
+    exclusive: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -122,6 +123,7 @@ impl Router {
                 last_error: String::new(),
             }),
             shutdown,
+            exclusive: tokio::sync::Mutex::new(()),
         });
         let now = Instant::now();
         let task = Task {
@@ -250,6 +252,12 @@ impl Router {
             tokio::time::timeout(limit, state.wait_for(|s| s.reachable)).await,
             Ok(Ok(_))
         )
+    }
+
+    /// Serialises changes made of several calls (bootstrap, reconciliation): two of them
+    /// interleaved could each read a menu, miss the item the other is adding, and add it too.
+    pub async fn exclusive(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.shared.exclusive.lock().await
     }
 
     /// Stops the supervisor and closes the connection; calls then fail with `Stopped`.

@@ -1,32 +1,27 @@
-//! Commands the controller sends on streams it opens. They are not applied to the router
-//! yet, so every command is answered honestly: expired ones as `Expired`, the rest as
-//! `Unsupported`, and the controller records that instead of waiting for ever.
+//! Command streams the controller opens: one [`CommandEnvelope`] in, one
+//! [`CommandResult`] out, applied by the agent's [`Applier`] (which answers a redelivered
+//! id with its stored outcome, and expired commands as `Expired`).
 
-use mikrobill_protocol::messages::{CommandEnvelope, CommandOutcome, CommandResult};
+use crate::commands::{Applier, command_kind};
+use mikrobill_protocol::messages::CommandEnvelope;
 use mikrobill_protocol::{read_frame, write_frame};
+use std::sync::Arc;
 use std::time::Duration;
 
+/// How long the controller has to send the envelope once it opened the stream. Applying
+/// has no limit here: the command's own deadline bounds it.
 const READ_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Decides what to answer for a command received at `now_ms`.
-pub fn outcome(envelope: &CommandEnvelope, now_ms: i64) -> CommandOutcome {
-    if envelope.expires_at_ms <= now_ms {
-        return CommandOutcome::Expired;
-    }
-    CommandOutcome::Unsupported(format!(
-        "agent {} cannot apply {:?} commands yet",
-        env!("CARGO_PKG_VERSION"),
-        envelope.command
-    ))
-}
-
 /// Answers command streams until the connection ends; returns why it stopped.
-pub(super) async fn run(conn: &quinn::Connection) -> String {
+pub(super) async fn run(conn: &quinn::Connection, applier: &Arc<Applier>) -> String {
     loop {
         let (mut send, mut recv) = match conn.accept_bi().await {
             Ok(streams) => streams,
             Err(e) => return format!("connection ended: {e}"),
         };
+        let applier = applier.clone();
+        // Applying goes on if the link drops meanwhile: the outcome is stored for the
+        // redelivery.
         tokio::spawn(async move {
             let envelope = match tokio::time::timeout(
                 READ_TIMEOUT,
@@ -42,33 +37,12 @@ pub(super) async fn run(conn: &quinn::Connection) -> String {
                 }
                 _ => return,
             };
-            let result = CommandResult {
-                id: envelope.id,
-                outcome: outcome(&envelope, crate::now_ms()),
-            };
-            tracing::warn!(id = envelope.id, outcome = ?result.outcome, "command not applied");
+            let kind = command_kind(&envelope.command);
+            let result = applier.apply(envelope).await;
+            tracing::info!(id = result.id, command = kind, outcome = ?result.outcome, "command answered");
             if write_frame(&mut send, &result).await.is_ok() {
                 let _ = send.finish();
             }
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mikrobill_protocol::messages::Command;
-
-    #[test]
-    fn expired_commands_are_reported_not_applied() {
-        let env = CommandEnvelope {
-            id: 7,
-            expires_at_ms: 1_000,
-            command: Command::ResyncRouter,
-        };
-        assert_eq!(outcome(&env, 1_000), CommandOutcome::Expired);
-        assert!(
-            matches!(outcome(&env, 999), CommandOutcome::Unsupported(m) if m.contains("ResyncRouter"))
-        );
     }
 }

@@ -3,7 +3,7 @@
 //! whatever the link does.
 
 mod accounting;
-pub mod commands;
+mod commands;
 mod reconnect;
 mod session;
 
@@ -44,6 +44,7 @@ pub(crate) struct UplinkContext {
     pub controller_addr: String,
     pub cache: Arc<Cache>,
     pub outbox: Arc<Outbox>,
+    pub commands: Arc<crate::commands::Applier>,
     pub link: watch::Sender<LinkState>,
     pub reconnect_max: Duration,
     pub started: Instant,

@@ -146,7 +146,7 @@ async fn session(ctx: &UplinkContext, conn: &quinn::Connection) -> End {
         r = control_reader(ctx, recv, out_tx) => r,
         r = control_writer(ctx, send, out_rx, heartbeat_every) => r,
         r = super::accounting::run(conn, &ctx.outbox) => r,
-        r = super::commands::run(conn) => r,
+        r = super::commands::run(conn, &ctx.commands) => r,
         e = conn.closed() => return classify(&e, true),
     };
     match conn.close_reason() {
