@@ -213,6 +213,7 @@ impl Agent {
             cache: cache.clone(),
             outbox: outbox.clone(),
             commands: commands.clone(),
+            router_state: router.as_ref().map(|(r, _)| r.state()),
             link: link_tx,
             reconnect_max: options.reconnect_max,
             started: Instant::now(),

@@ -36,6 +36,27 @@ pub struct RouterState {
     pub checked_at_ms: i64,
 }
 
+impl RouterState {
+    /// The wire form the controller stores and shows.
+    pub fn report(&self) -> mikrobill_protocol::messages::RouterReport {
+        mikrobill_protocol::messages::RouterReport {
+            reachable: self.reachable,
+            version: self.version.clone(),
+            board: self.board.clone(),
+            architecture: self.architecture.clone(),
+            cpu_load: self.cpu_load,
+            free_memory: self.free_memory,
+            total_memory: self.total_memory,
+            uptime_secs: self.uptime.map(|d| d.as_secs()),
+            identity: self.identity.clone(),
+            hotspot_active: self.hotspot_active,
+            ppp_active: self.ppp_active,
+            last_error: self.last_error.clone(),
+            checked_at_ms: self.checked_at_ms,
+        }
+    }
+}
+
 impl std::fmt::Display for RouterState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         fn show<T: std::fmt::Display>(v: &Option<T>) -> String {

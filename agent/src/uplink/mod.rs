@@ -45,6 +45,8 @@ pub(crate) struct UplinkContext {
     pub cache: Arc<Cache>,
     pub outbox: Arc<Outbox>,
     pub commands: Arc<crate::commands::Applier>,
+    /// The managed router's state, reported to controllers that understand it.
+    pub router_state: Option<watch::Receiver<crate::router::RouterState>>,
     pub link: watch::Sender<LinkState>,
     pub reconnect_max: Duration,
     pub started: Instant,

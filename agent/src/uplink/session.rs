@@ -7,7 +7,7 @@ use mikrobill_protocol::{
     CONTROLLER_SERVER_NAME, PROTOCOL_VERSION, close_code, read_frame, write_frame,
 };
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -122,15 +122,19 @@ async fn session(ctx: &UplinkContext, conn: &quinn::Connection) -> End {
         }
         Err(_) => return lost("no answer to hello"),
     };
-    let heartbeat_every = match reply {
+    let (heartbeat_every, version) = match reply {
         Some(HelloReply::Welcome {
             site_name,
             heartbeat_interval_secs,
+            protocol_version,
             ..
         }) => {
             tracing::info!(site = %site_name, "connected to the controller");
             ctx.link.send_replace(LinkState::Connected { site_name });
-            Duration::from_secs(heartbeat_interval_secs.clamp(1, 300) as u64)
+            (
+                Duration::from_secs(heartbeat_interval_secs.clamp(1, 300) as u64),
+                protocol_version,
+            )
         }
         Some(HelloReply::Refused(refusal)) => return End::Refused(refusal.to_string()),
         None => {
@@ -144,7 +148,7 @@ async fn session(ctx: &UplinkContext, conn: &quinn::Connection) -> End {
     let (out_tx, out_rx) = mpsc::channel::<AgentMessage>(64);
     let reason = tokio::select! {
         r = control_reader(ctx, recv, out_tx) => r,
-        r = control_writer(ctx, send, out_rx, heartbeat_every) => r,
+        r = control_writer(ctx, send, out_rx, heartbeat_every, version) => r,
         r = super::accounting::run(conn, &ctx.outbox) => r,
         r = super::commands::run(conn, &ctx.commands) => r,
         e = conn.closed() => return classify(&e, true),
@@ -180,15 +184,41 @@ async fn control_reader(
     }
 }
 
+/// The next router state to report; never resolves without a router, or once it is gone.
+async fn next_router_state(
+    rx: &mut Option<watch::Receiver<crate::router::RouterState>>,
+) -> crate::router::RouterState {
+    if let Some(r) = rx {
+        if r.changed().await.is_ok() {
+            return r.borrow_and_update().clone();
+        }
+        *rx = None;
+    }
+    std::future::pending().await
+}
+
 async fn control_writer(
     ctx: &UplinkContext,
     mut send: quinn::SendStream,
     mut rx: mpsc::Receiver<AgentMessage>,
     every: Duration,
+    version: u16,
 ) -> String {
     let mut ticker = tokio::time::interval(every);
+    // Older controllers cannot decode router reports: they get none.
+    let mut router = ctx
+        .router_state
+        .clone()
+        .filter(|_| version >= mikrobill_protocol::ROUTER_REPORT_VERSION);
+    if let Some(r) = &mut router {
+        let report = AgentMessage::Router(r.borrow_and_update().report());
+        if let Err(e) = write_frame(&mut send, &report).await {
+            return format!("cannot write to the controller: {e}");
+        }
+    }
     loop {
         let msg = tokio::select! {
+            state = next_router_state(&mut router) => AgentMessage::Router(state.report()),
             _ = ticker.tick() => AgentMessage::Heartbeat(Heartbeat {
                 sent_at_ms: crate::now_ms(),
                 outbox_pending: ctx.outbox.len(),
