@@ -153,3 +153,96 @@ async fn offline_site_gets_its_commands_in_order(backend: Backend) {
     .await;
     agent.shutdown().await;
 }
+
+/// Two controller replicas on one PostgreSQL database (sharing the CA files, as the
+/// deployment guide says): a command queued through replica B reaches the agent connected to
+/// replica A, because every replica's watcher polls the queue, and the jobs' lease keeps a
+/// job to one replica at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_queued_on_one_replica_is_delivered_by_the_other() {
+    init_tracing();
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Controller::start(dir.path(), &db).await;
+    let b = Controller::start(dir.path(), &db).await;
+    let admin_a = Api::admin(a.api_addr).await;
+    let admin_b = Api::admin(b.api_addr).await;
+    // The site's token names replica A's edge: the agent connects there.
+    let (site_id, agent, _agent_dir) = agents::api_site(&admin_a, "Replika").await;
+    let queued = admin_b
+        .post(
+            &format!("/api/v1/sites/{site_id}/commands"),
+            &json!({"command": {"kind": "disconnect", "username": "nobody"}}),
+        )
+        .await
+        .expect(201);
+    let done = eventually(
+        Duration::from_secs(20),
+        "delivered by replica A",
+        || async {
+            let c = command(&admin_b, &queued["id"]).await;
+            (c["status"] != "pending").then_some(c)
+        },
+    )
+    .await;
+    assert_eq!(done["status"], "applied", "{done}");
+    assert_eq!(done["attempts"], 1, "exactly one replica delivered it");
+
+    // Both replicas run the invoice job at once for a subscription that started two cycles
+    // ago: the lease and the per-cycle claim leave exactly one invoice per cycle.
+    let plan = admin_a
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "P", "kind": "pppoe", "price": 100000}),
+        )
+        .await
+        .expect(201);
+    let customer = admin_a
+        .post("/api/v1/customers", &json!({"name": "C"}))
+        .await
+        .expect(201);
+    let mut start =
+        mikrobill_controller::billing::cycle::local_date(mikrobill_controller::db::now_ms(), 420);
+    for _ in 0..70 {
+        start = start.previous_day().unwrap();
+    }
+    while start.day() > 28 {
+        start = start.previous_day().unwrap();
+    }
+    let sub = admin_a
+        .post(
+            "/api/v1/subscriptions",
+            &json!({"customer_id": customer["id"], "plan_id": plan["id"], "site_id": site_id, "username": "c",
+                    "billing_day": start.day(),
+                    "start_date": format!("{:04}-{:02}-{:02}", start.year(), u8::from(start.month()), start.day())}),
+        )
+        .await
+        .expect(201);
+    let empty = json!({});
+    let (ra, rb) = tokio::join!(
+        admin_a.post("/api/v1/jobs/invoice-run/run", &empty),
+        admin_b.post("/api/v1/jobs/invoice-run/run", &empty)
+    );
+    let changed =
+        ra.expect(200)["changed"].as_i64().unwrap() + rb.expect(200)["changed"].as_i64().unwrap();
+    let invoices = admin_b
+        .get(&format!(
+            "/api/v1/invoices?subscription_id={}",
+            sub["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    let items = invoices["items"].as_array().unwrap();
+    assert_eq!(items.len() as i64, 1 + changed, "{invoices}");
+    assert!(
+        items.len() >= 3,
+        "two more cycles started since: {invoices}"
+    );
+    let mut numbers: Vec<&str> = items
+        .iter()
+        .map(|i| i["number"].as_str().unwrap())
+        .collect();
+    numbers.dedup();
+    assert_eq!(numbers.len(), items.len());
+    agent.shutdown().await;
+}
