@@ -132,6 +132,9 @@ pub struct ServeArgs {
     /// Midtrans server key: enables POST /api/v1/payments/webhooks/midtrans.
     #[arg(long, env = "MIKROBILL_MIDTRANS_SERVER_KEY", hide_env_values = true)]
     pub midtrans_server_key: Option<String>,
+    /// Delay before the first retry of a failed outgoing webhook; it doubles per attempt [default: 2s].
+    #[arg(long, env = "MIKROBILL_WEBHOOK_RETRY_BASE", value_parser = humantime::parse_duration)]
+    pub webhook_retry_base: Option<Duration>,
 }
 
 /// Options shared by token-issuing commands.
@@ -331,6 +334,13 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     (None, None) => crate::config::DEFAULT_JOB_INTERVAL,
                 },
                 midtrans_server_key: args.midtrans_server_key.or(file.midtrans_server_key),
+                webhook_retry_base: match (args.webhook_retry_base, &file.webhook_retry_base) {
+                    (Some(d), _) => d,
+                    (None, Some(text)) => humantime::parse_duration(text).with_context(|| {
+                        format!("webhook_retry_base {text:?} in the config file is not a duration")
+                    })?,
+                    (None, None) => crate::events::webhooks::DEFAULT_RETRY_BASE,
+                },
             };
             crate::serve::run(config).await
         }

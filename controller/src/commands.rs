@@ -199,13 +199,47 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
         CommandOutcome::Expired => (CommandStatus::Expired, None),
         CommandOutcome::Unsupported(m) => (CommandStatus::Unsupported, Some(m.as_str())),
     };
-    sqlx::query("UPDATE commands SET status = $1, result = $2, completed_at = $3 WHERE id = $4 AND status = 'pending'")
+    let mut tx = db.pool.begin().await?;
+    let first = sqlx::query("UPDATE commands SET status = $1, result = $2, completed_at = $3 WHERE id = $4 AND status = 'pending' RETURNING site_id, subscription_id, kind")
         .bind(status.as_str())
         .bind(result)
         .bind(now_ms())
         .bind(id)
-        .execute(&db.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+    if let Some(row) = first
+        && matches!(status, CommandStatus::Failed | CommandStatus::Expired)
+    {
+        let site_id: String = row.try_get("site_id")?;
+        let subscription_id: Option<String> = row.try_get("subscription_id")?;
+        let kind: String = row.try_get("kind")?;
+        #[derive(Serialize)]
+        struct Failed<'a> {
+            command_id: i64,
+            kind: &'a str,
+            status: &'a str,
+            result: Option<&'a str>,
+        }
+        let refs = crate::events::Refs {
+            customer_id: None,
+            subscription_id: subscription_id.as_deref(),
+            site_id: Some(&site_id),
+        };
+        let data = Failed {
+            command_id: id,
+            kind: &kind,
+            status: status.as_str(),
+            result,
+        };
+        crate::events::emit(
+            &mut tx,
+            crate::events::EventKind::CommandFailed,
+            refs,
+            &data,
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

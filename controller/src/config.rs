@@ -33,6 +33,8 @@ pub struct FileConfig {
     pub job_interval: Option<String>,
     /// Midtrans server key; enables the Midtrans payment webhook.
     pub midtrans_server_key: Option<String>,
+    /// Delay before the first retry of a failed webhook delivery, e.g. `2s`.
+    pub webhook_retry_base: Option<String>,
 }
 
 impl FileConfig {
@@ -77,6 +79,8 @@ pub struct ServeConfig {
     pub job_interval: std::time::Duration,
     /// Midtrans server key, when the Midtrans webhook is enabled.
     pub midtrans_server_key: Option<String>,
+    /// Delay before the first retry of a failed webhook delivery; it doubles per attempt.
+    pub webhook_retry_base: std::time::Duration,
 }
 
 /// Default interval of scheduled jobs.

@@ -107,6 +107,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         edge_advertise: None,
         job_interval: crate::config::DEFAULT_JOB_INTERVAL,
         midtrans_server_key: None,
+        webhook_retry_base: crate::events::webhooks::DEFAULT_RETRY_BASE,
     };
     let running = crate::serve::start(&config).await?;
     let db = Db::open(&store.database_url()).await?;

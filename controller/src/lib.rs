@@ -18,6 +18,7 @@ pub mod db;
 pub mod demo;
 pub mod edge;
 pub mod error;
+pub mod events;
 pub mod jobs;
 pub mod pki;
 pub mod plans;

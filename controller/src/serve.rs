@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 /// Setting under which `serve` records the address agents should dial.
 pub const EDGE_ADVERTISE_SETTING: &str = "edge_advertise";
+/// How often new events are fanned out to webhooks and due deliveries are sent.
+pub const WEBHOOK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 /// Heartbeat interval asked of agents.
 pub const HEARTBEAT_INTERVAL_SECS: u32 = 15;
 
@@ -108,8 +110,17 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let holder = format!("{}-{}", default_advertise(api_addr), uuid::Uuid::new_v4());
     let jobs = tokio::spawn(crate::jobs::scheduler(
         db.clone(),
-        holder,
+        holder.clone(),
         config.job_interval,
+        wait(rx.clone()),
+    ));
+    // Outgoing HTTPS (webhooks) uses the same crypto provider as the edge.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let webhooks = tokio::spawn(crate::events::webhooks::run(
+        db.clone(),
+        holder,
+        WEBHOOK_INTERVAL,
+        config.webhook_retry_base,
         wait(rx.clone()),
     ));
     let edge_task = tokio::spawn(edge.run(wait(rx)));
@@ -117,7 +128,7 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         api_addr,
         edge_addr,
         shutdown,
-        tasks: vec![http, edge_task, jobs],
+        tasks: vec![http, edge_task, jobs, webhooks],
     })
 }
 

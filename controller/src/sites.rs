@@ -357,6 +357,13 @@ pub async fn revoke(db: &Db, name: &str) -> Result<Site, SiteError> {
         .bind(&site.id)
         .execute(&mut *tx)
         .await?;
+    if site.revoked_at.is_none() {
+        let refs = crate::events::Refs {
+            site_id: Some(&site.id),
+            ..Default::default()
+        };
+        crate::events::emit(&mut tx, crate::events::EventKind::SiteRevoked, refs, &site).await?;
+    }
     tx.commit().await?;
     by_name(db, name).await
 }
@@ -380,13 +387,34 @@ pub async fn session_opened(
     agent_version: &str,
 ) -> Result<(), SiteError> {
     let now = now_ms();
+    let mut tx = db.pool.begin().await?;
     sqlx::query("UPDATE sites SET session_id = $1, connected_at = $2, last_seen_at = $2, agent_version = $3 WHERE id = $4")
         .bind(session_id)
         .bind(now)
         .bind(agent_version)
         .bind(site_id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+    #[derive(serde::Serialize)]
+    struct Online<'a> {
+        site_id: &'a str,
+        agent_version: &'a str,
+    }
+    let refs = crate::events::Refs {
+        site_id: Some(site_id),
+        ..Default::default()
+    };
+    crate::events::emit(
+        &mut tx,
+        crate::events::EventKind::SiteOnline,
+        refs,
+        &Online {
+            site_id,
+            agent_version,
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -421,12 +449,33 @@ pub async fn sync_applied(db: &Db, site_id: &str, seq: u64) -> Result<(), SiteEr
 
 /// Marks a session closed, unless a newer session already replaced it.
 pub async fn session_closed(db: &Db, site_id: &str, session_id: &str) -> Result<(), SiteError> {
-    sqlx::query("UPDATE sites SET session_id = NULL, disconnected_at = $1 WHERE id = $2 AND session_id = $3")
+    let mut tx = db.pool.begin().await?;
+    let closed = sqlx::query("UPDATE sites SET session_id = NULL, disconnected_at = $1 WHERE id = $2 AND session_id = $3")
         .bind(now_ms())
         .bind(site_id)
         .bind(session_id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    // A session replaced by a newer one is not the site going offline.
+    if closed == 1 {
+        #[derive(serde::Serialize)]
+        struct Offline<'a> {
+            site_id: &'a str,
+        }
+        let refs = crate::events::Refs {
+            site_id: Some(site_id),
+            ..Default::default()
+        };
+        crate::events::emit(
+            &mut tx,
+            crate::events::EventKind::SiteOffline,
+            refs,
+            &Offline { site_id },
+        )
         .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 

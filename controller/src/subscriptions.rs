@@ -719,6 +719,17 @@ async fn set_status_in(
         },
     };
     queue(conn, &after.site_id, id, actor, command).await?;
+    let kind = match status {
+        SubscriptionStatus::Isolated => crate::events::EventKind::SubscriptionIsolated,
+        SubscriptionStatus::Active => crate::events::EventKind::SubscriptionReactivated,
+        SubscriptionStatus::Terminated => crate::events::EventKind::SubscriptionTerminated,
+    };
+    let refs = crate::events::Refs {
+        customer_id: Some(&after.customer_id),
+        subscription_id: Some(&after.id),
+        site_id: Some(&after.site_id),
+    };
+    crate::events::emit(conn, kind, refs, &after).await?;
     audit::record(
         conn,
         actor,

@@ -63,7 +63,9 @@ impl Controller {
             .env(
                 "MIKROBILL_MIDTRANS_SERVER_KEY",
                 crate::http::MIDTRANS_SERVER_KEY,
-            );
+            )
+            // Webhook retries in milliseconds, so retry and dead-letter tests finish quickly.
+            .env("MIKROBILL_WEBHOOK_RETRY_BASE", "50ms");
         cmd
     }
 

@@ -301,7 +301,20 @@ pub async fn issue(
     )
     .await?;
     crate::billing::payments::apply_credit(conn, actor, &invoice).await?;
-    Ok(Some(fetch(conn, &id).await?))
+    let invoice = fetch(conn, &id).await?;
+    let refs = crate::events::Refs {
+        customer_id: Some(&invoice.customer_id),
+        subscription_id: invoice.subscription_id.as_deref(),
+        site_id: None,
+    };
+    crate::events::emit(
+        conn,
+        crate::events::EventKind::InvoiceCreated,
+        refs,
+        &invoice,
+    )
+    .await?;
+    Ok(Some(invoice))
 }
 
 /// Adds `amount` to an invoice's paid amount inside the caller's transaction; returns how

@@ -256,6 +256,18 @@ async fn record_in(
         Some(&receipt),
     )
     .await?;
+    let refs = crate::events::Refs {
+        customer_id: Some(&receipt.payment.customer_id),
+        subscription_id: None,
+        site_id: None,
+    };
+    crate::events::emit(
+        conn,
+        crate::events::EventKind::PaymentReceived,
+        refs,
+        &receipt,
+    )
+    .await?;
     Ok(receipt)
 }
 

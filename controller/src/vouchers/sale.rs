@@ -150,6 +150,13 @@ pub async fn sell_batch(
         Some(&sale),
     )
     .await?;
+    crate::events::emit(
+        &mut tx,
+        crate::events::EventKind::VoucherBatchSold,
+        Default::default(),
+        &sale,
+    )
+    .await?;
     tx.commit().await?;
     Ok(sale)
 }
@@ -195,6 +202,13 @@ pub async fn buy(
         Some(&sale.batch.id),
         None::<&()>,
         Some(&sale),
+    )
+    .await?;
+    crate::events::emit(
+        &mut tx,
+        crate::events::EventKind::VoucherBatchSold,
+        Default::default(),
+        &sale,
     )
     .await?;
     tx.commit().await?;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod customers;
+pub mod events;
 pub mod invoices;
 pub mod jobs;
 pub mod payments;
@@ -34,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(settings::routes())
         .merge(jobs::routes())
         .merge(commands::routes())
+        .merge(events::routes())
         .merge(site_groups::routes())
         .merge(vouchers::routes())
 }
