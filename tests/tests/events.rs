@@ -299,6 +299,12 @@ async fn events_reach_webhooks_once_signed_and_retried(backend: Backend) {
         (now >= before + 2).then_some(())
     })
     .await;
+    let metrics = Api::new(ctl.api_addr).get("/metrics").await.text;
+    assert!(
+        metrics.contains("mikrobill_webhook_attempts_total{outcome=\"dead\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("mikrobill_webhook_attempts_total{outcome=\"retry\"}"));
     let viewer_pw = "viewer-password-1";
     admin
         .post(

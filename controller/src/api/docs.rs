@@ -26,6 +26,15 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     api.servers = Some(vec![ServerBuilder::new().url("/api/v1").build()]);
     describe_responses(&mut api);
     let components = api.components.get_or_insert_with(Default::default);
+    // Types that appear only in query parameters are referenced but not collected by the
+    // route macros; register them so every reference resolves.
+    {
+        use utoipa::{PartialSchema, ToSchema};
+        components.schemas.insert(
+            crate::events::EventKind::name().into_owned(),
+            crate::events::EventKind::schema(),
+        );
+    }
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),

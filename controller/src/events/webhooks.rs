@@ -442,6 +442,14 @@ pub async fn deliver_due(
             Err(e) => (false, None, Some(e.without_url().to_string())),
         };
         let done_at = now_ms();
+        let outcome = if ok {
+            "delivered"
+        } else if attempts >= MAX_ATTEMPTS {
+            "dead"
+        } else {
+            "retry"
+        };
+        metrics::counter!("mikrobill_webhook_attempts_total", "outcome" => outcome).increment(1);
         if ok {
             sqlx::query("UPDATE webhook_deliveries SET status = 'delivered', attempts = $1, last_status = $2, last_error = NULL, delivered_at = $3 WHERE id = $4")
                 .bind(attempts)
