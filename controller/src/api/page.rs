@@ -46,6 +46,21 @@ impl PageQuery {
     }
 }
 
+impl PageQuery {
+    /// The cursor of a list ordered by a numeric id, newest first: the id of the last item
+    /// seen, or `None` for the first page.
+    pub fn after_id(&self) -> Result<Option<i64>, Problem> {
+        let after = self.after()?;
+        if after.is_empty() {
+            return Ok(None);
+        }
+        after
+            .parse()
+            .map(Some)
+            .map_err(|_| Problem::invalid("cursor", "is not a cursor this API handed out"))
+    }
+}
+
 /// One page of a list.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Page<T> {

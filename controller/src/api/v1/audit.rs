@@ -41,16 +41,7 @@ async fn list_audit(
 ) -> ApiResult<Json<Page<AuditEntry>>> {
     caller.require(Perm::ReadAudit)?;
     let limit = page.limit()?;
-    let after = page.after()?;
-    let before_id = if after.is_empty() {
-        None
-    } else {
-        Some(
-            after
-                .parse::<i64>()
-                .map_err(|_| Problem::invalid("cursor", "is not a cursor this API handed out"))?,
-        )
-    };
+    let before_id = page.after_id()?;
     let filter = AuditFilter {
         entity: q.entity,
         entity_id: q.entity_id,

@@ -48,16 +48,7 @@ async fn list_commands(
 ) -> ApiResult<Json<Page<QueuedCommand>>> {
     caller.require(Perm::ReadSites)?;
     let limit = page.limit()?;
-    let after = page.after()?;
-    let before = if after.is_empty() {
-        None
-    } else {
-        Some(
-            after
-                .parse()
-                .map_err(|_| Problem::invalid("cursor", "is not a cursor this API handed out"))?,
-        )
-    };
+    let before = page.after_id()?;
     let f = CommandFilter {
         site_id: q.site_id,
         subscription_id: q.subscription_id,

@@ -53,16 +53,7 @@ async fn list_events(
 ) -> ApiResult<Json<Page<Event>>> {
     caller.require(Perm::ReadAudit)?;
     let limit = page.limit()?;
-    let after = page.after()?;
-    let before = if after.is_empty() {
-        None
-    } else {
-        Some(
-            after
-                .parse()
-                .map_err(|_| Problem::invalid("cursor", "is not a cursor this API handed out"))?,
-        )
-    };
+    let before = page.after_id()?;
     let f = EventFilter {
         kind: q.kind,
         customer_id: q.customer_id,
