@@ -90,7 +90,7 @@ pub async fn ingest(
 ) -> Result<IngestOutcome, IngestError> {
     validate(records)?;
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let mut inserted = 0u64;
     for chunk in records.chunks(500) {
         let sql = format!(

@@ -121,7 +121,7 @@ pub async fn create(db: &Db, actor: &Actor, mut new: NewAdmin) -> DomainResult<A
     let hash = password::hash(&new.password)
         .await
         .map_err(|e| DomainError::invalid("password", e.to_string()))?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let admin = insert(&mut tx, &new, &hash).await?.ok_or_else(|| {
         DomainError::conflict(
             "exists",
@@ -152,7 +152,7 @@ pub async fn create_first(
     let hash = password::hash(password_clear)
         .await
         .map_err(|e| DomainError::invalid("password", e.to_string()))?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     // The settings row serialises first-start across replicas (its insert conflicts).
     let claimed = sqlx::query(
         "INSERT INTO settings (key, value) VALUES ('first_admin_created', $1) ON CONFLICT (key) DO NOTHING",
@@ -276,7 +276,7 @@ pub async fn update(db: &Db, actor: &Actor, id: &str, patch: AdminPatch) -> Doma
         ));
     }
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE admin_users SET role = COALESCE($1, role), \
            display_name = CASE WHEN $2 = 1 THEN $3 ELSE display_name END, \
@@ -371,7 +371,7 @@ pub async fn credit_reseller(
             format!("{} is not a reseller", before.username),
         ));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE admin_users SET balance = balance + $1, updated_at = $2 WHERE id = $3")
         .bind(amount)
         .bind(now_ms())

@@ -199,7 +199,7 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
         CommandOutcome::Expired => (CommandStatus::Expired, None),
         CommandOutcome::Unsupported(m) => (CommandStatus::Unsupported, Some(m.as_str())),
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let first = sqlx::query("UPDATE commands SET status = $1, result = $2, completed_at = $3 WHERE id = $4 AND status = 'pending' RETURNING site_id, subscription_id, kind")
         .bind(status.as_str())
         .bind(result)

@@ -164,7 +164,7 @@ pub async fn create(db: &Db, actor: &Actor, input: CustomerInput) -> DomainResul
     let c = clean(input)?;
     let now = now_ms();
     let id = uuid::Uuid::new_v4().to_string();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     // The counter row's lock hands out numbers without gaps or duplicates across replicas.
     let n: i64 =
         sqlx::query("UPDATE customer_counter SET last = last + 1 WHERE id = 1 RETURNING last")
@@ -261,7 +261,7 @@ pub async fn update(
     id: &str,
     patch: CustomerPatch,
 ) -> DomainResult<Customer> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     let merged = CustomerInput {
         name: patch.name.unwrap_or_else(|| before.name.clone()),

@@ -90,7 +90,7 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
     }
     plan.id = uuid::Uuid::new_v4().to_string();
     let as_i64 = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let res = sqlx::query(
         "INSERT INTO plans (id, name, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO NOTHING",
@@ -324,7 +324,7 @@ pub async fn create_from(
     let (plan, price) = checked(&input)?;
     let isolation = crate::error::text("isolation_profile", input.isolation_profile.clone(), 64)?;
     let plan = create(db, plan, price).await.map_err(plan_err)?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE plans SET kind = $1, isolation_profile = $2, updated_at = $3 WHERE id = $4",
     )
@@ -400,7 +400,7 @@ pub async fn update(
 ) -> crate::error::DomainResult<PlanInfo> {
     let (mut plan, price) = checked(&input)?;
     let isolation = crate::error::text("isolation_profile", input.isolation_profile.clone(), 64)?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch_info(&mut tx, id).await?;
     if before.kind != input.kind {
         return Err(crate::error::DomainError::invalid(
@@ -460,7 +460,7 @@ pub async fn set_archived(
     id: &str,
     archived: bool,
 ) -> crate::error::DomainResult<PlanInfo> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch_info(&mut tx, id).await?;
     sqlx::query("UPDATE plans SET archived_at = CASE WHEN $1 = 1 THEN COALESCE(archived_at, $2) ELSE NULL END, updated_at = $2 WHERE id = $3")
         .bind(archived as i64)

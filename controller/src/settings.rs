@@ -117,7 +117,7 @@ pub async fn save_billing(
 ) -> DomainResult<BillingSettings> {
     new.check()?;
     let before = billing(db).await?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
         .bind(KEY)
         .bind(serde_json::to_string(&new).expect("settings serialize"))

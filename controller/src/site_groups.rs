@@ -132,7 +132,7 @@ pub async fn create(db: &Db, actor: &Actor, name: &str) -> DomainResult<SiteGrou
         created_at: now_ms(),
         sites: Vec::new(),
     };
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO site_groups (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
     )
@@ -232,7 +232,7 @@ pub async fn add_site(
             format!("site {site_id} is revoked"),
         ));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     // Under the change-log lock, so a group voucher written concurrently is either seen by
     // the page reads below or sees this member when it is synced.
     sync_log::lock(&mut tx).await?;
@@ -272,7 +272,7 @@ pub async fn remove_site(
 ) -> DomainResult<SiteGroup> {
     let before = get(db, group_id).await?;
     site_revoked(db, site_id).await?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     sync_log::lock(&mut tx).await?;
     let removed =
         sqlx::query("DELETE FROM site_group_members WHERE group_id = $1 AND site_id = $2")

@@ -177,7 +177,7 @@ pub async fn complete_enrollment(
     not_after_ms: i64,
 ) -> Result<(), SiteError> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let used = sqlx::query(
         "UPDATE enrollment_tokens SET used_at = $1 \
          WHERE token_hash = $2 AND site_id = $3 AND used_at IS NULL AND expires_at > $1",
@@ -339,7 +339,7 @@ pub async fn issue_enrollment_token(
 pub async fn revoke(db: &Db, name: &str) -> Result<Site, SiteError> {
     let site = by_name(db, name).await?;
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE sites SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
         .bind(now)
         .bind(&site.id)
@@ -387,7 +387,7 @@ pub async fn session_opened(
     agent_version: &str,
 ) -> Result<(), SiteError> {
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     sqlx::query("UPDATE sites SET session_id = $1, connected_at = $2, last_seen_at = $2, agent_version = $3 WHERE id = $4")
         .bind(session_id)
         .bind(now)
@@ -449,7 +449,7 @@ pub async fn sync_applied(db: &Db, site_id: &str, seq: u64) -> Result<(), SiteEr
 
 /// Marks a session closed, unless a newer session already replaced it.
 pub async fn session_closed(db: &Db, site_id: &str, session_id: &str) -> Result<(), SiteError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let closed = sqlx::query("UPDATE sites SET session_id = NULL, disconnected_at = $1 WHERE id = $2 AND session_id = $3")
         .bind(now_ms())
         .bind(site_id)

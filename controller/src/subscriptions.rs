@@ -365,7 +365,7 @@ pub async fn create(
     let first = cycle::cycle_containing(start, billing_day);
     let id = uuid::Uuid::new_v4().to_string();
     let off = st.utc_offset_minutes;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     if let Some(ip) = &static_ip
         && ip_taken(&mut tx, ip, &id).await?
     {
@@ -527,7 +527,7 @@ pub async fn update(
             return Err(DomainError::invalid("site_id", "the site is revoked"));
         }
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     if before.status == SubscriptionStatus::Terminated {
         return Err(DomainError::conflict(
@@ -596,7 +596,7 @@ pub async fn change_plan(
 ) -> DomainResult<Subscription> {
     let st = settings::billing(db).await?;
     let new_plan = pppoe_plan(db, plan_id).await?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     if before.status == SubscriptionStatus::Terminated {
         return Err(DomainError::conflict(
@@ -753,7 +753,7 @@ async fn transition(
     reason: Option<&str>,
     action: &str,
 ) -> DomainResult<Subscription> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let s = fetch(&mut tx, id).await?;
     if !from.contains(&s.status) {
         return Err(DomainError::conflict(
@@ -868,7 +868,7 @@ pub async fn isolation_sweep(db: &Db, now: i64) -> DomainResult<u64> {
     let actor = Actor::system("scheduler");
     let mut n = 0;
     for id in ids {
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin().await?;
         // Re-checked inside the transaction: a payment may have landed meanwhile.
         let s = fetch(&mut tx, &id).await?;
         if s.status == SubscriptionStatus::Active && overdue_invoices(&mut tx, &id, now).await? > 0
@@ -925,7 +925,7 @@ async fn invoice_next_cycle(
     now: i64,
 ) -> DomainResult<bool> {
     let off = st.utc_offset_minutes;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let s = fetch(&mut tx, id).await?;
     if s.status == SubscriptionStatus::Terminated || s.next_cycle_at > now {
         return Ok(false);

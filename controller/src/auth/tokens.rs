@@ -181,7 +181,7 @@ async fn issue_pair(
 
 /// Starts a login session for an admin whose password was just verified.
 pub async fn login(db: &Db, admin_id: &str) -> Result<TokenPair, TokenError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let family = uuid::Uuid::new_v4().to_string();
     let pair = issue_pair(&mut tx, admin_id, &family).await?;
     tx.commit().await?;
@@ -191,7 +191,7 @@ pub async fn login(db: &Db, admin_id: &str) -> Result<TokenPair, TokenError> {
 /// Trades a refresh token for a new pair. A refresh token works once: presenting a used one
 /// again means it leaked, so the whole login session is revoked.
 pub async fn refresh(db: &Db, refresh_token: &str) -> Result<TokenPair, TokenError> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let row = sqlx::query(
         "SELECT t.id, t.admin_id, t.family, t.expires_at, t.revoked_at, a.disabled_at \
          FROM auth_tokens t JOIN admin_users a ON a.id = t.admin_id \

@@ -346,7 +346,7 @@ pub async fn add_payment(
 /// Voids an unpaid invoice that has received no money; its number stays used.
 pub async fn void(db: &Db, actor: &Actor, id: &str, reason: &str) -> DomainResult<Invoice> {
     let reason = crate::error::required_text("reason", reason, 500)?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let before = fetch(&mut tx, id).await?;
     if before.status != InvoiceStatus::Unpaid || before.amount_paid != 0 {
         return Err(DomainError::conflict(

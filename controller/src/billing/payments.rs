@@ -281,7 +281,7 @@ pub async fn record_manual(db: &Db, actor: &Actor, input: PaymentInput) -> Domai
     }
     let reference = text("reference", input.reference, 100)?;
     let note = text("note", input.note, 500)?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let customer_id = match (&input.invoice_id, &input.customer_id) {
         (Some(inv), claimed) => {
             let invoice = invoices::fetch(&mut tx, inv).await.map_err(|e| match e {
@@ -372,7 +372,7 @@ pub async fn record_gateway(
         return Err(DomainError::invalid("gross_amount", "must be positive"));
     }
     let number = n.order_id.split('~').next().unwrap_or_default();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let invoice: Invoice = invoices::by_number(&mut tx, number)
         .await
         .map_err(|e| match e {

@@ -41,6 +41,22 @@ pub async fn claim(
     })
 }
 
+/// Whether a consumer has events to read (or has never run); a read-only check, so an idle
+/// consumer polling often does not write (and on SQLite does not take the write lock).
+pub async fn has_work(db: &Db, name: &str) -> Result<bool, DbError> {
+    let mut conn = db.pool.acquire().await?;
+    let cursor: Option<i64> = sqlx::query("SELECT cursor FROM event_consumers WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get("cursor"))
+        .transpose()?;
+    Ok(match cursor {
+        None => true,
+        Some(c) => super::head(&mut conn).await? > c,
+    })
+}
+
 /// Moves the cursor inside the caller's transaction, only while `holder` holds the lease and
 /// the cursor is still where it read from; false means another replica took over.
 pub async fn advance(

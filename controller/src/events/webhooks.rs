@@ -92,7 +92,7 @@ pub async fn create(
         )
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let head = super::head(&mut tx).await?;
     sqlx::query(
         "INSERT INTO webhooks (id, url, secret, event_filter, after_event, active, created_by, created_at) VALUES ($1, $2, $3, $4, $5, 1, $6, $7)",
@@ -144,7 +144,7 @@ pub async fn list(db: &Db) -> DomainResult<Vec<Webhook>> {
 
 /// Stops a webhook; deliveries not yet made are dead-lettered.
 pub async fn deactivate(db: &Db, actor: &Actor, id: &str) -> DomainResult<Webhook> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let before = get_in(&mut tx, id).await?;
     sqlx::query("UPDATE webhooks SET active = 0 WHERE id = $1")
         .bind(id)
@@ -220,7 +220,7 @@ pub async fn deliveries(db: &Db, webhook_id: &str, limit: u32) -> DomainResult<V
 /// Sends a webhook the events after `after_event` again (new deliveries, or failed and
 /// delivered ones reset to pending); returns how many deliveries were queued.
 pub async fn replay(db: &Db, actor: &Actor, id: &str, after_event: i64) -> DomainResult<u64> {
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let hook = get_in(&mut tx, id).await?;
     if !hook.active {
         return Err(DomainError::conflict(
@@ -279,12 +279,15 @@ fn matches(filter: &[String], kind: &str) -> bool {
 /// returns how many deliveries were created. Does nothing when another replica holds the
 /// consumer.
 pub async fn fan_out(db: &Db, holder: &str) -> Result<u64, DbError> {
+    if !consumer::has_work(db, CONSUMER).await? {
+        return Ok(0);
+    }
     let Some(mut cursor) = consumer::claim(db, CONSUMER, holder, 30_000).await? else {
         return Ok(0);
     };
     let mut created = 0;
     loop {
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin().await?;
         let events = super::after(&mut tx, cursor, 200).await?;
         let Some(last) = events.last().map(|e| e.id) else {
             return Ok(created);

@@ -604,7 +604,7 @@ pub(crate) async fn refresh_statistics(db: &Db, inserted: usize) {
 /// entries and audit record.
 pub async fn generate(db: &Db, actor: &Actor, spec: BatchSpec) -> DomainResult<Batch> {
     let c = check(db, spec).await?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let batch = insert(&mut tx, actor, &c, None).await?;
     audit::record(
         &mut tx,
@@ -715,7 +715,7 @@ pub struct BatchRevoked {
 /// from the agents' caches.
 pub async fn revoke(db: &Db, actor: &Actor, id: &str) -> DomainResult<BatchRevoked> {
     let batch = get(db, &Viewer::All, id).await?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "UPDATE vouchers SET status = 'revoked' WHERE batch_id = $1 AND status IN ('new', 'sold') \
          RETURNING {RECORD_COLUMNS}"

@@ -140,7 +140,7 @@ pub async fn create(
         })
         .collect();
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     // SQLite's statement cost grows with the square of its parameters: keep them few.
     for chunk in vouchers.chunks(100) {
         let sql = format!(
@@ -586,7 +586,7 @@ pub async fn revoke_voucher(db: &Db, actor: &Actor, code: &str) -> DomainResult<
             ),
         ));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let after = transition(
         &mut tx,
         &before,

@@ -31,7 +31,7 @@ pub async fn sell_voucher(
             ),
         ));
     }
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let after = transition(
         &mut tx,
         &before,
@@ -97,7 +97,7 @@ pub async fn sell_batch(
         ));
     }
     let now = now_ms();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     let claimed =
         sqlx::query("UPDATE voucher_batches SET owner_id = $1 WHERE id = $2 AND owner_id IS NULL")
             .bind(&reseller.id)
@@ -184,7 +184,7 @@ pub async fn buy(
     }
     let c = batch::check(db, spec).await?;
     let amount = c.total()?;
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin().await?;
     // The debit goes first: an empty balance fails before 100,000 rows are written.
     let balance = admins::debit_reseller(&mut tx, reseller_id, amount).await?;
     let batch = batch::insert(&mut tx, actor, &c, Some(reseller_id)).await?;

@@ -21,7 +21,7 @@ pub async fn expire_due(db: &Db, now_ms: i64) -> DomainResult<u64> {
     let actor = Actor::system("expiry-sweep");
     let mut total = 0u64;
     loop {
-        let mut tx = db.pool.begin().await?;
+        let mut tx = db.begin().await?;
         // One statement selects and updates, so SQLite takes its write lock before reading.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE vouchers SET status = 'expired' WHERE status = 'active' AND code IN ( \
