@@ -175,6 +175,15 @@ impl Controller {
 impl Drop for Controller {
     fn drop(&mut self) {
         self.kill();
+        // A failing test shows what the controller logged (its directory is about to go).
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!(
+                "--- last controller log lines ---\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
     }
 }
 
