@@ -369,22 +369,75 @@ pub fn retry_delay(attempt: i64, base: Duration) -> Duration {
     d
 }
 
+/// Consecutive failures of one webhook that open its breaker.
+pub const BREAKER_THRESHOLD: u32 = 5;
+
+/// A circuit breaker per webhook (per replica): after [`BREAKER_THRESHOLD`] failures in a
+/// row its deliveries wait out a cool-down instead of being tried, so a dead receiver costs
+/// one probe per cool-down and does not hold the queue for the others.
+#[derive(Debug, Default)]
+pub struct Breakers {
+    state: std::sync::Mutex<std::collections::HashMap<String, (u32, i64)>>,
+}
+
+impl Breakers {
+    /// Webhooks whose breaker is open at `now`.
+    pub fn open(&self, now: i64) -> Vec<String> {
+        let state = self.state.lock().expect("breakers");
+        state
+            .iter()
+            .filter(|(_, (failures, until))| *failures >= BREAKER_THRESHOLD && *until > now)
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
+    fn record(&self, webhook: &str, ok: bool, now: i64, cooldown: Duration) {
+        let mut state = self.state.lock().expect("breakers");
+        if ok {
+            state.remove(webhook);
+            return;
+        }
+        let entry = state.entry(webhook.to_string()).or_insert((0, 0));
+        entry.0 += 1;
+        if entry.0 >= BREAKER_THRESHOLD {
+            // Open (or re-open after a failed probe) for one cool-down.
+            if entry.1 <= now {
+                tracing::warn!(webhook, failures = entry.0, "webhook breaker open");
+                metrics::counter!("mikrobill_webhook_breaker_trips_total").increment(1);
+            }
+            entry.1 = now + cooldown.as_millis() as i64;
+        }
+    }
+}
+
 /// Posts the deliveries that are due (claiming each so only one replica sends it); returns
 /// how many were attempted.
 pub async fn deliver_due(
     db: &Db,
     client: &reqwest::Client,
     retry_base: Duration,
+    breakers: &Breakers,
 ) -> Result<u64, DbError> {
     let now = now_ms();
-    let due = sqlx::query(
-        "SELECT d.id, d.event_id, d.attempts, d.next_attempt_at, w.url, w.secret FROM webhook_deliveries d \
-         JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.next_attempt_at <= $1 \
-         ORDER BY d.next_attempt_at, d.id LIMIT 20",
-    )
-    .bind(now)
-    .fetch_all(&db.pool)
-    .await?;
+    // Deliveries of webhooks whose breaker is open are left due, not tried.
+    let open = breakers.open(now);
+    let skip = if open.is_empty() {
+        String::new()
+    } else {
+        let marks: Vec<String> = (0..open.len()).map(|i| format!("${}", i + 2)).collect();
+        format!("AND d.webhook_id NOT IN ({})", marks.join(", "))
+    };
+    let sql = format!(
+        "SELECT d.id, d.webhook_id, d.event_id, d.attempts, d.next_attempt_at, w.url, w.secret FROM webhook_deliveries d \
+         JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.next_attempt_at <= $1 {skip} \
+         ORDER BY d.next_attempt_at, d.id LIMIT 20"
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+    for id in &open {
+        query = query.bind(id.clone());
+    }
+    let due = query.fetch_all(&db.pool).await?;
+    let cooldown = retry_base * 16;
     let mut attempted = 0;
     for r in due {
         let id: i64 = r.try_get("id")?;
@@ -399,6 +452,16 @@ pub async fn deliver_due(
             continue;
         }
         attempted += 1;
+        let webhook: String = r.try_get("webhook_id")?;
+        if breakers.open(now_ms()).contains(&webhook) {
+            // It tripped on an earlier delivery of this batch: give the claim back.
+            sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&db.pool)
+                .await?;
+            continue;
+        }
         let event_id: i64 = r.try_get("event_id")?;
         let attempts: i64 = r.try_get::<i64, _>("attempts")? + 1;
         let url: String = r.try_get("url")?;
@@ -445,6 +508,7 @@ pub async fn deliver_due(
             Err(e) => (false, None, Some(e.without_url().to_string())),
         };
         let done_at = now_ms();
+        breakers.record(&webhook, ok, done_at, cooldown);
         let outcome = if ok {
             "delivered"
         } else if attempts >= MAX_ATTEMPTS {
@@ -496,6 +560,7 @@ pub async fn run(
             return;
         }
     };
+    let breakers = Breakers::default();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -507,7 +572,7 @@ pub async fn run(
             tracing::warn!("webhook fan-out failed: {e}");
         }
         loop {
-            match deliver_due(&db, &client, retry_base).await {
+            match deliver_due(&db, &client, retry_base, &breakers).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
@@ -533,6 +598,30 @@ mod tests {
         let late = retry_delay(30, DEFAULT_RETRY_BASE);
         assert!(late <= Duration::from_secs(5400), "{late:?}");
         assert!(retry_delay(6, DEFAULT_RETRY_BASE) > retry_delay(1, DEFAULT_RETRY_BASE));
+    }
+
+    #[test]
+    fn breaker_opens_after_the_threshold_and_closes_on_success() {
+        let b = Breakers::default();
+        let cool = Duration::from_secs(10);
+        for i in 0..BREAKER_THRESHOLD - 1 {
+            b.record("w", false, i as i64, cool);
+        }
+        assert!(b.open(10).is_empty());
+        b.record("w", false, 10, cool);
+        assert_eq!(b.open(11), vec!["w".to_string()]);
+        assert!(
+            b.open(10 + 10_001).is_empty(),
+            "half-open after the cool-down"
+        );
+        b.record("w", false, 20_000, cool);
+        assert_eq!(
+            b.open(20_001),
+            vec!["w".to_string()],
+            "a failed probe re-opens it"
+        );
+        b.record("w", true, 40_000, cool);
+        assert!(b.open(40_001).is_empty());
     }
 
     #[test]
