@@ -176,7 +176,11 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
             println!("    mikrobill-agent --data-dir ./agent run --enroll-token {token}");
         }
     }
-    println!("  admin accounts and the web UI come with the billing issue; use the CLI meanwhile:");
+    println!(
+        "  admin API:       http://{}/api/v1/docs (log in as admin with the password above)",
+        running.api_addr
+    );
+    println!("  the CLI works on the same data while the demo runs:");
     println!(
         "    mikrobill-controller --data-dir {} site list",
         data_dir.display()

@@ -150,7 +150,7 @@ async fn ensure_first_admin(db: &Db) -> anyhow::Result<()> {
         tracing::info!(username = %admin.username, "first admin user created");
         if generated {
             println!(
-                "\nFirst admin user created. Log in at the API or web UI with\n  username: admin\n  password: {password}\nThis password is shown once; change it after logging in.\n"
+                "\nFirst admin user created. Log in to the admin API (POST /api/v1/auth/login) with\n  username: admin\n  password: {password}\nThis password is shown once; change it after logging in.\n"
             );
         }
     }
