@@ -50,8 +50,10 @@ impl PasswordMode {
     }
 }
 
-/// What a new batch is made of; checked by [`generate`].
-#[derive(Debug, Clone)]
+/// What a new batch is made of; checked by [`generate`]. Also the body of
+/// `POST /voucher-batches`.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct BatchSpec {
     /// A hotspot plan.
     pub plan_id: String,
@@ -72,6 +74,7 @@ pub struct BatchSpec {
     /// Separate passwords' length, 4-16.
     pub password_length: Option<i64>,
     /// Separate passwords of digits only (easier to type on phones).
+    #[serde(default)]
     pub password_digits: bool,
     /// Price per voucher in minor units; the plan's price when absent.
     pub price: Option<i64>,

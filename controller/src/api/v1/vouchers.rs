@@ -48,63 +48,18 @@ fn viewer(caller: &Caller) -> Result<Viewer, Problem> {
     }
 }
 
-/// A new batch.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateBatch {
-    /// A hotspot plan.
-    pub plan_id: String,
-    /// Number of vouchers (1-100000).
-    pub count: i64,
-    /// Where the vouchers can be used.
-    pub scope: ScopeKind,
-    /// The site, with scope `site`.
-    pub site_id: Option<String>,
-    /// The site group, with scope `group`.
-    pub group_id: Option<String>,
-    /// Fixed start of every code: up to 16 of A-Z, 0-9 and `-`.
-    pub prefix: Option<String>,
-    /// Length of the random part (4-16, default 8); must allow 100 times the count.
-    pub length: Option<i64>,
-    /// `code` (the code is the password; default) or `separate`.
-    pub password_mode: Option<PasswordMode>,
-    /// Separate passwords' length (4-16, default 6).
-    pub password_length: Option<i64>,
-    /// Separate passwords of digits only.
-    #[serde(default)]
-    pub password_digits: bool,
-    /// Price per voucher in minor units; the plan's price when absent.
-    pub price: Option<i64>,
-    /// Remark.
-    pub note: Option<String>,
-}
-
 /// Generates a batch of new vouchers (codes from an unambiguous alphabet) and syncs them to
 /// the sites of its scope. The answer does not carry the codes: page through
 /// `/voucher-batches/{id}/vouchers`.
-#[utoipa::path(post, path = "/voucher-batches", tag = "vouchers", security(("bearer" = [])), request_body = CreateBatch,
+#[utoipa::path(post, path = "/voucher-batches", tag = "vouchers", security(("bearer" = [])), request_body = BatchSpec,
     responses((status = 201, body = Batch), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 async fn create_batch(
     State(state): State<AppState>,
     caller: Caller,
-    body: Body<CreateBatch>,
+    body: Body<BatchSpec>,
 ) -> ApiResult<(StatusCode, Json<Batch>)> {
     caller.require(Perm::WriteVouchers)?;
-    let req = body.into_inner()?;
-    let spec = BatchSpec {
-        plan_id: req.plan_id,
-        count: req.count,
-        scope: req.scope,
-        site_id: req.site_id,
-        group_id: req.group_id,
-        prefix: req.prefix,
-        length: req.length,
-        password_mode: req.password_mode,
-        password_length: req.password_length,
-        password_digits: req.password_digits,
-        price: req.price,
-        note: req.note,
-    };
+    let spec = body.into_inner()?;
     let batch = batch::generate(&state.db, &caller.actor(), spec).await?;
     Ok((StatusCode::CREATED, Json(batch)))
 }
