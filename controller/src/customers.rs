@@ -213,14 +213,9 @@ pub struct CustomerFilter {
     pub q: Option<String>,
 }
 
-/// Escapes LIKE wildcards in user text.
+/// A case-insensitive "contains" LIKE pattern for user text.
 pub fn like_pattern(q: &str) -> String {
-    let escaped = q
-        .to_lowercase()
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    format!("%{escaped}%")
+    format!("%{}%", crate::db::escape_like(&q.to_lowercase()))
 }
 
 const JSON_FIELDS: &str = "'id', id, 'number', number, 'name', name, 'phone', phone, 'email', email, \

@@ -211,6 +211,13 @@ mod tests {
     }
 }
 
+/// Escapes LIKE's wildcards (and the escape character) in user text, for `ESCAPE '\'`.
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
 /// `($1, $2), ($3, $4)`-style VALUES rows for a multi-row insert. sqlx's QueryBuilder emits
 /// `?` under the Any driver, which PostgreSQL rejects, so numbered placeholders are built here.
 pub fn values_rows(rows: usize, cols: usize) -> String {

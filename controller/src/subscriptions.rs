@@ -459,14 +459,9 @@ pub async fn list(
     after: &str,
     limit: u32,
 ) -> DomainResult<Vec<Subscription>> {
-    let prefix = f.q.as_deref().map(|q| {
-        format!(
-            "{}%",
-            q.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        )
-    });
+    let prefix =
+        f.q.as_deref()
+            .map(|q| format!("{}%", crate::db::escape_like(q)));
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM subscriptions WHERE username > $1 AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2) \
          AND (CAST($3 AS TEXT) IS NULL OR site_id = $3) AND (CAST($4 AS TEXT) IS NULL OR status = $4) \
