@@ -45,7 +45,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Webhook, sqlx::Error> {
     Ok(Webhook {
         id: r.try_get("id")?,
         url: r.try_get("url")?,
-        events: filter.split(',').map(str::to_string).collect(),
+        events: parse_filter(&filter),
         active: r.try_get::<i64, _>("active")? != 0,
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
@@ -271,6 +271,11 @@ pub async fn replay(db: &Db, actor: &Actor, id: &str, after_event: i64) -> Domai
     Ok(n)
 }
 
+/// The stored comma-separated event filter as a list.
+fn parse_filter(stored: &str) -> Vec<String> {
+    stored.split(',').map(str::to_string).collect()
+}
+
 fn matches(filter: &[String], kind: &str) -> bool {
     filter.iter().any(|f| f == "*" || f == kind)
 }
@@ -292,7 +297,7 @@ pub async fn fan_out(db: &Db, holder: &str) -> Result<u64, DbError> {
         let Some(last) = events.last().map(|e| e.id) else {
             return Ok(created);
         };
-        let hooks: Vec<(String, String, i64)> =
+        let hooks: Vec<(String, Vec<String>, i64)> =
             sqlx::query("SELECT id, event_filter, after_event FROM webhooks WHERE active = 1")
                 .fetch_all(&mut *tx)
                 .await?
@@ -300,7 +305,7 @@ pub async fn fan_out(db: &Db, holder: &str) -> Result<u64, DbError> {
                 .map(|r| {
                     Ok((
                         r.try_get("id")?,
-                        r.try_get("event_filter")?,
+                        parse_filter(&r.try_get::<String, _>("event_filter")?),
                         r.try_get("after_event")?,
                     ))
                 })
@@ -308,8 +313,7 @@ pub async fn fan_out(db: &Db, holder: &str) -> Result<u64, DbError> {
         let now = now_ms();
         for e in &events {
             for (hook, filter, after) in &hooks {
-                let filter: Vec<String> = filter.split(',').map(str::to_string).collect();
-                if e.id > *after && matches(&filter, &e.kind) {
+                if e.id > *after && matches(filter, &e.kind) {
                     created += sqlx::query(
                         "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
                          VALUES ($1, $2, 'pending', 0, $3, $3) ON CONFLICT (webhook_id, event_id) DO NOTHING",
@@ -428,8 +432,10 @@ pub async fn deliver_due(
         format!("AND d.webhook_id NOT IN ({})", marks.join(", "))
     };
     let sql = format!(
-        "SELECT d.id, d.webhook_id, d.event_id, d.attempts, d.next_attempt_at, w.url, w.secret FROM webhook_deliveries d \
-         JOIN webhooks w ON w.id = d.webhook_id WHERE d.status = 'pending' AND d.next_attempt_at <= $1 {skip} \
+        "SELECT d.id AS delivery_id, d.webhook_id, d.attempts, d.next_attempt_at, w.url, w.secret, \
+         e.id, e.kind, e.customer_id, e.subscription_id, e.site_id, e.payload, e.created_at \
+         FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.id = d.event_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 {skip} \
          ORDER BY d.next_attempt_at, d.id LIMIT 20"
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
@@ -440,7 +446,12 @@ pub async fn deliver_due(
     let cooldown = retry_base * 16;
     let mut attempted = 0;
     for r in due {
-        let id: i64 = r.try_get("id")?;
+        let id: i64 = r.try_get("delivery_id")?;
+        let webhook: String = r.try_get("webhook_id")?;
+        // It may have tripped on an earlier delivery of this batch.
+        if breakers.open(now_ms()).contains(&webhook) {
+            continue;
+        }
         let claimed = sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND status = 'pending'")
             .bind(now + CLAIM_MS)
             .bind(id)
@@ -452,27 +463,10 @@ pub async fn deliver_due(
             continue;
         }
         attempted += 1;
-        let webhook: String = r.try_get("webhook_id")?;
-        if breakers.open(now_ms()).contains(&webhook) {
-            // It tripped on an earlier delivery of this batch: give the claim back.
-            sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&db.pool)
-                .await?;
-            continue;
-        }
-        let event_id: i64 = r.try_get("event_id")?;
         let attempts: i64 = r.try_get::<i64, _>("attempts")? + 1;
         let url: String = r.try_get("url")?;
         let secret: String = r.try_get("secret")?;
-        let mut conn = db.pool.acquire().await?;
-        let event = super::after(&mut conn, event_id - 1, 1)
-            .await?
-            .into_iter()
-            .next();
-        drop(conn);
-        let Some(event) = event else { continue };
+        let event = super::from_row(&r)?;
         let body = serde_json::to_vec(&serde_json::json!({
             "id": event.id,
             "type": event.kind,
