@@ -36,10 +36,10 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Middleware: one histogram sample per request, labelled by route pattern (never the raw
+/// Middleware (installed by [`crate::api::router`], which installs the recorder first): one
+/// histogram sample per request, labelled by route pattern (never the raw
 /// path, which would explode the label set), method and status.
 pub async fn track(req: Request, next: Next) -> Response {
-    handle();
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req

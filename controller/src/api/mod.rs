@@ -50,6 +50,8 @@ impl AppState {
 
 /// Builds the whole HTTP router.
 pub fn router(state: AppState) -> Router {
+    // The recorder exists before the first request is measured.
+    metrics::handle();
     let (v1, openapi) = v1::router().split_for_parts();
     let openapi = Arc::new(docs::finish(openapi));
     Router::new()
