@@ -29,3 +29,4 @@ pub mod sites;
 pub mod subscriptions;
 pub mod sync_log;
 pub mod vouchers;
+pub mod web;

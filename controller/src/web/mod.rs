@@ -1,0 +1,9 @@
+//! Pieces shared by the server-rendered HTML front ends (the admin UI and the customer
+//! portal): language choice and money formatting. Pages render with askama templates from
+//! `controller/templates/`, compiled into the binary, so the build stays `cargo build`.
+
+pub mod lang;
+pub mod money;
+
+pub use lang::Lang;
+pub use money::format_money;
