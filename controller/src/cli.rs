@@ -135,6 +135,9 @@ pub struct ServeArgs {
     /// Delay before the first retry of a failed outgoing webhook; it doubles per attempt [default: 2s].
     #[arg(long, env = "MIKROBILL_WEBHOOK_RETRY_BASE", value_parser = humantime::parse_duration)]
     pub webhook_retry_base: Option<Duration>,
+    /// How long one notification send (WhatsApp, Telegram, SMTP, SMS) may take [default: 15s].
+    #[arg(long, env = "MIKROBILL_NOTIFY_SEND_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub notify_send_timeout: Option<Duration>,
 }
 
 /// Options shared by token-issuing commands.
@@ -340,6 +343,13 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                         format!("webhook_retry_base {text:?} in the config file is not a duration")
                     })?,
                     (None, None) => crate::events::webhooks::DEFAULT_RETRY_BASE,
+                },
+                notify_send_timeout: match (args.notify_send_timeout, &file.notify_send_timeout) {
+                    (Some(d), _) => d,
+                    (None, Some(text)) => humantime::parse_duration(text).with_context(|| {
+                        format!("notify_send_timeout {text:?} in the config file is not a duration")
+                    })?,
+                    (None, None) => crate::notify::worker::Timing::default().send_timeout,
                 },
             };
             crate::serve::run(config).await

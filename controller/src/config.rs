@@ -35,6 +35,8 @@ pub struct FileConfig {
     pub midtrans_server_key: Option<String>,
     /// Delay before the first retry of a failed webhook delivery, e.g. `2s`.
     pub webhook_retry_base: Option<String>,
+    /// How long one notification send may take, e.g. `15s`.
+    pub notify_send_timeout: Option<String>,
 }
 
 impl FileConfig {
@@ -79,8 +81,11 @@ pub struct ServeConfig {
     pub job_interval: std::time::Duration,
     /// Midtrans server key, when the Midtrans webhook is enabled.
     pub midtrans_server_key: Option<String>,
-    /// Delay before the first retry of a failed webhook delivery; it doubles per attempt.
+    /// Delay before the first retry of a failed webhook delivery or notification; it doubles
+    /// per attempt.
     pub webhook_retry_base: std::time::Duration,
+    /// How long one notification send may take.
+    pub notify_send_timeout: std::time::Duration,
 }
 
 /// Default interval of scheduled jobs.

@@ -108,6 +108,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         job_interval: crate::config::DEFAULT_JOB_INTERVAL,
         midtrans_server_key: None,
         webhook_retry_base: crate::events::webhooks::DEFAULT_RETRY_BASE,
+        notify_send_timeout: crate::notify::worker::Timing::default().send_timeout,
     };
     let running = crate::serve::start(&config).await?;
     let db = Db::open(&store.database_url()).await?;

@@ -118,9 +118,19 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let webhooks = tokio::spawn(crate::events::webhooks::run(
         db.clone(),
-        holder,
+        holder.clone(),
         WEBHOOK_INTERVAL,
         config.webhook_retry_base,
+        wait(rx.clone()),
+    ));
+    let notifications = tokio::spawn(crate::notify::worker::run(
+        db.clone(),
+        holder.clone(),
+        crate::notify::worker::Timing {
+            poll: WEBHOOK_INTERVAL,
+            send_timeout: config.notify_send_timeout,
+            retry_base: config.webhook_retry_base,
+        },
         wait(rx.clone()),
     ));
     let edge_task = tokio::spawn(edge.run(wait(rx)));
@@ -128,7 +138,7 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         api_addr,
         edge_addr,
         shutdown,
-        tasks: vec![http, edge_task, jobs, webhooks],
+        tasks: vec![http, edge_task, jobs, webhooks, notifications],
     })
 }
 

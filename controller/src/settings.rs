@@ -99,14 +99,48 @@ impl BillingSettings {
 
 /// The billing settings in effect (defaults until an admin saves some).
 pub async fn billing(db: &Db) -> DomainResult<BillingSettings> {
-    match db.setting(KEY).await? {
+    load(db, KEY).await
+}
+
+/// A settings document by key, or its defaults until an admin saves one.
+pub(crate) async fn load<T: serde::de::DeserializeOwned + Default>(
+    db: &Db,
+    key: &str,
+) -> DomainResult<T> {
+    match db.setting(key).await? {
         Some(json) => serde_json::from_str(&json).map_err(|e| {
             DomainError::Db(crate::db::DbError::Sqlx(sqlx::Error::Decode(
-                format!("stored billing settings are corrupt: {e}").into(),
+                format!("stored {key} settings are corrupt: {e}").into(),
             )))
         }),
-        None => Ok(BillingSettings::default()),
+        None => Ok(T::default()),
     }
+}
+
+/// Replaces a settings document inside the caller's transaction, with its audit entry.
+pub(crate) async fn store<T: Serialize>(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    key: &str,
+    before: &T,
+    new: &T,
+) -> DomainResult<()> {
+    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .bind(key)
+        .bind(serde_json::to_string(new).expect("settings serialize"))
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        actor,
+        "settings.update",
+        "settings",
+        Some(key),
+        Some(before),
+        Some(new),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Saves new billing settings; they apply to invoices issued from now on.
@@ -118,21 +152,7 @@ pub async fn save_billing(
     new.check()?;
     let before = billing(db).await?;
     let mut tx = db.begin().await?;
-    sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
-        .bind(KEY)
-        .bind(serde_json::to_string(&new).expect("settings serialize"))
-        .execute(&mut *tx)
-        .await?;
-    audit::record(
-        &mut tx,
-        actor,
-        "settings.update",
-        "settings",
-        Some(KEY),
-        Some(&before),
-        Some(&new),
-    )
-    .await?;
+    store(&mut tx, actor, KEY, &before, &new).await?;
     tx.commit().await?;
     Ok(new)
 }

@@ -65,7 +65,9 @@ impl Controller {
                 crate::http::MIDTRANS_SERVER_KEY,
             )
             // Webhook retries in milliseconds, so retry and dead-letter tests finish quickly.
-            .env("MIKROBILL_WEBHOOK_RETRY_BASE", "50ms");
+            .env("MIKROBILL_WEBHOOK_RETRY_BASE", "50ms")
+            // A held notification send gives up (and its claim lapses) within seconds.
+            .env("MIKROBILL_NOTIFY_SEND_TIMEOUT", "3s");
         cmd
     }
 

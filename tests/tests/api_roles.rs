@@ -84,6 +84,19 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/webhooks/{id}/deactivate", "a"),
     ("GET", "/webhooks/{id}/deliveries", "a"),
     ("POST", "/webhooks/{id}/replay", "a"),
+    ("GET", "/notification-channels", "aocv"),
+    ("POST", "/notification-channels", "a"),
+    ("PUT", "/notification-channels/{id}", "a"),
+    ("GET", "/notification-templates", "aocv"),
+    ("PUT", "/notification-templates/{topic}/{lang}", "a"),
+    ("DELETE", "/notification-templates/{topic}/{lang}", "a"),
+    ("GET", "/settings/notifications", "aocv"),
+    ("PUT", "/settings/notifications", "a"),
+    ("GET", "/customers/{id}/notification-preferences", "aocv"),
+    ("PUT", "/customers/{id}/notification-preferences", "ao"),
+    ("GET", "/notifications", "aocv"),
+    ("GET", "/notifications/{id}", "aocv"),
+    ("POST", "/notifications/{id}/retry", "a"),
     ("GET", "/jobs", "a"),
     ("POST", "/jobs/{name}/run", "a"),
 ];
@@ -155,7 +168,10 @@ async fn every_role_gets_exactly_its_endpoints(backend: Backend) {
     for (method, path, allowed) in MATRIX {
         let url = format!(
             "/api/v1{}",
-            path.replace("{id}", fake).replace("{name}", "no-such-job")
+            path.replace("{id}", fake)
+                .replace("{name}", "no-such-job")
+                .replace("{topic}", "invoice.reminder")
+                .replace("{lang}", "en")
         );
         for role in ROLES {
             let api = &apis[role];

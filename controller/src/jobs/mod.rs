@@ -19,11 +19,18 @@ pub enum Job {
     IsolationSweep,
     /// Expire active vouchers whose validity has ended.
     VoucherExpiry,
+    /// Queues payment reminders before due dates.
+    NotificationReminders,
 }
 
 /// Every job, in the order a tick runs them (invoices first, so a new cycle's invoice exists
 /// before isolation looks at it).
-pub const ALL_JOBS: [Job; 3] = [Job::InvoiceRun, Job::IsolationSweep, Job::VoucherExpiry];
+pub const ALL_JOBS: [Job; 4] = [
+    Job::InvoiceRun,
+    Job::IsolationSweep,
+    Job::VoucherExpiry,
+    Job::NotificationReminders,
+];
 
 /// How long a lease lasts; a crashed holder's job resumes elsewhere after this.
 const LEASE_TTL_MS: i64 = 5 * 60 * 1000;
@@ -35,6 +42,7 @@ impl Job {
             Job::InvoiceRun => "invoice-run",
             Job::IsolationSweep => "isolation-sweep",
             Job::VoucherExpiry => "voucher-expiry",
+            Job::NotificationReminders => "notification-reminders",
         }
     }
 
@@ -48,6 +56,7 @@ impl Job {
             Job::InvoiceRun => crate::subscriptions::invoice_run(db, now_ms()).await,
             Job::IsolationSweep => crate::subscriptions::isolation_sweep(db, now_ms()).await,
             Job::VoucherExpiry => crate::vouchers::sweep::expire_due(db, now_ms()).await,
+            Job::NotificationReminders => crate::notify::reminders::run(db, now_ms()).await,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod customers;
 pub mod events;
 pub mod invoices;
 pub mod jobs;
+pub mod notifications;
 pub mod payments;
 pub mod plans;
 pub mod settings;
@@ -36,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(jobs::routes())
         .merge(commands::routes())
         .merge(events::routes())
+        .merge(notifications::routes())
         .merge(site_groups::routes())
         .merge(vouchers::routes())
 }

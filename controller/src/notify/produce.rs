@@ -1,0 +1,470 @@
+//! Turns domain events into messages: the `notifications` consumer of the event outbox. The
+//! messages of a batch of events are inserted in the same transaction that moves the
+//! consumer's cursor, so a crash never loses or doubles them, and each message's dedupe key
+//! (`event:<id>:<channel>`) makes a replay harmless.
+
+use super::channels::{self, Channel};
+use super::messages::{self, NewMessage};
+use super::templates::{self, Catalog, Vars};
+use super::{Topic, prefs};
+use crate::db::Db;
+use crate::error::DomainResult;
+use crate::events::{self, Event, EventKind, consumer};
+use crate::settings::BillingSettings;
+use crate::web::{Lang, format_money};
+use sqlx::Row;
+
+/// The consumer's name in `event_consumers`.
+pub const CONSUMER: &str = "notifications";
+
+/// What rendering a batch needs: settings, templates and the active channels.
+pub(crate) struct Context {
+    /// Company, currency, timezone.
+    pub billing: BillingSettings,
+    /// Delays, reminder days, links.
+    pub settings: super::settings::NotificationSettings,
+    /// Texts.
+    pub catalog: Catalog,
+    /// Channels that send.
+    pub channels: Vec<Channel>,
+}
+
+impl Context {
+    /// Loads everything for one batch.
+    pub async fn load(db: &Db, conn: &mut sqlx::AnyConnection) -> DomainResult<Context> {
+        Ok(Context {
+            billing: crate::settings::billing(db).await?,
+            settings: super::settings::get(db).await?,
+            catalog: Catalog::load(conn).await?,
+            channels: channels::all(db)
+                .await?
+                .into_iter()
+                .filter(|c| c.active)
+                .collect(),
+        })
+    }
+
+    /// Money as the recipient reads it.
+    pub fn money(&self, minor: i64, lang: Lang) -> String {
+        format_money(
+            minor,
+            &self.billing.currency,
+            self.billing.currency_exponent,
+            lang,
+        )
+    }
+
+    /// A local date, e.g. `27 November 2026` / `27 Nopember` style names per language.
+    pub fn date(&self, ms: i64, lang: Lang) -> String {
+        let d = crate::billing::cycle::local_date(ms, self.billing.utc_offset_minutes);
+        format!(
+            "{} {} {}",
+            d.day(),
+            month_name(d.month() as u8, lang),
+            d.year()
+        )
+    }
+
+    /// A local date and time, e.g. `27 November 2026 14:05`.
+    pub fn datetime(&self, ms: i64, lang: Lang) -> String {
+        let local = ms + i64::from(self.billing.utc_offset_minutes) * 60_000;
+        let minutes = local.div_euclid(60_000).rem_euclid(24 * 60);
+        format!(
+            "{} {:02}:{:02}",
+            self.date(ms, lang),
+            minutes / 60,
+            minutes % 60
+        )
+    }
+
+    /// The payment link of an invoice, or a fallback that names it.
+    pub fn payment_link(&self, invoice_id: &str, number: &str, lang: Lang) -> String {
+        self.settings
+            .payment_link(invoice_id)
+            .unwrap_or_else(|| match lang {
+                Lang::Id => format!("kasir kami (sebutkan {number})"),
+                Lang::En => format!("our office (quote {number})"),
+            })
+    }
+}
+
+fn month_name(m: u8, lang: Lang) -> &'static str {
+    const ID: [&str; 12] = [
+        "Januari",
+        "Februari",
+        "Maret",
+        "April",
+        "Mei",
+        "Juni",
+        "Juli",
+        "Agustus",
+        "September",
+        "Oktober",
+        "November",
+        "Desember",
+    ];
+    const EN: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let i = usize::from(m.clamp(1, 12) - 1);
+    match lang {
+        Lang::Id => ID[i],
+        Lang::En => EN[i],
+    }
+}
+
+/// Where a message comes from and when it may go.
+pub(crate) struct Origin<'a> {
+    /// Dedupe prefix; the channel id is appended.
+    pub key: String,
+    /// Source event.
+    pub event_id: Option<i64>,
+    /// Site it concerns.
+    pub site_id: Option<&'a str>,
+    /// Not before (unix ms).
+    pub not_before: i64,
+}
+
+/// Renders and queues a topic's message for a customer on every channel that may reach
+/// them (none when they opted out); `vars` gives the topic's values in a language. Returns
+/// how many messages were new.
+pub(crate) async fn to_customer(
+    conn: &mut sqlx::AnyConnection,
+    ctx: &Context,
+    topic: Topic,
+    customer_id: &str,
+    origin: &Origin<'_>,
+    vars: impl Fn(Lang) -> Vars,
+) -> DomainResult<u64> {
+    let r = prefs::recipient(conn, customer_id).await?;
+    let lang = r.prefs.lang.unwrap_or(ctx.settings.default_lang);
+    let mut v = vars(lang);
+    v.insert("company_name", ctx.billing.company_name.clone());
+    v.insert("customer_name", r.name.clone());
+    v.insert("customer_number", r.number.clone());
+    let t = ctx.catalog.get(topic, lang);
+    let (subject, body) = (
+        templates::render(&t.subject, &v),
+        templates::render(&t.body, &v),
+    );
+    let mut created = 0;
+    for ch in &ctx.channels {
+        let Some(to) = r.address_for(ch) else {
+            continue;
+        };
+        let m = NewMessage {
+            channel_id: &ch.id,
+            topic,
+            dedupe_key: format!("{}:{}", origin.key, ch.id),
+            event_id: origin.event_id,
+            customer_id: Some(customer_id),
+            site_id: origin.site_id,
+            recipient: &to,
+            lang: lang.code(),
+            subject: &subject,
+            body: &body,
+            not_before: origin.not_before,
+        };
+        created += u64::from(messages::enqueue(conn, m).await?);
+    }
+    Ok(created)
+}
+
+/// Renders and queues an operator alert on every channel with an operators' recipient.
+pub(crate) async fn to_operators(
+    conn: &mut sqlx::AnyConnection,
+    ctx: &Context,
+    topic: Topic,
+    origin: &Origin<'_>,
+    vars: impl Fn(Lang) -> Vars,
+) -> DomainResult<u64> {
+    let lang = ctx.settings.default_lang;
+    let mut v = vars(lang);
+    v.insert("company_name", ctx.billing.company_name.clone());
+    let t = ctx.catalog.get(topic, lang);
+    let (subject, body) = (
+        templates::render(&t.subject, &v),
+        templates::render(&t.body, &v),
+    );
+    let mut created = 0;
+    for ch in &ctx.channels {
+        let Some(to) = ch.config.operator_recipient() else {
+            continue;
+        };
+        let m = NewMessage {
+            channel_id: &ch.id,
+            topic,
+            dedupe_key: format!("{}:{}", origin.key, ch.id),
+            event_id: origin.event_id,
+            customer_id: None,
+            site_id: origin.site_id,
+            recipient: to,
+            lang: lang.code(),
+            subject: &subject,
+            body: &body,
+            not_before: origin.not_before,
+        };
+        created += u64::from(messages::enqueue(conn, m).await?);
+    }
+    Ok(created)
+}
+
+fn text(v: &serde_json::Value, path: &[&str]) -> String {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    match cur {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn int(v: &serde_json::Value, path: &[&str]) -> i64 {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_i64().unwrap_or(0)
+}
+
+/// What a customer owes now and the invoice to pay first.
+async fn outstanding(
+    conn: &mut sqlx::AnyConnection,
+    customer_id: &str,
+) -> DomainResult<(i64, Option<(String, String)>)> {
+    let rows = sqlx::query(
+        "SELECT id, number, total - amount_paid AS owed FROM invoices WHERE customer_id = $1 AND status = 'unpaid' ORDER BY due_at, number",
+    )
+    .bind(customer_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut total = 0i64;
+    let mut first = None;
+    for r in &rows {
+        total += r.try_get::<i64, _>("owed")?;
+        if first.is_none() {
+            first = Some((r.try_get("id")?, r.try_get("number")?));
+        }
+    }
+    Ok((total, first))
+}
+
+/// A site's name for a message (its id when it is gone).
+async fn site_name(conn: &mut sqlx::AnyConnection, site: Option<&str>) -> DomainResult<String> {
+    let site = site.unwrap_or_default();
+    Ok(sqlx::query("SELECT name FROM sites WHERE id = $1")
+        .bind(site)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get::<String, _>("name"))
+        .transpose()?
+        .unwrap_or_else(|| site.to_string()))
+}
+
+/// Queues the messages one event calls for.
+async fn handle(conn: &mut sqlx::AnyConnection, ctx: &Context, e: &Event) -> DomainResult<u64> {
+    let Some(kind) = EventKind::parse(&e.kind) else {
+        return Ok(0);
+    };
+    let origin = Origin {
+        key: format!("event:{}", e.id),
+        event_id: Some(e.id),
+        site_id: e.site_id.as_deref(),
+        not_before: e.created_at,
+    };
+    let d = &e.data;
+    let customer = e.customer_id.as_deref();
+    match (kind, customer) {
+        (EventKind::InvoiceCreated, Some(c)) => {
+            let owed = int(d, &["total"]) - int(d, &["amount_paid"]);
+            if owed <= 0 || text(d, &["status"]) != "unpaid" {
+                // Paid from credit on issue: nothing to ask for.
+                return Ok(0);
+            }
+            let (id, number, due) = (text(d, &["id"]), text(d, &["number"]), int(d, &["due_at"]));
+            to_customer(conn, ctx, Topic::InvoiceCreated, c, &origin, |l| {
+                Vars::from([
+                    ("invoice_number", number.clone()),
+                    ("amount", ctx.money(owed, l)),
+                    ("due_date", ctx.date(due, l)),
+                    ("payment_link", ctx.payment_link(&id, &number, l)),
+                ])
+            })
+            .await
+        }
+        (EventKind::PaymentReceived, Some(c)) => {
+            let numbers: Vec<String> = d["allocations"]
+                .as_array()
+                .map(|a| a.iter().map(|x| text(x, &["number"])).collect())
+                .unwrap_or_default();
+            let (amount, at, credit) = (
+                int(d, &["payment", "amount"]),
+                int(d, &["payment", "received_at"]),
+                int(d, &["credited"]),
+            );
+            to_customer(conn, ctx, Topic::PaymentReceived, c, &origin, |l| {
+                let invoices = if numbers.is_empty() {
+                    match l {
+                        Lang::Id => "saldo".to_string(),
+                        Lang::En => "your balance".to_string(),
+                    }
+                } else {
+                    numbers.join(", ")
+                };
+                Vars::from([
+                    ("amount", ctx.money(amount, l)),
+                    ("invoice_number", invoices),
+                    ("paid_at", ctx.datetime(at, l)),
+                    ("credit", ctx.money(credit, l)),
+                ])
+            })
+            .await
+        }
+        (EventKind::SubscriptionIsolated | EventKind::SubscriptionReactivated, Some(c)) => {
+            let topic = if kind == EventKind::SubscriptionIsolated {
+                Topic::SubscriptionIsolated
+            } else {
+                Topic::SubscriptionReactivated
+            };
+            let username = text(d, &["username"]);
+            let (owed, first) = outstanding(conn, c).await?;
+            to_customer(conn, ctx, topic, c, &origin, |l| {
+                let link = match &first {
+                    Some((id, number)) => ctx.payment_link(id, number, l),
+                    None => ctx.settings.public_url.clone(),
+                };
+                Vars::from([
+                    ("username", username.clone()),
+                    ("amount", ctx.money(owed, l)),
+                    ("payment_link", link),
+                ])
+            })
+            .await
+        }
+        (EventKind::VoucherBatchSold, _) => {
+            let owner = text(d, &["batch", "owner_id"]);
+            let plan = text(d, &["batch", "plan_id"]);
+            let reseller = sqlx::query("SELECT username FROM admins WHERE id = $1")
+                .bind(&owner)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get::<String, _>("username"))
+                .transpose()?
+                .unwrap_or(owner);
+            let plan_name = sqlx::query("SELECT name FROM plans WHERE id = $1")
+                .bind(&plan)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get::<String, _>("name"))
+                .transpose()?
+                .unwrap_or(plan);
+            let (count, amount) = (int(d, &["sold"]), int(d, &["amount"]));
+            to_operators(conn, ctx, Topic::VoucherBatchSold, &origin, |l| {
+                Vars::from([
+                    ("reseller", reseller.clone()),
+                    ("count", count.to_string()),
+                    ("amount", ctx.money(amount, l)),
+                    ("plan_name", plan_name.clone()),
+                ])
+            })
+            .await
+        }
+        (EventKind::SiteOffline, _) => {
+            let delay_ms = ctx.settings.site_offline_delay_seconds as i64 * 1000;
+            let origin = Origin {
+                not_before: e.created_at + delay_ms,
+                ..origin
+            };
+            let (name, since) = (site_name(conn, e.site_id.as_deref()).await?, e.created_at);
+            let minutes = (delay_ms / 60_000).max(1);
+            to_operators(conn, ctx, Topic::SiteOffline, &origin, |l| {
+                Vars::from([
+                    ("site_name", name.clone()),
+                    ("offline_since", ctx.datetime(since, l)),
+                    ("minutes", minutes.to_string()),
+                ])
+            })
+            .await
+        }
+        (EventKind::CommandFailed, _) => {
+            let site_name = site_name(conn, e.site_id.as_deref()).await?;
+            let (command, error) = (text(d, &["kind"]), text(d, &["result"]));
+            let error = if error.is_empty() {
+                text(d, &["status"])
+            } else {
+                error
+            };
+            to_operators(conn, ctx, Topic::CommandFailed, &origin, |_| {
+                Vars::from([
+                    ("site_name", site_name.clone()),
+                    ("command", command.clone()),
+                    ("error", error.clone()),
+                ])
+            })
+            .await
+        }
+        _ => Ok(0),
+    }
+}
+
+/// Reads new events and queues their messages, moving the cursor in the same transaction;
+/// returns how many messages were created. Does nothing when another replica holds it.
+pub async fn fan_out(db: &Db, holder: &str) -> DomainResult<u64> {
+    if !consumer::has_work(db, CONSUMER).await? {
+        return Ok(0);
+    }
+    let Some(mut cursor) = consumer::claim(db, CONSUMER, holder, 30_000).await? else {
+        return Ok(0);
+    };
+    let mut created = 0;
+    loop {
+        let mut tx = db.begin().await?;
+        let batch = events::after(&mut tx, cursor, 100).await?;
+        let Some(last) = batch.last().map(|e| e.id) else {
+            return Ok(created);
+        };
+        let ctx = Context::load(db, &mut tx).await?;
+        for e in &batch {
+            created += handle(&mut tx, &ctx, e).await?;
+        }
+        if !consumer::advance(&mut tx, CONSUMER, holder, cursor, last).await? {
+            return Ok(created);
+        }
+        tx.commit().await?;
+        cursor = last;
+    }
+}
+
+/// Why a queued message no longer applies when it is due, if it does not: an offline alert
+/// is dropped when its site came back after the outage it reports (so a flapping link that
+/// recovers within the delay pages nobody, and each outage pages once).
+pub(crate) async fn cancel_reason(db: &Db, m: &messages::Message) -> DomainResult<Option<String>> {
+    if Topic::parse(&m.topic) != Some(Topic::SiteOffline) {
+        return Ok(None);
+    }
+    let (Some(site), Some(event)) = (&m.site_id, m.event_id) else {
+        return Ok(None);
+    };
+    let back =
+        sqlx::query("SELECT id FROM events WHERE kind = $1 AND site_id = $2 AND id > $3 LIMIT 1")
+            .bind(EventKind::SiteOnline.as_str())
+            .bind(site)
+            .bind(event)
+            .fetch_optional(&db.pool)
+            .await?
+            .is_some();
+    Ok(back.then(|| "the site came back online before the alert was due".to_string()))
+}

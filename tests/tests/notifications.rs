@@ -1,0 +1,786 @@
+//! Notifications through a real controller and loopback fakes of every gateway: a fake
+//! WhatsApp Cloud API, Telegram Bot API and generic SMS gateway (axum, programmable to answer
+//! 200, 5xx or hang) and a real SMTP server with STARTTLS (Python's aiosmtpd).
+//!
+//! - An invoice due in three days produces exactly one reminder per channel, even when the
+//!   controller is killed while a gateway holds the request and is started again.
+//! - A gateway that fails five times then succeeds delivers once; a dead gateway trips its
+//!   breaker while the other channels keep delivering; an opted-out customer gets nothing;
+//!   the customer's language and the operator's template apply, and customer data cannot
+//!   inject placeholders.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use mikrobill_tests::http::Api;
+use mikrobill_tests::{Backend, Controller, TestDb, eventually, free_tcp_port, init_tracing};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+mikrobill_tests::on_both_backends!(
+    a_reminder_reaches_every_channel_once_across_a_crash,
+    failures_retry_trip_the_breaker_and_respect_opt_out
+);
+
+/// One request a fake gateway got.
+#[derive(Clone, Debug)]
+struct Hit {
+    path: String,
+    idempotency_key: String,
+    authorization: String,
+    body: String,
+    /// 0 while the request hangs.
+    answered: u16,
+}
+
+/// How a fake gateway answers requests under one path prefix.
+#[derive(Clone, Debug, Default)]
+struct Behaviour {
+    /// Answer this many requests with 503 first.
+    fail_next: u32,
+    /// Hold this many requests whose body contains `hang_match` open without answering.
+    hang_next: u32,
+    /// What a request to hold contains.
+    hang_match: &'static str,
+    /// Answer every request with 500.
+    dead: bool,
+}
+
+#[derive(Clone, Default)]
+struct Gateway {
+    hits: Arc<Mutex<Vec<Hit>>>,
+    behaviour: Arc<Mutex<HashMap<&'static str, Behaviour>>>,
+}
+
+impl Gateway {
+    fn set(&self, prefix: &'static str, b: Behaviour) {
+        self.behaviour.lock().unwrap().insert(prefix, b);
+    }
+
+    fn hits(&self, prefix: &str) -> Vec<Hit> {
+        self.hits
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h.path.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
+    /// Requests under `prefix` whose body contains `needle` and that were answered 200.
+    fn delivered(&self, prefix: &str, needle: &str) -> Vec<Hit> {
+        self.hits(prefix)
+            .into_iter()
+            .filter(|h| h.answered == 200 && h.body.contains(needle))
+            .collect()
+    }
+}
+
+async fn gateway_handler(
+    State(g): State<Gateway>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let path = uri.path().to_string();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let (hang, status) = {
+        let mut all = g.behaviour.lock().unwrap();
+        let b = all
+            .iter_mut()
+            .find(|(p, _)| path.starts_with(**p))
+            .map(|(_, b)| b);
+        match b {
+            Some(b) if b.hang_next > 0 && text.contains(b.hang_match) => {
+                b.hang_next -= 1;
+                (true, 0)
+            }
+            Some(b) if b.dead => (false, 500),
+            Some(b) if b.fail_next > 0 => {
+                b.fail_next -= 1;
+                (false, 503)
+            }
+            _ => (false, 200),
+        }
+    };
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    {
+        let mut hits = g.hits.lock().unwrap();
+        hits.push(Hit {
+            path: path.clone(),
+            idempotency_key: h("idempotency-key"),
+            authorization: h("authorization"),
+            body: text,
+            answered: status,
+        });
+    }
+    if hang {
+        // Held until the client goes away (the controller is killed).
+        std::future::pending::<()>().await;
+    }
+    let answer = if path.starts_with("/tg/") {
+        json!({"ok": status == 200, "result": {"message_id": 1}}).to_string()
+    } else {
+        json!({"messages": [{"id": "wamid.1"}]}).to_string()
+    };
+    (StatusCode::from_u16(status).unwrap(), answer)
+}
+
+async fn serve_gateway(g: Gateway) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = Router::new().fallback(gateway_handler).with_state(g);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// The aiosmtpd sink, with a CA the controller is told to trust.
+struct SmtpSink {
+    child: Child,
+    port: u16,
+    out: PathBuf,
+    ca_pem: String,
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpSink {
+    fn start(dir: &Path) -> SmtpSink {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        let (cert_path, key_path) = (dir.join("smtp.pem"), dir.join("smtp.key"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        let out = dir.join("mail");
+        std::fs::create_dir_all(&out).unwrap();
+        let port = free_tcp_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/smtp_sink.py");
+        let mut child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(&out)
+            .arg(&cert_path)
+            .arg(&key_path)
+            .args(["billing", "smtp-secret"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 with aiosmtpd (scripts/ensure-test-tools installs it)");
+        let mut line = String::new();
+        use std::io::BufRead;
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP sink did not start");
+        SmtpSink {
+            child,
+            port,
+            out,
+            ca_pem: ca.pem(),
+        }
+    }
+
+    /// Every message received so far.
+    fn mails(&self) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(&self.out)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| std::fs::read_to_string(p).unwrap())
+            .collect()
+    }
+}
+
+async fn channel(admin: &Api, name: &str, config: Value) -> String {
+    admin
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"name": name, "config": config, "rate_per_minute": 6000}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A PPPoE customer with a subscription; returns (customer id, subscription id).
+async fn subscriber(
+    admin: &Api,
+    site: &str,
+    plan: &str,
+    name: &str,
+    phone: &str,
+) -> (String, String) {
+    let username = name.to_lowercase().replace(' ', "");
+    let customer = admin
+        .post(
+            "/api/v1/customers",
+            &json!({"name": name, "phone": phone, "email": format!("{username}@example.net")}),
+        )
+        .await
+        .expect(201);
+    let sub = admin
+        .post(
+            "/api/v1/subscriptions",
+            &json!({"customer_id": customer["id"], "plan_id": plan, "site_id": site, "username": username}),
+        )
+        .await
+        .expect(201);
+    (
+        customer["id"].as_str().unwrap().to_string(),
+        sub["id"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn site_and_plan(admin: &Api) -> (String, String) {
+    let site = admin
+        .post("/api/v1/sites", &json!({"name": "Desa Sukamaju"}))
+        .await
+        .expect(201);
+    let plan = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Home 10M", "kind": "pppoe", "price": 150000}),
+        )
+        .await
+        .expect(201);
+    (
+        site["site"]["id"].as_str().unwrap().to_string(),
+        plan["id"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn messages(admin: &Api, query: &str) -> Vec<Value> {
+    admin
+        .get(&format!("/api/v1/notifications?limit=500&{query}"))
+        .await
+        .expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn a_reminder_reaches_every_channel_once_across_a_crash(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let gw = Gateway::default();
+    let base = serve_gateway(gw.clone()).await;
+    let smtp = SmtpSink::start(dir.path());
+
+    let wa = channel(
+        &admin,
+        "WhatsApp",
+        json!({"kind": "whatsapp_cloud", "api_base": format!("{base}/wa/v21.0"), "phone_number_id": "1055", "access_token": "EAAG-secret-token"}),
+    )
+    .await;
+    let tg = channel(
+        &admin,
+        "Telegram",
+        json!({"kind": "telegram", "api_base": format!("{base}/tg"), "bot_token": "123456:bot-secret"}),
+    )
+    .await;
+    let sms = channel(
+        &admin,
+        "SMS",
+        json!({"kind": "http", "url": format!("{base}/sms/send"), "headers": {"X-Api-Key": "sms-secret"},
+               "body_template": "to={{to}}&msg={{text}}&ref={{id}}", "encoding": "form", "address": "phone"}),
+    )
+    .await;
+    let mail = channel(
+        &admin,
+        "E-mail",
+        json!({"kind": "smtp", "host": "127.0.0.1", "port": smtp.port, "security": "starttls",
+               "username": "billing", "password": "smtp-secret", "from": "Billing <billing@isp.example>", "ca_pem": smtp.ca_pem}),
+    )
+    .await;
+    let shown = admin.get("/api/v1/notification-channels").await.text;
+    for secret in [
+        "EAAG-secret-token",
+        "bot-secret",
+        "sms-secret",
+        "smtp-secret",
+    ] {
+        assert!(
+            !shown.contains(secret),
+            "{secret} must not be shown: {shown}"
+        );
+    }
+    admin
+        .put(
+            "/api/v1/settings/notifications",
+            &json!({"reminder_days": [7, 3, 1], "public_url": "https://billing.isp.example"}),
+        )
+        .await
+        .expect(200);
+
+    let (site, plan) = site_and_plan(&admin).await;
+    let (customer, sub) = subscriber(&admin, &site, &plan, "Siti Rahma", "081234567890").await;
+    admin
+        .put(
+            &format!("/api/v1/customers/{customer}/notification-preferences"),
+            &json!({"telegram_chat_id": "777001"}),
+        )
+        .await
+        .expect(200);
+
+    // The first invoice was issued last week and falls due in three days.
+    let invoice = admin
+        .get(&format!("/api/v1/invoices?subscription_id={sub}"))
+        .await
+        .expect(200)["items"][0]
+        .clone();
+    let (invoice_id, number) = (
+        invoice["id"].as_str().unwrap().to_string(),
+        invoice["number"].as_str().unwrap().to_string(),
+    );
+    let now = mikrobill_controller::db::now_ms();
+    let day = 86_400_000i64;
+    sqlx::query("UPDATE invoices SET issued_at = $1, due_at = $2 WHERE id = $3")
+        .bind(now - 5 * day)
+        .bind(now + 3 * day)
+        .bind(&invoice_id)
+        .execute(&ctl.db().await.pool)
+        .await
+        .unwrap();
+
+    // WhatsApp holds the reminder without answering; the controller dies meanwhile.
+    let reminder_text = "jatuh tempo dalam 3 hari";
+    gw.set(
+        "/wa/",
+        Behaviour {
+            hang_next: 1,
+            hang_match: reminder_text,
+            ..Default::default()
+        },
+    );
+    admin
+        .post("/api/v1/jobs/notification-reminders/run", &json!({}))
+        .await
+        .expect(200);
+    eventually(
+        Duration::from_secs(20),
+        "WhatsApp holds the reminder",
+        || async {
+            gw.hits("/wa/")
+                .iter()
+                .any(|h| h.answered == 0 && h.body.contains(reminder_text))
+                .then_some(())
+        },
+    )
+    .await;
+    // The other channels finish their sends first, so the crash lands in WhatsApp's send
+    // alone. (A crash between a gateway's acceptance and our record of it resends: delivery
+    // is at least once on the wire, which the gateways' idempotency keys absorb.)
+    eventually(
+        Duration::from_secs(20),
+        "the other channels sent",
+        || async {
+            let sent = messages(&admin, "topic=invoice.reminder&status=sent").await;
+            (sent.len() == 3).then_some(())
+        },
+    )
+    .await;
+    ctl.kill();
+    ctl.restart().await;
+    let admin = Api::admin(ctl.api_addr).await;
+    // Running the job again after the restart finds the reminders already queued.
+    admin
+        .post("/api/v1/jobs/notification-reminders/run", &json!({}))
+        .await
+        .expect(200);
+
+    eventually(
+        Duration::from_secs(40),
+        "every channel sent the reminder",
+        || async {
+            let sent = messages(&admin, "topic=invoice.reminder&status=sent").await;
+            (sent.len() == 4).then_some(())
+        },
+    )
+    .await;
+    let reminders = messages(&admin, "topic=invoice.reminder").await;
+    assert_eq!(
+        reminders.len(),
+        4,
+        "one reminder per channel: {reminders:#?}"
+    );
+    let mut channels: Vec<&str> = reminders
+        .iter()
+        .map(|m| m["channel_id"].as_str().unwrap())
+        .collect();
+    channels.sort();
+    let mut want = vec![wa.as_str(), tg.as_str(), sms.as_str(), mail.as_str()];
+    want.sort();
+    assert_eq!(channels, want);
+
+    // Exactly one accepted reminder at each gateway.
+    let wa_sent = gw.delivered("/wa/", reminder_text);
+    assert_eq!(wa_sent.len(), 1, "{:#?}", gw.hits("/wa/"));
+    assert_eq!(wa_sent[0].path, "/wa/v21.0/1055/messages");
+    assert_eq!(wa_sent[0].authorization, "Bearer EAAG-secret-token");
+    let body: Value = serde_json::from_str(&wa_sent[0].body).unwrap();
+    assert_eq!(body["messaging_product"], "whatsapp");
+    assert_eq!(body["to"], "6281234567890");
+    let text = body["text"]["body"].as_str().unwrap();
+    assert!(
+        text.contains("Siti Rahma") && text.contains(&number),
+        "{text}"
+    );
+    let owed = invoice["total"].as_i64().unwrap() - invoice["amount_paid"].as_i64().unwrap();
+    assert!(
+        text.contains(&rupiah(owed, '.')),
+        "amount in Indonesian format: {text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "https://billing.isp.example/portal/invoices/{invoice_id}"
+        )),
+        "{text}"
+    );
+    // The resend after the crash carried the same id as the held request.
+    let held: Vec<_> = gw
+        .hits("/wa/")
+        .into_iter()
+        .filter(|h| h.body.contains(reminder_text))
+        .collect();
+    assert_eq!(held.len(), 2, "held once, sent once: {held:#?}");
+    assert_eq!(held[0].idempotency_key, held[1].idempotency_key);
+
+    let tg_sent = gw.delivered("/tg/", reminder_text);
+    assert_eq!(tg_sent.len(), 1);
+    assert_eq!(tg_sent[0].path, "/tg/bot123456:bot-secret/sendMessage");
+    let body: Value = serde_json::from_str(&tg_sent[0].body).unwrap();
+    assert_eq!(body["chat_id"], "777001");
+
+    let sms_sent = gw.delivered("/sms/", "");
+    let sms_reminders: Vec<_> = sms_sent
+        .iter()
+        .filter(|h| form_field(&h.body, "msg").is_some_and(|m| m.contains(reminder_text)))
+        .collect();
+    assert_eq!(sms_reminders.len(), 1, "{sms_sent:#?}");
+    assert_eq!(
+        form_field(&sms_reminders[0].body, "to").unwrap(),
+        "6281234567890"
+    );
+
+    let mails: Vec<String> = smtp
+        .mails()
+        .into_iter()
+        .filter(|m| m.contains("Pengingat"))
+        .collect();
+    assert_eq!(mails.len(), 1, "one reminder e-mail");
+    assert!(mails[0].contains("X-Tls: yes"), "sent after STARTTLS");
+    assert!(mails[0].contains("X-Envelope-To: sitirahma@example.net"));
+
+    // Every attempt is on record: the WhatsApp reminder shows the send after the crash.
+    let wa_reminder = reminders
+        .iter()
+        .find(|m| m["channel_id"] == wa.as_str())
+        .unwrap();
+    let detail = admin
+        .get(&format!(
+            "/api/v1/notifications/{}",
+            wa_reminder["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    assert_eq!(detail["status"], "sent");
+    assert_eq!(detail["attempts"], 2, "{detail:#}");
+    let log = detail["attempt_log"].as_array().unwrap();
+    assert_eq!(log.last().unwrap()["outcome"], "sent");
+
+    // Secrets never reach the log.
+    let controller_log = ctl.log();
+    for secret in [
+        "EAAG-secret-token",
+        "bot-secret",
+        "sms-secret",
+        "smtp-secret",
+    ] {
+        assert!(
+            !controller_log.contains(secret),
+            "{secret} leaked into the log"
+        );
+    }
+    let metrics = admin.get("/metrics").await.text;
+    assert!(
+        metrics.contains("mikrobill_notifications_total{channel=\"WhatsApp\",outcome=\"sent\"}"),
+        "{metrics}"
+    );
+}
+
+fn form_field(body: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(body.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// Rupiah as the messages print it: `Rp 166.500` (Indonesian) or `Rp 166,500` (English).
+fn rupiah(amount: i64, group: char) -> String {
+    let digits = amount.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(group);
+        }
+        out.push(c);
+    }
+    format!("Rp {out}")
+}
+
+async fn failures_retry_trip_the_breaker_and_respect_opt_out(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let gw = Gateway::default();
+    let base = serve_gateway(gw.clone()).await;
+
+    // A local WhatsApp gateway that fails five times first, a Telegram bot that is down.
+    gw.set(
+        "/flaky/",
+        Behaviour {
+            fail_next: 5,
+            ..Default::default()
+        },
+    );
+    gw.set(
+        "/tg/",
+        Behaviour {
+            dead: true,
+            ..Default::default()
+        },
+    );
+    let flaky = channel(
+        &admin,
+        "WA gateway",
+        json!({"kind": "http", "url": format!("{base}/flaky/send"), "body_template": "{\"phone\":\"{{to}}\",\"message\":\"{{text}}\"}",
+               "encoding": "json", "address": "phone"}),
+    )
+    .await;
+    let dead = admin
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"name": "Telegram", "rate_per_minute": 6000, "max_attempts": 6,
+                    "config": {"kind": "telegram", "api_base": format!("{base}/tg"), "bot_token": "1:x"}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let healthy = channel(
+        &admin,
+        "WhatsApp",
+        json!({"kind": "whatsapp_cloud", "api_base": format!("{base}/wa"), "phone_number_id": "9", "access_token": "t"}),
+    )
+    .await;
+
+    // English for one customer, with the operator's own template; a name that looks like a
+    // placeholder is printed as it is.
+    admin
+        .put(
+            "/api/v1/notification-templates/invoice.created/en",
+            &json!({"subject": "Bill {{invoice_number}}", "body": "Dear {{customer_name}}: {{amount}} by {{due_date}}."}),
+        )
+        .await
+        .expect(200);
+    let refused = admin
+        .put(
+            "/api/v1/notification-templates/invoice.created/en",
+            &json!({"subject": "x", "body": "{{password}}"}),
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(refused.json()["field"], "body");
+
+    let (site, plan) = site_and_plan(&admin).await;
+    let mut customers = Vec::new();
+    for (i, name) in ["Budi", "Wayan {{amount}}", "Dewi Opt Out"]
+        .iter()
+        .enumerate()
+    {
+        let customer = admin
+            .post(
+                "/api/v1/customers",
+                &json!({"name": name, "phone": format!("08123450000{i}")}),
+            )
+            .await
+            .expect(201);
+        let id = customer["id"].as_str().unwrap().to_string();
+        let prefs = match i {
+            1 => json!({"lang": "en", "telegram_chat_id": "42"}),
+            2 => json!({"opt_out": true, "telegram_chat_id": "43"}),
+            _ => json!({"telegram_chat_id": "41"}),
+        };
+        admin
+            .put(
+                &format!("/api/v1/customers/{id}/notification-preferences"),
+                &prefs,
+            )
+            .await
+            .expect(200);
+        customers.push(id);
+    }
+    let mut subs = Vec::new();
+    for (i, id) in customers.iter().enumerate() {
+        let sub = admin
+            .post(
+                "/api/v1/subscriptions",
+                &json!({"customer_id": id, "plan_id": plan, "site_id": site, "username": format!("user{i}")}),
+            )
+            .await
+            .expect(201);
+        subs.push(sub["id"].as_str().unwrap().to_string());
+    }
+
+    // The healthy channel delivers both invoices while the dead one fails.
+    eventually(
+        Duration::from_secs(30),
+        "healthy and flaky channels deliver",
+        || async {
+            let wa = messages(&admin, &format!("channel_id={healthy}&status=sent")).await;
+            let flaky_sent = messages(&admin, &format!("channel_id={flaky}&status=sent")).await;
+            (wa.len() == 2 && flaky_sent.len() == 2).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        messages(&admin, &format!("customer_id={}", customers[2]))
+            .await
+            .is_empty(),
+        "an opted-out customer gets nothing"
+    );
+
+    // The flaky gateway: five failures then success, each message accepted exactly once.
+    let flaky_hits = gw.hits("/flaky/");
+    assert_eq!(flaky_hits.iter().filter(|h| h.answered == 503).count(), 5);
+    assert_eq!(flaky_hits.iter().filter(|h| h.answered == 200).count(), 2);
+    let flaky_msgs = messages(&admin, &format!("channel_id={flaky}")).await;
+    let total_attempts: i64 = flaky_msgs
+        .iter()
+        .map(|m| m["attempts"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        total_attempts, 7,
+        "five failed attempts and two successes: {flaky_msgs:#?}"
+    );
+    for h in flaky_hits.iter().filter(|h| h.answered == 200) {
+        let v: Value = serde_json::from_str(&h.body).expect("the JSON body template stays JSON");
+        assert!(v["phone"].as_str().unwrap().starts_with("628123450000"));
+    }
+
+    // English and the operator's template; the placeholder-like name stays literal.
+    let wa_hits = gw.delivered("/wa/", "");
+    let english: Vec<&Hit> = wa_hits
+        .iter()
+        .filter(|h| h.body.contains("Dear "))
+        .collect();
+    assert_eq!(english.len(), 1, "{wa_hits:#?}");
+    let body: Value = serde_json::from_str(&english[0].body).unwrap();
+    assert_eq!(
+        body["text"]["body"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next()
+            .unwrap(),
+        "Dear Wayan {{amount}}"
+    );
+    let invoice = admin
+        .get(&format!("/api/v1/invoices?subscription_id={}", subs[1]))
+        .await
+        .expect(200)["items"][0]
+        .clone();
+    let owed = invoice["total"].as_i64().unwrap() - invoice["amount_paid"].as_i64().unwrap();
+    assert!(
+        body["text"]["body"]
+            .as_str()
+            .unwrap()
+            .contains(&rupiah(owed, ',')),
+        "English grouping: {body}"
+    );
+    assert!(
+        wa_hits.iter().any(|h| h.body.contains("Halo Budi")),
+        "Indonesian by default"
+    );
+
+    // The dead Telegram bot: its breaker opens, and its messages wait rather than burn
+    // attempts; then they are dead-lettered after the attempt budget.
+    eventually(Duration::from_secs(30), "the breaker trips", || async {
+        let m = admin.get("/metrics").await.text;
+        m.contains("mikrobill_breaker_trips_total{target=\"channel\"}")
+            .then_some(())
+    })
+    .await;
+    let dead_msgs = messages(&admin, &format!("channel_id={dead}")).await;
+    assert_eq!(dead_msgs.len(), 2);
+    assert!(dead_msgs.iter().all(|m| m["status"] != "sent"));
+
+    // An admin can send a dead-lettered message again once the gateway is back.
+    eventually(Duration::from_secs(60), "dead letters", || async {
+        let d = messages(&admin, &format!("channel_id={dead}&status=dead")).await;
+        (d.len() == 2).then_some(d)
+    })
+    .await;
+    gw.set("/tg/", Behaviour::default());
+    let first = &messages(&admin, &format!("channel_id={dead}&status=dead")).await[0];
+    admin
+        .post(
+            &format!(
+                "/api/v1/notifications/{}/retry",
+                first["id"].as_str().unwrap()
+            ),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    eventually(
+        Duration::from_secs(30),
+        "the retried message is sent",
+        || async {
+            let d = admin
+                .get(&format!(
+                    "/api/v1/notifications/{}",
+                    first["id"].as_str().unwrap()
+                ))
+                .await
+                .json();
+            (d["status"] == "sent").then_some(())
+        },
+    )
+    .await;
+}
