@@ -22,6 +22,7 @@ pub mod events;
 pub mod jobs;
 pub mod pki;
 pub mod plans;
+pub mod portal;
 pub mod serve;
 pub mod settings;
 pub mod site_groups;
