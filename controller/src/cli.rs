@@ -138,7 +138,8 @@ pub struct ServeArgs {
     /// Use Midtrans production (real money) instead of the sandbox.
     #[arg(long, env = "MIKROBILL_MIDTRANS_PRODUCTION")]
     pub midtrans_production: bool,
-    /// Browsers reach the HTTP listener over TLS (a proxy in front): portal cookies get `Secure`.
+    /// Browsers reach the HTTP listener through a TLS-terminating proxy: portal cookies get
+    /// `Secure`, and the portal throttles by the address that proxy appends to X-Forwarded-For.
     #[arg(long, env = "MIKROBILL_BEHIND_TLS")]
     pub behind_tls: bool,
     /// Delay before the first retry of a failed outgoing webhook; it doubles per attempt [default: 2s].

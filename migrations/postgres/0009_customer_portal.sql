@@ -29,3 +29,6 @@ CREATE TABLE payment_links (
     expires_at   BIGINT NOT NULL
 );
 CREATE INDEX payment_links_invoice ON payment_links(invoice_id, expires_at);
+
+-- Usage pages sum one account's sessions; without this they would scan the whole ledger.
+CREATE INDEX accounting_records_username ON accounting_records(username, event_time);

@@ -408,7 +408,48 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
         401
     );
 
-    // The overview: her subscription, invoice and payment, nothing of Budi's.
+    // Accounting: one session in this cycle (an hour, 1.5 GB down, 200 MB up, reported by
+    // an interim update and the stop) and one from an earlier cycle, which does not count.
+    let now = mikrobill_controller::db::now_ms();
+    let month_ago = now - 40 * 86_400_000;
+    mikrobill_controller::accounting::ingest(
+        &cdb,
+        &site_id,
+        &[
+            acct(
+                "siti@barat",
+                "old",
+                AcctStatus::Stop,
+                month_ago,
+                99_000,
+                9_000_000_000,
+                1,
+            ),
+            acct(
+                "siti@barat",
+                "now",
+                AcctStatus::InterimUpdate,
+                now - 500,
+                1800,
+                700_000_000,
+                90_000_000,
+            ),
+            acct(
+                "siti@barat",
+                "now",
+                AcctStatus::Stop,
+                now,
+                3600,
+                1_500_000_000,
+                200_000_000,
+            ),
+            acct("budi@barat", "now", AcctStatus::Stop, now, 60, 1_000, 1_000),
+        ],
+    )
+    .await
+    .unwrap();
+
+    // The overview: her subscription, usage, invoice and payment, nothing of Budi's.
     let home = browser.get("/portal").await;
     assert_eq!(home.status, 200, "{}", home.text);
     assert_eq!(home.header("cache-control"), Some("no-store"));
@@ -423,6 +464,10 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
         &rupiah_id(66500),
         "Tunai",
         "Belum dibayar",
+        "<dt>Sesi</dt><dd>1</dd>",
+        "1 jam 0 menit",
+        "1,5 GB",
+        "200,0 MB",
     ] {
         assert!(
             home.text.contains(needle),
@@ -666,20 +711,21 @@ async fn logins_are_throttled_and_forms_need_their_token(backend: Backend) {
 }
 
 fn acct(
-    code: &str,
+    user: &str,
+    session: &str,
     status: AcctStatus,
     at_ms: i64,
     secs: u64,
     down: u64,
     up: u64,
 ) -> AccountingRecord {
-    let session_id = format!("s-{code}");
+    let session_id = format!("{session}-{user}");
     AccountingRecord {
         id: RecordId::derive("router-1", &session_id, status, secs),
         nas_identifier: "router-1".into(),
         nas_ip: None,
         session_id,
-        username: code.to_string(),
+        username: user.to_string(),
         status,
         event_time_ms: at_ms,
         session_time_secs: secs,
@@ -758,9 +804,10 @@ async fn voucher_lookup_follows_accounting(backend: Backend) {
         &cdb,
         &site_id,
         &[
-            acct(&code, AcctStatus::Start, now - 1_500_000, 0, 0, 0),
+            acct(&code, "s", AcctStatus::Start, now - 1_500_000, 0, 0, 0),
             acct(
                 &code,
+                "s",
                 AcctStatus::InterimUpdate,
                 now - 900_000,
                 600,
@@ -769,6 +816,7 @@ async fn voucher_lookup_follows_accounting(backend: Backend) {
             ),
             acct(
                 &code,
+                "s",
                 AcctStatus::InterimUpdate,
                 now,
                 1500,

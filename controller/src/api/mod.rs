@@ -31,7 +31,8 @@ pub struct AppState {
     pub gateways: Arc<crate::billing::gateway::Gateways>,
     /// The CA's fingerprint, written into enrollment tokens.
     pub ca_fingerprint: [u8; 32],
-    /// Browsers reach us over TLS (through a proxy that may not say so): cookies get `Secure`.
+    /// Browsers reach us through a TLS-terminating proxy: cookies get `Secure`, and the
+    /// portal takes the client's address from the proxy's `X-Forwarded-For` entry.
     pub secure_cookies: bool,
 }
 

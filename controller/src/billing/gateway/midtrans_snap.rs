@@ -92,7 +92,11 @@ impl MidtransSnap {
             });
         }
         match answer["redirect_url"].as_str() {
-            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+            // The payer's browser is sent there: an absolute URL fit for a Location header.
+            Some(url)
+                if (url.starts_with("https://") || url.starts_with("http://"))
+                    && url.bytes().all(|b| b.is_ascii_graphic()) =>
+            {
                 Ok(PaymentLink {
                     redirect_url: url.to_string(),
                 })

@@ -44,9 +44,18 @@ pub async fn switch_language(
     // Only portal paths: the switch must not become an open redirect.
     let back = q
         .back
-        .filter(|b| b.starts_with("/portal") && !b.contains("//") && !b.contains('\\'))
+        .filter(|b| {
+            b.starts_with("/portal")
+                && !b.contains("//")
+                && !b.contains('\\')
+                && b.bytes().all(|c| c.is_ascii_graphic())
+        })
         // A page rendered by a form's POST is shown again by its GET.
-        .map(|b| b.trim_end_matches("/pay").to_string())
+        .map(|b| match b.strip_suffix("/pay") {
+            Some(invoice) => invoice.to_string(),
+            None if b == "/portal/logout" => "/portal".to_string(),
+            None => b,
+        })
         .unwrap_or_else(|| "/portal".to_string());
     let mut res = see_other(&back);
     res.headers_mut().append(

@@ -167,7 +167,7 @@ pub async fn pay(
     let actor = Actor {
         id: None,
         name: format!("customer:{}", customer.number),
-        addr: ctx.addr.map(|a| a.ip().to_string()),
+        addr: ctx.addr.map(|a| a.to_string()),
     };
     match payment_links::link_for_invoice(
         &state.db,

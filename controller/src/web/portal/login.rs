@@ -75,6 +75,10 @@ pub async fn submit(
 ) -> PageResult {
     let axum::Form(form) = form.map_err(|_| PortalError::BadRequest)?;
     ctx.check_form_token(&form.csrf)?;
+    // Nobody's number or password is this long; hashing megabytes would only burn CPU.
+    if form.identifier.len() > 100 || form.password.len() > 1024 {
+        return Err(PortalError::BadRequest);
+    }
     let identifier = form.identifier.trim().to_string();
     // The same customer is one throttling account whether named by number or by phone.
     let account = match credentials::find_customer(&state.db, &identifier).await? {

@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use std::net::SocketAddr;
+use std::net::IpAddr;
 pub use texts::Texts;
 
 /// Cookie holding the session secret.
@@ -131,7 +131,7 @@ pub struct Ctx {
     /// Whether cookies get `Secure`.
     pub https: bool,
     /// The client's address.
-    pub addr: Option<SocketAddr>,
+    pub addr: Option<IpAddr>,
     /// The request path, for the language switch to come back to.
     pub path: String,
 }
@@ -153,7 +153,11 @@ impl FromRequestParts<AppState> for Ctx {
             form_token: cookies::cookie_value(headers, FORM_COOKIE)
                 .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())),
             https: cookies::is_https(headers, state.secure_cookies),
-            addr: crate::api::extract::client_addr(parts),
+            addr: cookies::client_ip(
+                headers,
+                crate::api::extract::client_addr(parts),
+                state.secure_cookies,
+            ),
             path: parts.uri.path().to_string(),
         })
     }
@@ -168,7 +172,7 @@ impl Ctx {
     /// The client's address as throttling keys name it.
     pub fn addr_key(&self) -> String {
         self.addr
-            .map(|a| a.ip().to_string())
+            .map(|a| a.to_string())
             .unwrap_or_else(|| "unknown".into())
     }
 
