@@ -8,11 +8,10 @@ CREATE TABLE portal_credentials (
 );
 
 CREATE TABLE portal_sessions (
-    token_hash   TEXT PRIMARY KEY,
-    customer_id  TEXT NOT NULL REFERENCES customers(id),
-    created_at   BIGINT NOT NULL,
-    expires_at   BIGINT NOT NULL,
-    last_seen_at BIGINT NOT NULL
+    token_hash  TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL
 );
 CREATE INDEX portal_sessions_customer ON portal_sessions(customer_id);
 CREATE INDEX portal_sessions_expiry ON portal_sessions(expires_at);
