@@ -132,6 +132,16 @@ pub struct ServeArgs {
     /// Midtrans server key: enables POST /api/v1/payments/webhooks/midtrans.
     #[arg(long, env = "MIKROBILL_MIDTRANS_SERVER_KEY", hide_env_values = true)]
     pub midtrans_server_key: Option<String>,
+    /// Midtrans Snap base URL for portal payment links [default: the sandbox, or production with --midtrans-production].
+    #[arg(long, env = "MIKROBILL_MIDTRANS_SNAP_URL")]
+    pub midtrans_snap_url: Option<String>,
+    /// Use Midtrans production (real money) instead of the sandbox.
+    #[arg(long, env = "MIKROBILL_MIDTRANS_PRODUCTION")]
+    pub midtrans_production: bool,
+    /// Browsers reach the HTTP listener through a TLS-terminating proxy: portal cookies get
+    /// `Secure`, and the portal throttles by the address that proxy appends to X-Forwarded-For.
+    #[arg(long, env = "MIKROBILL_BEHIND_TLS")]
+    pub behind_tls: bool,
     /// Delay before the first retry of a failed outgoing webhook; it doubles per attempt [default: 2s].
     #[arg(long, env = "MIKROBILL_WEBHOOK_RETRY_BASE", value_parser = humantime::parse_duration)]
     pub webhook_retry_base: Option<Duration>,
@@ -337,6 +347,19 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     (None, None) => crate::config::DEFAULT_JOB_INTERVAL,
                 },
                 midtrans_server_key: args.midtrans_server_key.or(file.midtrans_server_key),
+                midtrans_snap_url: args
+                    .midtrans_snap_url
+                    .or(file.midtrans_snap_url)
+                    .unwrap_or_else(|| {
+                        let production =
+                            args.midtrans_production || file.midtrans_production == Some(true);
+                        if production {
+                            crate::billing::gateway::midtrans_snap::PRODUCTION_URL.to_string()
+                        } else {
+                            crate::billing::gateway::midtrans_snap::SANDBOX_URL.to_string()
+                        }
+                    }),
+                behind_tls: args.behind_tls || file.behind_tls == Some(true),
                 webhook_retry_base: match (args.webhook_retry_base, &file.webhook_retry_base) {
                     (Some(d), _) => d,
                     (None, Some(text)) => humantime::parse_duration(text).with_context(|| {

@@ -31,8 +31,14 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// How often scheduled jobs run, e.g. `60s`.
     pub job_interval: Option<String>,
-    /// Midtrans server key; enables the Midtrans payment webhook.
+    /// Midtrans server key; enables the Midtrans payment webhook and Snap payment links.
     pub midtrans_server_key: Option<String>,
+    /// Midtrans Snap base URL; the sandbox or production URL by `midtrans_production`.
+    pub midtrans_snap_url: Option<String>,
+    /// Use Midtrans production instead of the sandbox.
+    pub midtrans_production: Option<bool>,
+    /// Browsers reach the HTTP listener over TLS: session cookies get `Secure`.
+    pub behind_tls: Option<bool>,
     /// Delay before the first retry of a failed webhook delivery, e.g. `2s`.
     pub webhook_retry_base: Option<String>,
     /// How long one notification send may take, e.g. `15s`.
@@ -81,6 +87,10 @@ pub struct ServeConfig {
     pub job_interval: std::time::Duration,
     /// Midtrans server key, when the Midtrans webhook is enabled.
     pub midtrans_server_key: Option<String>,
+    /// Midtrans Snap base URL payment links are created at.
+    pub midtrans_snap_url: String,
+    /// Browsers reach the HTTP listener over TLS: session cookies get `Secure`.
+    pub behind_tls: bool,
     /// Delay before the first retry of a failed webhook delivery or notification; it doubles
     /// per attempt.
     pub webhook_retry_base: std::time::Duration,

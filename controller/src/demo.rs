@@ -107,6 +107,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         edge_advertise: None,
         job_interval: crate::config::DEFAULT_JOB_INTERVAL,
         midtrans_server_key: None,
+        midtrans_snap_url: crate::billing::gateway::midtrans_snap::SANDBOX_URL.to_string(),
+        behind_tls: false,
         webhook_retry_base: crate::events::webhooks::DEFAULT_RETRY_BASE,
         notify_send_timeout: crate::notify::worker::Timing::default().send_timeout,
     };

@@ -24,6 +24,7 @@ pub mod jobs;
 pub mod notify;
 pub mod pki;
 pub mod plans;
+pub mod portal;
 pub mod serve;
 pub mod settings;
 pub mod site_groups;

@@ -90,13 +90,24 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         let _ = rx.wait_for(|stop| *stop).await;
     };
     let mut gateways = crate::billing::gateway::Gateways::default();
+    // Outgoing HTTPS (webhooks, payment links) uses the same crypto provider as the edge.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Some(key) = &config.midtrans_server_key {
-        gateways = gateways.with(crate::billing::gateway::midtrans::Midtrans::new(
-            key.clone(),
-        ));
+        gateways = gateways
+            .with(crate::billing::gateway::midtrans::Midtrans::new(
+                key.clone(),
+            ))
+            .with_links(
+                crate::billing::gateway::midtrans_snap::MidtransSnap::new(
+                    key.clone(),
+                    config.midtrans_snap_url.clone(),
+                )
+                .context("cannot set up Midtrans Snap")?,
+            );
     }
-    tracing::info!(gateways = ?gateways.names(), "payment gateways");
-    let state = crate::api::AppState::new(db.clone(), gateways, ca_fingerprint);
+    tracing::info!(gateways = ?gateways.names(), snap = %config.midtrans_snap_url, "payment gateways");
+    let mut state = crate::api::AppState::new(db.clone(), gateways, ca_fingerprint);
+    state.secure_cookies = config.behind_tls;
     let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_stop = wait(rx.clone());
     let http = tokio::spawn(async move {
@@ -114,8 +125,6 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         config.job_interval,
         wait(rx.clone()),
     ));
-    // Outgoing HTTPS (webhooks) uses the same crypto provider as the edge.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let webhooks = tokio::spawn(crate::events::webhooks::run(
         db.clone(),
         holder.clone(),

@@ -19,6 +19,8 @@ pub struct Controller {
     pub edge_addr: SocketAddr,
     /// Address written into enrollment tokens.
     pub advertise: String,
+    /// Extra environment of the process (e.g. a fake gateway's URL).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     starts: u32,
 }
@@ -30,12 +32,28 @@ impl Controller {
         Controller::start_with(data_dir, db, edge_addr, edge_addr.to_string()).await
     }
 
+    /// Starts a controller with extra environment variables.
+    pub async fn start_env(data_dir: &Path, db: &TestDb, env: &[(&str, &str)]) -> Controller {
+        let edge_addr = crate::free_udp_addr();
+        Controller::start_full(data_dir, db, edge_addr, edge_addr.to_string(), env).await
+    }
+
     /// Starts a controller on a given edge address, advertising `advertise` in tokens.
     pub async fn start_with(
         data_dir: &Path,
         db: &TestDb,
         edge_addr: SocketAddr,
         advertise: String,
+    ) -> Controller {
+        Controller::start_full(data_dir, db, edge_addr, advertise, &[]).await
+    }
+
+    async fn start_full(
+        data_dir: &Path,
+        db: &TestDb,
+        edge_addr: SocketAddr,
+        advertise: String,
+        env: &[(&str, &str)],
     ) -> Controller {
         let api_addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let mut c = Controller {
@@ -44,6 +62,10 @@ impl Controller {
             api_addr,
             edge_addr,
             advertise,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
             starts: 0,
         };
@@ -68,6 +90,9 @@ impl Controller {
             .env("MIKROBILL_WEBHOOK_RETRY_BASE", "50ms")
             // A held notification send gives up (and its claim lapses) within seconds.
             .env("MIKROBILL_NOTIFY_SEND_TIMEOUT", "3s");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
         cmd
     }
 

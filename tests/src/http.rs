@@ -29,6 +29,15 @@ impl Response {
         serde_json::from_str(&self.text).unwrap_or(Value::Null)
     }
 
+    /// Every value of a header (e.g. `set-cookie`).
+    pub fn header_all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
@@ -136,10 +145,32 @@ impl Api {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> Response {
+        self.send(
+            method,
+            path,
+            &[("Accept", "application/json")],
+            body,
+            content_type,
+        )
+        .await
+    }
+
+    /// Any request with extra headers (cookies, languages) and a raw body.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Response {
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
             self.addr
         );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
         if let Some(t) = &self.token {
             head.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }

@@ -30,6 +30,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/customers", "ao"),
     ("GET", "/customers/{id}", "aocv"),
     ("PATCH", "/customers/{id}", "ao"),
+    ("PUT", "/customers/{id}/portal-password", "ao"),
     ("GET", "/plans", "aocrv"),
     ("POST", "/plans", "a"),
     ("GET", "/plans/{id}", "aocrv"),

@@ -1,5 +1,6 @@
 //! The HTTP listener: `/health`, `/ready`, `/metrics`, and the admin REST API under
-//! `/api/v1` (OpenAPI at `/api/v1/openapi.json`, a readable reference at `/api/v1/docs`).
+//! `/api/v1` (OpenAPI at `/api/v1/openapi.json`, a readable reference at `/api/v1/docs`), and
+//! the customer portal's pages under `/portal`.
 //! Handlers are thin: parse, authorize, call the domain module, shape the answer.
 
 pub mod docs;
@@ -30,6 +31,9 @@ pub struct AppState {
     pub gateways: Arc<crate::billing::gateway::Gateways>,
     /// The CA's fingerprint, written into enrollment tokens.
     pub ca_fingerprint: [u8; 32],
+    /// Browsers reach us through a TLS-terminating proxy: cookies get `Secure`, and the
+    /// portal takes the client's address from the proxy's `X-Forwarded-For` entry.
+    pub secure_cookies: bool,
 }
 
 impl AppState {
@@ -44,6 +48,7 @@ impl AppState {
             tokens: Arc::new(TokenCache::default()),
             gateways: Arc::new(gateways),
             ca_fingerprint,
+            secure_cookies: false,
         }
     }
 }
@@ -59,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics::render))
         .nest("/api/v1", v1.merge(docs::router(openapi)))
+        .nest("/portal", crate::web::portal::router(state.clone()))
         .fallback(|| async { problem::Problem::not_found("no such endpoint") })
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)

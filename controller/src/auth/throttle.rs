@@ -77,3 +77,12 @@ pub async fn record_success(db: &Db, username: &str) -> Result<(), DbError> {
         .await?;
     Ok(())
 }
+
+/// Clears one key's failures after a successful login (for logins other than admins').
+pub async fn clear(db: &Db, key: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM login_throttle WHERE key = $1")
+        .bind(key)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

@@ -6,6 +6,7 @@ use crate::api::page::{Page, PageQuery};
 use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::customers::{self, Customer, CustomerFilter, CustomerInput, CustomerPatch};
+use crate::portal::credentials::{self, PortalPasswordInput, PortalPasswordSet};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -19,6 +20,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_customers, create_customer))
         .routes(routes!(get_customer, update_customer))
+        .routes(routes!(set_portal_password))
 }
 
 /// Filters of the customer list.
@@ -88,5 +90,23 @@ async fn update_customer(
     let patch = body.into_inner()?;
     Ok(Json(
         customers::update(&state.db, &caller.actor(), &id, patch).await?,
+    ))
+}
+
+/// Sets or resets the customer's password for the customer portal and ends their portal
+/// sessions. Send `{"password": "..."}` to choose it, or `{}` to have one generated; a
+/// generated password is returned this once and never again.
+#[utoipa::path(put, path = "/customers/{id}/portal-password", tag = "customers", security(("bearer" = [])), params(("id" = String, Path, description = "customer id")), request_body = PortalPasswordInput,
+    responses((status = 200, body = PortalPasswordSet), (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn set_portal_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body<PortalPasswordInput>,
+) -> ApiResult<Json<PortalPasswordSet>> {
+    caller.require(Perm::WriteCustomers)?;
+    let input = body.into_inner()?;
+    Ok(Json(
+        credentials::set_password(&state.db, &caller.actor(), &id, input).await?,
     ))
 }

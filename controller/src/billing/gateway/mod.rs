@@ -1,9 +1,13 @@
 //! Payment gateways: each turns a webhook notification into a verified [`Notification`].
 //! The webhook endpoint and the payment ledger do the rest, the same way for every gateway.
+//! A gateway that can also take a payment on its own page implements [`LinkGateway`].
 
 pub mod midtrans;
+pub mod midtrans_snap;
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 /// What a verified gateway notification says about one transaction.
@@ -57,10 +61,52 @@ pub trait Gateway: Send + Sync {
     fn verify(&self, body: &[u8], currency_exponent: u32) -> Result<Notification, GatewayError>;
 }
 
+/// What a payment link is created for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRequest {
+    /// Our order id; the gateway's notifications repeat it (`INV-...~suffix`).
+    pub order_id: String,
+    /// Amount in minor units.
+    pub amount: i64,
+    /// Decimal places of the ledger's minor unit.
+    pub currency_exponent: u32,
+}
+
+/// A page where the payer completes a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentLink {
+    /// Where to send the payer.
+    pub redirect_url: String,
+}
+
+/// Why no payment link was created.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// The gateway could not be reached or failed; trying again later may work.
+    #[error("payment gateway unavailable: {0}")]
+    Unavailable(String),
+    /// The gateway refused the request (configuration or data problem); says why.
+    #[error("payment gateway refused the request: {0}")]
+    Refused(String),
+}
+
+/// A boxed future, so the trait stays usable as `dyn LinkGateway`.
+pub type LinkFuture<'a> = Pin<Box<dyn Future<Output = Result<PaymentLink, LinkError>> + Send + 'a>>;
+
+/// A gateway that hosts its own payment page, reached through a link we create.
+pub trait LinkGateway: Send + Sync {
+    /// The gateway's name, the same as its webhook's [`Gateway::name`].
+    fn name(&self) -> &'static str;
+
+    /// Creates a payment page for one order.
+    fn create_link<'a>(&'a self, request: &'a LinkRequest) -> LinkFuture<'a>;
+}
+
 /// The configured gateways by name.
 #[derive(Default, Clone)]
 pub struct Gateways {
     by_name: HashMap<&'static str, Arc<dyn Gateway>>,
+    links: Option<Arc<dyn LinkGateway>>,
 }
 
 impl Gateways {
@@ -73,6 +119,17 @@ impl Gateways {
     /// The gateway called `name`, if configured.
     pub fn get(&self, name: &str) -> Option<Arc<dyn Gateway>> {
         self.by_name.get(name).cloned()
+    }
+
+    /// Sets the gateway payment links are created with.
+    pub fn with_links(mut self, gateway: impl LinkGateway + 'static) -> Gateways {
+        self.links = Some(Arc::new(gateway));
+        self
+    }
+
+    /// The gateway payment links are created with, if any.
+    pub fn links(&self) -> Option<Arc<dyn LinkGateway>> {
+        self.links.clone()
     }
 
     /// Names of the configured gateways.

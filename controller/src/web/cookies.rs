@@ -1,0 +1,139 @@
+//! Reading request cookies and writing `Set-Cookie` headers with the attributes a session
+//! cookie needs (HttpOnly, SameSite, Secure behind TLS, a path and a lifetime).
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+/// The value of cookie `name` in the request, if sent (the first one when repeated).
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim_matches('"').to_string())
+}
+
+/// Whether the client reached us over HTTPS: directly configured as such, or through a
+/// TLS-terminating proxy that says so.
+pub fn is_https(headers: &HeaderMap, behind_tls: bool) -> bool {
+    behind_tls
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+/// The client's address: the peer's, or behind a trusted proxy (`behind_proxy`) the last
+/// `X-Forwarded-For` entry, which that proxy appended; entries before it are the client's
+/// own claims and never trusted.
+pub fn client_ip(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    behind_proxy: bool,
+) -> Option<std::net::IpAddr> {
+    let forwarded = behind_proxy
+        .then(|| {
+            headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .and_then(|last| last.trim().parse().ok())
+        })
+        .flatten();
+    forwarded.or(peer.map(|p| p.ip()))
+}
+
+/// How a cookie is set.
+#[derive(Debug, Clone, Copy)]
+pub struct CookieOptions<'a> {
+    /// The path it is sent to.
+    pub path: &'a str,
+    /// Lifetime in seconds; 0 deletes the cookie.
+    pub max_age_secs: i64,
+    /// Hidden from scripts.
+    pub http_only: bool,
+    /// Only sent over HTTPS.
+    pub secure: bool,
+    /// `Strict` or `Lax`.
+    pub same_site: &'a str,
+}
+
+/// A `Set-Cookie` value. `value` must be a token (hex, base64url, a language code).
+pub fn set_cookie(name: &str, value: &str, o: CookieOptions<'_>) -> HeaderValue {
+    let mut s = format!(
+        "{name}={value}; Path={}; Max-Age={}; SameSite={}",
+        o.path, o.max_age_secs, o.same_site
+    );
+    if o.http_only {
+        s.push_str("; HttpOnly");
+    }
+    if o.secure {
+        s.push_str("; Secure");
+    }
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_cookies_among_several_headers() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("a=1; b=two"));
+        h.append(header::COOKIE, HeaderValue::from_static("c=\"3\""));
+        assert_eq!(cookie_value(&h, "b").as_deref(), Some("two"));
+        assert_eq!(cookie_value(&h, "c").as_deref(), Some("3"));
+        assert_eq!(cookie_value(&h, "d"), None);
+        assert_eq!(cookie_value(&h, "tw"), None);
+    }
+
+    #[test]
+    fn attributes() {
+        let o = CookieOptions {
+            path: "/portal",
+            max_age_secs: 60,
+            http_only: true,
+            secure: true,
+            same_site: "Lax",
+        };
+        assert_eq!(
+            set_cookie("s", "abc", o).to_str().unwrap(),
+            "s=abc; Path=/portal; Max-Age=60; SameSite=Lax; HttpOnly; Secure"
+        );
+        let mut h = HeaderMap::new();
+        assert!(!is_https(&h, false));
+        assert!(is_https(&h, true));
+        h.insert("x-forwarded-proto", HeaderValue::from_static("HTTPS"));
+        assert!(is_https(&h, false));
+    }
+
+    #[test]
+    fn client_address_behind_a_proxy_is_the_last_forwarded_entry() {
+        let peer: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("1.1.1.1, 2.2.2.2"),
+        );
+        h.append("x-forwarded-for", HeaderValue::from_static("3.3.3.3"));
+        assert_eq!(
+            client_ip(&h, Some(peer), false).unwrap().to_string(),
+            "10.0.0.1"
+        );
+        assert_eq!(
+            client_ip(&h, Some(peer), true).unwrap().to_string(),
+            "3.3.3.3"
+        );
+        let h = HeaderMap::new();
+        assert_eq!(
+            client_ip(&h, Some(peer), true).unwrap().to_string(),
+            "10.0.0.1"
+        );
+        assert_eq!(client_ip(&h, None, true), None);
+    }
+}

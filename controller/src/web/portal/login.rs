@@ -1,0 +1,139 @@
+//! Logging in and out. Failed logins are throttled per customer and per address, under keys
+//! of their own so a subscriber can never lock an admin account or the other way round.
+
+use super::{
+    Ctx, Layout, PageResult, PortalError, SESSION_COOKIE, lock_minutes, render, see_other,
+};
+use crate::api::AppState;
+use crate::auth::throttle;
+use crate::portal::credentials::{self, Login};
+use crate::portal::sessions;
+use askama::Template;
+use axum::extract::State;
+use axum::extract::rejection::FormRejection;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "portal/login.html")]
+struct LoginPage {
+    layout: Layout,
+    identifier: String,
+    error: Option<String>,
+}
+
+/// The login form.
+pub async fn form(ctx: Ctx) -> PageResult {
+    if ctx.session.is_some() {
+        return Ok(see_other("/portal"));
+    }
+    show(&ctx, String::new(), None)
+}
+
+fn show(ctx: &Ctx, identifier: String, error: Option<String>) -> PageResult {
+    let (token, cookie) = ctx.form_token();
+    let mut res = render(&LoginPage {
+        layout: ctx.layout(&token),
+        identifier,
+        error,
+    })?;
+    if let Some(c) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+/// The login form's fields.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    identifier: String,
+    password: String,
+}
+
+/// Throttling keys of a portal login: the customer (or, for unknown identifiers, what was
+/// typed) and the client's address, both prefixed apart from admin logins' keys.
+fn keys(account: &str, addr: &str) -> [(String, i64); 2] {
+    [
+        (
+            format!("portal:{}", account.to_lowercase()),
+            throttle::ACCOUNT_MAX_FAILURES,
+        ),
+        (
+            format!("portal-addr:{addr}"),
+            throttle::ADDRESS_MAX_FAILURES,
+        ),
+    ]
+}
+
+/// Checks the login and opens a session.
+pub async fn submit(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    form: Result<axum::Form<LoginForm>, FormRejection>,
+) -> PageResult {
+    let axum::Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    ctx.check_form_token(&form.csrf)?;
+    // Nobody's number or password is this long; hashing megabytes would only burn CPU.
+    if form.identifier.len() > 100 || form.password.len() > 1024 {
+        return Err(PortalError::BadRequest);
+    }
+    let identifier = form.identifier.trim().to_string();
+    // The same customer is one throttling account whether named by number or by phone.
+    let account = match credentials::find_customer(&state.db, &identifier).await? {
+        Some(c) => c.id,
+        None => identifier.clone(),
+    };
+    let keys = keys(&account, &ctx.addr_key());
+    if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
+        return Err(PortalError::Throttled(lock_minutes(ms)));
+    }
+    let login = Login::Password {
+        identifier: identifier.clone(),
+        password: form.password,
+    };
+    let Some(customer) = credentials::verify(&state.db, &login).await? else {
+        throttle::record_failure(&state.db, &keys).await?;
+        tracing::info!(addr = %ctx.addr_key(), "portal login failed");
+        let mut res = show(&ctx, identifier, Some(ctx.t.login_failed.to_string()))?;
+        *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        return Ok(res);
+    };
+    throttle::clear(&state.db, &keys[0].0).await?;
+    let (secret, session) = sessions::create(&state.db, &customer.id).await?;
+    tracing::info!(customer = %customer.number, "portal login");
+    let max_age = (session.expires_at - crate::db::now_ms()) / 1000;
+    let mut res = see_other("/portal");
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        ctx.cookie(SESSION_COOKIE, &secret, max_age),
+    );
+    Ok(res)
+}
+
+/// The logout form's field.
+#[derive(Debug, Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+/// Ends the session and clears its cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    form: Result<axum::Form<LogoutForm>, FormRejection>,
+) -> PageResult {
+    let axum::Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    if ctx.session.is_none() {
+        return Ok(see_other("/portal/login"));
+    }
+    ctx.check_form_token(&form.csrf)?;
+    if let Some(secret) = &ctx.secret {
+        sessions::end(&state.db, secret).await?;
+    }
+    let mut res = see_other("/portal/login");
+    res.headers_mut()
+        .append(header::SET_COOKIE, ctx.cookie(SESSION_COOKIE, "", 0));
+    Ok(res.into_response())
+}

@@ -1,0 +1,963 @@
+//! The customer portal end to end through a real controller: an operator sets a portal
+//! password through the API; the subscriber logs in by customer number and by phone, sees
+//! their subscription, invoice and payment (and nobody else's), pays through a fake Midtrans
+//! Snap server and the signed webhook marks the invoice paid; failed logins are throttled;
+//! forms without their anti-forgery token are refused; voucher balances follow accounting,
+//! and guessing codes gets an address locked out; texts and money follow the language.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use base64::Engine;
+use mikrobill_controller::billing::gateway::midtrans::Midtrans;
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use mikrobill_tests::http::{Api, MIDTRANS_SERVER_KEY, Response};
+use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+mikrobill_tests::on_both_backends!(
+    subscriber_sees_own_records_and_pays,
+    logins_are_throttled_and_forms_need_their_token,
+    voucher_lookup_follows_accounting,
+    language_follows_the_browser_and_the_switch
+);
+
+/// A browser without JavaScript: keeps cookies, sends forms.
+struct Browser {
+    api: Api,
+    cookies: BTreeMap<String, String>,
+    lang: Option<&'static str>,
+    extra: Vec<(&'static str, &'static str)>,
+}
+
+impl Browser {
+    fn new(addr: SocketAddr) -> Browser {
+        Browser {
+            api: Api::new(addr),
+            cookies: BTreeMap::new(),
+            lang: None,
+            extra: Vec::new(),
+        }
+    }
+
+    fn keep_cookies(&mut self, res: &Response) {
+        for c in res.header_all("set-cookie") {
+            let pair = c.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if c.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    async fn send(&mut self, method: &str, path: &str, body: Option<Vec<u8>>) -> Response {
+        let cookie = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut headers: Vec<(&str, &str)> = vec![("Accept", "text/html")];
+        if !cookie.is_empty() {
+            headers.push(("Cookie", &cookie));
+        }
+        if let Some(l) = self.lang {
+            headers.push(("Accept-Language", l));
+        }
+        headers.extend(self.extra.iter().copied());
+        let res = self
+            .api
+            .send(
+                method,
+                path,
+                &headers,
+                body,
+                "application/x-www-form-urlencoded",
+            )
+            .await;
+        self.keep_cookies(&res);
+        res
+    }
+
+    async fn get(&mut self, path: &str) -> Response {
+        self.send("GET", path, None).await
+    }
+
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", urlencode(k), urlencode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        self.send("POST", path, Some(body.into_bytes())).await
+    }
+
+    /// Logs in through the form; returns the final answer to the POST.
+    async fn login(&mut self, identifier: &str, password: &str) -> Response {
+        let form = self.get("/portal/login").await;
+        assert_eq!(form.status, 200, "{}", form.text);
+        let csrf = csrf_of(&form.text);
+        self.post(
+            "/portal/login",
+            &[
+                ("csrf", &csrf),
+                ("identifier", identifier),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The anti-forgery token of the first form on a page.
+fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a form with a csrf field") + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// A fake Midtrans Snap: records each request and answers a fresh redirect URL.
+#[derive(Clone, Default)]
+struct FakeSnap {
+    calls: Arc<Mutex<Vec<(String, Value)>>>,
+}
+
+async fn snap_create(
+    State(fake): State<FakeSnap>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let mut calls = fake.calls.lock().unwrap();
+    calls.push((auth, body));
+    let token = format!("snap-token-{}", calls.len());
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "token": token,
+            "redirect_url": format!("https://app.sandbox.midtrans.com/snap/v4/redirection/{token}"),
+        })),
+    )
+}
+
+async fn start_fake_snap() -> (FakeSnap, SocketAddr) {
+    let fake = FakeSnap::default();
+    let app = axum::Router::new()
+        .route("/snap/v1/transactions", axum::routing::post(snap_create))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (fake, addr)
+}
+
+fn notification(order_id: &str, txn: &str, gross: &str) -> Value {
+    let key = Midtrans::new(MIDTRANS_SERVER_KEY);
+    json!({
+        "transaction_time": "2026-11-24 10:00:00",
+        "transaction_status": "settlement",
+        "transaction_id": txn,
+        "status_message": "midtrans payment notification",
+        "status_code": "200",
+        "signature_key": key.sign(order_id, "200", gross),
+        "payment_type": "bank_transfer",
+        "order_id": order_id,
+        "merchant_id": "G000000000",
+        "gross_amount": gross,
+        "currency": "IDR"
+    })
+}
+
+/// A site, a PPPoE plan, and a customer with a subscription (and so a first invoice).
+struct Subscriber {
+    id: String,
+    number: String,
+    invoice_id: String,
+    invoice_number: String,
+    total: i64,
+}
+
+async fn subscriber(
+    admin: &Api,
+    site_id: &str,
+    plan_id: &str,
+    name: &str,
+    phone: &str,
+    user: &str,
+) -> Subscriber {
+    let c = admin
+        .post("/api/v1/customers", &json!({"name": name, "phone": phone}))
+        .await
+        .expect(201);
+    let id = c["id"].as_str().unwrap().to_string();
+    admin
+        .post(
+            "/api/v1/subscriptions",
+            &json!({"customer_id": id, "plan_id": plan_id, "site_id": site_id, "username": user}),
+        )
+        .await
+        .expect(201);
+    let invoices = admin
+        .get(&format!("/api/v1/invoices?customer_id={id}"))
+        .await
+        .expect(200);
+    let inv = &invoices["items"][0];
+    Subscriber {
+        number: c["number"].as_str().unwrap().to_string(),
+        id,
+        invoice_id: inv["id"].as_str().unwrap().to_string(),
+        invoice_number: inv["number"].as_str().unwrap().to_string(),
+        total: inv["total"].as_i64().unwrap(),
+    }
+}
+
+async fn setup(admin: &Api) -> (String, String) {
+    let site = admin
+        .post("/api/v1/sites", &json!({"name": "Dusun Barat"}))
+        .await
+        .expect(201);
+    let plan = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Rumah 10M", "kind": "pppoe", "price": 150000, "rate_limit": "5M/10M"}),
+        )
+        .await
+        .expect(201);
+    (
+        site["site"]["id"].as_str().unwrap().to_string(),
+        plan["id"].as_str().unwrap().to_string(),
+    )
+}
+
+/// Indonesian money: `Rp 166.500`.
+fn rupiah_id(v: i64) -> String {
+    mikrobill_controller::web::format_money(v, "IDR", 0, mikrobill_controller::web::Lang::Id)
+}
+
+async fn subscriber_sees_own_records_and_pays(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (snap, snap_addr) = start_fake_snap().await;
+    let snap_url = format!("http://{snap_addr}");
+    let ctl = Controller::start_env(
+        dir.path(),
+        &db,
+        &[("MIKROBILL_MIDTRANS_SNAP_URL", snap_url.as_str())],
+    )
+    .await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let (site_id, plan_id) = setup(&admin).await;
+    let siti = subscriber(
+        &admin,
+        &site_id,
+        &plan_id,
+        "Siti Aminah",
+        "081298765432",
+        "siti@barat",
+    )
+    .await;
+    let budi = subscriber(
+        &admin,
+        &site_id,
+        &plan_id,
+        "Budi Santoso",
+        "081311112222",
+        "budi@barat",
+    )
+    .await;
+
+    // A cash payment of part of Siti's invoice.
+    admin
+        .post(
+            "/api/v1/payments",
+            &json!({"invoice_id": siti.invoice_id, "amount": 66500, "method": "cash"}),
+        )
+        .await
+        .expect(201);
+    let outstanding = siti.total - 66500;
+
+    // The operator sets Siti's password and has one generated for Budi.
+    let short = admin
+        .put(
+            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &json!({"password": "short"}),
+        )
+        .await;
+    assert_eq!(short.status, 422, "{}", short.text);
+    assert_eq!(short.json()["field"], "password");
+    let set = admin
+        .put(
+            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &json!({"password": "siti-portal-pass"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(set["customer_number"], siti.number.as_str());
+    assert!(set["generated_password"].is_null());
+    let generated = admin
+        .put(
+            &format!("/api/v1/customers/{}/portal-password", budi.id),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    let budi_password = generated["generated_password"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(budi_password.len(), 20);
+    assert_eq!(
+        admin
+            .put("/api/v1/customers/no-such/portal-password", &json!({}))
+            .await
+            .status,
+        404
+    );
+    let audit = admin
+        .get(&format!(
+            "/api/v1/audit?entity=customer&entity_id={}",
+            siti.id
+        ))
+        .await
+        .expect(200);
+    let entries = audit["items"].as_array().unwrap();
+    let entry = entries
+        .iter()
+        .find(|e| e["action"] == "customer.portal_password")
+        .expect("password change audited");
+    assert!(!entry.to_string().contains("siti-portal-pass"));
+
+    // Pages need a login.
+    let mut browser = Browser::new(ctl.api_addr);
+    let anon = browser.get("/portal").await;
+    assert_eq!(anon.status, 303);
+    assert_eq!(anon.header("location"), Some("/portal/login"));
+    assert_eq!(
+        browser
+            .get(&format!("/portal/invoices/{}", siti.invoice_id))
+            .await
+            .status,
+        303
+    );
+
+    // Login by customer number (typed in lower case).
+    let wrong = browser
+        .login(&siti.number.to_lowercase(), "not-her-password")
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(!browser.cookies.contains_key("mb_portal_session"));
+    let res = browser
+        .login(&siti.number.to_lowercase(), "siti-portal-pass")
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert_eq!(res.header("location"), Some("/portal"));
+    let cookie = res
+        .header_all("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("mb_portal_session="))
+        .expect("session cookie")
+        .to_string();
+    for attr in ["HttpOnly", "SameSite=Lax", "Path=/portal", "Max-Age="] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: {cookie}");
+    let secret = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    // Only the secret's hash is stored.
+    let cdb = ctl.db().await;
+    let stored: Vec<String> = sqlx::query_scalar("SELECT token_hash FROM portal_sessions")
+        .fetch_all(&cdb.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0], secret);
+    // A portal session is no admin token.
+    assert_eq!(
+        admin
+            .with_token(&secret)
+            .get("/api/v1/customers")
+            .await
+            .status,
+        401
+    );
+
+    // Accounting: one session in this cycle (an hour, 1.5 GB down, 200 MB up, reported by
+    // an interim update and the stop) and one from an earlier cycle, which does not count.
+    let now = mikrobill_controller::db::now_ms();
+    let month_ago = now - 40 * 86_400_000;
+    mikrobill_controller::accounting::ingest(
+        &cdb,
+        &site_id,
+        &[
+            acct(
+                "siti@barat",
+                "old",
+                AcctStatus::Stop,
+                month_ago,
+                99_000,
+                9_000_000_000,
+                1,
+            ),
+            acct(
+                "siti@barat",
+                "now",
+                AcctStatus::InterimUpdate,
+                now - 500,
+                1800,
+                700_000_000,
+                90_000_000,
+            ),
+            acct(
+                "siti@barat",
+                "now",
+                AcctStatus::Stop,
+                now,
+                3600,
+                1_500_000_000,
+                200_000_000,
+            ),
+            acct("budi@barat", "now", AcctStatus::Stop, now, 60, 1_000, 1_000),
+        ],
+    )
+    .await
+    .unwrap();
+
+    // The overview: her subscription, usage, invoice and payment, nothing of Budi's.
+    let home = browser.get("/portal").await;
+    assert_eq!(home.status, 200, "{}", home.text);
+    assert_eq!(home.header("cache-control"), Some("no-store"));
+    assert!(home.header("content-security-policy").is_some());
+    for needle in [
+        "Siti Aminah",
+        siti.number.as_str(),
+        "siti@barat",
+        "Rumah 10M",
+        siti.invoice_number.as_str(),
+        &rupiah_id(siti.total),
+        &rupiah_id(66500),
+        "Tunai",
+        "Belum dibayar",
+        "<dt>Sesi</dt><dd>1</dd>",
+        "1 jam 0 menit",
+        "1,5 GB",
+        "200,0 MB",
+    ] {
+        assert!(
+            home.text.contains(needle),
+            "{needle} missing:\n{}",
+            home.text
+        );
+    }
+    assert!(!home.text.contains("budi@barat"));
+    assert!(!home.text.contains(budi.invoice_number.as_str()));
+
+    // Her invoice; Budi's (a real id) and a made-up one do not exist for her.
+    let page = browser
+        .get(&format!("/portal/invoices/{}", siti.invoice_id))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    for needle in [
+        siti.invoice_number.as_str(),
+        "Rumah 10M",
+        "Pajak 11 %",
+        &rupiah_id(outstanding),
+        "MikroBill ISP",
+        "Bayar sekarang",
+    ] {
+        assert!(
+            page.text.contains(needle),
+            "{needle} missing:\n{}",
+            page.text
+        );
+    }
+    let other = browser
+        .get(&format!("/portal/invoices/{}", budi.invoice_id))
+        .await;
+    assert_eq!(other.status, 404);
+    assert!(!other.text.contains(budi.invoice_number.as_str()));
+    assert_eq!(
+        browser
+            .get(&format!("/portal/invoices/{}/download", budi.invoice_id))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        browser
+            .get("/portal/invoices/00000000-0000-0000-0000-000000000000")
+            .await
+            .status,
+        404
+    );
+    let csrf = csrf_of(&page.text);
+    let foreign_pay = browser
+        .post(
+            &format!("/portal/invoices/{}/pay", budi.invoice_id),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(foreign_pay.status, 404);
+
+    // The download is the same invoice as an attachment.
+    let file = browser
+        .get(&format!("/portal/invoices/{}/download", siti.invoice_id))
+        .await;
+    assert_eq!(file.status, 200);
+    assert_eq!(
+        file.header("content-disposition"),
+        Some(format!("attachment; filename=\"{}.html\"", siti.invoice_number).as_str())
+    );
+    // It prints without the server: the styles travel inside the file.
+    assert!(file.text.contains("@media print"));
+
+    // Pay needs the form's token.
+    let pay_path = format!("/portal/invoices/{}/pay", siti.invoice_id);
+    assert_eq!(browser.post(&pay_path, &[]).await.status, 400);
+    assert_eq!(
+        browser.post(&pay_path, &[("csrf", "forged")]).await.status,
+        403
+    );
+    assert!(snap.calls.lock().unwrap().is_empty());
+
+    // Pay: the portal creates a Snap transaction for what is still owed and redirects there.
+    let paid = browser.post(&pay_path, &[("csrf", &csrf)]).await;
+    assert_eq!(paid.status, 303, "{}", paid.text);
+    let location = paid.header("location").unwrap().to_string();
+    assert_eq!(
+        location,
+        "https://app.sandbox.midtrans.com/snap/v4/redirection/snap-token-1"
+    );
+    let (auth, body) = snap.calls.lock().unwrap()[0].clone();
+    let expected_auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{MIDTRANS_SERVER_KEY}:"))
+    );
+    assert_eq!(auth, expected_auth);
+    assert_eq!(body["transaction_details"]["gross_amount"], outstanding);
+    let order_id = body["transaction_details"]["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        order_id.starts_with(&format!("{}~", siti.invoice_number)),
+        "{order_id}"
+    );
+    // Pressing Pay again reuses the link.
+    let again = browser.post(&pay_path, &[("csrf", &csrf)]).await;
+    assert_eq!(again.header("location"), Some(location.as_str()));
+    assert_eq!(snap.calls.lock().unwrap().len(), 1);
+
+    // Midtrans notifies the webhook: the invoice is paid, and the portal says so.
+    let hook = Api::new(ctl.api_addr)
+        .post(
+            "/api/v1/payments/webhooks/midtrans",
+            &notification(&order_id, "txn-portal-1", &format!("{outstanding}.00")),
+        )
+        .await
+        .expect(200);
+    assert_eq!(hook["result"], "recorded");
+    let inv = admin
+        .get(&format!("/api/v1/invoices/{}", siti.invoice_id))
+        .await
+        .expect(200);
+    assert_eq!(inv["status"], "paid");
+    let page = browser
+        .get(&format!("/portal/invoices/{}", siti.invoice_id))
+        .await;
+    assert!(page.text.contains("Lunas"), "{}", page.text);
+    assert!(!page.text.contains("Bayar sekarang"));
+    let home = browser.get("/portal").await;
+    assert!(home.text.contains("Pembayaran online"), "{}", home.text);
+    let nothing = browser.post(&pay_path, &[("csrf", &csrf)]).await;
+    assert_eq!(nothing.status, 409);
+    assert_eq!(snap.calls.lock().unwrap().len(), 1);
+
+    // Logout ends the session; the old cookie is worthless.
+    let out = browser.post("/portal/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, 303);
+    assert!(!browser.cookies.contains_key("mb_portal_session"));
+    let mut replay = Browser::new(ctl.api_addr);
+    replay.cookies.insert("mb_portal_session".into(), secret);
+    assert_eq!(replay.get("/portal").await.status, 303);
+
+    // Budi logs in by phone, written another way, over a TLS proxy: the cookie is Secure.
+    let mut budi_browser = Browser::new(ctl.api_addr);
+    budi_browser.extra.push(("X-Forwarded-Proto", "https"));
+    let res = budi_browser
+        .login("+62 813-1111-2222", &budi_password)
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(
+        res.header_all("set-cookie")
+            .iter()
+            .any(|c| c.starts_with("mb_portal_session=") && c.contains("Secure"))
+    );
+    let home = budi_browser.get("/portal").await;
+    assert!(home.text.contains("Budi Santoso"));
+    assert!(home.text.contains(budi.invoice_number.as_str()));
+    assert!(!home.text.contains(siti.invoice_number.as_str()));
+
+    // A new password ends the sessions opened with the old one.
+    admin
+        .put(
+            &format!("/api/v1/customers/{}/portal-password", budi.id),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(budi_browser.get("/portal").await.status, 303);
+    db.cleanup().await;
+}
+
+async fn logins_are_throttled_and_forms_need_their_token(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let (site_id, plan_id) = setup(&admin).await;
+    let siti = subscriber(
+        &admin,
+        &site_id,
+        &plan_id,
+        "Siti Aminah",
+        "081298765432",
+        "siti@barat",
+    )
+    .await;
+    admin
+        .put(
+            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &json!({"password": "siti-portal-pass"}),
+        )
+        .await
+        .expect(200);
+
+    // Without the form's token (or with another browser's) the login is refused unchecked.
+    let mut browser = Browser::new(ctl.api_addr);
+    let no_token = browser
+        .post(
+            "/portal/login",
+            &[
+                ("csrf", ""),
+                ("identifier", &siti.number),
+                ("password", "siti-portal-pass"),
+            ],
+        )
+        .await;
+    assert_eq!(no_token.status, 403, "{}", no_token.text);
+    let mut other = Browser::new(ctl.api_addr);
+    let other_form = other.get("/portal/login").await;
+    let foreign = browser
+        .post(
+            "/portal/login",
+            &[
+                ("csrf", &csrf_of(&other_form.text)),
+                ("identifier", &siti.number),
+                ("password", "siti-portal-pass"),
+            ],
+        )
+        .await;
+    assert_eq!(foreign.status, 403);
+
+    // Five wrong passwords lock the account, whichever identifier names it.
+    for i in 0..5 {
+        let id = if i % 2 == 0 {
+            siti.number.clone()
+        } else {
+            "0812-9876-5432".to_string()
+        };
+        let res = browser.login(&id, "wrong-password-123").await;
+        assert_eq!(res.status, 401, "attempt {i}: {}", res.text);
+        assert!(res.text.contains("Nomor atau kata sandi salah."));
+    }
+    let locked = browser.login(&siti.number, "siti-portal-pass").await;
+    assert_eq!(locked.status, 429, "{}", locked.text);
+    assert!(locked.text.contains("Terlalu banyak percobaan"));
+    assert!(!browser.cookies.contains_key("mb_portal_session"));
+    // Admin logins count under their own keys: the admin is not locked.
+    Api::admin(ctl.api_addr).await;
+    // Unknown customers fail the same way and are throttled too.
+    let res = browser.login("C999999", "whatever-password").await;
+    assert_eq!(res.status, 401);
+    db.cleanup().await;
+}
+
+fn acct(
+    user: &str,
+    session: &str,
+    status: AcctStatus,
+    at_ms: i64,
+    secs: u64,
+    down: u64,
+    up: u64,
+) -> AccountingRecord {
+    let session_id = format!("{session}-{user}");
+    AccountingRecord {
+        id: RecordId::derive("router-1", &session_id, status, secs),
+        nas_identifier: "router-1".into(),
+        nas_ip: None,
+        session_id,
+        username: user.to_string(),
+        status,
+        event_time_ms: at_ms,
+        session_time_secs: secs,
+        input_octets: up,
+        output_octets: down,
+        input_packets: 0,
+        output_packets: 0,
+        terminate_cause: None,
+        framed_ip: None,
+        calling_station_id: None,
+    }
+}
+
+async fn voucher_lookup_follows_accounting(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let site = admin
+        .post("/api/v1/sites", &json!({"name": "Warung Kopi"}))
+        .await
+        .expect(201);
+    let site_id = site["site"]["id"].as_str().unwrap().to_string();
+    let plan = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Voucher 2 jam", "kind": "hotspot", "price": 5000,
+                    "time_limit_secs": 7200, "data_limit_bytes": 2_000_000_000u64, "validity_secs": 86400}),
+        )
+        .await
+        .expect(201);
+    let batch = admin
+        .post(
+            "/api/v1/voucher-batches",
+            &json!({"plan_id": plan["id"], "count": 1, "scope": "site", "site_id": site_id}),
+        )
+        .await
+        .expect(201);
+    let list = admin
+        .get(&format!(
+            "/api/v1/voucher-batches/{}/vouchers",
+            batch["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    let code = list["items"][0]["code"].as_str().unwrap().to_string();
+
+    let mut browser = Browser::new(ctl.api_addr);
+    browser.lang = Some("en");
+    let form = browser.get("/portal/voucher").await;
+    assert_eq!(form.status, 200);
+    let csrf = csrf_of(&form.text);
+    let fresh = browser
+        .post("/portal/voucher", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.text);
+    for needle in [
+        "Voucher 2 jam",
+        "Unused",
+        "2 h 0 min",
+        "2.0 GB",
+        "Validity starts when",
+    ] {
+        assert!(
+            fresh.text.contains(needle),
+            "{needle} missing:\n{}",
+            fresh.text
+        );
+    }
+
+    // Accounting arrives through the controller's ingest: 25 minutes, 300 MB down, 50 MB up.
+    let cdb = ctl.db().await;
+    let now = mikrobill_controller::db::now_ms();
+    mikrobill_controller::accounting::ingest(
+        &cdb,
+        &site_id,
+        &[
+            acct(&code, "s", AcctStatus::Start, now - 1_500_000, 0, 0, 0),
+            acct(
+                &code,
+                "s",
+                AcctStatus::InterimUpdate,
+                now - 900_000,
+                600,
+                100_000_000,
+                20_000_000,
+            ),
+            acct(
+                &code,
+                "s",
+                AcctStatus::InterimUpdate,
+                now,
+                1500,
+                300_000_000,
+                50_000_000,
+            ),
+        ],
+    )
+    .await
+    .unwrap();
+    let used = browser
+        .post("/portal/voucher", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(used.status, 200, "{}", used.text);
+    // 7200 - 1500 s = 95 min; 2 GB - 350 MB = 1.65 GB.
+    for needle in [
+        "Active",
+        "1 h 35 min",
+        "1.6 GB",
+        "Valid until",
+        "First used",
+    ] {
+        assert!(
+            used.text.contains(needle),
+            "{needle} missing:\n{}",
+            used.text
+        );
+    }
+
+    // Guessing codes: ten misses lock the address out, even for a real code.
+    for i in 0..10 {
+        let miss = browser
+            .post(
+                "/portal/voucher",
+                &[("csrf", &csrf), ("code", &format!("GUESS{i:04}"))],
+            )
+            .await;
+        assert_eq!(miss.status, 404, "guess {i}");
+        assert!(miss.text.contains("No such voucher."));
+    }
+    let locked = browser
+        .post("/portal/voucher", &[("csrf", &csrf), ("code", &code)])
+        .await;
+    assert_eq!(locked.status, 429);
+    assert!(locked.text.contains("Too many attempts."));
+    // Without the form token nothing is looked up.
+    let mut stranger = Browser::new(ctl.api_addr);
+    assert_eq!(
+        stranger
+            .post("/portal/voucher", &[("csrf", "x"), ("code", &code)])
+            .await
+            .status,
+        403
+    );
+    db.cleanup().await;
+}
+
+async fn language_follows_the_browser_and_the_switch(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let (site_id, plan_id) = setup(&admin).await;
+    let siti = subscriber(
+        &admin,
+        &site_id,
+        &plan_id,
+        "Siti Aminah",
+        "081298765432",
+        "siti@barat",
+    )
+    .await;
+    admin
+        .put(
+            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &json!({"password": "siti-portal-pass"}),
+        )
+        .await
+        .expect(200);
+    let en_money = mikrobill_controller::web::format_money(
+        siti.total,
+        "IDR",
+        0,
+        mikrobill_controller::web::Lang::En,
+    );
+    assert_ne!(en_money, rupiah_id(siti.total));
+
+    // No Accept-Language: Indonesian.
+    let mut plain = Browser::new(ctl.api_addr);
+    let login = plain.get("/portal/login").await;
+    assert!(login.text.contains("<html lang=\"id\">"));
+    assert!(login.text.contains("Kata sandi"));
+
+    let mut english = Browser::new(ctl.api_addr);
+    english.lang = Some("en-US,en;q=0.9,id;q=0.5");
+    let login = english.get("/portal/login").await;
+    assert!(login.text.contains("<html lang=\"en\">"));
+    assert!(login.text.contains("Password"));
+    assert_eq!(
+        english.login(&siti.number, "siti-portal-pass").await.status,
+        303
+    );
+    let home = english.get("/portal").await;
+    assert!(home.text.contains(&en_money), "{}", home.text);
+    assert!(home.text.contains("Unpaid"));
+    assert!(!home.text.contains(&rupiah_id(siti.total)));
+
+    let mut indonesian = Browser::new(ctl.api_addr);
+    indonesian.lang = Some("id-ID,id;q=0.9,en;q=0.8");
+    assert_eq!(
+        indonesian
+            .login(&siti.number, "siti-portal-pass")
+            .await
+            .status,
+        303
+    );
+    let home = indonesian.get("/portal").await;
+    assert!(home.text.contains(&rupiah_id(siti.total)));
+    assert!(home.text.contains("Belum dibayar"));
+
+    // The switch overrides the header and comes back to the page, only ever within the portal.
+    let switched = indonesian.get("/portal/lang/en?back=/portal").await;
+    assert_eq!(switched.status, 303);
+    assert_eq!(switched.header("location"), Some("/portal"));
+    assert_eq!(
+        indonesian.cookies.get("mb_portal_lang").map(String::as_str),
+        Some("en")
+    );
+    let home = indonesian.get("/portal").await;
+    assert!(home.text.contains(&en_money));
+    let evil = indonesian.get("/portal/lang/id?back=//evil.example/").await;
+    assert_eq!(evil.header("location"), Some("/portal"));
+    assert_eq!(indonesian.get("/portal/lang/fr").await.status, 404);
+
+    // Unknown portal pages are pages, not API problems.
+    let missing = plain.get("/portal/no-such-page").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.text.contains("Halaman tidak ditemukan."));
+    let css = plain.get("/portal/assets/portal.css").await;
+    assert_eq!(css.status, 200);
+    assert!(css.text.contains("@media print"));
+    db.cleanup().await;
+}
