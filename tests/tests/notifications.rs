@@ -14,7 +14,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, eventually, free_tcp_port, init_tracing};
+use mikrobill_tests::{
+    Backend, Controller, TestDb, agents, eventually, free_tcp_port, init_tracing,
+};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,8 @@ use std::time::Duration;
 
 mikrobill_tests::on_both_backends!(
     a_reminder_reaches_every_channel_once_across_a_crash,
-    failures_retry_trip_the_breaker_and_respect_opt_out
+    failures_retry_trip_the_breaker_and_respect_opt_out,
+    operators_hear_of_a_site_offline_past_the_delay_only
 );
 
 /// One request a fake gateway got.
@@ -783,4 +786,73 @@ async fn failures_retry_trip_the_breaker_and_respect_opt_out(backend: Backend) {
         },
     )
     .await;
+}
+
+async fn operators_hear_of_a_site_offline_past_the_delay_only(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let gw = Gateway::default();
+    let base = serve_gateway(gw.clone()).await;
+    admin
+        .put(
+            "/api/v1/settings/notifications",
+            &json!({"site_offline_delay_seconds": 2, "default_lang": "en"}),
+        )
+        .await
+        .expect(200);
+    channel(
+        &admin,
+        "NOC group",
+        json!({"kind": "telegram", "api_base": format!("{base}/tg"), "bot_token": "5:noc", "operator_chat_id": "-100777"}),
+    )
+    .await;
+
+    // One site goes down for good; the other flaps back within the delay.
+    let (down_id, down, _down_dir) = agents::api_site(&admin, "Tower North").await;
+    let (_flap_id, flap, flap_dir) = agents::api_site(&admin, "Tower South").await;
+    down.shutdown().await;
+    flap.shutdown().await;
+    let flap = agents::start(flap_dir.path(), None).await;
+    agents::wait_connected(&flap).await;
+
+    let alert = eventually(Duration::from_secs(30), "the offline alert", || async {
+        gw.delivered("/tg/", "Tower North").into_iter().next()
+    })
+    .await;
+    let body: Value = serde_json::from_str(&alert.body).unwrap();
+    assert_eq!(body["chat_id"], "-100777");
+    assert!(
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("ALERT: site Tower North has been offline since"),
+        "{body}"
+    );
+    let alerts = eventually(
+        Duration::from_secs(20),
+        "the flapping site's alert is dropped",
+        || async {
+            let alerts = messages(&admin, "topic=site.offline").await;
+            let settled = alerts.iter().any(|m| m["status"] == "cancelled")
+                && alerts.iter().any(|m| m["status"] == "sent");
+            settled.then_some(alerts)
+        },
+    )
+    .await;
+    assert_eq!(alerts.len(), 2, "{alerts:#?}");
+    assert!(
+        alerts
+            .iter()
+            .any(|m| m["site_id"] == down_id.as_str() && m["status"] == "sent")
+    );
+    assert!(
+        gw.hits("/tg/")
+            .iter()
+            .all(|h| !h.body.contains("Tower South")),
+        "a site back within the delay pages nobody"
+    );
+    flap.shutdown().await;
 }
