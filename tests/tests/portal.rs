@@ -22,7 +22,8 @@ mikrobill_tests::on_both_backends!(
     subscriber_sees_own_records_and_pays,
     logins_are_throttled_and_forms_need_their_token,
     voucher_lookup_follows_accounting,
-    language_follows_the_browser_and_the_switch
+    language_follows_the_browser_and_the_switch,
+    a_one_time_code_arrives_by_whatsapp_and_logs_in_once
 );
 
 /// A browser without JavaScript: keeps cookies, sends forms.
@@ -960,4 +961,168 @@ async fn language_follows_the_browser_and_the_switch(backend: Backend) {
     assert_eq!(css.status, 200);
     assert!(css.text.contains("@media print"));
     db.cleanup().await;
+}
+
+/// A fake WhatsApp Cloud API that keeps the text of every message.
+async fn start_fake_whatsapp() -> (Arc<Mutex<Vec<Value>>>, String) {
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let keep = seen.clone();
+    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
+        let keep = keep.clone();
+        async move {
+            keep.lock()
+                .unwrap()
+                .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+            Json(json!({"messages": [{"id": "wamid.1"}]}))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (seen, format!("http://{addr}"))
+}
+
+/// The six-digit code in a message text.
+fn code_in(text: &str) -> String {
+    text.as_bytes()
+        .windows(6)
+        .find(|w| w.iter().all(u8::is_ascii_digit))
+        .map(|w| String::from_utf8(w.to_vec()).unwrap())
+        .expect("a six-digit code")
+}
+
+async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let (seen, wa) = start_fake_whatsapp().await;
+    admin
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"name": "WhatsApp", "rate_per_minute": 6000,
+                    "config": {"kind": "whatsapp_cloud", "api_base": wa, "phone_number_id": "1", "access_token": "t"}}),
+        )
+        .await
+        .expect(201);
+    let (site_id, plan_id) = setup(&admin).await;
+    let siti = subscriber(
+        &admin,
+        &site_id,
+        &plan_id,
+        "Siti Aminah",
+        "081298765432",
+        "siti@barat",
+    )
+    .await;
+    let codes = || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["text"]["body"].as_str().map(str::to_string))
+            .filter(|t| t.contains("Kode masuk"))
+            .collect::<Vec<_>>()
+    };
+
+    // She has no password: she asks for a code with her phone number.
+    let mut b = Browser::new(ctl.api_addr);
+    let form = b.get("/portal/login").await;
+    let asked = b
+        .post(
+            "/portal/login/code",
+            &[
+                ("csrf", &csrf_of(&form.text)),
+                ("identifier", "0812-9876-5432"),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+    assert!(asked.text.contains("kode sudah dikirim"), "{}", asked.text);
+    // Asking again at once sends nothing new; an unknown number gets the same answer.
+    let again = b
+        .post(
+            "/portal/login/code",
+            &[
+                ("csrf", &csrf_of(&asked.text)),
+                ("identifier", &siti.number),
+            ],
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    let unknown = b
+        .post(
+            "/portal/login/code",
+            &[
+                ("csrf", &csrf_of(&again.text)),
+                ("identifier", "0899-0000-1111"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, 200);
+    assert_eq!(
+        unknown.text,
+        again.text.replace(&siti.number, "0899-0000-1111")
+    );
+    let text = mikrobill_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the code on WhatsApp",
+        || async { codes().into_iter().next() },
+    )
+    .await;
+    let code = code_in(&text);
+    assert!(text.contains("berlaku 10 menit"), "{text}");
+
+    // A wrong code is refused; the right one logs her in, once.
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let refused = b
+        .post(
+            "/portal/login/code/verify",
+            &[
+                ("csrf", &csrf_of(&asked.text)),
+                ("identifier", &siti.number),
+                ("code", wrong),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.text.contains("Kode salah"));
+    let ok = b
+        .post(
+            "/portal/login/code/verify",
+            &[
+                ("csrf", &csrf_of(&refused.text)),
+                ("identifier", &siti.number),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(ok.status, 303, "{}", ok.text);
+    let home = b.get("/portal").await;
+    assert_eq!(home.status, 200);
+    assert!(home.text.contains("Siti Aminah"));
+    assert!(home.text.contains(&siti.invoice_number));
+
+    let mut other = Browser::new(ctl.api_addr);
+    let form = other.get("/portal/login").await;
+    let reused = other
+        .post(
+            "/portal/login/code/verify",
+            &[
+                ("csrf", &csrf_of(&form.text)),
+                ("identifier", &siti.number),
+                ("code", &code),
+            ],
+        )
+        .await;
+    assert_eq!(reused.status, 401, "a code works once");
+    assert_eq!(codes().len(), 1, "one code sent: {:?}", codes());
+    let sent = admin
+        .get(&format!(
+            "/api/v1/notifications?topic=portal.code&customer_id={}",
+            siti.id
+        ))
+        .await
+        .expect(200);
+    assert_eq!(sent["items"].as_array().unwrap().len(), 1);
 }

@@ -48,6 +48,9 @@ pub enum Topic {
     /// Operators: a command could not be applied at a site.
     #[serde(rename = "command.failed")]
     CommandFailed,
+    /// A one-time code the customer asked for to log in to the portal.
+    #[serde(rename = "portal.code")]
+    PortalCode,
 }
 
 /// Who a topic is for.
@@ -61,7 +64,7 @@ pub enum Audience {
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 8] = [
+    pub const ALL: [Topic; 9] = [
         Topic::InvoiceCreated,
         Topic::InvoiceReminder,
         Topic::PaymentReceived,
@@ -70,6 +73,7 @@ impl Topic {
         Topic::VoucherBatchSold,
         Topic::SiteOffline,
         Topic::CommandFailed,
+        Topic::PortalCode,
     ];
 
     /// Storage name, e.g. `invoice.reminder`.
@@ -83,6 +87,7 @@ impl Topic {
             Topic::VoucherBatchSold => "voucher_batch.sold",
             Topic::SiteOffline => "site.offline",
             Topic::CommandFailed => "command.failed",
+            Topic::PortalCode => "portal.code",
         }
     }
 

@@ -74,6 +74,13 @@ pub fn placeholders(topic: Topic) -> &'static [&'static str] {
         Topic::VoucherBatchSold => &["company_name", "reseller", "count", "amount", "plan_name"],
         Topic::SiteOffline => &["company_name", "site_name", "offline_since", "minutes"],
         Topic::CommandFailed => &["company_name", "site_name", "command", "error"],
+        Topic::PortalCode => &[
+            "company_name",
+            "customer_name",
+            "customer_number",
+            "code",
+            "minutes",
+        ],
     }
 }
 
@@ -139,6 +146,14 @@ pub fn default_text(topic: Topic, lang: Lang) -> (&'static str, &'static str) {
         (Topic::CommandFailed, Lang::Id) => (
             "Perintah gagal di {{site_name}}",
             "Perintah {{command}} gagal di site {{site_name}}: {{error}}",
+        ),
+        (Topic::PortalCode, Lang::Id) => (
+            "Kode masuk portal {{company_name}}",
+            "Kode masuk portal pelanggan {{company_name}}: {{code}} (berlaku {{minutes}} menit). Jangan berikan kode ini kepada siapa pun.",
+        ),
+        (Topic::PortalCode, Lang::En) => (
+            "Your {{company_name}} portal login code",
+            "Your {{company_name}} customer portal login code: {{code}} (valid {{minutes}} minutes). Never share this code with anyone.",
         ),
         (Topic::CommandFailed, Lang::En) => (
             "Command failed at {{site_name}}",

@@ -93,6 +93,13 @@ pub enum Login {
         /// The portal password.
         password: String,
     },
+    /// Customer number or phone number, and a one-time code sent to the customer.
+    Code {
+        /// Customer number or phone number.
+        identifier: String,
+        /// The six-digit code.
+        code: String,
+    },
 }
 
 /// The customer an identifier names, if any: a customer number first, then a phone number.
@@ -149,6 +156,13 @@ pub async fn verify(db: &Db, login: &Login) -> DomainResult<Option<Customer>> {
             let has_password = stored.is_some();
             let ok = password::verify(password, stored).await;
             Ok(customer.filter(|_| ok && has_password))
+        }
+        Login::Code { identifier, code } => {
+            let Some(customer) = find_customer(db, identifier).await? else {
+                return Ok(None);
+            };
+            let ok = super::codes::verify(db, &customer.id, code).await?;
+            Ok(ok.then_some(customer))
         }
     }
 }

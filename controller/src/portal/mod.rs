@@ -7,6 +7,7 @@
 //! touching sessions.
 
 pub mod account;
+pub mod codes;
 pub mod credentials;
 pub mod payment_links;
 pub mod sessions;

@@ -6,6 +6,7 @@ use super::{
 };
 use crate::api::AppState;
 use crate::auth::throttle;
+use crate::portal::codes;
 use crate::portal::credentials::{self, Login};
 use crate::portal::sessions;
 use askama::Template;
@@ -101,6 +102,15 @@ pub async fn submit(
         return Ok(res);
     };
     throttle::clear(&state.db, &keys[0].0).await?;
+    open_session(&state, &ctx, &customer).await
+}
+
+/// Opens a session for a customer who proved who they are, and goes to the overview.
+async fn open_session(
+    state: &AppState,
+    ctx: &Ctx,
+    customer: &crate::customers::Customer,
+) -> PageResult {
     let (secret, session) = sessions::create(&state.db, &customer.id).await?;
     tracing::info!(customer = %customer.number, "portal login");
     let max_age = (session.expires_at - crate::db::now_ms()) / 1000;
@@ -110,6 +120,106 @@ pub async fn submit(
         ctx.cookie(SESSION_COOKIE, &secret, max_age),
     );
     Ok(res)
+}
+
+#[derive(Template)]
+#[template(path = "portal/login_code.html")]
+struct CodePage {
+    layout: Layout,
+    identifier: String,
+    error: Option<String>,
+}
+
+fn show_code(ctx: &Ctx, identifier: String, error: Option<String>) -> PageResult {
+    let (token, cookie) = ctx.form_token();
+    let mut res = render(&CodePage {
+        layout: ctx.layout(&token),
+        identifier,
+        error,
+    })?;
+    if let Some(c) = cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+/// The code request form's fields.
+#[derive(Debug, Deserialize)]
+pub struct CodeRequestForm {
+    csrf: String,
+    identifier: String,
+}
+
+/// Sends a one-time code to the customer's contacts. The answer is the same whether or not
+/// the identifier names a customer, so the form cannot be used to find out who is one.
+pub async fn request_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    form: Result<axum::Form<CodeRequestForm>, FormRejection>,
+) -> PageResult {
+    let axum::Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    ctx.check_form_token(&form.csrf)?;
+    if form.identifier.len() > 100 {
+        return Err(PortalError::BadRequest);
+    }
+    // Every request counts against the address, so nobody can flood customers with codes.
+    let keys = [(
+        format!("portal-code-addr:{}", ctx.addr_key()),
+        throttle::ADDRESS_MAX_FAILURES,
+    )];
+    if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
+        return Err(PortalError::Throttled(lock_minutes(ms)));
+    }
+    throttle::record_failure(&state.db, &keys).await?;
+    let identifier = form.identifier.trim().to_string();
+    if let Some(customer) = credentials::find_customer(&state.db, &identifier).await? {
+        let outcome = codes::request(&state.db, &customer).await?;
+        tracing::info!(customer = %customer.number, ?outcome, "portal login code requested");
+    }
+    show_code(&ctx, identifier, None)
+}
+
+/// The code login form's fields.
+#[derive(Debug, Deserialize)]
+pub struct CodeLoginForm {
+    csrf: String,
+    identifier: String,
+    code: String,
+}
+
+/// Checks a one-time code and opens a session; throttled like a password login.
+pub async fn submit_code(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    form: Result<axum::Form<CodeLoginForm>, FormRejection>,
+) -> PageResult {
+    let axum::Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    ctx.check_form_token(&form.csrf)?;
+    if form.identifier.len() > 100 || form.code.len() > 16 {
+        return Err(PortalError::BadRequest);
+    }
+    let identifier = form.identifier.trim().to_string();
+    let account = match credentials::find_customer(&state.db, &identifier).await? {
+        Some(c) => c.id,
+        None => identifier.clone(),
+    };
+    let keys = keys(&account, &ctx.addr_key());
+    if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
+        return Err(PortalError::Throttled(lock_minutes(ms)));
+    }
+    let login = Login::Code {
+        identifier: identifier.clone(),
+        code: form.code,
+    };
+    let Some(customer) = credentials::verify(&state.db, &login).await? else {
+        throttle::record_failure(&state.db, &keys).await?;
+        tracing::info!(addr = %ctx.addr_key(), "portal code login failed");
+        let mut res = show_code(&ctx, identifier, Some(ctx.t.code_failed.to_string()))?;
+        *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
+        return Ok(res);
+    };
+    throttle::clear(&state.db, &keys[0].0).await?;
+    open_session(&state, &ctx, &customer).await
 }
 
 /// The logout form's field.

@@ -44,6 +44,8 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(account::home))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/code", post(login::request_code))
+        .route("/login/code/verify", post(login::submit_code))
         .route("/logout", post(login::logout))
         .route("/invoices/{id}", get(invoice::show))
         .route("/invoices/{id}/download", get(invoice::download))

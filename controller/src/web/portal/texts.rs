@@ -34,6 +34,18 @@ pub struct Texts {
     pub login_failed: &'static str,
     /// How to get a password.
     pub no_password_hint: &'static str,
+    /// Heading of the one-time code login.
+    pub code_login_title: &'static str,
+    /// Explains the one-time code login.
+    pub code_login_hint: &'static str,
+    /// Button that sends a code.
+    pub send_code: &'static str,
+    /// Code field label.
+    pub code: &'static str,
+    /// After asking for a code (said whether or not the account exists).
+    pub code_sent: &'static str,
+    /// Wrong or expired code.
+    pub code_failed: &'static str,
     /// Greeting before the name.
     pub hello: &'static str,
     /// Customer number label.
@@ -221,6 +233,12 @@ static ID: Texts = Texts {
     password: "Kata sandi",
     login_failed: "Nomor atau kata sandi salah.",
     no_password_hint: "Belum punya kata sandi? Hubungi kantor kami.",
+    code_login_title: "Masuk dengan kode sekali pakai",
+    code_login_hint: "Kami kirim kode ke WhatsApp, Telegram, SMS atau e-mail yang terdaftar.",
+    send_code: "Kirim kode",
+    code: "Kode",
+    code_sent: "Jika nomor terdaftar, kode sudah dikirim ke kontak Anda. Kode berlaku 10 menit.",
+    code_failed: "Kode salah atau kedaluwarsa.",
     hello: "Halo",
     customer_number: "Nomor pelanggan",
     credit: "Saldo kredit",
@@ -314,6 +332,12 @@ static EN: Texts = Texts {
     password: "Password",
     login_failed: "Wrong number or password.",
     no_password_hint: "No password yet? Contact our office.",
+    code_login_title: "Log in with a one-time code",
+    code_login_hint: "We send a code to your registered WhatsApp, Telegram, SMS or e-mail.",
+    send_code: "Send code",
+    code: "Code",
+    code_sent: "If the number is registered, a code is on its way to your contacts. It is valid for 10 minutes.",
+    code_failed: "Wrong or expired code.",
     hello: "Hello",
     customer_number: "Customer number",
     credit: "Credit balance",
