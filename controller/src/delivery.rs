@@ -27,7 +27,7 @@ pub fn retry_delay(attempt: i64, base: Duration) -> Duration {
     d
 }
 
-/// Consecutive failures of one webhook that open its breaker.
+/// Consecutive failures of one target that open its breaker.
 pub const BREAKER_THRESHOLD: u32 = 5;
 
 /// Circuit breakers per target (a webhook, a notification channel; per replica): after
@@ -75,6 +75,7 @@ impl Breakers {
                 tracing::warn!(target, failures = entry.0, "{} breaker open", self.what);
                 metrics::counter!("mikrobill_breaker_trips_total", "target" => self.what)
                     .increment(1);
+                // The webhook-specific name predates the shared breaker; dashboards use it.
                 if self.what == "webhook" {
                     metrics::counter!("mikrobill_webhook_breaker_trips_total").increment(1);
                 }

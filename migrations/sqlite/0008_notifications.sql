@@ -37,6 +37,9 @@ CREATE TABLE notifications (
     event_id        BIGINT,
     customer_id     TEXT,
     site_id         TEXT,
+    -- The invoice or subscription it is about: a message about a settled invoice is dropped.
+    invoice_id      TEXT,
+    subscription_id TEXT,
     recipient       TEXT NOT NULL,
     lang            TEXT NOT NULL,
     subject         TEXT NOT NULL,
@@ -44,6 +47,8 @@ CREATE TABLE notifications (
     -- pending, sending (claimed until next_attempt_at), sent, dead, cancelled
     status          TEXT NOT NULL,
     attempts        BIGINT NOT NULL DEFAULT 0,
+    -- Attempts made before an operator's last retry; the budget counts from here.
+    attempts_base   BIGINT NOT NULL DEFAULT 0,
     next_attempt_at BIGINT NOT NULL,
     last_error      TEXT,
     created_at      BIGINT NOT NULL,

@@ -630,6 +630,62 @@ async fn failures_retry_trip_the_breaker_and_respect_opt_out(backend: Backend) {
     assert_eq!(refused.status, 422, "{}", refused.text);
     assert_eq!(refused.json()["field"], "body");
 
+    // Bad channel settings are refused with the field named.
+    let bad = |config: Value| {
+        let admin = &admin;
+        async move {
+            admin
+                .post(
+                    "/api/v1/notification-channels",
+                    &json!({"name": format!("bad {}", rand_suffix()), "config": config}),
+                )
+                .await
+        }
+    };
+    let r = bad(json!({"kind": "http", "url": format!("{base}/x"), "body_template": "{{to}} {{txt}}", "encoding": "form"})).await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("config.body_template")),
+        "{}",
+        r.text
+    );
+    let r = bad(json!({"kind": "smtp", "host": "mail.example.net", "port": 25, "security": "none", "username": "u", "password": "p", "from": "a@b.example"})).await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("config.security")),
+        "{}",
+        r.text
+    );
+    let r = bad(json!({"kind": "telegram", "bot_token": "1:x", "operator_chat_id": "not a chat"}))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["field"].as_str()),
+        (422, Some("config.operator_to")),
+        "{}",
+        r.text
+    );
+    // A stored token does not follow the channel to another host, nor to another kind.
+    let moved = admin
+        .put(
+            &format!("/api/v1/notification-channels/{healthy}"),
+            &json!({"name": "WhatsApp", "rate_per_minute": 6000,
+                    "config": {"kind": "whatsapp_cloud", "api_base": "http://127.0.0.1:9/elsewhere", "phone_number_id": "9", "access_token": "<redacted>"}}),
+        )
+        .await;
+    assert_eq!(moved.status, 422, "{}", moved.text);
+    let rekind = admin
+        .put(
+            &format!("/api/v1/notification-channels/{healthy}"),
+            &json!({"name": "WhatsApp", "config": {"kind": "telegram", "bot_token": "2:y"}}),
+        )
+        .await;
+    assert_eq!(
+        (rekind.status, rekind.json()["field"].as_str()),
+        (422, Some("config.kind"))
+    );
+    let unknown_topic = admin.get("/api/v1/notifications?topic=invoice.paid").await;
+    assert_eq!(unknown_topic.status, 422);
+
     let (site, plan) = site_and_plan(&admin).await;
     let mut customers = Vec::new();
     for (i, name) in ["Budi", "Wayan {{amount}}", "Dewi Opt Out"]
@@ -855,4 +911,8 @@ async fn operators_hear_of_a_site_offline_past_the_delay_only(backend: Backend) 
         "a site back within the delay pages nobody"
     );
     flap.shutdown().await;
+}
+
+fn rand_suffix() -> u64 {
+    rand::random()
 }

@@ -46,8 +46,18 @@ pub enum SmtpSecurity {
     None,
 }
 
-/// A channel's gateway settings, tagged by `kind`.
+/// An approved WhatsApp message template with one body parameter, which carries the text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WhatsappTemplate {
+    /// Template name as approved by Meta.
+    pub name: String,
+    /// Template language code, e.g. `id`.
+    pub language: String,
+}
+
+/// A channel's gateway settings, tagged by `kind`. `Debug` shows it redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ChannelConfig {
     /// Meta's WhatsApp Cloud API (`POST {api_base}/{phone_number_id}/messages`).
@@ -59,6 +69,9 @@ pub enum ChannelConfig {
         phone_number_id: String,
         /// Bearer access token (secret).
         access_token: String,
+        /// Send as this approved template (needed outside the 24-hour customer window).
+        #[serde(default)]
+        template: Option<WhatsappTemplate>,
         /// Operators' number for alerts, if any.
         #[serde(default)]
         operator_to: Option<String>,
@@ -82,6 +95,10 @@ pub enum ChannelConfig {
         /// Which customer address it sends to.
         #[serde(default = "default_address")]
         address: AddressKind,
+        /// A 2xx answer counts as accepted only if its body contains this (for gateways that
+        /// answer 200 with an error inside).
+        #[serde(default)]
+        success_contains: Option<String>,
         /// Operators' address for alerts, if any.
         #[serde(default)]
         operator_to: Option<String>,
@@ -135,6 +152,43 @@ fn default_address() -> AddressKind {
     AddressKind::Phone
 }
 
+impl std::fmt::Debug for ChannelConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = serde_json::to_string(&self.redacted()).map_err(|_| std::fmt::Error)?;
+        f.write_str(&shown)
+    }
+}
+
+/// Placeholders a generic gateway's body template may use.
+const BODY_PLACEHOLDERS: [&str; 4] = ["to", "text", "subject", "id"];
+
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `to` looks like an address of this kind: an international phone number, an
+/// e-mail address, or a Telegram chat (a numeric id, or an @channel name).
+pub(crate) fn address_ok(kind: AddressKind, to: &str) -> bool {
+    match kind {
+        AddressKind::Phone => {
+            let digits = to.trim_start_matches('+');
+            (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+        }
+        AddressKind::Email => to.parse::<lettre::message::Mailbox>().is_ok(),
+        AddressKind::Telegram => {
+            to.parse::<i64>().is_ok()
+                || to.strip_prefix('@').is_some_and(|n| {
+                    (5..=32).contains(&n.len())
+                        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                })
+        }
+    }
+}
+
 fn check_url(field: &'static str, url: &str) -> DomainResult<()> {
     let parsed =
         reqwest::Url::parse(url).map_err(|_| DomainError::invalid(field, "is not a URL"))?;
@@ -186,6 +240,19 @@ impl ChannelConfig {
     }
 
     fn check(&self) -> DomainResult<()> {
+        self.check_gateway()?;
+        if let Some(to) = self.operator_recipient()
+            && !address_ok(self.address_kind(), to)
+        {
+            return Err(DomainError::invalid(
+                "config.operator_to",
+                format!("{to:?} is not a valid address for this channel"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_gateway(&self) -> DomainResult<()> {
         match self {
             ChannelConfig::WhatsappCloud {
                 api_base,
@@ -209,6 +276,22 @@ impl ChannelConfig {
                     return Err(DomainError::invalid("config.method", "must be POST or PUT"));
                 }
                 nonempty("config.body_template", body_template)?;
+                let used = super::templates::names(body_template)
+                    .map_err(|m| DomainError::invalid("config.body_template", m))?;
+                if let Some(bad) = used.iter().find(|n| !BODY_PLACEHOLDERS.contains(n)) {
+                    return Err(DomainError::invalid(
+                        "config.body_template",
+                        format!("unknown placeholder {{{{{bad}}}}}; use to, text, subject, id"),
+                    ));
+                }
+                for needed in ["to", "text"] {
+                    if !used.contains(&needed) {
+                        return Err(DomainError::invalid(
+                            "config.body_template",
+                            format!("must contain {{{{{needed}}}}}"),
+                        ));
+                    }
+                }
                 for (name, value) in headers {
                     if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err()
                         || reqwest::header::HeaderValue::from_str(value).is_err()
@@ -229,9 +312,20 @@ impl ChannelConfig {
                 nonempty("config.bot_token", bot_token)?;
             }
             ChannelConfig::Smtp {
-                host, from, ca_pem, ..
+                host,
+                from,
+                ca_pem,
+                security,
+                password,
+                ..
             } => {
                 nonempty("config.host", host)?;
+                if *security == SmtpSecurity::None && password.is_some() && !is_loopback(host) {
+                    return Err(DomainError::invalid(
+                        "config.security",
+                        "a password is sent only over TLS (starttls or tls), or to a relay on this host",
+                    ));
+                }
                 from.parse::<lettre::message::Mailbox>()
                     .map_err(|_| DomainError::invalid("config.from", "is not an e-mail address"))?;
                 if let Some(pem) = ca_pem {
@@ -255,38 +349,90 @@ impl ChannelConfig {
         }
     }
 
-    /// The configuration with its secrets replaced by [`REDACTED`].
+    /// The configuration with its secrets replaced by [`REDACTED`]; a generic gateway's URL
+    /// loses its query string, where such gateways often take their key.
     pub fn redacted(&self) -> ChannelConfig {
         let mut c = self.clone();
         for s in c.secrets_mut() {
             *s = REDACTED.into();
         }
+        if let ChannelConfig::Http { url, .. } = &mut c
+            && let Some((base, _)) = url.split_once('?')
+        {
+            *url = format!("{base}?{REDACTED}");
+        }
         c
     }
 
-    /// Puts back the stored secrets where an update sent [`REDACTED`] (an edited channel
-    /// keeps its token unless a new one is given). Headers are matched by name.
-    fn keep_secrets_from(&mut self, old: &ChannelConfig) {
-        match (self, old) {
-            (ChannelConfig::Http { headers, .. }, ChannelConfig::Http { headers: old, .. }) => {
-                for (name, value) in headers.iter_mut() {
-                    if value == REDACTED
-                        && let Some(v) = old.get(name)
-                    {
-                        *value = v.clone();
-                    }
-                }
+    /// Where the secrets are sent: kept secrets follow only an unchanged endpoint, so an edit
+    /// cannot point a stored token at another host.
+    fn endpoint(&self) -> String {
+        match self {
+            ChannelConfig::WhatsappCloud {
+                api_base,
+                phone_number_id,
+                ..
+            } => format!("{api_base}/{phone_number_id}"),
+            ChannelConfig::Http { url, .. } => {
+                url.split('?').next().unwrap_or_default().to_string()
             }
-            (new, old) if new.kind() == old.kind() => {
-                let mut old = old.clone();
-                for (n, o) in new.secrets_mut().into_iter().zip(old.secrets_mut()) {
-                    if n == REDACTED {
-                        *n = std::mem::take(o);
-                    }
-                }
-            }
-            _ => {}
+            ChannelConfig::Telegram { api_base, .. } => api_base.clone(),
+            ChannelConfig::Smtp { host, port, .. } => format!("{host}:{port}"),
         }
+    }
+
+    /// Puts back the stored secrets where an update sent [`REDACTED`] (an edited channel
+    /// keeps its token unless a new one is given; headers match by name). Refuses a
+    /// [`REDACTED`] that has nothing to stand for: a new secret, a changed endpoint or kind.
+    fn keep_secrets_from(&mut self, old: &ChannelConfig) -> DomainResult<()> {
+        if self.kind() != old.kind() {
+            return Err(DomainError::invalid(
+                "config.kind",
+                "a channel's kind cannot change (its queued messages are addressed for it); add a new channel",
+            ));
+        }
+        if self.endpoint() == old.endpoint() {
+            match (&mut *self, old) {
+                (
+                    ChannelConfig::Http { headers, url, .. },
+                    ChannelConfig::Http {
+                        headers: old_headers,
+                        url: old_url,
+                        ..
+                    },
+                ) => {
+                    for (name, value) in headers.iter_mut() {
+                        if value == REDACTED
+                            && let Some(v) = old_headers.get(name)
+                        {
+                            *value = v.clone();
+                        }
+                    }
+                    if url.ends_with(&format!("?{REDACTED}")) {
+                        *url = old_url.clone();
+                    }
+                }
+                (new, old) => {
+                    let mut old = old.clone();
+                    for (n, o) in new.secrets_mut().into_iter().zip(old.secrets_mut()) {
+                        if n == REDACTED {
+                            *n = std::mem::take(o);
+                        }
+                    }
+                }
+            }
+        }
+        let left = match &mut *self {
+            ChannelConfig::Http { url, .. } if url.contains(REDACTED) => true,
+            c => c.secrets_mut().iter().any(|s| s.as_str() == REDACTED),
+        };
+        if left {
+            return Err(DomainError::invalid(
+                "config",
+                "a secret is <redacted> but no stored value can stand for it (new secret or changed address): enter it",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -450,7 +596,7 @@ pub async fn update(
 ) -> DomainResult<ChannelView> {
     let mut tx = db.begin().await?;
     let before = get_in(&mut tx, id).await?;
-    input.config.keep_secrets_from(&before.config);
+    input.config.keep_secrets_from(&before.config)?;
     let (rate, attempts, active) = checked(&input)?;
     sqlx::query(
         "UPDATE notification_channels SET name = $1, kind = $2, config = $3, rate_per_minute = $4, max_attempts = $5, active = $6, updated_at = $7 WHERE id = $8",
@@ -531,20 +677,50 @@ mod tests {
             body_template: r#"{"to":"{{to}}"}"#.into(),
             encoding: BodyEncoding::Json,
             address: AddressKind::Phone,
+            success_contains: None,
             operator_to: None,
         };
         let shown = serde_json::to_string(&http.redacted()).unwrap();
         assert!(!shown.contains("k3y"), "{shown}");
         let mut edited = http.redacted();
-        edited.keep_secrets_from(&http);
+        edited.keep_secrets_from(&http).unwrap();
         assert_eq!(edited, http);
+        // The stored key does not follow the channel to another host.
+        let mut moved = http.redacted();
+        if let ChannelConfig::Http { url, .. } = &mut moved {
+            *url = "http://attacker.example/send".into();
+        }
+        assert!(moved.keep_secrets_from(&http).is_err());
 
         let mut t = telegram(REDACTED);
-        t.keep_secrets_from(&telegram("123:abc"));
+        t.keep_secrets_from(&telegram("123:abc")).unwrap();
         assert_eq!(t, telegram("123:abc"));
         let mut t = telegram("456:new");
-        t.keep_secrets_from(&telegram("123:abc"));
+        t.keep_secrets_from(&telegram("123:abc")).unwrap();
         assert_eq!(t, telegram("456:new"));
+        assert!(
+            !format!("{:?}", telegram("123:abc")).contains("123:abc"),
+            "Debug redacts"
+        );
+    }
+
+    #[test]
+    fn a_gateway_key_in_the_url_is_redacted_and_kept() {
+        let http = ChannelConfig::Http {
+            url: "https://gw.example/api/send?token=s3cret".into(),
+            method: "POST".into(),
+            headers: BTreeMap::new(),
+            body_template: "to={{to}}&m={{text}}".into(),
+            encoding: BodyEncoding::Form,
+            address: AddressKind::Phone,
+            success_contains: None,
+            operator_to: None,
+        };
+        let shown = http.redacted();
+        assert!(!serde_json::to_string(&shown).unwrap().contains("s3cret"));
+        let mut back = shown.clone();
+        back.keep_secrets_from(&http).unwrap();
+        assert_eq!(back, http);
     }
 
     #[test]

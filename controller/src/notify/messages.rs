@@ -24,6 +24,10 @@ pub struct NewMessage<'a> {
     pub customer_id: Option<&'a str>,
     /// The site it is about.
     pub site_id: Option<&'a str>,
+    /// The invoice it is about.
+    pub invoice_id: Option<&'a str>,
+    /// The subscription it is about.
+    pub subscription_id: Option<&'a str>,
     /// Address on the channel.
     pub recipient: &'a str,
     /// Language code.
@@ -39,8 +43,8 @@ pub struct NewMessage<'a> {
 /// Inserts a message unless its dedupe key exists; returns whether it was new.
 pub async fn enqueue(conn: &mut sqlx::AnyConnection, m: NewMessage<'_>) -> Result<bool, DbError> {
     let n = sqlx::query(
-        "INSERT INTO notifications (id, channel_id, topic, dedupe_key, event_id, customer_id, site_id, recipient, lang, subject, body, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'pending', 0, $12, $13) ON CONFLICT (dedupe_key) DO NOTHING",
+        "INSERT INTO notifications (id, channel_id, topic, dedupe_key, event_id, customer_id, site_id, invoice_id, subscription_id, recipient, lang, subject, body, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', 0, $14, $15) ON CONFLICT (dedupe_key) DO NOTHING",
     )
     .bind(uuid::Uuid::new_v4().to_string())
     .bind(m.channel_id)
@@ -49,6 +53,8 @@ pub async fn enqueue(conn: &mut sqlx::AnyConnection, m: NewMessage<'_>) -> Resul
     .bind(m.event_id)
     .bind(m.customer_id)
     .bind(m.site_id)
+    .bind(m.invoice_id)
+    .bind(m.subscription_id)
     .bind(m.recipient)
     .bind(m.lang)
     .bind(m.subject)
@@ -78,6 +84,10 @@ pub struct Message {
     pub customer_id: Option<String>,
     /// Site.
     pub site_id: Option<String>,
+    /// Invoice it is about.
+    pub invoice_id: Option<String>,
+    /// Subscription it is about.
+    pub subscription_id: Option<String>,
     /// Address.
     pub recipient: String,
     /// Language.
@@ -90,6 +100,8 @@ pub struct Message {
     pub status: String,
     /// Attempts made.
     pub attempts: i64,
+    /// Attempts made before an operator's last retry (the budget counts from here).
+    pub attempts_base: i64,
     /// Next attempt (or claim expiry) at (unix ms).
     pub next_attempt_at: i64,
     /// The last failure.
@@ -100,7 +112,7 @@ pub struct Message {
     pub sent_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, channel_id, topic, dedupe_key, event_id, customer_id, site_id, recipient, lang, subject, body, status, attempts, next_attempt_at, last_error, created_at, sent_at";
+const COLUMNS: &str = "id, channel_id, topic, dedupe_key, event_id, customer_id, site_id, invoice_id, subscription_id, recipient, lang, subject, body, status, attempts, attempts_base, next_attempt_at, last_error, created_at, sent_at";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
     Ok(Message {
@@ -111,12 +123,15 @@ fn from_row(r: &sqlx::any::AnyRow) -> Result<Message, sqlx::Error> {
         event_id: r.try_get("event_id")?,
         customer_id: r.try_get("customer_id")?,
         site_id: r.try_get("site_id")?,
+        invoice_id: r.try_get("invoice_id")?,
+        subscription_id: r.try_get("subscription_id")?,
         recipient: r.try_get("recipient")?,
         lang: r.try_get("lang")?,
         subject: r.try_get("subject")?,
         body: r.try_get("body")?,
         status: r.try_get("status")?,
         attempts: r.try_get("attempts")?,
+        attempts_base: r.try_get("attempts_base")?,
         next_attempt_at: r.try_get("next_attempt_at")?,
         last_error: r.try_get("last_error")?,
         created_at: r.try_get("created_at")?,
@@ -352,21 +367,23 @@ pub async fn list(
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
 }
 
-/// Sends a dead or cancelled message again, with a fresh attempt budget.
+/// Sends a dead message again with a fresh attempt budget. Attempt numbers keep counting,
+/// so the log stays in order and a sender whose claim lapsed long ago can never record over
+/// a newer attempt. (A cancelled message no longer applies; it is not retried.)
 pub async fn retry(db: &Db, actor: &Actor, id: &str) -> DomainResult<MessageDetail> {
     let before = get(db, id).await?;
-    if !matches!(before.message.status.as_str(), "dead" | "cancelled") {
+    if before.message.status != "dead" {
         return Err(DomainError::conflict(
             "invalid_state",
             format!(
-                "notification is {}; only dead or cancelled ones are retried",
+                "notification is {}; only dead ones are retried",
                 before.message.status
             ),
         ));
     }
     let mut tx = db.begin().await?;
     sqlx::query(
-        "UPDATE notifications SET status = 'pending', attempts = 0, next_attempt_at = $1 WHERE id = $2 AND status IN ('dead', 'cancelled')",
+        "UPDATE notifications SET status = 'pending', attempts_base = attempts, next_attempt_at = $1 WHERE id = $2 AND status = 'dead'",
     )
     .bind(now_ms())
     .bind(id)

@@ -91,7 +91,8 @@ pub async fn recipient(
         email: r.try_get("email")?,
         prefs: Preferences {
             lang: lang.as_deref().and_then(Lang::parse),
-            channels: channels.and_then(|c| serde_json::from_str(&c).ok()),
+            // A stored list that does not parse allows no channel rather than every one.
+            channels: channels.map(|c| serde_json::from_str(&c).unwrap_or_default()),
             opt_out: r.try_get::<i64, _>("notify_opt_out")? != 0,
             telegram_chat_id: r.try_get("telegram_chat_id")?,
         },
@@ -111,16 +112,13 @@ pub async fn save(
     customer_id: &str,
     new: Preferences,
 ) -> DomainResult<Preferences> {
-    if let Some(chat) = &new.telegram_chat_id {
-        // Chat ids are integers (negative for groups) or @channel names.
-        let ok = chat.parse::<i64>().is_ok()
-            || (chat.starts_with('@') && chat.len() > 1 && chat.len() <= 64);
-        if !ok {
-            return Err(DomainError::invalid(
-                "telegram_chat_id",
-                "must be a numeric chat id or an @name",
-            ));
-        }
+    if let Some(chat) = &new.telegram_chat_id
+        && !super::channels::address_ok(AddressKind::Telegram, chat)
+    {
+        return Err(DomainError::invalid(
+            "telegram_chat_id",
+            "must be a numeric chat id or an @name",
+        ));
     }
     let mut tx = db.begin().await?;
     if let Some(ids) = &new.channels {

@@ -132,8 +132,26 @@ pub(crate) struct Origin<'a> {
     pub event_id: Option<i64>,
     /// Site it concerns.
     pub site_id: Option<&'a str>,
+    /// Invoice it concerns: the message is dropped once the invoice is settled.
+    pub invoice_id: Option<&'a str>,
+    /// Subscription it concerns.
+    pub subscription_id: Option<&'a str>,
     /// Not before (unix ms).
     pub not_before: i64,
+}
+
+impl<'a> Origin<'a> {
+    /// A message with this dedupe prefix, to be sent from `not_before` on.
+    pub fn new(key: String, not_before: i64) -> Origin<'a> {
+        Origin {
+            key,
+            event_id: None,
+            site_id: None,
+            invoice_id: None,
+            subscription_id: None,
+            not_before,
+        }
+    }
 }
 
 /// Renders and queues a topic's message for a customer on every channel that may reach
@@ -170,6 +188,8 @@ pub(crate) async fn to_customer(
             event_id: origin.event_id,
             customer_id: Some(customer_id),
             site_id: origin.site_id,
+            invoice_id: origin.invoice_id,
+            subscription_id: origin.subscription_id,
             recipient: &to,
             lang: lang.code(),
             subject: &subject,
@@ -209,6 +229,8 @@ pub(crate) async fn to_operators(
             event_id: origin.event_id,
             customer_id: None,
             site_id: origin.site_id,
+            invoice_id: origin.invoice_id,
+            subscription_id: origin.subscription_id,
             recipient: to,
             lang: lang.code(),
             subject: &subject,
@@ -220,12 +242,13 @@ pub(crate) async fn to_operators(
     Ok(created)
 }
 
+/// The value at a path of an event's payload (`Null` when absent).
+fn at<'v>(v: &'v serde_json::Value, path: &[&str]) -> &'v serde_json::Value {
+    path.iter().fold(v, |cur, p| &cur[*p])
+}
+
 fn text(v: &serde_json::Value, path: &[&str]) -> String {
-    let mut cur = v;
-    for p in path {
-        cur = &cur[*p];
-    }
-    match cur {
+    match at(v, path) {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => String::new(),
         other => other.to_string(),
@@ -233,11 +256,7 @@ fn text(v: &serde_json::Value, path: &[&str]) -> String {
 }
 
 fn int(v: &serde_json::Value, path: &[&str]) -> i64 {
-    let mut cur = v;
-    for p in path {
-        cur = &cur[*p];
-    }
-    cur.as_i64().unwrap_or(0)
+    at(v, path).as_i64().unwrap_or(0)
 }
 
 /// What a customer owes now and the invoice to pay first.
@@ -279,13 +298,15 @@ async fn handle(conn: &mut sqlx::AnyConnection, ctx: &Context, e: &Event) -> Dom
     let Some(kind) = EventKind::parse(&e.kind) else {
         return Ok(0);
     };
+    let d = &e.data;
+    let invoice_id = (kind == EventKind::InvoiceCreated).then(|| text(d, &["id"]));
     let origin = Origin {
-        key: format!("event:{}", e.id),
         event_id: Some(e.id),
         site_id: e.site_id.as_deref(),
-        not_before: e.created_at,
+        invoice_id: invoice_id.as_deref(),
+        subscription_id: e.subscription_id.as_deref(),
+        ..Origin::new(format!("event:{}", e.id), e.created_at)
     };
-    let d = &e.data;
     let customer = e.customer_id.as_deref();
     match (kind, customer) {
         (EventKind::InvoiceCreated, Some(c)) => {
@@ -310,11 +331,18 @@ async fn handle(conn: &mut sqlx::AnyConnection, ctx: &Context, e: &Event) -> Dom
                 .as_array()
                 .map(|a| a.iter().map(|x| text(x, &["number"])).collect())
                 .unwrap_or_default();
-            let (amount, at, credit) = (
+            let (amount, at) = (
                 int(d, &["payment", "amount"]),
                 int(d, &["payment", "received_at"]),
-                int(d, &["credited"]),
             );
+            // The customer's whole credit, not just what this payment added to it.
+            let credit: i64 = sqlx::query("SELECT balance FROM customers WHERE id = $1")
+                .bind(c)
+                .fetch_optional(&mut *conn)
+                .await?
+                .map(|r| r.try_get("balance"))
+                .transpose()?
+                .unwrap_or(0);
             to_customer(conn, ctx, Topic::PaymentReceived, c, &origin, |l| {
                 let invoices = if numbers.is_empty() {
                     match l {
@@ -431,6 +459,10 @@ pub async fn fan_out(db: &Db, holder: &str) -> DomainResult<u64> {
     };
     let mut created = 0;
     loop {
+        // Each batch renews the lease, so a long backlog stays with this replica.
+        if consumer::claim(db, CONSUMER, holder, 30_000).await? != Some(cursor) {
+            return Ok(created);
+        }
         let mut tx = db.begin().await?;
         let batch = events::after(&mut tx, cursor, 100).await?;
         let Some(last) = batch.last().map(|e| e.id) else {
@@ -448,23 +480,84 @@ pub async fn fan_out(db: &Db, holder: &str) -> DomainResult<u64> {
     }
 }
 
-/// Why a queued message no longer applies when it is due, if it does not: an offline alert
-/// is dropped when its site came back after the outage it reports (so a flapping link that
-/// recovers within the delay pages nobody, and each outage pages once).
-pub(crate) async fn cancel_reason(db: &Db, m: &messages::Message) -> DomainResult<Option<String>> {
-    if Topic::parse(&m.topic) != Some(Topic::SiteOffline) {
-        return Ok(None);
+/// How long a message may wait for its gateway before it is too old to be worth sending.
+const MAX_AGE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Why a queued message no longer applies when it is due, if it does not:
+/// - it waited longer than a week (a channel paused for months does not wake up with stale
+///   reminders), or a login code outlived the code;
+/// - its invoice was paid or voided meanwhile;
+/// - the customer opted out or no longer allows the channel;
+/// - a newer status change of its subscription superseded it;
+/// - its site came back after the outage it reports (so a flapping link that recovers within
+///   the delay pages nobody, and each outage pages once).
+pub(crate) async fn cancel_reason(
+    db: &Db,
+    channel: &Channel,
+    m: &messages::Message,
+) -> DomainResult<Option<String>> {
+    let now = crate::db::now_ms();
+    let topic = Topic::parse(&m.topic);
+    if now - m.created_at > MAX_AGE_MS {
+        return Ok(Some("waited more than a week; no longer relevant".into()));
     }
-    let (Some(site), Some(event)) = (&m.site_id, m.event_id) else {
-        return Ok(None);
-    };
-    let back =
-        sqlx::query("SELECT id FROM events WHERE kind = $1 AND site_id = $2 AND id > $3 LIMIT 1")
-            .bind(EventKind::SiteOnline.as_str())
-            .bind(site)
-            .bind(event)
+    if topic == Some(Topic::PortalCode) && now - m.created_at > crate::portal::codes::LIFETIME_MS {
+        return Ok(Some(
+            "the login code expired before it could be sent".into(),
+        ));
+    }
+    if let Some(invoice) = &m.invoice_id {
+        let status: Option<String> = sqlx::query("SELECT status FROM invoices WHERE id = $1")
+            .bind(invoice)
             .fetch_optional(&db.pool)
             .await?
-            .is_some();
-    Ok(back.then(|| "the site came back online before the alert was due".to_string()))
+            .map(|r| r.try_get("status"))
+            .transpose()?;
+        if status.as_deref() != Some("unpaid") {
+            return Ok(Some("the invoice was settled meanwhile".into()));
+        }
+    }
+    if let Some(customer) = &m.customer_id {
+        let mut conn = db.pool.acquire().await?;
+        let r = prefs::recipient(&mut conn, customer).await?;
+        if r.address_for(channel).is_none() {
+            return Ok(Some(
+                "the customer opted out or no longer allows this channel".into(),
+            ));
+        }
+    }
+    let newer_kinds: &[EventKind] = match topic {
+        Some(Topic::SubscriptionIsolated | Topic::SubscriptionReactivated) => &[
+            EventKind::SubscriptionIsolated,
+            EventKind::SubscriptionReactivated,
+            EventKind::SubscriptionTerminated,
+        ],
+        Some(Topic::SiteOffline) => &[EventKind::SiteOnline],
+        _ => &[],
+    };
+    let subject = match topic {
+        Some(Topic::SiteOffline) => m.site_id.as_deref().map(|s| ("site_id", s)),
+        _ => m.subscription_id.as_deref().map(|s| ("subscription_id", s)),
+    };
+    if let (Some((column, subject)), Some(event)) = (subject, m.event_id) {
+        for kind in newer_kinds {
+            let newer = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM events WHERE kind = $1 AND {column} = $2 AND id > $3 LIMIT 1"
+            )))
+            .bind(kind.as_str())
+            .bind(subject)
+            .bind(event)
+            .fetch_optional(&db.pool)
+            .await?;
+            if newer.is_some() {
+                return Ok(Some(match topic {
+                    Some(Topic::SiteOffline) => {
+                        "the site came back online before the alert was due".into()
+                    }
+                    _ => "a newer status change of the subscription superseded it".into(),
+                }));
+            }
+        }
+    }
+    Ok(None)
 }

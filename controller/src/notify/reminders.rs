@@ -35,10 +35,11 @@ pub async fn run(db: &Db, now: i64) -> DomainResult<u64> {
     let offset = ctx.billing.utc_offset_minutes;
     let today = local_date(now, offset);
     let from = local_midnight_ms(today + time::Duration::days(1), offset);
-    let to = local_midnight_ms(today + time::Duration::days(i64::from(max)), offset);
+    // Up to the end of the last reminder day: invoices need not fall due at midnight.
+    let to = local_midnight_ms(today + time::Duration::days(i64::from(max) + 1), offset);
     let rows = sqlx::query(
         "SELECT id, number, customer_id, total - amount_paid AS owed, due_at, issued_at FROM invoices \
-         WHERE status = 'unpaid' AND due_at >= $1 AND due_at <= $2 ORDER BY due_at, id",
+         WHERE status = 'unpaid' AND due_at >= $1 AND due_at < $2 ORDER BY due_at, id",
     )
     .bind(from)
     .bind(to)
@@ -65,11 +66,24 @@ pub async fn run(db: &Db, now: i64) -> DomainResult<u64> {
         {
             continue;
         }
+        // Already queued (on some channel): skip the recipient lookup and the inserts, which
+        // otherwise rerun for every upcoming invoice at every run. A range over the unique
+        // dedupe keys uses their index on both databases.
+        let prefix = format!("reminder:{id}:{t}:");
+        let queued = sqlx::query(
+            "SELECT id FROM notifications WHERE dedupe_key >= $1 AND dedupe_key < $2 LIMIT 1",
+        )
+        .bind(&prefix)
+        .bind(format!("reminder:{id}:{t};"))
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+        if queued {
+            continue;
+        }
         let origin = Origin {
-            key: format!("reminder:{id}:{t}"),
-            event_id: None,
-            site_id: None,
-            not_before: now,
+            invoice_id: Some(&id),
+            ..Origin::new(format!("reminder:{id}:{t}"), now)
         };
         created += to_customer(
             &mut tx,

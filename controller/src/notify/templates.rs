@@ -163,7 +163,7 @@ pub fn default_text(topic: Topic, lang: Lang) -> (&'static str, &'static str) {
 }
 
 /// Placeholders named in `text`, in order; an unclosed `{{` is an error.
-fn names(text: &str) -> Result<Vec<&str>, String> {
+pub(crate) fn names(text: &str) -> Result<Vec<&str>, String> {
     let mut out = Vec::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
@@ -297,11 +297,11 @@ pub async fn save(
     if body.trim().is_empty() {
         return Err(DomainError::invalid("body", "must not be empty"));
     }
-    if body.len() > 4096 || subject.len() > 200 {
-        return Err(DomainError::invalid(
-            "body",
-            "subject at most 200 and body at most 4096 bytes",
-        ));
+    if subject.len() > 200 {
+        return Err(DomainError::invalid("subject", "must be at most 200 bytes"));
+    }
+    if body.len() > 4096 {
+        return Err(DomainError::invalid("body", "must be at most 4096 bytes"));
     }
     check(topic, "subject", subject)?;
     check(topic, "body", body)?;

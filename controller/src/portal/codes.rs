@@ -60,12 +60,7 @@ pub async fn request(db: &Db, customer: &Customer) -> DomainResult<Requested> {
     .execute(&mut *tx)
     .await?;
     let ctx = Context::load(db, &mut tx).await?;
-    let origin = Origin {
-        key: format!("portal-code:{}:{now}", customer.id),
-        event_id: None,
-        site_id: None,
-        not_before: now,
-    };
+    let origin = Origin::new(format!("portal-code:{}:{now}", customer.id), now);
     let sent = to_customer(
         &mut tx,
         &ctx,

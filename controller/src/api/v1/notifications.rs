@@ -241,6 +241,14 @@ async fn list_notifications(
             "must be pending, sending, sent, dead or cancelled",
         ));
     }
+    if let Some(t) = &q.topic
+        && Topic::parse(t).is_none()
+    {
+        return Err(Problem::invalid(
+            "topic",
+            format!("unknown topic {t:?}; see GET /notification-templates"),
+        ));
+    }
     let f = messages::Filter {
         status: q.status,
         channel_id: q.channel_id,

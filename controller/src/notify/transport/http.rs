@@ -2,7 +2,7 @@
 //! a URL, a method, headers (an API key) and a body template filled with the recipient and
 //! the text, escaped for the body's encoding.
 
-use super::{Outgoing, SendError, execute};
+use super::{Outgoing, SendError, execute_expecting};
 use crate::notify::channels::{BodyEncoding, ChannelConfig};
 use crate::notify::templates::render_with;
 use std::collections::BTreeMap;
@@ -39,6 +39,7 @@ pub async fn send(
         headers,
         body_template,
         encoding,
+        success_contains,
         ..
     } = config
     else {
@@ -62,7 +63,7 @@ pub async fn send(
     for (name, value) in headers {
         request = request.header(name.as_str(), value.as_str());
     }
-    execute(request).await
+    execute_expecting(request, success_contains.as_deref()).await
 }
 
 #[cfg(test)]

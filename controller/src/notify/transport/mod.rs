@@ -1,6 +1,8 @@
 //! Sending one message through a channel's gateway. Each gateway's wire format lives in its
 //! own file; this module classifies failures the same way for all of them: timeouts,
-//! connection errors, 408, 429 and 5xx are worth retrying, any other refusal is final.
+//! connection errors, 408, 429 and 5xx are worth retrying, and so are 401 and 407, which say
+//! the channel's credentials are wrong (the operator fixes them, the queue waits); any other
+//! refusal is about the message itself and final.
 //! Error texts never contain a URL, because some gateways (Telegram) carry the token in it.
 
 pub mod http;
@@ -82,6 +84,15 @@ pub(crate) fn json(
 
 /// Sends a prepared request and classifies the answer.
 pub(crate) async fn execute(request: reqwest::RequestBuilder) -> Result<Option<u16>, SendError> {
+    execute_expecting(request, None).await
+}
+
+/// [`execute`], where a 2xx answer counts as accepted only if its body contains `success`
+/// (gateways that answer 200 with `{"status":false}`).
+pub(crate) async fn execute_expecting(
+    request: reqwest::RequestBuilder,
+    success: Option<&str>,
+) -> Result<Option<u16>, SendError> {
     let response = request.send().await.map_err(|e| SendError::Retryable {
         status: None,
         detail: format!("gateway unreachable: {}", e.without_url()),
@@ -93,10 +104,16 @@ pub(crate) async fn execute(request: reqwest::RequestBuilder) -> Result<Option<u
     let body = response.text().await.unwrap_or_default();
     let snippet: String = body.chars().take(300).collect();
     if status.is_success() {
-        return Ok(Some(code));
+        return match success {
+            Some(marker) if !body.contains(marker) => Err(SendError::Permanent {
+                status: Some(code),
+                detail: format!("gateway answered {code} without {marker:?}: {snippet}"),
+            }),
+            _ => Ok(Some(code)),
+        };
     }
     let detail = format!("gateway answered {code}: {snippet}");
-    if code == 408 || code == 429 || status.is_server_error() {
+    if matches!(code, 401 | 407 | 408 | 429) || status.is_server_error() {
         Err(SendError::Retryable {
             status: Some(code),
             detail,

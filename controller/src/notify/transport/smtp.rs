@@ -84,7 +84,9 @@ pub async fn send(
         Err(e) => {
             let status = e.status().map(u16::from);
             let detail = format!("SMTP: {e}");
-            if e.is_permanent() {
+            // A refused login is the channel's fault, not the message's: keep the queue.
+            let auth = matches!(status, Some(530 | 534 | 535));
+            if e.is_permanent() && !auth {
                 Err(SendError::Permanent { status, detail })
             } else {
                 Err(SendError::Retryable { status, detail })

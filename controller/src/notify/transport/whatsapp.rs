@@ -16,6 +16,7 @@ pub async fn send(
         api_base,
         phone_number_id,
         access_token,
+        template,
         ..
     } = config
     else {
@@ -26,13 +27,31 @@ pub async fn send(
         api_base.trim_end_matches('/'),
         phone_number_id
     );
-    let body = json!({
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": msg.to,
-        "type": "text",
-        "text": { "preview_url": false, "body": msg.text },
-    });
+    // Outside the 24-hour window after a customer's own message, WhatsApp delivers only
+    // approved templates: with one configured, the text goes in as its single body parameter.
+    let body = match template {
+        Some(t) => json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": msg.to,
+            "type": "template",
+            "template": {
+                "name": t.name,
+                "language": { "code": t.language },
+                "components": [{
+                    "type": "body",
+                    "parameters": [{ "type": "text", "text": msg.text }],
+                }],
+            },
+        }),
+        None => json!({
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": msg.to,
+            "type": "text",
+            "text": { "preview_url": false, "body": msg.text },
+        }),
+    };
     execute(
         json(client.post(url), &body)
             .bearer_auth(access_token)
