@@ -916,3 +916,51 @@ async fn operators_hear_of_a_site_offline_past_the_delay_only(backend: Backend) 
 fn rand_suffix() -> u64 {
     rand::random()
 }
+
+/// Two controller replicas on one PostgreSQL: every event becomes its messages once, and each
+/// message reaches the gateway once, whichever replica fans out and sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_send_each_message_once() {
+    init_tracing();
+    let db = TestDb::new(Backend::Postgres).await;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Controller::start(dir.path(), &db).await;
+    let b = Controller::start(dir.path(), &db).await;
+    let admin_a = Api::admin(a.api_addr).await;
+    let admin_b = Api::admin(b.api_addr).await;
+    let gw = Gateway::default();
+    let base = serve_gateway(gw.clone()).await;
+    channel(
+        &admin_a,
+        "WhatsApp",
+        json!({"kind": "whatsapp_cloud", "api_base": format!("{base}/wa"), "phone_number_id": "7", "access_token": "t"}),
+    )
+    .await;
+    let (site, plan) = site_and_plan(&admin_a).await;
+    // Invoices issued through both replicas.
+    for i in 0..10 {
+        let admin = if i % 2 == 0 { &admin_a } else { &admin_b };
+        subscriber(
+            admin,
+            &site,
+            &plan,
+            &format!("Warga {i}"),
+            &format!("0812777000{i:02}"),
+        )
+        .await;
+    }
+    let sent = eventually(Duration::from_secs(40), "ten invoice messages", || async {
+        let sent = messages(&admin_b, "topic=invoice.created&status=sent").await;
+        (sent.len() == 10).then_some(sent)
+    })
+    .await;
+    // A moment for any stray duplicate to show up.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let hits = gw.delivered("/wa/", "");
+    assert_eq!(hits.len(), 10, "{hits:#?}");
+    let mut keys: Vec<&str> = hits.iter().map(|h| h.idempotency_key.as_str()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 10, "each message once");
+    assert!(sent.iter().all(|m| m["attempts"] == 1), "{sent:#?}");
+}
