@@ -75,3 +75,16 @@ ALTER TABLE customers ADD COLUMN notify_lang TEXT;
 ALTER TABLE customers ADD COLUMN notify_channels TEXT;
 ALTER TABLE customers ADD COLUMN notify_opt_out BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE customers ADD COLUMN telegram_chat_id TEXT;
+
+-- Telegram chat linking: a customer opens the bot with a one-time start token (from the
+-- portal); the bot's updates are read with getUpdates from `next_update_id` on.
+CREATE TABLE telegram_links (
+    token_hash  TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL REFERENCES customers(id),
+    channel_id  TEXT NOT NULL REFERENCES notification_channels(id),
+    expires_at  BIGINT NOT NULL
+);
+CREATE TABLE telegram_offsets (
+    channel_id     TEXT PRIMARY KEY REFERENCES notification_channels(id),
+    next_update_id BIGINT NOT NULL
+);

@@ -23,7 +23,8 @@ mikrobill_tests::on_both_backends!(
     logins_are_throttled_and_forms_need_their_token,
     voucher_lookup_follows_accounting,
     language_follows_the_browser_and_the_switch,
-    a_one_time_code_arrives_by_whatsapp_and_logs_in_once
+    a_one_time_code_arrives_by_whatsapp_and_logs_in_once,
+    a_subscriber_links_telegram_from_the_portal
 );
 
 /// A browser without JavaScript: keeps cookies, sends forms.
@@ -1125,4 +1126,124 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
         .await
         .expect(200);
     assert_eq!(sent["items"].as_array().unwrap().len(), 1);
+}
+
+/// A fake Telegram Bot API: `getUpdates` serves the queued updates from the asked offset on,
+/// `sendMessage` is recorded.
+#[derive(Clone, Default)]
+struct FakeBot {
+    updates: Arc<Mutex<Vec<Value>>>,
+    sent: Arc<Mutex<Vec<Value>>>,
+}
+
+async fn start_fake_bot() -> (FakeBot, String) {
+    let bot = FakeBot::default();
+    let state = bot.clone();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, body: axum::body::Bytes| {
+        let bot = state.clone();
+        async move {
+            let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if uri.path().ends_with("/getUpdates") {
+                let from = req["offset"].as_i64().unwrap_or(0);
+                let result: Vec<Value> = bot
+                    .updates
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .filter(|u| u["update_id"].as_i64().unwrap() >= from)
+                    .cloned()
+                    .collect();
+                Json(json!({"ok": true, "result": result}))
+            } else {
+                bot.sent.lock().unwrap().push(req);
+                Json(json!({"ok": true, "result": {"message_id": 1}}))
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (bot, format!("http://{addr}"))
+}
+
+async fn a_subscriber_links_telegram_from_the_portal(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let (bot, api_base) = start_fake_bot().await;
+    admin
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"name": "Telegram", "rate_per_minute": 6000,
+                    "config": {"kind": "telegram", "api_base": api_base, "bot_token": "9:tok", "bot_username": "IspBot"}}),
+        )
+        .await
+        .expect(201);
+    let (site_id, plan_id) = setup(&admin).await;
+    let siti = subscriber(
+        &admin,
+        &site_id,
+        &plan_id,
+        "Siti Aminah",
+        "081298765432",
+        "siti@barat",
+    )
+    .await;
+    admin
+        .put(
+            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &json!({"password": "kata-sandi-siti"}),
+        )
+        .await
+        .expect(200);
+    let mut b = Browser::new(ctl.api_addr);
+    assert_eq!(b.login(&siti.number, "kata-sandi-siti").await.status, 303);
+    let home = b.get("/portal").await;
+    assert!(home.text.contains("Hubungkan Telegram"), "{}", home.text);
+    let go = b
+        .post("/portal/telegram", &[("csrf", &csrf_of(&home.text))])
+        .await;
+    assert_eq!(go.status, 303, "{}", go.text);
+    let link = go.header("location").unwrap().to_string();
+    let token = link
+        .strip_prefix("https://t.me/IspBot?start=")
+        .unwrap_or_else(|| panic!("deep link {link}"))
+        .to_string();
+
+    // She presses Start in Telegram: the bot gets "/start <token>" from her chat.
+    bot.updates.lock().unwrap().push(json!({
+        "update_id": 500, "message": {"text": format!("/start {token}"), "chat": {"id": 555001}}
+    }));
+    let prefs_path = format!("/api/v1/customers/{}/notification-preferences", siti.id);
+    mikrobill_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the chat is linked",
+        || async {
+            (admin.get(&prefs_path).await.json()["telegram_chat_id"] == "555001").then_some(())
+        },
+    )
+    .await;
+    assert!(
+        bot.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m["chat_id"] == 555001),
+        "the bot confirms"
+    );
+    assert!(b.get("/portal").await.text.contains("sudah terhubung"));
+
+    // The token works once: someone else replaying it links nothing.
+    bot.updates.lock().unwrap().push(json!({
+        "update_id": 501, "message": {"text": format!("/start {token}"), "chat": {"id": 666}}
+    }));
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        admin.get(&prefs_path).await.json()["telegram_chat_id"],
+        "555001"
+    );
+    let shown = admin.get("/api/v1/notification-channels").await.text;
+    assert!(!shown.contains("9:tok"), "{shown}");
 }

@@ -113,6 +113,10 @@ pub enum ChannelConfig {
         /// The operators' group chat id for alerts, if any.
         #[serde(default)]
         operator_chat_id: Option<String>,
+        /// The bot's @username: set it to let customers link their chat from the portal (the
+        /// bot's updates are then read with getUpdates, so it must not have a webhook).
+        #[serde(default)]
+        bot_username: Option<String>,
     },
     /// E-mail through an SMTP server.
     Smtp {
@@ -663,6 +667,7 @@ mod tests {
             api_base: default_telegram_base(),
             bot_token: token.into(),
             operator_chat_id: None,
+            bot_username: None,
         }
     }
 

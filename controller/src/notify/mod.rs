@@ -15,6 +15,7 @@ pub mod prefs;
 pub mod produce;
 pub mod reminders;
 pub mod settings;
+pub mod telegram_link;
 pub mod templates;
 pub mod transport;
 pub mod worker;

@@ -37,6 +37,9 @@ impl Default for Timing {
     }
 }
 
+/// How often a Telegram bot that links chats reads its updates.
+const TELEGRAM_POLL: Duration = Duration::from_secs(2);
+
 /// How many retry bases an open breaker waits before letting a probe through.
 const BREAKER_COOLDOWN_BASES: u32 = 16;
 
@@ -171,6 +174,7 @@ async fn channel_worker(shared: Arc<Shared>, id: String) {
     // Renewed every round; a round lasts at most a poll or one send, both inside a claim.
     let lease_ms = shared.timing.claim().as_millis() as i64;
     let mut next_send = tokio::time::Instant::now();
+    let mut last_poll: Option<tokio::time::Instant> = None;
     while !shared.stopping.load(Ordering::Relaxed) {
         let Ok(found) = current(&shared, &id).await else {
             tokio::time::sleep(shared.timing.poll).await;
@@ -190,6 +194,23 @@ async fn channel_worker(shared: Arc<Shared>, id: String) {
                 tracing::warn!(channel = %channel.name, "cannot take the channel's lease: {e}");
                 tokio::time::sleep(shared.timing.poll).await;
                 continue;
+            }
+        }
+        if last_poll.is_none_or(|at| at.elapsed() >= TELEGRAM_POLL) {
+            last_poll = Some(tokio::time::Instant::now());
+            match super::telegram_link::poll(
+                &shared.db,
+                &shared.client,
+                &channel,
+                shared.timing.send_timeout,
+            )
+            .await
+            {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::info!(channel = %channel.name, linked = n, "Telegram chats linked")
+                }
+                Err(e) => tracing::warn!(channel = %channel.name, "{e}"),
             }
         }
         let spacing = Duration::from_secs(60) / channel.rate_per_minute.max(1);

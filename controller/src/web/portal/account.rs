@@ -1,11 +1,12 @@
 //! The subscriber's home page: subscriptions with this cycle's usage, invoices, payments.
 
 use super::format::Fmt;
-use super::{Ctx, Layout, PageResult, render};
+use super::{Ctx, Layout, PageResult, PortalError, render};
 use crate::api::AppState;
 use crate::portal::{account, usage};
 use askama::Template;
 use axum::extract::State;
+use axum::response::IntoResponse;
 
 /// One subscription row.
 struct SubscriptionRow {
@@ -47,6 +48,10 @@ struct HomePage {
     subscriptions: Vec<SubscriptionRow>,
     invoices: Vec<InvoiceRow>,
     payments: Vec<PaymentRow>,
+    /// Whether the customer's Telegram chat is linked.
+    telegram_linked: bool,
+    /// Whether a bot can link it.
+    telegram_available: bool,
 }
 
 /// The overview of the logged-in subscriber.
@@ -100,5 +105,33 @@ pub async fn home(State(state): State<AppState>, ctx: Ctx) -> PageResult {
         subscriptions,
         invoices,
         payments,
+        telegram_linked: crate::notify::prefs::get(&state.db, &session.customer_id)
+            .await?
+            .telegram_chat_id
+            .is_some(),
+        telegram_available: crate::notify::telegram_link::linking_channel(&state.db)
+            .await?
+            .is_some(),
     })
+}
+
+/// The Telegram link form's field.
+#[derive(Debug, serde::Deserialize)]
+pub struct LinkForm {
+    csrf: String,
+}
+
+/// Sends the subscriber to the bot with a one-time start token that links their chat.
+pub async fn link_telegram(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    form: Result<axum::Form<LinkForm>, axum::extract::rejection::FormRejection>,
+) -> PageResult {
+    let axum::Form(form) = form.map_err(|_| PortalError::BadRequest)?;
+    let session = ctx.require_session()?;
+    ctx.check_form_token(&form.csrf)?;
+    match crate::notify::telegram_link::start(&state.db, &session.customer_id).await? {
+        Some(url) => Ok(axum::response::Redirect::to(&url).into_response()),
+        None => Err(PortalError::NotFound),
+    }
 }

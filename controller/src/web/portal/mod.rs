@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/login/code", post(login::request_code))
         .route("/login/code/verify", post(login::submit_code))
         .route("/logout", post(login::logout))
+        .route("/telegram", post(account::link_telegram))
         .route("/invoices/{id}", get(invoice::show))
         .route("/invoices/{id}/download", get(invoice::download))
         .route("/invoices/{id}/pay", post(invoice::pay))

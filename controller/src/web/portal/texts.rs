@@ -46,6 +46,14 @@ pub struct Texts {
     pub code_sent: &'static str,
     /// Wrong or expired code.
     pub code_failed: &'static str,
+    /// Telegram section heading.
+    pub telegram: &'static str,
+    /// The chat is linked.
+    pub telegram_linked: &'static str,
+    /// Explains linking.
+    pub telegram_hint: &'static str,
+    /// Button that links the chat.
+    pub link_telegram: &'static str,
     /// Greeting before the name.
     pub hello: &'static str,
     /// Customer number label.
@@ -239,6 +247,10 @@ static ID: Texts = Texts {
     code: "Kode",
     code_sent: "Jika nomor terdaftar, kode sudah dikirim ke kontak Anda. Kode berlaku 10 menit.",
     code_failed: "Kode salah atau kedaluwarsa.",
+    telegram: "Telegram",
+    telegram_linked: "Telegram Anda sudah terhubung: tagihan dan pemberitahuan juga dikirim ke sana.",
+    telegram_hint: "Hubungkan Telegram untuk menerima tagihan dan pemberitahuan di sana.",
+    link_telegram: "Hubungkan Telegram",
     hello: "Halo",
     customer_number: "Nomor pelanggan",
     credit: "Saldo kredit",
@@ -338,6 +350,10 @@ static EN: Texts = Texts {
     code: "Code",
     code_sent: "If the number is registered, a code is on its way to your contacts. It is valid for 10 minutes.",
     code_failed: "Wrong or expired code.",
+    telegram: "Telegram",
+    telegram_linked: "Your Telegram is linked: invoices and notices go there too.",
+    telegram_hint: "Link Telegram to get invoices and notices there.",
+    link_telegram: "Link Telegram",
     hello: "Hello",
     customer_number: "Customer number",
     credit: "Credit balance",
