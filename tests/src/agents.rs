@@ -26,6 +26,29 @@ pub async fn start(dir: &Path, via: Option<SocketAddr>) -> Agent {
     Agent::start(options).await.expect("agent start")
 }
 
+/// Starts an agent again on a directory another agent in this process just shut down; its
+/// store's file lock is released a moment after the last handle goes.
+pub async fn restart(dir: &Path) -> Agent {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let options = AgentOptions {
+            data_dir: dir.to_path_buf(),
+            controller_addr: None,
+            reconnect_max: Duration::from_millis(500),
+            radius: None,
+            router: None,
+        };
+        match Agent::start(options).await {
+            Ok(agent) => return agent,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!("agent not restartable yet: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("agent restart: {e}"),
+        }
+    }
+}
+
 /// Waits until the agent's link satisfies `pred`; returns that state.
 pub async fn wait_link(
     agent: &Agent,

@@ -871,7 +871,7 @@ async fn operators_hear_of_a_site_offline_past_the_delay_only(backend: Backend) 
     let (_flap_id, flap, flap_dir) = agents::api_site(&admin, "Tower South").await;
     down.shutdown().await;
     flap.shutdown().await;
-    let flap = agents::start(flap_dir.path(), None).await;
+    let flap = agents::restart(flap_dir.path()).await;
     agents::wait_connected(&flap).await;
 
     let alert = eventually(Duration::from_secs(30), "the offline alert", || async {
@@ -887,22 +887,26 @@ async fn operators_hear_of_a_site_offline_past_the_delay_only(backend: Backend) 
             .starts_with("ALERT: site Tower North has been offline since"),
         "{body}"
     );
-    let alerts = eventually(
-        Duration::from_secs(20),
-        "the flapping site's alert is dropped",
-        || async {
-            let alerts = messages(&admin, "topic=site.offline").await;
-            let settled = alerts.iter().any(|m| m["status"] == "cancelled")
-                && alerts.iter().any(|m| m["status"] == "sent");
-            settled.then_some(alerts)
-        },
-    )
+    // The flapping site's outage, if the controller saw one at all (a quick reconnect may
+    // simply replace the session), ends before its alert is due: it is dropped, never sent.
+    let alerts = eventually(Duration::from_secs(20), "the alerts settle", || async {
+        let alerts = messages(&admin, "topic=site.offline").await;
+        let settled = alerts
+            .iter()
+            .all(|m| m["status"] == "sent" || m["status"] == "cancelled");
+        (settled && alerts.iter().any(|m| m["status"] == "sent")).then_some(alerts)
+    })
     .await;
-    assert_eq!(alerts.len(), 2, "{alerts:#?}");
     assert!(
         alerts
             .iter()
             .any(|m| m["site_id"] == down_id.as_str() && m["status"] == "sent")
+    );
+    assert!(
+        alerts
+            .iter()
+            .all(|m| m["site_id"] == down_id.as_str() || m["status"] == "cancelled"),
+        "{alerts:#?}"
     );
     assert!(
         gw.hits("/tg/")
