@@ -1,5 +1,6 @@
-//! The HTTP listener: `/health`, `/ready`, `/metrics`, and the admin REST API under
-//! `/api/v1` (OpenAPI at `/api/v1/openapi.json`, a readable reference at `/api/v1/docs`).
+//! The HTTP listener: `/health`, `/ready`, `/metrics`, the admin REST API under
+//! `/api/v1` (OpenAPI at `/api/v1/openapi.json`, a readable reference at `/api/v1/docs`)
+//! and the admin web UI at `/` (`crate::web::admin`).
 //! Handlers are thin: parse, authorize, call the domain module, shape the answer.
 
 pub mod docs;
@@ -59,9 +60,27 @@ pub fn router(state: AppState) -> Router {
         .route("/ready", get(ready))
         .route("/metrics", get(metrics::render))
         .nest("/api/v1", v1.merge(docs::router(openapi)))
-        .fallback(|| async { problem::Problem::not_found("no such endpoint") })
+        .merge(crate::web::admin::router())
+        .fallback(fallback)
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
+}
+
+/// Unknown paths: problem details for the API and machines, an HTML page for browsers.
+async fn fallback(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wants_html = headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html && !uri.path().starts_with("/api/") {
+        crate::web::admin::ctx::WebError::NotFound(crate::web::Lang::default()).into_response()
+    } else {
+        problem::Problem::not_found("no such endpoint").into_response()
+    }
 }
 
 /// Liveness: the process serves HTTP.

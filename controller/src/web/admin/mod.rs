@@ -1,0 +1,37 @@
+//! The admin web UI at `/` of the API listener: server-rendered pages over the same domain
+//! functions the `/api/v1` handlers call, one module per page group. Every page resolves the
+//! session into a [`ctx::Ctx`] and checks the role's permission as the API does; every POST
+//! passes the CSRF check of [`ctx::Form`] and records its audit entry through the domain.
+//! Shared pieces (cookies, CSRF, HTML headers, pagination, charts) are in `crate::web`.
+
+pub mod auth;
+pub mod ctx;
+pub mod dashboard;
+pub mod session;
+pub mod texts;
+
+use crate::api::AppState;
+use crate::web::assets;
+use axum::Router;
+use axum::routing::get;
+
+/// Every admin page.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(dashboard::page))
+        .route("/login", get(auth::login_form).post(auth::login))
+        .route("/logout", axum::routing::post(auth::logout))
+        .route(
+            "/account/password",
+            get(auth::password_form).post(auth::change_password),
+        )
+        .route("/lang/{code}", get(auth::switch_lang))
+        .route(
+            "/assets/admin.css",
+            get(|| async { assets::serve(assets::ADMIN_CSS, "text/css; charset=utf-8") }),
+        )
+        .route(
+            "/assets/admin.js",
+            get(|| async { assets::serve(assets::ADMIN_JS, "text/javascript; charset=utf-8") }),
+        )
+}

@@ -1,0 +1,210 @@
+//! Every text of the admin UI in Indonesian and English: `(key, Indonesian, English)`.
+//! Templates ask `c.t("key")`; a unit test checks that every key they use exists here.
+
+use crate::web::Lang;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The catalog.
+const TEXTS: &[(&str, &str, &str)] = &[
+    ("lang.name", "Bahasa Indonesia", "English"),
+    ("skip", "Lewati ke isi", "Skip to content"),
+    ("nav.label", "Menu utama", "Main menu"),
+    ("nav.dashboard", "Dasbor", "Dashboard"),
+    ("nav.customers", "Pelanggan", "Customers"),
+    ("nav.plans", "Paket", "Plans"),
+    ("nav.vouchers", "Voucher", "Vouchers"),
+    (
+        "nav.subscriptions",
+        "Langganan PPPoE",
+        "PPPoE subscriptions",
+    ),
+    ("nav.invoices", "Tagihan", "Invoices"),
+    ("nav.cash", "Kasir", "Cash desk"),
+    ("nav.payments", "Pembayaran", "Payments"),
+    ("nav.sites", "Lokasi", "Sites"),
+    ("nav.admins", "Pengguna admin", "Admin users"),
+    ("nav.audit", "Log audit", "Audit log"),
+    ("nav.settings", "Pengaturan", "Settings"),
+    ("admin", "admin", "admin"),
+    ("operator", "operator", "operator"),
+    ("cashier", "kasir", "cashier"),
+    ("reseller", "reseller", "reseller"),
+    ("viewer", "pemantau", "viewer"),
+    ("logout", "Keluar", "Sign out"),
+    ("login.title", "Masuk ke MikroBill", "Sign in to MikroBill"),
+    ("login.username", "Nama pengguna", "Username"),
+    ("login.password", "Kata sandi", "Password"),
+    ("login.submit", "Masuk", "Sign in"),
+    (
+        "login.failed",
+        "Nama pengguna atau kata sandi salah, atau akun dinonaktifkan.",
+        "Wrong username or password, or the account is disabled.",
+    ),
+    (
+        "login.locked",
+        "Terlalu banyak percobaan gagal. Coba lagi nanti.",
+        "Too many failed attempts. Try again later.",
+    ),
+    ("password.title", "Ganti kata sandi", "Change password"),
+    (
+        "password.hint",
+        "Setelah diganti, semua sesi dan token akun ini berakhir.",
+        "After the change, every session and token of this account ends.",
+    ),
+    (
+        "password.current",
+        "Kata sandi sekarang",
+        "Current password",
+    ),
+    (
+        "password.new",
+        "Kata sandi baru (min. 10 karakter)",
+        "New password (at least 10 characters)",
+    ),
+    (
+        "password.confirm",
+        "Ulangi kata sandi baru",
+        "Repeat the new password",
+    ),
+    ("password.submit", "Simpan kata sandi", "Save password"),
+    (
+        "password.mismatch",
+        "Kata sandi baru tidak sama.",
+        "The new passwords do not match.",
+    ),
+    (
+        "password.changed",
+        "Kata sandi diganti.",
+        "Password changed.",
+    ),
+    ("error.home", "Kembali ke dasbor", "Back to the dashboard"),
+    ("error.forbidden", "Akses ditolak", "Forbidden"),
+    (
+        "error.forbidden.detail",
+        "Peran Anda tidak mengizinkan halaman atau tindakan ini.",
+        "Your role does not allow this page or action.",
+    ),
+    ("error.csrf", "Permintaan ditolak", "Request refused"),
+    (
+        "error.csrf.detail",
+        "Formulir kedaluwarsa atau berasal dari situs lain. Muat ulang halaman dan coba lagi.",
+        "The form expired or came from another site. Reload the page and try again.",
+    ),
+    ("error.not_found", "Tidak ditemukan", "Not found"),
+    (
+        "error.not_found.detail",
+        "Halaman atau data ini tidak ada.",
+        "This page or record does not exist.",
+    ),
+    ("error.bad_request", "Permintaan tidak valid", "Bad request"),
+    ("error.internal", "Kesalahan server", "Server error"),
+    ("empty", "Belum ada data.", "Nothing here yet."),
+    ("dash.figures", "Angka utama", "Key figures"),
+    ("dash.revenue_today", "Pendapatan hari ini", "Revenue today"),
+    (
+        "dash.revenue_month",
+        "Pendapatan bulan ini",
+        "Revenue this month",
+    ),
+    (
+        "dash.vouchers_sold",
+        "Voucher terjual hari ini",
+        "Vouchers sold today",
+    ),
+    ("dash.this_month", "bulan ini", "this month"),
+    (
+        "dash.overdue",
+        "Langganan menunggak",
+        "Overdue subscriptions",
+    ),
+    ("dash.isolated", "diisolir", "isolated"),
+    ("dash.sessions", "Sesi aktif", "Active sessions"),
+    ("dash.sites_online", "Lokasi online", "Sites online"),
+    (
+        "dash.revenue_chart",
+        "Pendapatan per hari (30 hari)",
+        "Revenue per day (30 days)",
+    ),
+    (
+        "dash.sessions_chart",
+        "Sesi per lokasi",
+        "Sessions per site",
+    ),
+    ("site.name", "Lokasi", "Site"),
+    ("site.state", "Status", "State"),
+    ("site.last_seen", "Terakhir terlihat", "Last seen"),
+    ("site.online", "online", "online"),
+    ("site.offline", "offline", "offline"),
+];
+
+fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
+    static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
+    TABLE.get_or_init(|| TEXTS.iter().map(|(k, id, en)| (*k, (*id, *en))).collect())
+}
+
+/// The text for `key` in `lang`; `??` for a key missing from the catalog (the tests
+/// prevent that).
+pub fn text(lang: Lang, key: &str) -> &'static str {
+    match table().get(key) {
+        Some((id, en)) => match lang {
+            Lang::Id => id,
+            Lang::En => en,
+        },
+        None => "??",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn keys_used_in(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                keys_used_in(&path, out);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for pattern in [
+                "t(\"",
+                "text(lang, \"",
+                "text(l, \"",
+                "text(*l, \"",
+                "text(self.lang, \"",
+            ] {
+                for (i, _) in text.match_indices(pattern) {
+                    let before = text[..i].chars().last().unwrap_or(' ');
+                    if pattern == "t(\"" && (before.is_alphanumeric() || before == '_') {
+                        continue;
+                    }
+                    let rest = &text[i + pattern.len()..];
+                    if let Some(end) = rest.find('"') {
+                        out.push((rest[..end].to_string(), path.display().to_string()));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_key_used_exists_and_keys_are_unique() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut used = Vec::new();
+        keys_used_in(&root.join("templates/admin"), &mut used);
+        keys_used_in(&root.join("src/web/admin"), &mut used);
+        assert!(used.len() > 20);
+        for (key, file) in used {
+            assert!(
+                table().contains_key(key.as_str()),
+                "text key {key:?} used in {file} is missing"
+            );
+        }
+        assert_eq!(table().len(), TEXTS.len(), "duplicate keys in the catalog");
+        for (k, id, en) in TEXTS {
+            assert!(!id.is_empty() && !en.is_empty(), "{k}");
+        }
+    }
+}
