@@ -7,25 +7,40 @@
 pub mod auth;
 pub mod ctx;
 pub mod dashboard;
+pub mod lookups;
+pub mod print;
 pub mod session;
 pub mod texts;
+pub mod vouchers;
 
 use crate::api::AppState;
 use crate::web::assets;
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 /// Every admin page.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/login", get(auth::login_form).post(auth::login))
-        .route("/logout", axum::routing::post(auth::logout))
+        .route("/logout", post(auth::logout))
         .route(
             "/account/password",
             get(auth::password_form).post(auth::change_password),
         )
         .route("/lang/{code}", get(auth::switch_lang))
+        .route("/vouchers", get(vouchers::list))
+        .route(
+            "/vouchers/batches",
+            get(vouchers::batches).post(vouchers::create_batch),
+        )
+        .route("/vouchers/batches/new", get(vouchers::new_batch))
+        .route("/vouchers/batches/{id}", get(vouchers::batch_detail))
+        .route("/vouchers/batches/{id}/print", get(print::sheet))
+        .route("/vouchers/batches/{id}/revoke", post(vouchers::revoke_batch))
+        .route("/vouchers/batches/{id}/sell", post(vouchers::sell_batch))
+        .route("/vouchers/{code}/revoke", post(vouchers::revoke_voucher))
+        .route("/vouchers/{code}/sell", post(vouchers::sell_voucher))
         .route(
             "/assets/admin.css",
             get(|| async { assets::serve(assets::ADMIN_CSS, "text/css; charset=utf-8") }),
