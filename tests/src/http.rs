@@ -136,12 +136,28 @@ impl Api {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> Response {
+        self.request_with_headers(method, path, body, content_type, &[])
+            .await
+    }
+
+    /// Any request with a raw body and extra headers (cookies, origin).
+    pub async fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+        extra: &[(&str, &str)],
+    ) -> Response {
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: application/json\r\n",
             self.addr
         );
         if let Some(t) = &self.token {
             head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        for (name, value) in extra {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         let body = body.unwrap_or_default();
         if !body.is_empty() || method == "POST" || method == "PATCH" || method == "PUT" {

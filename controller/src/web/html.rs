@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 /// The policy for every page: only our own scripts, styles and images (plus `data:` images),
 /// no inline script, no framing.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; \
      form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// Renders `page` with status `status` and the security headers.

@@ -90,8 +90,10 @@ pub struct Ctx {
     pub flash: Option<Flash>,
     /// Whether cookies get `Secure`.
     pub secure: bool,
-    /// The request path (for the navigation and the language switch).
+    /// The request path (for the navigation).
     pub path: String,
+    /// The path with its query, where forms on the page return to.
+    pub here: String,
 }
 
 /// Navigation entries: path, text key, the permission that shows it.
@@ -201,7 +203,7 @@ impl Ctx {
                     format!(
                         "/lang/{}{}",
                         l.code(),
-                        crate::web::pager::query(&[("back", &self.path)])
+                        crate::web::pager::query(&[("back", &self.here)])
                     ),
                     l.code(),
                     texts::text(l, "lang.name"),
@@ -311,6 +313,11 @@ impl FromRequestParts<AppState> for Ctx {
                 other => WebError::Db(DbError::Sqlx(sqlx::Error::Protocol(other.to_string()))),
             })?;
         let path = parts.uri.path().to_string();
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| path.clone());
         let Some(secret) = cookie::get(&parts.headers, session::COOKIE) else {
             return Err(WebError::Login(path));
         };
@@ -330,6 +337,7 @@ impl FromRequestParts<AppState> for Ctx {
             flash,
             secure: cookie::is_https(&parts.headers),
             path,
+            here,
         })
     }
 }

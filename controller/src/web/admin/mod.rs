@@ -37,7 +37,10 @@ pub fn router() -> Router<AppState> {
         .route("/vouchers/batches/new", get(vouchers::new_batch))
         .route("/vouchers/batches/{id}", get(vouchers::batch_detail))
         .route("/vouchers/batches/{id}/print", get(print::sheet))
-        .route("/vouchers/batches/{id}/revoke", post(vouchers::revoke_batch))
+        .route(
+            "/vouchers/batches/{id}/revoke",
+            post(vouchers::revoke_batch),
+        )
         .route("/vouchers/batches/{id}/sell", post(vouchers::sell_batch))
         .route("/vouchers/{code}/revoke", post(vouchers::revoke_voucher))
         .route("/vouchers/{code}/sell", post(vouchers::sell_voucher))

@@ -64,7 +64,10 @@ pub fn qr_svg(text: &str, label: &str) -> Result<String, qrcode::types::QrError>
     let body = svg.split_once("?>").map(|(_, s)| s).unwrap_or(&svg);
     Ok(body.replacen(
         "<svg ",
-        &format!(r#"<svg role="img" aria-label="{}" "#, crate::web::chart::esc(label)),
+        &format!(
+            r#"<svg role="img" aria-label="{}" "#,
+            crate::web::chart::esc(label)
+        ),
         1,
     ))
 }
@@ -146,8 +149,15 @@ mod tests {
 
     #[test]
     fn qr_codes_are_inline_svg_without_xml_declaration() {
-        let svg = qr_svg("http://hotspot.lan/login?username=AB12&password=AB12", "QR AB12").unwrap();
-        assert!(svg.starts_with("<svg role=\"img\" aria-label=\"QR AB12\" xmlns="), "{svg}");
+        let svg = qr_svg(
+            "http://hotspot.lan/login?username=AB12&password=AB12",
+            "QR AB12",
+        )
+        .unwrap();
+        assert!(
+            svg.starts_with("<svg role=\"img\" aria-label=\"QR AB12\" xmlns="),
+            "{svg}"
+        );
         assert!(svg.ends_with("</svg>") && !svg.contains("<?xml"));
     }
 }

@@ -171,7 +171,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("batch.id", "ID batch", "Batch id"),
     ("batch.count", "Jumlah", "Count"),
     ("batch.price", "Harga per voucher", "Price per voucher"),
-    ("batch.price_hint", "kosong = harga paket", "empty = the plan's price"),
+    (
+        "batch.price_hint",
+        "kosong = harga paket",
+        "empty = the plan's price",
+    ),
     ("batch.note", "Catatan", "Note"),
     ("batch.what", "Paket dan jumlah", "Plan and count"),
     ("batch.where", "Berlaku di", "Valid at"),
@@ -180,23 +184,50 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("batch.prefix", "Awalan", "Prefix"),
     ("batch.length", "Panjang kode", "Code length"),
     ("batch.password_mode", "Kata sandi", "Password"),
-    ("batch.password_code", "Sama dengan kode", "Same as the code"),
+    (
+        "batch.password_code",
+        "Sama dengan kode",
+        "Same as the code",
+    ),
     ("batch.password_separate", "Terpisah", "Separate"),
     ("batch.generate", "Buat voucher", "Generate vouchers"),
     ("batch.created", "Batch dibuat.", "Batch generated."),
-    ("batch.revoke", "Cabut semua voucher batch ini", "Revoke every voucher of this batch"),
+    (
+        "batch.revoke",
+        "Cabut semua voucher batch ini",
+        "Revoke every voucher of this batch",
+    ),
     ("batch.revoked", "Batch dicabut.", "Batch revoked."),
-    ("batch.sell", "Jual batch ke reseller", "Sell the batch to a reseller"),
-    ("batch.sold", "Batch dijual ke reseller.", "Batch sold to the reseller."),
-    ("batch.no_resellers", "Belum ada akun reseller.", "There are no reseller accounts yet."),
+    (
+        "batch.sell",
+        "Jual batch ke reseller",
+        "Sell the batch to a reseller",
+    ),
+    (
+        "batch.sold",
+        "Batch dijual ke reseller.",
+        "Batch sold to the reseller.",
+    ),
+    (
+        "batch.no_resellers",
+        "Belum ada akun reseller.",
+        "There are no reseller accounts yet.",
+    ),
     ("batch.vouchers", "Lihat voucher", "Show vouchers"),
     ("print.title", "Cetak voucher", "Print vouchers"),
     ("print.a4", "Cetak A4", "Print A4"),
-    ("print.thermal", "Cetak thermal 58 mm", "Print thermal 58 mm"),
+    (
+        "print.thermal",
+        "Cetak thermal 58 mm",
+        "Print thermal 58 mm",
+    ),
     ("print.print", "Cetak", "Print"),
-    ("print.hint", "Gunakan menu cetak browser (Ctrl+P); menu dan tombol tidak ikut tercetak.", "Use the browser's print command (Ctrl+P); menus and buttons are not printed."),
+    (
+        "print.hint",
+        "Gunakan menu cetak browser (Ctrl+P); menu dan tombol tidak ikut tercetak.",
+        "Use the browser's print command (Ctrl+P); menus and buttons are not printed.",
+    ),
 ];
-
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
     static TABLE: OnceLock<HashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();

@@ -9,7 +9,9 @@ use crate::auth::Perm;
 use crate::plans::{PlanInfo, PlanKind};
 use crate::vouchers::batch::{self, Batch, BatchDetail, BatchFilter, BatchSpec, PasswordMode};
 use crate::vouchers::sale;
-use crate::vouchers::{self, ScopeKind, State as VoucherState, Viewer, VoucherFilter, VoucherRecord};
+use crate::vouchers::{
+    self, ScopeKind, State as VoucherState, Viewer, VoucherFilter, VoucherRecord,
+};
 use crate::web::pager::{PAGE_ROWS, Pager};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -57,7 +59,10 @@ struct VouchersPage<'a> {
 
 impl VouchersPage<'_> {
     fn plan_name(&self, id: &str) -> String {
-        self.plans.get(id).map(|p| p.name.clone()).unwrap_or_else(|| id.into())
+        self.plans
+            .get(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.into())
     }
 
     fn site_name(&self, v: &VoucherRecord) -> String {
@@ -81,7 +86,9 @@ pub async fn list(
 ) -> Result<Response, WebError> {
     c.require(Perm::ReadVouchers)?;
     let status = match opt(&f.status) {
-        Some(s) => Some(parse_state(&s).ok_or_else(|| WebError::BadRequest(c.lang, "status".into()))?),
+        Some(s) => {
+            Some(parse_state(&s).ok_or_else(|| WebError::BadRequest(c.lang, "status".into()))?)
+        }
         None => None,
     };
     let filter = VoucherFilter {
@@ -137,7 +144,10 @@ struct BatchesPage<'a> {
 
 impl BatchesPage<'_> {
     fn plan_name(&self, id: &str) -> String {
-        self.plans.get(id).map(|p| p.name.clone()).unwrap_or_else(|| id.into())
+        self.plans
+            .get(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.into())
     }
 }
 
@@ -184,7 +194,11 @@ pub async fn new_batch(State(state): State<AppState>, c: Ctx) -> Result<Response
         .filter(|p| !p.archived)
         .collect();
     let sites = lookups::live_sites(&state.db).await?;
-    Ok(c.render(&NewBatchPage { c: &c, plans, sites }))
+    Ok(c.render(&NewBatchPage {
+        c: &c,
+        plans,
+        sites,
+    }))
 }
 
 /// The batch form's fields.
@@ -211,7 +225,11 @@ fn spec_from(f: BatchFields) -> Result<BatchSpec, String> {
         plan_id: f.plan_id,
         count: lookups::number(&f.count, "count")?.unwrap_or(0),
         scope,
-        site_id: if scope == ScopeKind::Site { opt(&f.site_id) } else { None },
+        site_id: if scope == ScopeKind::Site {
+            opt(&f.site_id)
+        } else {
+            None
+        },
         group_id: None,
         prefix: opt(&f.prefix),
         length: lookups::number(&f.length, "length")?,
