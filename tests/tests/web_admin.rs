@@ -191,7 +191,122 @@ async fn operator_generates_and_prints_vouchers(backend: Backend) {
 }
 
 async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
-    let _ = backend;
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let site = admin
+        .post("/api/v1/sites", &json!({"name": "Dusun Barat"}))
+        .await
+        .expect(201);
+    let plan = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Rumah 10M", "kind": "pppoe", "price": 150000, "rate_limit": "5M/10M"}),
+        )
+        .await
+        .expect(201);
+    let customer = admin
+        .post(
+            "/api/v1/customers",
+            &json!({"name": "Siti Aminah", "phone": "081298765432"}),
+        )
+        .await
+        .expect(201);
+    // Service started 40 days ago: the first invoice is past due and grace.
+    let mut start =
+        mikrobill_controller::billing::cycle::local_date(mikrobill_controller::db::now_ms(), 420);
+    for _ in 0..40 {
+        start = start.previous_day().unwrap();
+    }
+    while start.day() > 28 {
+        start = start.previous_day().unwrap();
+    }
+    let sub = admin
+        .post(
+            "/api/v1/subscriptions",
+            &json!({
+                "customer_id": customer["id"], "plan_id": plan["id"], "site_id": site["site"]["id"],
+                "username": "siti@barat", "password": "rahasia123", "billing_day": start.day(),
+                "start_date": format!("{:04}-{:02}-{:02}", start.year(), u8::from(start.month()), start.day())
+            }),
+        )
+        .await
+        .expect(201);
+    let sid = sub["id"].as_str().unwrap().to_string();
+    admin
+        .post("/api/v1/jobs/invoice-run/run", &json!({}))
+        .await
+        .expect(200);
+    admin
+        .post("/api/v1/jobs/isolation-sweep/run", &json!({}))
+        .await
+        .expect(200);
+    let isolated = admin
+        .get(&format!("/api/v1/subscriptions/{sid}"))
+        .await
+        .expect(200);
+    assert_eq!(isolated["status"], "isolated");
+    let unpaid = admin
+        .get(&format!(
+            "/api/v1/invoices?subscription_id={sid}&status=unpaid"
+        ))
+        .await
+        .expect(200);
+    let due: i64 = unpaid["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["total"].as_i64().unwrap() - i["amount_paid"].as_i64().unwrap())
+        .sum();
+    assert!(due >= 166_500, "{unpaid}");
+    add_admin(&admin, "kasir", "cashier").await;
+
+    let b = Browser::start(&format!("http://{}", ctl.api_addr), 1280, 1000).await;
+    sign_in(&b, "kasir", "kasir-password").await;
+    // The cashier may look at the subscription but not isolate or re-activate it.
+    b.goto(&format!("/subscriptions/{sid}")).await;
+    assert!(b.try_find("form[action$='/reactivate']").await.is_none());
+    b.goto("/cash").await;
+    b.fill(&b.find("#q").await, "siti").await;
+    b.click(&b.find("main form button[type=submit]").await)
+        .await;
+    b.wait_url("search results", |u| u.contains("q=siti")).await;
+    b.click(&b.find("a.pick-customer").await).await;
+    b.wait_url("customer chosen", |u| u.contains("customer="))
+        .await;
+    let amount = b.find("#amount").await;
+    assert_eq!(b.attr(&amount, "value").await.unwrap(), due.to_string());
+    assert_eq!(
+        b.text(&b.find("#amount-due").await).await,
+        mikrobill_controller::web::format_money(due, "IDR", 0, mikrobill_controller::web::Lang::Id)
+    );
+    b.click(&b.find("#take-payment").await).await;
+    b.wait_url("receipt", |u| u.contains("/payments/")).await;
+    let page = b.source().await;
+    assert!(page.contains("langganan aktif kembali: 1"), "{page}");
+    assert_eq!(
+        b.text(&b.find("#receipt-amount").await).await,
+        mikrobill_controller::web::format_money(due, "IDR", 0, mikrobill_controller::web::Lang::Id)
+    );
+    assert!(b.text(&b.find("#receipt").await).await.contains("kasir"));
+
+    // Re-activated through the billing domain.
+    let after = admin
+        .get(&format!("/api/v1/subscriptions/{sid}"))
+        .await
+        .expect(200);
+    assert_eq!(after["status"], "active");
+    let unpaid = admin
+        .get(&format!(
+            "/api/v1/invoices?subscription_id={sid}&status=unpaid"
+        ))
+        .await
+        .expect(200);
+    assert_eq!(unpaid["items"].as_array().unwrap().len(), 0);
+    b.goto(&format!("/subscriptions/{sid}")).await;
+    assert_eq!(b.text(&b.find("#sub-status").await).await, "aktif");
 }
 
 async fn viewer_sees_no_write_controls_and_forged_posts_fail(backend: Backend) {

@@ -7,9 +7,12 @@
 pub mod auth;
 pub mod ctx;
 pub mod dashboard;
+pub mod invoices;
 pub mod lookups;
+pub mod payments;
 pub mod print;
 pub mod session;
+pub mod subscriptions;
 pub mod texts;
 pub mod vouchers;
 
@@ -30,6 +33,16 @@ pub fn router() -> Router<AppState> {
         )
         .route("/lang/{code}", get(auth::switch_lang))
         .route("/vouchers", get(vouchers::list))
+        .route("/subscriptions", get(subscriptions::list))
+        .route("/subscriptions/{id}", get(subscriptions::detail))
+        .route("/subscriptions/{id}/plan", post(subscriptions::change_plan))
+        .route("/subscriptions/{id}/{action}", post(subscriptions::action))
+        .route("/cash", get(payments::desk))
+        .route("/cash/pay", post(payments::pay))
+        .route("/payments", get(payments::list))
+        .route("/payments/{id}", get(payments::receipt))
+        .route("/invoices", get(invoices::list))
+        .route("/invoices/{id}", get(invoices::show))
         .route(
             "/vouchers/batches",
             get(vouchers::batches).post(vouchers::create_batch),
