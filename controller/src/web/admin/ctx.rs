@@ -110,10 +110,16 @@ const NAV: &[(&str, &str, Option<Perm>)] = &[
     ("/invoices", "nav.invoices", Some(Perm::ReadInvoices)),
     ("/cash", "nav.cash", Some(Perm::WritePayments)),
     ("/payments", "nav.payments", Some(Perm::ReadPayments)),
+    (
+        "/resellers",
+        "reseller.title",
+        Some(Perm::ManageResellerBalance),
+    ),
     ("/sites", "nav.sites", Some(Perm::ReadSites)),
     ("/admins", "nav.admins", Some(Perm::ReadAdmins)),
     ("/audit", "nav.audit", Some(Perm::ReadAudit)),
     ("/settings", "nav.settings", Some(Perm::ReadSettings)),
+    ("/tokens", "token.title", None),
 ];
 
 impl Ctx {

@@ -4,14 +4,20 @@
 //! passes the CSRF check of [`ctx::Form`] and records its audit entry through the domain.
 //! Shared pieces (cookies, CSRF, HTML headers, pagination, charts) are in `crate::web`.
 
+pub mod admins;
+pub mod audit;
 pub mod auth;
 pub mod ctx;
+pub mod customers;
 pub mod dashboard;
 pub mod invoices;
 pub mod lookups;
 pub mod payments;
+pub mod plans;
 pub mod print;
 pub mod session;
+pub mod settings;
+pub mod sites;
 pub mod subscriptions;
 pub mod texts;
 pub mod vouchers;
@@ -43,6 +49,28 @@ pub fn router() -> Router<AppState> {
         .route("/payments/{id}", get(payments::receipt))
         .route("/invoices", get(invoices::list))
         .route("/invoices/{id}", get(invoices::show))
+        .route("/customers", get(customers::list).post(customers::create))
+        .route(
+            "/customers/{id}",
+            get(customers::detail).post(customers::update),
+        )
+        .route("/plans", get(plans::list).post(plans::create))
+        .route("/plans/{id}/{action}", post(plans::archive))
+        .route("/sites", get(sites::list).post(sites::create))
+        .route("/sites/{id}", get(sites::detail))
+        .route("/sites/{id}/token", post(sites::new_token))
+        .route("/sites/{id}/revoke", post(sites::revoke))
+        .route("/admins", get(admins::list).post(admins::create))
+        .route("/admins/{id}", get(admins::detail).post(admins::update))
+        .route("/resellers", get(admins::resellers))
+        .route("/resellers/{id}/credit", post(admins::credit))
+        .route(
+            "/tokens",
+            get(admins::list_tokens).post(admins::create_token),
+        )
+        .route("/tokens/{id}/revoke", post(admins::revoke_token))
+        .route("/audit", get(audit::list))
+        .route("/settings", get(settings::page).post(settings::save))
         .route(
             "/vouchers/batches",
             get(vouchers::batches).post(vouchers::create_batch),
