@@ -54,19 +54,25 @@ impl WebClient {
 
     /// GET a page (redirects are not followed).
     pub async fn get(&mut self, path: &str) -> Response {
+        self.get_with(path, &[]).await
+    }
+
+    /// GET a page with extra headers.
+    pub async fn get_with(&mut self, path: &str, extra: &[(&str, &str)]) -> Response {
         let cookie = self.cookie_header();
+        let mut headers = vec![("Cookie", cookie.as_str()), ("Accept", "text/html")];
+        headers.extend_from_slice(extra);
         let res = self
             .api
-            .request_with_headers(
-                "GET",
-                path,
-                None,
-                "",
-                &[("Cookie", &cookie), ("Accept", "text/html")],
-            )
+            .request_with_headers("GET", path, None, "", &headers)
             .await;
         self.remember(&res);
         res
+    }
+
+    /// A cookie this client holds.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.get(name).cloned()
     }
 
     /// POST form fields as they are (the caller adds `_csrf` or leaves it out).

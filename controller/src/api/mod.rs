@@ -73,9 +73,10 @@ async fn fallback(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let wants_html = headers
-        .get(axum::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
     if wants_html && !uri.path().starts_with("/api/") {
         crate::web::admin::ctx::WebError::NotFound(crate::web::Lang::default()).into_response()
     } else {

@@ -325,13 +325,13 @@ impl FromRequestParts<AppState> for Ctx {
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| path.clone());
         let Some(secret) = cookie::get(&parts.headers, session::COOKIE) else {
-            return Err(WebError::Login(path));
+            return Err(WebError::Login(here));
         };
         let Some(principal) = session::lookup(&state.db, &secret)
             .await
             .map_err(WebError::Db)?
         else {
-            return Err(WebError::Login(path));
+            return Err(WebError::Login(here));
         };
         let flash = cookie::get(&parts.headers, FLASH_COOKIE).and_then(|v| Flash::decode(&v));
         Ok(Ctx {
@@ -406,7 +406,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
 /// Why an admin page could not be shown.
 #[derive(Debug)]
 pub enum WebError {
-    /// No live session: go to the login page, then back to this path.
+    /// No live session: go to the login page, then back to this path and query.
     Login(String),
     /// The role does not allow it.
     Forbidden(Lang),
