@@ -61,7 +61,7 @@ impl Wd {
         stream.write_all(body.as_bytes()).await.unwrap();
         let read = async {
             let mut raw = Vec::new();
-            let mut buf = [0u8; 16384];
+            let mut buf = vec![0u8; 16384];
             loop {
                 let n = stream.read(&mut buf).await.expect("read from chromedriver");
                 if n == 0 {

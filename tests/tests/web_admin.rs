@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 mikrobill_tests::on_both_backends!(
     operator_generates_and_prints_vouchers,
+    operator_enrolls_a_site_and_manages_a_subscriber,
     cashier_payment_reactivates_an_isolated_subscriber,
     viewer_sees_no_write_controls_and_forged_posts_fail
 );
@@ -188,6 +189,125 @@ async fn operator_generates_and_prints_vouchers(backend: Backend) {
             .any(|e| e["actor_name"] == "opa"),
         "{audit}"
     );
+}
+
+async fn operator_enrolls_a_site_and_manages_a_subscriber(backend: Backend) {
+    // On the heap: with an agent inside, the scenario's future outgrows a test thread's stack.
+    Box::pin(enroll_and_manage(backend)).await
+}
+
+async fn enroll_and_manage(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let basic = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Rumah 10M", "kind": "pppoe", "price": 150000, "rate_limit": "5M/10M"}),
+        )
+        .await
+        .expect(201);
+    let premium = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Rumah 20M", "kind": "pppoe", "price": 250000, "rate_limit": "10M/20M"}),
+        )
+        .await
+        .expect(201);
+    add_admin(&admin, "opa", "operator").await;
+    let b = Browser::start(&format!("http://{}", ctl.api_addr), 1280, 1000).await;
+    sign_in(&b, "opa", "opa-password").await;
+
+    // Enroll a site: the token shown once enrolls a real agent, which comes online.
+    b.goto("/sites").await;
+    b.fill(&b.find("#name").await, "Dusun Utara").await;
+    b.click(&b.find("main form button[type=submit]").await)
+        .await;
+    let token = b.text(&b.find("#enroll-token").await).await;
+    let command = b.text(&b.find("#enroll-command").await).await;
+    assert!(command.contains(&format!("--token {token}")), "{command}");
+    let agent_dir = tempfile::tempdir().unwrap();
+    mikrobill_tests::agents::enroll(&token, agent_dir.path()).await;
+    let agent = mikrobill_tests::agents::start(agent_dir.path(), None).await;
+    mikrobill_tests::agents::wait_connected(&agent).await;
+    b.click(&b.find("main a[href^='/sites/']").await).await;
+    let site_page = b.source().await;
+    assert!(site_page.contains("pill ok"), "{site_page}");
+
+    // A customer and a PPPoE subscription, made in the UI.
+    b.goto("/customers").await;
+    b.fill(&b.find("#name").await, "Rina Wulandari").await;
+    b.fill(&b.find("#phone").await, "0813-1111-2222").await;
+    b.click(&b.find("#new-customer button").await).await;
+    b.wait_url("customer page", |u| u.contains("/customers/"))
+        .await;
+    assert!(b.source().await.contains("Rina Wulandari"));
+    b.fill(&b.find("#username").await, "rina@utara").await;
+    b.click(&b.find("form[action='/subscriptions'] button").await)
+        .await;
+    let url = b
+        .wait_url("subscription page", |u| u.contains("/subscriptions/"))
+        .await;
+    let sid = url.rsplit('/').next().unwrap().to_string();
+    assert_eq!(b.text(&b.find("#sub-status").await).await, "aktif");
+    let s = admin
+        .get(&format!("/api/v1/subscriptions/{sid}"))
+        .await
+        .expect(200);
+    assert_eq!(s["plan_id"], basic["id"]);
+    assert_eq!(s["username"], "rina@utara");
+
+    // Isolate, re-activate, upgrade.
+    b.click(&b.find("form[action$='/isolate'] button").await)
+        .await;
+    b.accept_dialog().await;
+    b.wait_url("back", |u| u.ends_with(&sid)).await;
+    assert_eq!(b.text(&b.find("#sub-status").await).await, "diisolir");
+    b.click(&b.find("form[action$='/reactivate'] button").await)
+        .await;
+    b.wait_url("back", |u| u.ends_with(&sid)).await;
+    assert_eq!(b.text(&b.find("#sub-status").await).await, "aktif");
+    b.click(
+        &b.find(&format!(
+            "#plan_id option[value='{}']",
+            premium["id"].as_str().unwrap()
+        ))
+        .await,
+    )
+    .await;
+    b.click(&b.find("form[action$='/plan'] button").await).await;
+    b.wait_url("back", |u| u.ends_with(&sid)).await;
+    assert!(b.source().await.contains("Paket diganti."));
+    let s = admin
+        .get(&format!("/api/v1/subscriptions/{sid}"))
+        .await
+        .expect(200);
+    assert_eq!(s["plan_id"], premium["id"]);
+    assert_eq!(s["status"], "active");
+    let audit = admin
+        .get(&format!(
+            "/api/v1/audit?entity=subscription&entity_id={sid}"
+        ))
+        .await
+        .expect(200);
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["actor_name"] == "opa")
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.len() >= 4, "{actions:?}");
+
+    // The layout works at phone width.
+    b.resize(390, 844).await;
+    b.goto("/").await;
+    save("dashboard-phone", backend, &b.screenshot().await);
+    b.goto(&format!("/subscriptions/{sid}")).await;
+    save("subscription-phone", backend, &b.screenshot().await);
+    drop(agent);
 }
 
 async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {

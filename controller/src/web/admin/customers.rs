@@ -89,6 +89,8 @@ pub async fn create(
 struct DetailPage<'a> {
     c: &'a Ctx,
     cu: Customer,
+    plans: Vec<crate::plans::PlanInfo>,
+    sites: Vec<crate::sites::Site>,
 }
 
 /// `GET /customers/{id}`.
@@ -101,7 +103,22 @@ pub async fn detail(
     let cu = customers::get(&state.db, &id)
         .await
         .map_err(|e| not_found(&c, e))?;
-    Ok(c.render(&DetailPage { c: &c, cu }))
+    let (plans, sites) = if c.can(Perm::WriteSubscriptions) {
+        let plans = super::lookups::plans(&state.db, Some(crate::plans::PlanKind::Pppoe))
+            .await?
+            .into_iter()
+            .filter(|p| !p.archived)
+            .collect();
+        (plans, super::lookups::live_sites(&state.db).await?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    Ok(c.render(&DetailPage {
+        c: &c,
+        cu,
+        plans,
+        sites,
+    }))
 }
 
 /// `POST /customers/{id}`: saves the edit form (empty optional fields clear them).

@@ -1,7 +1,7 @@
 //! Invoice pages: the list (status and overdue filters, newest number first, keyset pages)
 //! and one invoice as a printable document.
 
-use super::ctx::{Ctx, WebError};
+use super::ctx::{Ctx, Form, WebError};
 use super::lookups::opt;
 use super::vouchers::not_found;
 use crate::api::AppState;
@@ -112,4 +112,25 @@ pub async fn show(
         customer,
         tax_percent,
     }))
+}
+
+/// The void form.
+#[derive(Debug, Deserialize)]
+pub struct VoidFields {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /invoices/{id}/void`: cancels an unpaid invoice (the domain refuses paid ones).
+pub async fn void(
+    State(state): State<AppState>,
+    c: Ctx,
+    Path(id): Path<String>,
+    form: Form<VoidFields>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteInvoices)?;
+    let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let back = format!("/invoices/{id}");
+    let result = invoices::void(&state.db, &c.actor(), &id, &f.reason).await;
+    Ok(c.outcome(result, |_| back.clone(), c.t("invoice.voided"), &back))
 }

@@ -39,7 +39,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/lang/{code}", get(auth::switch_lang))
         .route("/vouchers", get(vouchers::list))
-        .route("/subscriptions", get(subscriptions::list))
+        .route(
+            "/subscriptions",
+            get(subscriptions::list).post(subscriptions::create),
+        )
         .route("/subscriptions/{id}", get(subscriptions::detail))
         .route("/subscriptions/{id}/plan", post(subscriptions::change_plan))
         .route("/subscriptions/{id}/{action}", post(subscriptions::action))
@@ -49,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .route("/payments/{id}", get(payments::receipt))
         .route("/invoices", get(invoices::list))
         .route("/invoices/{id}", get(invoices::show))
+        .route("/invoices/{id}/void", post(invoices::void))
         .route("/customers", get(customers::list).post(customers::create))
         .route(
             "/customers/{id}",

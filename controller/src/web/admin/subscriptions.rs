@@ -10,7 +10,9 @@ use crate::auth::Perm;
 use crate::billing::invoices::{self, Invoice, InvoiceFilter};
 use crate::customers::{self, Customer};
 use crate::plans::{PlanInfo, PlanKind};
-use crate::subscriptions::{self, Subscription, SubscriptionFilter, SubscriptionStatus};
+use crate::subscriptions::{
+    self, Subscription, SubscriptionFilter, SubscriptionInput, SubscriptionStatus,
+};
 use crate::web::pager::{PAGE_ROWS, Pager};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -236,4 +238,61 @@ pub async fn change_plan(
     let back = format!("/subscriptions/{id}");
     let result = subscriptions::change_plan(&state.db, &c.actor(), &id, &f.plan_id).await;
     Ok(c.outcome(result, |_| back.clone(), c.t("sub.plan_changed"), &back))
+}
+
+/// The new-subscription form (on the customer's page).
+#[derive(Debug, Deserialize)]
+pub struct NewFields {
+    customer_id: String,
+    plan_id: String,
+    site_id: String,
+    #[serde(default)]
+    username: String,
+    password: Option<String>,
+    static_ip: Option<String>,
+    billing_day: Option<String>,
+    start_date: Option<String>,
+}
+
+/// `POST /subscriptions`: the domain invoices the first cycle and syncs the account to
+/// its site.
+pub async fn create(
+    State(state): State<AppState>,
+    c: Ctx,
+    form: Form<NewFields>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteSubscriptions)?;
+    let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let back = format!("/customers/{}", f.customer_id);
+    let billing_day = match lookups::number(&f.billing_day, "billing_day") {
+        Ok(d) => d.map(|d| u8::try_from(d).unwrap_or(u8::MAX)),
+        Err(e) => {
+            return Ok(c.redirect_with(
+                &back,
+                super::ctx::Flash {
+                    kind: "error",
+                    text: e,
+                },
+            ));
+        }
+    };
+    let input = SubscriptionInput {
+        customer_id: f.customer_id.clone(),
+        plan_id: f.plan_id,
+        site_id: f.site_id,
+        username: f.username.trim().to_string(),
+        password: opt(&f.password),
+        static_ip: opt(&f.static_ip),
+        billing_day,
+        start_date: opt(&f.start_date),
+        due_days: None,
+        grace_days: None,
+    };
+    let result = subscriptions::create(&state.db, &c.actor(), input).await;
+    Ok(c.outcome(
+        result,
+        |s| format!("/subscriptions/{}", s.id),
+        c.t("sub.created"),
+        &back,
+    ))
 }

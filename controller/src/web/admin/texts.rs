@@ -513,6 +513,26 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "URL login hotspot ({code}, {password})",
         "Hotspot login URL ({code}, {password})",
     ),
+    ("sub.new", "Langganan PPPoE baru", "New PPPoE subscription"),
+    ("sub.create", "Buat langganan", "Create subscription"),
+    (
+        "sub.created",
+        "Langganan dibuat; tagihan pertama terbit.",
+        "Subscription created; the first invoice is issued.",
+    ),
+    (
+        "sub.password",
+        "Kata sandi PPPoE (kosong = dibuat otomatis)",
+        "PPPoE password (empty = generated)",
+    ),
+    ("sub.start_date", "Mulai layanan", "Service start"),
+    ("invoice.void", "Batalkan tagihan", "Void the invoice"),
+    (
+        "invoice.void_reason",
+        "Alasan pembatalan",
+        "Reason for voiding",
+    ),
+    ("invoice.voided", "Tagihan dibatalkan.", "Invoice voided."),
 ];
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
