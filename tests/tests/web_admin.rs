@@ -108,7 +108,7 @@ async fn operator_generates_and_prints_vouchers(backend: Backend) {
     assert!(dash.contains("href=\"/vouchers\""));
     assert!(!dash.contains("href=\"/admins\""));
     assert!(!dash.contains("href=\"/settings\"") || dash.contains("href=\"/settings\""));
-    save("dashboard", backend, &b.screenshot().await);
+    save("dashboard-operator", backend, &b.screenshot().await);
 
     // Generate a batch of 8 with separate passwords at the site.
     b.goto("/vouchers/batches/new").await;
@@ -427,6 +427,20 @@ async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
     assert_eq!(unpaid["items"].as_array().unwrap().len(), 0);
     b.goto(&format!("/subscriptions/{sid}")).await;
     assert_eq!(b.text(&b.find("#sub-status").await).await, "aktif");
+
+    // The admin's dashboard counts the payment; its screenshot is the one to review.
+    b.click(&b.find("form[action='/logout'] button").await)
+        .await;
+    b.wait_url("signed out", |u| u.contains("/login")).await;
+    sign_in(&b, "admin", mikrobill_tests::http::ADMIN_PASSWORD).await;
+    let today = b.text(&b.find("#revenue-today").await).await;
+    assert_eq!(
+        today,
+        mikrobill_controller::web::format_money(due, "IDR", 0, mikrobill_controller::web::Lang::Id)
+    );
+    b.resize(1280, 1300).await;
+    b.goto("/").await;
+    save("dashboard", backend, &b.screenshot().await);
 }
 
 async fn viewer_sees_no_write_controls_and_forged_posts_fail(backend: Backend) {

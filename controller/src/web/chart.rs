@@ -63,7 +63,7 @@ pub fn bars(title: &str, bars: &[Bar]) -> String {
             );
         }
     }
-    if let Some(top) = bars.iter().max_by_key(|b| b.value) {
+    if let Some(top) = bars.iter().max_by_key(|b| b.value).filter(|b| b.value > 0) {
         let _ = write!(
             svg,
             r#"<text class="tick" x="{LEFT}" y="{:.1}">{}</text>"#,
