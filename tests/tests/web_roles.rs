@@ -44,6 +44,8 @@ const PAGES: &[(&str, &str)] = &[
     ("/resellers", "ac"),
     ("/sites", "aov"),
     ("/sites/{site}", "aov"),
+    ("/sites/groups", "aov"),
+    ("/jobs", "a"),
     ("/admins", "a"),
     ("/admins/{admin}", "a"),
     ("/audit", "a"),
@@ -76,6 +78,10 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/sites", "ao"),
     ("/sites/{site}/token", "ao"),
     ("/sites/{site}/revoke", "ao"),
+    ("/sites/groups", "ao"),
+    ("/sites/groups/{group}/add", "ao"),
+    ("/sites/groups/{group}/remove", "ao"),
+    ("/jobs/{job}/run", "a"),
     ("/admins", "a"),
     ("/admins/{admin}", "a"),
     ("/settings", "a"),
@@ -171,6 +177,18 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         .iter()
         .map(|v| v["code"].as_str().unwrap().to_string())
         .collect();
+    let group = admin
+        .post("/api/v1/site-groups", &json!({"name": "Kecamatan"}))
+        .await
+        .expect(201);
+    let group_id = group["id"].as_str().unwrap().to_string();
+    admin
+        .put(
+            &format!("/api/v1/site-groups/{group_id}/sites/{site_id}"),
+            &json!({}),
+        )
+        .await
+        .expect(200);
     let mut admin_ids = Vec::new();
     for (role, _) in ROLES.iter().skip(1) {
         let a = admin
@@ -193,6 +211,7 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         ("{payment}", payment_id.clone()),
         ("{site}", site_id.clone()),
         ("{admin}", admin_ids[0].clone()),
+        ("{group}", group_id.clone()),
     ]
     .into();
     let fill = |pattern: &str, ids: &dyn Fn(&str) -> String| {
@@ -225,6 +244,9 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
     }
     for code in &codes {
         known.push((code.clone(), "{code}"));
+    }
+    for job in ["invoice-run", "isolation-sweep", "voucher-expiry"] {
+        known.push((job.to_string(), "{job}"));
     }
     let pattern_of = |action: &str| -> String {
         let mut p = action.to_string();

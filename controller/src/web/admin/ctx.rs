@@ -118,6 +118,7 @@ const NAV: &[(&str, &str, Option<Perm>)] = &[
     ("/sites", "nav.sites", Some(Perm::ReadSites)),
     ("/admins", "nav.admins", Some(Perm::ReadAdmins)),
     ("/audit", "nav.audit", Some(Perm::ReadAudit)),
+    ("/jobs", "job.title", Some(Perm::RunJobs)),
     ("/settings", "nav.settings", Some(Perm::ReadSettings)),
     ("/tokens", "token.title", None),
 ];

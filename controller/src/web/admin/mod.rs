@@ -10,7 +10,9 @@ pub mod auth;
 pub mod ctx;
 pub mod customers;
 pub mod dashboard;
+pub mod groups;
 pub mod invoices;
+pub mod jobs;
 pub mod lookups;
 pub mod payments;
 pub mod plans;
@@ -61,6 +63,8 @@ pub fn router() -> Router<AppState> {
         .route("/plans", get(plans::list).post(plans::create))
         .route("/plans/{id}/{action}", post(plans::archive))
         .route("/sites", get(sites::list).post(sites::create))
+        .route("/sites/groups", get(groups::list).post(groups::create))
+        .route("/sites/groups/{id}/{action}", post(groups::member))
         .route("/sites/{id}", get(sites::detail))
         .route("/sites/{id}/token", post(sites::new_token))
         .route("/sites/{id}/revoke", post(sites::revoke))
@@ -74,6 +78,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/tokens/{id}/revoke", post(admins::revoke_token))
         .route("/audit", get(audit::list))
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{name}/run", post(jobs::run))
         .route("/settings", get(settings::page).post(settings::save))
         .route(
             "/vouchers/batches",

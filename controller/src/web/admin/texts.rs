@@ -533,6 +533,33 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Reason for voiding",
     ),
     ("invoice.voided", "Tagihan dibatalkan.", "Invoice voided."),
+    ("group.title", "Grup lokasi", "Site groups"),
+    (
+        "group.hint",
+        "Voucher untuk sebuah grup berlaku di semua lokasi anggotanya.",
+        "Vouchers for a group work at every member site.",
+    ),
+    ("group.new", "Grup baru", "New group"),
+    ("group.create", "Buat grup", "Create group"),
+    ("group.created", "Grup dibuat.", "Group created."),
+    ("group.add", "Tambahkan lokasi", "Add site"),
+    ("group.remove", "keluarkan", "remove"),
+    ("job.title", "Tugas terjadwal", "Scheduled jobs"),
+    ("job.name", "Tugas", "Job"),
+    ("job.last_run", "Terakhir jalan", "Last run"),
+    ("job.outcome", "Hasil", "Outcome"),
+    ("job.holder", "Sedang dijalankan oleh", "Running on"),
+    ("job.run", "Jalankan sekarang", "Run now"),
+    (
+        "job.changed",
+        "selesai; data berubah",
+        "done; records changed",
+    ),
+    (
+        "job.busy",
+        "Tugas ini sedang berjalan di tempat lain.",
+        "The job is running elsewhere.",
+    ),
 ];
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
