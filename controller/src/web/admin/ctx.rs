@@ -102,6 +102,7 @@ const NAV: &[(&str, &str, Option<Perm>)] = &[
     ("/customers", "nav.customers", Some(Perm::ReadCustomers)),
     ("/plans", "nav.plans", Some(Perm::ReadPlans)),
     ("/vouchers", "nav.vouchers", Some(Perm::ReadVouchers)),
+    ("/shop", "nav.shop", Some(Perm::BuyVouchers)),
     (
         "/subscriptions",
         "nav.subscriptions",
@@ -188,6 +189,9 @@ impl Ctx {
     pub fn nav(&self) -> Vec<NavItem> {
         NAV.iter()
             .filter(|(_, _, perm)| perm.is_none_or(|p| self.can(p)))
+            .filter(|(href, _, _)| {
+                *href != "/shop" || self.principal.role == crate::auth::Role::Reseller
+            })
             .map(|(href, key, _)| NavItem {
                 href,
                 label: self.t(key),

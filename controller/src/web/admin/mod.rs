@@ -41,6 +41,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/lang/{code}", get(auth::switch_lang))
         .route("/vouchers", get(vouchers::list))
+        .route("/shop", get(vouchers::shop).post(vouchers::buy))
         .route(
             "/subscriptions",
             get(subscriptions::list).post(subscriptions::create),

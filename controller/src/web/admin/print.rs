@@ -4,11 +4,10 @@
 
 use super::ctx::{Ctx, WebError};
 use super::lookups::{self, opt};
-use super::vouchers::not_found;
+use super::vouchers::{not_found, viewer};
 use crate::api::AppState;
-use crate::auth::Perm;
 use crate::vouchers::batch;
-use crate::vouchers::{self, Viewer, VoucherFilter};
+use crate::vouchers::{self, VoucherFilter};
 use crate::web::pager::Pager;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -79,12 +78,12 @@ pub async fn sheet(
     Path(id): Path<String>,
     Query(q): Query<PrintQuery>,
 ) -> Result<Response, WebError> {
-    c.require(Perm::ReadVouchers)?;
+    let v = viewer(&c)?;
     let template = match q.template.as_deref() {
         Some("thermal") => "thermal",
         _ => "a4",
     };
-    let b = batch::get(&state.db, &Viewer::All, &id)
+    let b = batch::get(&state.db, &v, &id)
         .await
         .map_err(|e| not_found(&c, e))?;
     let after = opt(&q.after).unwrap_or_default();
@@ -92,7 +91,7 @@ pub async fn sheet(
         batch_id: Some(id.clone()),
         ..VoucherFilter::default()
     };
-    let mut rows = vouchers::list(&state.db, &Viewer::All, &filter, &after, SHEET_ROWS + 1).await?;
+    let mut rows = vouchers::list(&state.db, &v, &filter, &after, SHEET_ROWS + 1).await?;
     if rows.len() > SHEET_ROWS as usize {
         rows.truncate(SHEET_ROWS as usize);
     }

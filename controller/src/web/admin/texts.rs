@@ -560,6 +560,16 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Tugas ini sedang berjalan di tempat lain.",
         "The job is running elsewhere.",
     ),
+    ("nav.shop", "Beli voucher", "Buy vouchers"),
+    ("shop.buy", "Beli batch voucher", "Buy a voucher batch"),
+    (
+        "shop.hint",
+        "Dibayar dengan harga paket dari saldo Anda.",
+        "Paid at the plan's price from your balance.",
+    ),
+    ("shop.submit", "Beli", "Buy"),
+    ("shop.bought", "Voucher dibeli.", "Vouchers bought."),
+    ("shop.mine", "Batch saya", "My batches"),
 ];
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {

@@ -18,6 +18,18 @@ use axum::response::Response;
 use serde::Deserialize;
 use std::collections::HashMap;
 
+/// Whose vouchers the admin sees: everything with the read permission, a reseller only its
+/// own (anything else is "not found"), as the API decides.
+pub fn viewer(c: &Ctx) -> Result<Viewer, WebError> {
+    if c.can(Perm::ReadVouchers) {
+        Ok(Viewer::All)
+    } else if c.can(Perm::BuyVouchers) {
+        Ok(Viewer::Reseller(c.principal.admin_id.clone()))
+    } else {
+        Err(WebError::Forbidden(c.lang))
+    }
+}
+
 /// Every voucher state, for the filter.
 pub const STATES: [VoucherState; 6] = [
     VoucherState::New,
@@ -274,14 +286,14 @@ struct BatchPage<'a> {
     resellers: Vec<crate::admins::Admin>,
 }
 
-/// `GET /vouchers/batches/{id}`.
+/// `GET /vouchers/batches/{id}` (a reseller's own batches too).
 pub async fn batch_detail(
     State(state): State<AppState>,
     c: Ctx,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    c.require(Perm::ReadVouchers)?;
-    let d = batch::detail(&state.db, &Viewer::All, &id)
+    let v = viewer(&c)?;
+    let d = batch::detail(&state.db, &v, &id)
         .await
         .map_err(|e| not_found(&c, e))?;
     let plans = lookups::by_id(&lookups::plans(&state.db, None).await?);
@@ -387,4 +399,89 @@ pub async fn sell_voucher(
     let price = lookups::number(&f.price, "price").map_err(|e| WebError::BadRequest(c.lang, e))?;
     let result = sale::sell_voucher(&state.db, &c.actor(), &code, price).await;
     Ok(c.outcome(result, |_| back.clone(), c.t("voucher.sold"), &back))
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/shop.html")]
+struct ShopPage<'a> {
+    c: &'a Ctx,
+    balance: i64,
+    plans: Vec<PlanInfo>,
+    sites: Vec<crate::sites::Site>,
+    batches: Vec<Batch>,
+    names: HashMap<String, PlanInfo>,
+    pager: Pager,
+}
+
+impl ShopPage<'_> {
+    fn plan_name(&self, id: &str) -> String {
+        self.names
+            .get(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// Only resellers buy from a balance (the domain refuses anyone else, admins included, who
+/// generate batches instead), so the shop is theirs alone.
+fn require_reseller(c: &Ctx) -> Result<(), WebError> {
+    c.require(Perm::BuyVouchers)?;
+    if c.principal.role == crate::auth::Role::Reseller {
+        Ok(())
+    } else {
+        Err(WebError::Forbidden(c.lang))
+    }
+}
+
+/// `GET /shop`: a reseller's balance, the buy form and its own batches.
+pub async fn shop(
+    State(state): State<AppState>,
+    c: Ctx,
+    Query(q): Query<AfterQuery>,
+) -> Result<Response, WebError> {
+    require_reseller(&c)?;
+    let me = crate::admins::get(&state.db, &c.principal.admin_id).await?;
+    let all_plans = lookups::plans(&state.db, Some(PlanKind::Hotspot)).await?;
+    let names = lookups::by_id(&all_plans);
+    let plans = all_plans.into_iter().filter(|p| !p.archived).collect();
+    let after = opt(&q.after).unwrap_or_default();
+    let mut batches = batch::list(
+        &state.db,
+        &Viewer::Reseller(c.principal.admin_id.clone()),
+        &BatchFilter::default(),
+        &after,
+        PAGE_ROWS + 1,
+    )
+    .await?;
+    let pager = Pager::split(&mut batches, &[], &after, Batch::cursor);
+    Ok(c.render(&ShopPage {
+        c: &c,
+        balance: me.balance,
+        plans,
+        sites: lookups::live_sites(&state.db).await?,
+        batches,
+        names,
+        pager,
+    }))
+}
+
+/// `POST /shop`: the reseller buys a batch at the plan's price from its balance.
+pub async fn buy(
+    State(state): State<AppState>,
+    c: Ctx,
+    form: Form<BatchFields>,
+) -> Result<Response, WebError> {
+    require_reseller(&c)?;
+    let mut spec = form
+        .fields()
+        .and_then(spec_from)
+        .map_err(|e| WebError::BadRequest(c.lang, e))?;
+    spec.price = None;
+    let result = sale::buy(&state.db, &c.actor(), &c.principal.admin_id, spec).await;
+    Ok(c.outcome(
+        result,
+        |s| format!("/vouchers/batches/{}", s.batch.id),
+        c.t("shop.bought"),
+        "/shop",
+    ))
 }
