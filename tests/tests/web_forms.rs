@@ -279,6 +279,45 @@ async fn forms_change_what_the_api_sees(backend: Backend) {
         .expect(200)["items"][0]
         .clone();
     let invoice_id = invoice["id"].as_str().unwrap();
+    let sub_id = sub["id"].as_str().unwrap();
+
+    // Commands for the site's agent: re-apply the router setup, kick a subscriber.
+    web.post_form(
+        &format!("/sites/{site_id}"),
+        &format!("/sites/{site_id}/commands"),
+        &[("command", "resync_router")],
+    )
+    .await;
+    web.post_form(
+        &format!("/subscriptions/{sub_id}"),
+        &format!("/subscriptions/{sub_id}/kick"),
+        &[],
+    )
+    .await;
+    let queued = api
+        .get(&format!("/api/v1/commands?site_id={site_id}"))
+        .await
+        .expect(200);
+    let kinds: Vec<(&str, &str)> = queued["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["created_by"] == "admin")
+        .map(|k| {
+            (
+                k["kind"].as_str().unwrap(),
+                k["subscription_id"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("resync_router", "")), "{queued}");
+    assert!(kinds.contains(&("disconnect", sub_id)), "{queued}");
+    assert!(
+        web.get(&format!("/sites/{site_id}"))
+            .await
+            .text
+            .contains("resync_router")
+    );
     let printed = web.get(&format!("/invoices/{invoice_id}")).await;
     assert!(printed.text.contains(invoice["number"].as_str().unwrap()));
     assert!(printed.text.contains("Rp 111,000"), "{}", printed.text);

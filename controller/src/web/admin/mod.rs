@@ -69,6 +69,7 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{id}", get(sites::detail))
         .route("/sites/{id}/token", post(sites::new_token))
         .route("/sites/{id}/revoke", post(sites::revoke))
+        .route("/sites/{id}/commands", post(sites::command))
         .route("/admins", get(admins::list).post(admins::create))
         .route("/admins/{id}", get(admins::detail).post(admins::update))
         .route("/resellers", get(admins::resellers))

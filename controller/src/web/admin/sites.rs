@@ -230,6 +230,7 @@ struct DetailPage<'a> {
     c: &'a Ctx,
     site: Site,
     router: Option<RouterView>,
+    commands: Vec<crate::commands::QueuedCommand>,
 }
 
 /// `GET /sites/{id}`.
@@ -244,9 +245,55 @@ pub async fn detail(
         other => other.into(),
     })?;
     let router = site.router.as_ref().map(|r| router_view(&c, r));
+    let f = crate::commands::CommandFilter {
+        site_id: Some(site.id.clone()),
+        ..Default::default()
+    };
+    let commands = crate::commands::list(&state.db, &f, None, 20).await?;
     Ok(c.render(&DetailPage {
         c: &c,
         site,
         router,
+        commands,
     }))
+}
+
+/// The manual command form: re-apply the router setup, or end one account's sessions.
+#[derive(Debug, Deserialize)]
+pub struct CommandFields {
+    command: String,
+    username: Option<String>,
+}
+
+/// `POST /sites/{id}/commands`: queued for the site's agent, delivered when it is online.
+pub async fn command(
+    State(state): State<AppState>,
+    c: Ctx,
+    Path(id): Path<String>,
+    form: Form<CommandFields>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteSites)?;
+    let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let command = match f.command.as_str() {
+        "resync_router" => mikrobill_protocol::messages::Command::ResyncRouter,
+        "disconnect" => mikrobill_protocol::messages::Command::Disconnect {
+            username: opt(&f.username).unwrap_or_default(),
+        },
+        _ => return Err(WebError::BadRequest(c.lang, "command".into())),
+    };
+    let back = format!("/sites/{id}");
+    if let mikrobill_protocol::messages::Command::Disconnect { username } = &command
+        && username.is_empty()
+    {
+        return Ok(c.redirect_with(
+            &back,
+            super::ctx::Flash {
+                kind: "error",
+                text: "username: is required".into(),
+            },
+        ));
+    }
+    let result =
+        crate::commands::queue_manual(&state.db, &c.actor(), &id, None, command, None).await;
+    Ok(c.outcome(result, |_| back.clone(), c.t("command.queued"), &back))
 }

@@ -144,6 +144,7 @@ struct DetailPage<'a> {
     site: String,
     plans: Vec<PlanInfo>,
     invoices: Vec<Invoice>,
+    commands: Vec<crate::commands::QueuedCommand>,
 }
 
 /// `GET /subscriptions/{id}`.
@@ -181,6 +182,15 @@ pub async fn detail(
         .into_iter()
         .filter(|p| !p.archived && p.id != s.plan_id)
         .collect();
+    let commands = if c.can(Perm::ReadSites) {
+        let f = crate::commands::CommandFilter {
+            subscription_id: Some(s.id.clone()),
+            ..Default::default()
+        };
+        crate::commands::list(&state.db, &f, None, 10).await?
+    } else {
+        Vec::new()
+    };
     Ok(c.render(&DetailPage {
         c: &c,
         s,
@@ -189,6 +199,7 @@ pub async fn detail(
         site,
         plans,
         invoices,
+        commands,
     }))
 }
 
@@ -214,6 +225,25 @@ pub async fn action(
             subscriptions::terminate(&state.db, &actor, &id).await,
             "sub.terminated",
         ),
+        "kick" => {
+            let back = format!("/subscriptions/{id}");
+            let sub = subscriptions::get(&state.db, &id)
+                .await
+                .map_err(|e| not_found(&c, e))?;
+            let command = mikrobill_protocol::messages::Command::Disconnect {
+                username: sub.username.clone(),
+            };
+            let result = crate::commands::queue_manual(
+                &state.db,
+                &actor,
+                &sub.site_id,
+                Some(&sub.id),
+                command,
+                None,
+            )
+            .await;
+            return Ok(c.outcome(result, |_| back.clone(), c.t("command.queued"), &back));
+        }
         _ => return Err(WebError::NotFound(c.lang)),
     };
     let back = format!("/subscriptions/{id}");

@@ -570,6 +570,27 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("shop.submit", "Beli", "Buy"),
     ("shop.bought", "Voucher dibeli.", "Vouchers bought."),
     ("shop.mine", "Batch saya", "My batches"),
+    ("command.title", "Perintah ke agen", "Commands to the agent"),
+    ("command.kind", "Perintah", "Command"),
+    ("command.by", "Oleh", "By"),
+    ("command.result", "Hasil", "Result"),
+    (
+        "command.queued",
+        "Perintah diantrekan; dikirim saat lokasi online.",
+        "Command queued; it is sent while the site is online.",
+    ),
+    (
+        "command.resync",
+        "Terapkan ulang konfigurasi router",
+        "Re-apply the router configuration",
+    ),
+    (
+        "command.disconnect_user",
+        "Putuskan sesi akun",
+        "Disconnect an account's sessions",
+    ),
+    ("command.disconnect", "Putuskan", "Disconnect"),
+    ("command.kick", "Putuskan sesi", "Kick sessions"),
 ];
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
