@@ -220,6 +220,41 @@ async fn forms_change_what_the_api_sees(backend: Backend) {
         .expect(200);
     assert_eq!(g["sites"].as_array().unwrap().len(), 0);
 
+    // A webhook for two event kinds; its secret is shown once.
+    let page = web
+        .post_form(
+            "/webhooks",
+            "/webhooks",
+            &[
+                ("url", "https://crm.netdesa.id/hooks/mikrobill"),
+                ("events", "payment.received"),
+                ("events", "subscription.isolated"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("id=\"webhook-secret\""));
+    let hooks = api.get("/api/v1/webhooks").await.expect(200);
+    assert_eq!(
+        hooks[0]["events"],
+        json!(["payment.received", "subscription.isolated"])
+    );
+    let hook_id = hooks[0]["id"].as_str().unwrap().to_string();
+    web.post_form("/webhooks", &format!("/webhooks/{hook_id}/deactivate"), &[])
+        .await;
+    assert_eq!(
+        api.get("/api/v1/webhooks").await.expect(200)[0]["active"],
+        false
+    );
+    // Without the token the form is refused like every other.
+    let forged = web
+        .post_raw(
+            "/webhooks",
+            &[("url", "https://evil.example/"), ("events", "*")],
+        )
+        .await;
+    assert_eq!(forged.status, 403);
+
     // Jobs run on demand under the same lease.
     let res = web.post_form("/jobs", "/jobs/invoice-run/run", &[]).await;
     assert_eq!(res.status, 303);

@@ -48,6 +48,9 @@ const PAGES: &[(&str, &str)] = &[
     ("/sites/{site}", "aov"),
     ("/sites/groups", "aov"),
     ("/jobs", "a"),
+    ("/events", "a"),
+    ("/webhooks", "a"),
+    ("/webhooks/{hook}", "a"),
     ("/admins", "a"),
     ("/admins/{admin}", "a"),
     ("/audit", "a"),
@@ -87,6 +90,9 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/sites/groups/{group}/add", "ao"),
     ("/sites/groups/{group}/remove", "ao"),
     ("/jobs/{job}/run", "a"),
+    ("/webhooks", "a"),
+    ("/webhooks/{hook}/deactivate", "a"),
+    ("/webhooks/{hook}/replay", "a"),
     ("/admins", "a"),
     ("/admins/{admin}", "a"),
     ("/settings", "a"),
@@ -194,6 +200,14 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         )
         .await
         .expect(200);
+    let hook = admin
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook", "events": ["*"]}),
+        )
+        .await
+        .expect(201);
+    let hook_id = hook["webhook"]["id"].as_str().unwrap().to_string();
     let mut admin_ids = Vec::new();
     for (role, _) in ROLES.iter().skip(1) {
         let a = admin
@@ -217,6 +231,7 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         ("{site}", site_id.clone()),
         ("{admin}", admin_ids[0].clone()),
         ("{group}", group_id.clone()),
+        ("{hook}", hook_id.clone()),
     ]
     .into();
     let fill = |pattern: &str, ids: &dyn Fn(&str) -> String| {
@@ -232,6 +247,9 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
             "{plan}",
             "{code}",
             "{token}",
+            "{group}",
+            "{job}",
+            "{hook}",
         ] {
             if p.contains(key) {
                 p = p.replace(key, &ids(key));

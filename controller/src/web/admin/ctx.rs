@@ -120,6 +120,8 @@ const NAV: &[(&str, &str, Option<Perm>)] = &[
     ("/admins", "nav.admins", Some(Perm::ReadAdmins)),
     ("/audit", "nav.audit", Some(Perm::ReadAudit)),
     ("/jobs", "job.title", Some(Perm::RunJobs)),
+    ("/events", "event.title", Some(Perm::ReadAudit)),
+    ("/webhooks", "webhook.title", Some(Perm::WriteSettings)),
     ("/settings", "nav.settings", Some(Perm::ReadSettings)),
     ("/tokens", "token.title", None),
 ];

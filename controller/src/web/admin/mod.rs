@@ -23,6 +23,7 @@ pub mod sites;
 pub mod subscriptions;
 pub mod texts;
 pub mod vouchers;
+pub mod webhooks;
 
 use crate::api::AppState;
 use crate::web::assets;
@@ -80,6 +81,11 @@ pub fn router() -> Router<AppState> {
         )
         .route("/tokens/{id}/revoke", post(admins::revoke_token))
         .route("/audit", get(audit::list))
+        .route("/events", get(webhooks::events))
+        .route("/webhooks", get(webhooks::list).post(webhooks::create))
+        .route("/webhooks/{id}", get(webhooks::deliveries))
+        .route("/webhooks/{id}/deactivate", post(webhooks::deactivate))
+        .route("/webhooks/{id}/replay", post(webhooks::replay))
         .route("/jobs", get(jobs::list))
         .route("/jobs/{name}/run", post(jobs::run))
         .route("/settings", get(settings::page).post(settings::save))

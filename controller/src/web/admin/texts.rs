@@ -591,6 +591,38 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("command.disconnect", "Putuskan", "Disconnect"),
     ("command.kick", "Putuskan sesi", "Kick sessions"),
+    ("event.title", "Peristiwa", "Events"),
+    ("event.kind", "Jenis peristiwa", "Event kind"),
+    ("event.refs", "Terkait", "Concerns"),
+    ("webhook.title", "Webhook", "Webhooks"),
+    (
+        "webhook.secret_once",
+        "Rahasia penanda tangan webhook ini hanya ditampilkan sekali.",
+        "This webhook's signing secret is shown once.",
+    ),
+    ("webhook.new", "Webhook baru", "New webhook"),
+    ("webhook.all", "Semua peristiwa", "Every event"),
+    ("webhook.create", "Buat webhook", "Create webhook"),
+    ("webhook.deactivate", "Nonaktifkan", "Deactivate"),
+    (
+        "webhook.deliveries",
+        "Pengiriman webhook",
+        "Webhook deliveries",
+    ),
+    ("webhook.attempts", "Percobaan", "Attempts"),
+    ("webhook.last", "Jawaban terakhir", "Last answer"),
+    ("webhook.delivered", "Terkirim", "Delivered"),
+    ("webhook.replay", "Kirim ulang peristiwa", "Replay events"),
+    (
+        "webhook.after_event",
+        "Setelah peristiwa #",
+        "After event #",
+    ),
+    (
+        "webhook.replayed",
+        "Peristiwa dijadwalkan untuk dikirim ulang.",
+        "Events scheduled to be sent again.",
+    ),
 ];
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
