@@ -208,6 +208,32 @@ async fn forms_change_what_the_api_sees(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(g["sites"][0]["id"], site_id.as_str());
+    let res = web
+        .post_form(
+            "/vouchers/batches/new",
+            "/vouchers/batches",
+            &[
+                ("plan_id", &plan_id),
+                ("count", "3"),
+                ("scope", "group"),
+                ("group_id", &group_id),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let group_batch = res
+        .header("location")
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let b = api
+        .get(&format!("/api/v1/voucher-batches/{group_batch}"))
+        .await
+        .expect(200);
+    assert_eq!(b["scope"], "group");
+    assert_eq!(b["group_id"], group_id.as_str());
     web.post_form(
         "/sites/groups",
         &format!("/sites/groups/{group_id}/remove"),

@@ -40,11 +40,14 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
     let origin_host = origin.split_once("://").map(|(_, rest)| rest).unwrap_or("");
-    origin_host.eq_ignore_ascii_case(host)
+    // Behind a reverse proxy the browser's host arrives as `X-Forwarded-Host` when the
+    // proxy rewrites `Host`.
+    [header::HOST.as_str(), "x-forwarded-host"]
+        .into_iter()
+        .filter_map(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .flat_map(|v| v.split(','))
+        .any(|host| origin_host.eq_ignore_ascii_case(host.trim()))
 }
 
 #[cfg(test)]
@@ -83,5 +86,21 @@ mod tests {
         );
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h));
+    }
+
+    #[test]
+    fn a_proxy_may_pass_the_browser_host_as_forwarded_host() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://billing.example.net"),
+        );
+        assert!(!same_origin(&h));
+        h.insert(
+            "x-forwarded-host",
+            HeaderValue::from_static("billing.example.net"),
+        );
+        assert!(same_origin(&h));
     }
 }

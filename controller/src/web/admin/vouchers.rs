@@ -195,6 +195,7 @@ struct NewBatchPage<'a> {
     c: &'a Ctx,
     plans: Vec<PlanInfo>,
     sites: Vec<crate::sites::Site>,
+    groups: Vec<crate::site_groups::SiteGroup>,
 }
 
 /// `GET /vouchers/batches/new`.
@@ -206,10 +207,12 @@ pub async fn new_batch(State(state): State<AppState>, c: Ctx) -> Result<Response
         .filter(|p| !p.archived)
         .collect();
     let sites = lookups::live_sites(&state.db).await?;
+    let groups = crate::site_groups::list(&state.db, "", 10_000).await?;
     Ok(c.render(&NewBatchPage {
         c: &c,
         plans,
         sites,
+        groups,
     }))
 }
 
@@ -220,6 +223,7 @@ pub struct BatchFields {
     count: Option<String>,
     scope: String,
     site_id: Option<String>,
+    group_id: Option<String>,
     prefix: Option<String>,
     length: Option<String>,
     password_mode: Option<String>,
@@ -230,6 +234,7 @@ pub struct BatchFields {
 fn spec_from(f: BatchFields) -> Result<BatchSpec, String> {
     let scope = match f.scope.as_str() {
         "site" => ScopeKind::Site,
+        "group" => ScopeKind::Group,
         "all" => ScopeKind::All,
         other => return Err(format!("scope: unknown {other:?}")),
     };
@@ -242,7 +247,11 @@ fn spec_from(f: BatchFields) -> Result<BatchSpec, String> {
         } else {
             None
         },
-        group_id: None,
+        group_id: if scope == ScopeKind::Group {
+            opt(&f.group_id)
+        } else {
+            None
+        },
         prefix: opt(&f.prefix),
         length: lookups::number(&f.length, "length")?,
         password_mode: match f.password_mode.as_deref() {
