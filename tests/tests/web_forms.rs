@@ -87,7 +87,7 @@ async fn forms_change_what_the_api_sees(backend: Backend) {
                 ("name", "Voucher 2 jam"),
                 ("kind", "hotspot"),
                 ("price", "3.000"),
-                ("time_limit_minutes", "120"),
+                ("time_limit", "2h"),
             ],
         )
         .await;
@@ -97,6 +97,35 @@ async fn forms_change_what_the_api_sees(backend: Backend) {
     assert_eq!(plan["price"], 3000);
     assert_eq!(plan["time_limit_secs"], 7200);
     let plan_id = plan["id"].as_str().unwrap().to_string();
+    // Editing keeps what the form shows and changes what was typed.
+    let res = web
+        .post_form(
+            &format!("/plans/{plan_id}"),
+            &format!("/plans/{plan_id}"),
+            &[
+                ("name", "Voucher 2 jam"),
+                ("kind", "hotspot"),
+                ("price", "3000"),
+                ("time_limit", "2h"),
+                ("validity", "1d 12h"),
+                ("data_limit_mb", "500"),
+                ("shared_users", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let edited = api
+        .get(&format!("/api/v1/plans/{plan_id}"))
+        .await
+        .expect(200);
+    assert_eq!(edited["validity_secs"], 36 * 3600);
+    assert_eq!(edited["data_limit_bytes"], 500_000_000);
+    assert_eq!(edited["shared_users"], 2);
+    let page = web.get(&format!("/plans/{plan_id}")).await.text;
+    assert!(
+        page.contains("value=\"1d 12h\"") && page.contains("value=\"2h\""),
+        "{page}"
+    );
 
     // The print sheet uses the saved login URL.
     let batch = api
@@ -118,7 +147,8 @@ async fn forms_change_what_the_api_sees(backend: Backend) {
         sheet.text
     );
     assert!(sheet.text.contains("Net Desa"));
-    assert!(sheet.text.contains("Valid for: 2h"));
+    assert!(sheet.text.contains("Valid for: 1d 12h"));
+    assert!(sheet.text.contains("Time limit: 2h"));
 
     // Sell one voucher at the desk, then the rest of the batch to a reseller.
     let code = api

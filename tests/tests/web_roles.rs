@@ -29,6 +29,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/customers", "aocv"),
     ("/customers/{customer}", "aocv"),
     ("/plans", "aocrv"),
+    ("/plans/{plan}", "aocrv"),
     ("/vouchers", "aocv"),
     ("/vouchers/batches", "aocv"),
     ("/vouchers/batches/new", "ao"),
@@ -66,6 +67,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/customers", "ao"),
     ("/customers/{customer}", "ao"),
     ("/plans", "a"),
+    ("/plans/{plan}", "a"),
     ("/plans/{plan}/archive", "a"),
     ("/plans/{plan}/restore", "a"),
     ("/vouchers/batches", "ao"),
@@ -232,6 +234,7 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         ("{admin}", admin_ids[0].clone()),
         ("{group}", group_id.clone()),
         ("{hook}", hook_id.clone()),
+        ("{plan}", hotspot["id"].as_str().unwrap().to_string()),
     ]
     .into();
     let fill = |pattern: &str, ids: &dyn Fn(&str) -> String| {

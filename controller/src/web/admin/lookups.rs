@@ -61,9 +61,14 @@ pub fn number(v: &Option<String>, field: &str) -> Result<Option<i64>, String> {
     }
 }
 
-/// Seconds as a short duration (`1d 2h`, `30m`).
+/// Seconds as a short duration (`1d 2h`, `30m`), which [`parse_duration`] reads back.
 pub fn duration(secs: i64) -> String {
-    let (d, h, m) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
     let mut parts = Vec::new();
     if d > 0 {
         parts.push(format!("{d}d"));
@@ -71,10 +76,42 @@ pub fn duration(secs: i64) -> String {
     if h > 0 {
         parts.push(format!("{h}h"));
     }
-    if m > 0 || parts.is_empty() {
+    if m > 0 || (parts.is_empty() && s == 0) {
         parts.push(format!("{m}m"));
     }
+    if s > 0 {
+        parts.push(format!("{s}s"));
+    }
     parts.join(" ")
+}
+
+/// A duration typed as `1d 2h 30m 10s` (any of the parts, in any order; a bare number is
+/// minutes) into seconds; empty is `None`.
+pub fn parse_duration(v: &Option<String>, field: &str) -> Result<Option<u64>, String> {
+    let Some(text) = opt(v) else {
+        return Ok(None);
+    };
+    let bad = || format!("{field}: use e.g. 1d 2h 30m");
+    let mut total: u64 = 0;
+    for part in text.split_whitespace() {
+        let (digits, unit) = match part.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => part.split_at(i),
+            None => (part, "m"),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let scale = match unit {
+            "d" => 86_400,
+            "h" => 3600,
+            "m" => 60,
+            "s" => 1,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(scale)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+    }
+    Ok(Some(total))
 }
 
 #[cfg(test)]
@@ -89,5 +126,15 @@ mod tests {
         assert_eq!(duration(86_400 + 7200), "1d 2h");
         assert_eq!(duration(1800), "30m");
         assert_eq!(duration(0), "0m");
+        assert_eq!(duration(90), "1m 30s");
+        for secs in [60, 90, 3600, 86_400 + 7200 + 60, 7 * 86_400] {
+            assert_eq!(
+                parse_duration(&Some(duration(secs)), "v"),
+                Ok(Some(secs as u64))
+            );
+        }
+        assert_eq!(parse_duration(&Some("45".into()), "v"), Ok(Some(2700)));
+        assert_eq!(parse_duration(&None, "v"), Ok(None));
+        assert!(parse_duration(&Some("2 weeks".into()), "v").is_err());
     }
 }

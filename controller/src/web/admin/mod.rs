@@ -63,6 +63,7 @@ pub fn router() -> Router<AppState> {
             get(customers::detail).post(customers::update),
         )
         .route("/plans", get(plans::list).post(plans::create))
+        .route("/plans/{id}", get(plans::detail).post(plans::update))
         .route("/plans/{id}/{action}", post(plans::archive))
         .route("/sites", get(sites::list).post(sites::create))
         .route("/sites/groups", get(groups::list).post(groups::create))

@@ -92,7 +92,7 @@ pub async fn list(
     }))
 }
 
-/// The new-plan form's fields.
+/// The plan form's fields (new and edit); durations as `1d 2h 30m`, data in MB.
 #[derive(Debug, Deserialize)]
 pub struct PlanFields {
     #[serde(default)]
@@ -100,37 +100,98 @@ pub struct PlanFields {
     kind: String,
     price: Option<String>,
     rate_limit: Option<String>,
-    validity_hours: Option<String>,
-    time_limit_minutes: Option<String>,
+    validity: Option<String>,
+    time_limit: Option<String>,
+    data_limit_mb: Option<String>,
     shared_users: Option<String>,
+    interim_interval: Option<String>,
+    router_group: Option<String>,
+    address_list: Option<String>,
+    isolation_profile: Option<String>,
 }
 
 fn input_from(f: PlanFields) -> Result<PlanInput, String> {
-    let positive = |v: Option<i64>, field: &str| -> Result<Option<u64>, String> {
-        v.map(|n| u64::try_from(n).map_err(|_| format!("{field}: must not be negative")))
+    let small = |v: Option<i64>, field: &str| -> Result<Option<u32>, String> {
+        v.map(|n| u32::try_from(n).map_err(|_| format!("{field}: out of range")))
             .transpose()
     };
+    let interim = lookups::parse_duration(&f.interim_interval, "interim_interval")?
+        .map(|s| u32::try_from(s).map_err(|_| "interim_interval: out of range".to_string()))
+        .transpose()?;
     Ok(PlanInput {
         name: f.name,
         kind: kind(&f.kind).ok_or("kind: hotspot or pppoe")?,
         price: lookups::number(&f.price, "price")?.unwrap_or(0),
         rate_limit: opt(&f.rate_limit),
-        time_limit_secs: positive(
-            lookups::number(&f.time_limit_minutes, "time_limit")?,
-            "time_limit",
-        )?
-        .map(|m| m * 60),
-        data_limit_bytes: None,
-        validity_secs: positive(lookups::number(&f.validity_hours, "validity")?, "validity")?
-            .map(|h| h * 3600),
-        shared_users: lookups::number(&f.shared_users, "shared_users")?
-            .map(|n| u32::try_from(n).map_err(|_| "shared_users: out of range".to_string()))
+        time_limit_secs: lookups::parse_duration(&f.time_limit, "time_limit")?,
+        data_limit_bytes: lookups::number(&f.data_limit_mb, "data_limit_mb")?
+            .map(|mb| {
+                u64::try_from(mb)
+                    .ok()
+                    .and_then(|mb| mb.checked_mul(1_000_000))
+                    .ok_or_else(|| "data_limit_mb: out of range".to_string())
+            })
             .transpose()?,
-        interim_interval_secs: None,
-        router_group: None,
-        address_list: None,
-        isolation_profile: None,
+        validity_secs: lookups::parse_duration(&f.validity, "validity")?,
+        shared_users: small(
+            lookups::number(&f.shared_users, "shared_users")?,
+            "shared_users",
+        )?,
+        interim_interval_secs: interim,
+        router_group: opt(&f.router_group),
+        address_list: opt(&f.address_list),
+        isolation_profile: opt(&f.isolation_profile),
     })
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/plan.html")]
+struct PlanPage<'a> {
+    c: &'a Ctx,
+    p: PlanInfo,
+}
+
+impl PlanPage<'_> {
+    fn dur(&self, v: &Option<i64>) -> String {
+        v.map(lookups::duration).unwrap_or_default()
+    }
+
+    fn mb(&self) -> String {
+        self.p
+            .data_limit_bytes
+            .map(|b| (b / 1_000_000).to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// `GET /plans/{id}`: the plan, with the edit form for roles that set prices.
+pub async fn detail(
+    State(state): State<AppState>,
+    c: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    c.require(Perm::ReadPlans)?;
+    let p = plans::get(&state.db, &id)
+        .await
+        .map_err(|e| super::vouchers::not_found(&c, e))?;
+    Ok(c.render(&PlanPage { c: &c, p }))
+}
+
+/// `POST /plans/{id}`: saves every field (the domain re-syncs the plan to the sites).
+pub async fn update(
+    State(state): State<AppState>,
+    c: Ctx,
+    Path(id): Path<String>,
+    form: Form<PlanFields>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WritePlans)?;
+    let input = form
+        .fields()
+        .and_then(input_from)
+        .map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let back = format!("/plans/{id}");
+    let result = plans::update(&state.db, &c.actor(), &id, input).await;
+    Ok(c.outcome(result, |_| back.clone(), c.t("saved"), &back))
 }
 
 /// `POST /plans`.

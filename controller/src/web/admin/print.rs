@@ -39,6 +39,7 @@ struct PrintPage<'a> {
     plan: String,
     price: String,
     validity: String,
+    time_limit: String,
     place: String,
     batch_id: String,
     pager: Pager,
@@ -126,7 +127,11 @@ pub async fn sheet(
         });
     }
     let validity = plan
-        .and_then(|p| p.validity_secs.or(p.time_limit_secs))
+        .and_then(|p| p.validity_secs)
+        .map(lookups::duration)
+        .unwrap_or_default();
+    let time_limit = plan
+        .and_then(|p| p.time_limit_secs)
         .map(lookups::duration)
         .unwrap_or_default();
     Ok(c.render(&PrintPage {
@@ -136,6 +141,7 @@ pub async fn sheet(
         plan: plan.map(|p| p.name.clone()).unwrap_or_default(),
         price: c.money(b.price),
         validity,
+        time_limit,
         place,
         batch_id: id,
         pager,

@@ -339,7 +339,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("plan.kind", "Jenis", "Kind"),
     ("plan.limits", "Batasan", "Limits"),
-    ("plan.time_limit", "waktu", "time"),
+    ("plan.time_limit", "Batas waktu", "Time limit"),
     (
         "plan.show_archived",
         "Tampilkan yang diarsipkan",
@@ -355,16 +355,6 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "plan.rate_limit",
         "Batas kecepatan (naik/turun)",
         "Rate limit (up/down)",
-    ),
-    (
-        "plan.validity_hours",
-        "Masa berlaku (jam)",
-        "Valid for (hours)",
-    ),
-    (
-        "plan.time_limit_minutes",
-        "Batas waktu pakai (menit)",
-        "Usage time limit (minutes)",
     ),
     (
         "plan.shared_users",
@@ -622,6 +612,38 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "webhook.replayed",
         "Peristiwa dijadwalkan untuk dikirim ulang.",
         "Events scheduled to be sent again.",
+    ),
+    (
+        "plan.validity_text",
+        "Masa berlaku (mis. 1d, 12h)",
+        "Valid for (e.g. 1d, 12h)",
+    ),
+    (
+        "plan.time_limit_text",
+        "Batas waktu pakai (mis. 2h 30m)",
+        "Usage time limit (e.g. 2h 30m)",
+    ),
+    ("plan.data_limit_mb", "Batas data (MB)", "Data limit (MB)"),
+    (
+        "plan.interim",
+        "Interval interim akunting",
+        "Accounting interim interval",
+    ),
+    (
+        "plan.router_group",
+        "Grup/profil router",
+        "Router group/profile",
+    ),
+    ("plan.address_list", "Address list", "Address list"),
+    (
+        "plan.isolation_profile",
+        "Profil isolir",
+        "Isolation profile",
+    ),
+    (
+        "plan.edit_hint",
+        "Perubahan dikirim ke semua lokasi; harga baru berlaku untuk tagihan dan voucher berikutnya.",
+        "Changes reach every site; a new price applies to the next invoices and vouchers.",
     ),
 ];
 
