@@ -200,6 +200,24 @@ impl Browser {
         }
     }
 
+    /// Waits (up to 10 s) until the page's HTML contains `text`, e.g. the message a form
+    /// that redirects back to the same URL leaves; returns the HTML.
+    pub async fn wait_text(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let html = self.source().await;
+            if html.contains(text) {
+                return html;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{text:?} never appeared on {}:\n{html}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The page's HTML as the browser has it now.
     pub async fn source(&self) -> String {
         ok(self.api.get(&self.path("/source")).await, "source")
