@@ -106,6 +106,13 @@ async fn sessions_end_when_they_must(backend: Backend) {
     let stale = b.clone();
     assert_eq!(b.post_form("/", "/logout", &[]).await.status, 303);
     assert_eq!(stale.clone().get("/").await.status, 303);
+    // A form posted with an ended session leads back to the form's page after signing in.
+    let res = stale
+        .clone()
+        .post_raw("/customers", &[("_csrf", "x"), ("name", "x")])
+        .await;
+    assert_eq!(res.status, 303);
+    assert_eq!(res.header("location"), Some("/login?next=%2F"));
     assert_eq!(a.get("/").await.status, 200);
 
     // A password change ends the admin's other sessions; this browser gets a new one.

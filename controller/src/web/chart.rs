@@ -11,7 +11,7 @@ pub struct Bar {
     pub label: String,
     /// Height of the bar.
     pub value: i64,
-    /// The value formatted for the tooltip and the screen-reader table.
+    /// The value as people read it, for the bar's tooltip (its SVG `<title>`).
     pub shown: String,
 }
 

@@ -207,7 +207,6 @@ pub async fn logout(
     if let Some(secret) = cookie::get(&headers, session::COOKIE) {
         session::end(&state.db, &secret).await?;
     }
-    state.tokens.clear();
     let mut res = html::see_other("/login");
     let cleared = cookie::set(session::COOKIE, "", Some(0), c.secure);
     res.headers_mut().append(

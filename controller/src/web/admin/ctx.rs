@@ -331,14 +331,20 @@ impl FromRequestParts<AppState> for Ctx {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_else(|| path.clone());
+        // After signing in again, a form's page is where to return, not its POST target.
+        let back = if parts.method == axum::http::Method::GET {
+            here.clone()
+        } else {
+            referer_path(&parts.headers)
+        };
         let Some(secret) = cookie::get(&parts.headers, session::COOKIE) else {
-            return Err(WebError::Login(here));
+            return Err(WebError::Login(back));
         };
         let Some(principal) = session::lookup(&state.db, &secret)
             .await
             .map_err(WebError::Db)?
         else {
-            return Err(WebError::Login(here));
+            return Err(WebError::Login(back));
         };
         let flash = cookie::get(&parts.headers, FLASH_COOKIE).and_then(|v| Flash::decode(&v));
         Ok(Ctx {
@@ -525,10 +531,72 @@ impl IntoResponse for WebError {
     }
 }
 
+/// The path (and query) of the `Referer`, when it is a page of this site; `/` otherwise.
+fn referer_path(headers: &HeaderMap) -> String {
+    let Some(referer) = headers.get(header::REFERER).and_then(|v| v.to_str().ok()) else {
+        return "/".into();
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let rest = referer.split_once("://").map(|(_, r)| r).unwrap_or("");
+    match rest.split_once('/') {
+        Some((h, path)) if h.eq_ignore_ascii_case(host) => local_path(Some(&format!("/{path}"))),
+        _ => "/".into(),
+    }
+}
+
 /// A safe local redirect target: a path on this site, never `//host` or a URL.
 pub fn local_path(p: Option<&str>) -> String {
     match p {
         Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
         _ => "/".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_targets_stay_on_this_site() {
+        assert_eq!(
+            local_path(Some("/vouchers?status=new")),
+            "/vouchers?status=new"
+        );
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example/",
+            "/\\evil",
+            "vouchers",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("billing.lan"));
+        assert_eq!(referer_path(&h), "/");
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("http://billing.lan/customers/7?tab=1"),
+        );
+        assert_eq!(referer_path(&h), "/customers/7?tab=1");
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("http://evil.example/customers"),
+        );
+        assert_eq!(referer_path(&h), "/");
+    }
+
+    #[test]
+    fn flash_messages_round_trip_and_reject_garbage() {
+        let f = Flash {
+            kind: "error",
+            text: "nama: wajib diisi; «ü»".into(),
+        };
+        let back = Flash::decode(&f.encode()).unwrap();
+        assert_eq!((back.kind, back.text.as_str()), ("error", f.text.as_str()));
+        assert!(Flash::decode("script.AAAA").is_none());
+        assert!(Flash::decode("ok.%%%").is_none());
     }
 }

@@ -94,6 +94,7 @@ pub async fn lookup(db: &Db, secret: &str) -> Result<Option<Principal>, DbError>
         username: row.try_get("username")?,
         role,
         token_id: id,
+        // A browser session stands in for a login's access token; only the role matters here.
         token_kind: crate::auth::tokens::TokenKind::Access,
     }))
 }

@@ -702,6 +702,46 @@ mod tests {
     }
 
     #[test]
+    fn keys_made_from_enum_names_exist() {
+        use crate::auth::roles::ALL_ROLES;
+        let mut keys: Vec<&str> = ALL_ROLES.iter().map(|r| r.as_str()).collect();
+        keys.extend(
+            crate::web::admin::vouchers::STATES
+                .iter()
+                .map(|s| s.as_str()),
+        );
+        keys.extend(
+            crate::web::admin::subscriptions::STATUSES
+                .iter()
+                .map(|s| s.as_str()),
+        );
+        keys.extend([
+            "unpaid", "paid", "void", "cash", "transfer", "gateway", "credit",
+        ]);
+        keys.extend(["hotspot", "pppoe"]);
+        for key in keys {
+            assert!(table().contains_key(key), "no text for {key:?}");
+        }
+        use crate::billing::invoices::InvoiceStatus;
+        use crate::billing::payments::PaymentMethod;
+        for s in [
+            InvoiceStatus::Unpaid,
+            InvoiceStatus::Paid,
+            InvoiceStatus::Void,
+        ] {
+            assert!(table().contains_key(s.as_str()));
+        }
+        for m in [
+            PaymentMethod::Cash,
+            PaymentMethod::Transfer,
+            PaymentMethod::Gateway,
+            PaymentMethod::Credit,
+        ] {
+            assert!(table().contains_key(m.as_str()));
+        }
+    }
+
+    #[test]
     fn every_key_used_exists_and_keys_are_unique() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut used = Vec::new();
