@@ -408,6 +408,7 @@ async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
         mikrobill_controller::web::format_money(due, "IDR", 0, mikrobill_controller::web::Lang::Id)
     );
     assert!(b.text(&b.find("#receipt").await).await.contains("kasir"));
+    save("receipt", backend, &b.screenshot().await);
 
     // Re-activated through the billing domain.
     let after = admin
@@ -424,6 +425,10 @@ async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
     assert_eq!(unpaid["items"].as_array().unwrap().len(), 0);
     b.goto(&format!("/subscriptions/{sid}")).await;
     assert_eq!(b.text(&b.find("#sub-status").await).await, "aktif");
+    // The desk also finds a customer by the PPPoE user name.
+    b.goto("/cash?q=siti%40barat").await;
+    assert!(b.source().await.contains("Cocok dengan username PPPoE"));
+    assert_eq!(b.find_all("a.pick-customer").await.len(), 1);
 
     // The admin's dashboard counts the payment; its screenshot is the one to review.
     b.click(&b.find("form[action='/logout'] button").await)

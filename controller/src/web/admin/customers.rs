@@ -89,6 +89,7 @@ pub async fn create(
 struct DetailPage<'a> {
     c: &'a Ctx,
     cu: Customer,
+    subs: Vec<crate::subscriptions::Subscription>,
     plans: Vec<crate::plans::PlanInfo>,
     sites: Vec<crate::sites::Site>,
 }
@@ -113,9 +114,19 @@ pub async fn detail(
     } else {
         (Vec::new(), Vec::new())
     };
+    let subs = if c.can(Perm::ReadSubscriptions) {
+        let f = crate::subscriptions::SubscriptionFilter {
+            customer_id: Some(cu.id.clone()),
+            ..Default::default()
+        };
+        crate::subscriptions::list(&state.db, &f, "", 100).await?
+    } else {
+        Vec::new()
+    };
     Ok(c.render(&DetailPage {
         c: &c,
         cu,
+        subs,
         plans,
         sites,
     }))

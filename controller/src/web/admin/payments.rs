@@ -63,6 +63,7 @@ struct DeskPage<'a> {
     c: &'a Ctx,
     q: String,
     found: Vec<Found>,
+    by_username: Vec<(Subscription, String)>,
     customer: Option<Customer>,
     invoices: Vec<Invoice>,
     subs: Vec<Subscription>,
@@ -81,6 +82,27 @@ pub async fn desk(
         Vec::new()
     } else {
         search(&state, &q, "", 20).await?
+    };
+    // Cashiers are often told the PPPoE user name rather than the customer's.
+    let by_username = if q.is_empty() {
+        Vec::new()
+    } else {
+        let f = SubscriptionFilter {
+            q: Some(q.clone()),
+            ..SubscriptionFilter::default()
+        };
+        let subs = subscriptions::list(&state.db, &f, "", 20).await?;
+        let ids: Vec<String> = subs.iter().map(|s| s.customer_id.clone()).collect();
+        let names = customers::by_ids(&state.db, &ids).await?;
+        subs.into_iter()
+            .map(|s| {
+                let name = names
+                    .get(&s.customer_id)
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                (s, name)
+            })
+            .collect()
     };
     let (customer, invoices, subs) = match opt(&dq.customer) {
         Some(id) => {
@@ -107,6 +129,7 @@ pub async fn desk(
         c: &c,
         q,
         found,
+        by_username,
         customer,
         invoices,
         subs,
@@ -162,6 +185,10 @@ pub async fn pay(
     let message = match &result {
         Ok(r) => {
             let mut m = format!("{} {}", c.t("cash.recorded"), c.money(r.payment.amount));
+            if !r.allocations.is_empty() {
+                let numbers: Vec<&str> = r.allocations.iter().map(|a| a.number.as_str()).collect();
+                m.push_str(&format!(" · {}", numbers.join(", ")));
+            }
             if !r.reactivated.is_empty() {
                 m.push_str(&format!(
                     " · {} {}",

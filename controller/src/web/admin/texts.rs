@@ -645,6 +645,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Perubahan dikirim ke semua lokasi; harga baru berlaku untuk tagihan dan voucher berikutnya.",
         "Changes reach every site; a new price applies to the next invoices and vouchers.",
     ),
+    (
+        "cash.by_username",
+        "Cocok dengan username PPPoE",
+        "Matching PPPoE user names",
+    ),
 ];
 
 fn table() -> &'static HashMap<&'static str, (&'static str, &'static str)> {
