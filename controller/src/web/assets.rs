@@ -5,6 +5,9 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+/// What asset URLs carry (`?v=`), so a new release is not served an old cached file.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The admin stylesheet.
 pub const ADMIN_CSS: &str = include_str!("../../assets/admin.css");
 /// The admin script.

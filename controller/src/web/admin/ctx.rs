@@ -184,7 +184,7 @@ impl Ctx {
 
     /// The version assets are cached under.
     pub fn version(&self) -> &'static str {
-        env!("CARGO_PKG_VERSION")
+        crate::web::assets::VERSION
     }
 
     /// The navigation entries this admin may see.
