@@ -139,6 +139,55 @@ pub async fn enqueue(
     Ok(row.try_get("id")?)
 }
 
+/// Queues a command an operator asked for (not one a billing change needs): checks the
+/// site, queues it and records the audit entry in one transaction; `ttl_secs` (1 s to
+/// 7 days, default [`DEFAULT_TTL_MS`]) is how long it may wait for an offline site.
+pub async fn queue_manual(
+    db: &Db,
+    actor: &crate::audit::Actor,
+    site_id: &str,
+    subscription_id: Option<&str>,
+    command: Command,
+    ttl_secs: Option<u32>,
+) -> DomainResult<QueuedCommand> {
+    let ttl = match ttl_secs {
+        None => DEFAULT_TTL_MS,
+        Some(s) if (1..=7 * 86_400).contains(&s) => s as i64 * 1000,
+        Some(_) => {
+            return Err(DomainError::invalid(
+                "ttl_secs",
+                "must be between 1 and 604800",
+            ));
+        }
+    };
+    let site = crate::sites::by_id(db, site_id).await?;
+    if site.revoked_at.is_some() {
+        return Err(DomainError::conflict("revoked", "the site is revoked"));
+    }
+    let mut tx = db.begin().await?;
+    let id = enqueue(
+        &mut tx,
+        site_id,
+        &command,
+        subscription_id,
+        &actor.name,
+        ttl,
+    )
+    .await?;
+    crate::audit::record(
+        &mut tx,
+        actor,
+        "command.queue",
+        "command",
+        Some(&id.to_string()),
+        None::<&()>,
+        Some(&command),
+    )
+    .await?;
+    tx.commit().await?;
+    get(db, id).await
+}
+
 /// The newest command id; the edge watcher polls it to wake sessions.
 pub async fn head(db: &Db) -> Result<i64, DbError> {
     Ok(

@@ -213,6 +213,33 @@ pub struct CustomerFilter {
     pub q: Option<String>,
 }
 
+/// Customers by id, for lists that show whose a record is (one query per page).
+pub async fn by_ids(
+    db: &Db,
+    ids: &[String],
+) -> DomainResult<std::collections::HashMap<String, Customer>> {
+    let mut ids: Vec<&String> = ids.iter().collect();
+    ids.sort();
+    ids.dedup();
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(100) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM customers WHERE id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(id.as_str());
+        }
+        for row in q.fetch_all(&db.pool).await? {
+            let c = from_row(&row)?;
+            out.insert(c.id.clone(), c);
+        }
+    }
+    Ok(out)
+}
+
 /// A case-insensitive "contains" LIKE pattern for user text.
 pub fn like_pattern(q: &str) -> String {
     format!("%{}%", crate::db::escape_like(&q.to_lowercase()))

@@ -29,6 +29,7 @@ pub mod serve;
 pub mod settings;
 pub mod site_groups;
 pub mod sites;
+pub mod stats;
 pub mod subscriptions;
 pub mod sync_log;
 pub mod vouchers;

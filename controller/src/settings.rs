@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 const KEY: &str = "billing";
 
+/// The login page MikroTik's hotspot serves by default, with the voucher filled in.
+pub const DEFAULT_LOGIN_URL: &str = "http://hotspot.lan/login?username={code}&password={password}";
+
 /// Billing settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -29,6 +32,15 @@ pub struct BillingSettings {
     pub default_grace_days: u32,
     /// Company name printed on invoices and vouchers.
     pub company_name: String,
+    /// Company address printed on invoices and receipts.
+    pub company_address: String,
+    /// Company phone printed on invoices, receipts and vouchers.
+    pub company_phone: String,
+    /// The language the admin UI speaks unless a user switches.
+    pub language: crate::web::Lang,
+    /// The hotspot login URL printed as each voucher's QR code; `{code}` and `{password}`
+    /// are replaced by the voucher's (URL-encoded).
+    pub hotspot_login_url: String,
 }
 
 impl Default for BillingSettings {
@@ -42,11 +54,27 @@ impl Default for BillingSettings {
             default_due_days: 7,
             default_grace_days: 3,
             company_name: "MikroBill ISP".into(),
+            company_address: String::new(),
+            company_phone: String::new(),
+            language: crate::web::Lang::Id,
+            hotspot_login_url: DEFAULT_LOGIN_URL.into(),
         }
     }
 }
 
 impl BillingSettings {
+    /// The hotspot login URL for one voucher.
+    pub fn login_url(&self, code: &str, password: Option<&str>) -> String {
+        let enc = |v: &str| {
+            serde_urlencoded::to_string([("", v)])
+                .map(|s| s[1..].to_string())
+                .unwrap_or_default()
+        };
+        self.hotspot_login_url
+            .replace("{code}", &enc(code))
+            .replace("{password}", &enc(password.unwrap_or(code)))
+    }
+
     /// The tax rule in effect.
     pub fn tax(&self) -> TaxRule {
         TaxRule {
@@ -93,6 +121,28 @@ impl BillingSettings {
             ));
         }
         crate::error::required_text("company_name", &self.company_name, 200)?;
+        if self.company_address.chars().count() > 500 {
+            return Err(DomainError::invalid(
+                "company_address",
+                "must be at most 500 characters",
+            ));
+        }
+        if self.company_phone.chars().count() > 50 {
+            return Err(DomainError::invalid(
+                "company_phone",
+                "must be at most 50 characters",
+            ));
+        }
+        let url = &self.hotspot_login_url;
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || !url.contains("{code}")
+            || url.chars().count() > 300
+        {
+            return Err(DomainError::invalid(
+                "hotspot_login_url",
+                "must be an http(s) URL of at most 300 characters containing {code}",
+            ));
+        }
         Ok(())
     }
 }

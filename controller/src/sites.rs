@@ -492,3 +492,49 @@ mod tests {
         assert!(!valid_name(&"x".repeat(65)));
     }
 }
+
+/// How long an enrollment token handed to a technician lives unless asked otherwise.
+pub const DEFAULT_TOKEN_HOURS: u32 = 24;
+
+/// An enrollment token for a technician, with the command that uses it.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    /// The token (shown once; only its hash is stored).
+    pub token: String,
+    /// When it stops working (unix ms).
+    pub expires_at: i64,
+    /// The command the technician runs on the site's agent host.
+    pub command: String,
+}
+
+/// The command that enrolls an agent with `token`.
+pub fn agent_command(token: &str) -> String {
+    format!("mikrobill-agent enroll --data-dir /var/lib/mikrobill-agent --token {token}")
+}
+
+/// Issues a token for `site_id` that works for `hours` (1-720, default 24), naming the edge
+/// address the controller advertises; `Ok(None)` while that address is not known yet.
+pub async fn issue_for_technician(
+    db: &Db,
+    site_id: &str,
+    ca_fingerprint: [u8; 32],
+    hours: Option<u32>,
+) -> crate::error::DomainResult<Option<IssuedToken>> {
+    let hours = hours.unwrap_or(DEFAULT_TOKEN_HOURS);
+    if !(1..=720).contains(&hours) {
+        return Err(crate::error::DomainError::invalid(
+            "token_ttl_hours",
+            "must be between 1 and 720",
+        ));
+    }
+    let Some(addr) = db.setting(crate::serve::EDGE_ADVERTISE_SETTING).await? else {
+        return Ok(None);
+    };
+    let ttl_ms = hours as i64 * 3_600_000;
+    let token = issue_enrollment_token(db, site_id, addr, ca_fingerprint, ttl_ms).await?;
+    Ok(Some(IssuedToken {
+        command: agent_command(&token),
+        expires_at: now_ms() + ttl_ms,
+        token,
+    }))
+}

@@ -155,7 +155,21 @@ impl Api {
         .await
     }
 
-    /// Any request with extra headers (cookies, languages) and a raw body.
+    /// An API request (JSON accepted) with extra headers (cookies, origin).
+    pub async fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+        extra: &[(&str, &str)],
+    ) -> Response {
+        let mut headers = vec![("Accept", "application/json")];
+        headers.extend_from_slice(extra);
+        self.send(method, path, &headers, body, content_type).await
+    }
+
+    /// Any request with the given headers (cookies, languages) and a raw body.
     pub async fn send(
         &self,
         method: &str,

@@ -2,11 +2,13 @@
 //! or PostgreSQL, and a UDP proxy that can drop or cut the QUIC traffic between them.
 
 pub mod agents;
+pub mod browser;
 pub mod controller;
 pub mod db;
 pub mod http;
 pub mod proxy;
 pub mod radius;
+pub mod web;
 
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, UdpSocket};

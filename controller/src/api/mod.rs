@@ -1,6 +1,7 @@
-//! The HTTP listener: `/health`, `/ready`, `/metrics`, and the admin REST API under
-//! `/api/v1` (OpenAPI at `/api/v1/openapi.json`, a readable reference at `/api/v1/docs`), and
-//! the customer portal's pages under `/portal`.
+//! The HTTP listener: `/health`, `/ready`, `/metrics`, the admin REST API under
+//! `/api/v1` (OpenAPI at `/api/v1/openapi.json`, a readable reference at `/api/v1/docs`),
+//! the customer portal under `/portal` (`crate::web::portal`) and the admin web UI at `/`
+//! (`crate::web::admin`).
 //! Handlers are thin: parse, authorize, call the domain module, shape the answer.
 
 pub mod docs;
@@ -65,9 +66,28 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .nest("/api/v1", v1.merge(docs::router(openapi)))
         .nest("/portal", crate::web::portal::router(state.clone()))
-        .fallback(|| async { problem::Problem::not_found("no such endpoint") })
+        .merge(crate::web::admin::router())
+        .fallback(fallback)
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
+}
+
+/// Unknown paths: problem details for the API and machines, an HTML page for browsers.
+async fn fallback(
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let wants_html = headers
+        .get_all(axum::http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/html"));
+    if wants_html && !uri.path().starts_with("/api/") {
+        crate::web::admin::ctx::WebError::NotFound(crate::web::Lang::default()).into_response()
+    } else {
+        problem::Problem::not_found("no such endpoint").into_response()
+    }
 }
 
 /// Liveness: the process serves HTTP.

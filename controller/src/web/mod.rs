@@ -1,12 +1,19 @@
-//! Pieces shared by the server-rendered HTML front ends (the admin UI and the customer
-//! portal): language choice, money formatting, cookies and anti-forgery tokens. Pages render
+//! Pieces shared by the server-rendered HTML front ends (the admin UI in [`admin`] and the
+//! customer portal in [`portal`]): language choice, money formatting, cookies, CSRF checks,
+//! HTML responses with their security headers, pagination links and SVG charts. Pages render
 //! with askama templates from `controller/templates/`, compiled into the binary, so the build
-//! stays `cargo build`.
+//! stays `cargo build`; static assets are embedded with `include_str!`.
 
+pub mod admin;
+pub mod assets;
+pub mod chart;
+pub mod cookie;
 pub mod cookies;
 pub mod csrf;
+pub mod html;
 pub mod lang;
 pub mod money;
+pub mod pager;
 pub mod portal;
 
 pub use lang::Lang;

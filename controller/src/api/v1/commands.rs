@@ -6,7 +6,6 @@ use crate::api::page::{Page, PageQuery};
 use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::commands::{self, CommandFilter, CommandStatus, QueuedCommand};
-use crate::error::DomainError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -106,48 +105,7 @@ async fn queue(
     command: Command,
     ttl_secs: Option<u32>,
 ) -> ApiResult<QueuedCommand> {
-    let ttl = match ttl_secs {
-        None => commands::DEFAULT_TTL_MS,
-        Some(s) if (1..=7 * 86_400).contains(&s) => s as i64 * 1000,
-        Some(_) => return Err(Problem::invalid("ttl_secs", "must be between 1 and 604800")),
-    };
-    let site = crate::sites::by_id(&state.db, site_id)
-        .await
-        .map_err(DomainError::from)?;
-    if site.revoked_at.is_some() {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "revoked",
-            "the site is revoked",
-        ));
-    }
-    let mut tx = state
-        .db
-        .pool
-        .begin()
-        .await
-        .map_err(|e| Problem::internal(&e))?;
-    let id = commands::enqueue(
-        &mut tx,
-        site_id,
-        &command,
-        sub,
-        &caller.principal.username,
-        ttl,
-    )
-    .await?;
-    crate::audit::record(
-        &mut tx,
-        &caller.actor(),
-        "command.queue",
-        "command",
-        Some(&id.to_string()),
-        None::<&()>,
-        Some(&command),
-    )
-    .await?;
-    tx.commit().await.map_err(|e| Problem::internal(&e))?;
-    Ok(commands::get(&state.db, id).await?)
+    Ok(commands::queue_manual(&state.db, &caller.actor(), site_id, sub, command, ttl_secs).await?)
 }
 
 /// Queues a command for a site's agent; it is delivered when the site is connected.

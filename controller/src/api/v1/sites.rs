@@ -6,7 +6,6 @@ use crate::api::page::{Page, PageQuery};
 use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::error::DomainError;
-use crate::serve::EDGE_ADVERTISE_SETTING;
 use crate::sites::{self, Site};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -89,16 +88,7 @@ pub struct Enrollment {
 }
 
 async fn enrollment(state: &AppState, site: Site, ttl_hours: Option<u32>) -> ApiResult<Enrollment> {
-    let hours = ttl_hours.unwrap_or(24);
-    if !(1..=720).contains(&hours) {
-        return Err(Problem::invalid(
-            "token_ttl_hours",
-            "must be between 1 and 720",
-        ));
-    }
-    let addr = state
-        .db
-        .setting(EDGE_ADVERTISE_SETTING)
+    let issued = sites::issue_for_technician(&state.db, &site.id, state.ca_fingerprint, ttl_hours)
         .await?
         .ok_or_else(|| {
             Problem::new(
@@ -107,17 +97,10 @@ async fn enrollment(state: &AppState, site: Site, ttl_hours: Option<u32>) -> Api
                 "the controller's edge address is not known yet",
             )
         })?;
-    let ttl_ms = hours as i64 * 3_600_000;
-    let token =
-        sites::issue_enrollment_token(&state.db, &site.id, addr, state.ca_fingerprint, ttl_ms)
-            .await
-            .map_err(DomainError::from)?;
     Ok(Enrollment {
-        command: format!(
-            "mikrobill-agent enroll --data-dir /var/lib/mikrobill-agent --token {token}"
-        ),
-        expires_at: crate::db::now_ms() + ttl_ms,
-        token,
+        command: issued.command,
+        expires_at: issued.expires_at,
+        token: issued.token,
         site,
     })
 }

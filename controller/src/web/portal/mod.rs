@@ -202,7 +202,7 @@ impl Ctx {
             None => self.form_token.as_deref(),
         };
         match expected {
-            Some(e) if csrf::token_matches(e, submitted) => Ok(()),
+            Some(e) if csrf::matches(e, submitted) => Ok(()),
             _ => Err(PortalError::FormExpired),
         }
     }

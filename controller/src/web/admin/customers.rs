@@ -1,0 +1,154 @@
+//! Customer pages: the searchable list (name, number, phone, e-mail; keyset pages), a new
+//! customer form, and one customer with an edit form and links to their subscriptions,
+//! invoices and payments.
+
+use super::ctx::{Ctx, Form, WebError};
+use super::lookups::opt;
+use super::payments::{Found, search};
+use super::vouchers::not_found;
+use crate::api::AppState;
+use crate::auth::Perm;
+use crate::customers::{self, Customer, CustomerInput, CustomerPatch};
+use crate::web::pager::{PAGE_ROWS, Pager};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde::Deserialize;
+
+/// `?q=&after=`.
+#[derive(Debug, Default, Deserialize)]
+pub struct CustomerQuery {
+    q: Option<String>,
+    after: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/customers.html")]
+struct ListPage<'a> {
+    c: &'a Ctx,
+    rows: Vec<Found>,
+    q: String,
+    pager: Pager,
+}
+
+/// `GET /customers`.
+pub async fn list(
+    State(state): State<AppState>,
+    c: Ctx,
+    Query(f): Query<CustomerQuery>,
+) -> Result<Response, WebError> {
+    c.require(Perm::ReadCustomers)?;
+    let q = opt(&f.q).unwrap_or_default();
+    let after = opt(&f.after).unwrap_or_default();
+    let mut rows = search(&state, &q, &after, PAGE_ROWS + 1).await?;
+    let pager = Pager::split(&mut rows, &[("q", &q)], &after, |r| r.number.clone());
+    Ok(c.render(&ListPage {
+        c: &c,
+        rows,
+        q,
+        pager,
+    }))
+}
+
+/// The customer form's fields.
+#[derive(Debug, Deserialize)]
+pub struct CustomerFields {
+    #[serde(default)]
+    name: String,
+    phone: Option<String>,
+    email: Option<String>,
+    address: Option<String>,
+    notes: Option<String>,
+}
+
+/// `POST /customers`.
+pub async fn create(
+    State(state): State<AppState>,
+    c: Ctx,
+    form: Form<CustomerFields>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteCustomers)?;
+    let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let input = CustomerInput {
+        name: f.name,
+        phone: opt(&f.phone),
+        email: opt(&f.email),
+        address: opt(&f.address),
+        notes: opt(&f.notes),
+    };
+    let result = customers::create(&state.db, &c.actor(), input).await;
+    Ok(c.outcome(
+        result,
+        |cu| format!("/customers/{}", cu.id),
+        c.t("customer.created"),
+        "/customers",
+    ))
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/customer.html")]
+struct DetailPage<'a> {
+    c: &'a Ctx,
+    cu: Customer,
+    subs: Vec<crate::subscriptions::Subscription>,
+    plans: Vec<crate::plans::PlanInfo>,
+    sites: Vec<crate::sites::Site>,
+}
+
+/// `GET /customers/{id}`.
+pub async fn detail(
+    State(state): State<AppState>,
+    c: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    c.require(Perm::ReadCustomers)?;
+    let cu = customers::get(&state.db, &id)
+        .await
+        .map_err(|e| not_found(&c, e))?;
+    let (plans, sites) = if c.can(Perm::WriteSubscriptions) {
+        let plans = super::lookups::plans(&state.db, Some(crate::plans::PlanKind::Pppoe))
+            .await?
+            .into_iter()
+            .filter(|p| !p.archived)
+            .collect();
+        (plans, super::lookups::live_sites(&state.db).await?)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let subs = if c.can(Perm::ReadSubscriptions) {
+        let f = crate::subscriptions::SubscriptionFilter {
+            customer_id: Some(cu.id.clone()),
+            ..Default::default()
+        };
+        crate::subscriptions::list(&state.db, &f, "", 100).await?
+    } else {
+        Vec::new()
+    };
+    Ok(c.render(&DetailPage {
+        c: &c,
+        cu,
+        subs,
+        plans,
+        sites,
+    }))
+}
+
+/// `POST /customers/{id}`: saves the edit form (empty optional fields clear them).
+pub async fn update(
+    State(state): State<AppState>,
+    c: Ctx,
+    Path(id): Path<String>,
+    form: Form<CustomerFields>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteCustomers)?;
+    let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let patch = CustomerPatch {
+        name: Some(f.name),
+        phone: Some(f.phone.unwrap_or_default()),
+        email: Some(f.email.unwrap_or_default()),
+        address: Some(f.address.unwrap_or_default()),
+        notes: Some(f.notes.unwrap_or_default()),
+    };
+    let back = format!("/customers/{id}");
+    let result = customers::update(&state.db, &c.actor(), &id, patch).await;
+    Ok(c.outcome(result, |_| back.clone(), c.t("saved"), &back))
+}

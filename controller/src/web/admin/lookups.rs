@@ -1,0 +1,140 @@
+//! Names to show for ids (plans, sites, site groups, resellers) and small form helpers
+//! shared by the page modules. Plans, sites and resellers are few, so each page reads them
+//! whole once.
+
+use super::ctx::WebError;
+use crate::auth::Role;
+use crate::db::Db;
+use crate::plans::{self, PlanInfo, PlanKind};
+use crate::sites::{self, Site};
+use std::collections::HashMap;
+
+/// Plans by id (archived included, so old records still show a name).
+pub async fn plans(db: &Db, kind: Option<PlanKind>) -> Result<Vec<PlanInfo>, WebError> {
+    Ok(plans::list(db, kind, true, "", 10_000).await?)
+}
+
+/// Plans by id.
+pub fn by_id(plans: &[PlanInfo]) -> HashMap<String, PlanInfo> {
+    plans.iter().map(|p| (p.id.clone(), p.clone())).collect()
+}
+
+/// Sites that are not revoked, by name.
+pub async fn live_sites(db: &Db) -> Result<Vec<Site>, WebError> {
+    Ok(sites::list(db)
+        .await?
+        .into_iter()
+        .filter(|s| s.revoked_at.is_none())
+        .collect())
+}
+
+/// Site names by id (revoked included).
+pub async fn site_names(db: &Db) -> Result<HashMap<String, String>, WebError> {
+    Ok(sites::list(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect())
+}
+
+/// Reseller accounts, by username.
+pub async fn resellers(db: &Db) -> Result<Vec<crate::admins::Admin>, WebError> {
+    Ok(crate::admins::list(db, Some(Role::Reseller), "", 10_000).await?)
+}
+
+/// A form or query value, `None` when empty.
+pub fn opt(v: &Option<String>) -> Option<String> {
+    v.as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// A whole number typed into a form; empty is `None`, garbage an error naming the field.
+pub fn number(v: &Option<String>, field: &str) -> Result<Option<i64>, String> {
+    match opt(v) {
+        None => Ok(None),
+        Some(s) => s
+            .replace(['.', ',', ' '], "")
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("{field}: not a whole number")),
+    }
+}
+
+/// Seconds as a short duration (`1d 2h`, `30m`), which [`parse_duration`] reads back.
+pub fn duration(secs: i64) -> String {
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    let mut parts = Vec::new();
+    if d > 0 {
+        parts.push(format!("{d}d"));
+    }
+    if h > 0 {
+        parts.push(format!("{h}h"));
+    }
+    if m > 0 || (parts.is_empty() && s == 0) {
+        parts.push(format!("{m}m"));
+    }
+    if s > 0 {
+        parts.push(format!("{s}s"));
+    }
+    parts.join(" ")
+}
+
+/// A duration typed as `1d 2h 30m 10s` (any of the parts, in any order; a bare number is
+/// minutes) into seconds; empty is `None`.
+pub fn parse_duration(v: &Option<String>, field: &str) -> Result<Option<u64>, String> {
+    let Some(text) = opt(v) else {
+        return Ok(None);
+    };
+    let bad = || format!("{field}: use e.g. 1d 2h 30m");
+    let mut total: u64 = 0;
+    for part in text.split_whitespace() {
+        let (digits, unit) = match part.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => part.split_at(i),
+            None => (part, "m"),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        let scale = match unit {
+            "d" => 86_400,
+            "h" => 3600,
+            "m" => 60,
+            "s" => 1,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(scale)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+    }
+    Ok(Some(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_accept_grouping_and_durations_read_well() {
+        assert_eq!(number(&Some("150.000".into()), "price"), Ok(Some(150_000)));
+        assert_eq!(number(&Some(" ".into()), "price"), Ok(None));
+        assert!(number(&Some("abc".into()), "price").is_err());
+        assert_eq!(duration(86_400 + 7200), "1d 2h");
+        assert_eq!(duration(1800), "30m");
+        assert_eq!(duration(0), "0m");
+        assert_eq!(duration(90), "1m 30s");
+        for secs in [60, 90, 3600, 86_400 + 7200 + 60, 7 * 86_400] {
+            assert_eq!(
+                parse_duration(&Some(duration(secs)), "v"),
+                Ok(Some(secs as u64))
+            );
+        }
+        assert_eq!(parse_duration(&Some("45".into()), "v"), Ok(Some(2700)));
+        assert_eq!(parse_duration(&None, "v"), Ok(None));
+        assert!(parse_duration(&Some("2 weeks".into()), "v").is_err());
+    }
+}
