@@ -77,6 +77,24 @@ pub fn set_cookie(name: &str, value: &str, o: CookieOptions<'_>) -> HeaderValue 
     HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
+/// A `Set-Cookie` value for a cookie of the whole site (the admin UI's): HttpOnly,
+/// `SameSite=Lax`, path `/`, `Secure` behind TLS; `max_age_secs` of `None` makes a
+/// browser-session cookie, `Some(0)` deletes it.
+///
+/// Lax rather than Strict so that following a link to the UI from elsewhere (an e-mail)
+/// lands logged in; every state change is a POST, which Lax never sends cross-site, and
+/// POSTs carry a CSRF token besides.
+pub fn site_cookie(name: &str, value: &str, max_age_secs: Option<i64>, secure: bool) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age_secs {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +153,12 @@ mod tests {
             "10.0.0.1"
         );
         assert_eq!(client_ip(&h, None, true), None);
+    }
+
+    #[test]
+    fn site_cookies_are_http_only_and_secure_behind_tls() {
+        let c = site_cookie("s", "v", Some(0), true);
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.ends_with("Secure"));
+        assert!(!site_cookie("s", "v", None, false).contains("Secure"));
     }
 }

@@ -7,7 +7,6 @@
 pub mod admin;
 pub mod assets;
 pub mod chart;
-pub mod cookie;
 pub mod cookies;
 pub mod csrf;
 pub mod html;

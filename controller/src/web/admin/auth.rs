@@ -9,7 +9,7 @@ use crate::admins;
 use crate::api::AppState;
 use crate::api::extract::ClientAddr;
 use crate::auth::{password, throttle};
-use crate::web::{Lang, cookie, csrf, html};
+use crate::web::{Lang, cookies, csrf, html};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -49,7 +49,7 @@ pub struct NextQuery {
 }
 
 fn pre_secret(headers: &HeaderMap) -> (String, bool) {
-    match cookie::get(headers, PRE_COOKIE) {
+    match cookies::cookie_value(headers, PRE_COOKIE) {
         Some(s) if s.len() >= 20 => (s, false),
         _ => {
             let mut bytes = [0u8; 24];
@@ -89,7 +89,7 @@ fn login_page(
         },
     );
     if fresh {
-        let c = cookie::set(PRE_COOKIE, &pre, None, cookie::is_https(headers));
+        let c = cookies::site_cookie(PRE_COOKIE, &pre, None, cookies::is_https(headers, false));
         res.headers_mut().append(
             header::SET_COOKIE,
             HeaderValue::from_str(&c).expect("cookie"),
@@ -165,11 +165,11 @@ pub async fn login(
             let secret = session::start(&state.db, &admin.id).await?;
             tracing::info!(username = %admin.username, %address, "admin signed in to the web UI");
             let mut res = html::see_other(&next);
-            let secure = cookie::is_https(&headers);
+            let secure = cookies::is_https(&headers, false);
             let h = res.headers_mut();
             for c in [
-                cookie::set(session::COOKIE, &secret, None, secure),
-                cookie::set(PRE_COOKIE, "", Some(0), secure),
+                cookies::site_cookie(session::COOKIE, &secret, None, secure),
+                cookies::site_cookie(PRE_COOKIE, "", Some(0), secure),
             ] {
                 h.append(
                     header::SET_COOKIE,
@@ -204,11 +204,11 @@ pub async fn logout(
     headers: HeaderMap,
     _form: Form<NoFields>,
 ) -> Result<Response, WebError> {
-    if let Some(secret) = cookie::get(&headers, session::COOKIE) {
+    if let Some(secret) = cookies::cookie_value(&headers, session::COOKIE) {
         session::end(&state.db, &secret).await?;
     }
     let mut res = html::see_other("/login");
-    let cleared = cookie::set(session::COOKIE, "", Some(0), c.secure);
+    let cleared = cookies::site_cookie(session::COOKIE, "", Some(0), c.secure);
     res.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&cleared).expect("cookie"),
@@ -270,7 +270,7 @@ pub async fn change_password(
     }
     let secret = session::start(&state.db, &c.principal.admin_id).await?;
     let mut res = c.done("/", c.t("password.changed"));
-    let fresh = cookie::set(session::COOKIE, &secret, None, c.secure);
+    let fresh = cookies::site_cookie(session::COOKIE, &secret, None, c.secure);
     res.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&fresh).expect("cookie"),
@@ -295,11 +295,11 @@ pub async fn switch_lang(
         return WebError::NotFound(Lang::default()).into_response();
     };
     let mut res = html::see_other(&local_path(q.back.as_deref()));
-    let c = cookie::set(
+    let c = cookies::site_cookie(
         ctx::LANG_COOKIE,
         lang.code(),
         Some(365 * 86_400),
-        cookie::is_https(&headers),
+        cookies::is_https(&headers, false),
     );
     res.headers_mut().append(
         header::SET_COOKIE,

@@ -12,7 +12,7 @@ use crate::auth::{Perm, Principal};
 use crate::db::DbError;
 use crate::error::DomainError;
 use crate::settings::BillingSettings;
-use crate::web::{Lang, cookie, csrf, html};
+use crate::web::{Lang, cookies, csrf, html};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -231,7 +231,7 @@ impl Ctx {
         if self.flash.is_some() {
             set_cookie(
                 res.headers_mut(),
-                &cookie::set(FLASH_COOKIE, "", Some(0), self.secure),
+                &cookies::site_cookie(FLASH_COOKIE, "", Some(0), self.secure),
             );
         }
         res
@@ -253,7 +253,7 @@ impl Ctx {
         let mut res = html::see_other(to);
         set_cookie(
             res.headers_mut(),
-            &cookie::set(FLASH_COOKIE, &flash.encode(), Some(60), self.secure),
+            &cookies::site_cookie(FLASH_COOKIE, &flash.encode(), Some(60), self.secure),
         );
         res
     }
@@ -310,7 +310,7 @@ pub fn local(ms: i64, offset_minutes: i32, with_time: bool) -> String {
 
 /// The language of a request: the user's switch (cookie), else the operator's setting.
 pub fn request_lang(headers: &HeaderMap, settings: &BillingSettings) -> Lang {
-    cookie::get(headers, LANG_COOKIE)
+    cookies::cookie_value(headers, LANG_COOKIE)
         .and_then(|c| Lang::parse(&c))
         .unwrap_or(settings.language)
 }
@@ -337,7 +337,7 @@ impl FromRequestParts<AppState> for Ctx {
         } else {
             referer_path(&parts.headers)
         };
-        let Some(secret) = cookie::get(&parts.headers, session::COOKIE) else {
+        let Some(secret) = cookies::cookie_value(&parts.headers, session::COOKIE) else {
             return Err(WebError::Login(back));
         };
         let Some(principal) = session::lookup(&state.db, &secret)
@@ -346,7 +346,8 @@ impl FromRequestParts<AppState> for Ctx {
         else {
             return Err(WebError::Login(back));
         };
-        let flash = cookie::get(&parts.headers, FLASH_COOKIE).and_then(|v| Flash::decode(&v));
+        let flash =
+            cookies::cookie_value(&parts.headers, FLASH_COOKIE).and_then(|v| Flash::decode(&v));
         Ok(Ctx {
             principal,
             addr: client_addr(parts),
@@ -354,7 +355,7 @@ impl FromRequestParts<AppState> for Ctx {
             csrf: csrf::token_for(&secret),
             settings,
             flash,
-            secure: cookie::is_https(&parts.headers),
+            secure: cookies::is_https(&parts.headers, false),
             path,
             here,
         })
@@ -387,7 +388,7 @@ pub fn check_csrf(headers: &HeaderMap, body: &[u8], cookie_name: &str) -> bool {
     if !csrf::same_origin(headers) {
         return false;
     }
-    let Some(secret) = cookie::get(headers, cookie_name) else {
+    let Some(secret) = cookies::cookie_value(headers, cookie_name) else {
         return false;
     };
     let submitted = serde_urlencoded::from_bytes::<TokenField>(body)
@@ -401,7 +402,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
         let headers = req.headers().clone();
-        let lang = cookie::get(&headers, LANG_COOKIE)
+        let lang = cookies::cookie_value(&headers, LANG_COOKIE)
             .and_then(|c| Lang::parse(&c))
             .unwrap_or_default();
         let body = axum::body::Bytes::from_request(req, state)
