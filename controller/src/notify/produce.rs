@@ -168,37 +168,10 @@ pub(crate) async fn to_customer(
     let r = prefs::recipient(conn, customer_id).await?;
     let lang = r.prefs.lang.unwrap_or(ctx.settings.default_lang);
     let mut v = vars(lang);
-    v.insert("company_name", ctx.billing.company_name.clone());
     v.insert("customer_name", r.name.clone());
     v.insert("customer_number", r.number.clone());
-    let t = ctx.catalog.get(topic, lang);
-    let (subject, body) = (
-        templates::render(&t.subject, &v),
-        templates::render(&t.body, &v),
-    );
-    let mut created = 0;
-    for ch in &ctx.channels {
-        let Some(to) = r.address_for(ch) else {
-            continue;
-        };
-        let m = NewMessage {
-            channel_id: &ch.id,
-            topic,
-            dedupe_key: format!("{}:{}", origin.key, ch.id),
-            event_id: origin.event_id,
-            customer_id: Some(customer_id),
-            site_id: origin.site_id,
-            invoice_id: origin.invoice_id,
-            subscription_id: origin.subscription_id,
-            recipient: &to,
-            lang: lang.code(),
-            subject: &subject,
-            body: &body,
-            not_before: origin.not_before,
-        };
-        created += u64::from(messages::enqueue(conn, m).await?);
-    }
-    Ok(created)
+    let to = |ch: &Channel| r.address_for(ch);
+    queue(conn, ctx, topic, origin, Some(customer_id), lang, v, to).await
 }
 
 /// Renders and queues an operator alert on every channel with an operators' recipient.
@@ -210,7 +183,23 @@ pub(crate) async fn to_operators(
     vars: impl Fn(Lang) -> Vars,
 ) -> DomainResult<u64> {
     let lang = ctx.settings.default_lang;
-    let mut v = vars(lang);
+    let to = |ch: &Channel| ch.config.operator_recipient().map(str::to_string);
+    queue(conn, ctx, topic, origin, None, lang, vars(lang), to).await
+}
+
+/// Renders `topic` in `lang` with `v` and queues it on every active channel `to` gives an
+/// address on; returns how many messages were new.
+#[allow(clippy::too_many_arguments)]
+async fn queue(
+    conn: &mut sqlx::AnyConnection,
+    ctx: &Context,
+    topic: Topic,
+    origin: &Origin<'_>,
+    customer_id: Option<&str>,
+    lang: Lang,
+    mut v: Vars,
+    to: impl Fn(&Channel) -> Option<String>,
+) -> DomainResult<u64> {
     v.insert("company_name", ctx.billing.company_name.clone());
     let t = ctx.catalog.get(topic, lang);
     let (subject, body) = (
@@ -219,7 +208,7 @@ pub(crate) async fn to_operators(
     );
     let mut created = 0;
     for ch in &ctx.channels {
-        let Some(to) = ch.config.operator_recipient() else {
+        let Some(recipient) = to(ch) else {
             continue;
         };
         let m = NewMessage {
@@ -227,11 +216,11 @@ pub(crate) async fn to_operators(
             topic,
             dedupe_key: format!("{}:{}", origin.key, ch.id),
             event_id: origin.event_id,
-            customer_id: None,
+            customer_id,
             site_id: origin.site_id,
             invoice_id: origin.invoice_id,
             subscription_id: origin.subscription_id,
-            recipient: to,
+            recipient: &recipient,
             lang: lang.code(),
             subject: &subject,
             body: &body,

@@ -81,28 +81,45 @@ pub async fn submit(
         return Err(PortalError::BadRequest);
     }
     let identifier = form.identifier.trim().to_string();
+    let login = Login::Password {
+        identifier: identifier.clone(),
+        password: form.password,
+    };
+    attempt(&state, &ctx, login, |ctx| {
+        show(ctx, identifier, Some(ctx.t.login_failed.to_string()))
+    })
+    .await
+}
+
+/// Checks a login under the throttle and opens a session; a failure counts against the
+/// customer and the address and shows `failed`'s page with 401.
+async fn attempt(
+    state: &AppState,
+    ctx: &Ctx,
+    login: Login,
+    failed: impl FnOnce(&Ctx) -> PageResult,
+) -> PageResult {
+    let identifier = match &login {
+        Login::Password { identifier, .. } | Login::Code { identifier, .. } => identifier.clone(),
+    };
     // The same customer is one throttling account whether named by number or by phone.
     let account = match credentials::find_customer(&state.db, &identifier).await? {
         Some(c) => c.id,
-        None => identifier.clone(),
+        None => identifier,
     };
     let keys = keys(&account, &ctx.addr_key());
     if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
         return Err(PortalError::Throttled(lock_minutes(ms)));
     }
-    let login = Login::Password {
-        identifier: identifier.clone(),
-        password: form.password,
-    };
     let Some(customer) = credentials::verify(&state.db, &login).await? else {
         throttle::record_failure(&state.db, &keys).await?;
         tracing::info!(addr = %ctx.addr_key(), "portal login failed");
-        let mut res = show(&ctx, identifier, Some(ctx.t.login_failed.to_string()))?;
+        let mut res = failed(ctx)?;
         *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
         return Ok(res);
     };
     throttle::clear(&state.db, &keys[0].0).await?;
-    open_session(&state, &ctx, &customer).await
+    open_session(state, ctx, &customer).await
 }
 
 /// Opens a session for a customer who proved who they are, and goes to the overview.
@@ -199,27 +216,14 @@ pub async fn submit_code(
         return Err(PortalError::BadRequest);
     }
     let identifier = form.identifier.trim().to_string();
-    let account = match credentials::find_customer(&state.db, &identifier).await? {
-        Some(c) => c.id,
-        None => identifier.clone(),
-    };
-    let keys = keys(&account, &ctx.addr_key());
-    if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
-        return Err(PortalError::Throttled(lock_minutes(ms)));
-    }
     let login = Login::Code {
         identifier: identifier.clone(),
         code: form.code,
     };
-    let Some(customer) = credentials::verify(&state.db, &login).await? else {
-        throttle::record_failure(&state.db, &keys).await?;
-        tracing::info!(addr = %ctx.addr_key(), "portal code login failed");
-        let mut res = show_code(&ctx, identifier, Some(ctx.t.code_failed.to_string()))?;
-        *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
-        return Ok(res);
-    };
-    throttle::clear(&state.db, &keys[0].0).await?;
-    open_session(&state, &ctx, &customer).await
+    attempt(&state, &ctx, login, |ctx| {
+        show_code(ctx, identifier, Some(ctx.t.code_failed.to_string()))
+    })
+    .await
 }
 
 /// The logout form's field.
