@@ -409,3 +409,23 @@ impl Drop for Browser {
         let _ = self.driver.wait();
     }
 }
+
+/// `<target>/screenshots`, next to the test binaries' `debug/` directory.
+fn screenshot_dir() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let target = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .and_then(|profile| profile.parent())
+        .expect("test binary inside target/<profile>/deps");
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes a screenshot for review as `<target>/screenshots/<name>-<backend>.png`.
+pub fn save_screenshot(name: &str, backend: crate::Backend, png: &[u8]) {
+    let path = screenshot_dir().join(format!("{name}-{backend:?}.png").to_lowercase());
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}

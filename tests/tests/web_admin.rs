@@ -8,7 +8,6 @@ use mikrobill_tests::browser::Browser;
 use mikrobill_tests::http::Api;
 use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
 use serde_json::{Value, json};
-use std::path::PathBuf;
 
 mikrobill_tests::on_both_backends!(
     operator_generates_and_prints_vouchers,
@@ -17,23 +16,8 @@ mikrobill_tests::on_both_backends!(
     viewer_sees_no_write_controls_and_forged_posts_fail
 );
 
-/// `<target>/screenshots`, next to the test binaries' `debug/` directory.
-fn screenshot_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .and_then(|profile| profile.parent())
-        .expect("test binary inside target/<profile>/deps");
-    let dir = target.join("screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn save(name: &str, backend: Backend, png: &[u8]) {
-    let path = screenshot_dir().join(format!("{name}-{backend:?}.png").to_lowercase());
-    std::fs::write(&path, png).unwrap();
-    eprintln!("screenshot: {}", path.display());
+    mikrobill_tests::browser::save_screenshot(name, backend, png);
 }
 
 /// Decodes the QR code in a PNG screenshot.
