@@ -76,7 +76,9 @@ async fn notification_forms_change_what_the_api_sees(backend: Backend) {
     assert_eq!(t["subject"], "Tagihan {{invoice_number}}");
     assert_eq!(t["custom"], true);
     assert_eq!(template(&all, "invoice.created", "en")["custom"], false);
-    assert!(web.get(page).await.text.contains(body));
+    let shown = web.get(page).await.text;
+    assert!(shown.contains(body));
+    assert!(shown.contains("<code>{{days_left}}</code>"));
 
     // An unknown placeholder is refused, with the reason shown on the page.
     let res = web
@@ -319,6 +321,9 @@ async fn notification_forms_change_what_the_api_sees(backend: Backend) {
     let detail = format!("/notifications/{id}");
     let shown = web.get(&detail).await.text;
     assert!(shown.contains("Yth. Siti Aminah"), "{shown}");
+    assert!(shown.contains(&format!(
+        "<a href=\"/customers/{customer_id}\">Siti Aminah</a>"
+    )));
     assert!(shown.contains(&format!("action=\"{detail}/retry\"")));
     let res = web
         .post_form(&detail, &format!("{detail}/retry"), &[])

@@ -762,7 +762,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Pesan untuk pelanggan ini",
         "Messages to this customer",
     ),
-    ("notify.lang_default", "Bahasa bawaan", "Default language"),
+    ("notify.lang", "Bahasa pesan", "Message language"),
+    (
+        "notify.lang_default",
+        "Sesuai pengaturan notifikasi",
+        "As in the notification settings",
+    ),
     ("notify.telegram_chat", "Chat Telegram", "Telegram chat"),
     (
         "notify.opt_out",

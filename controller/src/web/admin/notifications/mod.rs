@@ -145,6 +145,7 @@ struct DetailPage<'a> {
     c: &'a Ctx,
     d: MessageDetail,
     channel: String,
+    customer: Option<String>,
 }
 
 /// `GET /notifications/{id}`: subject, text and every attempt.
@@ -162,7 +163,21 @@ pub async fn detail(
         .into_iter()
         .find(|(i, _)| *i == d.message.channel_id)
         .map_or_else(|| d.message.channel_id.clone(), |(_, n)| n);
-    Ok(c.render(&DetailPage { c: &c, d, channel }))
+    // The customer's name, when the message was for one who still exists.
+    let customer = match &d.message.customer_id {
+        Some(id) => match crate::customers::get(&state.db, id).await {
+            Ok(cu) => Some(cu.name),
+            Err(crate::error::DomainError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        },
+        None => None,
+    };
+    Ok(c.render(&DetailPage {
+        c: &c,
+        d,
+        channel,
+        customer,
+    }))
 }
 
 /// `POST /notifications/{id}/retry`: a dead message gets a fresh attempt budget.
