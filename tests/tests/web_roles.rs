@@ -6,9 +6,10 @@
 
 use mikrobill_tests::http::{ADMIN_PASSWORD, Api};
 use mikrobill_tests::web::{WebClient, csrf_of};
-use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
+use mikrobill_tests::{Backend, Controller, TestDb, eventually, init_tracing};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 mikrobill_tests::on_both_backends!(every_role_gets_exactly_its_pages);
 
@@ -56,6 +57,11 @@ const PAGES: &[(&str, &str)] = &[
     ("/admins/{admin}", "a"),
     ("/audit", "a"),
     ("/settings", "aocv"),
+    ("/notifications", "aocv"),
+    ("/notifications/{notification}", "aocv"),
+    ("/notifications/templates", "aocv"),
+    ("/notifications/channels", "aocv"),
+    ("/notifications/channels/{channel}", "aocv"),
 ];
 
 /// Form actions: path pattern, who may post it. `/logout` is everyone's and not posted here.
@@ -98,6 +104,13 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/admins", "a"),
     ("/admins/{admin}", "a"),
     ("/settings", "a"),
+    ("/customers/{customer}/notifications", "ao"),
+    ("/notifications/{notification}/retry", "a"),
+    ("/notifications/templates", "a"),
+    ("/notifications/templates/reset", "a"),
+    ("/notifications/channels", "a"),
+    ("/notifications/channels/{channel}", "a"),
+    ("/notifications/settings", "a"),
 ];
 
 /// The `action` of every `<form method="post">` on a page.
@@ -150,6 +163,31 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         .await
         .expect(201);
     let customer_id = customer["id"].as_str().unwrap().to_string();
+    // A channel nobody answers at, so the customer's first invoice message dies at once
+    // (its page then shows the retry form); a custom template shows the reset form.
+    let channel = admin
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"name": "Telegram", "max_attempts": 1,
+                    "config": {"kind": "telegram", "api_base": "http://127.0.0.1:9", "bot_token": "1:x"}}),
+        )
+        .await
+        .expect(201);
+    let channel_id = channel["id"].as_str().unwrap().to_string();
+    admin
+        .put(
+            &format!("/api/v1/customers/{customer_id}/notification-preferences"),
+            &json!({"telegram_chat_id": "777001"}),
+        )
+        .await
+        .expect(200);
+    admin
+        .put(
+            "/api/v1/notification-templates/invoice.created/id",
+            &json!({"subject": "Tagihan", "body": "Tagihan {{invoice_number}}: {{amount}}"}),
+        )
+        .await
+        .expect(200);
     let sub = admin
         .post(
             "/api/v1/subscriptions",
@@ -165,6 +203,21 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         .expect(200)["items"][0]
         .clone();
     let invoice_id = invoice["id"].as_str().unwrap().to_string();
+    let notification_id = eventually(Duration::from_secs(60), "a dead message", || {
+        let admin = &admin;
+        let customer_id = &customer_id;
+        async move {
+            admin
+                .get(&format!(
+                    "/api/v1/notifications?customer_id={customer_id}&status=dead"
+                ))
+                .await
+                .expect(200)["items"][0]["id"]
+                .as_str()
+                .map(str::to_string)
+        }
+    })
+    .await;
     let payment = admin
         .post(
             "/api/v1/payments",
@@ -235,6 +288,8 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         ("{group}", group_id.clone()),
         ("{hook}", hook_id.clone()),
         ("{plan}", hotspot["id"].as_str().unwrap().to_string()),
+        ("{notification}", notification_id.clone()),
+        ("{channel}", channel_id.clone()),
     ]
     .into();
     let fill = |pattern: &str, ids: &dyn Fn(&str) -> String| {
@@ -253,6 +308,8 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
             "{group}",
             "{job}",
             "{hook}",
+            "{notification}",
+            "{channel}",
         ] {
             if p.contains(key) {
                 p = p.replace(key, &ids(key));

@@ -119,6 +119,8 @@ const NAV: &[(&str, &str, Option<Perm>)] = &[
     ("/sites", "nav.sites", Some(Perm::ReadSites)),
     ("/admins", "nav.admins", Some(Perm::ReadAdmins)),
     ("/audit", "nav.audit", Some(Perm::ReadAudit)),
+    // Also shown to a role that reads settings only (the section then opens on templates).
+    ("/notifications", "notify.title", Some(Perm::ReadCustomers)),
     ("/jobs", "job.title", Some(Perm::RunJobs)),
     ("/events", "event.title", Some(Perm::ReadAudit)),
     ("/webhooks", "webhook.title", Some(Perm::WriteSettings)),
@@ -190,7 +192,10 @@ impl Ctx {
     /// The navigation entries this admin may see.
     pub fn nav(&self) -> Vec<NavItem> {
         NAV.iter()
-            .filter(|(_, _, perm)| perm.is_none_or(|p| self.can(p)))
+            .filter(|(href, _, perm)| {
+                perm.is_none_or(|p| self.can(p))
+                    || (*href == "/notifications" && self.can(Perm::ReadSettings))
+            })
             .filter(|(href, _, _)| {
                 *href != "/shop" || self.principal.role == crate::auth::Role::Reseller
             })

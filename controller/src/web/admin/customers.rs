@@ -1,6 +1,6 @@
 //! Customer pages: the searchable list (name, number, phone, e-mail; keyset pages), a new
-//! customer form, and one customer with an edit form and links to their subscriptions,
-//! invoices and payments.
+//! customer form, and one customer with an edit form, links to their subscriptions,
+//! invoices and payments, and their notification preferences.
 
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups::opt;
@@ -92,6 +92,7 @@ struct DetailPage<'a> {
     subs: Vec<crate::subscriptions::Subscription>,
     plans: Vec<crate::plans::PlanInfo>,
     sites: Vec<crate::sites::Site>,
+    notify: super::notifications::prefs::Section,
 }
 
 /// `GET /customers/{id}`.
@@ -123,12 +124,14 @@ pub async fn detail(
     } else {
         Vec::new()
     };
+    let notify = super::notifications::prefs::Section::load(&state, &cu.id).await?;
     Ok(c.render(&DetailPage {
         c: &c,
         cu,
         subs,
         plans,
         sites,
+        notify,
     }))
 }
 

@@ -14,6 +14,7 @@ pub mod groups;
 pub mod invoices;
 pub mod jobs;
 pub mod lookups;
+pub mod notifications;
 pub mod payments;
 pub mod plans;
 pub mod print;
@@ -62,6 +63,33 @@ pub fn router() -> Router<AppState> {
             "/customers/{id}",
             get(customers::detail).post(customers::update),
         )
+        .route(
+            "/customers/{id}/notifications",
+            post(notifications::prefs::save),
+        )
+        .route("/notifications", get(notifications::list))
+        .route(
+            "/notifications/templates",
+            get(notifications::templates::page).post(notifications::templates::save),
+        )
+        .route(
+            "/notifications/templates/reset",
+            post(notifications::templates::reset),
+        )
+        .route(
+            "/notifications/channels",
+            get(notifications::channels::list).post(notifications::channels::create),
+        )
+        .route(
+            "/notifications/channels/{id}",
+            get(notifications::channels::edit).post(notifications::channels::update),
+        )
+        .route(
+            "/notifications/settings",
+            post(notifications::channels::save_settings),
+        )
+        .route("/notifications/{id}", get(notifications::detail))
+        .route("/notifications/{id}/retry", post(notifications::retry))
         .route("/plans", get(plans::list).post(plans::create))
         .route("/plans/{id}", get(plans::detail).post(plans::update))
         .route("/plans/{id}/{action}", post(plans::archive))
