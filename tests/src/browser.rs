@@ -243,9 +243,20 @@ impl Browser {
             .map(|id| Element(id.into()))
     }
 
-    /// The first element matching `css`; panics with the page when there is none.
+    /// The first element matching `css`, waiting up to 10 s for it (a page that is still
+    /// loading on a busy machine); panics with the page when there is none.
     pub async fn find(&self, css: &str) -> Element {
-        match self.try_find(css).await {
+        let start = std::time::Instant::now();
+        let found = loop {
+            match self.try_find(css).await {
+                Some(e) => break Some(e),
+                None if start.elapsed() < Duration::from_secs(10) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                None => break None,
+            }
+        };
+        match found {
             Some(e) => e,
             None => panic!(
                 "no element {css:?} on {}:\n{}",
