@@ -1126,6 +1126,10 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
         .await
         .expect(200);
     assert_eq!(sent["items"].as_array().unwrap().len(), 1);
+    assert!(
+        !sent["items"][0]["body"].as_str().unwrap().contains(&code),
+        "staff never see a login code"
+    );
 }
 
 /// A fake Telegram Bot API: `getUpdates` serves the queued updates from the asked offset on,

@@ -295,6 +295,16 @@ pub struct MessageDetail {
     pub attempt_log: Vec<Attempt>,
 }
 
+/// What staff see of a message: a portal login code is a credential, so its text is hidden
+/// (only the sender reads it, through [`due`]).
+fn for_staff(mut m: Message) -> Message {
+    if super::Topic::parse(&m.topic) == Some(super::Topic::PortalCode) {
+        m.subject = String::new();
+        m.body = "(one-time login code; hidden)".into();
+    }
+    m
+}
+
 /// One message with its attempts.
 pub async fn get(db: &Db, id: &str) -> DomainResult<MessageDetail> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -323,7 +333,7 @@ pub async fn get(db: &Db, id: &str) -> DomainResult<MessageDetail> {
         })
         .collect::<Result<_, sqlx::Error>>()?;
     Ok(MessageDetail {
-        message: from_row(&row)?,
+        message: for_staff(from_row(&row)?),
         attempt_log,
     })
 }
@@ -364,7 +374,10 @@ pub async fn list(
     .bind(limit as i64)
     .fetch_all(&db.pool)
     .await?;
-    Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
+    Ok(rows
+        .iter()
+        .map(|r| from_row(r).map(for_staff))
+        .collect::<Result<_, _>>()?)
 }
 
 /// Sends a dead message again with a fresh attempt budget. Attempt numbers keep counting,

@@ -79,37 +79,28 @@ pub async fn request(db: &Db, customer: &Customer) -> DomainResult<Requested> {
     Ok(Requested::Sent(sent))
 }
 
-/// Checks a code; true (and the code is used up) when it is the customer's live code.
+/// Checks a code; true (and the code is used up) when it is the customer's live code. The
+/// try is counted in the same statement that reads the code, so parallel guesses cannot
+/// share one count.
 pub async fn verify(db: &Db, customer_id: &str, code: &str) -> DomainResult<bool> {
     let now = now_ms();
     let mut tx = db.begin().await?;
     let row = sqlx::query(
-        "SELECT code_hash, attempts, expires_at FROM portal_codes WHERE customer_id = $1",
+        "UPDATE portal_codes SET attempts = attempts + 1 WHERE customer_id = $1 AND attempts < $2 AND expires_at > $3 RETURNING code_hash",
     )
     .bind(customer_id)
+    .bind(MAX_TRIES)
+    .bind(now)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = row else {
         return Ok(false);
     };
-    let (stored, attempts, expires): (String, i64, i64) = (
-        row.try_get("code_hash")?,
-        row.try_get("attempts")?,
-        row.try_get("expires_at")?,
-    );
-    if expires <= now || attempts >= MAX_TRIES {
-        return Ok(false);
-    }
-    let given = hash(customer_id, code.trim());
+    let stored: String = row.try_get("code_hash")?;
     // Hashes are compared, so timing reveals nothing usable about the code itself.
-    let ok = given == stored;
+    let ok = hash(customer_id, code.trim()) == stored;
     if ok {
         sqlx::query("DELETE FROM portal_codes WHERE customer_id = $1")
-            .bind(customer_id)
-            .execute(&mut *tx)
-            .await?;
-    } else {
-        sqlx::query("UPDATE portal_codes SET attempts = attempts + 1 WHERE customer_id = $1")
             .bind(customer_id)
             .execute(&mut *tx)
             .await?;

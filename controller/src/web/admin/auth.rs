@@ -165,7 +165,7 @@ pub async fn login(
             let secret = session::start(&state.db, &admin.id).await?;
             tracing::info!(username = %admin.username, %address, "admin signed in to the web UI");
             let mut res = html::see_other(&next);
-            let secure = cookies::is_https(&headers, false);
+            let secure = cookies::is_https(&headers, state.secure_cookies);
             let h = res.headers_mut();
             for c in [
                 cookies::site_cookie(session::COOKIE, &secret, None, secure),

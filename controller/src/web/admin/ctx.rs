@@ -360,7 +360,7 @@ impl FromRequestParts<AppState> for Ctx {
             csrf: csrf::token_for(&secret),
             settings,
             flash,
-            secure: cookies::is_https(&parts.headers, false),
+            secure: cookies::is_https(&parts.headers, state.secure_cookies),
             path,
             here,
         })
@@ -553,10 +553,19 @@ fn referer_path(headers: &HeaderMap) -> String {
     }
 }
 
-/// A safe local redirect target: a path on this site, never `//host` or a URL.
+/// A safe local redirect target: a path on this site, never `//host` or a URL. Browsers drop
+/// tabs and newlines when they parse a URL (`/\t/evil` becomes `//evil`), so only visible
+/// ASCII is accepted.
 pub fn local_path(p: Option<&str>) -> String {
     match p {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.into(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && p.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            p.into()
+        }
         _ => "/".into(),
     }
 }
@@ -567,6 +576,9 @@ mod tests {
 
     #[test]
     fn redirect_targets_stay_on_this_site() {
+        assert_eq!(local_path(Some("/\t/evil.example")), "/");
+        assert_eq!(local_path(Some("/\n/evil.example")), "/");
+        assert_eq!(local_path(Some("/ /evil.example")), "/");
         assert_eq!(
             local_path(Some("/vouchers?status=new")),
             "/vouchers?status=new"

@@ -51,7 +51,7 @@ pub async fn page(State(state): State<AppState>, c: Ctx) -> Result<Response, Web
         let bars: Vec<Bar> = days
             .iter()
             .map(|(start, total)| Bar {
-                label: c.date(*start)[8..].to_string(),
+                label: c.date(*start).get(8..).unwrap_or_default().to_string(),
                 value: *total,
                 shown: format!("{} {}", c.date(*start), c.money(*total)),
             })
