@@ -150,6 +150,13 @@ pub async fn queue_manual(
     command: Command,
     ttl_secs: Option<u32>,
 ) -> DomainResult<QueuedCommand> {
+    let command = match command {
+        // A user name from a form or the API: the same bound whichever way it came.
+        Command::Disconnect { username } => Command::Disconnect {
+            username: crate::error::required_text("username", &username, 64)?,
+        },
+        other => other,
+    };
     let ttl = match ttl_secs {
         None => DEFAULT_TTL_MS,
         Some(s) if (1..=7 * 86_400).contains(&s) => s as i64 * 1000,

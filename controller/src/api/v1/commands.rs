@@ -120,9 +120,7 @@ async fn queue_command(
     caller.require(Perm::WriteSites)?;
     let req = body.into_inner()?;
     let command = match req.command {
-        ManualCommand::Disconnect { username } => Command::Disconnect {
-            username: crate::error::required_text("username", &username, 64)?,
-        },
+        ManualCommand::Disconnect { username } => Command::Disconnect { username },
         ManualCommand::ResyncRouter => Command::ResyncRouter,
     };
     Ok((
