@@ -724,7 +724,12 @@ async fn set_status_in(
         subscription_id: Some(&after.id),
         site_id: Some(&after.site_id),
     };
-    crate::events::emit(conn, kind, refs, &after).await?;
+    // Events reach integrators' webhooks: the PPPoE password stays out of them.
+    let mut data = serde_json::to_value(&after).unwrap_or_default();
+    if let Some(o) = data.as_object_mut() {
+        o.remove("password");
+    }
+    crate::events::emit(conn, kind, refs, &data).await?;
     audit::record(
         conn,
         actor,

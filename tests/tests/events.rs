@@ -305,6 +305,33 @@ async fn events_reach_webhooks_once_signed_and_retried(backend: Backend) {
         (now >= before + 2).then_some(())
     })
     .await;
+    // A status change reaches the integrator without the subscriber's PPPoE password.
+    admin
+        .post(
+            &format!(
+                "/api/v1/subscriptions/{}/isolate",
+                sub["id"].as_str().unwrap()
+            ),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    let isolated = eventually(
+        Duration::from_secs(20),
+        "isolation event delivered",
+        || async {
+            good.hits
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|h| h.event == "subscription.isolated" && h.answered == 200)
+                .cloned()
+        },
+    )
+    .await;
+    let payload: Value = serde_json::from_slice(&isolated.body).unwrap();
+    assert_eq!(payload["data"]["username"], "hadi");
+    assert!(payload["data"].get("password").is_none(), "{payload}");
     let metrics = Api::new(ctl.api_addr).get("/metrics").await.text;
     assert!(
         metrics.contains("mikrobill_webhook_attempts_total{outcome=\"dead\"}"),
