@@ -329,13 +329,27 @@ pub async fn change_own_password(
 ) -> DomainResult<()> {
     check_password(new)?;
     let before = get(db, id).await?;
+    // The same lockout as the login form: a stolen session must not become a way to guess
+    // the account's password without limit.
+    let keys = crate::auth::throttle::keys(&before.username, actor.addr.as_deref().unwrap_or(""));
+    if let Some(ms) = crate::auth::throttle::locked_for(db, &keys).await? {
+        return Err(DomainError::conflict(
+            "locked",
+            format!(
+                "too many wrong passwords; try again in {} min",
+                (ms + 59_999) / 60_000
+            ),
+        ));
+    }
     let stored = for_login(db, &before.username).await?.map(|(_, h)| h);
     if !password::verify(current, stored).await {
+        crate::auth::throttle::record_failure(db, &keys).await?;
         return Err(DomainError::invalid(
             "current_password",
             "is not your current password",
         ));
     }
+    crate::auth::throttle::record_success(db, &before.username).await?;
     update(
         db,
         actor,

@@ -9,7 +9,8 @@ use serde_json::json;
 mikrobill_tests::on_both_backends!(
     login_refresh_logout_and_lockout,
     users_tokens_roles_and_audit,
-    errors_docs_readiness_and_metrics
+    errors_docs_readiness_and_metrics,
+    changing_a_password_is_throttled_like_login
 );
 
 async fn login_refresh_logout_and_lockout(backend: Backend) {
@@ -364,4 +365,39 @@ async fn errors_docs_readiness_and_metrics(backend: Backend) {
     );
     assert!(metrics.text.contains("route=\"/api/v1/admins\""));
     assert!(metrics.text.contains("mikrobill_receivables_minor_units"));
+}
+
+/// Guessing the current password through "change password" locks like the login form does,
+/// so a stolen session cannot be turned into unlimited password guesses.
+async fn changing_a_password_is_throttled_like_login(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    admin
+        .post(
+            "/api/v1/admins",
+            &json!({"username": "kasir9", "password": "kasir-password-9", "role": "cashier"}),
+        )
+        .await
+        .expect(201);
+    let kasir = Api::login(ctl.api_addr, "kasir9", "kasir-password-9").await;
+    for _ in 0..5 {
+        let r = kasir
+            .post(
+                "/api/v1/auth/password",
+                &json!({"current_password": "guess-guess-1", "new_password": "another-pass-123"}),
+            )
+            .await;
+        assert_eq!(r.status, 422, "{}", r.text);
+    }
+    let locked = kasir
+        .post(
+            "/api/v1/auth/password",
+            &json!({"current_password": "kasir-password-9", "new_password": "another-pass-123"}),
+        )
+        .await;
+    assert_eq!(locked.status, 409, "{}", locked.text);
+    assert_eq!(locked.json()["code"], "locked");
 }
