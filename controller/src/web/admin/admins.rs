@@ -176,7 +176,9 @@ pub async fn credit(
 ) -> Result<Response, WebError> {
     c.require(Perm::ManageResellerBalance)?;
     let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
-    let amount = lookups::number(&f.amount, "amount")
+    let amount = c
+        .money_input()
+        .parse(&f.amount, "amount")
         .map_err(|e| WebError::BadRequest(c.lang, e))?
         .unwrap_or(0);
     let result = admins::credit_reseller(&state.db, &c.actor(), &id, amount, opt(&f.note)).await;

@@ -157,6 +157,19 @@ impl Ctx {
         texts::text(self.lang, key)
     }
 
+    /// An amount as a form field's value on this page (read back by [`Ctx::money_input`]).
+    pub fn money_value(&self, minor: impl Borrow<i64>) -> String {
+        self.money_input().show(*minor.borrow())
+    }
+
+    /// How money typed on this page is read.
+    pub fn money_input(&self) -> super::lookups::MoneyInput {
+        super::lookups::MoneyInput {
+            exponent: self.settings.currency_exponent,
+            lang: self.lang,
+        }
+    }
+
     /// Money in the operator's currency, formatted for the page's language.
     pub fn money(&self, minor: impl Borrow<i64>) -> String {
         crate::web::format_money(

@@ -61,6 +61,79 @@ pub fn number(v: &Option<String>, field: &str) -> Result<Option<i64>, String> {
     }
 }
 
+/// How money is typed on a page: the ledger's decimal places and the page language's
+/// separators (Indonesian `1.234,56`, English `1,234.56`).
+#[derive(Debug, Clone, Copy)]
+pub struct MoneyInput {
+    /// Decimal places of the minor unit (0 for IDR).
+    pub exponent: u32,
+    /// The page's language.
+    pub lang: crate::web::Lang,
+}
+
+impl MoneyInput {
+    /// `minor` written the way [`MoneyInput::parse`] reads it back, for a form's value
+    /// (`150000`, `1234.56`, `1234,56`; no grouping, no symbol).
+    pub fn show(self, minor: i64) -> String {
+        if self.exponent == 0 {
+            return minor.to_string();
+        }
+        let scale = 10i128.pow(self.exponent);
+        let m = i128::from(minor);
+        let sign = if m < 0 { "-" } else { "" };
+        let decimal = match self.lang {
+            crate::web::Lang::Id => ',',
+            crate::web::Lang::En => '.',
+        };
+        format!(
+            "{sign}{}{decimal}{:0width$}",
+            m.abs() / scale,
+            m.abs() % scale,
+            width = self.exponent as usize
+        )
+    }
+
+    /// An amount typed into a form, in minor units; empty is `None`, garbage an error naming
+    /// the field. Without minor units both separators only group digits (`150.000`).
+    pub fn parse(self, v: &Option<String>, field: &str) -> Result<Option<i64>, String> {
+        let Some(s) = opt(v) else {
+            return Ok(None);
+        };
+        let bad = || format!("{field}: not an amount");
+        if self.exponent == 0 {
+            return number(&Some(s), field);
+        }
+        let (group, decimal) = match self.lang {
+            crate::web::Lang::Id => ('.', ','),
+            crate::web::Lang::En => (',', '.'),
+        };
+        let s = s.replace([group, ' '], "");
+        let (whole, frac) = s.split_once(decimal).unwrap_or((&s, ""));
+        if frac.len() > self.exponent as usize || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        let whole: i64 = whole.parse().map_err(|_| bad())?;
+        let padded = format!("{frac:0<width$}", width = self.exponent as usize);
+        let frac: i64 = if padded.is_empty() {
+            0
+        } else {
+            padded.parse().map_err(|_| bad())?
+        };
+        let scale = 10i64.checked_pow(self.exponent).ok_or_else(bad)?;
+        whole
+            .checked_mul(scale)
+            .and_then(|w| {
+                if w < 0 {
+                    w.checked_sub(frac)
+                } else {
+                    w.checked_add(frac)
+                }
+            })
+            .map(Some)
+            .ok_or_else(bad)
+    }
+}
+
 /// Seconds as a short duration (`1d 2h`, `30m`), which [`parse_duration`] reads back.
 pub fn duration(secs: i64) -> String {
     let (d, h, m, s) = (
@@ -120,6 +193,33 @@ mod tests {
 
     #[test]
     fn numbers_accept_grouping_and_durations_read_well() {
+        let idr = MoneyInput {
+            exponent: 0,
+            lang: crate::web::Lang::Id,
+        };
+        assert_eq!(
+            idr.parse(&Some("150.000".into()), "price"),
+            Ok(Some(150_000))
+        );
+        let usd = MoneyInput {
+            exponent: 2,
+            lang: crate::web::Lang::En,
+        };
+        assert_eq!(usd.parse(&Some("12.5".into()), "price"), Ok(Some(1250)));
+        assert_eq!(
+            usd.parse(&Some("1,234.56".into()), "price"),
+            Ok(Some(123_456))
+        );
+        assert_eq!(usd.parse(&Some("7".into()), "price"), Ok(Some(700)));
+        assert!(usd.parse(&Some("1.234".into()), "price").is_err());
+        let eur_id = MoneyInput {
+            exponent: 2,
+            lang: crate::web::Lang::Id,
+        };
+        assert_eq!(
+            eur_id.parse(&Some("1.234,5".into()), "price"),
+            Ok(Some(123_450))
+        );
         assert_eq!(number(&Some("150.000".into()), "price"), Ok(Some(150_000)));
         assert_eq!(number(&Some(" ".into()), "price"), Ok(None));
         assert!(number(&Some("abc".into()), "price").is_err());

@@ -4,7 +4,7 @@
 //! credit and re-activates subscriptions the payment settles.
 
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::{self, opt};
+use super::lookups::opt;
 use super::vouchers::not_found;
 use crate::api::AppState;
 use crate::auth::Perm;
@@ -157,7 +157,7 @@ pub async fn pay(
     c.require(Perm::WritePayments)?;
     let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
     let back = format!("/cash?customer={}", f.customer_id);
-    let amount = match lookups::number(&f.amount, "amount") {
+    let amount = match c.money_input().parse(&f.amount, "amount") {
         Ok(a) => a.unwrap_or(0),
         Err(e) => {
             return Ok(c.redirect_with(

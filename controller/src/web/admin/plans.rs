@@ -110,7 +110,7 @@ pub struct PlanFields {
     isolation_profile: Option<String>,
 }
 
-fn input_from(f: PlanFields) -> Result<PlanInput, String> {
+fn input_from(f: PlanFields, money: lookups::MoneyInput) -> Result<PlanInput, String> {
     let small = |v: Option<i64>, field: &str| -> Result<Option<u32>, String> {
         v.map(|n| u32::try_from(n).map_err(|_| format!("{field}: out of range")))
             .transpose()
@@ -121,7 +121,7 @@ fn input_from(f: PlanFields) -> Result<PlanInput, String> {
     Ok(PlanInput {
         name: f.name,
         kind: kind(&f.kind).ok_or("kind: hotspot or pppoe")?,
-        price: lookups::number(&f.price, "price")?.unwrap_or(0),
+        price: money.parse(&f.price, "price")?.unwrap_or(0),
         rate_limit: opt(&f.rate_limit),
         time_limit_secs: lookups::parse_duration(&f.time_limit, "time_limit")?,
         data_limit_bytes: lookups::number(&f.data_limit_mb, "data_limit_mb")?
@@ -187,7 +187,7 @@ pub async fn update(
     c.require(Perm::WritePlans)?;
     let input = form
         .fields()
-        .and_then(input_from)
+        .and_then(|f| input_from(f, c.money_input()))
         .map_err(|e| WebError::BadRequest(c.lang, e))?;
     let back = format!("/plans/{id}");
     let result = plans::update(&state.db, &c.actor(), &id, input).await;
@@ -203,7 +203,7 @@ pub async fn create(
     c.require(Perm::WritePlans)?;
     let input = form
         .fields()
-        .and_then(input_from)
+        .and_then(|f| input_from(f, c.money_input()))
         .map_err(|e| WebError::BadRequest(c.lang, e))?;
     let result = plans::create_from(&state.db, &c.actor(), input).await;
     Ok(c.outcome(result, |_| "/plans".into(), c.t("plan.created"), "/plans"))

@@ -231,7 +231,7 @@ pub struct BatchFields {
     note: Option<String>,
 }
 
-fn spec_from(f: BatchFields) -> Result<BatchSpec, String> {
+fn spec_from(f: BatchFields, money: lookups::MoneyInput) -> Result<BatchSpec, String> {
     let scope = match f.scope.as_str() {
         "site" => ScopeKind::Site,
         "group" => ScopeKind::Group,
@@ -260,7 +260,7 @@ fn spec_from(f: BatchFields) -> Result<BatchSpec, String> {
         },
         password_length: None,
         password_digits: false,
-        price: lookups::number(&f.price, "price")?,
+        price: money.parse(&f.price, "price")?,
         note: opt(&f.note),
     })
 }
@@ -274,7 +274,7 @@ pub async fn create_batch(
     c.require(Perm::WriteVouchers)?;
     let spec = form
         .fields()
-        .and_then(spec_from)
+        .and_then(|f| spec_from(f, c.money_input()))
         .map_err(|e| WebError::BadRequest(c.lang, e))?;
     let result = batch::generate(&state.db, &c.actor(), spec).await;
     Ok(c.outcome(
@@ -405,7 +405,10 @@ pub async fn sell_voucher(
     c.require(Perm::SellVouchers)?;
     let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
     let back = super::ctx::local_path(f.back.as_deref());
-    let price = lookups::number(&f.price, "price").map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let price = c
+        .money_input()
+        .parse(&f.price, "price")
+        .map_err(|e| WebError::BadRequest(c.lang, e))?;
     let result = sale::sell_voucher(&state.db, &c.actor(), &code, price).await;
     Ok(c.outcome(result, |_| back.clone(), c.t("voucher.sold"), &back))
 }
@@ -483,7 +486,7 @@ pub async fn buy(
     require_reseller(&c)?;
     let mut spec = form
         .fields()
-        .and_then(spec_from)
+        .and_then(|f| spec_from(f, c.money_input()))
         .map_err(|e| WebError::BadRequest(c.lang, e))?;
     spec.price = None;
     let result = sale::buy(&state.db, &c.actor(), &c.principal.admin_id, spec).await;
