@@ -331,7 +331,14 @@ pub async fn change_own_password(
     let before = get(db, id).await?;
     // The same lockout as the login form: a stolen session must not become a way to guess
     // the account's password without limit.
-    let keys = crate::auth::throttle::keys(&before.username, actor.addr.as_deref().unwrap_or(""));
+    let ip = actor.addr.as_deref().and_then(|a| {
+        a.parse::<std::net::SocketAddr>()
+            .map(|s| s.ip())
+            .or_else(|_| a.parse())
+            .ok()
+    });
+    let keys =
+        crate::auth::throttle::keys(&before.username, &crate::auth::throttle::address_key(ip));
     if let Some(ms) = crate::auth::throttle::locked_for(db, &keys).await? {
         return Err(DomainError::conflict(
             "locked",

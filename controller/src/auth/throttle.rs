@@ -11,6 +11,20 @@ pub const ADDRESS_MAX_FAILURES: i64 = 20;
 /// The counting window, and how long a lock lasts.
 pub const WINDOW_MS: i64 = 15 * 60 * 1000;
 
+/// How a client address is counted: an IPv4 address alone, an IPv6 address by its /64
+/// (one subscriber line gets a whole /64, so rotating within it must not reset the count).
+pub fn address_key(ip: Option<std::net::IpAddr>) -> String {
+    match ip.map(|ip| ip.to_canonical()) {
+        None => "unknown".into(),
+        Some(std::net::IpAddr::V4(v4)) => v4.to_string(),
+        Some(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+            format!("{prefix}/64")
+        }
+    }
+}
+
 /// The keys a login attempt is counted under.
 pub fn keys(username: &str, address: &str) -> [(String, i64); 2] {
     [
@@ -85,4 +99,23 @@ pub async fn clear(db: &Db, key: &str) -> Result<(), DbError> {
         .execute(&db.pool)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_count_by_their_64() {
+        let a = address_key(Some("2001:db8:1:2:aaaa::1".parse().unwrap()));
+        let b = address_key(Some("2001:db8:1:2:bbbb::9".parse().unwrap()));
+        assert_eq!(a, b);
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_ne!(a, address_key(Some("2001:db8:1:3::1".parse().unwrap())));
+        assert_eq!(
+            address_key(Some("::ffff:10.0.0.7".parse().unwrap())),
+            "10.0.0.7"
+        );
+        assert_eq!(address_key(None), "unknown");
+    }
 }

@@ -73,9 +73,7 @@ async fn login(
     body: Body<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let req = body.into_inner()?;
-    let address = addr
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let address = throttle::address_key(addr.map(|a| a.ip()));
     let keys = throttle::keys(&req.username, &address);
     if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
         let mut p = Problem::new(

@@ -139,9 +139,7 @@ pub async fn login(
     let f: LoginFields = serde_urlencoded::from_bytes(&body)
         .map_err(|e| WebError::BadRequest(lang, e.to_string()))?;
     let next = local_path(f.next.as_deref());
-    let address = addr
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    let address = throttle::address_key(addr.map(|a| a.ip()));
     let keys = throttle::keys(&f.username, &address);
     if throttle::locked_for(&state.db, &keys).await?.is_some() {
         return Ok(login_page(

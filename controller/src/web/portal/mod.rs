@@ -174,9 +174,7 @@ impl Ctx {
 
     /// The client's address as throttling keys name it.
     pub fn addr_key(&self) -> String {
-        self.addr
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| "unknown".into())
+        crate::auth::throttle::address_key(self.addr)
     }
 
     /// The anti-forgery token forms on this page carry, and the cookie to set when a
