@@ -1,9 +1,7 @@
 //! Logging in and out. Failed logins are throttled per customer and per address, under keys
 //! of their own so a subscriber can never lock an admin account or the other way round.
 
-use super::{
-    Ctx, Layout, PageResult, PortalError, SESSION_COOKIE, lock_minutes, render, see_other,
-};
+use super::{Ctx, Layout, PageResult, PortalError, SESSION_COOKIE, lock_minutes, see_other};
 use crate::api::AppState;
 use crate::auth::throttle;
 use crate::portal::codes;
@@ -33,16 +31,11 @@ pub async fn form(ctx: Ctx) -> PageResult {
 }
 
 fn show(ctx: &Ctx, identifier: String, error: Option<String>) -> PageResult {
-    let (token, cookie) = ctx.form_token();
-    let mut res = render(&LoginPage {
-        layout: ctx.layout(&token),
+    ctx.render_form(|layout| LoginPage {
+        layout,
         identifier,
         error,
-    })?;
-    if let Some(c) = cookie {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(res)
+    })
 }
 
 /// The login form's fields.
@@ -148,16 +141,11 @@ struct CodePage {
 }
 
 fn show_code(ctx: &Ctx, identifier: String, error: Option<String>) -> PageResult {
-    let (token, cookie) = ctx.form_token();
-    let mut res = render(&CodePage {
-        layout: ctx.layout(&token),
+    ctx.render_form(|layout| CodePage {
+        layout,
         identifier,
         error,
-    })?;
-    if let Some(c) = cookie {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(res)
+    })
 }
 
 /// The code request form's fields.

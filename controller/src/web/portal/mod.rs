@@ -193,6 +193,17 @@ impl Ctx {
         }
     }
 
+    /// Renders a page with a form: `page` gets the layout carrying the form's token, and the
+    /// answer sets the pre-login token's cookie when one had to be issued.
+    pub fn render_form<T: Template>(&self, page: impl FnOnce(Layout) -> T) -> PageResult {
+        let (token, cookie) = self.form_token();
+        let mut res = render(&page(self.layout(&token)))?;
+        if let Some(c) = cookie {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+        Ok(res)
+    }
+
     /// Fails unless `submitted` is this request's anti-forgery token.
     pub fn check_form_token(&self, submitted: &str) -> Result<(), PortalError> {
         let expected = match &self.session {

@@ -3,14 +3,14 @@
 //! guesses too often is locked out for the throttle window.
 
 use super::format::Fmt;
-use super::{Ctx, Layout, PageResult, PortalError, lock_minutes, render};
+use super::{Ctx, Layout, PageResult, PortalError, lock_minutes};
 use crate::api::AppState;
 use crate::auth::throttle;
 use crate::portal::usage::{self, VoucherBalance};
 use askama::Template;
 use axum::extract::State;
 use axum::extract::rejection::FormRejection;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use serde::Deserialize;
 
 /// Unknown codes one address may try within the throttle window.
@@ -60,17 +60,12 @@ fn show(
     balance: Option<BalanceView>,
     error: Option<String>,
 ) -> PageResult {
-    let (token, cookie) = ctx.form_token();
-    let mut res = render(&VoucherPage {
-        layout: ctx.layout(&token),
+    ctx.render_form(|layout| VoucherPage {
+        layout,
         code,
         balance,
         error,
-    })?;
-    if let Some(c) = cookie {
-        res.headers_mut().append(header::SET_COOKIE, c);
-    }
-    Ok(res)
+    })
 }
 
 /// The lookup form.
