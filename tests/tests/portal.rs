@@ -1234,7 +1234,7 @@ async fn a_subscriber_links_telegram_from_the_portal(backend: Backend) {
             .lock()
             .unwrap()
             .iter()
-            .any(|m| m["chat_id"] == 555001),
+            .any(|m| m["chat_id"] == "555001"),
         "the bot confirms"
     );
     assert!(b.get("/portal").await.text.contains("sudah terhubung"));

@@ -4,7 +4,7 @@
 //! are random, single-use, valid an hour, and stored only as hashes.
 
 use super::channels::{self, Channel, ChannelConfig};
-use super::transport::json;
+use super::transport::{Outgoing, json};
 use crate::db::{Db, now_ms};
 use crate::error::DomainResult;
 use serde_json::Value;
@@ -99,16 +99,7 @@ pub async fn poll(
     else {
         return Ok(0);
     };
-    let offset: i64 =
-        sqlx::query("SELECT next_update_id FROM telegram_offsets WHERE channel_id = $1")
-            .bind(&channel.id)
-            .fetch_optional(&db.pool)
-            .await
-            .map_err(crate::error::DomainError::from)?
-            .map(|r| r.try_get("next_update_id"))
-            .transpose()
-            .map_err(crate::error::DomainError::from)?
-            .unwrap_or(0);
+    let offset = next_update(db, &channel.id).await?;
     let base = format!("{}/bot{}", api_base.trim_end_matches('/'), bot_token);
     let body = serde_json::json!({"offset": offset, "timeout": 0, "allowed_updates": ["message"]});
     let response = json(client.post(format!("{base}/getUpdates")), &body)
@@ -144,28 +135,48 @@ pub async fn poll(
         };
         if link(db, &channel.id, token.trim(), chat).await? {
             linked += 1;
-            let reply = serde_json::json!({"chat_id": chat, "text": "✅ Terhubung / linked."});
+            let chat = chat.to_string();
+            let reply = Outgoing {
+                id: &chat,
+                to: &chat,
+                subject: "",
+                text: "✅ Terhubung / linked.",
+            };
             // The confirmation is a courtesy: a failure does not undo the link.
-            let _ = json(client.post(format!("{base}/sendMessage")), &reply)
-                .timeout(timeout)
-                .send()
-                .await;
+            let _ = super::transport::send(client, &channel.config, &reply, timeout).await;
         }
     }
     if next != offset {
-        let mut tx = db.begin().await.map_err(crate::error::DomainError::from)?;
-        sqlx::query(
-            "INSERT INTO telegram_offsets (channel_id, next_update_id) VALUES ($1, $2) \
-             ON CONFLICT (channel_id) DO UPDATE SET next_update_id = excluded.next_update_id",
-        )
-        .bind(&channel.id)
-        .bind(next)
-        .execute(&mut *tx)
-        .await
-        .map_err(crate::error::DomainError::from)?;
-        tx.commit().await.map_err(crate::error::DomainError::from)?;
+        save_next_update(db, &channel.id, next).await?;
     }
     Ok(linked)
+}
+
+/// Where the bot's update stream continues for a channel (0 before the first read).
+async fn next_update(db: &Db, channel_id: &str) -> DomainResult<i64> {
+    Ok(
+        sqlx::query("SELECT next_update_id FROM telegram_offsets WHERE channel_id = $1")
+            .bind(channel_id)
+            .fetch_optional(&db.pool)
+            .await?
+            .map(|r| r.try_get("next_update_id"))
+            .transpose()?
+            .unwrap_or(0),
+    )
+}
+
+async fn save_next_update(db: &Db, channel_id: &str, next: i64) -> DomainResult<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO telegram_offsets (channel_id, next_update_id) VALUES ($1, $2) \
+         ON CONFLICT (channel_id) DO UPDATE SET next_update_id = excluded.next_update_id",
+    )
+    .bind(channel_id)
+    .bind(next)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Uses a start token: stores `chat` as its customer's Telegram chat. False for an unknown,
