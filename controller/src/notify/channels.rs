@@ -556,27 +556,39 @@ fn name_taken(e: sqlx::Error, name: &str) -> DomainError {
     }
 }
 
-/// Creates a channel.
-pub async fn create(db: &Db, actor: &Actor, input: ChannelInput) -> DomainResult<ChannelView> {
-    let (rate, attempts, active) = checked(&input)?;
-    let id = uuid::Uuid::new_v4().to_string();
-    let now = now_ms();
-    let mut tx = db.begin().await?;
+/// Writes a checked channel row: a new one, or over the existing row with this id (its
+/// creation time kept). Returns the channel as the API shows it.
+async fn write(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    input: &ChannelInput,
+) -> DomainResult<ChannelView> {
+    let (rate, attempts, active) = checked(input)?;
     sqlx::query(
-        "INSERT INTO notification_channels (id, name, kind, config, rate_per_minute, max_attempts, active, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        "INSERT INTO notification_channels (id, name, kind, config, rate_per_minute, max_attempts, active, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind, config = excluded.config, \
+         rate_per_minute = excluded.rate_per_minute, max_attempts = excluded.max_attempts, active = excluded.active, updated_at = excluded.updated_at",
     )
-    .bind(&id)
+    .bind(id)
     .bind(input.name.trim())
     .bind(input.config.kind())
     .bind(serde_json::to_string(&input.config).expect("config serializes"))
     .bind(rate as i64)
     .bind(attempts as i64)
     .bind(active as i64)
-    .bind(now)
-    .execute(&mut *tx)
+    .bind(now_ms())
+    .execute(&mut *conn)
     .await
     .map_err(|e| name_taken(e, &input.name))?;
-    let view = get_in(&mut tx, &id).await?.view();
+    Ok(get_in(conn, id).await?.view())
+}
+
+/// Creates a channel.
+pub async fn create(db: &Db, actor: &Actor, input: ChannelInput) -> DomainResult<ChannelView> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let mut tx = db.begin().await?;
+    let view = write(&mut tx, &id, &input).await?;
     audit::record(
         &mut tx,
         actor,
@@ -601,22 +613,7 @@ pub async fn update(
     let mut tx = db.begin().await?;
     let before = get_in(&mut tx, id).await?;
     input.config.keep_secrets_from(&before.config)?;
-    let (rate, attempts, active) = checked(&input)?;
-    sqlx::query(
-        "UPDATE notification_channels SET name = $1, kind = $2, config = $3, rate_per_minute = $4, max_attempts = $5, active = $6, updated_at = $7 WHERE id = $8",
-    )
-    .bind(input.name.trim())
-    .bind(input.config.kind())
-    .bind(serde_json::to_string(&input.config).expect("config serializes"))
-    .bind(rate as i64)
-    .bind(attempts as i64)
-    .bind(active as i64)
-    .bind(now_ms())
-    .bind(id)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| name_taken(e, &input.name))?;
-    let after = get_in(&mut tx, id).await?.view();
+    let after = write(&mut tx, id, &input).await?;
     audit::record(
         &mut tx,
         actor,
