@@ -32,11 +32,18 @@ pub fn with_headers(status: StatusCode, body: String) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    security_headers(h, CSP);
+    res
+}
+
+/// The headers every front-end page carries, with the front end's content policy: no
+/// sniffing, no framing, no referrer to other sites.
+pub fn security_headers(h: &mut axum::http::HeaderMap, csp: &'static str) {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
+        HeaderValue::from_static(csp),
     );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -46,7 +53,6 @@ pub fn with_headers(status: StatusCode, body: String) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    res
 }
 
 /// A 303 redirect (after a form POST, so a reload does not resubmit it).
