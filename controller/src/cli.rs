@@ -44,7 +44,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the controller: HTTP API and the QUIC edge for agents.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Try MikroBill: controller on SQLite, sample plans and vouchers, a local agent serving RADIUS.
     Demo {
         /// Data directory (a new temporary one when absent).
@@ -129,15 +129,9 @@ pub struct ServeArgs {
     /// How often scheduled jobs (invoice run, isolation sweep) run [default: 60s].
     #[arg(long, env = "MIKROBILL_JOB_INTERVAL", value_parser = humantime::parse_duration)]
     pub job_interval: Option<Duration>,
-    /// Midtrans server key: enables POST /api/v1/payments/webhooks/midtrans.
-    #[arg(long, env = "MIKROBILL_MIDTRANS_SERVER_KEY", hide_env_values = true)]
-    pub midtrans_server_key: Option<String>,
-    /// Midtrans Snap base URL for portal payment links [default: the sandbox, or production with --midtrans-production].
-    #[arg(long, env = "MIKROBILL_MIDTRANS_SNAP_URL")]
-    pub midtrans_snap_url: Option<String>,
-    /// Use Midtrans production (real money) instead of the sandbox.
-    #[arg(long, env = "MIKROBILL_MIDTRANS_PRODUCTION")]
-    pub midtrans_production: bool,
+    /// Payment gateways.
+    #[command(flatten)]
+    pub payments: PaymentArgs,
     /// Browsers reach the HTTP listener through a TLS-terminating proxy: portal cookies get
     /// `Secure`, and the portal throttles by the address that proxy appends to X-Forwarded-For.
     #[arg(long, env = "MIKROBILL_BEHIND_TLS")]
@@ -148,6 +142,181 @@ pub struct ServeArgs {
     /// How long one notification send (WhatsApp, Telegram, SMTP, SMS) may take [default: 15s].
     #[arg(long, env = "MIKROBILL_NOTIFY_SEND_TIMEOUT", value_parser = humantime::parse_duration)]
     pub notify_send_timeout: Option<Duration>,
+}
+
+/// Payment gateway options of `serve`. A gateway is enabled by its keys; each webhook is
+/// `POST /api/v1/payments/webhooks/{midtrans|xendit|tripay}`.
+#[derive(Args)]
+pub struct PaymentArgs {
+    /// Midtrans server key: enables Midtrans (webhook, status checks, Snap payment links).
+    #[arg(long, env = "MIKROBILL_MIDTRANS_SERVER_KEY", hide_env_values = true)]
+    pub midtrans_server_key: Option<String>,
+    /// Midtrans Snap base URL for portal payment links [default: the sandbox, or production with --midtrans-production].
+    #[arg(long, env = "MIKROBILL_MIDTRANS_SNAP_URL")]
+    pub midtrans_snap_url: Option<String>,
+    /// Midtrans Core API base URL, where notifications are confirmed [default: the sandbox, or production with --midtrans-production].
+    #[arg(long, env = "MIKROBILL_MIDTRANS_API_URL")]
+    pub midtrans_api_url: Option<String>,
+    /// Use Midtrans production (real money) instead of the sandbox.
+    #[arg(long, env = "MIKROBILL_MIDTRANS_PRODUCTION")]
+    pub midtrans_production: bool,
+    /// Xendit secret API key: with --xendit-callback-token, enables Xendit invoices.
+    #[arg(long, env = "MIKROBILL_XENDIT_SECRET_KEY", hide_env_values = true)]
+    pub xendit_secret_key: Option<String>,
+    /// Xendit callback verification token (Dashboard, Settings, Callbacks).
+    #[arg(long, env = "MIKROBILL_XENDIT_CALLBACK_TOKEN", hide_env_values = true)]
+    pub xendit_callback_token: Option<String>,
+    /// Xendit API base URL [default: https://api.xendit.co].
+    #[arg(long, env = "MIKROBILL_XENDIT_API_URL")]
+    pub xendit_api_url: Option<String>,
+    /// Tripay API key: with the private key and merchant code, enables Tripay.
+    #[arg(long, env = "MIKROBILL_TRIPAY_API_KEY", hide_env_values = true)]
+    pub tripay_api_key: Option<String>,
+    /// Tripay private key (signs transactions and callbacks).
+    #[arg(long, env = "MIKROBILL_TRIPAY_PRIVATE_KEY", hide_env_values = true)]
+    pub tripay_private_key: Option<String>,
+    /// Tripay merchant code.
+    #[arg(long, env = "MIKROBILL_TRIPAY_MERCHANT_CODE")]
+    pub tripay_merchant_code: Option<String>,
+    /// Tripay payment channel of payment links [default: QRIS].
+    #[arg(long, env = "MIKROBILL_TRIPAY_METHOD")]
+    pub tripay_method: Option<String>,
+    /// Tripay API base URL [default: the sandbox, or production with --tripay-production].
+    #[arg(long, env = "MIKROBILL_TRIPAY_API_URL")]
+    pub tripay_api_url: Option<String>,
+    /// Use Tripay production (real money) instead of the sandbox.
+    #[arg(long, env = "MIKROBILL_TRIPAY_PRODUCTION")]
+    pub tripay_production: bool,
+    /// The gateway the portal's Pay button uses [default: the first configured of midtrans, xendit, tripay].
+    #[arg(long, env = "MIKROBILL_PAYMENT_LINK_GATEWAY")]
+    pub payment_link_gateway: Option<String>,
+}
+
+impl std::fmt::Debug for PaymentArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PaymentArgs { <redacted> }")
+    }
+}
+
+impl PaymentArgs {
+    /// The settings in effect: flags and environment over the file's `[payments]` table
+    /// (and its older top-level Midtrans keys). A gateway given only some of its keys is an
+    /// error that names the missing one.
+    fn resolve(
+        self,
+        p: &crate::config::FilePayments,
+        legacy: LegacyMidtrans,
+    ) -> anyhow::Result<crate::config::PaymentConfig> {
+        use crate::billing::gateway::{midtrans, midtrans_snap, tripay, xendit};
+        use crate::config::{MidtransConfig, PaymentConfig, TripaySettings, XenditConfig};
+        let midtrans_production = self.midtrans_production
+            || p.midtrans_production == Some(true)
+            || legacy.production == Some(true);
+        let midtrans = self
+            .midtrans_server_key
+            .or_else(|| p.midtrans_server_key.clone())
+            .or(legacy.server_key)
+            .map(|server_key| MidtransConfig {
+                server_key,
+                snap_url: self
+                    .midtrans_snap_url
+                    .or_else(|| p.midtrans_snap_url.clone())
+                    .or(legacy.snap_url)
+                    .unwrap_or_else(|| {
+                        if midtrans_production {
+                            midtrans_snap::PRODUCTION_URL
+                        } else {
+                            midtrans_snap::SANDBOX_URL
+                        }
+                        .to_string()
+                    }),
+                api_url: self
+                    .midtrans_api_url
+                    .or_else(|| p.midtrans_api_url.clone())
+                    .unwrap_or_else(|| {
+                        if midtrans_production {
+                            midtrans::PRODUCTION_API_URL
+                        } else {
+                            midtrans::SANDBOX_API_URL
+                        }
+                        .to_string()
+                    }),
+            });
+        let xendit = match (
+            self.xendit_secret_key
+                .or_else(|| p.xendit_secret_key.clone()),
+            self.xendit_callback_token
+                .or_else(|| p.xendit_callback_token.clone()),
+        ) {
+            (None, None) => None,
+            (Some(secret_key), Some(callback_token)) => Some(XenditConfig {
+                secret_key,
+                callback_token,
+                api_url: self
+                    .xendit_api_url
+                    .or_else(|| p.xendit_api_url.clone())
+                    .unwrap_or_else(|| xendit::API_URL.to_string()),
+            }),
+            (Some(_), None) => anyhow::bail!("Xendit needs --xendit-callback-token too"),
+            (None, Some(_)) => anyhow::bail!("Xendit needs --xendit-secret-key too"),
+        };
+        let tripay_production = self.tripay_production || p.tripay_production == Some(true);
+        let tripay = match (
+            self.tripay_api_key.or_else(|| p.tripay_api_key.clone()),
+            self.tripay_private_key
+                .or_else(|| p.tripay_private_key.clone()),
+            self.tripay_merchant_code
+                .or_else(|| p.tripay_merchant_code.clone()),
+        ) {
+            (None, None, None) => None,
+            (Some(api_key), Some(private_key), Some(merchant_code)) => Some(TripaySettings {
+                api_key,
+                private_key,
+                merchant_code,
+                method: self
+                    .tripay_method
+                    .or_else(|| p.tripay_method.clone())
+                    .unwrap_or_else(|| "QRIS".to_string()),
+                api_url: self
+                    .tripay_api_url
+                    .or_else(|| p.tripay_api_url.clone())
+                    .unwrap_or_else(|| {
+                        if tripay_production {
+                            tripay::PRODUCTION_URL
+                        } else {
+                            tripay::SANDBOX_URL
+                        }
+                        .to_string()
+                    }),
+            }),
+            (api, private, merchant) => {
+                let missing: Vec<&str> = [
+                    (api.is_none(), "--tripay-api-key"),
+                    (private.is_none(), "--tripay-private-key"),
+                    (merchant.is_none(), "--tripay-merchant-code"),
+                ]
+                .into_iter()
+                .filter_map(|(m, name)| m.then_some(name))
+                .collect();
+                anyhow::bail!("Tripay needs {} too", missing.join(" and "))
+            }
+        };
+        Ok(PaymentConfig {
+            midtrans,
+            xendit,
+            tripay,
+            link_gateway: self
+                .payment_link_gateway
+                .or_else(|| p.payment_link_gateway.clone()),
+        })
+    }
+}
+
+/// The Midtrans keys older config files have at the top level.
+struct LegacyMidtrans {
+    server_key: Option<String>,
+    snap_url: Option<String>,
+    production: Option<bool>,
 }
 
 /// Options shared by token-issuing commands.
@@ -346,19 +515,14 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     })?,
                     (None, None) => crate::config::DEFAULT_JOB_INTERVAL,
                 },
-                midtrans_server_key: args.midtrans_server_key.or(file.midtrans_server_key),
-                midtrans_snap_url: args
-                    .midtrans_snap_url
-                    .or(file.midtrans_snap_url)
-                    .unwrap_or_else(|| {
-                        let production =
-                            args.midtrans_production || file.midtrans_production == Some(true);
-                        if production {
-                            crate::billing::gateway::midtrans_snap::PRODUCTION_URL.to_string()
-                        } else {
-                            crate::billing::gateway::midtrans_snap::SANDBOX_URL.to_string()
-                        }
-                    }),
+                payments: args.payments.resolve(
+                    &file.payments,
+                    LegacyMidtrans {
+                        server_key: file.midtrans_server_key,
+                        snap_url: file.midtrans_snap_url,
+                        production: file.midtrans_production,
+                    },
+                )?,
                 behind_tls: args.behind_tls || file.behind_tls == Some(true),
                 webhook_retry_base: match (args.webhook_retry_base, &file.webhook_retry_base) {
                     (Some(d), _) => d,

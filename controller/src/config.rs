@@ -14,7 +14,7 @@ pub const DEFAULT_EDGE_LISTEN: &str = "0.0.0.0:4433";
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mikrobill";
 
 /// Keys accepted in the configuration file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Data directory (CA, SQLite database).
@@ -31,18 +31,32 @@ pub struct FileConfig {
     pub log_format: Option<String>,
     /// How often scheduled jobs run, e.g. `60s`.
     pub job_interval: Option<String>,
-    /// Midtrans server key; enables the Midtrans payment webhook and Snap payment links.
+    /// Midtrans server key (kept for older files; `[payments]` is the place now).
     pub midtrans_server_key: Option<String>,
-    /// Midtrans Snap base URL; the sandbox or production URL by `midtrans_production`.
+    /// Midtrans Snap base URL (older files; see `[payments]`).
     pub midtrans_snap_url: Option<String>,
-    /// Use Midtrans production instead of the sandbox.
+    /// Use Midtrans production (older files; see `[payments]`).
     pub midtrans_production: Option<bool>,
+    /// The `[payments]` table: payment gateways.
+    #[serde(default)]
+    pub payments: FilePayments,
     /// Browsers reach the HTTP listener over TLS: session cookies get `Secure`.
     pub behind_tls: Option<bool>,
     /// Delay before the first retry of a failed webhook delivery, e.g. `2s`.
     pub webhook_retry_base: Option<String>,
     /// How long one notification send may take, e.g. `15s`.
     pub notify_send_timeout: Option<String>,
+}
+
+impl std::fmt::Debug for FileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Gateway keys live here: show where things are, never the secrets.
+        f.debug_struct("FileConfig")
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_ref().map(|_| "<set>"))
+            .field("api_listen", &self.api_listen)
+            .finish_non_exhaustive()
+    }
 }
 
 impl FileConfig {
@@ -85,10 +99,8 @@ pub struct ServeConfig {
     pub edge_advertise: Option<String>,
     /// How often scheduled jobs run.
     pub job_interval: std::time::Duration,
-    /// Midtrans server key, when the Midtrans webhook is enabled.
-    pub midtrans_server_key: Option<String>,
-    /// Midtrans Snap base URL payment links are created at.
-    pub midtrans_snap_url: String,
+    /// Payment gateways.
+    pub payments: PaymentConfig,
     /// Browsers reach the HTTP listener over TLS: session cookies get `Secure`.
     pub behind_tls: bool,
     /// Delay before the first retry of a failed webhook delivery or notification; it doubles
@@ -100,3 +112,146 @@ pub struct ServeConfig {
 
 /// Default interval of scheduled jobs.
 pub const DEFAULT_JOB_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Payment gateway settings as a config file gives them (each also a flag and variable).
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilePayments {
+    /// Midtrans server key; enables the Midtrans webhook and Snap payment links.
+    pub midtrans_server_key: Option<String>,
+    /// Midtrans Snap base URL.
+    pub midtrans_snap_url: Option<String>,
+    /// Midtrans Core API base URL (the status API).
+    pub midtrans_api_url: Option<String>,
+    /// Use Midtrans production instead of the sandbox.
+    pub midtrans_production: Option<bool>,
+    /// Xendit secret API key; with the callback token, enables Xendit.
+    pub xendit_secret_key: Option<String>,
+    /// Xendit callback verification token.
+    pub xendit_callback_token: Option<String>,
+    /// Xendit API base URL.
+    pub xendit_api_url: Option<String>,
+    /// Tripay API key; with the private key and merchant code, enables Tripay.
+    pub tripay_api_key: Option<String>,
+    /// Tripay private key.
+    pub tripay_private_key: Option<String>,
+    /// Tripay merchant code.
+    pub tripay_merchant_code: Option<String>,
+    /// Tripay payment channel for payment links.
+    pub tripay_method: Option<String>,
+    /// Tripay API base URL.
+    pub tripay_api_url: Option<String>,
+    /// Use Tripay production instead of the sandbox.
+    pub tripay_production: Option<bool>,
+    /// The gateway the portal's Pay button uses.
+    pub payment_link_gateway: Option<String>,
+}
+
+impl std::fmt::Debug for FilePayments {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FilePayments { <redacted> }")
+    }
+}
+
+/// Midtrans settings in effect.
+#[derive(Clone)]
+pub struct MidtransConfig {
+    /// Server key.
+    pub server_key: String,
+    /// Snap base URL.
+    pub snap_url: String,
+    /// Core API base URL.
+    pub api_url: String,
+}
+
+/// Xendit settings in effect.
+#[derive(Clone)]
+pub struct XenditConfig {
+    /// Secret API key.
+    pub secret_key: String,
+    /// Callback verification token.
+    pub callback_token: String,
+    /// API base URL.
+    pub api_url: String,
+}
+
+/// Tripay settings in effect.
+#[derive(Clone)]
+pub struct TripaySettings {
+    /// API key.
+    pub api_key: String,
+    /// Private key.
+    pub private_key: String,
+    /// Merchant code.
+    pub merchant_code: String,
+    /// Payment channel of payment links.
+    pub method: String,
+    /// API base URL.
+    pub api_url: String,
+}
+
+/// The payment gateways in effect; secrets never appear in `Debug` output.
+#[derive(Clone, Default)]
+pub struct PaymentConfig {
+    /// Midtrans, when configured.
+    pub midtrans: Option<MidtransConfig>,
+    /// Xendit, when configured.
+    pub xendit: Option<XenditConfig>,
+    /// Tripay, when configured.
+    pub tripay: Option<TripaySettings>,
+    /// The gateway payment links use; the first configured when unset.
+    pub link_gateway: Option<String>,
+}
+
+impl std::fmt::Debug for PaymentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentConfig")
+            .field("midtrans", &self.midtrans.as_ref().map(|m| &m.api_url))
+            .field("xendit", &self.xendit.as_ref().map(|x| &x.api_url))
+            .field("tripay", &self.tripay.as_ref().map(|t| &t.api_url))
+            .field("link_gateway", &self.link_gateway)
+            .finish()
+    }
+}
+
+impl PaymentConfig {
+    /// The gateways these settings enable. The process's rustls crypto provider must be
+    /// installed first.
+    pub fn gateways(&self) -> anyhow::Result<crate::billing::gateway::Gateways> {
+        use crate::billing::gateway::{Gateways, midtrans, tripay, xendit};
+        let mut gateways = Gateways::default();
+        if let Some(m) = &self.midtrans {
+            gateways = gateways.with(
+                midtrans::Midtrans::new(m.server_key.clone(), &m.api_url, &m.snap_url)
+                    .map_err(|e| anyhow::anyhow!("cannot set up Midtrans: {e}"))?,
+            );
+        }
+        if let Some(x) = &self.xendit {
+            gateways = gateways.with(
+                xendit::Xendit::new(x.secret_key.clone(), x.callback_token.clone(), &x.api_url)
+                    .map_err(|e| anyhow::anyhow!("cannot set up Xendit: {e}"))?,
+            );
+        }
+        if let Some(t) = &self.tripay {
+            gateways = gateways.with(
+                tripay::Tripay::new(tripay::TripayConfig {
+                    api_key: t.api_key.clone(),
+                    private_key: t.private_key.clone(),
+                    merchant_code: t.merchant_code.clone(),
+                    method: t.method.clone(),
+                    api_url: t.api_url.clone(),
+                })
+                .map_err(|e| anyhow::anyhow!("cannot set up Tripay: {e}"))?,
+            );
+        }
+        if let Some(name) = &self.link_gateway
+            && !gateways.links_with(name)
+        {
+            anyhow::bail!(
+                "payment link gateway {name:?} is not configured (configured: {:?})",
+                gateways.names()
+            );
+        }
+        Ok(gateways)
+    }
+}

@@ -89,23 +89,14 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
     };
-    let mut gateways = crate::billing::gateway::Gateways::default();
-    // Outgoing HTTPS (webhooks, payment links) uses the same crypto provider as the edge.
+    // Outgoing HTTPS (webhooks, payment gateways) uses the same crypto provider as the edge.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Some(key) = &config.midtrans_server_key {
-        gateways = gateways
-            .with(crate::billing::gateway::midtrans::Midtrans::new(
-                key.clone(),
-            ))
-            .with_links(
-                crate::billing::gateway::midtrans_snap::MidtransSnap::new(
-                    key.clone(),
-                    config.midtrans_snap_url.clone(),
-                )
-                .context("cannot set up Midtrans Snap")?,
-            );
-    }
-    tracing::info!(gateways = ?gateways.names(), snap = %config.midtrans_snap_url, "payment gateways");
+    let gateways = config.payments.gateways()?;
+    tracing::info!(
+        gateways = ?gateways.names(),
+        links = ?gateways.links().map(|g| g.name()),
+        "payment gateways"
+    );
     let mut state = crate::api::AppState::new(db.clone(), gateways, ca_fingerprint);
     state.secure_cookies = config.behind_tls;
     let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();

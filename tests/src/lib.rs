@@ -5,6 +5,7 @@ pub mod agents;
 pub mod browser;
 pub mod controller;
 pub mod db;
+pub mod gateways;
 pub mod http;
 pub mod proxy;
 pub mod radius;

@@ -4,11 +4,11 @@
 //! with a proration invoice paid through a signed Midtrans notification, and terminated.
 
 use mikrobill_controller::billing::cycle;
-use mikrobill_controller::billing::gateway::midtrans::Midtrans;
 use mikrobill_protocol::items::AccountStatus;
-use mikrobill_tests::http::{Api, MIDTRANS_SERVER_KEY};
+use mikrobill_tests::gateways::{FakeGateways, midtrans_notification};
+use mikrobill_tests::http::Api;
 use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 mikrobill_tests::on_both_backends!(
@@ -17,29 +17,14 @@ mikrobill_tests::on_both_backends!(
     settings_validation_and_roles
 );
 
-fn notification(order_id: &str, txn: &str, gross: &str, status: &str) -> Value {
-    let key = Midtrans::new(MIDTRANS_SERVER_KEY);
-    json!({
-        "transaction_time": "2026-11-24 10:00:00",
-        "transaction_status": status,
-        "transaction_id": txn,
-        "status_message": "midtrans payment notification",
-        "status_code": "200",
-        "signature_key": key.sign(order_id, "200", gross),
-        "payment_type": "bank_transfer",
-        "order_id": order_id,
-        "merchant_id": "G000000000",
-        "gross_amount": gross,
-        "fraud_status": "accept",
-        "currency": "IDR"
-    })
-}
-
 async fn pppoe_billing_cycle(backend: Backend) {
     init_tracing();
     let db = TestDb::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
+    let midtrans = FakeGateways::start().await;
+    let env = midtrans.env("midtrans");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let ctl = Controller::start_env(dir.path(), &db, &env).await;
     let admin = Api::admin(ctl.api_addr).await;
 
     let (site_id, agent, _agent_dir) = agents::api_site(&admin, "Dusun Timur").await;
@@ -283,35 +268,37 @@ async fn pppoe_billing_cycle(backend: Backend) {
     let gross = format!("{due}.00");
     let anon = Api::new(ctl.api_addr);
     let hook = "/api/v1/payments/webhooks/midtrans";
-    let mut forged = notification(&order, "txn-1", &gross, "settlement");
+    let mut forged = midtrans_notification(&order, "txn-1", "200", "settlement", &gross);
     forged["gross_amount"] = json!("1.00");
     assert_eq!(anon.post(hook, &forged).await.status, 401);
+    midtrans.midtrans_set(&order, "txn-1", "pending", &gross);
     let pending = anon
-        .post(hook, &notification(&order, "txn-1", &gross, "pending"))
+        .post(
+            hook,
+            &midtrans_notification(&order, "txn-1", "201", "pending", &gross),
+        )
         .await
         .expect(200);
     assert_eq!(pending["result"], "ignored");
-    let paid = anon
-        .post(hook, &notification(&order, "txn-1", &gross, "settlement"))
-        .await
-        .expect(200);
+    midtrans.midtrans_set(&order, "txn-1", "settlement", &gross);
+    let settled = midtrans_notification(&order, "txn-1", "200", "settlement", &gross);
+    let paid = anon.post(hook, &settled).await.expect(200);
     assert_eq!(paid["result"], "recorded");
-    let replay = anon
-        .post(hook, &notification(&order, "txn-1", &gross, "settlement"))
-        .await
-        .expect(200);
+    let replay = anon.post(hook, &settled).await.expect(200);
     assert_eq!(replay["result"], "duplicate");
     assert_eq!(replay["payment_id"], paid["payment_id"]);
+    // Midtrans confirms a payment whose order names no invoice of ours: said so by field.
+    midtrans.midtrans_set("INV-1999-000001", "txn-2", "settlement", "1.00");
     let unknown = anon
         .post(
             hook,
-            &notification("INV-1999-000001", "txn-2", "1.00", "settlement"),
+            &midtrans_notification("INV-1999-000001", "txn-2", "200", "settlement", "1.00"),
         )
         .await;
     assert_eq!(unknown.status, 422);
     assert_eq!(unknown.json()["field"], "order_id");
     assert_eq!(
-        anon.post("/api/v1/payments/webhooks/xendit", &json!({}))
+        anon.post("/api/v1/payments/webhooks/paypal", &json!({}))
             .await
             .status,
         404

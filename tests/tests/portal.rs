@@ -6,11 +6,9 @@
 //! and guessing codes gets an address locked out; texts and money follow the language.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use base64::Engine;
-use mikrobill_controller::billing::gateway::midtrans::Midtrans;
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use mikrobill_tests::gateways::{FakeGateways, midtrans_notification};
 use mikrobill_tests::http::{Api, MIDTRANS_SERVER_KEY, Response};
 use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
 use serde_json::{Value, json};
@@ -134,62 +132,6 @@ fn csrf_of(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_string()
 }
 
-/// A fake Midtrans Snap: records each request and answers a fresh redirect URL.
-#[derive(Clone, Default)]
-struct FakeSnap {
-    calls: Arc<Mutex<Vec<(String, Value)>>>,
-}
-
-async fn snap_create(
-    State(fake): State<FakeSnap>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> (StatusCode, Json<Value>) {
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    let mut calls = fake.calls.lock().unwrap();
-    calls.push((auth, body));
-    let token = format!("snap-token-{}", calls.len());
-    (
-        StatusCode::CREATED,
-        Json(json!({
-            "token": token,
-            "redirect_url": format!("https://app.sandbox.midtrans.com/snap/v4/redirection/{token}"),
-        })),
-    )
-}
-
-async fn start_fake_snap() -> (FakeSnap, SocketAddr) {
-    let fake = FakeSnap::default();
-    let app = axum::Router::new()
-        .route("/snap/v1/transactions", axum::routing::post(snap_create))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (fake, addr)
-}
-
-fn notification(order_id: &str, txn: &str, gross: &str) -> Value {
-    let key = Midtrans::new(MIDTRANS_SERVER_KEY);
-    json!({
-        "transaction_time": "2026-11-24 10:00:00",
-        "transaction_status": "settlement",
-        "transaction_id": txn,
-        "status_message": "midtrans payment notification",
-        "status_code": "200",
-        "signature_key": key.sign(order_id, "200", gross),
-        "payment_type": "bank_transfer",
-        "order_id": order_id,
-        "merchant_id": "G000000000",
-        "gross_amount": gross,
-        "currency": "IDR"
-    })
-}
-
 /// A site, a PPPoE plan, and a customer with a subscription (and so a first invoice).
 struct Subscriber {
     id: String,
@@ -260,14 +202,16 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     init_tracing();
     let db = TestDb::new(backend).await;
     let dir = tempfile::tempdir().unwrap();
-    let (snap, snap_addr) = start_fake_snap().await;
-    let snap_url = format!("http://{snap_addr}");
-    let ctl = Controller::start_env(
-        dir.path(),
-        &db,
-        &[("MIKROBILL_MIDTRANS_SNAP_URL", snap_url.as_str())],
-    )
-    .await;
+    let snap = FakeGateways::start().await;
+    let env = snap.env("midtrans");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let ctl = Controller::start_env(dir.path(), &db, &env).await;
+    let snap_calls = || {
+        snap.calls()
+            .into_iter()
+            .filter(|c| c.path == "/snap/v1/transactions")
+            .collect::<Vec<_>>()
+    };
     let admin = Api::admin(ctl.api_addr).await;
     let (site_id, plan_id) = setup(&admin).await;
     let siti = subscriber(
@@ -546,7 +490,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
         browser.post(&pay_path, &[("csrf", "forged")]).await.status,
         403
     );
-    assert!(snap.calls.lock().unwrap().is_empty());
+    assert!(snap_calls().is_empty());
 
     // Pay: the portal creates a Snap transaction for what is still owed and redirects there.
     let paid = browser.post(&pay_path, &[("csrf", &csrf)]).await;
@@ -556,7 +500,8 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
         location,
         "https://app.sandbox.midtrans.com/snap/v4/redirection/snap-token-1"
     );
-    let (auth, body) = snap.calls.lock().unwrap()[0].clone();
+    let call = snap_calls()[0].clone();
+    let (auth, body) = (call.auth, call.body);
     let expected_auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{MIDTRANS_SERVER_KEY}:"))
@@ -574,13 +519,26 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     // Pressing Pay again reuses the link.
     let again = browser.post(&pay_path, &[("csrf", &csrf)]).await;
     assert_eq!(again.header("location"), Some(location.as_str()));
-    assert_eq!(snap.calls.lock().unwrap().len(), 1);
+    assert_eq!(snap_calls().len(), 1);
 
-    // Midtrans notifies the webhook: the invoice is paid, and the portal says so.
+    // Midtrans notifies the webhook, its status API confirms: the invoice is paid, and the
+    // portal says so.
+    snap.midtrans_set(
+        &order_id,
+        "txn-portal-1",
+        "settlement",
+        &format!("{outstanding}.00"),
+    );
     let hook = Api::new(ctl.api_addr)
         .post(
             "/api/v1/payments/webhooks/midtrans",
-            &notification(&order_id, "txn-portal-1", &format!("{outstanding}.00")),
+            &midtrans_notification(
+                &order_id,
+                "txn-portal-1",
+                "200",
+                "settlement",
+                &format!("{outstanding}.00"),
+            ),
         )
         .await
         .expect(200);
@@ -599,7 +557,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     assert!(home.text.contains("Pembayaran online"), "{}", home.text);
     let nothing = browser.post(&pay_path, &[("csrf", &csrf)]).await;
     assert_eq!(nothing.status, 409);
-    assert_eq!(snap.calls.lock().unwrap().len(), 1);
+    assert_eq!(snap_calls().len(), 1);
 
     // Logout ends the session; the old cookie is worthless.
     let out = browser.post("/portal/logout", &[("csrf", &csrf)]).await;

@@ -339,14 +339,17 @@ pub async fn record_manual(db: &Db, actor: &Actor, input: PaymentInput) -> Domai
 /// What a gateway notification led to.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GatewayOutcome {
-    /// `recorded`, `duplicate`, or `ignored` (pending, failed, refunded).
+    /// Always true: the notification was handled (Tripay expects `{"success": true}`).
+    pub success: bool,
+    /// `recorded`, `duplicate`, `ignored` (pending, failed, refunded), or `stale` (the
+    /// notification's signed status is not the one the gateway confirms now).
     pub result: &'static str,
     /// The payment, when one was recorded now or before.
     pub payment_id: Option<String>,
 }
 
-/// Records a verified gateway notification: idempotent on the gateway's transaction id; the
-/// order id names the invoice (`INV-...`, optionally followed by `~attempt`).
+/// Records a gateway transaction its API confirmed: idempotent on the gateway's transaction
+/// id; the order id names the invoice (`INV-...`, optionally followed by `~attempt`).
 pub async fn record_gateway(
     db: &Db,
     gateway: &str,
@@ -358,6 +361,7 @@ pub async fn record_gateway(
             tracing::warn!(gateway, order_id = %n.order_id, "gateway reports a refund; an operator must handle it");
         }
         return Ok(GatewayOutcome {
+            success: true,
             result: "ignored",
             payment_id: None,
         });
@@ -401,6 +405,7 @@ pub async fn record_gateway(
     .await?;
     tx.commit().await?;
     Ok(GatewayOutcome {
+        success: true,
         result: if receipt.created {
             "recorded"
         } else {

@@ -4,7 +4,7 @@
 //! webhook (`payments::record_gateway`) finds the invoice from the part before `~`.
 
 use crate::audit::{self, Actor};
-use crate::billing::gateway::{LinkError, LinkGateway, LinkRequest};
+use crate::billing::gateway::{Gateway, LinkError, LinkRequest};
 use crate::billing::invoices::InvoiceStatus;
 use crate::db::{Db, now_ms};
 use crate::error::DomainError;
@@ -57,7 +57,7 @@ impl From<crate::db::DbError> for PayError {
 /// A payment link for what is still owed on the customer's invoice `invoice_id`.
 pub async fn link_for_invoice(
     db: &Db,
-    gateway: &dyn LinkGateway,
+    gateway: &dyn Gateway,
     actor: &Actor,
     customer_id: &str,
     invoice_id: &str,
@@ -94,6 +94,8 @@ pub async fn link_for_invoice(
         });
     }
     let settings = crate::settings::billing(db).await?;
+    let customer = crate::customers::get(db, customer_id).await?;
+    let public_url = crate::notify::settings::get(db).await?.public_url;
     let order_id = format!("{}~{}", invoice.number, suffix());
     // The gateway is called outside any transaction: a slow gateway must not hold the
     // database's write lock.
@@ -102,6 +104,15 @@ pub async fn link_for_invoice(
             order_id: order_id.clone(),
             amount,
             currency_exponent: settings.currency_exponent,
+            currency: settings.currency.clone(),
+            description: format!("{} {}", settings.company_name, invoice.number)
+                .trim()
+                .to_string(),
+            customer_name: customer.name,
+            customer_email: customer.email,
+            customer_phone: customer.phone,
+            return_url: (!public_url.is_empty())
+                .then(|| format!("{public_url}/portal/invoices/{}", invoice.id)),
         })
         .await?;
     let stored = StoredLink {

@@ -5,14 +5,14 @@ use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
 use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
-use crate::billing::gateway::GatewayError;
+use crate::billing::gateway::{self, GatewayError, Verdict};
 use crate::billing::payments::{
     self, GatewayOutcome, Payment, PaymentFilter, PaymentInput, Receipt,
 };
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -106,31 +106,56 @@ async fn get_payment(
     Ok(Json(payments::get(&state.db, &id).await?))
 }
 
-/// A payment gateway's notification (no bearer token: the gateway's signature authenticates
-/// it). Idempotent on the gateway's transaction id; a paid notification records a payment
-/// against the invoice its order id names. Answers 200 for anything handled, so the
-/// gateway stops retrying, and 4xx for what must not be retried unchanged.
-#[utoipa::path(post, path = "/payments/webhooks/{gateway}", tag = "payments", params(("gateway" = String, Path, description = "gateway name, e.g. midtrans")),
+/// A payment gateway's notification (no bearer token: the gateway's signature or callback
+/// token authenticates it). The notification is only a hint: the transaction is confirmed
+/// with the gateway's own API and only what it returns is recorded, idempotent on the
+/// confirmed transaction id. Answers 200 for anything handled, so the gateway stops retrying;
+/// 4xx for what must not be retried unchanged; 503 when the gateway's API could not be asked.
+#[utoipa::path(post, path = "/payments/webhooks/{gateway}", tag = "payments", params(("gateway" = String, Path, description = "gateway name: midtrans, xendit or tripay")),
     request_body(content = String, description = "the gateway's own notification format", content_type = "application/json"),
-    responses((status = 200, body = GatewayOutcome), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = GatewayOutcome), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json"), (status = 422, body = Problem, content_type = "application/problem+json"), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn gateway_webhook(
     State(state): State<AppState>,
     Path(gateway): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<GatewayOutcome>> {
     let gw = state.gateways.get(&gateway).ok_or_else(|| {
         Problem::not_found(format!("no payment gateway {gateway:?} is configured"))
     })?;
     let st = crate::settings::billing(&state.db).await?;
-    let notification = gw
-        .verify(&body, st.currency_exponent)
+    let verdict = gateway::verify(gw.as_ref(), &headers, &body, st.currency_exponent)
+        .await
         .map_err(|e| match e {
             GatewayError::BadSignature => {
                 tracing::warn!(gateway, "gateway notification with a bad signature refused");
                 Problem::unauthenticated(e.to_string())
             }
             GatewayError::Malformed(m) => Problem::bad_request("malformed_notification", m),
+            GatewayError::Unconfirmed(m) => {
+                tracing::warn!(gateway, "gateway notification not confirmed: {m}");
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unconfirmed", m)
+            }
+            GatewayError::Unavailable(m) => {
+                tracing::warn!(gateway, "cannot confirm a gateway notification: {m}");
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "gateway_unavailable",
+                    "the payment gateway could not confirm the transaction now; retry later",
+                )
+            }
         })?;
+    let notification = match verdict {
+        Verdict::Act(n) => n,
+        Verdict::Stale { claimed, confirmed } => {
+            tracing::info!(gateway, %claimed, %confirmed, "stale gateway notification: nothing to do");
+            return Ok(Json(GatewayOutcome {
+                success: true,
+                result: "stale",
+                payment_id: None,
+            }));
+        }
+    };
     let outcome =
         payments::record_gateway(&state.db, gw.name(), &notification, &st.currency).await?;
     tracing::info!(gateway, order_id = %notification.order_id, result = outcome.result, "gateway notification");
