@@ -27,7 +27,8 @@ use std::time::Duration;
 mikrobill_tests::on_both_backends!(
     a_reminder_reaches_every_channel_once_across_a_crash,
     failures_retry_trip_the_breaker_and_respect_opt_out,
-    operators_hear_of_a_site_offline_past_the_delay_only
+    operators_hear_of_a_site_offline_past_the_delay_only,
+    a_poison_event_is_parked_and_the_rest_flow
 );
 
 /// One request a fake gateway got.
@@ -967,4 +968,165 @@ async fn two_replicas_send_each_message_once() {
     keys.dedup();
     assert_eq!(keys.len(), 10, "each message once");
     assert!(sent.iter().all(|m| m["attempts"] == 1), "{sent:#?}");
+}
+
+/// A voucher batch sold to a reseller reaches the operators (its producer once read a table
+/// that does not exist and stalled every later message); an event that can never be handled
+/// is parked after its attempts, operators are alerted, later events still produce their
+/// messages, and an operator's retry is visible in the API.
+async fn a_poison_event_is_parked_and_the_rest_flow(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let gw = Gateway::default();
+    let base = serve_gateway(gw.clone()).await;
+    admin
+        .put(
+            "/api/v1/settings/notifications",
+            &json!({"default_lang": "en"}),
+        )
+        .await
+        .expect(200);
+    channel(
+        &admin,
+        "NOC group",
+        json!({"kind": "telegram", "api_base": format!("{base}/tg"), "bot_token": "5:noc", "operator_chat_id": "-100777"}),
+    )
+    .await;
+    let (site, plan) = site_and_plan(&admin).await;
+
+    // The poison: a payment event for a customer that does not exist, as a bug elsewhere or
+    // a hand-edited row could leave it. It sits before every later event.
+    let store = ctl.db().await;
+    sqlx::query(
+        "INSERT INTO events (kind, customer_id, subscription_id, site_id, payload, created_at) \
+         VALUES ('payment.received', 'no-such-customer', NULL, NULL, '{}', 0)",
+    )
+    .execute(&store.pool)
+    .await
+    .unwrap();
+
+    // A reseller buys a batch: the operators hear of it.
+    let hotspot = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Harian", "kind": "hotspot", "price": 1500}),
+        )
+        .await
+        .expect(201);
+    let reseller = admin
+        .post(
+            "/api/v1/admins",
+            &json!({"username": "toko-budi", "password": "toko-budi-password-1", "role": "reseller"}),
+        )
+        .await
+        .expect(201);
+    let reseller_id = reseller["id"].as_str().unwrap();
+    admin
+        .post(
+            &format!("/api/v1/resellers/{reseller_id}/credit"),
+            &json!({"amount": 10_000}),
+        )
+        .await
+        .expect(200);
+    let batch = admin
+        .post(
+            "/api/v1/voucher-batches",
+            &json!({"plan_id": hotspot["id"], "count": 3, "scope": "all"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            &format!(
+                "/api/v1/voucher-batches/{}/sell",
+                batch["id"].as_str().unwrap()
+            ),
+            &json!({"reseller_id": reseller_id}),
+        )
+        .await
+        .expect(200);
+    // Later customer events are read past the poison too (the cursor check below).
+    subscriber(&admin, &site, &plan, "Rina Wati", "081233334444").await;
+
+    let sold = eventually(Duration::from_secs(60), "the batch sale alert", || async {
+        gw.delivered("/tg/", "toko-budi").into_iter().next()
+    })
+    .await;
+    assert!(sold.body.contains("Harian"), "{}", sold.body);
+    let alert = eventually(
+        Duration::from_secs(60),
+        "the parked-event alert",
+        || async {
+            gw.delivered("/tg/", "notifications failed on event")
+                .into_iter()
+                .next()
+        },
+    )
+    .await;
+    assert!(alert.body.contains("payment.received"), "{}", alert.body);
+
+    // The parked event is listed with its error, counted in metrics, and retryable.
+    let parked = admin
+        .get("/api/v1/events/parked?consumer=notifications")
+        .await
+        .expect(200);
+    let parked = parked.as_array().unwrap();
+    assert_eq!(parked.len(), 1, "{parked:?}");
+    assert_eq!(parked[0]["kind"], "payment.received");
+    assert_eq!(parked[0]["attempts"], 5);
+    assert!(
+        parked[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("no-such-customer"),
+        "{parked:?}"
+    );
+    let event_id = parked[0]["event_id"].as_i64().unwrap();
+    let metrics = Api::new(ctl.api_addr).get("/metrics").await.text;
+    assert!(
+        metrics.contains("mikrobill_events_parked{consumer=\"notifications\"} 1"),
+        "{metrics}"
+    );
+    let retry = format!("/api/v1/events/consumers/notifications/parked/{event_id}/retry");
+    admin.post(&retry, &json!({})).await.expect(202);
+    assert_eq!(
+        admin
+            .post(
+                "/api/v1/events/consumers/notifications/parked/999999/retry",
+                &json!({})
+            )
+            .await
+            .status,
+        404
+    );
+    // Still failing: it stays parked with one more attempt, and the retry flag is spent.
+    eventually(Duration::from_secs(30), "the retry ran", || async {
+        let p = admin
+            .get("/api/v1/events/parked?consumer=notifications")
+            .await
+            .expect(200);
+        (p[0]["attempts"] == 6 && p[0]["retry_requested"] == false).then_some(())
+    })
+    .await;
+    // The consumer is at the head of the log, past the parked event.
+    eventually(
+        Duration::from_secs(30),
+        "the consumer caught up",
+        || async {
+            let consumers = admin.get("/api/v1/events/consumers").await.expect(200);
+            let head = admin.get("/api/v1/events?limit=1").await.expect(200)["items"][0]["id"]
+                .as_i64()
+                .unwrap();
+            consumers
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["name"] == "notifications" && c["cursor"].as_i64() == Some(head))
+                .then_some(())
+        },
+    )
+    .await;
 }

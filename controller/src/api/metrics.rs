@@ -110,5 +110,18 @@ async fn business_gauges(state: &AppState) -> Result<(), sqlx::Error> {
     .fetch_one(pool)
     .await?;
     metrics::gauge!("mikrobill_sites_online").set(row.try_get::<i64, _>("n")? as f64);
+    let parked = crate::events::parking::counts(&state.db)
+        .await
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    for consumer in [
+        crate::events::webhooks::CONSUMER,
+        crate::notify::produce::CONSUMER,
+    ] {
+        let n = parked
+            .iter()
+            .find(|(c, _)| c == consumer)
+            .map_or(0, |(_, n)| *n);
+        metrics::gauge!("mikrobill_events_parked", "consumer" => consumer).set(n as f64);
+    }
     Ok(())
 }

@@ -127,3 +127,189 @@ pub async fn rewind(db: &Db, name: &str, after: i64) -> Result<bool, DbError> {
         .rows_affected();
     Ok(n == 1)
 }
+
+/// A consumer of the event log: what it does with each event, inside the transaction that
+/// moves its cursor. [`drive`] runs it.
+pub trait Handler: Sync {
+    /// What one batch loads once (settings, templates, subscribers).
+    type Batch: Send + Sync;
+    /// The consumer's name in `event_consumers`.
+    fn name(&self) -> &'static str;
+    /// Loads what a batch needs.
+    fn prepare(
+        &self,
+        db: &Db,
+        conn: &mut sqlx::AnyConnection,
+    ) -> impl std::future::Future<Output = Result<Self::Batch, String>> + Send;
+    /// Handles one event inside the batch's transaction; returns how many effects (messages,
+    /// deliveries) it created. An error rolls back this event's effects only.
+    fn handle(
+        &self,
+        batch: &Self::Batch,
+        conn: &mut sqlx::AnyConnection,
+        event: &super::Event,
+    ) -> impl std::future::Future<Output = Result<u64, String>> + Send;
+}
+
+/// Events read per transaction.
+const BATCH: u32 = 100;
+/// How long a holder keeps a consumer between renewals.
+const LEASE_MS: i64 = 30_000;
+
+/// Handles the events after the consumer's cursor, batch by batch, moving the cursor in the
+/// transaction of their effects; returns how many effects were created. An event that fails
+/// rolls back alone (a savepoint), the events before it commit, and the consumer stops there
+/// to retry it next time; after [`super::parking::MAX_ATTEMPTS`] failures it is parked, an
+/// `event.parked` event tells operators, and the cursor moves past it. Does nothing when
+/// another replica holds the consumer.
+pub async fn drive<H: Handler>(db: &Db, handler: &H, holder: &str) -> Result<u64, DbError> {
+    let name = handler.name();
+    let retries = super::parking::retries_due(db, name).await?;
+    if retries.is_empty() && !has_work(db, name).await? {
+        return Ok(0);
+    }
+    let Some(mut cursor) = claim(db, name, holder, LEASE_MS).await? else {
+        return Ok(0);
+    };
+    let mut created = 0;
+    for event_id in retries {
+        created += retry_parked(db, handler, event_id).await?;
+    }
+    loop {
+        // Each batch renews the lease, so a long backlog stays with this replica.
+        if claim(db, name, holder, LEASE_MS).await? != Some(cursor) {
+            return Ok(created);
+        }
+        let mut tx = db.begin().await?;
+        let batch = super::after(&mut tx, cursor, BATCH).await?;
+        if batch.is_empty() {
+            return Ok(created);
+        }
+        let (done, failure) = match handler.prepare(db, &mut tx).await {
+            Ok(prepared) => handle_batch(handler, &prepared, &mut tx, &batch).await?,
+            // Nothing of the batch can be handled: count it against the first event.
+            Err(e) => ((cursor, 0), Some((batch[0].clone(), e))),
+        };
+        let (last_ok, n) = done;
+        if last_ok > cursor {
+            if !advance(&mut tx, name, holder, cursor, last_ok).await? {
+                return Ok(created);
+            }
+            super::parking::clear_recovered(&mut tx, name, last_ok).await?;
+            tx.commit().await?;
+            created += n;
+            cursor = last_ok;
+        } else {
+            tx.rollback().await?;
+        }
+        let Some((event, error)) = failure else {
+            continue;
+        };
+        let mut conn = db.pool.acquire().await?;
+        let attempts = super::parking::record_failure(&mut conn, name, event.id, &error).await?;
+        drop(conn);
+        tracing::warn!(consumer = name, event = event.id, kind = %event.kind, attempts, "event consumer failed: {error}");
+        if attempts < super::parking::MAX_ATTEMPTS {
+            // The cursor stays on the event: the next run tries it again.
+            return Ok(created);
+        }
+        let mut tx = db.begin().await?;
+        if !advance(&mut tx, name, holder, cursor, event.id).await? {
+            return Ok(created);
+        }
+        super::parking::park(&mut tx, name, event.id).await?;
+        // A parked alert that cannot be handled is parked quietly, or it would alert forever.
+        if event.kind != super::EventKind::EventParked.as_str() {
+            super::emit(
+                &mut tx,
+                super::EventKind::EventParked,
+                super::Refs::default(),
+                &serde_json::json!({
+                    "consumer": name,
+                    "event_id": event.id,
+                    "event_kind": event.kind,
+                    "attempts": attempts,
+                    "error": error,
+                }),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        metrics::counter!("mikrobill_events_parked_total", "consumer" => name).increment(1);
+        tracing::error!(consumer = name, event = event.id, kind = %event.kind, "event parked after {attempts} failed attempts; the consumer moves on");
+        cursor = event.id;
+    }
+}
+
+/// Handles a batch event by event, each in its own savepoint, stopping at the first failure.
+/// Returns the last handled event id (or where it started) with the effects created, and the
+/// failed event with its error.
+async fn handle_batch<H: Handler>(
+    handler: &H,
+    prepared: &H::Batch,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    batch: &[super::Event],
+) -> Result<((i64, u64), Option<(super::Event, String)>), DbError> {
+    use sqlx::Connection;
+    let mut last_ok = batch[0].id - 1;
+    let mut created = 0;
+    for e in batch {
+        let mut savepoint = (**tx).begin().await?;
+        match handler.handle(prepared, &mut savepoint, e).await {
+            Ok(n) => {
+                savepoint.commit().await?;
+                created += n;
+                last_ok = e.id;
+            }
+            Err(error) => {
+                savepoint.rollback().await?;
+                return Ok(((last_ok, created), Some((e.clone(), error))));
+            }
+        }
+    }
+    Ok(((last_ok, created), None))
+}
+
+/// Tries a parked event again at an operator's request; success removes it, failure counts
+/// another attempt and leaves it parked.
+async fn retry_parked<H: Handler>(db: &Db, handler: &H, event_id: i64) -> Result<u64, DbError> {
+    let name = handler.name();
+    let mut tx = db.begin().await?;
+    let Some(event) = super::get(&mut tx, event_id).await? else {
+        super::parking::resolve(&mut tx, name, event_id).await?;
+        tx.commit().await?;
+        return Ok(0);
+    };
+    let outcome = match handler.prepare(db, &mut tx).await {
+        Ok(prepared) => {
+            match handle_batch(handler, &prepared, &mut tx, std::slice::from_ref(&event)).await? {
+                ((_, n), None) => Ok(n),
+                (_, Some((_, e))) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(n) => {
+            super::parking::resolve(&mut tx, name, event_id).await?;
+            tx.commit().await?;
+            tracing::info!(
+                consumer = name,
+                event = event_id,
+                "parked event handled on retry"
+            );
+            Ok(n)
+        }
+        Err(error) => {
+            tx.rollback().await?;
+            let mut conn = db.pool.acquire().await?;
+            super::parking::record_failure(&mut conn, name, event_id, &error).await?;
+            tracing::warn!(
+                consumer = name,
+                event = event_id,
+                "parked event failed again: {error}"
+            );
+            Ok(0)
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! events after their own cursor, so a crash never loses or doubles a reaction.
 
 pub mod consumer;
+pub mod parking;
 pub mod webhooks;
 
 use crate::db::{Db, DbError, now_ms};
@@ -43,10 +44,13 @@ pub enum EventKind {
     /// A command failed or expired at its site.
     #[serde(rename = "command.failed")]
     CommandFailed,
+    /// A consumer gave up on an event after repeated failures and moved on.
+    #[serde(rename = "event.parked")]
+    EventParked,
 }
 
 /// Every kind, for filters and the API.
-pub const ALL_KINDS: [EventKind; 10] = [
+pub const ALL_KINDS: [EventKind; 11] = [
     EventKind::InvoiceCreated,
     EventKind::PaymentReceived,
     EventKind::SubscriptionIsolated,
@@ -57,6 +61,7 @@ pub const ALL_KINDS: [EventKind; 10] = [
     EventKind::SiteOffline,
     EventKind::SiteRevoked,
     EventKind::CommandFailed,
+    EventKind::EventParked,
 ];
 
 impl EventKind {
@@ -73,6 +78,7 @@ impl EventKind {
             EventKind::SiteOffline => "site.offline",
             EventKind::SiteRevoked => "site.revoked",
             EventKind::CommandFailed => "command.failed",
+            EventKind::EventParked => "event.parked",
         }
     }
 
@@ -157,6 +163,20 @@ pub async fn head(conn: &mut sqlx::AnyConnection) -> Result<i64, DbError> {
             .await?
             .try_get("id")?,
     )
+}
+
+/// One event.
+pub async fn get(conn: &mut sqlx::AnyConnection, id: i64) -> Result<Option<Event>, DbError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM events WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref()
+        .map(from_row)
+        .transpose()
+        .map_err(DbError::from)
 }
 
 /// Events after `after`, oldest first (consumers).

@@ -282,60 +282,70 @@ fn matches(filter: &[String], kind: &str) -> bool {
     filter.iter().any(|f| f == "*" || f == kind)
 }
 
-/// Fans events after the consumer's cursor out to deliveries, one batch per transaction;
-/// returns how many deliveries were created. Does nothing when another replica holds the
-/// consumer.
-pub async fn fan_out(db: &Db, holder: &str) -> Result<u64, DbError> {
-    if !consumer::has_work(db, CONSUMER).await? {
-        return Ok(0);
+/// The webhook consumer: fans each event out to one delivery per matching active webhook.
+struct FanOut;
+
+impl consumer::Handler for FanOut {
+    /// The active webhooks: id, event filter, and the last event before each was created.
+    type Batch = Vec<(String, Vec<String>, i64)>;
+
+    fn name(&self) -> &'static str {
+        CONSUMER
     }
-    let Some(mut cursor) = consumer::claim(db, CONSUMER, holder, 30_000).await? else {
-        return Ok(0);
-    };
-    let mut created = 0;
-    loop {
-        let mut tx = db.begin().await?;
-        let events = super::after(&mut tx, cursor, 200).await?;
-        let Some(last) = events.last().map(|e| e.id) else {
-            return Ok(created);
-        };
-        let hooks: Vec<(String, Vec<String>, i64)> =
+
+    async fn prepare(
+        &self,
+        _db: &Db,
+        conn: &mut sqlx::AnyConnection,
+    ) -> Result<Self::Batch, String> {
+        let rows =
             sqlx::query("SELECT id, event_filter, after_event FROM webhooks WHERE active = 1")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get("id")?,
-                        parse_filter(&r.try_get::<String, _>("event_filter")?),
-                        r.try_get("after_event")?,
-                    ))
-                })
-                .collect::<Result<_, sqlx::Error>>()?;
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    parse_filter(&r.try_get::<String, _>("event_filter")?),
+                    r.try_get("after_event")?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(|e| e.to_string())
+    }
+
+    async fn handle(
+        &self,
+        hooks: &Self::Batch,
+        conn: &mut sqlx::AnyConnection,
+        e: &super::Event,
+    ) -> Result<u64, String> {
         let now = now_ms();
-        for e in &events {
-            for (hook, filter, after) in &hooks {
-                if e.id > *after && matches(filter, &e.kind) {
-                    created += sqlx::query(
-                        "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
-                         VALUES ($1, $2, 'pending', 0, $3, $3) ON CONFLICT (webhook_id, event_id) DO NOTHING",
-                    )
-                    .bind(hook)
-                    .bind(e.id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                }
+        let mut created = 0;
+        for (hook, filter, after) in hooks {
+            if e.id > *after && matches(filter, &e.kind) {
+                created += sqlx::query(
+                    "INSERT INTO webhook_deliveries (webhook_id, event_id, status, attempts, next_attempt_at, created_at) \
+                     VALUES ($1, $2, 'pending', 0, $3, $3) ON CONFLICT (webhook_id, event_id) DO NOTHING",
+                )
+                .bind(hook)
+                .bind(e.id)
+                .bind(now)
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())?
+                .rows_affected();
             }
         }
-        if !consumer::advance(&mut tx, CONSUMER, holder, cursor, last).await? {
-            // Another replica took the consumer over: drop this batch, it will fan it out.
-            return Ok(created);
-        }
-        tx.commit().await?;
-        cursor = last;
+        Ok(created)
     }
+}
+
+/// Fans events after the consumer's cursor out to deliveries; returns how many deliveries
+/// were created. Does nothing when another replica holds the consumer.
+pub async fn fan_out(db: &Db, holder: &str) -> Result<u64, DbError> {
+    consumer::drive(db, &FanOut, holder).await
 }
 
 /// The signature header value: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "t.body")>`.

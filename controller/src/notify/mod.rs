@@ -52,6 +52,9 @@ pub enum Topic {
     /// A one-time code the customer asked for to log in to the portal.
     #[serde(rename = "portal.code")]
     PortalCode,
+    /// Operators: an event consumer gave up on an event and parked it.
+    #[serde(rename = "event.parked")]
+    EventParked,
 }
 
 /// Who a topic is for.
@@ -65,7 +68,7 @@ pub enum Audience {
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 9] = [
+    pub const ALL: [Topic; 10] = [
         Topic::InvoiceCreated,
         Topic::InvoiceReminder,
         Topic::PaymentReceived,
@@ -75,6 +78,7 @@ impl Topic {
         Topic::SiteOffline,
         Topic::CommandFailed,
         Topic::PortalCode,
+        Topic::EventParked,
     ];
 
     /// Storage name, e.g. `invoice.reminder`.
@@ -89,6 +93,7 @@ impl Topic {
             Topic::SiteOffline => "site.offline",
             Topic::CommandFailed => "command.failed",
             Topic::PortalCode => "portal.code",
+            Topic::EventParked => "event.parked",
         }
     }
 
@@ -100,9 +105,10 @@ impl Topic {
     /// Who receives it.
     pub fn audience(self) -> Audience {
         match self {
-            Topic::VoucherBatchSold | Topic::SiteOffline | Topic::CommandFailed => {
-                Audience::Operators
-            }
+            Topic::VoucherBatchSold
+            | Topic::SiteOffline
+            | Topic::CommandFailed
+            | Topic::EventParked => Audience::Operators,
             _ => Audience::Customer,
         }
     }

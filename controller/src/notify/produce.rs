@@ -9,7 +9,7 @@ use super::templates::{self, Catalog, Vars};
 use super::{Topic, prefs};
 use crate::db::Db;
 use crate::error::DomainResult;
-use crate::events::{self, Event, EventKind, consumer};
+use crate::events::{Event, EventKind, consumer};
 use crate::settings::BillingSettings;
 use crate::web::{Lang, format_money};
 use sqlx::Row;
@@ -374,7 +374,7 @@ async fn handle(conn: &mut sqlx::AnyConnection, ctx: &Context, e: &Event) -> Dom
         (EventKind::VoucherBatchSold, _) => {
             let owner = text(d, &["batch", "owner_id"]);
             let plan = text(d, &["batch", "plan_id"]);
-            let reseller = sqlx::query("SELECT username FROM admins WHERE id = $1")
+            let reseller = sqlx::query("SELECT username FROM admin_users WHERE id = $1")
                 .bind(&owner)
                 .fetch_optional(&mut *conn)
                 .await?
@@ -433,40 +433,51 @@ async fn handle(conn: &mut sqlx::AnyConnection, ctx: &Context, e: &Event) -> Dom
             })
             .await
         }
+        (EventKind::EventParked, _) => {
+            let (consumer, kind) = (text(d, &["consumer"]), text(d, &["event_kind"]));
+            let (event_id, error) = (int(d, &["event_id"]), text(d, &["error"]));
+            to_operators(conn, ctx, Topic::EventParked, &origin, |_| {
+                Vars::from([
+                    ("consumer", consumer.clone()),
+                    ("event_kind", kind.clone()),
+                    ("event_id", event_id.to_string()),
+                    ("error", error.clone()),
+                ])
+            })
+            .await
+        }
         _ => Ok(0),
+    }
+}
+
+/// The notification consumer: queues the messages each event calls for.
+struct Producer;
+
+impl consumer::Handler for Producer {
+    type Batch = Context;
+
+    fn name(&self) -> &'static str {
+        CONSUMER
+    }
+
+    async fn prepare(&self, db: &Db, conn: &mut sqlx::AnyConnection) -> Result<Context, String> {
+        Context::load(db, conn).await.map_err(|e| e.to_string())
+    }
+
+    async fn handle(
+        &self,
+        ctx: &Context,
+        conn: &mut sqlx::AnyConnection,
+        e: &Event,
+    ) -> Result<u64, String> {
+        handle(conn, ctx, e).await.map_err(|e| e.to_string())
     }
 }
 
 /// Reads new events and queues their messages, moving the cursor in the same transaction;
 /// returns how many messages were created. Does nothing when another replica holds it.
 pub async fn fan_out(db: &Db, holder: &str) -> DomainResult<u64> {
-    if !consumer::has_work(db, CONSUMER).await? {
-        return Ok(0);
-    }
-    let Some(mut cursor) = consumer::claim(db, CONSUMER, holder, 30_000).await? else {
-        return Ok(0);
-    };
-    let mut created = 0;
-    loop {
-        // Each batch renews the lease, so a long backlog stays with this replica.
-        if consumer::claim(db, CONSUMER, holder, 30_000).await? != Some(cursor) {
-            return Ok(created);
-        }
-        let mut tx = db.begin().await?;
-        let batch = events::after(&mut tx, cursor, 100).await?;
-        let Some(last) = batch.last().map(|e| e.id) else {
-            return Ok(created);
-        };
-        let ctx = Context::load(db, &mut tx).await?;
-        for e in &batch {
-            created += handle(&mut tx, &ctx, e).await?;
-        }
-        if !consumer::advance(&mut tx, CONSUMER, holder, cursor, last).await? {
-            return Ok(created);
-        }
-        tx.commit().await?;
-        cursor = last;
-    }
+    Ok(consumer::drive(db, &Producer, holder).await?)
 }
 
 /// How long a message may wait for its gateway before it is too old to be worth sending.

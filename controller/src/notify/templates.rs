@@ -74,6 +74,13 @@ pub fn placeholders(topic: Topic) -> &'static [&'static str] {
         Topic::VoucherBatchSold => &["company_name", "reseller", "count", "amount", "plan_name"],
         Topic::SiteOffline => &["company_name", "site_name", "offline_since", "minutes"],
         Topic::CommandFailed => &["company_name", "site_name", "command", "error"],
+        Topic::EventParked => &[
+            "company_name",
+            "consumer",
+            "event_kind",
+            "event_id",
+            "error",
+        ],
         Topic::PortalCode => &[
             "company_name",
             "customer_name",
@@ -158,6 +165,14 @@ pub fn default_text(topic: Topic, lang: Lang) -> (&'static str, &'static str) {
         (Topic::CommandFailed, Lang::En) => (
             "Command failed at {{site_name}}",
             "Command {{command}} failed at site {{site_name}}: {{error}}",
+        ),
+        (Topic::EventParked, Lang::Id) => (
+            "Event {{event_kind}} diparkir ({{consumer}})",
+            "PERINGATAN: {{consumer}} gagal memproses event #{{event_id}} ({{event_kind}}) berulang kali dan melewatinya: {{error}}. Coba lagi dari halaman Event setelah penyebabnya diperbaiki.",
+        ),
+        (Topic::EventParked, Lang::En) => (
+            "Event {{event_kind}} parked ({{consumer}})",
+            "ALERT: {{consumer}} failed on event #{{event_id}} ({{event_kind}}) repeatedly and moved past it: {{error}}. Retry it from the Events page once the cause is fixed.",
         ),
     }
 }

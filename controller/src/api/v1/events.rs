@@ -6,6 +6,7 @@ use crate::api::page::{Page, PageQuery};
 use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::events::consumer::{self, ConsumerState};
+use crate::events::parking::{self, Parked};
 use crate::events::webhooks::{self, Delivery, Webhook};
 use crate::events::{self, Event, EventFilter, EventKind};
 use axum::Json;
@@ -22,6 +23,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_events))
         .routes(routes!(list_consumers))
         .routes(routes!(rewind_consumer))
+        .routes(routes!(list_parked))
+        .routes(routes!(retry_parked))
         .routes(routes!(list_webhooks, create_webhook))
         .routes(routes!(deactivate_webhook))
         .routes(routes!(webhook_deliveries))
@@ -110,6 +113,52 @@ async fn rewind_consumer(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which parked events to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ParkedQuery {
+    /// One consumer's (`notifications`, `webhooks`).
+    pub consumer: Option<String>,
+    /// At most this many, newest first (1-500, default 100).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+}
+
+/// Events a consumer gave up on after repeated failures and moved past, newest first.
+#[utoipa::path(get, path = "/events/parked", tag = "events", security(("bearer" = [])), params(ParkedQuery),
+    responses((status = 200, body = Vec<Parked>), (status = 400, body = Problem, content_type = "application/problem+json"), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json")))]
+async fn list_parked(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ParkedQuery>,
+) -> ApiResult<Json<Vec<Parked>>> {
+    caller.require(Perm::ReadAudit)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(Problem::invalid("limit", "must be between 1 and 500"));
+    }
+    Ok(Json(
+        parking::list(&state.db, q.consumer.as_deref(), limit).await?,
+    ))
+}
+
+/// Asks a consumer to try a parked event again on its next run; success removes it from the
+/// parked list, failure leaves it there with the new error.
+#[utoipa::path(post, path = "/events/consumers/{name}/parked/{event_id}/retry", tag = "events", security(("bearer" = [])),
+    params(("name" = String, Path, description = "consumer name"), ("event_id" = i64, Path, description = "the parked event")),
+    responses((status = 202), (status = 401, body = Problem, content_type = "application/problem+json"), (status = 403, body = Problem, content_type = "application/problem+json"), (status = 404, body = Problem, content_type = "application/problem+json")))]
+async fn retry_parked(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, event_id)): Path<(String, i64)>,
+) -> ApiResult<StatusCode> {
+    caller.require(Perm::WriteAdmins)?;
+    crate::events::parking::retry(&state.db, &caller.actor(), &name, event_id)
+        .await?
+        .then_some(StatusCode::ACCEPTED)
+        .ok_or_else(|| Problem::not_found(format!("no parked event {event_id} for {name:?}")))
 }
 
 /// Every webhook.

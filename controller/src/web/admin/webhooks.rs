@@ -26,7 +26,7 @@ pub struct EventQuery {
 struct EventsPage<'a> {
     c: &'a Ctx,
     rows: Vec<Event>,
-    kinds: [EventKind; 10],
+    kinds: [EventKind; crate::events::ALL_KINDS.len()],
     f: EventQuery,
     pager: Pager,
 }
@@ -80,7 +80,7 @@ pub async fn events(
 struct WebhooksPage<'a> {
     c: &'a Ctx,
     hooks: Vec<Webhook>,
-    kinds: [EventKind; 10],
+    kinds: [EventKind; crate::events::ALL_KINDS.len()],
     created: Option<(Webhook, String)>,
 }
 

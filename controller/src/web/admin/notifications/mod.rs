@@ -71,7 +71,7 @@ struct LogPage<'a> {
     rows: Vec<Message>,
     names: Vec<(String, String)>,
     statuses: [&'static str; 5],
-    topics: [Topic; 9],
+    topics: [Topic; crate::notify::Topic::ALL.len()],
     f: messages::Filter,
     pager: Pager,
 }

@@ -20,7 +20,7 @@ const PAGE: &str = "/notifications/templates";
 struct TemplatesPage<'a> {
     c: &'a Ctx,
     rows: Vec<Template>,
-    topics: [Topic; 9],
+    topics: [Topic; crate::notify::Topic::ALL.len()],
 }
 
 impl TemplatesPage<'_> {
