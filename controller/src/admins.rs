@@ -393,12 +393,26 @@ pub async fn credit_reseller(
         ));
     }
     let mut tx = db.begin().await?;
-    sqlx::query("UPDATE admin_users SET balance = balance + $1, updated_at = $2 WHERE id = $3")
-        .bind(amount)
-        .bind(now_ms())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    // The bound is checked in the UPDATE itself, so concurrent credits cannot pass it together.
+    let updated = sqlx::query(
+        "UPDATE admin_users SET balance = balance + $1, updated_at = $2 WHERE id = $3 AND balance <= $4",
+    )
+    .bind(amount)
+    .bind(now_ms())
+    .bind(id)
+    .bind(crate::billing::tax::MAX_AMOUNT - amount)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(DomainError::invalid(
+            "amount",
+            format!(
+                "would take the balance above {}",
+                crate::billing::tax::MAX_AMOUNT
+            ),
+        ));
+    }
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM admin_users WHERE id = $1"
     )))

@@ -675,7 +675,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
 }
 
 async fn open(store: &StoreConfig) -> anyhow::Result<Db> {
-    std::fs::create_dir_all(&store.data_dir)
+    crate::config::prepare_data_dir(&store.data_dir, store.database_url.is_none())
         .with_context(|| format!("cannot create data directory {}", store.data_dir.display()))?;
     let url = store.database_url();
     Db::open(&url)

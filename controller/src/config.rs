@@ -13,6 +13,43 @@ pub const DEFAULT_EDGE_LISTEN: &str = "0.0.0.0:4433";
 /// Default data directory.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mikrobill";
 
+/// Creates the data directory readable by this user only (0700, whatever the umask) and,
+/// when the database is the embedded SQLite file, creates that file 0600 before SQLite opens
+/// it, so its journal files (made with the database's mode) are private too. An existing
+/// database file is narrowed to 0600.
+pub fn prepare_data_dir(dir: &Path, sqlite: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let private = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    };
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        // DirBuilder's mode is filtered by the umask; this is not.
+        private(dir, 0o700)?;
+    }
+    if sqlite {
+        let db = dir.join("mikrobill.db");
+        if !db.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&db)?;
+        }
+        for name in ["mikrobill.db", "mikrobill.db-wal", "mikrobill.db-shm"] {
+            let path = dir.join(name);
+            if path.exists() {
+                private(&path, 0o600)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Keys accepted in the configuration file.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]

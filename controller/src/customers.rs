@@ -321,19 +321,47 @@ pub async fn update(
 }
 
 /// Adds `delta` (may be negative) to a customer's credit inside the caller's transaction.
+/// The balance stays within ±[`crate::billing::tax::MAX_AMOUNT`]: a change that would leave
+/// it is refused on the field `amount` (checked in the UPDATE, so concurrent changes cannot
+/// pass it together).
 pub async fn adjust_balance(
     conn: &mut sqlx::AnyConnection,
     id: &str,
     delta: i64,
 ) -> DomainResult<i64> {
-    let row = sqlx::query("UPDATE customers SET balance = balance + $1, updated_at = $2 WHERE id = $3 RETURNING balance")
+    use crate::billing::tax::MAX_AMOUNT;
+    let out_of_range = || {
+        DomainError::invalid(
+            "amount",
+            format!("would take the customer's balance beyond ±{MAX_AMOUNT}"),
+        )
+    };
+    if !(-MAX_AMOUNT..=MAX_AMOUNT).contains(&delta) {
+        return Err(out_of_range());
+    }
+    let row = sqlx::query("UPDATE customers SET balance = balance + $1, updated_at = $2 WHERE id = $3 AND balance >= $4 AND balance <= $5 RETURNING balance")
         .bind(delta)
         .bind(now_ms())
         .bind(id)
+        .bind(-MAX_AMOUNT - delta)
+        .bind(MAX_AMOUNT - delta)
         .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| DomainError::not_found("customer", id))?;
-    Ok(row.try_get("balance")?)
+        .await?;
+    match row {
+        Some(row) => Ok(row.try_get("balance")?),
+        None => {
+            let exists = sqlx::query("SELECT id FROM customers WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+                .is_some();
+            Err(if exists {
+                out_of_range()
+            } else {
+                DomainError::not_found("customer", id)
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -54,12 +54,13 @@ impl Running {
 
 /// Starts the controller and returns once both listeners are bound.
 pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
-    std::fs::create_dir_all(&config.store.data_dir).with_context(|| {
-        format!(
-            "cannot create data directory {}",
-            config.store.data_dir.display()
-        )
-    })?;
+    crate::config::prepare_data_dir(&config.store.data_dir, config.store.database_url.is_none())
+        .with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                config.store.data_dir.display()
+            )
+        })?;
     let url = config.store.database_url();
     let db = Db::open(&url)
         .await

@@ -80,6 +80,12 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/events", "a"),
     ("GET", "/events/consumers", "a"),
     ("POST", "/events/consumers/{name}/rewind", "a"),
+    ("GET", "/events/parked", "a"),
+    (
+        "POST",
+        "/events/consumers/{name}/parked/{event_id}/retry",
+        "a",
+    ),
     ("GET", "/webhooks", "a"),
     ("POST", "/webhooks", "a"),
     ("POST", "/webhooks/{id}/deactivate", "a"),

@@ -64,12 +64,35 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics::render))
-        .nest("/api/v1", v1.merge(docs::router(openapi)))
+        .nest(
+            "/api/v1",
+            v1.merge(docs::router(openapi))
+                .layer(axum::middleware::from_fn(api_headers)),
+        )
         .nest("/portal", crate::web::portal::router(state.clone()))
         .merge(crate::web::admin::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
+}
+
+/// Headers every `/api/v1` answer carries: no content sniffing, and no caching unless the
+/// handler chose otherwise (tokens, customer data and money must not sit in a proxy's or a
+/// browser's cache).
+async fn api_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Unknown paths: problem details for the API and machines, an HTML page for browsers.

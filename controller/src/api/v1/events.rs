@@ -152,9 +152,13 @@ async fn list_parked(
 async fn retry_parked(
     State(state): State<AppState>,
     caller: Caller,
-    Path((name, event_id)): Path<(String, i64)>,
+    Path((name, event_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     caller.require(Perm::WriteAdmins)?;
+    // Parsed after the role check, so a caller without the role learns nothing from the URL.
+    let event_id: i64 = event_id
+        .parse()
+        .map_err(|_| Problem::not_found(format!("no parked event {event_id:?}")))?;
     crate::events::parking::retry(&state.db, &caller.actor(), &name, event_id)
         .await?
         .then_some(StatusCode::ACCEPTED)
