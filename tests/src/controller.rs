@@ -33,9 +33,14 @@ impl Controller {
     }
 
     /// Starts a controller with extra environment variables.
-    pub async fn start_env(data_dir: &Path, db: &TestDb, env: &[(&str, &str)]) -> Controller {
+    pub async fn start_env(
+        data_dir: &Path,
+        db: &TestDb,
+        env: &[(impl AsRef<str>, impl AsRef<str>)],
+    ) -> Controller {
         let edge_addr = crate::free_udp_addr();
-        Controller::start_full(data_dir, db, edge_addr, edge_addr.to_string(), env).await
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        Controller::start_full(data_dir, db, edge_addr, edge_addr.to_string(), &env).await
     }
 
     /// Starts a controller on a given edge address, advertising `advertise` in tokens.

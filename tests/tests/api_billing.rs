@@ -23,7 +23,6 @@ async fn pppoe_billing_cycle(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let midtrans = FakeGateways::start().await;
     let env = midtrans.env("midtrans");
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let ctl = Controller::start_env(dir.path(), &db, &env).await;
     let admin = Api::admin(ctl.api_addr).await;
 

@@ -40,7 +40,6 @@ async fn world(backend: Backend, links: &str) -> World {
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeGateways::start().await;
     let env = fake.env(links);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let ctl = Controller::start_env(dir.path(), &db, &env).await;
     let admin = Api::admin(ctl.api_addr).await;
     let site = admin

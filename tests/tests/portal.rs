@@ -204,7 +204,6 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let snap = FakeGateways::start().await;
     let env = snap.env("midtrans");
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let ctl = Controller::start_env(dir.path(), &db, &env).await;
     let snap_calls = || {
         snap.calls()

@@ -70,7 +70,7 @@ pub async fn render(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn business_gauges(state: &AppState) -> Result<(), sqlx::Error> {
+async fn business_gauges(state: &AppState) -> Result<(), crate::db::DbError> {
     let pool = &state.db.pool;
     for row in sqlx::query("SELECT status, COUNT(*) AS n FROM subscriptions GROUP BY status")
         .fetch_all(pool)
@@ -110,9 +110,7 @@ async fn business_gauges(state: &AppState) -> Result<(), sqlx::Error> {
     .fetch_one(pool)
     .await?;
     metrics::gauge!("mikrobill_sites_online").set(row.try_get::<i64, _>("n")? as f64);
-    let parked = crate::events::parking::counts(&state.db)
-        .await
-        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    let parked = crate::events::parking::counts(&state.db).await?;
     for consumer in [
         crate::events::webhooks::CONSUMER,
         crate::notify::produce::CONSUMER,

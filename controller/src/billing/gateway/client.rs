@@ -116,6 +116,26 @@ pub(crate) fn basic(user: &str) -> String {
     )
 }
 
+/// Why a gateway refused to create a payment page: a busy or failing gateway (5xx, 429) may
+/// work later, anything else needs the request or the configuration changed.
+pub(crate) fn link_refusal(status: u16, why: String) -> super::LinkError {
+    if status >= 500 || status == 429 {
+        super::LinkError::Unavailable(why)
+    } else {
+        super::LinkError::Refused(why)
+    }
+}
+
+/// The payment page in a gateway's answer, at `url` (the field is named in the error).
+pub(crate) fn payment_link(
+    url: &serde_json::Value,
+    field: &str,
+) -> Result<super::PaymentLink, super::LinkError> {
+    redirect_url(url.as_str())
+        .map(|redirect_url| super::PaymentLink { redirect_url })
+        .ok_or_else(|| super::LinkError::Unavailable(format!("answer has no {field}")))
+}
+
 /// A redirect URL fit for a `Location` header: absolute http(s), visible ASCII only.
 pub(crate) fn redirect_url(url: Option<&str>) -> Option<String> {
     url.filter(|u| {

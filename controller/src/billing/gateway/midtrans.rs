@@ -11,6 +11,7 @@ use sha2::{Digest, Sha512};
 
 use super::amount::parse_decimal;
 use super::client::{ApiClient, basic, path_segment};
+use super::fields::{from_api, object};
 use super::{
     Claim, Confirmed, Gateway, GatewayError, GatewayFuture, HeaderMap, LinkError, LinkRequest,
     PaymentLink, PaymentStatus, constant_time_eq,
@@ -129,16 +130,11 @@ pub fn parse_notification(
 /// Reads a status API answer (the same fields a notification has, unsigned: the answer came
 /// over TLS from Midtrans to our server key).
 pub fn parse_status(fields: &Map<String, Value>, exponent: u32) -> Result<Confirmed, GatewayError> {
-    let unexpected = |e: GatewayError| match e {
-        GatewayError::Malformed(why) => {
-            GatewayError::Unavailable(format!("unexpected status API answer: {why}"))
-        }
-        other => other,
-    };
-    let get = |name| required(fields, name).map_err(unexpected);
+    let unexpected = from_api("status API");
+    let get = |name| required(fields, name).map_err(&unexpected);
     let transaction_status = get("transaction_status")?;
-    let fraud_status = optional(fields, "fraud_status").map_err(unexpected)?;
-    let status = map_status(transaction_status, fraud_status).map_err(unexpected)?;
+    let fraud_status = optional(fields, "fraud_status").map_err(&unexpected)?;
+    let status = map_status(transaction_status, fraud_status).map_err(&unexpected)?;
     let raw_status = match fraud_status {
         Some(fraud) => format!("{transaction_status}/{fraud}"),
         None => transaction_status.to_owned(),
@@ -146,20 +142,12 @@ pub fn parse_status(fields: &Map<String, Value>, exponent: u32) -> Result<Confir
     Ok(Confirmed {
         transaction_id: get("transaction_id")?.to_owned(),
         order_id: get("order_id")?.to_owned(),
-        amount: parse_decimal(get("gross_amount")?, exponent).map_err(unexpected)?,
+        amount: parse_decimal(get("gross_amount")?, exponent).map_err(&unexpected)?,
         currency: get("currency")?.to_owned(),
         status,
         status_code: get("status_code")?.to_owned(),
         raw_status,
     })
-}
-
-fn object(body: &[u8]) -> Result<Map<String, Value>, GatewayError> {
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(fields)) => Ok(fields),
-        Ok(_) => Err(GatewayError::Malformed("not a JSON object".into())),
-        Err(e) => Err(GatewayError::Malformed(format!("not JSON: {e}"))),
-    }
 }
 
 impl Gateway for Midtrans {

@@ -3,7 +3,7 @@
 //! and later notifies the webhook with the same `order_id`.
 
 use super::amount;
-use super::client::{ApiClient, basic, redirect_url};
+use super::client::{ApiClient, basic, payment_link};
 use super::{LinkError, LinkRequest, PaymentLink};
 use serde_json::{Value, json};
 
@@ -56,10 +56,5 @@ pub(super) async fn create(
             LinkError::Refused(why)
         });
     }
-    match redirect_url(answer.body["redirect_url"].as_str()) {
-        Some(redirect_url) => Ok(PaymentLink { redirect_url }),
-        None => Err(LinkError::Unavailable(
-            "answer has no redirect_url".to_string(),
-        )),
-    }
+    payment_link(&answer.body["redirect_url"], "redirect_url")
 }

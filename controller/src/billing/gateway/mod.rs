@@ -7,6 +7,7 @@
 
 pub mod amount;
 mod client;
+mod fields;
 pub mod midtrans;
 pub mod midtrans_snap;
 pub mod tripay;

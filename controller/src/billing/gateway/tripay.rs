@@ -8,7 +8,8 @@ use hmac::{Hmac, Mac};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
-use super::client::{ApiClient, redirect_url};
+use super::client::{ApiClient, link_refusal, payment_link};
+use super::fields::{from_api, object, string};
 use super::{
     Claim, Confirmed, Gateway, GatewayError, GatewayFuture, HeaderMap, LinkError, LinkRequest,
     PaymentLink, PaymentStatus, constant_time_eq,
@@ -177,15 +178,9 @@ impl Tripay {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("HTTP {}", answer.status));
-            return Err(if answer.status >= 500 || answer.status == 429 {
-                LinkError::Unavailable(why)
-            } else {
-                LinkError::Refused(why)
-            });
+            return Err(link_refusal(answer.status, why));
         }
-        redirect_url(answer.body["data"]["checkout_url"].as_str())
-            .map(|redirect_url| PaymentLink { redirect_url })
-            .ok_or_else(|| LinkError::Unavailable("answer has no checkout_url".into()))
+        payment_link(&answer.body["data"]["checkout_url"], "checkout_url")
     }
 }
 
@@ -211,11 +206,7 @@ pub fn parse_callback(
             String::from_utf8_lossy(event.as_bytes())
         )));
     }
-    let fields = match serde_json::from_slice(body) {
-        Ok(Value::Object(fields)) => fields,
-        Ok(_) => return Err(GatewayError::Malformed("not a JSON object".into())),
-        Err(e) => return Err(GatewayError::Malformed(format!("not JSON: {e}"))),
-    };
+    let fields = object(body)?;
     Ok(Claim {
         lookup: string(&fields, "reference")?.to_owned(),
         order_id: string(&fields, "merchant_ref")?.to_owned(),
@@ -226,28 +217,25 @@ pub fn parse_callback(
 
 /// Reads a transaction as the detail API returns it.
 pub fn parse_detail(data: &Map<String, Value>) -> Result<Confirmed, GatewayError> {
-    let unexpected = |e: GatewayError| match e {
-        GatewayError::Malformed(why) => {
-            GatewayError::Unavailable(format!("unexpected transaction API answer: {why}"))
-        }
-        other => other,
-    };
-    let status_word = string(data, "status").map_err(unexpected)?;
+    let unexpected = from_api("transaction API");
+    let status_word = string(data, "status").map_err(&unexpected)?;
     let status = match status_word {
         "PAID" => PaymentStatus::Paid,
         "UNPAID" => PaymentStatus::Pending,
         "EXPIRED" | "FAILED" => PaymentStatus::Failed,
         "REFUND" => PaymentStatus::Refunded,
         other => {
-            return Err(GatewayError::Unavailable(format!(
-                "unexpected transaction API answer: unknown status `{other}`"
-            )));
+            return Err(unexpected(GatewayError::Malformed(format!(
+                "unknown status `{other}`"
+            ))));
         }
     };
     Ok(Confirmed {
-        transaction_id: string(data, "reference").map_err(unexpected)?.to_owned(),
-        order_id: string(data, "merchant_ref").map_err(unexpected)?.to_owned(),
-        amount: billed(data, "amount").map_err(unexpected)?,
+        transaction_id: string(data, "reference").map_err(&unexpected)?.to_owned(),
+        order_id: string(data, "merchant_ref")
+            .map_err(&unexpected)?
+            .to_owned(),
+        amount: billed(data, "amount").map_err(&unexpected)?,
         currency: "IDR".to_string(),
         status,
         status_code: status_word.to_owned(),
@@ -275,16 +263,6 @@ fn whole(fields: &Map<String, Value>, name: &str) -> Result<i64, GatewayError> {
         None | Some(Value::Null) => Err(GatewayError::Malformed(format!("missing field `{name}`"))),
         Some(_) => Err(GatewayError::Malformed(format!(
             "field `{name}` is not an amount"
-        ))),
-    }
-}
-
-fn string<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a str, GatewayError> {
-    match fields.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        None | Some(Value::Null) => Err(GatewayError::Malformed(format!("missing field `{name}`"))),
-        Some(_) => Err(GatewayError::Malformed(format!(
-            "field `{name}` is not a non-empty string"
         ))),
     }
 }

@@ -7,7 +7,8 @@
 use serde_json::{Map, Value, json};
 
 use super::amount;
-use super::client::{ApiClient, basic, path_segment, redirect_url};
+use super::client::{ApiClient, basic, link_refusal, path_segment, payment_link};
+use super::fields::{from_api, object, string};
 use super::{
     Claim, Confirmed, Gateway, GatewayError, GatewayFuture, HeaderMap, LinkError, LinkRequest,
     PaymentLink, PaymentStatus, constant_time_eq,
@@ -114,15 +115,9 @@ impl Xendit {
                 .as_str()
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("HTTP {}", answer.status));
-            return Err(if answer.status >= 500 || answer.status == 429 {
-                LinkError::Unavailable(why)
-            } else {
-                LinkError::Refused(why)
-            });
+            return Err(link_refusal(answer.status, why));
         }
-        redirect_url(answer.body["invoice_url"].as_str())
-            .map(|redirect_url| PaymentLink { redirect_url })
-            .ok_or_else(|| LinkError::Unavailable("answer has no invoice_url".into()))
+        payment_link(&answer.body["invoice_url"], "invoice_url")
     }
 }
 
@@ -139,11 +134,7 @@ pub fn parse_callback(
     if !constant_time_eq(token, callback_token.as_bytes()) {
         return Err(GatewayError::BadSignature);
     }
-    let fields = match serde_json::from_slice(body) {
-        Ok(Value::Object(fields)) => fields,
-        Ok(_) => return Err(GatewayError::Malformed("not a JSON object".into())),
-        Err(e) => return Err(GatewayError::Malformed(format!("not JSON: {e}"))),
-    };
+    let fields = object(body)?;
     Ok(Claim {
         lookup: string(&fields, "id")?.to_owned(),
         order_id: string(&fields, "external_id")?.to_owned(),
@@ -157,20 +148,18 @@ pub fn parse_invoice(
     invoice: &Map<String, Value>,
     exponent: u32,
 ) -> Result<Confirmed, GatewayError> {
-    let unexpected =
-        |why: String| GatewayError::Unavailable(format!("unexpected invoice API answer: {why}"));
-    let get = |name| {
-        string(invoice, name).map_err(|e| match e {
-            GatewayError::Malformed(why) => unexpected(why),
-            other => other,
-        })
-    };
+    let unexpected = from_api("invoice API");
+    let get = |name| string(invoice, name).map_err(&unexpected);
     let status_word = get("status")?;
     let status = match status_word {
         "PAID" | "SETTLED" => PaymentStatus::Paid,
         "PENDING" => PaymentStatus::Pending,
         "EXPIRED" => PaymentStatus::Failed,
-        other => return Err(unexpected(format!("unknown status `{other}`"))),
+        other => {
+            return Err(unexpected(GatewayError::Malformed(format!(
+                "unknown status `{other}`"
+            ))));
+        }
     };
     // What was paid (a payer may pay a different amount on some channels), else the
     // invoice's amount.
@@ -178,8 +167,7 @@ pub fn parse_invoice(
         Some(v) if !v.is_null() => v,
         _ => invoice.get("amount").unwrap_or(&Value::Null),
     };
-    let amount =
-        amount::parse_json(paid, "amount", exponent).map_err(|e| unexpected(e.to_string()))?;
+    let amount = amount::parse_json(paid, "amount", exponent).map_err(&unexpected)?;
     let currency = match invoice.get("currency") {
         Some(Value::String(c)) => c.clone(),
         // Invoices of an IDR account may omit it.
@@ -194,16 +182,6 @@ pub fn parse_invoice(
         status_code: status_word.to_owned(),
         raw_status: status_word.to_owned(),
     })
-}
-
-fn string<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a str, GatewayError> {
-    match fields.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        None | Some(Value::Null) => Err(GatewayError::Malformed(format!("missing field `{name}`"))),
-        Some(_) => Err(GatewayError::Malformed(format!(
-            "field `{name}` is not a non-empty string"
-        ))),
-    }
 }
 
 impl Gateway for Xendit {
