@@ -337,26 +337,29 @@ pub async fn change_own_password(
             .or_else(|_| a.parse())
             .ok()
     });
-    let keys =
-        crate::auth::throttle::keys(&before.username, &crate::auth::throttle::address_key(ip));
-    if let Some(ms) = crate::auth::throttle::locked_for(db, &keys).await? {
-        return Err(DomainError::conflict(
-            "locked",
-            format!(
-                "too many wrong passwords; try again in {} min",
-                (ms + 59_999) / 60_000
-            ),
-        ));
+    use crate::auth::throttle::{self, Gate, LoginKeys};
+    let keys = LoginKeys::admin(&before.username, &throttle::address_key(ip));
+    match throttle::gate(db, &keys).await? {
+        Gate::Locked(wait) => {
+            return Err(DomainError::conflict(
+                "locked",
+                format!(
+                    "too many wrong passwords; try again in {} min",
+                    wait.as_secs().div_ceil(60).max(1)
+                ),
+            ));
+        }
+        Gate::Open(delay) => tokio::time::sleep(delay).await,
     }
     let stored = for_login(db, &before.username).await?.map(|(_, h)| h);
     if !password::verify(current, stored).await {
-        crate::auth::throttle::record_failure(db, &keys).await?;
+        throttle::login_failed(db, &keys).await?;
         return Err(DomainError::invalid(
             "current_password",
             "is not your current password",
         ));
     }
-    crate::auth::throttle::record_success(db, &before.username).await?;
+    throttle::login_succeeded(db, &keys).await?;
     update(
         db,
         actor,

@@ -132,8 +132,11 @@ pub struct ServeArgs {
     /// Payment gateways.
     #[command(flatten)]
     pub payments: PaymentArgs,
-    /// Browsers reach the HTTP listener through a TLS-terminating proxy: portal cookies get
-    /// `Secure`, and the portal throttles by the address that proxy appends to X-Forwarded-For.
+    /// HTTP listener limits, proxies, metrics and API rate limits.
+    #[command(flatten)]
+    pub http: HttpArgs,
+    /// Browsers reach the HTTP listener through a TLS-terminating proxy: session cookies get
+    /// `Secure` (client addresses come from --trusted-proxies).
     #[arg(long, env = "MIKROBILL_BEHIND_TLS")]
     pub behind_tls: bool,
     /// Delay before the first retry of a failed outgoing webhook; it doubles per attempt [default: 2s].
@@ -142,6 +145,142 @@ pub struct ServeArgs {
     /// How long one notification send (WhatsApp, Telegram, SMTP, SMS) may take [default: 15s].
     #[arg(long, env = "MIKROBILL_NOTIFY_SEND_TIMEOUT", value_parser = humantime::parse_duration)]
     pub notify_send_timeout: Option<Duration>,
+}
+
+/// HTTP options of `serve`.
+#[derive(Args)]
+pub struct HttpArgs {
+    /// Reverse proxies whose X-Forwarded-For is believed (CIDRs or addresses, comma-separated);
+    /// from anyone else the header is ignored [default: none].
+    #[arg(long, env = "MIKROBILL_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
+    /// Time a client has to send a request head, from the connect or its first byte [default: 10s].
+    #[arg(long, env = "MIKROBILL_HTTP_HEADER_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub http_header_timeout: Option<Duration>,
+    /// Time a client has to send a request body [default: 30s].
+    #[arg(long, env = "MIKROBILL_HTTP_BODY_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub http_body_timeout: Option<Duration>,
+    /// Time a keep-alive connection may wait for its next request [default: 60s].
+    #[arg(long, env = "MIKROBILL_HTTP_IDLE_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub http_idle_timeout: Option<Duration>,
+    /// HTTP connections served at once; more are answered 503 [default: 1024].
+    #[arg(long, env = "MIKROBILL_HTTP_MAX_CONNECTIONS")]
+    pub http_max_connections: Option<usize>,
+    /// Where /metrics is served (host:port), or `off` [default: 127.0.0.1:9464].
+    #[arg(long, env = "MIKROBILL_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Bearer token that also serves /metrics on the public HTTP listener.
+    #[arg(long, env = "MIKROBILL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// API rate limits per role as ROLE=RATE/BURST (requests per second, bucket size),
+    /// comma-separated; roles not named keep their default.
+    #[arg(long, env = "MIKROBILL_API_RATE_LIMITS")]
+    pub api_rate_limits: Option<String>,
+}
+
+impl std::fmt::Debug for HttpArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpArgs")
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_listen", &self.metrics_listen)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpArgs {
+    /// The settings in effect: flags and environment over the file's `[http]` table.
+    fn resolve(self, file: &crate::config::FileHttp) -> anyhow::Result<crate::config::HttpConfig> {
+        use crate::api::listener::HttpLimits;
+        let defaults = HttpLimits::default();
+        let duration = |flag: Option<Duration>, text: &Option<String>, key: &str, default| match (
+            flag, text,
+        ) {
+            (Some(d), _) => Ok(d),
+            (None, Some(text)) => humantime::parse_duration(text).with_context(|| {
+                format!("[http] {key} {text:?} in the config file is not a duration")
+            }),
+            (None, None) => Ok(default),
+        };
+        let limits = HttpLimits {
+            header_timeout: duration(
+                self.http_header_timeout,
+                &file.header_timeout,
+                "header_timeout",
+                defaults.header_timeout,
+            )?,
+            body_timeout: duration(
+                self.http_body_timeout,
+                &file.body_timeout,
+                "body_timeout",
+                defaults.body_timeout,
+            )?,
+            idle_timeout: duration(
+                self.http_idle_timeout,
+                &file.idle_timeout,
+                "idle_timeout",
+                defaults.idle_timeout,
+            )?,
+            max_connections: self
+                .http_max_connections
+                .or(file.max_connections)
+                .unwrap_or(defaults.max_connections),
+        };
+        for (name, d) in [
+            ("header", limits.header_timeout),
+            ("body", limits.body_timeout),
+            ("idle", limits.idle_timeout),
+        ] {
+            anyhow::ensure!(
+                !d.is_zero(),
+                "the HTTP {name} timeout must be longer than 0"
+            );
+        }
+        anyhow::ensure!(
+            limits.max_connections > 0,
+            "--http-max-connections must be at least 1"
+        );
+        let trusted_proxies = match (self.trusted_proxies, &file.trusted_proxies) {
+            (Some(text), _) => crate::api::client_ip::parse_trusted(&text)
+                .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
+            (None, Some(list)) => crate::api::client_ip::parse_trusted(&list.join(","))
+                .map_err(|e| anyhow::anyhow!("[http] trusted_proxies: {e}"))?,
+            (None, None) => Vec::new(),
+        };
+        let metrics_listen = match self
+            .metrics_listen
+            .or_else(|| file.metrics_listen.clone())
+            .unwrap_or_else(|| crate::config::DEFAULT_METRICS_LISTEN.to_string())
+        {
+            off if off.eq_ignore_ascii_case("off") => None,
+            addr => Some(addr.parse::<SocketAddr>().map_err(|_| {
+                anyhow::anyhow!("--metrics-listen {addr:?} is not host:port or `off`")
+            })?),
+        };
+        let metrics_token = self
+            .metrics_token
+            .or_else(|| file.metrics_token.clone())
+            .filter(|t| !t.is_empty());
+        if let Some(t) = &metrics_token {
+            anyhow::ensure!(
+                t.len() >= 16,
+                "the metrics token must be at least 16 characters"
+            );
+        }
+        let overrides: Vec<String> = match self.api_rate_limits {
+            Some(text) => vec![text],
+            None => file.api_rate_limits.clone().unwrap_or_default(),
+        };
+        let rate_limits = crate::api::rate_limit::RateLimits::default()
+            .with_overrides(overrides.iter().map(String::as_str))
+            .map_err(|e| anyhow::anyhow!("API rate limits: {e}"))?;
+        Ok(crate::config::HttpConfig {
+            limits,
+            trusted_proxies,
+            metrics_listen,
+            metrics_token,
+            rate_limits,
+        })
+    }
 }
 
 /// Payment gateway options of `serve`. A gateway is enabled by its keys; each webhook is
@@ -523,6 +662,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                         production: file.midtrans_production,
                     },
                 )?,
+                http: args.http.resolve(&file.http)?,
                 behind_tls: args.behind_tls || file.behind_tls == Some(true),
                 webhook_retry_base: match (args.webhook_retry_base, &file.webhook_retry_base) {
                     (Some(d), _) => d,

@@ -77,6 +77,9 @@ pub struct FileConfig {
     /// The `[payments]` table: payment gateways.
     #[serde(default)]
     pub payments: FilePayments,
+    /// The `[http]` table: listener limits, proxies, metrics and API rate limits.
+    #[serde(default)]
+    pub http: FileHttp,
     /// Browsers reach the HTTP listener over TLS: session cookies get `Secure`.
     pub behind_tls: Option<bool>,
     /// Delay before the first retry of a failed webhook delivery, e.g. `2s`.
@@ -138,6 +141,8 @@ pub struct ServeConfig {
     pub job_interval: std::time::Duration,
     /// Payment gateways.
     pub payments: PaymentConfig,
+    /// The HTTP listener's limits, proxies, metrics and rate limits.
+    pub http: HttpConfig,
     /// Browsers reach the HTTP listener over TLS: session cookies get `Secure`.
     pub behind_tls: bool,
     /// Delay before the first retry of a failed webhook delivery or notification; it doubles
@@ -145,6 +150,75 @@ pub struct ServeConfig {
     pub webhook_retry_base: std::time::Duration,
     /// How long one notification send may take.
     pub notify_send_timeout: std::time::Duration,
+}
+
+/// The `[http]` table of a config file (each key also a flag and variable of `serve`).
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHttp {
+    /// Reverse proxies whose `X-Forwarded-For` is believed: CIDRs or addresses.
+    pub trusted_proxies: Option<Vec<String>>,
+    /// Time allowed for a request head, e.g. `10s`.
+    pub header_timeout: Option<String>,
+    /// Time allowed for a request body, e.g. `30s`.
+    pub body_timeout: Option<String>,
+    /// Time a keep-alive connection may wait idle, e.g. `60s`.
+    pub idle_timeout: Option<String>,
+    /// Connections served at once.
+    pub max_connections: Option<usize>,
+    /// Where `/metrics` is served, or `off`.
+    pub metrics_listen: Option<String>,
+    /// A bearer token that also opens `/metrics` on the public listener.
+    pub metrics_token: Option<String>,
+    /// API rate limits per role, `ROLE=RATE/BURST`.
+    pub api_rate_limits: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for FileHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileHttp")
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_listen", &self.metrics_listen)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<set>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where `/metrics` is served by default: loopback only, so the business figures it
+/// carries stay on the host unless an operator opens them.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+/// The HTTP settings in effect.
+#[derive(Clone, Default)]
+pub struct HttpConfig {
+    /// Timeouts and the connection cap.
+    pub limits: crate::api::listener::HttpLimits,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The separate listener of `/metrics`; none serves it only with the token.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Bearer token that opens `/metrics` on the public listener.
+    pub metrics_token: Option<String>,
+    /// API rate limits per role.
+    pub rate_limits: crate::api::rate_limit::RateLimits,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("limits", &self.limits)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("metrics_listen", &self.metrics_listen)
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<set>"),
+            )
+            .field("rate_limits", &self.rate_limits)
+            .finish()
+    }
 }
 
 /// Default interval of scheduled jobs.

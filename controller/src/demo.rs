@@ -107,6 +107,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         edge_advertise: None,
         job_interval: crate::config::DEFAULT_JOB_INTERVAL,
         payments: crate::config::PaymentConfig::default(),
+        http: crate::config::HttpConfig::default(),
         behind_tls: false,
         webhook_retry_base: crate::events::webhooks::DEFAULT_RETRY_BASE,
         notify_send_timeout: crate::notify::worker::Timing::default().send_timeout,

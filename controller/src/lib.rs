@@ -5,6 +5,7 @@
 //! `pki` the CA, `cli` and `serve` wire them into the binary.
 
 pub mod accounting;
+pub mod admin_login;
 pub mod admins;
 pub mod api;
 pub mod audit;

@@ -38,6 +38,8 @@ pub struct Running {
     pub api_addr: SocketAddr,
     /// Where the edge listens.
     pub edge_addr: SocketAddr,
+    /// Where `/metrics` is served, if it has a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -100,16 +102,43 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
     );
     let mut state = crate::api::AppState::new(db.clone(), gateways, ca_fingerprint);
     state.secure_cookies = config.behind_tls;
-    let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let http_stop = wait(rx.clone());
-    let http = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(http_stop)
-            .await
-        {
-            tracing::error!("HTTP server failed: {e}");
+    state.rate_limiter = Arc::new(crate::api::rate_limit::RateLimiter::new(
+        config.http.rate_limits.clone(),
+    ));
+    state.metrics_token = config.http.metrics_token.as_deref().map(Arc::from);
+    let trusted: Arc<[ipnet::IpNet]> = config.http.trusted_proxies.clone().into();
+    if !trusted.is_empty() {
+        tracing::info!(proxies = ?trusted, "X-Forwarded-For is believed from these proxies only");
+    }
+    let limits = config.http.limits;
+    let mut tasks = Vec::new();
+    let metrics_addr = match config.http.metrics_listen {
+        Some(addr) => {
+            let metrics_listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for /metrics"))?;
+            let bound = metrics_listener.local_addr()?;
+            tracing::info!(metrics_addr = %bound, "metrics listening");
+            let app = crate::api::metrics_router(state.clone());
+            tasks.push(tokio::spawn(crate::api::listener::serve(
+                metrics_listener,
+                app,
+                limits,
+                Arc::from(Vec::new()),
+                wait(rx.clone()),
+            )));
+            Some(bound)
         }
-    });
+        None => None,
+    };
+    let app = crate::api::router(state);
+    tasks.push(tokio::spawn(crate::api::listener::serve(
+        listener,
+        app,
+        limits,
+        trusted,
+        wait(rx.clone()),
+    )));
     let holder = format!("{}-{}", default_advertise(api_addr), uuid::Uuid::new_v4());
     let jobs = tokio::spawn(crate::jobs::scheduler(
         db.clone(),
@@ -135,11 +164,13 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         wait(rx.clone()),
     ));
     let edge_task = tokio::spawn(edge.run(wait(rx)));
+    tasks.extend([edge_task, jobs, webhooks, notifications]);
     Ok(Running {
         api_addr,
         edge_addr,
+        metrics_addr,
         shutdown,
-        tasks: vec![http, edge_task, jobs, webhooks, notifications],
+        tasks,
     })
 }
 

@@ -17,6 +17,8 @@ pub struct Controller {
     pub api_addr: SocketAddr,
     /// QUIC edge address.
     pub edge_addr: SocketAddr,
+    /// The loopback listener of `/metrics`.
+    pub metrics_addr: SocketAddr,
     /// Address written into enrollment tokens.
     pub advertise: String,
     /// Extra environment of the process (e.g. a fake gateway's URL).
@@ -61,11 +63,13 @@ impl Controller {
         env: &[(&str, &str)],
     ) -> Controller {
         let api_addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let metrics_addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let mut c = Controller {
             data_dir: data_dir.to_path_buf(),
             database_url: db.url.clone(),
             api_addr,
             edge_addr,
+            metrics_addr,
             advertise,
             env: env
                 .iter()
@@ -94,7 +98,12 @@ impl Controller {
             // Webhook retries in milliseconds, so retry and dead-letter tests finish quickly.
             .env("MIKROBILL_WEBHOOK_RETRY_BASE", "50ms")
             // A held notification send gives up (and its claim lapses) within seconds.
-            .env("MIKROBILL_NOTIFY_SEND_TIMEOUT", "3s");
+            .env("MIKROBILL_NOTIFY_SEND_TIMEOUT", "3s")
+            // Tests drive the API far faster than people do; the rate-limit test sets its own.
+            .env(
+                "MIKROBILL_API_RATE_LIMITS",
+                "admin=100000/100000,operator=100000/100000,cashier=100000/100000,reseller=100000/100000,viewer=100000/100000",
+            );
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -116,6 +125,8 @@ impl Controller {
                 &self.api_addr.to_string(),
                 "--edge-listen",
                 &self.edge_addr.to_string(),
+                "--metrics-listen",
+                &self.metrics_addr.to_string(),
             ])
             .args(["--edge-advertise", &self.advertise])
             .stdout(Stdio::null())
@@ -139,6 +150,15 @@ impl Controller {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The Prometheus text of `/metrics` on the metrics listener.
+    pub async fn metrics(&self) -> String {
+        let r = crate::http::Api::new(self.metrics_addr)
+            .get("/metrics")
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.text
     }
 
     /// The current process's log.

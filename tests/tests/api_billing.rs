@@ -356,7 +356,7 @@ async fn pppoe_billing_cycle(backend: Backend) {
             .json()["code"],
         "invalid_state"
     );
-    let metrics = anon.get("/metrics").await.text;
+    let metrics = ctl.metrics().await;
     assert!(
         metrics.contains("mikrobill_subscriptions{status=\"terminated\"} 1"),
         "{metrics}"

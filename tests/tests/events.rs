@@ -332,7 +332,7 @@ async fn events_reach_webhooks_once_signed_and_retried(backend: Backend) {
     let payload: Value = serde_json::from_slice(&isolated.body).unwrap();
     assert_eq!(payload["data"]["username"], "hadi");
     assert!(payload["data"].get("password").is_none(), "{payload}");
-    let metrics = Api::new(ctl.api_addr).get("/metrics").await.text;
+    let metrics = ctl.metrics().await;
     assert!(
         metrics.contains("mikrobill_webhook_attempts_total{outcome=\"dead\"}"),
         "{metrics}"

@@ -538,7 +538,7 @@ async fn a_reminder_reaches_every_channel_once_across_a_crash(backend: Backend) 
             "{secret} leaked into the log"
         );
     }
-    let metrics = admin.get("/metrics").await.text;
+    let metrics = ctl.metrics().await;
     assert!(
         metrics.contains("mikrobill_notifications_total{channel=\"WhatsApp\",outcome=\"sent\"}"),
         "{metrics}"
@@ -801,7 +801,7 @@ async fn failures_retry_trip_the_breaker_and_respect_opt_out(backend: Backend) {
     // The dead Telegram bot: its breaker opens, and its messages wait rather than burn
     // attempts; then they are dead-lettered after the attempt budget.
     eventually(Duration::from_secs(30), "the breaker trips", || async {
-        let m = admin.get("/metrics").await.text;
+        let m = ctl.metrics().await;
         m.contains("mikrobill_breaker_trips_total{target=\"channel\"}")
             .then_some(())
     })
@@ -1085,7 +1085,7 @@ async fn a_poison_event_is_parked_and_the_rest_flow(backend: Backend) {
         "{parked:?}"
     );
     let event_id = parked[0]["event_id"].as_i64().unwrap();
-    let metrics = Api::new(ctl.api_addr).get("/metrics").await.text;
+    let metrics = ctl.metrics().await;
     assert!(
         metrics.contains("mikrobill_events_parked{consumer=\"notifications\"} 1"),
         "{metrics}"

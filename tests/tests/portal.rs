@@ -646,7 +646,7 @@ async fn logins_are_throttled_and_forms_need_their_token(backend: Backend) {
         .await;
     assert_eq!(foreign.status, 403);
 
-    // Five wrong passwords lock the account, whichever identifier names it.
+    // Five wrong passwords lock this address out of the account, whichever identifier names it.
     for i in 0..5 {
         let id = if i % 2 == 0 {
             siti.number.clone()
@@ -910,6 +910,20 @@ async fn language_follows_the_browser_and_the_switch(backend: Backend) {
     let evil = indonesian.get("/portal/lang/id?back=//evil.example/").await;
     assert_eq!(evil.header("location"), Some("/portal"));
     assert_eq!(indonesian.get("/portal/lang/fr").await.status, 404);
+    // From a page with a query, the switch link carries the whole of it, encoded, and the
+    // switch lands on that page again.
+    let page = indonesian.get("/portal/voucher?from=sms&x=1").await;
+    let link = "/portal/lang/id?back=%2Fportal%2Fvoucher%3Ffrom%3Dsms%26x%3D1";
+    assert!(
+        page.text.contains(&link.replace('&', "&amp;")) || page.text.contains(link),
+        "{}",
+        page.text
+    );
+    let back = indonesian.get(link).await;
+    assert_eq!(
+        back.header("location"),
+        Some("/portal/voucher?from=sms&x=1")
+    );
 
     // Unknown portal pages are pages, not API problems.
     let missing = plain.get("/portal/no-such-page").await;

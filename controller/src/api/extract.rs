@@ -2,6 +2,7 @@
 //! and query strings.
 
 use crate::api::AppState;
+use crate::api::client_ip::ClientIp;
 use crate::api::problem::Problem;
 use crate::audit::Actor;
 use crate::auth::{Perm, Principal};
@@ -10,7 +11,7 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The authenticated caller of an `/api/v1` endpoint.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct Caller {
     /// Who is calling, with which role.
     pub principal: Principal,
     /// The client's address.
-    pub addr: Option<SocketAddr>,
+    pub addr: Option<IpAddr>,
 }
 
 impl Caller {
@@ -41,7 +42,7 @@ impl Caller {
         Actor {
             id: Some(self.principal.admin_id.clone()),
             name: self.principal.username.clone(),
-            addr: self.addr.map(|a| a.ip().to_string()),
+            addr: self.addr.map(|a| a.to_string()),
         }
     }
 }
@@ -53,12 +54,15 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The client's address, when the server was started with connect info.
-pub fn client_addr(parts: &Parts) -> Option<SocketAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0)
+/// The client's address as the listener resolved it behind trusted proxies (the peer's
+/// address when a router is served some other way).
+pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ClientIp>().map(|c| c.0).or_else(|| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    })
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -71,6 +75,22 @@ impl FromRequestParts<AppState> for Caller {
             )
         })?;
         let principal = state.tokens.authenticate(&state.db, token).await?;
+        if let Err(wait) = state.rate_limiter.check(
+            &principal.token_id,
+            principal.role,
+            std::time::Instant::now(),
+        ) {
+            let mut p = Problem::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "too many requests for a {} token; slow down",
+                    principal.role.as_str()
+                ),
+            );
+            p.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+            return Err(p);
+        }
         Ok(Caller {
             principal,
             addr: client_addr(parts),
@@ -129,7 +149,39 @@ fn json_problem(rejection: JsonRejection) -> Problem {
             "unsupported_media_type",
             "send the body as `Content-Type: application/json`",
         ),
-        other => Problem::bad_request("invalid_body", other.body_text()),
+        other => body_problem(&other, other.status(), other.body_text()),
+    }
+}
+
+/// The problem of a request body over [`crate::api::listener::MAX_BODY_BYTES`].
+pub fn payload_too_large() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the request body is larger than {} MiB",
+            crate::api::listener::MAX_BODY_BYTES / 1024 / 1024
+        ),
+    )
+}
+
+/// A body that could not be read: too large (413), too slow (408), or broken (400).
+pub(crate) fn body_problem(
+    error: &(dyn std::error::Error + 'static),
+    status: axum::http::StatusCode,
+    text: String,
+) -> Problem {
+    use axum::http::StatusCode;
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        payload_too_large()
+    } else if crate::api::listener::is_body_timeout(error) {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body did not arrive in time",
+        )
+    } else {
+        Problem::bad_request("invalid_body", text)
     }
 }
 
@@ -164,7 +216,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
 
 /// The client's address (absent when the server runs without connect info).
 #[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<SocketAddr>);
+pub struct ClientAddr(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;

@@ -58,6 +58,38 @@ pub async fn track(req: Request, next: Next) -> Response {
     res
 }
 
+/// `/metrics` on the public listener: served only to the bearer of the metrics token, and
+/// not at all (404, as if absent) when no token is configured.
+pub async fn render_with_token(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use crate::api::problem::Problem;
+    let Some(expected) = state.metrics_token.clone() else {
+        return Problem::not_found("no such endpoint").into_response();
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let ok = presented.is_some_and(|p| {
+        use sha2::Digest;
+        // Digests are compared, so the time a comparison takes says nothing about the token.
+        let a = sha2::Sha256::digest(p.as_bytes());
+        let b = sha2::Sha256::digest(expected.as_bytes());
+        a == b
+    });
+    if !ok {
+        return Problem::unauthenticated(
+            "send the metrics token as `Authorization: Bearer <token>`",
+        )
+        .into_response();
+    }
+    render(State(state)).await
+}
+
 /// `/metrics` in the Prometheus text format.
 pub async fn render(State(state): State<AppState>) -> Response {
     if let Err(e) = business_gauges(&state).await {

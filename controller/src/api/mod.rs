@@ -4,11 +4,14 @@
 //! (`crate::web::admin`).
 //! Handlers are thin: parse, authorize, call the domain module, shape the answer.
 
+pub mod client_ip;
 pub mod docs;
 pub mod extract;
+pub mod listener;
 pub mod metrics;
 pub mod page;
 pub mod problem;
+pub mod rate_limit;
 pub mod v1;
 
 use crate::auth::tokens::TokenCache;
@@ -32,9 +35,12 @@ pub struct AppState {
     pub gateways: Arc<crate::billing::gateway::Gateways>,
     /// The CA's fingerprint, written into enrollment tokens.
     pub ca_fingerprint: [u8; 32],
-    /// Browsers reach us through a TLS-terminating proxy: cookies get `Secure`, and the
-    /// portal takes the client's address from the proxy's `X-Forwarded-For` entry.
+    /// Browsers reach us through a TLS-terminating proxy: cookies get `Secure`.
     pub secure_cookies: bool,
+    /// Token buckets of API callers.
+    pub rate_limiter: Arc<rate_limit::RateLimiter>,
+    /// Bearer token that opens `/metrics` on this listener; without one it is not served here.
+    pub metrics_token: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -50,6 +56,10 @@ impl AppState {
             gateways: Arc::new(gateways),
             ca_fingerprint,
             secure_cookies: false,
+            rate_limiter: Arc::new(rate_limit::RateLimiter::new(
+                rate_limit::RateLimits::default(),
+            )),
+            metrics_token: None,
         }
     }
 }
@@ -63,7 +73,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .route("/metrics", get(metrics::render))
+        .route("/metrics", get(metrics::render_with_token))
         .nest(
             "/api/v1",
             v1.merge(docs::router(openapi))
@@ -73,6 +83,14 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::admin::router())
         .fallback(fallback)
         .layer(axum::middleware::from_fn(metrics::track))
+        .with_state(state)
+}
+
+/// The router of the separate metrics listener: `/metrics` only, no token.
+pub fn metrics_router(state: AppState) -> Router {
+    metrics::handle();
+    Router::new()
+        .route("/metrics", get(metrics::render))
         .with_state(state)
 }
 

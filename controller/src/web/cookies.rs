@@ -25,28 +25,6 @@ pub fn is_https(headers: &HeaderMap, behind_tls: bool) -> bool {
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
 }
 
-/// The client's address: the peer's, or behind a trusted proxy (`behind_proxy`) the last
-/// `X-Forwarded-For` entry, which that proxy appended; entries before it are the client's
-/// own claims and never trusted.
-pub fn client_ip(
-    headers: &HeaderMap,
-    peer: Option<std::net::SocketAddr>,
-    behind_proxy: bool,
-) -> Option<std::net::IpAddr> {
-    let forwarded = behind_proxy
-        .then(|| {
-            headers
-                .get_all("x-forwarded-for")
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .next_back()
-                .and_then(|last| last.trim().parse().ok())
-        })
-        .flatten();
-    forwarded.or(peer.map(|p| p.ip()))
-}
-
 /// How a cookie is set.
 #[derive(Debug, Clone, Copy)]
 pub struct CookieOptions<'a> {
@@ -128,31 +106,6 @@ mod tests {
         assert!(is_https(&h, true));
         h.insert("x-forwarded-proto", HeaderValue::from_static("HTTPS"));
         assert!(is_https(&h, false));
-    }
-
-    #[test]
-    fn client_address_behind_a_proxy_is_the_last_forwarded_entry() {
-        let peer: std::net::SocketAddr = "10.0.0.1:5000".parse().unwrap();
-        let mut h = HeaderMap::new();
-        h.append(
-            "x-forwarded-for",
-            HeaderValue::from_static("1.1.1.1, 2.2.2.2"),
-        );
-        h.append("x-forwarded-for", HeaderValue::from_static("3.3.3.3"));
-        assert_eq!(
-            client_ip(&h, Some(peer), false).unwrap().to_string(),
-            "10.0.0.1"
-        );
-        assert_eq!(
-            client_ip(&h, Some(peer), true).unwrap().to_string(),
-            "3.3.3.3"
-        );
-        let h = HeaderMap::new();
-        assert_eq!(
-            client_ip(&h, Some(peer), true).unwrap().to_string(),
-            "10.0.0.1"
-        );
-        assert_eq!(client_ip(&h, None, true), None);
     }
 
     #[test]

@@ -1,14 +1,13 @@
-//! Signing in and out, the admin's own password, and the language switch. Login uses the
-//! API's checks: the same accounts, Argon2 verification and the database-backed throttle
-//! per account and address.
+//! Signing in and out, the admin's own password, and the language switch. Login is the
+//! API's (`crate::admin_login`): the same accounts, throttle, slowdown and audit records.
 
 use super::ctx::{self, Ctx, Form, PRE_COOKIE, WebError, local_path};
 use super::session;
 use super::texts;
+use crate::admin_login::{self, LoginOutcome, Via};
 use crate::admins;
 use crate::api::AppState;
 use crate::api::extract::ClientAddr;
-use crate::auth::{password, throttle};
 use crate::web::{Lang, cookies, csrf, html};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -139,29 +138,17 @@ pub async fn login(
     let f: LoginFields = serde_urlencoded::from_bytes(&body)
         .map_err(|e| WebError::BadRequest(lang, e.to_string()))?;
     let next = local_path(f.next.as_deref());
-    let address = throttle::address_key(addr.map(|a| a.ip()));
-    let keys = throttle::keys(&f.username, &address);
-    if throttle::locked_for(&state.db, &keys).await?.is_some() {
-        return Ok(login_page(
+    match admin_login::login(&state.db, &f.username, &f.password, addr, Via::Web).await? {
+        LoginOutcome::Locked(_) => Ok(login_page(
             StatusCode::TOO_MANY_REQUESTS,
             &headers,
             lang,
             next,
             Some(texts::text(lang, "login.locked").into()),
             f.username,
-        ));
-    }
-    let found = admins::for_login(&state.db, &f.username).await?;
-    let (admin, hash) = match found {
-        Some((a, h)) => (Some(a), Some(h)),
-        None => (None, None),
-    };
-    let ok = password::verify(&f.password, hash).await;
-    match admin {
-        Some(admin) if ok && !admin.disabled => {
-            throttle::record_success(&state.db, &f.username).await?;
+        )),
+        LoginOutcome::Success(admin) => {
             let secret = session::start(&state.db, &admin.id).await?;
-            tracing::info!(username = %admin.username, %address, "admin signed in to the web UI");
             let mut res = html::see_other(&next);
             let secure = cookies::is_https(&headers, state.secure_cookies);
             let h = res.headers_mut();
@@ -176,18 +163,14 @@ pub async fn login(
             }
             Ok(res)
         }
-        _ => {
-            throttle::record_failure(&state.db, &keys).await?;
-            tracing::warn!(username = %f.username, %address, "failed web UI login");
-            Ok(login_page(
-                StatusCode::UNAUTHORIZED,
-                &headers,
-                lang,
-                next,
-                Some(texts::text(lang, "login.failed").into()),
-                f.username,
-            ))
-        }
+        LoginOutcome::Failed => Ok(login_page(
+            StatusCode::UNAUTHORIZED,
+            &headers,
+            lang,
+            next,
+            Some(texts::text(lang, "login.failed").into()),
+            f.username,
+        )),
     }
 }
 

@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use std::borrow::Borrow;
-use std::net::SocketAddr;
 
 /// The cookie that remembers the language a user switched to.
 pub const LANG_COOKIE: &str = "mb_lang";
@@ -79,7 +78,7 @@ pub struct Ctx {
     /// The signed-in admin.
     pub principal: Principal,
     /// The client's address, for the audit log.
-    pub addr: Option<SocketAddr>,
+    pub addr: Option<std::net::IpAddr>,
     /// The language pages are rendered in.
     pub lang: Lang,
     /// The synchronizer token every form posts back.
@@ -148,7 +147,7 @@ impl Ctx {
         Actor {
             id: Some(self.principal.admin_id.clone()),
             name: self.principal.username.clone(),
-            addr: self.addr.map(|a| a.ip().to_string()),
+            addr: self.addr.map(|a| a.to_string()),
         }
     }
 

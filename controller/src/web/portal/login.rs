@@ -46,21 +46,6 @@ pub struct LoginForm {
     password: String,
 }
 
-/// Throttling keys of a portal login: the customer (or, for unknown identifiers, what was
-/// typed) and the client's address, both prefixed apart from admin logins' keys.
-fn keys(account: &str, addr: &str) -> [(String, i64); 2] {
-    [
-        (
-            format!("portal:{}", account.to_lowercase()),
-            throttle::ACCOUNT_MAX_FAILURES,
-        ),
-        (
-            format!("portal-addr:{addr}"),
-            throttle::ADDRESS_MAX_FAILURES,
-        ),
-    ]
-}
-
 /// Checks the login and opens a session.
 pub async fn submit(
     State(state): State<AppState>,
@@ -100,18 +85,25 @@ async fn attempt(
         Some(c) => c.id,
         None => identifier,
     };
-    let keys = keys(&account, &ctx.addr_key());
-    if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
-        return Err(PortalError::Throttled(lock_minutes(ms)));
+    // Keyed like an admin's: one address is locked out of one customer, while the customer
+    // is only slowed down, so nobody elsewhere can lock a customer out of the portal.
+    let keys = throttle::LoginKeys::portal(&account, &ctx.addr_key());
+    match throttle::gate(&state.db, &keys).await? {
+        throttle::Gate::Locked(wait) => {
+            return Err(PortalError::Throttled(
+                lock_minutes(wait.as_millis() as i64),
+            ));
+        }
+        throttle::Gate::Open(delay) => tokio::time::sleep(delay).await,
     }
     let Some(customer) = credentials::verify(&state.db, &login).await? else {
-        throttle::record_failure(&state.db, &keys).await?;
+        throttle::login_failed(&state.db, &keys).await?;
         tracing::info!(addr = %ctx.addr_key(), "portal login failed");
         let mut res = failed(ctx)?;
         *res.status_mut() = axum::http::StatusCode::UNAUTHORIZED;
         return Ok(res);
     };
-    throttle::clear(&state.db, &keys[0].0).await?;
+    throttle::login_succeeded(&state.db, &keys).await?;
     open_session(state, ctx, &customer).await
 }
 

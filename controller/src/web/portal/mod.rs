@@ -135,7 +135,7 @@ pub struct Ctx {
     pub https: bool,
     /// The client's address.
     pub addr: Option<IpAddr>,
-    /// The request path, for the language switch to come back to.
+    /// The request path and query, for the language switch to come back to.
     pub path: String,
 }
 
@@ -156,12 +156,11 @@ impl FromRequestParts<AppState> for Ctx {
             form_token: cookies::cookie_value(headers, FORM_COOKIE)
                 .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())),
             https: cookies::is_https(headers, state.secure_cookies),
-            addr: cookies::client_ip(
-                headers,
-                crate::api::extract::client_addr(parts),
-                state.secure_cookies,
-            ),
-            path: parts.uri.path().to_string(),
+            addr: crate::api::extract::client_addr(parts),
+            path: parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string()),
         })
     }
 }
@@ -238,7 +237,7 @@ impl Ctx {
             t: self.t,
             logged_in: self.session.is_some(),
             csrf: csrf.to_string(),
-            back: self.path.clone(),
+            back: form_urlencoded::byte_serialize(self.path.as_bytes()).collect(),
             languages: Lang::ALL
                 .iter()
                 .map(|l| LangLink {
@@ -274,7 +273,7 @@ pub struct Layout {
     pub logged_in: bool,
     /// The logout form's anti-forgery token.
     pub csrf: String,
-    /// The page to come back to after switching language.
+    /// The page to come back to after switching language, URL-encoded for a query string.
     pub back: String,
     /// The language switch.
     pub languages: Vec<LangLink>,
