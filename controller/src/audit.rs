@@ -1,5 +1,5 @@
 //! The audit log: every write through the API or the CLI records who did what, when, and
-//! the record before and after, in the same transaction as the change.
+//! the record before and after (secrets redacted), in the same transaction as the change.
 
 use crate::db::{DbError, now_ms};
 use serde::Serialize;
@@ -83,8 +83,10 @@ pub async fn record<B: Serialize, A: Serialize>(
     .bind(action)
     .bind(entity)
     .bind(entity_id)
-    .bind(before.map(|b| serde_json::to_string(b).unwrap_or_default()))
-    .bind(after.map(|a| serde_json::to_string(a).unwrap_or_default()))
+    // Snapshots are whole records; a PPPoE password or a channel token in them must not
+    // outlive the change in a log every auditor can read.
+    .bind(before.map(|b| crate::secrets::redact(b).to_string()))
+    .bind(after.map(|a| crate::secrets::redact(a).to_string()))
     .bind(actor.addr.as_deref())
     .execute(&mut *conn)
     .await?;

@@ -107,6 +107,7 @@ impl Db {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
+        crate::secrets::scrub_stored(self).await?;
         Ok(())
     }
 

@@ -26,6 +26,7 @@ pub mod notify;
 pub mod pki;
 pub mod plans;
 pub mod portal;
+pub mod secrets;
 pub mod serve;
 pub mod settings;
 pub mod site_groups;

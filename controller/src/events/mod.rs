@@ -119,7 +119,7 @@ pub struct Event {
     pub created_at: i64,
 }
 
-/// Writes an event inside the caller's transaction.
+/// Writes an event inside the caller's transaction, secrets redacted from its data.
 pub async fn emit<T: Serialize>(
     conn: &mut sqlx::AnyConnection,
     kind: EventKind,
@@ -133,7 +133,8 @@ pub async fn emit<T: Serialize>(
     .bind(refs.customer_id)
     .bind(refs.subscription_id)
     .bind(refs.site_id)
-    .bind(serde_json::to_string(data).unwrap_or_else(|_| "null".into()))
+    // Payloads go out to webhooks; a secret in a record stays behind.
+    .bind(crate::secrets::redact(data).to_string())
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;

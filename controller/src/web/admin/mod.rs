@@ -111,6 +111,10 @@ pub fn router() -> Router<AppState> {
         .route("/tokens/{id}/revoke", post(admins::revoke_token))
         .route("/audit", get(audit::list))
         .route("/events", get(webhooks::events))
+        .route(
+            "/events/parked/{consumer}/{event_id}/retry",
+            post(webhooks::retry_parked),
+        )
         .route("/webhooks", get(webhooks::list).post(webhooks::create))
         .route("/webhooks/{id}", get(webhooks::deliveries))
         .route("/webhooks/{id}/deactivate", post(webhooks::deactivate))

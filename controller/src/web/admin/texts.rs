@@ -584,6 +584,22 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("event.title", "Peristiwa", "Events"),
     ("event.kind", "Jenis peristiwa", "Event kind"),
     ("event.refs", "Terkait", "Concerns"),
+    (
+        "event.parked",
+        "Peristiwa yang ditunda (gagal diproses berulang kali)",
+        "Parked events (failed again and again)",
+    ),
+    ("event.consumer", "Pemroses", "Consumer"),
+    ("event.attempts", "Percobaan", "Attempts"),
+    ("event.error", "Galat terakhir", "Last error"),
+    ("event.parked_at", "Ditunda pada", "Parked at"),
+    ("event.retry", "Coba lagi", "Retry"),
+    ("event.retry_pending", "Menunggu percobaan", "Retry pending"),
+    (
+        "event.retry_requested",
+        "Peristiwa akan dicoba lagi sebentar lagi.",
+        "The event will be tried again shortly.",
+    ),
     ("webhook.title", "Webhook", "Webhooks"),
     (
         "webhook.secret_once",

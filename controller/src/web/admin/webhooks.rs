@@ -7,6 +7,7 @@ use super::lookups::{self, opt};
 use super::vouchers::{NoFields, not_found};
 use crate::api::AppState;
 use crate::auth::Perm;
+use crate::events::parking::{self, Parked};
 use crate::events::webhooks::{self, Delivery, Webhook};
 use crate::events::{self, ALL_KINDS, Event, EventFilter, EventKind};
 use crate::web::pager::{PAGE_ROWS, Pager};
@@ -25,6 +26,8 @@ pub struct EventQuery {
 #[template(path = "admin/events.html")]
 struct EventsPage<'a> {
     c: &'a Ctx,
+    /// Events a consumer gave up on, shown above the log so an operator sees them first.
+    parked: Vec<Parked>,
     rows: Vec<Event>,
     kinds: [EventKind; crate::events::ALL_KINDS.len()],
     f: EventQuery,
@@ -60,6 +63,7 @@ pub async fn events(
         to: None,
     };
     let mut rows = events::list(&state.db, &f, before, PAGE_ROWS + 1).await?;
+    let parked = parking::list(&state.db, None, PARKED_ROWS).await?;
     let pager = Pager::split(
         &mut rows,
         &[("kind", q.kind.as_deref().unwrap_or(""))],
@@ -68,11 +72,31 @@ pub async fn events(
     );
     Ok(c.render(&EventsPage {
         c: &c,
+        parked,
         rows,
         kinds: ALL_KINDS,
         f: q,
         pager,
     }))
+}
+
+/// The most parked events the Events page lists (the API pages through all of them).
+const PARKED_ROWS: u32 = 100;
+
+/// `POST /events/parked/{consumer}/{event_id}/retry`: the consumer tries the event again.
+pub async fn retry_parked(
+    State(state): State<AppState>,
+    c: Ctx,
+    Path((consumer, event_id)): Path<(String, String)>,
+    _form: Form<NoFields>,
+) -> Result<Response, WebError> {
+    // The same permission as the API's retry, checked before the path is looked at.
+    c.require(Perm::WriteAdmins)?;
+    let event_id: i64 = event_id.parse().map_err(|_| WebError::NotFound(c.lang))?;
+    if !parking::retry(&state.db, &c.actor(), &consumer, event_id).await? {
+        return Err(WebError::NotFound(c.lang));
+    }
+    Ok(c.done("/events", c.t("event.retry_requested")))
 }
 
 #[derive(askama::Template)]
