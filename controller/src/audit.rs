@@ -53,11 +53,9 @@ pub struct AuditEntry {
     pub entity: String,
     /// Which record.
     pub entity_id: Option<String>,
-    /// The record before the change.
-    #[schema(value_type = Object)]
+    /// The record before the change (none for a creation); any JSON value.
     pub before: Option<serde_json::Value>,
-    /// The record after the change.
-    #[schema(value_type = Object)]
+    /// The record after the change (none for a deletion); any JSON value.
     pub after: Option<serde_json::Value>,
     /// The client address.
     pub remote_addr: Option<String>,

@@ -71,8 +71,8 @@ pub struct QueuedCommand {
     pub site_id: String,
     /// `disconnect`, `set_isolation`, `apply_plan` or `resync_router`.
     pub kind: String,
-    /// The command's fields.
-    #[schema(value_type = Object)]
+    /// The command as the agent receives it: its name for a command without fields (e.g.
+    /// `"ResyncRouter"`), else an object keyed by its name holding its fields.
     pub command: serde_json::Value,
     /// The subscription it concerns, if any.
     pub subscription_id: Option<String>,

@@ -55,7 +55,7 @@ pub struct Site {
     pub outbox_pending: i64,
     /// The router's state as the agent last reported it (reachable, version, board, CPU,
     /// memory, sessions online), if it manages one.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub router: Option<serde_json::Value>,
 }
 

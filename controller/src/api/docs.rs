@@ -9,8 +9,12 @@ use axum::response::Html;
 use axum::routing::get;
 use std::fmt::Write;
 use std::sync::Arc;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi, ServerBuilder};
+use utoipa::openapi::{
+    Content, InfoBuilder, Object, OpenApi, Ref, RefOr, Response, ResponseBuilder, ServerBuilder,
+    Type,
+};
 
 /// Adds the document-level parts (info, server, bearer scheme) to the collected paths.
 pub fn finish(mut api: OpenApi) -> OpenApi {
@@ -24,6 +28,7 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
         ))
         .build();
     api.servers = Some(vec![ServerBuilder::new().url("/api/v1").build()]);
+    document_errors(&mut api);
     describe_responses(&mut api);
     let components = api.components.get_or_insert_with(Default::default);
     // Types that appear only in query parameters are referenced but not collected by the
@@ -42,6 +47,91 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
     api
 }
 
+/// The errors any operation can answer besides those its annotation names: the extractors,
+/// the listener and the rate limiter answer them before a handler runs, so listing them per
+/// handler would be repeated on every annotation and forgotten on some. Every error is a
+/// `Problem` served as `application/problem+json`.
+fn document_errors(api: &mut OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    for item in api.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+            let has_body = op.request_body.is_some();
+            let has_path = op.parameters.iter().flatten().any(|p| match p {
+                RefOr::T(p) => p.parameter_in == ParameterIn::Path,
+                RefOr::Ref(_) => false,
+            });
+            for (code, response) in op.responses.responses.iter_mut() {
+                if let RefOr::T(r) = response
+                    && code.starts_with(['4', '5'])
+                    && let Some(content) = r.content.shift_remove("application/json")
+                {
+                    r.content.insert(PROBLEM_JSON.into(), content);
+                }
+            }
+            let mut add = |code: u16, retry: bool| {
+                op.responses
+                    .responses
+                    .entry(code.to_string())
+                    .or_insert_with(|| RefOr::T(problem_response(code, retry)));
+            };
+            // A malformed query or path value.
+            add(400, false);
+            if secured {
+                add(401, false);
+                add(403, false);
+            }
+            if has_path {
+                add(404, false);
+            }
+            if has_body {
+                add(408, false);
+                add(413, false);
+                add(415, false);
+            }
+            // A value of the right type that the operation still refuses, with its field.
+            if has_body || op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                add(422, false);
+            }
+            // The rate limit applies to every token; logins have their own throttle.
+            add(429, true);
+            add(503, true);
+        }
+    }
+}
+
+/// The media type of every error body.
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A documented error response: a `Problem`, with `Retry-After` where the client should wait.
+fn problem_response(code: u16, retry: bool) -> Response {
+    let reason = axum::http::StatusCode::from_u16(code)
+        .ok()
+        .and_then(|c| c.canonical_reason())
+        .unwrap_or("Error");
+    let mut r = ResponseBuilder::new().description(reason).content(
+        PROBLEM_JSON,
+        Content::new(Some(Ref::from_schema_name("Problem"))),
+    );
+    if retry {
+        r = r.header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Some(Object::with_type(Type::Integer)))
+                .description(Some("Seconds to wait before trying again."))
+                .build(),
+        );
+    }
+    r.build()
+}
+
 /// OpenAPI requires a description on every response; the handlers' annotations name status
 /// and body only, so the status's reason phrase fills in.
 fn describe_responses(api: &mut OpenApi) {
@@ -55,7 +145,7 @@ fn describe_responses(api: &mut OpenApi) {
         ];
         for op in ops.into_iter().flatten() {
             for (code, response) in op.responses.responses.iter_mut() {
-                if let utoipa::openapi::RefOr::T(r) = response
+                if let RefOr::T(r) = response
                     && r.description.is_empty()
                 {
                     r.description = code

@@ -57,8 +57,21 @@ impl Default for HttpLimits {
 /// keeps); a body declared larger is refused before it is read.
 pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// What a connection over the cap gets before it is closed.
-const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 97\r\n\r\n{\"type\":\"about:blank\",\"title\":\"Service Unavailable\",\"status\":503,\"code\":\"too_many_connections\"}";
+/// The problem document a connection over the cap gets, shaped like every other `Problem`.
+const BUSY_BODY: &str = concat!(
+    r#"{"type":"urn:mikrobill:problem:too_many_connections","title":"Service Unavailable","#,
+    r#""status":503,"detail":"the server has too many open connections; try again shortly","#,
+    r#""code":"too_many_connections"}"#
+);
+
+/// What a connection over the cap gets before it is closed (written raw: no request is read).
+fn busy_response() -> Vec<u8> {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/problem+json\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{BUSY_BODY}",
+        BUSY_BODY.len()
+    )
+    .into_bytes()
+}
 
 /// How long open connections may finish their requests once shutdown starts.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -122,7 +135,7 @@ pub async fn serve(
 /// Answers a connection over the cap with 503 and closes it, without reading its request.
 async fn refuse(mut stream: TcpStream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
-        stream.write_all(BUSY_RESPONSE).await?;
+        stream.write_all(&busy_response()).await?;
         stream.shutdown().await
     })
     .await;
@@ -479,6 +492,18 @@ pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_busy_answer_is_a_complete_problem_document() {
+        let raw = String::from_utf8(busy_response()).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        assert!(head.contains(&format!("content-length: {}", body.len())));
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        for key in ["type", "title", "status", "detail", "code"] {
+            assert!(v.get(key).is_some(), "{key} missing: {v}");
+        }
+        assert_eq!(v["status"], 503);
+    }
 
     fn limits() -> HttpLimits {
         HttpLimits {

@@ -15,6 +15,7 @@ pub const DEFAULT_LIMIT: u32 = 50;
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// Items per page (1-500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -167,7 +167,7 @@ pub async fn retry(
         "event_consumer",
         Some(consumer),
         None::<&()>,
-        Some(&event_id),
+        Some(&serde_json::json!({ "event_id": event_id })),
     )
     .await?;
     tx.commit().await?;
