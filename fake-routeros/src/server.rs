@@ -338,6 +338,9 @@ async fn serve(stream: TcpStream, open: OpenGuard, mut shutdown: watch::Receiver
     };
     loop {
         let (batch, flow) = tokio::select! {
+            // An outage wins over input that arrived with it: once `set_refuse(true)` has
+            // returned, no command on an open connection may still be answered.
+            biased;
             () = went_down(&mut shutdown, &mut outage, kicks) => return,
             read = reader.read() => match read {
                 Ok(Some(words)) => conn.on_sentence(words),
@@ -365,6 +368,7 @@ async fn serve(stream: TcpStream, open: OpenGuard, mut shutdown: watch::Receiver
         if !batch.is_empty() {
             let delay = conn.shared.faults.delay();
             tokio::select! {
+                biased;
                 () = went_down(&mut shutdown, &mut outage, kicks) => return,
                 written = send_batch(&mut write_half, &batch, delay) => {
                     if let Err(e) = written {

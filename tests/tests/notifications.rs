@@ -28,7 +28,8 @@ mikrobill_tests::on_both_backends!(
     a_reminder_reaches_every_channel_once_across_a_crash,
     failures_retry_trip_the_breaker_and_respect_opt_out,
     operators_hear_of_a_site_offline_past_the_delay_only,
-    a_poison_event_is_parked_and_the_rest_flow
+    a_poison_event_is_parked_and_the_rest_flow,
+    every_event_kind_produces_its_message
 );
 
 /// One request a fake gateway got.
@@ -1129,4 +1130,208 @@ async fn a_poison_event_is_parked_and_the_rest_flow(backend: Backend) {
         },
     )
     .await;
+}
+
+/// Every event kind that has a message produces it, on one controller, in one pass of the
+/// consumer: an invoice, an isolation, a payment, a re-activation, a batch sold
+/// to a reseller, a command that expired before its site came online, the site going offline,
+/// and an event the consumer had to park. (Reminders come from the schedule, not an event, and
+/// portal codes from a login: their own tests cover them. `subscription.terminated`,
+/// `site.online` and `site.revoked` have no message by design.)
+async fn every_event_kind_produces_its_message(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let gw = Gateway::default();
+    let base = serve_gateway(gw.clone()).await;
+    admin
+        .put(
+            "/api/v1/settings/notifications",
+            &json!({"site_offline_delay_seconds": 1, "default_lang": "en"}),
+        )
+        .await
+        .expect(200);
+    channel(
+        &admin,
+        "Telegram",
+        json!({"kind": "telegram", "api_base": format!("{base}/tg"), "bot_token": "9:all", "operator_chat_id": "-100999"}),
+    )
+    .await;
+
+    // A command waits for a site that has never been online, and expires before it comes.
+    let enrollment = admin
+        .post("/api/v1/sites", &json!({"name": "Menara Barat"}))
+        .await
+        .expect(201);
+    let site = enrollment["site"]["id"].as_str().unwrap().to_string();
+    admin
+        .post(
+            &format!("/api/v1/sites/{site}/commands"),
+            &json!({"command": {"kind": "resync_router"}, "ttl_secs": 1}),
+        )
+        .await
+        .expect(201);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let agent_dir = tempfile::tempdir().unwrap();
+    agents::enroll(enrollment["token"].as_str().unwrap(), agent_dir.path()).await;
+    let agent = agents::start(agent_dir.path(), None).await;
+    agents::wait_connected(&agent).await;
+
+    // A subscriber is invoiced, isolated, pays and is re-activated.
+    let plan = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Home 10M", "kind": "pppoe", "price": 150000}),
+        )
+        .await
+        .expect(201);
+    // The customer's chat is known before the first invoice is issued.
+    let customer = admin
+        .post(
+            "/api/v1/customers",
+            &json!({"name": "Dewi Lestari", "phone": "081211112222"}),
+        )
+        .await
+        .expect(201);
+    let customer = customer["id"].as_str().unwrap().to_string();
+    admin
+        .put(
+            &format!("/api/v1/customers/{customer}/notification-preferences"),
+            &json!({"telegram_chat_id": "555001"}),
+        )
+        .await
+        .expect(200);
+    let sub = admin
+        .post(
+            "/api/v1/subscriptions",
+            &json!({"customer_id": customer, "plan_id": plan["id"], "site_id": site, "username": "dewi"}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    admin
+        .post(&format!("/api/v1/subscriptions/{sub}/isolate"), &json!({}))
+        .await
+        .expect(200);
+    // Sent before the payment: a settled invoice or a lifted isolation cancels its message.
+    wait_sent(&admin, "invoice.created").await;
+    wait_sent(&admin, "subscription.isolated").await;
+    let invoice = admin
+        .get(&format!("/api/v1/invoices?subscription_id={sub}"))
+        .await
+        .expect(200)["items"][0]
+        .clone();
+    let owed = invoice["total"].as_i64().unwrap() - invoice["amount_paid"].as_i64().unwrap();
+    let paid = admin
+        .post(
+            "/api/v1/payments",
+            &json!({"invoice_id": invoice["id"], "amount": owed, "method": "cash"}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(paid["allocations"][0]["amount"], owed, "{paid}");
+    // An operator's isolation is lifted by an operator, not by the payment.
+    admin
+        .post(
+            &format!("/api/v1/subscriptions/{sub}/reactivate"),
+            &json!({}),
+        )
+        .await
+        .expect(200);
+
+    // A reseller buys a batch.
+    let hotspot = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Harian", "kind": "hotspot", "price": 1500}),
+        )
+        .await
+        .expect(201);
+    let reseller = admin
+        .post(
+            "/api/v1/admins",
+            &json!({"username": "toko-dewi", "password": "toko-dewi-password-1", "role": "reseller"}),
+        )
+        .await
+        .expect(201);
+    let reseller_id = reseller["id"].as_str().unwrap();
+    admin
+        .post(
+            &format!("/api/v1/resellers/{reseller_id}/credit"),
+            &json!({"amount": 10_000}),
+        )
+        .await
+        .expect(200);
+    let batch = admin
+        .post(
+            "/api/v1/voucher-batches",
+            &json!({"plan_id": hotspot["id"], "count": 2, "scope": "all"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            &format!(
+                "/api/v1/voucher-batches/{}/sell",
+                batch["id"].as_str().unwrap()
+            ),
+            &json!({"reseller_id": reseller_id}),
+        )
+        .await
+        .expect(200);
+
+    // An event no consumer can handle, and the site going down for good.
+    let store = ctl.db().await;
+    sqlx::query(
+        "INSERT INTO events (kind, customer_id, subscription_id, site_id, payload, created_at) \
+         VALUES ('payment.received', 'no-such-customer', NULL, NULL, '{}', $1)",
+    )
+    .bind(mikrobill_controller::db::now_ms())
+    .execute(&store.pool)
+    .await
+    .unwrap();
+    store.pool.close().await;
+    agent.shutdown().await;
+
+    for topic in [
+        "invoice.created",
+        "subscription.isolated",
+        "payment.received",
+        "subscription.reactivated",
+        "voucher_batch.sold",
+        "command.failed",
+        "site.offline",
+        "event.parked",
+    ] {
+        let sent = wait_sent(&admin, topic).await;
+        assert!(
+            sent.iter().all(|m| m["attempts"] == 1),
+            "{topic}: {sent:#?}"
+        );
+    }
+    // Customer messages went to the customer's chat, operator alerts to the operators'.
+    assert!(!gw.delivered("/tg/", "555001").is_empty());
+    assert!(!gw.delivered("/tg/", "-100999").is_empty());
+}
+
+/// The sent messages of a topic, once there is one; fails with every message when none is
+/// sent within a minute.
+async fn wait_sent(admin: &Api, topic: &str) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let m = messages(admin, &format!("topic={topic}&status=sent")).await;
+        if !m.is_empty() {
+            return m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {topic} message sent; all messages: {:#?}",
+            messages(admin, "").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
