@@ -157,10 +157,16 @@ impl FromRequestParts<AppState> for Ctx {
                 .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())),
             https: cookies::is_https(headers, state.secure_cookies),
             addr: crate::api::extract::client_addr(parts),
-            path: parts
-                .uri
-                .path_and_query()
-                .map_or_else(|| parts.uri.path().to_string(), |p| p.as_str().to_string()),
+            // The portal is nested at `/portal`, which strips the prefix from `parts.uri`; the
+            // switch must come back to the URL the browser asked for.
+            path: {
+                let uri = parts
+                    .extensions
+                    .get::<axum::extract::OriginalUri>()
+                    .map_or(&parts.uri, |o| &o.0);
+                uri.path_and_query()
+                    .map_or_else(|| uri.path().to_string(), |p| p.as_str().to_string())
+            },
         })
     }
 }
