@@ -381,7 +381,7 @@ pub async fn credit_reseller(
     amount: i64,
     note: Option<String>,
 ) -> DomainResult<Admin> {
-    if amount <= 0 || !crate::billing::tax::check_amount(amount) {
+    if amount <= 0 || !crate::tax::check_amount(amount) {
         return Err(DomainError::invalid(
             "amount",
             "must be positive and at most 10^15",
@@ -403,17 +403,14 @@ pub async fn credit_reseller(
     .bind(amount)
     .bind(now_ms())
     .bind(id)
-    .bind(crate::billing::tax::MAX_AMOUNT - amount)
+    .bind(crate::tax::MAX_AMOUNT - amount)
     .execute(&mut *tx)
     .await?
     .rows_affected();
     if updated == 0 {
         return Err(DomainError::invalid(
             "amount",
-            format!(
-                "would take the balance above {}",
-                crate::billing::tax::MAX_AMOUNT
-            ),
+            format!("would take the balance above {}", crate::tax::MAX_AMOUNT),
         ));
     }
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(

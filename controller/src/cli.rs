@@ -190,7 +190,7 @@ impl std::fmt::Debug for HttpArgs {
 impl HttpArgs {
     /// The settings in effect: flags and environment over the file's `[http]` table.
     fn resolve(self, file: &crate::config::FileHttp) -> anyhow::Result<crate::config::HttpConfig> {
-        use crate::api::listener::HttpLimits;
+        use crate::http::listener::HttpLimits;
         let defaults = HttpLimits::default();
         let duration = |flag: Option<Duration>, text: &Option<String>, key: &str, default| match (
             flag, text,
@@ -240,9 +240,9 @@ impl HttpArgs {
             "--http-max-connections must be at least 1"
         );
         let trusted_proxies = match (self.trusted_proxies, &file.trusted_proxies) {
-            (Some(text), _) => crate::api::client_ip::parse_trusted(&text)
+            (Some(text), _) => crate::http::client_ip::parse_trusted(&text)
                 .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
-            (None, Some(list)) => crate::api::client_ip::parse_trusted(&list.join(","))
+            (None, Some(list)) => crate::http::client_ip::parse_trusted(&list.join(","))
                 .map_err(|e| anyhow::anyhow!("[http] trusted_proxies: {e}"))?,
             (None, None) => Vec::new(),
         };
@@ -270,7 +270,7 @@ impl HttpArgs {
             Some(text) => vec![text],
             None => file.api_rate_limits.clone().unwrap_or_default(),
         };
-        let rate_limits = crate::api::rate_limit::RateLimits::default()
+        let rate_limits = crate::http::rate_limit::RateLimits::default()
             .with_overrides(overrides.iter().map(String::as_str))
             .map_err(|e| anyhow::anyhow!("API rate limits: {e}"))?;
         Ok(crate::config::HttpConfig {

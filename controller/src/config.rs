@@ -195,7 +195,7 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 #[derive(Clone, Default)]
 pub struct HttpConfig {
     /// Timeouts and the connection cap.
-    pub limits: crate::api::listener::HttpLimits,
+    pub limits: crate::http::listener::HttpLimits,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The separate listener of `/metrics`; none serves it only with the token.
@@ -203,7 +203,7 @@ pub struct HttpConfig {
     /// Bearer token that opens `/metrics` on the public listener.
     pub metrics_token: Option<String>,
     /// API rate limits per role.
-    pub rate_limits: crate::api::rate_limit::RateLimits,
+    pub rate_limits: crate::http::rate_limit::RateLimits,
 }
 
 impl std::fmt::Debug for HttpConfig {

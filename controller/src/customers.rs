@@ -321,7 +321,7 @@ pub async fn update(
 }
 
 /// Adds `delta` (may be negative) to a customer's credit inside the caller's transaction.
-/// The balance stays within ±[`crate::billing::tax::MAX_AMOUNT`]: a change that would leave
+/// The balance stays within ±[`crate::tax::MAX_AMOUNT`]: a change that would leave
 /// it is refused on the field `amount` (checked in the UPDATE, so concurrent changes cannot
 /// pass it together).
 pub async fn adjust_balance(
@@ -329,7 +329,7 @@ pub async fn adjust_balance(
     id: &str,
     delta: i64,
 ) -> DomainResult<i64> {
-    use crate::billing::tax::MAX_AMOUNT;
+    use crate::tax::MAX_AMOUNT;
     let out_of_range = || {
         DomainError::invalid(
             "amount",

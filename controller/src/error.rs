@@ -92,18 +92,3 @@ pub fn required_text(field: &'static str, v: &str, max: usize) -> DomainResult<S
     text(field, Some(v.to_string()), max)?
         .ok_or_else(|| DomainError::invalid(field, "must not be empty"))
 }
-
-impl From<crate::sites::SiteError> for DomainError {
-    fn from(e: crate::sites::SiteError) -> Self {
-        use crate::sites::SiteError;
-        match e {
-            SiteError::Db(db) => DomainError::Db(db),
-            SiteError::NotFound(k) => DomainError::not_found("site", k),
-            SiteError::Exists(n) => {
-                DomainError::conflict("exists", format!("a site named {n:?} already exists"))
-            }
-            e @ SiteError::InvalidName(_) => DomainError::invalid("name", e.to_string()),
-            e @ SiteError::TokenRejected => DomainError::conflict("token_rejected", e.to_string()),
-        }
-    }
-}

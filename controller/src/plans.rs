@@ -267,7 +267,7 @@ fn checked(input: &PlanInput) -> Result<(Plan, i64), crate::error::DomainError> 
             format!("{r:?} is not of the form rx/tx, e.g. 2M/10M"),
         ));
     }
-    if input.price < 0 || input.price > crate::billing::tax::MAX_AMOUNT {
+    if input.price < 0 || input.price > crate::tax::MAX_AMOUNT {
         return Err(DomainError::invalid("price", "must be between 0 and 10^15"));
     }
     let shared_users = input.shared_users.unwrap_or(1);
@@ -485,4 +485,14 @@ pub async fn set_archived(
     .await?;
     tx.commit().await?;
     Ok(after)
+}
+
+/// Every plan as a sync item, for a site's snapshot.
+pub async fn snapshot(db: &Db) -> Result<Vec<Item>, DbError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM plans ORDER BY id"
+    )))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| Ok(Item::Plan(from_row(r)?))).collect()
 }

@@ -100,9 +100,9 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         links = ?gateways.links().map(|g| g.name()),
         "payment gateways"
     );
-    let mut state = crate::api::AppState::new(db.clone(), gateways, ca_fingerprint);
+    let mut state = crate::http::AppState::new(db.clone(), gateways, ca_fingerprint);
     state.secure_cookies = config.behind_tls;
-    state.rate_limiter = Arc::new(crate::api::rate_limit::RateLimiter::new(
+    state.rate_limiter = Arc::new(crate::http::rate_limit::RateLimiter::new(
         config.http.rate_limits.clone(),
     ));
     state.metrics_token = config.http.metrics_token.as_deref().map(Arc::from);
@@ -119,8 +119,8 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
                 .with_context(|| format!("cannot listen on {addr} for /metrics"))?;
             let bound = metrics_listener.local_addr()?;
             tracing::info!(metrics_addr = %bound, "metrics listening");
-            let app = crate::api::metrics_router(state.clone());
-            tasks.push(tokio::spawn(crate::api::listener::serve(
+            let app = crate::routes::metrics_router(state.clone());
+            tasks.push(tokio::spawn(crate::http::listener::serve(
                 metrics_listener,
                 app,
                 limits,
@@ -131,8 +131,8 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         }
         None => None,
     };
-    let app = crate::api::router(state);
-    tasks.push(tokio::spawn(crate::api::listener::serve(
+    let app = crate::routes::router(state);
+    tasks.push(tokio::spawn(crate::http::listener::serve(
         listener,
         app,
         limits,

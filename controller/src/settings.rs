@@ -2,9 +2,9 @@
 //! Stored as one JSON document in the `settings` table so every replica reads the same.
 
 use crate::audit::{self, Actor};
-use crate::billing::tax::TaxRule;
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::tax::TaxRule;
 use serde::{Deserialize, Serialize};
 
 const KEY: &str = "billing";
@@ -37,7 +37,7 @@ pub struct BillingSettings {
     /// Company phone printed on invoices, receipts and vouchers.
     pub company_phone: String,
     /// The language the admin UI speaks unless a user switches.
-    pub language: crate::web::Lang,
+    pub language: crate::locale::Lang,
     /// The hotspot login URL printed as each voucher's QR code; `{code}` and `{password}`
     /// are replaced by the voucher's (URL-encoded).
     pub hotspot_login_url: String,
@@ -46,8 +46,8 @@ pub struct BillingSettings {
 impl Default for BillingSettings {
     fn default() -> Self {
         BillingSettings {
-            tax_rate_bp: crate::billing::tax::DEFAULT_TAX.rate_bp,
-            tax_inclusive: crate::billing::tax::DEFAULT_TAX.inclusive,
+            tax_rate_bp: crate::tax::DEFAULT_TAX.rate_bp,
+            tax_inclusive: crate::tax::DEFAULT_TAX.inclusive,
             currency: "IDR".into(),
             currency_exponent: 0,
             utc_offset_minutes: 420,
@@ -56,7 +56,7 @@ impl Default for BillingSettings {
             company_name: "MikroBill ISP".into(),
             company_address: String::new(),
             company_phone: String::new(),
-            language: crate::web::Lang::Id,
+            language: crate::locale::Lang::Id,
             hotspot_login_url: DEFAULT_LOGIN_URL.into(),
         }
     }

@@ -28,6 +28,23 @@ pub enum SiteError {
     TokenRejected,
 }
 
+/// A site error as the API and the web UI answer it; here, not in `error.rs`, so the shared
+/// error type depends on no domain module.
+impl From<SiteError> for crate::error::DomainError {
+    fn from(e: SiteError) -> Self {
+        use crate::error::DomainError;
+        match e {
+            SiteError::Db(db) => DomainError::Db(db),
+            SiteError::NotFound(k) => DomainError::not_found("site", k),
+            SiteError::Exists(n) => {
+                DomainError::conflict("exists", format!("a site named {n:?} already exists"))
+            }
+            e @ SiteError::InvalidName(_) => DomainError::invalid("name", e.to_string()),
+            e @ SiteError::TokenRejected => DomainError::conflict("token_rejected", e.to_string()),
+        }
+    }
+}
+
 impl From<sqlx::Error> for SiteError {
     fn from(e: sqlx::Error) -> Self {
         SiteError::Db(DbError::Sqlx(e))

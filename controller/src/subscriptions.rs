@@ -672,7 +672,7 @@ pub async fn change_plan(
             )
             .await?;
         } else if adjustment < 0 {
-            let credit = crate::billing::tax::apply(-adjustment, st.tax()).total;
+            let credit = crate::tax::apply(-adjustment, st.tax()).total;
             crate::customers::adjust_balance(&mut tx, &after.customer_id, credit).await?;
         }
     }

@@ -7,7 +7,7 @@
 //! A change names one site, or none for changes that concern every site.
 
 use crate::db::{Db, DbError, now_ms};
-use mikrobill_protocol::items::{Item, ItemKey, Voucher, VoucherStatus};
+use mikrobill_protocol::items::ItemKey;
 use mikrobill_protocol::messages::{Change, ChangeOp, SyncCursor};
 use sqlx::{AnyConnection, Row};
 
@@ -152,41 +152,5 @@ pub async fn changes_after(
             };
             Ok(Change { seq, op })
         })
-        .collect()
-}
-
-/// Every plan, for a snapshot.
-pub async fn snapshot_plans(db: &Db) -> Result<Vec<Item>, DbError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM plans ORDER BY id",
-        crate::plans::COLUMNS
-    )))
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok(Item::Plan(crate::plans::from_row(r)?)))
-        .collect()
-}
-
-/// A page of the vouchers a site may use, after voucher code `after`, for a snapshot.
-pub async fn snapshot_vouchers(
-    db: &Db,
-    site_id: &str,
-    after: &str,
-    limit: u32,
-) -> Result<Vec<Voucher>, DbError> {
-    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {} FROM vouchers WHERE {} AND code > $2 AND status <> $3 ORDER BY code LIMIT $4",
-        crate::vouchers::COLUMNS,
-        crate::vouchers::usable_at_site_sql(1)
-    )))
-    .bind(site_id)
-    .bind(after)
-    .bind(crate::vouchers::status_str(VoucherStatus::Revoked))
-    .bind(limit as i64)
-    .fetch_all(&db.pool)
-    .await?;
-    rows.iter()
-        .map(|r| Ok(crate::vouchers::from_row(r)?))
         .collect()
 }

@@ -1,7 +1,7 @@
 //! The OpenAPI document (generated from the handlers' annotations) and a readable reference
 //! page rendered from it on the server, so the docs need no script and no internet.
 
-use crate::api::AppState;
+use crate::http::AppState;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;

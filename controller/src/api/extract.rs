@@ -1,17 +1,18 @@
 //! Request extractors that answer in problem details: the authenticated caller, JSON bodies
 //! and query strings.
 
-use crate::api::AppState;
-use crate::api::client_ip::ClientIp;
-use crate::api::problem::Problem;
 use crate::audit::Actor;
 use crate::auth::{Perm, Principal};
+use crate::http::AppState;
+use crate::http::client_ip::client_addr;
+use crate::http::problem::Problem;
+use crate::http::problem::body_problem;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 /// The authenticated caller of an `/api/v1` endpoint.
 #[derive(Debug, Clone)]
@@ -52,17 +53,6 @@ pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
-/// The client's address as the listener resolved it behind trusted proxies (the peer's
-/// address when a router is served some other way).
-pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
-    parts.extensions.get::<ClientIp>().map(|c| c.0).or_else(|| {
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
-    })
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -153,38 +143,6 @@ fn json_problem(rejection: JsonRejection) -> Problem {
     }
 }
 
-/// The problem of a request body over [`crate::api::listener::MAX_BODY_BYTES`].
-pub fn payload_too_large() -> Problem {
-    Problem::new(
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!(
-            "the request body is larger than {} MiB",
-            crate::api::listener::MAX_BODY_BYTES / 1024 / 1024
-        ),
-    )
-}
-
-/// A body that could not be read: too large (413), too slow (408), or broken (400).
-pub(crate) fn body_problem(
-    error: &(dyn std::error::Error + 'static),
-    status: axum::http::StatusCode,
-    text: String,
-) -> Problem {
-    use axum::http::StatusCode;
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        payload_too_large()
-    } else if crate::api::listener::is_body_timeout(error) {
-        Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
-            "the request body did not arrive in time",
-        )
-    } else {
-        Problem::bad_request("invalid_body", text)
-    }
-}
-
 /// A query string whose parse errors become 400 problems.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Query<T>(pub T);
@@ -211,17 +169,5 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             }
             Err(other) => Err(Problem::bad_request("invalid_query", other.body_text())),
         }
-    }
-}
-
-/// The client's address (absent when the server runs without connect info).
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(client_addr(parts)))
     }
 }

@@ -2,8 +2,8 @@
 //! (subscriptions, vouchers, revenue) read from the database when `/metrics` is scraped, so
 //! every replica reports the same business figures.
 
-use crate::api::AppState;
 use crate::db::now_ms;
+use crate::http::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
@@ -36,7 +36,7 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Middleware (installed by [`crate::api::router`], which installs the recorder first): one
+/// Middleware (installed by the router in `routes`, which installs the recorder first): one
 /// histogram sample per request, labelled by route pattern (never the raw
 /// path, which would explode the label set), method and status.
 pub async fn track(req: Request, next: Next) -> Response {
@@ -64,7 +64,7 @@ pub async fn render_with_token(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    use crate::api::problem::Problem;
+    use crate::http::problem::Problem;
     let Some(expected) = state.metrics_token.clone() else {
         return Problem::not_found("no such endpoint").into_response();
     };

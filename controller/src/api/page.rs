@@ -1,7 +1,7 @@
 //! Keyset pagination shared by every list endpoint: `?limit=&cursor=` in, `{items,
 //! next_cursor}` out. Cursors are opaque to clients and stay fast at any depth.
 
-use crate::api::problem::Problem;
+use crate::http::problem::Problem;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 

@@ -6,16 +6,16 @@
 //! because the operator bills by its own calendar, not by UTC days.
 //!
 //! Proration is by whole days: `days / cycle_days` of the monthly amount, rounded half away
-//! from zero like tax (see [`crate::billing::tax`]). A change or start on date `d` counts the
+//! from zero like tax (see [`crate::tax`]). A change or start on date `d` counts the
 //! days `d..cycle.end`, so a change on the cycle's first day moves the whole month and one on
 //! its last day moves a single day.
 //!
-//! Results are exact for amounts within [`crate::billing::tax::MAX_AMOUNT`]. Dates beyond the
+//! Results are exact for amounts within [`crate::tax::MAX_AMOUNT`]. Dates beyond the
 //! range of [`time::Date`] (years -9999..=9999) saturate at its ends instead of panicking.
 
 use time::{Date, Month};
 
-use crate::billing::tax::round_div;
+use crate::tax::round_div;
 
 const MS_PER_MINUTE: i64 = 60_000;
 const MS_PER_DAY: i64 = 86_400_000;
@@ -173,7 +173,7 @@ fn date_from_julian_day(jd: i128) -> Date {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::billing::tax::MAX_AMOUNT;
+    use crate::tax::MAX_AMOUNT;
     use proptest::prelude::*;
 
     const WIB: i32 = 420;

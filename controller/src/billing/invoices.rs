@@ -2,9 +2,9 @@
 //! credit applied on issue, void. The periodic invoice run lives in `subscriptions`.
 
 use crate::audit::{self, Actor};
-use crate::billing::tax::{self, TaxRule};
 use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult};
+use crate::tax::{self, TaxRule};
 use serde::Serialize;
 use sqlx::Row;
 

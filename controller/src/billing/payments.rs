@@ -276,7 +276,7 @@ pub async fn record_manual(db: &Db, actor: &Actor, input: PaymentInput) -> Domai
     if !matches!(input.method, PaymentMethod::Cash | PaymentMethod::Transfer) {
         return Err(DomainError::invalid("method", "must be cash or transfer"));
     }
-    if input.amount <= 0 || !crate::billing::tax::check_amount(input.amount) {
+    if input.amount <= 0 || !crate::tax::check_amount(input.amount) {
         return Err(DomainError::invalid("amount", "must be positive"));
     }
     let reference = text("reference", input.reference, 100)?;

@@ -264,7 +264,7 @@ async fn initial_sync(
         )
         .await
         .map_err(frame_err)?;
-        let plans = sync_log::snapshot_plans(db).await.map_err(err)?;
+        let plans = crate::plans::snapshot(db).await.map_err(err)?;
         for chunk in plans.chunks(SYNC_CHUNK as usize) {
             write_frame(
                 send,
@@ -276,7 +276,7 @@ async fn initial_sync(
         let mut after = String::new();
         let mut count = 0usize;
         loop {
-            let page = sync_log::snapshot_vouchers(db, site_id, &after, SYNC_CHUNK)
+            let page = crate::vouchers::snapshot_page(db, site_id, &after, SYNC_CHUNK)
                 .await
                 .map_err(err)?;
             let Some(last) = page.last() else { break };

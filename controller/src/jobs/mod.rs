@@ -2,9 +2,8 @@
 //! whichever replica holds its lease; every job is also idempotent on its own, so a lease
 //! lost mid-run costs time, never a double invoice.
 
-pub mod lease;
-
 use crate::db::{Db, now_ms};
+use crate::lease;
 use std::time::Duration;
 
 /// A scheduled job.

@@ -22,6 +22,10 @@ pub mod worker;
 
 use serde::{Deserialize, Serialize};
 
+/// How long a portal login code is valid; a code message still unsent by then is dropped.
+/// Here rather than in `portal::codes` so notifications need nothing from the portal.
+pub const PORTAL_CODE_LIFETIME_MS: i64 = 10 * 60 * 1000;
+
 /// What a message is about; each topic has its own template per language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Topic {

@@ -5,7 +5,7 @@ use super::channels::{AddressKind, Channel};
 use crate::audit::{self, Actor};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
-use crate::web::Lang;
+use crate::locale::Lang;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 

@@ -10,8 +10,8 @@ use super::{Topic, prefs};
 use crate::db::Db;
 use crate::error::DomainResult;
 use crate::events::{Event, EventKind, consumer};
+use crate::locale::{Lang, format_money};
 use crate::settings::BillingSettings;
-use crate::web::{Lang, format_money};
 use sqlx::Row;
 
 /// The consumer's name in `event_consumers`.
@@ -501,7 +501,7 @@ pub(crate) async fn cancel_reason(
     if now - m.created_at > MAX_AGE_MS {
         return Ok(Some("waited more than a week; no longer relevant".into()));
     }
-    if topic == Some(Topic::PortalCode) && now - m.created_at > crate::portal::codes::LIFETIME_MS {
+    if topic == Some(Topic::PortalCode) && now - m.created_at > super::PORTAL_CODE_LIFETIME_MS {
         return Ok(Some(
             "the login code expired before it could be sent".into(),
         ));

@@ -21,7 +21,7 @@ pub struct NotificationSettings {
     /// messages point to the portal under it. Empty: messages name the invoice instead.
     pub public_url: String,
     /// Language for customers who chose none and for operator alerts.
-    pub default_lang: crate::web::Lang,
+    pub default_lang: crate::locale::Lang,
 }
 
 impl Default for NotificationSettings {
@@ -30,7 +30,7 @@ impl Default for NotificationSettings {
             reminder_days: vec![7, 3, 1],
             site_offline_delay_seconds: 300,
             public_url: String::new(),
-            default_lang: crate::web::Lang::Id,
+            default_lang: crate::locale::Lang::Id,
         }
     }
 }

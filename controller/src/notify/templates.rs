@@ -7,7 +7,7 @@ use super::Topic;
 use crate::audit::{self, Actor};
 use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult};
-use crate::web::Lang;
+use crate::locale::Lang;
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::BTreeMap;

@@ -10,7 +10,7 @@ use super::messages::{self, Message, Outcome};
 use super::transport::{self, Outgoing, SendError};
 use crate::db::{Db, now_ms};
 use crate::delivery::{Breakers, retry_delay};
-use crate::jobs::lease;
+use crate::lease;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -11,8 +11,8 @@ use crate::notify::{Topic, templates::Vars};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-/// How long a code is valid.
-pub const LIFETIME_MS: i64 = 10 * 60 * 1000;
+/// How long a code is valid (its message is not sent after that either).
+pub const LIFETIME_MS: i64 = crate::notify::PORTAL_CODE_LIFETIME_MS;
 /// Wrong tries before a code is void.
 pub const MAX_TRIES: i64 = 5;
 /// A new code is not sent sooner than this after the last one.

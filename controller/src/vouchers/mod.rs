@@ -617,6 +617,26 @@ pub async fn revoke_voucher(db: &Db, actor: &Actor, code: &str) -> DomainResult<
     Ok(after)
 }
 
+/// A page of the vouchers a site may use, after voucher code `after`, for a site's snapshot.
+pub async fn snapshot_page(
+    db: &Db,
+    site_id: &str,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<Voucher>, DbError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM vouchers WHERE {} AND code > $2 AND status <> $3 ORDER BY code LIMIT $4",
+        usable_at_site_sql(1)
+    )))
+    .bind(site_id)
+    .bind(after)
+    .bind(status_str(VoucherStatus::Revoked))
+    .bind(limit as i64)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| Ok(from_row(r)?)).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

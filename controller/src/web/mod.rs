@@ -1,5 +1,5 @@
 //! Pieces shared by the server-rendered HTML front ends (the admin UI in [`admin`] and the
-//! customer portal in [`portal`]): language choice, money formatting, cookies, CSRF checks,
+//! customer portal in [`portal`]): the language of a request, cookies, CSRF checks,
 //! HTML responses with their security headers, pagination links and SVG charts. Pages render
 //! with askama templates from `controller/templates/`, compiled into the binary, so the build
 //! stays `cargo build`; static assets are embedded with `include_str!`.
@@ -10,10 +10,7 @@ pub mod chart;
 pub mod cookies;
 pub mod csrf;
 pub mod html;
-pub mod lang;
-pub mod money;
 pub mod pager;
 pub mod portal;
 
-pub use lang::Lang;
-pub use money::format_money;
+pub use crate::locale::{Lang, format_money};

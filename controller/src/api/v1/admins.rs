@@ -1,12 +1,12 @@
 //! Admin users, resellers' balance, and API tokens.
 
 use crate::admins::{self, Admin, AdminPatch, NewAdmin};
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::tokens::{self, ApiTokenInfo};
 use crate::auth::{Perm, Role};
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,11 +1,11 @@
 //! The audit log, read-only.
 
-use crate::api::AppState;
 use crate::api::extract::{Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::audit::{self, AuditEntry, AuditFilter};
 use crate::auth::Perm;
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;

@@ -2,10 +2,11 @@
 
 use crate::admin_login::{self, LoginOutcome, Via};
 use crate::admins::{self, Admin};
-use crate::api::AppState;
-use crate::api::extract::{Body, Caller, ClientAddr};
-use crate::api::problem::{ApiResult, Problem};
+use crate::api::extract::{Body, Caller};
 use crate::auth::tokens::{self, TokenKind, TokenPair};
+use crate::http::AppState;
+use crate::http::client_ip::ClientAddr;
+use crate::http::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

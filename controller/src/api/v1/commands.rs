@@ -1,11 +1,11 @@
 //! The per-site command queue: list, read, queue a kick or a router re-sync by hand.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::commands::{self, CommandFilter, CommandStatus, QueuedCommand};
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

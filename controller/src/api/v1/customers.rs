@@ -1,11 +1,11 @@
 //! Customers.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::customers::{self, Customer, CustomerFilter, CustomerInput, CustomerPatch};
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use crate::portal::credentials::{self, PortalPasswordInput, PortalPasswordSet};
 use axum::Json;
 use axum::extract::{Path, State};

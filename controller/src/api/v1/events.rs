@@ -1,14 +1,14 @@
 //! The domain event log, its consumers, and outgoing webhooks.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::events::consumer::{self, ConsumerState};
 use crate::events::parking::{self, Parked};
 use crate::events::webhooks::{self, Delivery, Webhook};
 use crate::events::{self, Event, EventFilter, EventKind};
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,11 +1,11 @@
 //! Invoices: list, read, void.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::billing::invoices::{self, Invoice, InvoiceFilter, InvoiceStatus};
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Deserialize;

@@ -1,10 +1,11 @@
 //! Scheduled jobs: their state, and running one now.
 
-use crate::api::AppState;
 use crate::api::extract::Caller;
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
-use crate::jobs::{self, Job, RunOutcome, lease::JobState};
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
+use crate::jobs::{self, Job, RunOutcome};
+use crate::lease::{self, JobState};
 use axum::Json;
 use axum::extract::{Path, State};
 use utoipa_axum::router::OpenApiRouter;
@@ -25,7 +26,7 @@ async fn list_jobs(
     caller: Caller,
 ) -> ApiResult<Json<Vec<JobState>>> {
     caller.require(Perm::RunJobs)?;
-    Ok(Json(jobs::lease::states(&state.db).await?))
+    Ok(Json(lease::states(&state.db).await?))
 }
 
 /// Runs a job now (`invoice-run`, `isolation-sweep`), unless another replica is running it.

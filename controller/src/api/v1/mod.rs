@@ -18,7 +18,7 @@ pub mod sites;
 pub mod subscriptions;
 pub mod vouchers;
 
-use crate::api::AppState;
+use crate::http::AppState;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every `/api/v1` route with its OpenAPI description.

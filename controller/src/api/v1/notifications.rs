@@ -1,18 +1,18 @@
 //! Notifications: channels, templates, settings, customer preferences, and the message log
 //! with every attempt.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
+use crate::locale::Lang;
 use crate::notify::Topic;
 use crate::notify::channels::{self, ChannelInput, ChannelView};
 use crate::notify::messages::{self, Message, MessageDetail};
 use crate::notify::prefs::{self, Preferences};
 use crate::notify::settings::{self, NotificationSettings};
 use crate::notify::templates::{self, Template};
-use crate::web::Lang;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

@@ -1,14 +1,14 @@
 //! Payments: the cash desk, the list, and payment-gateway webhooks.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::billing::gateway::{self, GatewayError, Verdict};
 use crate::billing::payments::{
     self, GatewayOutcome, Payment, PaymentFilter, PaymentInput, Receipt,
 };
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

@@ -1,10 +1,10 @@
 //! Service plans.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use crate::plans::{self, PlanInfo, PlanInput, PlanKind};
 use axum::Json;
 use axum::extract::{Path, State};

@@ -1,9 +1,9 @@
 //! Billing settings.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use crate::settings::{self, BillingSettings};
 use axum::Json;
 use axum::extract::State;

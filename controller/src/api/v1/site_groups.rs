@@ -1,10 +1,10 @@
 //! Site groups, the sets of sites a voucher batch can be scoped to.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use crate::site_groups::{self, SiteGroup};
 use axum::Json;
 use axum::extract::{Path, State};

@@ -1,11 +1,11 @@
 //! Sites: list with online state, create with an enrollment token, new tokens, revoke.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
 use crate::error::DomainError;
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use crate::sites::{self, Site};
 use axum::Json;
 use axum::extract::{Path, State};

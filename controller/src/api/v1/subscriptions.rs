@@ -1,10 +1,10 @@
 //! PPPoE subscriptions: create, change, change plan, isolate, re-activate, terminate.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use crate::subscriptions::{
     self, Subscription, SubscriptionFilter, SubscriptionInput, SubscriptionPatch,
     SubscriptionStatus,

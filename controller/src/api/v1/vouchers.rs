@@ -2,11 +2,11 @@
 //! Staff with the read permission see everything; a reseller sees only what it owns, and
 //! anything else answers 404.
 
-use crate::api::AppState;
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
-use crate::api::problem::{ApiResult, Problem};
 use crate::auth::Perm;
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
 use crate::vouchers::batch::{
     self, Batch, BatchDetail, BatchFilter, BatchRevoked, BatchSpec, PasswordMode,
 };

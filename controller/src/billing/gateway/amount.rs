@@ -1,7 +1,7 @@
 //! Amounts as gateways write them, to and from the ledger's integer minor units.
 
 use crate::billing::gateway::GatewayError;
-use crate::billing::tax::MAX_AMOUNT;
+use crate::tax::MAX_AMOUNT;
 use serde_json::{Value, json};
 
 /// Integer digits `parse_decimal` accepts: 10^15 minor units is the ledger's bound anyway.

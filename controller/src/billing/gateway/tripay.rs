@@ -253,7 +253,7 @@ fn billed(fields: &Map<String, Value>, total_field: &str) -> Result<i64, Gateway
     };
     total
         .checked_sub(fee)
-        .filter(|a| (0..=crate::billing::tax::MAX_AMOUNT).contains(a))
+        .filter(|a| (0..=crate::tax::MAX_AMOUNT).contains(a))
         .ok_or_else(|| GatewayError::Malformed(format!("`{total_field}` is out of range")))
 }
 

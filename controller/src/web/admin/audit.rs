@@ -2,9 +2,9 @@
 
 use super::ctx::{Ctx, WebError};
 use super::lookups::opt;
-use crate::api::AppState;
 use crate::audit::{self, AuditEntry, AuditFilter};
 use crate::auth::Perm;
+use crate::http::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};
 use axum::extract::{Query, State};
 use axum::response::Response;

@@ -5,12 +5,12 @@
 
 use super::session;
 use super::texts;
-use crate::api::AppState;
-use crate::api::extract::client_addr;
 use crate::audit::Actor;
 use crate::auth::{Perm, Principal};
 use crate::db::DbError;
 use crate::error::DomainError;
+use crate::http::AppState;
+use crate::http::client_ip::client_addr;
 use crate::settings::BillingSettings;
 use crate::web::{Lang, cookies, csrf, html};
 use axum::extract::{FromRequest, FromRequestParts, Request};

@@ -2,8 +2,8 @@
 //! charts. Figures the role may not read are left out.
 
 use super::ctx::{Ctx, WebError};
-use crate::api::AppState;
 use crate::auth::Perm;
+use crate::http::AppState;
 use crate::sites::{self, Site};
 use crate::stats::{self, Summary};
 use crate::web::chart::{self, Bar};

@@ -5,8 +5,8 @@
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups;
 use super::vouchers::not_found;
-use crate::api::AppState;
 use crate::auth::Perm;
+use crate::http::AppState;
 use crate::site_groups::{self, SiteGroup};
 use crate::sites::Site;
 use axum::extract::{Path, State};

@@ -4,10 +4,10 @@
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups::opt;
 use super::vouchers::not_found;
-use crate::api::AppState;
 use crate::auth::Perm;
 use crate::billing::invoices::{self, Invoice, InvoiceFilter, InvoiceStatus};
 use crate::customers::{self, Customer};
+use crate::http::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;

@@ -3,9 +3,10 @@
 
 use super::ctx::{Ctx, Form, WebError};
 use super::vouchers::NoFields;
-use crate::api::AppState;
 use crate::auth::Perm;
-use crate::jobs::{self, Job, lease::JobState};
+use crate::http::AppState;
+use crate::jobs::{self, Job};
+use crate::lease::{self, JobState};
 use axum::extract::{Path, State};
 use axum::response::Response;
 
@@ -26,7 +27,7 @@ impl JobsPage<'_> {
 /// `GET /jobs`.
 pub async fn list(State(state): State<AppState>, c: Ctx) -> Result<Response, WebError> {
     c.require(Perm::RunJobs)?;
-    let states = jobs::lease::states(&state.db).await?;
+    let states = lease::states(&state.db).await?;
     Ok(c.render(&JobsPage {
         c: &c,
         states,

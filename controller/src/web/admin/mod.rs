@@ -26,7 +26,7 @@ pub mod texts;
 pub mod vouchers;
 pub mod webhooks;
 
-use crate::api::AppState;
+use crate::http::AppState;
 use crate::web::assets;
 use axum::Router;
 use axum::routing::{get, post};

@@ -6,11 +6,11 @@
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups::opt;
 use super::vouchers::not_found;
-use crate::api::AppState;
 use crate::auth::Perm;
 use crate::billing::invoices::{self, Invoice, InvoiceFilter, InvoiceStatus};
 use crate::billing::payments::{self, Payment, PaymentFilter, PaymentInput, PaymentMethod};
 use crate::customers::{self, Customer, CustomerFilter};
+use crate::http::AppState;
 use crate::subscriptions::{self, Subscription, SubscriptionFilter};
 use crate::web::pager::{PAGE_ROWS, Pager};
 use axum::extract::{Path, Query, State};

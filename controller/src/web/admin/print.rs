@@ -5,7 +5,7 @@
 use super::ctx::{Ctx, WebError};
 use super::lookups::{self, opt};
 use super::vouchers::{not_found, viewer};
-use crate::api::AppState;
+use crate::http::AppState;
 use crate::vouchers::batch;
 use crate::vouchers::{self, VoucherFilter};
 use crate::web::pager::Pager;

@@ -4,8 +4,8 @@
 
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups::opt;
-use crate::api::AppState;
 use crate::auth::Perm;
+use crate::http::AppState;
 use crate::settings::{self, BillingSettings};
 use crate::web::Lang;
 use axum::extract::State;

@@ -5,8 +5,8 @@
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups::{self, opt};
 use super::vouchers::NoFields;
-use crate::api::AppState;
 use crate::auth::Perm;
+use crate::http::AppState;
 use crate::sites::{self, IssuedToken, Site};
 use crate::web::pager::{PAGE_ROWS, Pager};
 use axum::extract::{Path, Query, State};

@@ -5,10 +5,10 @@
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups::{self, opt};
 use super::vouchers::{NoFields, not_found};
-use crate::api::AppState;
 use crate::auth::Perm;
 use crate::billing::invoices::{self, Invoice, InvoiceFilter};
 use crate::customers::{self, Customer};
+use crate::http::AppState;
 use crate::plans::{PlanInfo, PlanKind};
 use crate::subscriptions::{
     self, Subscription, SubscriptionFilter, SubscriptionInput, SubscriptionStatus,

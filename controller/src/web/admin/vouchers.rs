@@ -4,8 +4,8 @@
 
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups::{self, opt};
-use crate::api::AppState;
 use crate::auth::Perm;
+use crate::http::AppState;
 use crate::plans::{PlanInfo, PlanKind};
 use crate::vouchers::batch::{self, Batch, BatchDetail, BatchFilter, BatchSpec, PasswordMode};
 use crate::vouchers::sale;

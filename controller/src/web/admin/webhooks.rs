@@ -5,11 +5,11 @@
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups::{self, opt};
 use super::vouchers::{NoFields, not_found};
-use crate::api::AppState;
 use crate::auth::Perm;
 use crate::events::parking::{self, Parked};
 use crate::events::webhooks::{self, Delivery, Webhook};
 use crate::events::{self, ALL_KINDS, Event, EventFilter, EventKind};
+use crate::http::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;

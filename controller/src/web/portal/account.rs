@@ -2,7 +2,7 @@
 
 use super::format::Fmt;
 use super::{Ctx, Layout, PageResult, PortalError, render};
-use crate::api::AppState;
+use crate::http::AppState;
 use crate::portal::{account, usage};
 use askama::Template;
 use axum::extract::State;

@@ -3,10 +3,10 @@
 
 use super::format::Fmt;
 use super::{Ctx, Layout, PageResult, PortalError, render};
-use crate::api::AppState;
 use crate::audit::Actor;
 use crate::billing::invoices::{Invoice, InvoiceStatus};
 use crate::customers::Customer;
+use crate::http::AppState;
 use crate::portal::account;
 use crate::portal::payment_links::{self, PayError};
 use askama::Template;

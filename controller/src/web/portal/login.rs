@@ -2,8 +2,8 @@
 //! of their own so a subscriber can never lock an admin account or the other way round.
 
 use super::{Ctx, Layout, PageResult, PortalError, SESSION_COOKIE, lock_minutes, see_other};
-use crate::api::AppState;
 use crate::auth::throttle;
+use crate::http::AppState;
 use crate::portal::codes;
 use crate::portal::credentials::{self, Login};
 use crate::portal::sessions;

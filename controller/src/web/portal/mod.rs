@@ -13,9 +13,9 @@ mod login;
 mod texts;
 mod voucher;
 
-use crate::api::AppState;
 use crate::db::DbError;
 use crate::error::DomainError;
+use crate::http::AppState;
 use crate::portal::sessions::{self, Session};
 use crate::web::cookies::{self, CookieOptions};
 use crate::web::{Lang, csrf};
@@ -156,7 +156,7 @@ impl FromRequestParts<AppState> for Ctx {
             form_token: cookies::cookie_value(headers, FORM_COOKIE)
                 .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit())),
             https: cookies::is_https(headers, state.secure_cookies),
-            addr: crate::api::extract::client_addr(parts),
+            addr: crate::http::client_ip::client_addr(parts),
             // The portal is nested at `/portal`, which strips the prefix from `parts.uri`; the
             // switch must come back to the URL the browser asked for.
             path: {

@@ -4,8 +4,8 @@
 
 use super::format::Fmt;
 use super::{Ctx, Layout, PageResult, PortalError, lock_minutes};
-use crate::api::AppState;
 use crate::auth::throttle;
+use crate::http::AppState;
 use crate::portal::usage::{self, VoucherBalance};
 use askama::Template;
 use axum::extract::State;

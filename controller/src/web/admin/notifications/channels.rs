@@ -3,9 +3,9 @@
 //! `<redacted>` sent back keeps the stored secret), and the reminder days, site-offline
 //! delay, public URL and default language.
 
-use crate::api::AppState;
 use crate::auth::Perm;
 use crate::error::DomainError;
+use crate::http::AppState;
 use crate::notify::channels::{self, ChannelConfig, ChannelInput, ChannelView};
 use crate::notify::settings::{self, NotificationSettings};
 use crate::web::Lang;

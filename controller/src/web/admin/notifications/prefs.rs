@@ -2,9 +2,9 @@
 //! chat and the channels that may reach them (none ticked: every channel), saved through
 //! `notify::prefs::save`.
 
-use crate::api::AppState;
 use crate::auth::Perm;
 use crate::error::DomainError;
+use crate::http::AppState;
 use crate::notify::prefs::{self, Preferences};
 use crate::web::Lang;
 use crate::web::admin::ctx::{Ctx, Form, WebError};

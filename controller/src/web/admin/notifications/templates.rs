@@ -2,9 +2,9 @@
 //! built-in one and the placeholders the topic offers; saving checks the placeholders
 //! (`notify::templates::save`), resetting goes back to the built-in text.
 
-use crate::api::AppState;
 use crate::auth::Perm;
 use crate::error::DomainError;
+use crate::http::AppState;
 use crate::notify::Topic;
 use crate::notify::templates::{self, Template};
 use crate::web::Lang;

@@ -2,8 +2,10 @@
 //! from the peer and `X-Forwarded-For`, so the API, the admin UI and the portal throttle,
 //! rate-limit and audit the same address.
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
 use ipnet::IpNet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The address of the client that sent a request (a request extension set by the listener).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,29 @@ pub fn parse_trusted(text: &str) -> Result<Vec<IpNet>, String> {
                 .map_err(|_| format!("{s:?} is not an address or a CIDR such as 10.0.0.0/8"))
         })
         .collect()
+}
+
+/// The client's address as the listener resolved it behind trusted proxies (the peer's
+/// address when a router is served some other way).
+pub fn client_addr(parts: &Parts) -> Option<IpAddr> {
+    parts.extensions.get::<ClientIp>().map(|c| c.0).or_else(|| {
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+    })
+}
+
+/// The client's address (absent when the server runs without connect info).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(client_addr(parts)))
+    }
 }
 
 #[cfg(test)]

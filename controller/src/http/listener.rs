@@ -8,7 +8,7 @@
 //! not limited), and waiting idle for the next request (idle timeout). A watchdog per
 //! connection drops it when the current phase's deadline passes.
 
-use crate::api::client_ip::{self, ClientIp};
+use crate::http::client_ip::{self, ClientIp};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -239,7 +239,7 @@ async fn serve_connection(
 /// when it finds out by reading.
 fn too_large() -> axum::response::Response {
     use axum::response::IntoResponse;
-    let mut response = crate::api::extract::payload_too_large().into_response();
+    let mut response = crate::http::problem::payload_too_large().into_response();
     // The body is left unread, so this connection cannot carry another request.
     response.headers_mut().insert(
         http::header::CONNECTION,

@@ -2,6 +2,8 @@
 //! both, and the conventions every domain module follows (timestamps are UTC unix
 //! milliseconds in BIGINT columns, `$n` placeholders, integers and text only).
 
+pub mod data_steps;
+
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor};
@@ -107,7 +109,7 @@ impl Db {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
-        crate::secrets::scrub_stored(self).await?;
+        data_steps::run_pending(self).await?;
         Ok(())
     }
 

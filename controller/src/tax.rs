@@ -1,4 +1,5 @@
-//! Tax on prices in integer minor units.
+//! Tax on prices in integer minor units, and the bounds every stored money amount stays in
+//! ([`MAX_AMOUNT`]). Pure, and below every module that holds money.
 //!
 //! Rounding rule: tax is rounded half away from zero to the minor unit, applied once per
 //! invoice on the sum of its lines. Callers therefore add up the lines' amounts first and call

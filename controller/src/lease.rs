@@ -1,4 +1,4 @@
-//! Job leases: a row per job in the database. A replica runs a job only while it holds the
+//! Leases: a row per job or worker in the database. A replica runs a job only while it holds the
 //! unexpired lease, so several controllers on one PostgreSQL never run a job twice at once.
 
 use crate::db::{Db, DbError, now_ms};

@@ -175,3 +175,35 @@ impl From<crate::auth::tokens::TokenError> for Problem {
         }
     }
 }
+
+/// The problem of a request body over [`super::listener::MAX_BODY_BYTES`].
+pub fn payload_too_large() -> Problem {
+    Problem::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the request body is larger than {} MiB",
+            super::listener::MAX_BODY_BYTES / 1024 / 1024
+        ),
+    )
+}
+
+/// A body that could not be read: too large (413), too slow (408), or broken (400).
+pub fn body_problem(
+    error: &(dyn std::error::Error + 'static),
+    status: axum::http::StatusCode,
+    text: String,
+) -> Problem {
+    use axum::http::StatusCode;
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        payload_too_large()
+    } else if super::listener::is_body_timeout(error) {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body did not arrive in time",
+        )
+    } else {
+        Problem::bad_request("invalid_body", text)
+    }
+}
