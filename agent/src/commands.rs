@@ -17,7 +17,7 @@ use crate::radius::coa::{self, CoaAnswer};
 use crate::radius::sessions::{OpenSession, Sessions};
 use crate::radius::{Clients, NasClient};
 use crate::router::{self, Change, Mode, Owned, Router, RouterConfig, RouterError};
-use crate::uplink::Reconnect;
+use crate::uplink::reconnect::Reconnect;
 use mikrobill_protocol::items::AccountStatus;
 use mikrobill_protocol::messages::{Command, CommandEnvelope, CommandOutcome, CommandResult};
 use mikrobill_radius::Code;

@@ -315,7 +315,7 @@ impl Packet {
     }
 
     /// Encodes the packet exactly as the struct says; no authenticator is computed
-    /// (see [`crate::auth`] for that).
+    /// (the `auth` module computes and checks those).
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         let total = self.encoded_len()?;
         let mut out = Vec::with_capacity(total);

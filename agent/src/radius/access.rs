@@ -3,7 +3,6 @@
 
 use super::clients::NasClient;
 use super::policy::{self, Account, Grant, RejectReason};
-use super::server::Context;
 use super::sessions::Sessions;
 use crate::cache::Cache;
 use mikrobill_protocol::items::{Plan, User, Voucher};
@@ -226,10 +225,17 @@ fn reject(req: &Packet, reason: &RejectReason) -> Packet {
     reply
 }
 
-/// Decides one Access-Request from the cache alone.
-pub(super) fn handle(ctx: &Context, client: &NasClient, req: &Packet, now_ms: i64) -> Answer {
+/// Decides one Access-Request from the cache and the session table alone (what the server
+/// owns beyond them is none of a decision's business).
+pub(super) fn handle(
+    cache: &Cache,
+    sessions: &Sessions,
+    client: &NasClient,
+    req: &Packet,
+    now_ms: i64,
+) -> Answer {
     let username = req.get_string(dict::USER_NAME).unwrap_or_default();
-    let decided = decide(ctx, client, req, &username, now_ms);
+    let decided = decide(cache, sessions, client, req, &username, now_ms);
     match decided {
         Ok((reply, _)) => Answer {
             reply,
@@ -245,17 +251,18 @@ pub(super) fn handle(ctx: &Context, client: &NasClient, req: &Packet, now_ms: i6
 }
 
 fn decide(
-    ctx: &Context,
+    cache: &Cache,
+    sessions: &Sessions,
     client: &NasClient,
     req: &Packet,
     username: &str,
     now_ms: i64,
 ) -> Result<(Packet, Grant), RejectReason> {
-    let cached = lookup(&ctx.cache, username)?;
+    let cached = lookup(cache, username)?;
     let account = cached.account();
     let mschap = check_credentials(req, client, username, account.password())?;
-    let plan = ctx.cache.plan(account.plan_id()).ok().flatten();
-    let usage = ctx.sessions.account(username, now_ms).map_err(|e| {
+    let plan = cache.plan(account.plan_id()).ok().flatten();
+    let usage = sessions.account(username, now_ms).map_err(|e| {
         tracing::error!("session table read failed: {e}");
         RejectReason::UnknownAccount
     })?;
@@ -267,7 +274,7 @@ fn decide(
         now_ms,
     )?;
     if grant.activates
-        && let Err(e) = ctx.sessions.record_activation(username, now_ms)
+        && let Err(e) = sessions.record_activation(username, now_ms)
     {
         tracing::error!("cannot record voucher activation: {e}");
     }

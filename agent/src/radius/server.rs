@@ -266,7 +266,7 @@ fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
     if let Some(resend) = ctx.repeated(&ctx.auth_replies, from, &req) {
         return resend;
     }
-    let answer = access::handle(ctx, client, &req, crate::now_ms());
+    let answer = access::handle(&ctx.cache, &ctx.sessions, client, &req, crate::now_ms());
     let reply =
         match auth::encode_response(&answer.reply, &req.authenticator, client.secret.as_bytes()) {
             Ok(r) => r,

@@ -4,7 +4,7 @@
 
 mod accounting;
 mod commands;
-mod reconnect;
+pub mod reconnect;
 mod session;
 
 pub use reconnect::Reconnect;

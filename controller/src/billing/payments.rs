@@ -415,38 +415,6 @@ pub async fn record_gateway(
     })
 }
 
-/// Pays a freshly issued invoice from the customer's credit, inside the caller's transaction.
-pub async fn apply_credit(
-    conn: &mut sqlx::AnyConnection,
-    actor: &Actor,
-    invoice: &Invoice,
-) -> DomainResult<()> {
-    let balance: i64 = sqlx::query("SELECT balance FROM customers WHERE id = $1")
-        .bind(&invoice.customer_id)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("balance")?;
-    let use_now = balance.min(invoice.outstanding());
-    if use_now <= 0 {
-        return Ok(());
-    }
-    crate::customers::adjust_balance(conn, &invoice.customer_id, -use_now).await?;
-    let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
-        "INSERT INTO payments (id, customer_id, invoice_id, amount, method, received_by, received_at) VALUES ($1, $2, $3, $4, 'credit', $5, $6)",
-    )
-    .bind(&id)
-    .bind(&invoice.customer_id)
-    .bind(&invoice.id)
-    .bind(use_now)
-    .bind(&actor.id)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
-    invoices::add_payment(conn, &invoice.id, use_now).await?;
-    Ok(())
-}
-
 /// One payment.
 pub async fn get(db: &Db, id: &str) -> DomainResult<Payment> {
     let mut conn = db.pool.acquire().await?;

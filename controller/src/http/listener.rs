@@ -8,6 +8,7 @@
 //! not limited), and waiting idle for the next request (idle timeout). A watchdog per
 //! connection drops it when the current phase's deadline passes.
 
+use crate::http::body::{BodyTimeout, MAX_BODY_BYTES};
 use crate::http::client_ip::{self, ClientIp};
 use axum::Router;
 use axum::body::Body;
@@ -52,10 +53,6 @@ impl Default for HttpLimits {
         }
     }
 }
-
-/// The largest request body any handler reads (axum's default limit, which the router
-/// keeps); a body declared larger is refused before it is read.
-pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// The problem document a connection over the cap gets, shaped like every other `Problem`.
 const BUSY_BODY: &str = concat!(
@@ -427,11 +424,6 @@ impl AsyncWrite for Watched {
     }
 }
 
-/// The error a request body gives when it did not arrive within the body timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body did not arrive within {0:?}")]
-pub struct BodyTimeout(Duration);
-
 /// A request body that fails once its deadline passes, however the bytes trickle in.
 struct DeadlineBody {
     inner: Incoming,
@@ -462,7 +454,7 @@ impl http_body::Body for DeadlineBody {
         }
         if self.deadline.as_mut().poll(cx).is_ready() {
             let limit = self.limit;
-            return Poll::Ready(Some(Err(BodyTimeout(limit).into())));
+            return Poll::Ready(Some(Err(BodyTimeout::after(limit).into())));
         }
         Poll::Pending
     }
@@ -474,18 +466,6 @@ impl http_body::Body for DeadlineBody {
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
-}
-
-/// Whether `error` (or what caused it) is a request body that ran out of time.
-pub fn is_body_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut current = Some(error);
-    while let Some(e) = current {
-        if e.is::<BodyTimeout>() {
-            return true;
-        }
-        current = e.source();
-    }
-    false
 }
 
 #[cfg(test)]

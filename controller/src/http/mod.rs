@@ -3,6 +3,7 @@
 //! client address behind trusted proxies, rate limits, and RFC 9457 problem documents. The
 //! whole router is assembled in `routes`, above all of them.
 
+pub mod body;
 pub mod client_ip;
 pub mod listener;
 pub mod nul_guard;

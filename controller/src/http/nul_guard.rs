@@ -3,7 +3,7 @@
 //! store garbage on the other; no field of ours has a use for it. The URL (path and query) and
 //! JSON or form bodies are checked before any handler runs, and the request answers 400.
 
-use crate::http::listener::MAX_BODY_BYTES;
+use crate::http::body::MAX_BODY_BYTES;
 use crate::http::problem::{Problem, body_problem};
 use axum::extract::Request;
 use axum::http::header;

@@ -176,14 +176,14 @@ impl From<crate::auth::tokens::TokenError> for Problem {
     }
 }
 
-/// The problem of a request body over [`super::listener::MAX_BODY_BYTES`].
+/// The problem of a request body over [`super::body::MAX_BODY_BYTES`].
 pub fn payload_too_large() -> Problem {
     Problem::new(
         axum::http::StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
         format!(
             "the request body is larger than {} MiB",
-            super::listener::MAX_BODY_BYTES / 1024 / 1024
+            super::body::MAX_BODY_BYTES / 1024 / 1024
         ),
     )
 }
@@ -197,7 +197,7 @@ pub fn body_problem(
     use axum::http::StatusCode;
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         payload_too_large()
-    } else if super::listener::is_body_timeout(error) {
+    } else if super::body::is_body_timeout(error) {
         Problem::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",

@@ -3,8 +3,9 @@
 //! read admins). A token's secret is shown once, on the page that created it.
 
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::{self, opt};
-use super::vouchers::{NoFields, not_found};
+use super::ctx::{NoFields, not_found};
+use super::form_values::{self, opt};
+use super::lookups;
 use crate::admins::{self, Admin, AdminPatch, NewAdmin};
 use crate::auth::roles::ALL_ROLES;
 use crate::auth::tokens::{self, ApiTokenInfo};
@@ -241,7 +242,7 @@ pub async fn create_token(
         Ok(n) => n,
         Err(e) => return Ok(c.outcome(Err::<(), _>(e), |_| String::new(), "", "/tokens")),
     };
-    let days = lookups::number(&f.expires_in_days, "expires_in_days")
+    let days = form_values::number(&f.expires_in_days, "expires_in_days")
         .map_err(|e| WebError::BadRequest(c.lang, e))?;
     let expires_at = match days {
         Some(d) if !(1..=3650).contains(&d) => {

@@ -1,7 +1,7 @@
 //! The audit log: newest first, filtered by entity, record id or actor, paged by entry id.
 
 use super::ctx::{Ctx, WebError};
-use super::lookups::opt;
+use super::form_values::opt;
 use crate::audit::{self, AuditEntry, AuditFilter};
 use crate::auth::Perm;
 use crate::http::AppState;

@@ -162,8 +162,8 @@ impl Ctx {
     }
 
     /// How money typed on this page is read.
-    pub fn money_input(&self) -> super::lookups::MoneyInput {
-        super::lookups::MoneyInput {
+    pub fn money_input(&self) -> super::form_values::MoneyInput {
+        super::form_values::MoneyInput {
             exponent: self.settings.currency_exponent,
             lang: self.lang,
         }
@@ -581,6 +581,18 @@ pub fn local_path(p: Option<&str>) -> String {
         _ => "/".into(),
     }
 }
+
+/// A domain "not found" as this page's 404, other errors as usual.
+pub fn not_found(c: &Ctx, e: crate::error::DomainError) -> WebError {
+    match e {
+        crate::error::DomainError::NotFound { .. } => WebError::NotFound(c.lang),
+        other => other.into(),
+    }
+}
+
+/// Fields of the forms that need nothing but the token.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFields {}
 
 #[cfg(test)]
 mod tests {

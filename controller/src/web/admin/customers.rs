@@ -2,10 +2,10 @@
 //! customer form, and one customer with an edit form, links to their subscriptions,
 //! invoices and payments, and their notification preferences.
 
+use super::ctx::not_found;
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::opt;
+use super::form_values::opt;
 use super::payments::{Found, search};
-use super::vouchers::not_found;
 use crate::auth::Perm;
 use crate::customers::{self, Customer, CustomerInput, CustomerPatch};
 use crate::http::AppState;

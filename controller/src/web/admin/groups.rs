@@ -2,9 +2,9 @@
 //! group's members, creating a group, and adding or removing a member (the domain syncs the
 //! group's vouchers to or from the site).
 
+use super::ctx::not_found;
 use super::ctx::{Ctx, Form, WebError};
 use super::lookups;
-use super::vouchers::not_found;
 use crate::auth::Perm;
 use crate::http::AppState;
 use crate::site_groups::{self, SiteGroup};

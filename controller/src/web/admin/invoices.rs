@@ -1,9 +1,9 @@
 //! Invoice pages: the list (status and overdue filters, newest number first, keyset pages)
 //! and one invoice as a printable document.
 
+use super::ctx::not_found;
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::opt;
-use super::vouchers::not_found;
+use super::form_values::opt;
 use crate::auth::Perm;
 use crate::billing::invoices::{self, Invoice, InvoiceFilter, InvoiceStatus};
 use crate::customers::{self, Customer};

@@ -1,8 +1,8 @@
 //! Scheduled jobs: each job's last run and holder, and running one now (the same lease the
 //! scheduler takes, so a job never runs twice at once).
 
+use super::ctx::NoFields;
 use super::ctx::{Ctx, Form, WebError};
-use super::vouchers::NoFields;
 use crate::auth::Perm;
 use crate::http::AppState;
 use crate::jobs::{self, Job};

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod ctx;
 pub mod customers;
 pub mod dashboard;
+pub mod form_values;
 pub mod groups;
 pub mod invoices;
 pub mod jobs;

@@ -3,9 +3,9 @@
 //! `billing::payments::record_manual`, which allocates them to invoices, keeps the rest as
 //! credit and re-activates subscriptions the payment settles.
 
+use super::ctx::not_found;
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::opt;
-use super::vouchers::not_found;
+use super::form_values::opt;
 use crate::auth::Perm;
 use crate::billing::invoices::{self, Invoice, InvoiceFilter, InvoiceStatus};
 use crate::billing::payments::{self, Payment, PaymentFilter, PaymentInput, PaymentMethod};

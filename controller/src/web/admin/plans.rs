@@ -1,9 +1,9 @@
 //! Plan pages: the list (kind filter, archived shown on request) with the new-plan form for
 //! roles that may set prices, and archiving.
 
+use super::ctx::NoFields;
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::{self, opt};
-use super::vouchers::NoFields;
+use super::form_values::{self, opt};
 use crate::auth::Perm;
 use crate::http::AppState;
 use crate::plans::{self, PlanInfo, PlanInput, PlanKind};
@@ -39,14 +39,14 @@ impl ListPage<'_> {
             parts.push(format!(
                 "{} {}",
                 self.c.t("plan.validity"),
-                lookups::duration(v)
+                form_values::duration(v)
             ));
         }
         if let Some(t) = p.time_limit_secs {
             parts.push(format!(
                 "{} {}",
                 self.c.t("plan.time_limit"),
-                lookups::duration(t)
+                form_values::duration(t)
             ));
         }
         if let Some(d) = p.data_limit_bytes {
@@ -110,12 +110,12 @@ pub struct PlanFields {
     isolation_profile: Option<String>,
 }
 
-fn input_from(f: PlanFields, money: lookups::MoneyInput) -> Result<PlanInput, String> {
+fn input_from(f: PlanFields, money: super::form_values::MoneyInput) -> Result<PlanInput, String> {
     let small = |v: Option<i64>, field: &str| -> Result<Option<u32>, String> {
         v.map(|n| u32::try_from(n).map_err(|_| format!("{field}: out of range")))
             .transpose()
     };
-    let interim = lookups::parse_duration(&f.interim_interval, "interim_interval")?
+    let interim = form_values::parse_duration(&f.interim_interval, "interim_interval")?
         .map(|s| u32::try_from(s).map_err(|_| "interim_interval: out of range".to_string()))
         .transpose()?;
     Ok(PlanInput {
@@ -123,8 +123,8 @@ fn input_from(f: PlanFields, money: lookups::MoneyInput) -> Result<PlanInput, St
         kind: kind(&f.kind).ok_or("kind: hotspot or pppoe")?,
         price: money.parse(&f.price, "price")?.unwrap_or(0),
         rate_limit: opt(&f.rate_limit),
-        time_limit_secs: lookups::parse_duration(&f.time_limit, "time_limit")?,
-        data_limit_bytes: lookups::number(&f.data_limit_mb, "data_limit_mb")?
+        time_limit_secs: form_values::parse_duration(&f.time_limit, "time_limit")?,
+        data_limit_bytes: form_values::number(&f.data_limit_mb, "data_limit_mb")?
             .map(|mb| {
                 u64::try_from(mb)
                     .ok()
@@ -132,9 +132,9 @@ fn input_from(f: PlanFields, money: lookups::MoneyInput) -> Result<PlanInput, St
                     .ok_or_else(|| "data_limit_mb: out of range".to_string())
             })
             .transpose()?,
-        validity_secs: lookups::parse_duration(&f.validity, "validity")?,
+        validity_secs: form_values::parse_duration(&f.validity, "validity")?,
         shared_users: small(
-            lookups::number(&f.shared_users, "shared_users")?,
+            form_values::number(&f.shared_users, "shared_users")?,
             "shared_users",
         )?,
         interim_interval_secs: interim,
@@ -153,7 +153,7 @@ struct PlanPage<'a> {
 
 impl PlanPage<'_> {
     fn dur(&self, v: &Option<i64>) -> String {
-        v.map(lookups::duration).unwrap_or_default()
+        v.map(form_values::duration).unwrap_or_default()
     }
 
     fn mb(&self) -> String {
@@ -173,7 +173,7 @@ pub async fn detail(
     c.require(Perm::ReadPlans)?;
     let p = plans::get(&state.db, &id)
         .await
-        .map_err(|e| super::vouchers::not_found(&c, e))?;
+        .map_err(|e| super::ctx::not_found(&c, e))?;
     Ok(c.render(&PlanPage { c: &c, p }))
 }
 

@@ -2,9 +2,11 @@
 //! with its code, password when separate, plan, price, validity, site or company, and a QR
 //! code of the hotspot login URL. Plain HTML with print CSS; the browser prints it.
 
+use super::ctx::not_found;
 use super::ctx::{Ctx, WebError};
-use super::lookups::{self, opt};
-use super::vouchers::{not_found, viewer};
+use super::form_values::{self, opt};
+use super::lookups;
+use super::vouchers::viewer;
 use crate::http::AppState;
 use crate::vouchers::batch;
 use crate::vouchers::{self, VoucherFilter};
@@ -128,11 +130,11 @@ pub async fn sheet(
     }
     let validity = plan
         .and_then(|p| p.validity_secs)
-        .map(lookups::duration)
+        .map(form_values::duration)
         .unwrap_or_default();
     let time_limit = plan
         .and_then(|p| p.time_limit_secs)
-        .map(lookups::duration)
+        .map(form_values::duration)
         .unwrap_or_default();
     Ok(c.render(&PrintPage {
         c: &c,

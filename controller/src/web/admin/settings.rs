@@ -3,7 +3,7 @@
 //! `settings::save_billing`, which validates and audits.
 
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::opt;
+use super::form_values::opt;
 use crate::auth::Perm;
 use crate::http::AppState;
 use crate::settings::{self, BillingSettings};

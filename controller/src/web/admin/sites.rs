@@ -2,9 +2,9 @@
 //! one-time token and the technician's command are shown once, never stored), a new token
 //! for an existing site, revocation, and the router state the agent last reported.
 
+use super::ctx::NoFields;
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::{self, opt};
-use super::vouchers::NoFields;
+use super::form_values::{self, opt};
 use crate::auth::Perm;
 use crate::http::AppState;
 use crate::sites::{self, IssuedToken, Site};
@@ -57,7 +57,7 @@ pub struct SiteFields {
 }
 
 fn hours(v: &Option<String>) -> Result<Option<u32>, String> {
-    lookups::number(v, "token_ttl_hours")?
+    form_values::number(v, "token_ttl_hours")?
         .map(|h| u32::try_from(h).map_err(|_| "token_ttl_hours: out of range".to_string()))
         .transpose()
 }
@@ -210,7 +210,7 @@ fn router_view(c: &Ctx, r: &serde_json::Value) -> RouterView {
             .zip(n("total_memory"))
             .map(|(f, t)| format!("{} / {} MB", f / 1_048_576, t / 1_048_576)),
     );
-    push("router.uptime", n("uptime_secs").map(lookups::duration));
+    push("router.uptime", n("uptime_secs").map(form_values::duration));
     push("router.hotspot", n("hotspot_active").map(|v| v.to_string()));
     push("router.ppp", n("ppp_active").map(|v| v.to_string()));
     push("router.error", s("last_error"));

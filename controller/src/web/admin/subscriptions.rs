@@ -3,8 +3,9 @@
 //! re-activates, changes the plan or terminates it.
 
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::{self, opt};
-use super::vouchers::{NoFields, not_found};
+use super::ctx::{NoFields, not_found};
+use super::form_values::{self, opt};
+use super::lookups;
 use crate::auth::Perm;
 use crate::billing::invoices::{self, Invoice, InvoiceFilter};
 use crate::customers::{self, Customer};
@@ -294,7 +295,7 @@ pub async fn create(
     c.require(Perm::WriteSubscriptions)?;
     let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
     let back = format!("/customers/{}", f.customer_id);
-    let billing_day = match lookups::number(&f.billing_day, "billing_day") {
+    let billing_day = match form_values::number(&f.billing_day, "billing_day") {
         Ok(d) => d.map(|d| u8::try_from(d).unwrap_or(u8::MAX)),
         Err(e) => {
             return Ok(c.redirect_with(

@@ -1,9 +1,11 @@
 //! Voucher pages: the voucher list (filters by batch, status, site, plan and code prefix;
 //! keyset pages), batches (generate, detail, revoke, sell to a reseller) and single-voucher
-//! revoke and sale. Printing is in [`super::print`].
+//! revoke and sale. Printing is in `print.rs`.
 
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::{self, opt};
+use super::ctx::{NoFields, not_found};
+use super::form_values::{self, opt};
+use super::lookups;
 use crate::auth::Perm;
 use crate::http::AppState;
 use crate::plans::{PlanInfo, PlanKind};
@@ -231,7 +233,7 @@ pub struct BatchFields {
     note: Option<String>,
 }
 
-fn spec_from(f: BatchFields, money: lookups::MoneyInput) -> Result<BatchSpec, String> {
+fn spec_from(f: BatchFields, money: super::form_values::MoneyInput) -> Result<BatchSpec, String> {
     let scope = match f.scope.as_str() {
         "site" => ScopeKind::Site,
         "group" => ScopeKind::Group,
@@ -240,7 +242,7 @@ fn spec_from(f: BatchFields, money: lookups::MoneyInput) -> Result<BatchSpec, St
     };
     Ok(BatchSpec {
         plan_id: f.plan_id,
-        count: lookups::number(&f.count, "count")?.unwrap_or(0),
+        count: form_values::number(&f.count, "count")?.unwrap_or(0),
         scope,
         site_id: if scope == ScopeKind::Site {
             opt(&f.site_id)
@@ -253,7 +255,7 @@ fn spec_from(f: BatchFields, money: lookups::MoneyInput) -> Result<BatchSpec, St
             None
         },
         prefix: opt(&f.prefix),
-        length: lookups::number(&f.length, "length")?,
+        length: form_values::number(&f.length, "length")?,
         password_mode: match f.password_mode.as_deref() {
             Some("separate") => Some(PasswordMode::Separate),
             _ => Some(PasswordMode::Code),
@@ -328,18 +330,6 @@ pub async fn batch_detail(
         resellers,
     }))
 }
-
-/// A domain "not found" as this page's 404, other errors as usual.
-pub fn not_found(c: &Ctx, e: crate::error::DomainError) -> WebError {
-    match e {
-        crate::error::DomainError::NotFound { .. } => WebError::NotFound(c.lang),
-        other => other.into(),
-    }
-}
-
-/// Fields of the forms that need nothing but the token.
-#[derive(Debug, Deserialize)]
-pub struct NoFields {}
 
 /// `POST /vouchers/batches/{id}/revoke`.
 pub async fn revoke_batch(

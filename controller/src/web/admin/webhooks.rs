@@ -3,8 +3,8 @@
 //! replay past events).
 
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::{self, opt};
-use super::vouchers::{NoFields, not_found};
+use super::ctx::{NoFields, not_found};
+use super::form_values::{self, opt};
 use crate::auth::Perm;
 use crate::events::parking::{self, Parked};
 use crate::events::webhooks::{self, Delivery, Webhook};
@@ -210,7 +210,7 @@ pub async fn replay(
 ) -> Result<Response, WebError> {
     c.require(Perm::WriteSettings)?;
     let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
-    let after = lookups::number(&f.after_event, "after_event")
+    let after = form_values::number(&f.after_event, "after_event")
         .map_err(|e| WebError::BadRequest(c.lang, e))?
         .unwrap_or(0);
     let back = format!("/webhooks/{id}");

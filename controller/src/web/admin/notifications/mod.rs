@@ -8,8 +8,8 @@ pub mod prefs;
 pub mod templates;
 
 use super::ctx::{Ctx, Form, WebError};
-use super::lookups::opt;
-use super::vouchers::{NoFields, not_found};
+use super::ctx::{NoFields, not_found};
+use super::form_values::opt;
 use crate::auth::Perm;
 use crate::http::AppState;
 use crate::notify::Topic;
