@@ -3,12 +3,12 @@
 use crate::config::{
     DEFAULT_API_LISTEN, DEFAULT_DATA_DIR, DEFAULT_EDGE_LISTEN, FileConfig, ServeConfig, StoreConfig,
 };
-use crate::db::{Db, format_ms, now_ms, redact_url};
-use crate::pki::Ca;
-use crate::serve::EDGE_ADVERTISE_SETTING;
-use crate::{plans, sites, vouchers};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use mikrobill_core::db::{Db, format_ms, now_ms, redact_url};
+use mikrobill_core::pki::Ca;
+use mikrobill_core::sites::EDGE_ADVERTISE_SETTING;
+use mikrobill_core::{plans, sites, vouchers};
 use mikrobill_protocol::items::Plan;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,7 +86,7 @@ pub enum AdminCommand {
         username: String,
         /// Role: admin, operator, cashier, reseller or viewer.
         #[arg(long, default_value = "admin")]
-        role: crate::auth::Role,
+        role: mikrobill_core::auth::Role,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
@@ -110,7 +110,7 @@ fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
             .context("cannot read the password from standard input")?;
         Ok((line.trim_end_matches(['\r', '\n']).to_string(), false))
     } else {
-        Ok((crate::auth::password::generate(), true))
+        Ok((mikrobill_core::auth::password::generate(), true))
     }
 }
 
@@ -190,7 +190,7 @@ impl std::fmt::Debug for HttpArgs {
 impl HttpArgs {
     /// The settings in effect: flags and environment over the file's `[http]` table.
     fn resolve(self, file: &crate::config::FileHttp) -> anyhow::Result<crate::config::HttpConfig> {
-        use crate::http::listener::HttpLimits;
+        use mikrobill_http::server::listener::HttpLimits;
         let defaults = HttpLimits::default();
         let duration = |flag: Option<Duration>, text: &Option<String>, key: &str, default| match (
             flag, text,
@@ -240,9 +240,9 @@ impl HttpArgs {
             "--http-max-connections must be at least 1"
         );
         let trusted_proxies = match (self.trusted_proxies, &file.trusted_proxies) {
-            (Some(text), _) => crate::http::client_ip::parse_trusted(&text)
+            (Some(text), _) => mikrobill_http::server::client_ip::parse_trusted(&text)
                 .map_err(|e| anyhow::anyhow!("--trusted-proxies: {e}"))?,
-            (None, Some(list)) => crate::http::client_ip::parse_trusted(&list.join(","))
+            (None, Some(list)) => mikrobill_http::server::client_ip::parse_trusted(&list.join(","))
                 .map_err(|e| anyhow::anyhow!("[http] trusted_proxies: {e}"))?,
             (None, None) => Vec::new(),
         };
@@ -270,7 +270,7 @@ impl HttpArgs {
             Some(text) => vec![text],
             None => file.api_rate_limits.clone().unwrap_or_default(),
         };
-        let rate_limits = crate::http::rate_limit::RateLimits::default()
+        let rate_limits = mikrobill_http::server::rate_limit::RateLimits::default()
             .with_overrides(overrides.iter().map(String::as_str))
             .map_err(|e| anyhow::anyhow!("API rate limits: {e}"))?;
         Ok(crate::config::HttpConfig {
@@ -346,8 +346,8 @@ impl PaymentArgs {
         p: &crate::config::FilePayments,
         legacy: LegacyMidtrans,
     ) -> anyhow::Result<crate::config::PaymentConfig> {
-        use crate::billing::gateway::{midtrans, midtrans_snap, tripay, xendit};
         use crate::config::{MidtransConfig, PaymentConfig, TripaySettings, XenditConfig};
+        use mikrobill_core::billing::gateway::{midtrans, midtrans_snap, tripay, xendit};
         let midtrans_production = self.midtrans_production
             || p.midtrans_production == Some(true)
             || legacy.production == Some(true);
@@ -669,14 +669,14 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     (None, Some(text)) => humantime::parse_duration(text).with_context(|| {
                         format!("webhook_retry_base {text:?} in the config file is not a duration")
                     })?,
-                    (None, None) => crate::events::webhooks::DEFAULT_RETRY_BASE,
+                    (None, None) => mikrobill_core::events::webhooks::DEFAULT_RETRY_BASE,
                 },
                 notify_send_timeout: match (args.notify_send_timeout, &file.notify_send_timeout) {
                     (Some(d), _) => d,
                     (None, Some(text)) => humantime::parse_duration(text).with_context(|| {
                         format!("notify_send_timeout {text:?} in the config file is not a duration")
                     })?,
-                    (None, None) => crate::notify::worker::Timing::default().send_timeout,
+                    (None, None) => mikrobill_core::notify::worker::Timing::default().send_timeout,
                 },
             };
             crate::serve::run(config).await
@@ -764,10 +764,10 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         }) => {
             let db = open(&store).await?;
             let (password, generated) = password_from(password_stdin)?;
-            let admin = crate::admins::create(
+            let admin = mikrobill_core::admins::create(
                 &db,
-                &crate::audit::Actor::cli(),
-                crate::admins::NewAdmin {
+                &mikrobill_core::audit::Actor::cli(),
+                mikrobill_core::admins::NewAdmin {
                     username,
                     password: password.clone(),
                     role,
@@ -790,15 +790,15 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             password_stdin,
         }) => {
             let db = open(&store).await?;
-            let (admin, _) = crate::admins::for_login(&db, &username)
+            let (admin, _) = mikrobill_core::admins::for_login(&db, &username)
                 .await?
                 .with_context(|| format!("no admin user named {username:?}"))?;
             let (password, generated) = password_from(password_stdin)?;
-            crate::admins::update(
+            mikrobill_core::admins::update(
                 &db,
-                &crate::audit::Actor::cli(),
+                &mikrobill_core::audit::Actor::cli(),
                 &admin.id,
-                crate::admins::AdminPatch {
+                mikrobill_core::admins::AdminPatch {
                     password: Some(password.clone()),
                     disabled: Some(false),
                     ..Default::default()

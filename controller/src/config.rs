@@ -122,7 +122,7 @@ impl StoreConfig {
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
-            .unwrap_or_else(|| crate::db::sqlite_url_for_dir(&self.data_dir))
+            .unwrap_or_else(|| mikrobill_core::db::sqlite_url_for_dir(&self.data_dir))
     }
 }
 
@@ -195,7 +195,7 @@ pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 #[derive(Clone, Default)]
 pub struct HttpConfig {
     /// Timeouts and the connection cap.
-    pub limits: crate::http::listener::HttpLimits,
+    pub limits: mikrobill_http::server::listener::HttpLimits,
     /// Proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The separate listener of `/metrics`; none serves it only with the token.
@@ -203,7 +203,7 @@ pub struct HttpConfig {
     /// Bearer token that opens `/metrics` on the public listener.
     pub metrics_token: Option<String>,
     /// API rate limits per role.
-    pub rate_limits: crate::http::rate_limit::RateLimits,
+    pub rate_limits: mikrobill_http::server::rate_limit::RateLimits,
 }
 
 impl std::fmt::Debug for HttpConfig {
@@ -328,8 +328,8 @@ impl std::fmt::Debug for PaymentConfig {
 impl PaymentConfig {
     /// The gateways these settings enable. The process's rustls crypto provider must be
     /// installed first.
-    pub fn gateways(&self) -> anyhow::Result<crate::billing::gateway::Gateways> {
-        use crate::billing::gateway::{Gateways, midtrans, tripay, xendit};
+    pub fn gateways(&self) -> anyhow::Result<mikrobill_core::billing::gateway::Gateways> {
+        use mikrobill_core::billing::gateway::{Gateways, midtrans, tripay, xendit};
         let mut gateways = Gateways::default();
         if let Some(m) = &self.midtrans {
             gateways = gateways.with(

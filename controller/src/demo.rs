@@ -3,9 +3,9 @@
 //! serving RADIUS on loopback, sample vouchers, and a `radclient` line that logs one in.
 
 use crate::config::{ServeConfig, StoreConfig};
-use crate::db::Db;
-use crate::{plans, sites, vouchers};
 use anyhow::Context;
+use mikrobill_core::db::Db;
+use mikrobill_core::{plans, sites, vouchers};
 use mikrobill_protocol::enroll::EnrollmentToken;
 use mikrobill_protocol::items::Plan;
 use std::net::SocketAddr;
@@ -73,7 +73,7 @@ async fn seed(
         Err(sites::SiteError::Exists(_)) => sites::by_name(db, SITE).await?,
         Err(e) => return Err(e.into()),
     };
-    let ca = crate::pki::Ca::load_or_create(&store.data_dir)?;
+    let ca = mikrobill_core::pki::Ca::load_or_create(&store.data_dir)?;
     let secret: [u8; 32] = rand::random();
     sites::add_token(db, &site.id, &secret, 3_600_000).await?;
     let token = EnrollmentToken {
@@ -109,8 +109,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         payments: crate::config::PaymentConfig::default(),
         http: crate::config::HttpConfig::default(),
         behind_tls: false,
-        webhook_retry_base: crate::events::webhooks::DEFAULT_RETRY_BASE,
-        notify_send_timeout: crate::notify::worker::Timing::default().send_timeout,
+        webhook_retry_base: mikrobill_core::events::webhooks::DEFAULT_RETRY_BASE,
+        notify_send_timeout: mikrobill_core::notify::worker::Timing::default().send_timeout,
     };
     let running = crate::serve::start(&config).await?;
     let db = Db::open(&store.database_url()).await?;

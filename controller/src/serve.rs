@@ -1,15 +1,13 @@
 //! `mikrobill-controller serve`: storage, PKI, edge and HTTP together.
 
 use crate::config::ServeConfig;
-use crate::db::{Db, redact_url};
 use crate::edge::Edge;
-use crate::pki::Ca;
 use anyhow::Context;
+use mikrobill_core::db::{Db, redact_url};
+use mikrobill_core::pki::Ca;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Setting under which `serve` records the address agents should dial.
-pub const EDGE_ADVERTISE_SETTING: &str = "edge_advertise";
 /// How often new events are fanned out to webhooks and due deliveries are sent.
 pub const WEBHOOK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 /// Heartbeat interval asked of agents.
@@ -79,7 +77,8 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         .edge_advertise
         .clone()
         .unwrap_or_else(|| default_advertise(edge_addr));
-    db.set_setting(EDGE_ADVERTISE_SETTING, &advertise).await?;
+    db.set_setting(mikrobill_core::sites::EDGE_ADVERTISE_SETTING, &advertise)
+        .await?;
     tracing::info!(%edge_addr, %advertise, "edge listening (QUIC)");
 
     let listener = tokio::net::TcpListener::bind(config.api_listen)
@@ -100,9 +99,9 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         links = ?gateways.links().map(|g| g.name()),
         "payment gateways"
     );
-    let mut state = crate::http::AppState::new(db.clone(), gateways, ca_fingerprint);
+    let mut state = mikrobill_http::server::AppState::new(db.clone(), gateways, ca_fingerprint);
     state.secure_cookies = config.behind_tls;
-    state.rate_limiter = Arc::new(crate::http::rate_limit::RateLimiter::new(
+    state.rate_limiter = Arc::new(mikrobill_http::server::rate_limit::RateLimiter::new(
         config.http.rate_limits.clone(),
     ));
     state.metrics_token = config.http.metrics_token.as_deref().map(Arc::from);
@@ -119,8 +118,8 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
                 .with_context(|| format!("cannot listen on {addr} for /metrics"))?;
             let bound = metrics_listener.local_addr()?;
             tracing::info!(metrics_addr = %bound, "metrics listening");
-            let app = crate::routes::metrics_router(state.clone());
-            tasks.push(tokio::spawn(crate::http::listener::serve(
+            let app = mikrobill_http::routes::metrics_router(state.clone());
+            tasks.push(tokio::spawn(mikrobill_http::server::listener::serve(
                 metrics_listener,
                 app,
                 limits,
@@ -131,8 +130,8 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         }
         None => None,
     };
-    let app = crate::routes::router(state);
-    tasks.push(tokio::spawn(crate::http::listener::serve(
+    let app = mikrobill_http::routes::router(state);
+    tasks.push(tokio::spawn(mikrobill_http::server::listener::serve(
         listener,
         app,
         limits,
@@ -140,23 +139,23 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         wait(rx.clone()),
     )));
     let holder = format!("{}-{}", default_advertise(api_addr), uuid::Uuid::new_v4());
-    let jobs = tokio::spawn(crate::jobs::scheduler(
+    let jobs = tokio::spawn(mikrobill_core::jobs::scheduler(
         db.clone(),
         holder.clone(),
         config.job_interval,
         wait(rx.clone()),
     ));
-    let webhooks = tokio::spawn(crate::events::webhooks::run(
+    let webhooks = tokio::spawn(mikrobill_core::events::webhooks::run(
         db.clone(),
         holder.clone(),
         WEBHOOK_INTERVAL,
         config.webhook_retry_base,
         wait(rx.clone()),
     ));
-    let notifications = tokio::spawn(crate::notify::worker::run(
+    let notifications = tokio::spawn(mikrobill_core::notify::worker::run(
         db.clone(),
         holder.clone(),
-        crate::notify::worker::Timing {
+        mikrobill_core::notify::worker::Timing {
             poll: WEBHOOK_INTERVAL,
             send_timeout: config.notify_send_timeout,
             retry_base: config.webhook_retry_base,
@@ -183,9 +182,9 @@ pub const FIRST_ADMIN_PASSWORD_ENV: &str = "MIKROBILL_ADMIN_PASSWORD";
 async fn ensure_first_admin(db: &Db) -> anyhow::Result<()> {
     let (password, generated) = match std::env::var(FIRST_ADMIN_PASSWORD_ENV) {
         Ok(p) if !p.is_empty() => (p, false),
-        _ => (crate::auth::password::generate(), true),
+        _ => (mikrobill_core::auth::password::generate(), true),
     };
-    if let Some(admin) = crate::admins::create_first(db, "admin", &password)
+    if let Some(admin) = mikrobill_core::admins::create_first(db, "admin", &password)
         .await
         .context("cannot create the first admin user")?
     {

@@ -108,7 +108,7 @@ fn tokens_need_a_known_edge_address() {
     let token = mikrobill_protocol::enroll::EnrollmentToken::decode(token.trim()).unwrap();
     assert_eq!(token.controller_addr, "203.0.113.7:4433");
     let ca_pem = std::fs::read_to_string(dir.path().join("ca.crt")).unwrap();
-    let ca = mikrobill_controller::pki::pem_to_der(&ca_pem).unwrap();
+    let ca = mikrobill_core::pki::pem_to_der(&ca_pem).unwrap();
     assert_eq!(
         token.ca_fingerprint,
         mikrobill_protocol::enroll::fingerprint(&ca)

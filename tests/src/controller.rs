@@ -213,12 +213,12 @@ impl Controller {
     pub fn database_url(&self) -> String {
         self.database_url
             .clone()
-            .unwrap_or_else(|| mikrobill_controller::db::sqlite_url_for_dir(&self.data_dir))
+            .unwrap_or_else(|| mikrobill_core::db::sqlite_url_for_dir(&self.data_dir))
     }
 
     /// Opens the controller's database from the test.
-    pub async fn db(&self) -> mikrobill_controller::db::Db {
-        mikrobill_controller::db::Db::connect(&self.database_url())
+    pub async fn db(&self) -> mikrobill_core::db::Db {
+        mikrobill_core::db::Db::connect(&self.database_url())
             .await
             .expect("open controller database")
     }

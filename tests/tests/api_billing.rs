@@ -3,7 +3,7 @@
 //! when overdue (the agent's cache follows), re-activated by the cashier's payment, upgraded
 //! with a proration invoice paid through a signed Midtrans notification, and terminated.
 
-use mikrobill_controller::billing::cycle;
+use mikrobill_core::billing::cycle;
 use mikrobill_protocol::items::AccountStatus;
 use mikrobill_tests::gateways::{FakeGateways, midtrans_notification};
 use mikrobill_tests::http::Api;
@@ -56,7 +56,7 @@ async fn pppoe_billing_cycle(backend: Backend) {
     let cid = customer["id"].as_str().unwrap();
 
     // Service started about 45 days ago on a billing day that every month has.
-    let mut start = cycle::local_date(mikrobill_controller::db::now_ms(), 420);
+    let mut start = cycle::local_date(mikrobill_core::db::now_ms(), 420);
     for _ in 0..45 {
         start = start.previous_day().unwrap();
     }

@@ -51,7 +51,7 @@ async fn user(admin: &Api, ctl: &Controller, name: &str, role: &str) -> (String,
 }
 
 async fn site_id(ctl: &Controller, name: &str) -> String {
-    mikrobill_controller::sites::by_name(&ctl.db().await, name)
+    mikrobill_core::sites::by_name(&ctl.db().await, name)
         .await
         .unwrap()
         .id
@@ -883,8 +883,8 @@ async fn the_expiry_sweep(backend: Backend) {
 
     // First use through the real ingest path: two hours ago, and just now.
     let cdb = ctl.db().await;
-    let now = mikrobill_controller::db::now_ms();
-    mikrobill_controller::accounting::ingest(
+    let now = mikrobill_core::db::now_ms();
+    mikrobill_core::accounting::ingest(
         &cdb,
         &site,
         &[
@@ -908,9 +908,9 @@ async fn the_expiry_sweep(backend: Backend) {
         }
     };
     assert_eq!(status(codes[0].clone()).await, "active");
-    let head = mikrobill_controller::sync_log::head(&cdb).await.unwrap();
+    let head = mikrobill_core::sync_log::head(&cdb).await.unwrap();
 
-    let expired = mikrobill_controller::vouchers::sweep::expire_due(&cdb, now)
+    let expired = mikrobill_core::vouchers::sweep::expire_due(&cdb, now)
         .await
         .unwrap();
     assert_eq!(expired, 1, "only the one used two hours ago on a 1h plan");
@@ -922,7 +922,7 @@ async fn the_expiry_sweep(backend: Backend) {
         "never used: no validity yet"
     );
     // The expiry went to the group's member site as an upsert the agent rejects.
-    let changes = mikrobill_controller::sync_log::changes_after(&cdb, &site, head, 100)
+    let changes = mikrobill_core::sync_log::changes_after(&cdb, &site, head, 100)
         .await
         .unwrap();
     assert_eq!(changes.len(), 1);
@@ -942,21 +942,21 @@ async fn the_expiry_sweep(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        mikrobill_controller::vouchers::sweep::expire_due(&cdb, now)
+        mikrobill_core::vouchers::sweep::expire_due(&cdb, now)
             .await
             .unwrap(),
         1
     );
     assert_eq!(status(codes[1].clone()).await, "expired");
     assert_eq!(
-        mikrobill_controller::vouchers::sweep::expire_due(&cdb, now)
+        mikrobill_core::vouchers::sweep::expire_due(&cdb, now)
             .await
             .unwrap(),
         0
     );
     // Later, the second one used a minute ago is due too.
     assert_eq!(
-        mikrobill_controller::vouchers::sweep::expire_due(&cdb, now + 3_600_000)
+        mikrobill_core::vouchers::sweep::expire_due(&cdb, now + 3_600_000)
             .await
             .unwrap(),
         1

@@ -201,8 +201,7 @@ async fn a_command_queued_on_one_replica_is_delivered_by_the_other() {
         .post("/api/v1/customers", &json!({"name": "C"}))
         .await
         .expect(201);
-    let mut start =
-        mikrobill_controller::billing::cycle::local_date(mikrobill_controller::db::now_ms(), 420);
+    let mut start = mikrobill_core::billing::cycle::local_date(mikrobill_core::db::now_ms(), 420);
     for _ in 0..70 {
         start = start.previous_day().unwrap();
     }

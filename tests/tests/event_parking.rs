@@ -46,7 +46,7 @@ fn received(bodies: &Bodies) -> Vec<i64> {
 }
 
 /// Makes every webhook delivery of an event whose payload mentions `poison` fail.
-async fn install_fault(db: &mikrobill_controller::db::Db, backend: Backend) {
+async fn install_fault(db: &mikrobill_core::db::Db, backend: Backend) {
     let statements: &[&str] = match backend {
         Backend::Sqlite => &["CREATE TRIGGER poison BEFORE INSERT ON webhook_deliveries \
              WHEN (SELECT payload FROM events WHERE id = NEW.event_id) LIKE '%poison%' \
@@ -66,12 +66,12 @@ async fn install_fault(db: &mikrobill_controller::db::Db, backend: Backend) {
     }
 }
 
-async fn insert_event(db: &mikrobill_controller::db::Db, payload: Value) -> i64 {
+async fn insert_event(db: &mikrobill_core::db::Db, payload: Value) -> i64 {
     sqlx::query_scalar(
         "INSERT INTO events (kind, site_id, payload, created_at) VALUES ('site.offline', NULL, $1, $2) RETURNING id",
     )
     .bind(payload.to_string())
-    .bind(mikrobill_controller::db::now_ms())
+    .bind(mikrobill_core::db::now_ms())
     .fetch_one(&db.pool)
     .await
     .unwrap()

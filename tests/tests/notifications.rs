@@ -370,7 +370,7 @@ async fn a_reminder_reaches_every_channel_once_across_a_crash(backend: Backend) 
         invoice["id"].as_str().unwrap().to_string(),
         invoice["number"].as_str().unwrap().to_string(),
     );
-    let now = mikrobill_controller::db::now_ms();
+    let now = mikrobill_core::db::now_ms();
     let day = 86_400_000i64;
     sqlx::query("UPDATE invoices SET issued_at = $1, due_at = $2 WHERE id = $3")
         .bind(now - 5 * day)
@@ -1290,7 +1290,7 @@ async fn every_event_kind_produces_its_message(backend: Backend) {
         "INSERT INTO events (kind, customer_id, subscription_id, site_id, payload, created_at) \
          VALUES ('payment.received', 'no-such-customer', NULL, NULL, '{}', $1)",
     )
-    .bind(mikrobill_controller::db::now_ms())
+    .bind(mikrobill_core::db::now_ms())
     .execute(&store.pool)
     .await
     .unwrap();

@@ -195,7 +195,7 @@ async fn setup(admin: &Api) -> (String, String) {
 
 /// Indonesian money: `Rp 166.500`.
 fn rupiah_id(v: i64) -> String {
-    mikrobill_controller::web::format_money(v, "IDR", 0, mikrobill_controller::web::Lang::Id)
+    mikrobill_http::web::format_money(v, "IDR", 0, mikrobill_http::web::Lang::Id)
 }
 
 async fn subscriber_sees_own_records_and_pays(backend: Backend) {
@@ -355,9 +355,9 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
 
     // Accounting: one session in this cycle (an hour, 1.5 GB down, 200 MB up, reported by
     // an interim update and the stop) and one from an earlier cycle, which does not count.
-    let now = mikrobill_controller::db::now_ms();
+    let now = mikrobill_core::db::now_ms();
     let month_ago = now - 40 * 86_400_000;
-    mikrobill_controller::accounting::ingest(
+    mikrobill_core::accounting::ingest(
         &cdb,
         &site_id,
         &[
@@ -758,8 +758,8 @@ async fn voucher_lookup_follows_accounting(backend: Backend) {
 
     // Accounting arrives through the controller's ingest: 25 minutes, 300 MB down, 50 MB up.
     let cdb = ctl.db().await;
-    let now = mikrobill_controller::db::now_ms();
-    mikrobill_controller::accounting::ingest(
+    let now = mikrobill_core::db::now_ms();
+    mikrobill_core::accounting::ingest(
         &cdb,
         &site_id,
         &[
@@ -856,12 +856,8 @@ async fn language_follows_the_browser_and_the_switch(backend: Backend) {
         )
         .await
         .expect(200);
-    let en_money = mikrobill_controller::web::format_money(
-        siti.total,
-        "IDR",
-        0,
-        mikrobill_controller::web::Lang::En,
-    );
+    let en_money =
+        mikrobill_http::web::format_money(siti.total, "IDR", 0, mikrobill_http::web::Lang::En);
     assert_ne!(en_money, rupiah_id(siti.total));
 
     // No Accept-Language: Indonesian.

@@ -195,8 +195,7 @@ async fn isolation_payment_and_plan_change_reach_the_router(backend: Backend) {
         .post("/api/v1/customers", &json!({"name": "Rina"}))
         .await
         .expect(201);
-    let mut start =
-        mikrobill_controller::billing::cycle::local_date(mikrobill_controller::db::now_ms(), 420);
+    let mut start = mikrobill_core::billing::cycle::local_date(mikrobill_core::db::now_ms(), 420);
     for _ in 0..45 {
         start = start.previous_day().unwrap();
     }

@@ -316,8 +316,7 @@ async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
         .await
         .expect(201);
     // Service started 40 days ago: the first invoice is past due and grace.
-    let mut start =
-        mikrobill_controller::billing::cycle::local_date(mikrobill_controller::db::now_ms(), 420);
+    let mut start = mikrobill_core::billing::cycle::local_date(mikrobill_core::db::now_ms(), 420);
     for _ in 0..40 {
         start = start.previous_day().unwrap();
     }
@@ -381,7 +380,7 @@ async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
     assert_eq!(b.attr(&amount, "value").await.unwrap(), due.to_string());
     assert_eq!(
         b.text(&b.find("#amount-due").await).await,
-        mikrobill_controller::web::format_money(due, "IDR", 0, mikrobill_controller::web::Lang::Id)
+        mikrobill_http::web::format_money(due, "IDR", 0, mikrobill_http::web::Lang::Id)
     );
     b.click(&b.find("#take-payment").await).await;
     b.wait_url("receipt", |u| u.contains("/payments/")).await;
@@ -389,7 +388,7 @@ async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
     assert!(page.contains("langganan aktif kembali: 1"), "{page}");
     assert_eq!(
         b.text(&b.find("#receipt-amount").await).await,
-        mikrobill_controller::web::format_money(due, "IDR", 0, mikrobill_controller::web::Lang::Id)
+        mikrobill_http::web::format_money(due, "IDR", 0, mikrobill_http::web::Lang::Id)
     );
     assert!(b.text(&b.find("#receipt").await).await.contains("kasir"));
     save("receipt", backend, &b.screenshot().await);
@@ -422,7 +421,7 @@ async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
     let today = b.text(&b.find("#revenue-today").await).await;
     assert_eq!(
         today,
-        mikrobill_controller::web::format_money(due, "IDR", 0, mikrobill_controller::web::Lang::Id)
+        mikrobill_http::web::format_money(due, "IDR", 0, mikrobill_http::web::Lang::Id)
     );
     b.resize(1280, 1300).await;
     b.goto("/").await;

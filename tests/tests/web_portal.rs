@@ -84,12 +84,12 @@ async fn a_subscriber_logs_in_and_sees_the_invoice(backend: Backend) {
     let page = b.source().await;
     // The portal speaks the browser's language (headless Chromium asks for en-US).
     let lang = if page.contains("<html lang=\"en\"") {
-        mikrobill_controller::web::Lang::En
+        mikrobill_http::web::Lang::En
     } else {
-        mikrobill_controller::web::Lang::Id
+        mikrobill_http::web::Lang::Id
     };
     let total =
-        mikrobill_controller::web::format_money(invoice["total"].as_i64().unwrap(), "IDR", 0, lang);
+        mikrobill_http::web::format_money(invoice["total"].as_i64().unwrap(), "IDR", 0, lang);
     assert!(
         page.contains(&total),
         "total {total} on the invoice: {page}"

@@ -1,7 +1,7 @@
 //! The enrollment exchange: one CSR in, one certificate out.
 
 use super::EdgeContext;
-use crate::sites::{self, SiteError};
+use mikrobill_core::sites::{self, SiteError};
 use mikrobill_protocol::enroll::{EnrollReply, EnrollRequest};
 use mikrobill_protocol::{close_code, read_frame, version_supported, write_frame};
 use std::sync::Arc;

@@ -14,8 +14,8 @@ mod watcher;
 
 use registry::Registry;
 
-use crate::db::Db;
-use crate::pki::Ca;
+use mikrobill_core::db::Db;
+use mikrobill_core::pki::Ca;
 use mikrobill_protocol::{ALPN_ENROLL, ALPN_SESSION};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,10 +60,10 @@ pub enum EdgeError {
     },
     /// Database access failed.
     #[error(transparent)]
-    Db(#[from] crate::db::DbError),
+    Db(#[from] mikrobill_core::db::DbError),
     /// PKI failed.
     #[error(transparent)]
-    Pki(#[from] crate::pki::PkiError),
+    Pki(#[from] mikrobill_core::pki::PkiError),
 }
 
 impl Edge {
@@ -95,10 +95,10 @@ impl Edge {
         )
         .map_err(|source| EdgeError::Bind { addr, source })?;
         // Read (or created) once here rather than on every agent session.
-        let epoch = crate::sync_log::epoch(&db).await?;
-        let head = crate::sync_log::head(&db).await?;
+        let epoch = mikrobill_core::sync_log::epoch(&db).await?;
+        let head = mikrobill_core::sync_log::head(&db).await?;
         let (head_tx, head_rx) = watch::channel(head);
-        let (commands_tx, commands_rx) = watch::channel(crate::commands::head(&db).await?);
+        let (commands_tx, commands_rx) = watch::channel(mikrobill_core::commands::head(&db).await?);
         let registry = Registry::default();
         let watcher = tokio::spawn(watcher::run(
             db.clone(),

@@ -2,11 +2,11 @@
 
 use super::EdgeContext;
 use super::registry::LiveSession;
-use crate::accounting::{self, IngestError};
-use crate::db::now_ms;
-use crate::pki::{AgentCertInfo, agent_cert_info};
-use crate::sites::{self, CertStatus};
-use crate::sync_log;
+use mikrobill_core::accounting::{self, IngestError};
+use mikrobill_core::db::now_ms;
+use mikrobill_core::pki::{AgentCertInfo, agent_cert_info};
+use mikrobill_core::sites::{self, CertStatus};
+use mikrobill_core::sync_log;
 use mikrobill_protocol::frame::{FrameError, decode_payload, read_payload};
 use mikrobill_protocol::items::Item;
 use mikrobill_protocol::messages::{
@@ -246,7 +246,7 @@ async fn initial_sync(
     send: &mut Send,
 ) -> Result<u64, String> {
     let db = &ctx.db;
-    let err = |e: crate::db::DbError| e.to_string();
+    let err = |e: mikrobill_core::db::DbError| e.to_string();
     let from = if sync_log::needs_snapshot(db, &ctx.epoch, cursor)
         .await
         .map_err(err)?
@@ -264,7 +264,7 @@ async fn initial_sync(
         )
         .await
         .map_err(frame_err)?;
-        let plans = crate::plans::snapshot(db).await.map_err(err)?;
+        let plans = mikrobill_core::plans::snapshot(db).await.map_err(err)?;
         for chunk in plans.chunks(SYNC_CHUNK as usize) {
             write_frame(
                 send,
@@ -276,7 +276,7 @@ async fn initial_sync(
         let mut after = String::new();
         let mut count = 0usize;
         loop {
-            let page = crate::vouchers::snapshot_page(db, site_id, &after, SYNC_CHUNK)
+            let page = mikrobill_core::vouchers::snapshot_page(db, site_id, &after, SYNC_CHUNK)
                 .await
                 .map_err(err)?;
             let Some(last) = page.last() else { break };
@@ -418,13 +418,15 @@ const COMMAND_ANSWER_GRACE_MS: i64 = 30_000;
 async fn deliver_commands(ctx: Arc<EdgeContext>, conn: quinn::Connection, site_id: String) {
     let mut wake = ctx.commands.clone();
     loop {
-        match crate::commands::next_pending(&ctx.db, &site_id).await {
+        match mikrobill_core::commands::next_pending(&ctx.db, &site_id).await {
             Ok(Some(envelope)) => {
                 let id = envelope.id as i64;
                 match deliver_command(&ctx, &conn, &envelope).await {
                     Ok(outcome) => {
                         tracing::info!(site_id, id, ?outcome, "command answered");
-                        if let Err(e) = crate::commands::complete(&ctx.db, id, &outcome).await {
+                        if let Err(e) =
+                            mikrobill_core::commands::complete(&ctx.db, id, &outcome).await
+                        {
                             tracing::error!(site_id, id, "cannot store a command result: {e}");
                             tokio::time::sleep(COMMAND_RETRY).await;
                         }
@@ -456,7 +458,7 @@ async fn deliver_command(
     conn: &quinn::Connection,
     envelope: &CommandEnvelope,
 ) -> Result<CommandOutcome, String> {
-    crate::commands::attempted(&ctx.db, envelope.id as i64)
+    mikrobill_core::commands::attempted(&ctx.db, envelope.id as i64)
         .await
         .map_err(|e| e.to_string())?;
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;

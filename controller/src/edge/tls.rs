@@ -1,7 +1,7 @@
 //! TLS and QUIC transport settings of the edge.
 
 use super::EdgeError;
-use crate::pki::Ca;
+use mikrobill_core::pki::Ca;
 use mikrobill_protocol::{ALPN_ENROLL, ALPN_SESSION};
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;

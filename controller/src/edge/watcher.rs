@@ -5,8 +5,8 @@
 
 use super::POLL_INTERVAL;
 use super::registry::Registry;
-use crate::db::Db;
-use crate::sites::{self, CertStatus};
+use mikrobill_core::db::Db;
+use mikrobill_core::sites::{self, CertStatus};
 use tokio::sync::watch;
 
 pub(super) async fn run(
@@ -20,7 +20,7 @@ pub(super) async fn run(
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match crate::sync_log::head(&db).await {
+        match mikrobill_core::sync_log::head(&db).await {
             Ok(seq) => {
                 head.send_if_modified(|cur| {
                     let changed = *cur != seq;
@@ -30,7 +30,7 @@ pub(super) async fn run(
             }
             Err(e) => tracing::warn!("cannot poll the change log: {e}"),
         }
-        match crate::commands::head(&db).await {
+        match mikrobill_core::commands::head(&db).await {
             Ok(id) => {
                 commands.send_if_modified(|cur| {
                     let changed = *cur != id;

@@ -1,0 +1,206 @@
+//! Sites: list with online state, create with an enrollment token, new tokens, revoke.
+
+use crate::api::extract::{Body, Caller, Query};
+use crate::api::page::{Page, PageQuery};
+use crate::server::AppState;
+use crate::server::problem::{ApiResult, Problem};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use mikrobill_core::auth::Perm;
+use mikrobill_core::error::DomainError;
+use mikrobill_core::sites::{self, Site};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Routes of this module.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_sites, create_site))
+        .routes(routes!(get_site))
+        .routes(routes!(new_token))
+        .routes(routes!(revoke_site))
+}
+
+/// Lists sites by name with online state and last-seen time.
+#[utoipa::path(get, path = "/sites", tag = "sites", security(("bearer" = [])), params(PageQuery),
+    responses((status = 200, body = Page<Site>), (status = 403, body = Problem)))]
+async fn list_sites(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<PageQuery>,
+) -> ApiResult<Json<Page<Site>>> {
+    caller.require(Perm::ReadSites)?;
+    let limit = page.limit()?;
+    let items = sites::list_page(&state.db, &page.after()?, limit + 1)
+        .await
+        .map_err(DomainError::from)?;
+    Ok(Json(Page::from_overfetch(items, limit, |s| s.name.clone())))
+}
+
+/// One site.
+#[utoipa::path(get, path = "/sites/{id}", tag = "sites", security(("bearer" = [])), params(("id" = String, Path, description = "site id")),
+    responses((status = 200, body = Site), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn get_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Site>> {
+    caller.require(Perm::ReadSites)?;
+    Ok(Json(
+        sites::by_id(&state.db, &id)
+            .await
+            .map_err(DomainError::from)?,
+    ))
+}
+
+/// A new site.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSite {
+    /// Unique name (1-64 letters, digits, `-`, `_`, `.`, spaces).
+    pub name: String,
+    /// Hours the enrollment token stays valid (default 24, at most 720).
+    pub token_ttl_hours: Option<u32>,
+}
+
+/// Token lifetime.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenTtl {
+    /// Hours the enrollment token stays valid (default 24, at most 720).
+    pub token_ttl_hours: Option<u32>,
+}
+
+/// A site with a fresh one-time enrollment token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enrollment {
+    /// The site.
+    pub site: Site,
+    /// The one-time token; shown once.
+    pub token: String,
+    /// When it expires (unix ms).
+    pub expires_at: i64,
+    /// What the technician runs beside the router.
+    pub command: String,
+}
+
+async fn enrollment(state: &AppState, site: Site, ttl_hours: Option<u32>) -> ApiResult<Enrollment> {
+    let issued = sites::issue_for_technician(&state.db, &site.id, state.ca_fingerprint, ttl_hours)
+        .await?
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "edge_unknown",
+                "the controller's edge address is not known yet",
+            )
+        })?;
+    Ok(Enrollment {
+        command: issued.command,
+        expires_at: issued.expires_at,
+        token: issued.token,
+        site,
+    })
+}
+
+/// Creates a site and returns its enrollment token and the technician's command.
+#[utoipa::path(post, path = "/sites", tag = "sites", security(("bearer" = [])), request_body = CreateSite,
+    responses((status = 201, body = Enrollment), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<CreateSite>,
+) -> ApiResult<(StatusCode, Json<Enrollment>)> {
+    caller.require(Perm::WriteSites)?;
+    let req = body.into_inner()?;
+    if let Some(h) = req.token_ttl_hours
+        && !(1..=720).contains(&h)
+    {
+        return Err(Problem::invalid(
+            "token_ttl_hours",
+            "must be between 1 and 720",
+        ));
+    }
+    let site = sites::create(&state.db, &req.name)
+        .await
+        .map_err(DomainError::from)?;
+    mikrobill_core::audit::record_alone(
+        &state.db,
+        &caller.actor(),
+        "site.create",
+        "site",
+        Some(&site.id),
+        None::<&()>,
+        Some(&site),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(enrollment(&state, site, req.token_ttl_hours).await?),
+    ))
+}
+
+/// A new enrollment token for a site (agent reinstalled or replaced).
+#[utoipa::path(post, path = "/sites/{id}/token", tag = "sites", security(("bearer" = [])), params(("id" = String, Path, description = "site id")), request_body = TokenTtl,
+    responses((status = 201, body = Enrollment), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn new_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body<TokenTtl>,
+) -> ApiResult<(StatusCode, Json<Enrollment>)> {
+    caller.require(Perm::WriteSites)?;
+    let req = body.into_inner()?;
+    let site = sites::by_id(&state.db, &id)
+        .await
+        .map_err(DomainError::from)?;
+    if site.revoked_at.is_some() {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "revoked",
+            "the site is revoked",
+        ));
+    }
+    let e = enrollment(&state, site, req.token_ttl_hours).await?;
+    mikrobill_core::audit::record_alone(
+        &state.db,
+        &caller.actor(),
+        "site.token",
+        "site",
+        Some(&id),
+        None::<&()>,
+        None::<&()>,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(e)))
+}
+
+/// Locks a site's agent out at once: its session closes and its certificates are refused.
+#[utoipa::path(post, path = "/sites/{id}/revoke", tag = "sites", security(("bearer" = [])), params(("id" = String, Path, description = "site id")),
+    responses((status = 200, body = Site), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn revoke_site(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Site>> {
+    caller.require(Perm::WriteSites)?;
+    let before = sites::by_id(&state.db, &id)
+        .await
+        .map_err(DomainError::from)?;
+    let after = sites::revoke(&state.db, &before.name)
+        .await
+        .map_err(DomainError::from)?;
+    mikrobill_core::audit::record_alone(
+        &state.db,
+        &caller.actor(),
+        "site.revoke",
+        "site",
+        Some(&id),
+        Some(&before),
+        Some(&after),
+    )
+    .await?;
+    Ok(Json(after))
+}

@@ -1,0 +1,47 @@
+//! What every HTTP handler can reach: the database, the token cache, the payment gateways,
+//! the CA fingerprint for enrollment tokens, the cookie policy and the rate limiter.
+
+use crate::server::rate_limit;
+use mikrobill_core::auth::tokens::TokenCache;
+use mikrobill_core::db::Db;
+use std::sync::Arc;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Recently verified bearer tokens.
+    pub tokens: Arc<TokenCache>,
+    /// Payment gateways by name, for webhooks.
+    pub gateways: Arc<mikrobill_core::billing::gateway::Gateways>,
+    /// The CA's fingerprint, written into enrollment tokens.
+    pub ca_fingerprint: [u8; 32],
+    /// Browsers reach us through a TLS-terminating proxy: cookies get `Secure`.
+    pub secure_cookies: bool,
+    /// Token buckets of API callers.
+    pub rate_limiter: Arc<rate_limit::RateLimiter>,
+    /// Bearer token that opens `/metrics` on this listener; without one it is not served here.
+    pub metrics_token: Option<Arc<str>>,
+}
+
+impl AppState {
+    /// State over `db` with the given gateways and CA.
+    pub fn new(
+        db: Db,
+        gateways: mikrobill_core::billing::gateway::Gateways,
+        ca_fingerprint: [u8; 32],
+    ) -> AppState {
+        AppState {
+            db,
+            tokens: Arc::new(TokenCache::default()),
+            gateways: Arc::new(gateways),
+            ca_fingerprint,
+            secure_cookies: false,
+            rate_limiter: Arc::new(rate_limit::RateLimiter::new(
+                rate_limit::RateLimits::default(),
+            )),
+            metrics_token: None,
+        }
+    }
+}

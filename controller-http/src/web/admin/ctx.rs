@@ -1,0 +1,644 @@
+//! The request context of every admin page: the signed-in admin (from the session cookie),
+//! their language, the settings money and dates are shown with, the CSRF token for forms and
+//! a one-shot flash message; plus [`Form`], the POST body extractor that refuses forged
+//! requests, and [`WebError`], how failures become HTML.
+
+use super::session;
+use super::texts;
+use crate::server::AppState;
+use crate::server::client_ip::client_addr;
+use crate::web::{Lang, cookies, csrf, html};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use mikrobill_core::audit::Actor;
+use mikrobill_core::auth::{Perm, Principal};
+use mikrobill_core::db::DbError;
+use mikrobill_core::error::DomainError;
+use mikrobill_core::settings::BillingSettings;
+use serde::de::DeserializeOwned;
+use std::borrow::Borrow;
+
+/// The cookie that remembers the language a user switched to.
+pub const LANG_COOKIE: &str = "mb_lang";
+/// The cookie carrying a message to the page a form redirects to.
+pub const FLASH_COOKIE: &str = "mb_flash";
+/// The cookie the login form's CSRF token is derived from (there is no session yet).
+pub const PRE_COOKIE: &str = "mb_pre";
+
+/// A one-shot message shown at the top of the next page.
+#[derive(Debug, Clone)]
+pub struct Flash {
+    /// `ok` or `error`, used as the CSS class and ARIA role choice.
+    pub kind: &'static str,
+    /// The message.
+    pub text: String,
+}
+
+impl Flash {
+    fn encode(&self) -> String {
+        format!(
+            "{}.{}",
+            self.kind,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.text.as_bytes())
+        )
+    }
+
+    fn decode(v: &str) -> Option<Flash> {
+        let (kind, text) = v.split_once('.')?;
+        let kind = match kind {
+            "ok" => "ok",
+            "error" => "error",
+            _ => return None,
+        };
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let text: String = String::from_utf8(bytes).ok()?.chars().take(500).collect();
+        Some(Flash { kind, text })
+    }
+}
+
+/// One entry of the navigation.
+#[derive(Debug, Clone)]
+pub struct NavItem {
+    /// Where it leads.
+    pub href: &'static str,
+    /// Its text.
+    pub label: &'static str,
+    /// Whether it is the current section.
+    pub current: bool,
+}
+
+/// What every admin page knows about its request.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The signed-in admin.
+    pub principal: Principal,
+    /// The client's address, for the audit log.
+    pub addr: Option<std::net::IpAddr>,
+    /// The language pages are rendered in.
+    pub lang: Lang,
+    /// The synchronizer token every form posts back.
+    pub csrf: String,
+    /// Currency, tax and company details.
+    pub settings: BillingSettings,
+    /// The message left by the previous form, if any.
+    pub flash: Option<Flash>,
+    /// Whether cookies get `Secure`.
+    pub secure: bool,
+    /// The request path (for the navigation).
+    pub path: String,
+    /// The path with its query, where forms on the page return to.
+    pub here: String,
+}
+
+/// Navigation entries: path, text key, the permission that shows it.
+const NAV: &[(&str, &str, Option<Perm>)] = &[
+    ("/", "nav.dashboard", None),
+    ("/customers", "nav.customers", Some(Perm::ReadCustomers)),
+    ("/plans", "nav.plans", Some(Perm::ReadPlans)),
+    ("/vouchers", "nav.vouchers", Some(Perm::ReadVouchers)),
+    ("/shop", "nav.shop", Some(Perm::BuyVouchers)),
+    (
+        "/subscriptions",
+        "nav.subscriptions",
+        Some(Perm::ReadSubscriptions),
+    ),
+    ("/invoices", "nav.invoices", Some(Perm::ReadInvoices)),
+    ("/cash", "nav.cash", Some(Perm::WritePayments)),
+    ("/payments", "nav.payments", Some(Perm::ReadPayments)),
+    (
+        "/resellers",
+        "reseller.title",
+        Some(Perm::ManageResellerBalance),
+    ),
+    ("/sites", "nav.sites", Some(Perm::ReadSites)),
+    ("/admins", "nav.admins", Some(Perm::ReadAdmins)),
+    ("/audit", "nav.audit", Some(Perm::ReadAudit)),
+    // Also shown to a role that reads settings only (the section then opens on templates).
+    ("/notifications", "notify.title", Some(Perm::ReadCustomers)),
+    ("/jobs", "job.title", Some(Perm::RunJobs)),
+    ("/events", "event.title", Some(Perm::ReadAudit)),
+    ("/webhooks", "webhook.title", Some(Perm::WriteSettings)),
+    ("/settings", "nav.settings", Some(Perm::ReadSettings)),
+    ("/tokens", "token.title", None),
+];
+
+impl Ctx {
+    /// Whether the admin's role grants `perm`.
+    pub fn can(&self, perm: Perm) -> bool {
+        self.principal.can(perm)
+    }
+
+    /// Fails with the 403 page unless the role grants `perm`.
+    pub fn require(&self, perm: Perm) -> Result<(), WebError> {
+        if self.can(perm) {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(self.lang))
+        }
+    }
+
+    /// The admin as an audit-log actor.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            id: Some(self.principal.admin_id.clone()),
+            name: self.principal.username.clone(),
+            addr: self.addr.map(|a| a.to_string()),
+        }
+    }
+
+    /// A text of the catalog in the page's language.
+    pub fn t(&self, key: &str) -> &'static str {
+        texts::text(self.lang, key)
+    }
+
+    /// An amount as a form field's value on this page (read back by [`Ctx::money_input`]).
+    pub fn money_value(&self, minor: impl Borrow<i64>) -> String {
+        self.money_input().show(*minor.borrow())
+    }
+
+    /// How money typed on this page is read.
+    pub fn money_input(&self) -> super::form_values::MoneyInput {
+        super::form_values::MoneyInput {
+            exponent: self.settings.currency_exponent,
+            lang: self.lang,
+        }
+    }
+
+    /// Money in the operator's currency, formatted for the page's language.
+    pub fn money(&self, minor: impl Borrow<i64>) -> String {
+        crate::web::format_money(
+            *minor.borrow(),
+            &self.settings.currency,
+            self.settings.currency_exponent,
+            self.lang,
+        )
+    }
+
+    /// A timestamp as the operator's local date and time (`2026-11-24 17:05`).
+    pub fn datetime(&self, ms: impl Borrow<i64>) -> String {
+        local(*ms.borrow(), self.settings.utc_offset_minutes, true)
+    }
+
+    /// A timestamp as the operator's local date.
+    pub fn date(&self, ms: impl Borrow<i64>) -> String {
+        local(*ms.borrow(), self.settings.utc_offset_minutes, false)
+    }
+
+    /// An optional timestamp, or a dash.
+    pub fn opt_datetime(&self, ms: impl Borrow<Option<i64>>) -> String {
+        ms.borrow()
+            .map(|m| self.datetime(m))
+            .unwrap_or_else(|| "–".into())
+    }
+
+    /// The version assets are cached under.
+    pub fn version(&self) -> &'static str {
+        crate::web::assets::VERSION
+    }
+
+    /// The navigation entries this admin may see.
+    pub fn nav(&self) -> Vec<NavItem> {
+        NAV.iter()
+            .filter(|(href, _, perm)| {
+                perm.is_none_or(|p| self.can(p))
+                    || (*href == "/notifications" && self.can(Perm::ReadSettings))
+            })
+            .filter(|(href, _, _)| {
+                *href != "/shop" || self.principal.role == mikrobill_core::auth::Role::Reseller
+            })
+            .map(|(href, key, _)| NavItem {
+                href,
+                label: self.t(key),
+                current: if *href == "/" {
+                    self.path == "/"
+                } else {
+                    self.path == *href || self.path.starts_with(&format!("{href}/"))
+                },
+            })
+            .collect()
+    }
+
+    /// The languages to switch to (all but the current one), with their links.
+    pub fn other_langs(&self) -> Vec<(String, &'static str, &'static str)> {
+        Lang::ALL
+            .into_iter()
+            .filter(|l| *l != self.lang)
+            .map(|l| {
+                (
+                    format!(
+                        "/lang/{}{}",
+                        l.code(),
+                        crate::web::pager::query(&[("back", &self.here)])
+                    ),
+                    l.code(),
+                    texts::text(l, "lang.name"),
+                )
+            })
+            .collect()
+    }
+
+    /// Renders a page; a shown flash message is cleared.
+    pub fn render<T: askama::Template>(&self, page: &T) -> Response {
+        let mut res = html::render(StatusCode::OK, page);
+        if self.flash.is_some() {
+            set_cookie(
+                res.headers_mut(),
+                &cookies::site_cookie(FLASH_COOKIE, "", Some(0), self.secure),
+            );
+        }
+        res
+    }
+
+    /// A redirect after a successful form with a message for the next page.
+    pub fn done(&self, to: &str, message: impl Into<String>) -> Response {
+        self.redirect_with(
+            to,
+            Flash {
+                kind: "ok",
+                text: message.into(),
+            },
+        )
+    }
+
+    /// A redirect that carries `flash`.
+    pub fn redirect_with(&self, to: &str, flash: Flash) -> Response {
+        let mut res = html::see_other(to);
+        set_cookie(
+            res.headers_mut(),
+            &cookies::site_cookie(FLASH_COOKIE, &flash.encode(), Some(60), self.secure),
+        );
+        res
+    }
+
+    /// The outcome of a form: on success a redirect to `to` with `ok`; a refused change
+    /// (invalid field, conflict, not found) goes back to `back` with the reason; storage
+    /// failures become the error page.
+    pub fn outcome<T>(
+        &self,
+        result: Result<T, DomainError>,
+        to: impl FnOnce(&T) -> String,
+        ok: &str,
+        back: &str,
+    ) -> Response {
+        match result {
+            Ok(v) => self.done(&to(&v), ok),
+            Err(DomainError::Db(e)) => WebError::Db(e).into_response(),
+            Err(e) => self.redirect_with(
+                back,
+                Flash {
+                    kind: "error",
+                    text: e.to_string(),
+                },
+            ),
+        }
+    }
+}
+
+fn set_cookie(headers: &mut HeaderMap, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
+/// Formats unix ms at a UTC offset.
+pub fn local(ms: i64, offset_minutes: i32, with_time: bool) -> String {
+    let secs = ms.div_euclid(1000) + offset_minutes as i64 * 60;
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else {
+        return "–".into();
+    };
+    if with_time {
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}",
+            t.year(),
+            t.month() as u8,
+            t.day(),
+            t.hour(),
+            t.minute()
+        )
+    } else {
+        format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day())
+    }
+}
+
+/// The language of a request: the user's switch (cookie), else the operator's setting.
+pub fn request_lang(headers: &HeaderMap, settings: &BillingSettings) -> Lang {
+    cookies::cookie_value(headers, LANG_COOKIE)
+        .and_then(|c| Lang::parse(&c))
+        .unwrap_or(settings.language)
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let settings = mikrobill_core::settings::billing(&state.db)
+            .await
+            .map_err(|e| match e {
+                DomainError::Db(e) => WebError::Db(e),
+                other => WebError::Db(DbError::Sqlx(sqlx::Error::Protocol(other.to_string()))),
+            })?;
+        let path = parts.uri.path().to_string();
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| path.clone());
+        // After signing in again, a form's page is where to return, not its POST target.
+        let back = if parts.method == axum::http::Method::GET {
+            here.clone()
+        } else {
+            referer_path(&parts.headers)
+        };
+        let Some(secret) = cookies::cookie_value(&parts.headers, session::COOKIE) else {
+            return Err(WebError::Login(back));
+        };
+        let Some(principal) = session::lookup(&state.db, &secret)
+            .await
+            .map_err(WebError::Db)?
+        else {
+            return Err(WebError::Login(back));
+        };
+        let flash =
+            cookies::cookie_value(&parts.headers, FLASH_COOKIE).and_then(|v| Flash::decode(&v));
+        Ok(Ctx {
+            principal,
+            addr: client_addr(parts),
+            lang: request_lang(&parts.headers, &settings),
+            csrf: csrf::token_for(&secret),
+            settings,
+            flash,
+            secure: cookies::is_https(&parts.headers, state.secure_cookies),
+            path,
+            here,
+        })
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`) of an admin page. The CSRF token and
+/// the origin are checked before anything else; the fields themselves are parsed when the
+/// handler asks, after it checked the role, so a role without the permission gets 403
+/// whatever it sent.
+#[derive(Debug)]
+pub struct Form<T>(Result<T, String>);
+
+impl<T> Form<T> {
+    /// The parsed fields, or why they could not be parsed.
+    pub fn fields(self) -> Result<T, String> {
+        self.0
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct TokenField {
+    #[serde(rename = "_csrf", default)]
+    csrf: String,
+}
+
+/// The CSRF check shared by [`Form`] and the login form: same origin, and the `_csrf`
+/// field equals the token derived from the cookie `cookie_name`.
+pub fn check_csrf(headers: &HeaderMap, body: &[u8], cookie_name: &str) -> bool {
+    if !csrf::same_origin(headers) {
+        return false;
+    }
+    let Some(secret) = cookies::cookie_value(headers, cookie_name) else {
+        return false;
+    };
+    let submitted = serde_urlencoded::from_bytes::<TokenField>(body)
+        .map(|t| t.csrf)
+        .unwrap_or_default();
+    csrf::matches(&csrf::token_for(&secret), &submitted)
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
+        let headers = req.headers().clone();
+        let lang = cookies::cookie_value(&headers, LANG_COOKIE)
+            .and_then(|c| Lang::parse(&c))
+            .unwrap_or_default();
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| WebError::BadRequest(lang, "unreadable body".into()))?;
+        if !check_csrf(&headers, &body, session::COOKIE) {
+            return Err(WebError::Csrf(lang));
+        }
+        Ok(Form(
+            serde_urlencoded::from_bytes::<T>(&body).map_err(|e| e.to_string()),
+        ))
+    }
+}
+
+/// Why an admin page could not be shown.
+#[derive(Debug)]
+pub enum WebError {
+    /// No live session: go to the login page, then back to this path and query.
+    Login(String),
+    /// The role does not allow it.
+    Forbidden(Lang),
+    /// A POST without a valid CSRF token or from another origin.
+    Csrf(Lang),
+    /// No such page or record.
+    NotFound(Lang),
+    /// A malformed request.
+    BadRequest(Lang, String),
+    /// Storage failed.
+    Db(DbError),
+}
+
+impl From<DbError> for WebError {
+    fn from(e: DbError) -> Self {
+        WebError::Db(e)
+    }
+}
+
+impl From<DomainError> for WebError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Db(e) => WebError::Db(e),
+            DomainError::NotFound { .. } => WebError::NotFound(Lang::default()),
+            other => WebError::BadRequest(Lang::default(), other.to_string()),
+        }
+    }
+}
+
+impl From<mikrobill_core::sites::SiteError> for WebError {
+    fn from(e: mikrobill_core::sites::SiteError) -> Self {
+        use mikrobill_core::sites::SiteError;
+        match e {
+            SiteError::Db(e) => WebError::Db(e),
+            SiteError::NotFound(_) => WebError::NotFound(Lang::default()),
+            other => WebError::BadRequest(Lang::default(), other.to_string()),
+        }
+    }
+}
+
+/// The minimal error page, rendered without the session's navigation.
+#[derive(askama::Template)]
+#[template(path = "admin/error.html")]
+pub struct ErrorPage {
+    /// Page language.
+    pub lang: Lang,
+    /// HTTP status shown.
+    pub status: u16,
+    /// Headline.
+    pub title: &'static str,
+    /// Explanation.
+    pub detail: String,
+    /// "Back to the dashboard" text.
+    pub home: &'static str,
+}
+
+/// An HTML error page in `lang`.
+pub fn error_page(lang: Lang, status: StatusCode, key: &str, detail: String) -> Response {
+    html::render(
+        status,
+        &ErrorPage {
+            lang,
+            status: status.as_u16(),
+            title: texts::text(lang, key),
+            detail,
+            home: texts::text(lang, "error.home"),
+        },
+    )
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        match self {
+            WebError::Login(path) => html::see_other(&format!(
+                "/login{}",
+                crate::web::pager::query(&[("next", &path)])
+            )),
+            WebError::Forbidden(lang) => error_page(
+                lang,
+                StatusCode::FORBIDDEN,
+                "error.forbidden",
+                texts::text(lang, "error.forbidden.detail").into(),
+            ),
+            WebError::Csrf(lang) => error_page(
+                lang,
+                StatusCode::FORBIDDEN,
+                "error.csrf",
+                texts::text(lang, "error.csrf.detail").into(),
+            ),
+            WebError::NotFound(lang) => error_page(
+                lang,
+                StatusCode::NOT_FOUND,
+                "error.not_found",
+                texts::text(lang, "error.not_found.detail").into(),
+            ),
+            WebError::BadRequest(lang, detail) => {
+                error_page(lang, StatusCode::BAD_REQUEST, "error.bad_request", detail)
+            }
+            WebError::Db(e) => {
+                tracing::error!("admin page failed: {e}");
+                error_page(
+                    Lang::default(),
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "error.internal",
+                    String::new(),
+                )
+            }
+        }
+    }
+}
+
+/// The path (and query) of the `Referer`, when it is a page of this site; `/` otherwise.
+fn referer_path(headers: &HeaderMap) -> String {
+    let Some(referer) = headers.get(header::REFERER).and_then(|v| v.to_str().ok()) else {
+        return "/".into();
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let rest = referer.split_once("://").map(|(_, r)| r).unwrap_or("");
+    match rest.split_once('/') {
+        Some((h, path)) if h.eq_ignore_ascii_case(host) => local_path(Some(&format!("/{path}"))),
+        _ => "/".into(),
+    }
+}
+
+/// A safe local redirect target: a path on this site, never `//host` or a URL. Browsers drop
+/// tabs and newlines when they parse a URL (`/\t/evil` becomes `//evil`), so only visible
+/// ASCII is accepted.
+pub fn local_path(p: Option<&str>) -> String {
+    match p {
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && p.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            p.into()
+        }
+        _ => "/".into(),
+    }
+}
+
+/// A domain "not found" as this page's 404, other errors as usual.
+pub fn not_found(c: &Ctx, e: mikrobill_core::error::DomainError) -> WebError {
+    match e {
+        mikrobill_core::error::DomainError::NotFound { .. } => WebError::NotFound(c.lang),
+        other => other.into(),
+    }
+}
+
+/// Fields of the forms that need nothing but the token.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFields {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_targets_stay_on_this_site() {
+        assert_eq!(local_path(Some("/\t/evil.example")), "/");
+        assert_eq!(local_path(Some("/\n/evil.example")), "/");
+        assert_eq!(local_path(Some("/ /evil.example")), "/");
+        assert_eq!(
+            local_path(Some("/vouchers?status=new")),
+            "/vouchers?status=new"
+        );
+        for bad in [
+            "//evil.example/x",
+            "https://evil.example/",
+            "/\\evil",
+            "vouchers",
+        ] {
+            assert_eq!(local_path(Some(bad)), "/", "{bad}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("billing.lan"));
+        assert_eq!(referer_path(&h), "/");
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("http://billing.lan/customers/7?tab=1"),
+        );
+        assert_eq!(referer_path(&h), "/customers/7?tab=1");
+        h.insert(
+            header::REFERER,
+            HeaderValue::from_static("http://evil.example/customers"),
+        );
+        assert_eq!(referer_path(&h), "/");
+    }
+
+    #[test]
+    fn flash_messages_round_trip_and_reject_garbage() {
+        let f = Flash {
+            kind: "error",
+            text: "nama: wajib diisi; «ü»".into(),
+        };
+        let back = Flash::decode(&f.encode()).unwrap();
+        assert_eq!((back.kind, back.text.as_str()), ("error", f.text.as_str()));
+        assert!(Flash::decode("script.AAAA").is_none());
+        assert!(Flash::decode("ok.%%%").is_none());
+    }
+}

@@ -1,0 +1,157 @@
+//! Settings: tax, currency, time zone, billing terms, company details, the UI's default
+//! language and the hotspot login URL printed on vouchers. Saved through
+//! `settings::save_billing`, which validates and audits.
+
+use super::ctx::{Ctx, Form, WebError};
+use super::form_values::opt;
+use crate::server::AppState;
+use crate::web::Lang;
+use axum::extract::State;
+use axum::response::Response;
+use mikrobill_core::auth::Perm;
+use mikrobill_core::settings::{self, BillingSettings};
+use serde::Deserialize;
+
+#[derive(askama::Template)]
+#[template(path = "admin/settings.html")]
+struct SettingsPage<'a> {
+    c: &'a Ctx,
+    s: BillingSettings,
+    langs: [Lang; 2],
+}
+
+impl SettingsPage<'_> {
+    fn lang_name(&self, l: &Lang) -> &'static str {
+        super::texts::text(*l, "lang.name")
+    }
+}
+
+/// `GET /settings`.
+pub async fn page(c: Ctx) -> Result<Response, WebError> {
+    c.require(Perm::ReadSettings)?;
+    Ok(c.render(&SettingsPage {
+        c: &c,
+        s: c.settings.clone(),
+        langs: Lang::ALL,
+    }))
+}
+
+/// The settings form.
+#[derive(Debug, Deserialize)]
+pub struct SettingsFields {
+    tax_rate_bp: Option<String>,
+    tax_inclusive: Option<String>,
+    currency: Option<String>,
+    currency_exponent: Option<String>,
+    utc_offset_minutes: Option<String>,
+    default_due_days: Option<String>,
+    default_grace_days: Option<String>,
+    #[serde(default)]
+    company_name: String,
+    #[serde(default)]
+    company_address: String,
+    #[serde(default)]
+    company_phone: String,
+    language: Option<String>,
+    #[serde(default)]
+    hotspot_login_url: String,
+}
+
+fn parse(f: SettingsFields, old: &BillingSettings) -> Result<BillingSettings, String> {
+    let num = |v: &Option<String>, field: &str| -> Result<Option<i64>, String> {
+        match opt(v) {
+            None => Ok(None),
+            Some(s) => s
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| format!("{field}: not a whole number")),
+        }
+    };
+    let unsigned = |v: Option<i64>, field: &str, old: u32| -> Result<u32, String> {
+        v.map(|n| u32::try_from(n).map_err(|_| format!("{field}: out of range")))
+            .transpose()
+            .map(|n| n.unwrap_or(old))
+    };
+    Ok(BillingSettings {
+        tax_rate_bp: unsigned(
+            num(&f.tax_rate_bp, "tax_rate_bp")?,
+            "tax_rate_bp",
+            old.tax_rate_bp,
+        )?,
+        tax_inclusive: f.tax_inclusive.is_some(),
+        currency: opt(&f.currency).unwrap_or_else(|| old.currency.clone()),
+        currency_exponent: unsigned(
+            num(&f.currency_exponent, "currency_exponent")?,
+            "currency_exponent",
+            old.currency_exponent,
+        )?,
+        utc_offset_minutes: num(&f.utc_offset_minutes, "utc_offset_minutes")?
+            .map(|n| i32::try_from(n).map_err(|_| "utc_offset_minutes: out of range".to_string()))
+            .transpose()?
+            .unwrap_or(old.utc_offset_minutes),
+        default_due_days: unsigned(
+            num(&f.default_due_days, "default_due_days")?,
+            "default_due_days",
+            old.default_due_days,
+        )?,
+        default_grace_days: unsigned(
+            num(&f.default_grace_days, "default_grace_days")?,
+            "default_grace_days",
+            old.default_grace_days,
+        )?,
+        company_name: f.company_name.trim().to_string(),
+        company_address: f.company_address.trim().to_string(),
+        company_phone: f.company_phone.trim().to_string(),
+        language: f
+            .language
+            .as_deref()
+            .and_then(Lang::parse)
+            .unwrap_or(old.language),
+        hotspot_login_url: f.hotspot_login_url.trim().to_string(),
+    })
+}
+
+/// `POST /settings`.
+pub async fn save(
+    State(state): State<AppState>,
+    c: Ctx,
+    form: Form<SettingsFields>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteSettings)?;
+    let new = form
+        .fields()
+        .and_then(|f| parse(f, &c.settings))
+        .map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let result = settings::save_billing(&state.db, &c.actor(), new).await;
+    Ok(c.outcome(result, |_| "/settings".into(), c.t("saved"), "/settings"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_numbers_keep_the_old_values() {
+        let old = BillingSettings::default();
+        let f = SettingsFields {
+            tax_rate_bp: Some(String::new()),
+            tax_inclusive: None,
+            currency: None,
+            currency_exponent: None,
+            utc_offset_minutes: Some("480".into()),
+            default_due_days: None,
+            default_grace_days: None,
+            company_name: " Net Desa ".into(),
+            company_address: String::new(),
+            company_phone: String::new(),
+            language: Some("en".into()),
+            hotspot_login_url: old.hotspot_login_url.clone(),
+        };
+        let s = parse(f, &old).unwrap();
+        assert_eq!(s.tax_rate_bp, old.tax_rate_bp);
+        assert_eq!(s.utc_offset_minutes, 480);
+        assert_eq!(s.company_name, "Net Desa");
+        assert_eq!(s.language, Lang::En);
+        assert!(!s.tax_inclusive);
+    }
+}
