@@ -23,6 +23,7 @@ pub struct Cli {
     /// Log format: text or json.
     #[arg(long, global = true, env = "MIKROBILL_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }

@@ -23,7 +23,12 @@ pub enum EnrollError {
     AlreadyEnrolled(String),
     /// The controller could not be reached or the TLS check failed.
     #[error("cannot reach the controller at {addr}: {message}")]
-    Connect { addr: String, message: String },
+    Connect {
+        /// The controller's address.
+        addr: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The controller said no.
     #[error("the controller refused enrollment: {0}")]
     Refused(String),

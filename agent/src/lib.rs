@@ -8,6 +8,8 @@
 //! applies what the controller asks of the site (Disconnect, isolation, plan changes,
 //! router resync) through RADIUS CoA/Disconnect and the router API.
 
+#![warn(missing_docs)]
+
 pub mod cache;
 pub mod cli;
 pub mod commands;
@@ -95,7 +97,12 @@ pub enum AgentError {
     Identity(#[from] identity::IdentityError),
     /// The local database could not be opened.
     #[error("cannot open the local database in {path}: {source}")]
-    Storage { path: PathBuf, source: sled::Error },
+    Storage {
+        /// The database directory.
+        path: PathBuf,
+        /// What sled said.
+        source: sled::Error,
+    },
     /// Cache trees could not be opened.
     #[error(transparent)]
     Cache(#[from] cache::CacheError),

@@ -11,6 +11,8 @@
 //! `pki` (the CA), and pure helpers below everything: `tax`, `locale`, `secrets`,
 //! `delivery`.
 
+#![warn(missing_docs)]
+
 pub mod accounting;
 pub mod admin_login;
 pub mod admins;

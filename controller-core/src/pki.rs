@@ -36,7 +36,9 @@ pub enum PkiError {
     /// Reading or writing key material failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the system said.
         source: std::io::Error,
     },
     /// rcgen refused.
@@ -47,7 +49,12 @@ pub enum PkiError {
     BadCsr(String),
     /// Stored material is damaged.
     #[error("{path}: {message}")]
-    Corrupt { path: PathBuf, message: String },
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {

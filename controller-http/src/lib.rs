@@ -6,6 +6,8 @@
 //! Built on `mikrobill-core`, which it calls for every decision and every row; the
 //! `mikrobill-controller` binary starts it.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod routes;
 pub mod server;

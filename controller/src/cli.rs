@@ -19,7 +19,7 @@ use std::time::Duration;
 #[derive(Debug, Parser)]
 #[command(name = "mikrobill-controller", version, about)]
 pub struct Cli {
-    /// TOML configuration file (keys: data_dir, database_url, api_listen, edge_listen, edge_advertise, log_format).
+    /// TOML configuration file: the keys of the README's configuration table (e.g. data_dir, database_url, api_listen, edge_advertise), with the `[http]` and `[payments]` tables.
     #[arg(long, global = true, env = "MIKROBILL_CONFIG")]
     pub config: Option<PathBuf>,
     /// Data directory: CA, edge certificate and the SQLite database.
@@ -36,6 +36,7 @@ pub struct Cli {
     /// Log format: text or json.
     #[arg(long, global = true, env = "MIKROBILL_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -476,6 +477,7 @@ pub enum SiteCommand {
     Add {
         /// Site name.
         name: String,
+        /// How long the token lives and where the agent dials.
         #[command(flatten)]
         token: TokenArgs,
     },
@@ -483,6 +485,7 @@ pub enum SiteCommand {
     Token {
         /// Site name.
         name: String,
+        /// How long the token lives and where the agent dials.
         #[command(flatten)]
         token: TokenArgs,
     },

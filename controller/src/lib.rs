@@ -3,6 +3,8 @@
 //! the QUIC `edge` agents talk to, and the job scheduler from `mikrobill-core`), `demo` (a
 //! newcomer's setup in one command).
 
+#![warn(missing_docs)]
+
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -14,6 +14,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod faults;
 mod model;
 pub mod query;

@@ -18,10 +18,20 @@ pub enum FrameError {
     Io(#[from] std::io::Error),
     /// The announced payload is larger than the limit.
     #[error("frame of {len} bytes exceeds the limit of {max} bytes")]
-    TooLarge { len: usize, max: usize },
+    TooLarge {
+        /// The length the frame announced.
+        len: usize,
+        /// The largest length accepted.
+        max: usize,
+    },
     /// The stream ended inside a frame.
     #[error("stream ended in the middle of a frame ({got} of {expected} bytes)")]
-    Truncated { got: usize, expected: usize },
+    Truncated {
+        /// Bytes received.
+        got: usize,
+        /// Bytes the frame announced.
+        expected: usize,
+    },
     /// The payload is not a valid message of the expected type.
     #[error("malformed frame payload: {0}")]
     Decode(postcard::Error),

@@ -5,6 +5,8 @@
 //! records and the enrollment exchange. The crate does no networking of its own beyond
 //! reading and writing frames on any tokio byte stream, so both ends share one codec.
 
+#![warn(missing_docs)]
+
 pub mod accounting;
 pub mod enroll;
 pub mod frame;

@@ -1,6 +1,8 @@
 //! Test harness: real controller processes, in-process agents, per-test databases on SQLite
 //! or PostgreSQL, and a UDP proxy that can drop or cut the QUIC traffic between them.
 
+#![warn(missing_docs)]
+
 pub mod agents;
 pub mod browser;
 pub mod controller;

@@ -52,7 +52,12 @@ impl std::fmt::Debug for NasClient {
 pub enum ClientError {
     /// An address is neither an IP nor a CIDR network.
     #[error("RADIUS client {name:?}: {address:?} is not an IP address or CIDR network")]
-    BadAddress { name: String, address: String },
+    BadAddress {
+        /// The client's name.
+        name: String,
+        /// The address as written.
+        address: String,
+    },
     /// An empty secret.
     #[error("RADIUS client {0:?}: the secret must not be empty")]
     EmptySecret(String),

@@ -55,7 +55,9 @@ pub enum EdgeError {
     /// Binding the UDP socket failed.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// What the system said.
         source: std::io::Error,
     },
     /// Database access failed.
