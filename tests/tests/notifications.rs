@@ -1010,45 +1010,7 @@ async fn a_poison_event_is_parked_and_the_rest_flow(backend: Backend) {
     .unwrap();
 
     // A reseller buys a batch: the operators hear of it.
-    let hotspot = admin
-        .post(
-            "/api/v1/plans",
-            &json!({"name": "Harian", "kind": "hotspot", "price": 1500}),
-        )
-        .await
-        .expect(201);
-    let reseller = admin
-        .post(
-            "/api/v1/admins",
-            &json!({"username": "toko-budi", "password": "toko-budi-password-1", "role": "reseller"}),
-        )
-        .await
-        .expect(201);
-    let reseller_id = reseller["id"].as_str().unwrap();
-    admin
-        .post(
-            &format!("/api/v1/resellers/{reseller_id}/credit"),
-            &json!({"amount": 10_000}),
-        )
-        .await
-        .expect(200);
-    let batch = admin
-        .post(
-            "/api/v1/voucher-batches",
-            &json!({"plan_id": hotspot["id"], "count": 3, "scope": "all"}),
-        )
-        .await
-        .expect(201);
-    admin
-        .post(
-            &format!(
-                "/api/v1/voucher-batches/{}/sell",
-                batch["id"].as_str().unwrap()
-            ),
-            &json!({"reseller_id": reseller_id}),
-        )
-        .await
-        .expect(200);
+    sell_batch_to_reseller(&admin, "toko-budi", 3).await;
     // Later customer events are read past the poison too (the cursor check below).
     subscriber(&admin, &site, &plan, "Rina Wati", "081233334444").await;
 
@@ -1244,45 +1206,7 @@ async fn every_event_kind_produces_its_message(backend: Backend) {
         .expect(200);
 
     // A reseller buys a batch.
-    let hotspot = admin
-        .post(
-            "/api/v1/plans",
-            &json!({"name": "Harian", "kind": "hotspot", "price": 1500}),
-        )
-        .await
-        .expect(201);
-    let reseller = admin
-        .post(
-            "/api/v1/admins",
-            &json!({"username": "toko-dewi", "password": "toko-dewi-password-1", "role": "reseller"}),
-        )
-        .await
-        .expect(201);
-    let reseller_id = reseller["id"].as_str().unwrap();
-    admin
-        .post(
-            &format!("/api/v1/resellers/{reseller_id}/credit"),
-            &json!({"amount": 10_000}),
-        )
-        .await
-        .expect(200);
-    let batch = admin
-        .post(
-            "/api/v1/voucher-batches",
-            &json!({"plan_id": hotspot["id"], "count": 2, "scope": "all"}),
-        )
-        .await
-        .expect(201);
-    admin
-        .post(
-            &format!(
-                "/api/v1/voucher-batches/{}/sell",
-                batch["id"].as_str().unwrap()
-            ),
-            &json!({"reseller_id": reseller_id}),
-        )
-        .await
-        .expect(200);
+    sell_batch_to_reseller(&admin, "toko-dewi", 2).await;
 
     // An event no consumer can handle, and the site going down for good.
     let store = ctl.db().await;
@@ -1334,4 +1258,48 @@ async fn wait_sent(admin: &Api, topic: &str) -> Vec<Value> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A reseller named `username` is credited and buys a batch of `count` vouchers of a new
+/// hotspot plan named "Harian": a `voucher_batch.sold` event.
+async fn sell_batch_to_reseller(admin: &Api, username: &str, count: u32) {
+    let hotspot = admin
+        .post(
+            "/api/v1/plans",
+            &json!({"name": "Harian", "kind": "hotspot", "price": 1500}),
+        )
+        .await
+        .expect(201);
+    let reseller = admin
+        .post(
+            "/api/v1/admins",
+            &json!({"username": username, "password": format!("{username}-password-1"), "role": "reseller"}),
+        )
+        .await
+        .expect(201);
+    let reseller_id = reseller["id"].as_str().unwrap();
+    admin
+        .post(
+            &format!("/api/v1/resellers/{reseller_id}/credit"),
+            &json!({"amount": 10_000}),
+        )
+        .await
+        .expect(200);
+    let batch = admin
+        .post(
+            "/api/v1/voucher-batches",
+            &json!({"plan_id": hotspot["id"], "count": count, "scope": "all"}),
+        )
+        .await
+        .expect(201);
+    admin
+        .post(
+            &format!(
+                "/api/v1/voucher-batches/{}/sell",
+                batch["id"].as_str().unwrap()
+            ),
+            &json!({"reseller_id": reseller_id}),
+        )
+        .await
+        .expect(200);
 }
