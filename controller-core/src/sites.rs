@@ -1,6 +1,7 @@
 //! Sites (one agent each), their enrollment tokens and agent certificates, revocation and
 //! the online/offline view.
 
+use crate::audit::{self, Actor};
 use crate::db::{Db, DbError, now_ms};
 use mikrobill_protocol::enroll::secret_hash;
 use sqlx::Row;
@@ -111,22 +112,47 @@ fn site_from_row(row: &sqlx::any::AnyRow, now: i64) -> Result<Site, sqlx::Error>
 const SITE_COLUMNS: &str = "id, name, created_at, revoked_at, session_id, last_seen_at, agent_version, outbox_pending, router_json";
 
 /// Creates a site.
-pub async fn create(db: &Db, name: &str) -> Result<Site, SiteError> {
+pub async fn create(db: &Db, actor: &Actor, name: &str) -> Result<Site, SiteError> {
     if !valid_name(name) {
         return Err(SiteError::InvalidName(name.to_string()));
     }
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
+    let mut tx = db.begin().await?;
     let res = sqlx::query("INSERT INTO sites (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
         .bind(&id)
         .bind(name)
         .bind(now)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
     if res.rows_affected() == 0 {
         return Err(SiteError::Exists(name.to_string()));
     }
-    by_name(db, name).await
+    let site = fetch_in(&mut tx, name).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "site.create",
+        "site",
+        Some(&id),
+        None::<&()>,
+        Some(&site),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(site)
+}
+
+/// A site by name, inside the caller's transaction.
+async fn fetch_in(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Site, SiteError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE name = $1"
+    )))
+    .bind(name)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| SiteError::NotFound(name.to_string()))?;
+    Ok(site_from_row(&row, now_ms())?)
 }
 
 /// Looks a site up by name.
@@ -340,6 +366,7 @@ pub async fn router_reported(
 /// Stores a new one-time enrollment token for a site and returns its text form.
 pub async fn issue_enrollment_token(
     db: &Db,
+    actor: &Actor,
     site_id: &str,
     controller_addr: String,
     ca_fingerprint: [u8; 32],
@@ -347,6 +374,17 @@ pub async fn issue_enrollment_token(
 ) -> Result<String, SiteError> {
     let secret: [u8; 32] = rand::random();
     add_token(db, site_id, &secret, ttl_ms).await?;
+    // The token itself never reaches the log: only that one was issued, and for how long.
+    audit::record_alone(
+        db,
+        actor,
+        "site.token",
+        "site",
+        Some(site_id),
+        None::<&()>,
+        Some(&serde_json::json!({ "valid_for_ms": ttl_ms })),
+    )
+    .await?;
     Ok(mikrobill_protocol::enroll::EnrollmentToken {
         controller_addr,
         ca_fingerprint,
@@ -356,7 +394,7 @@ pub async fn issue_enrollment_token(
 }
 
 /// Revokes a site: its certificates and unused tokens stop working at once.
-pub async fn revoke(db: &Db, name: &str) -> Result<Site, SiteError> {
+pub async fn revoke(db: &Db, actor: &Actor, name: &str) -> Result<Site, SiteError> {
     let site = by_name(db, name).await?;
     let now = now_ms();
     let mut tx = db.begin().await?;
@@ -384,8 +422,19 @@ pub async fn revoke(db: &Db, name: &str) -> Result<Site, SiteError> {
         };
         crate::events::emit(&mut tx, crate::events::EventKind::SiteRevoked, refs, &site).await?;
     }
+    let after = fetch_in(&mut tx, name).await?;
+    audit::record(
+        &mut tx,
+        actor,
+        "site.revoke",
+        "site",
+        Some(&site.id),
+        Some(&site),
+        Some(&after),
+    )
+    .await?;
     tx.commit().await?;
-    by_name(db, name).await
+    Ok(after)
 }
 
 /// A number that grows whenever a certificate or site is revoked; the edge polls it.
@@ -536,6 +585,7 @@ pub fn agent_command(token: &str) -> String {
 /// address the controller advertises; `Ok(None)` while that address is not known yet.
 pub async fn issue_for_technician(
     db: &Db,
+    actor: &Actor,
     site_id: &str,
     ca_fingerprint: [u8; 32],
     hours: Option<u32>,
@@ -551,7 +601,7 @@ pub async fn issue_for_technician(
         return Ok(None);
     };
     let ttl_ms = hours as i64 * 3_600_000;
-    let token = issue_enrollment_token(db, site_id, addr, ca_fingerprint, ttl_ms).await?;
+    let token = issue_enrollment_token(db, actor, site_id, addr, ca_fingerprint, ttl_ms).await?;
     Ok(Some(IssuedToken {
         command: agent_command(&token),
         expires_at: now_ms() + ttl_ms,

@@ -5,6 +5,7 @@ use crate::config::{
 };
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use mikrobill_core::audit::Actor;
 use mikrobill_core::db::{Db, format_ms, now_ms, redact_url};
 use mikrobill_core::pki::Ca;
 use mikrobill_core::sites::EDGE_ADVERTISE_SETTING;
@@ -840,17 +841,22 @@ async fn issue_token(
     };
     let ca = Ca::load_or_create(&store.data_dir)?;
     let ttl_ms = i64::try_from(args.token_ttl.as_millis()).context("token lifetime too long")?;
-    Ok(
-        sites::issue_enrollment_token(db, &site.id, controller_addr, ca.fingerprint(), ttl_ms)
-            .await?,
+    Ok(sites::issue_enrollment_token(
+        db,
+        &Actor::cli(),
+        &site.id,
+        controller_addr,
+        ca.fingerprint(),
+        ttl_ms,
     )
+    .await?)
 }
 
 async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
     let db = open(store).await?;
     match cmd {
         SiteCommand::Add { name, token } => {
-            let site = sites::create(&db, &name).await?;
+            let site = sites::create(&db, &Actor::cli(), &name).await?;
             let t = issue_token(&db, store, &site, &token).await?;
             eprintln!(
                 "site {:?} created (id {}); enrollment token, valid {}:",
@@ -896,7 +902,7 @@ async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
             }
         }
         SiteCommand::Revoke { name } => {
-            let site = sites::revoke(&db, &name).await?;
+            let site = sites::revoke(&db, &Actor::cli(), &name).await?;
             println!("site {:?} revoked; its agent is locked out", site.name);
         }
     }

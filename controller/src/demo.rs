@@ -4,6 +4,7 @@
 
 use crate::config::{ServeConfig, StoreConfig};
 use anyhow::Context;
+use mikrobill_core::audit::Actor;
 use mikrobill_core::db::Db;
 use mikrobill_core::{plans, sites, vouchers};
 use mikrobill_protocol::enroll::EnrollmentToken;
@@ -68,7 +69,7 @@ async fn seed(
     {
         return Err(e.into());
     }
-    let site = match sites::create(db, SITE).await {
+    let site = match sites::create(db, &Actor::system("demo"), SITE).await {
         Ok(s) => s,
         Err(sites::SiteError::Exists(_)) => sites::by_name(db, SITE).await?,
         Err(e) => return Err(e.into()),

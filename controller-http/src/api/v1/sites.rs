@@ -87,16 +87,27 @@ pub struct Enrollment {
     pub command: String,
 }
 
-async fn enrollment(state: &AppState, site: Site, ttl_hours: Option<u32>) -> ApiResult<Enrollment> {
-    let issued = sites::issue_for_technician(&state.db, &site.id, state.ca_fingerprint, ttl_hours)
-        .await?
-        .ok_or_else(|| {
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "edge_unknown",
-                "the controller's edge address is not known yet",
-            )
-        })?;
+async fn enrollment(
+    state: &AppState,
+    caller: &Caller,
+    site: Site,
+    ttl_hours: Option<u32>,
+) -> ApiResult<Enrollment> {
+    let issued = sites::issue_for_technician(
+        &state.db,
+        &caller.actor(),
+        &site.id,
+        state.ca_fingerprint,
+        ttl_hours,
+    )
+    .await?
+    .ok_or_else(|| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "edge_unknown",
+            "the controller's edge address is not known yet",
+        )
+    })?;
     Ok(Enrollment {
         command: issued.command,
         expires_at: issued.expires_at,
@@ -123,22 +134,12 @@ async fn create_site(
             "must be between 1 and 720",
         ));
     }
-    let site = sites::create(&state.db, &req.name)
+    let site = sites::create(&state.db, &caller.actor(), &req.name)
         .await
         .map_err(DomainError::from)?;
-    mikrobill_core::audit::record_alone(
-        &state.db,
-        &caller.actor(),
-        "site.create",
-        "site",
-        Some(&site.id),
-        None::<&()>,
-        Some(&site),
-    )
-    .await?;
     Ok((
         StatusCode::CREATED,
-        Json(enrollment(&state, site, req.token_ttl_hours).await?),
+        Json(enrollment(&state, &caller, site, req.token_ttl_hours).await?),
     ))
 }
 
@@ -163,17 +164,7 @@ async fn new_token(
             "the site is revoked",
         ));
     }
-    let e = enrollment(&state, site, req.token_ttl_hours).await?;
-    mikrobill_core::audit::record_alone(
-        &state.db,
-        &caller.actor(),
-        "site.token",
-        "site",
-        Some(&id),
-        None::<&()>,
-        None::<&()>,
-    )
-    .await?;
+    let e = enrollment(&state, &caller, site, req.token_ttl_hours).await?;
     Ok((StatusCode::CREATED, Json(e)))
 }
 
@@ -189,18 +180,8 @@ async fn revoke_site(
     let before = sites::by_id(&state.db, &id)
         .await
         .map_err(DomainError::from)?;
-    let after = sites::revoke(&state.db, &before.name)
+    let after = sites::revoke(&state.db, &caller.actor(), &before.name)
         .await
         .map_err(DomainError::from)?;
-    mikrobill_core::audit::record_alone(
-        &state.db,
-        &caller.actor(),
-        "site.revoke",
-        "site",
-        Some(&id),
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
     Ok(Json(after))
 }

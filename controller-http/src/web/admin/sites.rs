@@ -83,7 +83,7 @@ pub async fn create(
             "token_ttl_hours: must be between 1 and 720".into(),
         ));
     }
-    let site = match sites::create(&state.db, f.name.trim()).await {
+    let site = match sites::create(&state.db, &c.actor(), f.name.trim()).await {
         Ok(s) => s,
         Err(sites::SiteError::Db(e)) => return Err(WebError::Db(e)),
         Err(e) => {
@@ -96,19 +96,10 @@ pub async fn create(
             ));
         }
     };
-    mikrobill_core::audit::record_alone(
-        &state.db,
-        &c.actor(),
-        "site.create",
-        "site",
-        Some(&site.id),
-        None::<&()>,
-        Some(&site),
-    )
-    .await?;
-    let issued = sites::issue_for_technician(&state.db, &site.id, state.ca_fingerprint, ttl)
-        .await?
-        .ok_or_else(|| edge_unknown(&c))?;
+    let issued =
+        sites::issue_for_technician(&state.db, &c.actor(), &site.id, state.ca_fingerprint, ttl)
+            .await?
+            .ok_or_else(|| edge_unknown(&c))?;
     Ok(c.render(&TokenPage {
         c: &c,
         site,
@@ -137,22 +128,19 @@ pub async fn new_token(
         return Err(WebError::BadRequest(c.lang, c.t("site.is_revoked").into()));
     }
     let back = format!("/sites/{id}");
-    let issued =
-        match sites::issue_for_technician(&state.db, &site.id, state.ca_fingerprint, ttl).await {
-            Ok(Some(i)) => i,
-            Ok(None) => return Err(edge_unknown(&c)),
-            Err(e) => return Ok(c.outcome(Err::<(), _>(e), |_| String::new(), "", &back)),
-        };
-    mikrobill_core::audit::record_alone(
+    let issued = match sites::issue_for_technician(
         &state.db,
         &c.actor(),
-        "site.token",
-        "site",
-        Some(&id),
-        None::<&()>,
-        None::<&()>,
+        &site.id,
+        state.ca_fingerprint,
+        ttl,
     )
-    .await?;
+    .await
+    {
+        Ok(Some(i)) => i,
+        Ok(None) => return Err(edge_unknown(&c)),
+        Err(e) => return Ok(c.outcome(Err::<(), _>(e), |_| String::new(), "", &back)),
+    };
     Ok(c.render(&TokenPage {
         c: &c,
         site,
@@ -169,17 +157,7 @@ pub async fn revoke(
 ) -> Result<Response, WebError> {
     c.require(Perm::WriteSites)?;
     let before = sites::by_id(&state.db, &id).await?;
-    let after = sites::revoke(&state.db, &before.name).await?;
-    mikrobill_core::audit::record_alone(
-        &state.db,
-        &c.actor(),
-        "site.revoke",
-        "site",
-        Some(&id),
-        Some(&before),
-        Some(&after),
-    )
-    .await?;
+    sites::revoke(&state.db, &c.actor(), &before.name).await?;
     Ok(c.done(&format!("/sites/{id}"), c.t("site.revoked")))
 }
 
