@@ -17,7 +17,10 @@ async fn every_way_of_changing_a_site_is_audited_once(backend: Backend) {
     let admin = Api::admin(ctl.api_addr).await;
 
     let first_token = ctl.add_site("Menara Utara");
-    let second_token = ctl.cli(&["site", "token", "Menara Utara"]).trim().to_string();
+    let second_token = ctl
+        .cli(&["site", "token", "Menara Utara"])
+        .trim()
+        .to_string();
     ctl.cli(&["site", "revoke", "Menara Utara"]);
     let created = admin
         .post("/api/v1/sites", &json!({"name": "Menara Selatan"}))
@@ -66,7 +69,10 @@ async fn every_way_of_changing_a_site_is_audited_once(backend: Backend) {
     let text = audit.to_string();
     for token in [&first_token, &second_token, &api_token] {
         assert!(!token.is_empty());
-        assert!(!text.contains(token.as_str()), "a token reached the audit log");
+        assert!(
+            !text.contains(token.as_str()),
+            "a token reached the audit log"
+        );
     }
     drop(ctl);
     db.cleanup().await;
