@@ -141,6 +141,22 @@ async fn nul_characters_are_refused_at_the_door(backend: Backend) {
         )
         .await;
     assert_eq!(portal.status, 400, "{}", portal.text);
+    assert_eq!(
+        portal.json()["code"],
+        "nul_character",
+        "refused for the NUL"
+    );
+    // A form sent under another content type is read as a form too, and refused the same.
+    let admin_login = Api::new(ctl.api_addr)
+        .request(
+            "POST",
+            "/login",
+            Some(b"username=a%00b&password=x".to_vec()),
+            "text/plain",
+        )
+        .await;
+    assert_eq!(admin_login.status, 400, "{}", admin_login.text);
+    assert_eq!(admin_login.json()["code"], "nul_character");
     // Text without NUL, the escape written out literally included, is untouched.
     let ok = admin
         .post("/api/v1/customers", &json!({"name": "Siti \\u0000 Aminah"}))

@@ -5,6 +5,9 @@ use crate::db::{Db, DbError, now_ms};
 use sqlx::Row;
 use std::time::Duration;
 
+/// The longest account name a throttle key holds.
+const MAX_KEY_ACCOUNT_CHARS: usize = 200;
+
 /// Failures of one account from one address within the window before that address is
 /// locked out of that account.
 pub const PAIR_MAX_FAILURES: i64 = 5;
@@ -56,6 +59,9 @@ impl LoginKeys {
     }
 
     fn scoped(scope: &str, account: &str, address: &str) -> LoginKeys {
+        // A typed name of any length must fit the key column's index (PostgreSQL refuses
+        // index rows over ~2.7 kB): names that long are no account's, so a prefix counts them.
+        let account: String = account.chars().take(MAX_KEY_ACCOUNT_CHARS).collect();
         LoginKeys {
             account: format!("{scope}-acct:{account}"),
             pair: format!("{scope}-pair:{account}@{address}"),
@@ -186,6 +192,14 @@ pub async fn clear(db: &Db, key: &str) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_stay_short_whatever_is_typed() {
+        let long = "a".repeat(10_000);
+        let keys = LoginKeys::admin(&long, "203.0.113.7");
+        assert!(keys.pair.len() < 300 && keys.account.len() < 300);
+        assert_ne!(LoginKeys::admin("admin", "x").account, keys.account);
+    }
 
     #[test]
     fn an_account_under_attack_is_slowed_never_locked() {

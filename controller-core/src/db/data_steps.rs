@@ -32,7 +32,11 @@ async fn scrub_stored(db: &Db) -> Result<u64, DbError> {
     let mut rewritten = 0;
     rewritten += scrub_table(db, "audit_log", &["before_json", "after_json"]).await?;
     rewritten += scrub_table(db, "events", &["payload"]).await?;
-    sqlx::query("INSERT INTO data_migrations (name, applied_at) VALUES ($1, $2)")
+    // Two replicas starting together may both run the (idempotent) step; the second insert
+    // must not fail its start.
+    sqlx::query(
+        "INSERT INTO data_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
         .bind(SCRUB_STEP)
         .bind(super::now_ms())
         .execute(&db.pool)

@@ -1,7 +1,8 @@
 //! Requests carrying a NUL character are refused at the door. PostgreSQL cannot store NUL in
 //! text at all (SQLite can), so a NUL that reached a query would answer 500 on one backend and
 //! store garbage on the other; no field of ours has a use for it. The URL (path and query) and
-//! JSON or form bodies are checked before any handler runs, and the request answers 400.
+//! bodies (JSON, or anything else read as form text) are checked before any handler runs, and
+//! the request answers 400.
 
 use crate::server::body::MAX_BODY_BYTES;
 use crate::server::problem::{Problem, body_problem};
@@ -68,13 +69,21 @@ pub async fn reject_nul(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() != b"0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    if !has_body {
+        return next.run(request).await;
+    }
+    // Any other body is read as form text: some extractors (the admin UI's forms) read a body
+    // as a form whatever its Content-Type says.
     let check: fn(&[u8]) -> bool =
         if content_type.starts_with("application/json") || content_type.contains("+json") {
             json_has_nul
-        } else if content_type.starts_with("application/x-www-form-urlencoded") {
-            form_has_nul
         } else {
-            return next.run(request).await;
+            form_has_nul
         };
     let (parts, body) = request.into_parts();
     // The listener already bounds bodies; buffering here costs no more than the extractor would.

@@ -174,16 +174,12 @@ pub async fn login(
     }
 }
 
-/// The logout form's fields (only the CSRF token).
-#[derive(Debug, Deserialize)]
-pub struct NoFields {}
-
 /// `POST /logout`: ends this session.
 pub async fn logout(
     State(state): State<AppState>,
     c: Ctx,
     headers: HeaderMap,
-    _form: Form<NoFields>,
+    _form: Form<super::ctx::NoFields>,
 ) -> Result<Response, WebError> {
     if let Some(secret) = cookies::cookie_value(&headers, session::COOKIE) {
         session::end(&state.db, &secret).await?;

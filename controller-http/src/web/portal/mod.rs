@@ -312,7 +312,14 @@ struct MessagePage {
 async fn pages(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let lang = request_lang(req.headers());
     let https = cookies::is_https(req.headers(), state.secure_cookies);
-    let path = req.uri().path().to_string();
+    // Nested at `/portal`, the request's own URI lost that prefix; the error page's language
+    // switch must come back to what the browser asked for.
+    let path = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(req.uri(), |o| &o.0)
+        .path()
+        .to_string();
     let mut res = next.run(req).await;
     if let Some(err) = res.extensions_mut().remove::<PortalError>() {
         res = error_page(err, lang, https, path);
