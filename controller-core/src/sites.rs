@@ -157,14 +157,8 @@ async fn fetch_in(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Site, Si
 
 /// Looks a site up by name.
 pub async fn by_name(db: &Db, name: &str) -> Result<Site, SiteError> {
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {SITE_COLUMNS} FROM sites WHERE name = $1"
-    )))
-    .bind(name)
-    .fetch_optional(&db.pool)
-    .await?
-    .ok_or_else(|| SiteError::NotFound(name.to_string()))?;
-    Ok(site_from_row(&row, now_ms())?)
+    let mut conn = db.pool.acquire().await?;
+    fetch_in(&mut conn, name).await
 }
 
 /// All sites, by name.
