@@ -97,83 +97,40 @@ pub fn slowdown(failures: i64) -> Duration {
     (Duration::from_millis(250) * 2u32.pow(doublings)).min(MAX_SLOWDOWN)
 }
 
-/// Counts a login attempt under `keys` before the password is checked, and decides whether it
-/// may go ahead. Counting first, in one statement per key, is what holds the limits against
-/// parallel attempts: each sees the count its own attempt made, so no more than the limit
-/// ever reach the password check. [`login_succeeded`] gives the count back.
+/// Decides whether a login attempt under `keys` may go ahead.
 pub async fn gate(db: &Db, keys: &LoginKeys) -> Result<Gate, DbError> {
     if let Some(ms) = locked_for(db, &keys.locking()).await? {
         return Ok(Gate::Locked(Duration::from_millis(ms.max(0) as u64)));
     }
-    let now = now_ms();
-    let mut over = false;
-    for (key, max) in keys.locking() {
-        over |= count_attempt(db, &key, now).await? > max;
-    }
-    let account = count_attempt(db, &keys.account, now).await?;
-    if over {
-        return Ok(Gate::Locked(Duration::from_millis(WINDOW_MS as u64)));
-    }
-    // The attempt under way is not one of the failures that slow the account down.
-    Ok(Gate::Open(slowdown(account - 1)))
+    Ok(Gate::Open(slowdown(failures(db, &keys.account).await?)))
 }
 
-/// A login that [`gate`] let through failed: its attempt stays counted, and the keys it
-/// brought to their limit lock.
+/// Counts a failed login under all its keys.
 pub async fn login_failed(db: &Db, keys: &LoginKeys) -> Result<(), DbError> {
-    let now = now_ms();
-    for (key, max) in keys.locking() {
-        sqlx::query(
-            "UPDATE login_throttle SET locked_until = $1 WHERE key = $2 AND failures >= $3 \
-             AND (locked_until IS NULL OR locked_until < $4)",
-        )
-        .bind(now + WINDOW_MS)
-        .bind(&key)
-        .bind(max)
-        .bind(now)
-        .execute(&db.pool)
-        .await?;
-    }
-    Ok(())
+    let mut all = keys.locking().to_vec();
+    all.push((keys.account.clone(), i64::MAX));
+    record_failure(db, &all).await
 }
 
-/// A login succeeded: the account's and the pair's failures are cleared, and the address
-/// gets back the attempt [`gate`] counted (it keeps its failures: it may be guessing other
-/// accounts).
+/// Clears the account's and the pair's failures after a successful login (the address
+/// keeps its count: it may be guessing other accounts).
 pub async fn login_succeeded(db: &Db, keys: &LoginKeys) -> Result<(), DbError> {
     clear(db, &keys.account).await?;
-    clear(db, &keys.pair).await?;
-    sqlx::query(
-        "UPDATE login_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0",
-    )
-    .bind(&keys.address)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
+    clear(db, &keys.pair).await
 }
 
-/// Counts one attempt under `key` (a window that has ended starts over) and returns the
-/// count, in one statement.
-async fn count_attempt(db: &Db, key: &str, now: i64) -> Result<i64, DbError> {
-    let rows = sqlx::query(
-        "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
-         ON CONFLICT (key) DO UPDATE SET \
-           failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 ELSE login_throttle.failures + 1 END, \
-           window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 ELSE login_throttle.window_start END \
-         RETURNING failures",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(now - WINDOW_MS)
-    // All rows, not one: SQLite completes an INSERT ... RETURNING (and lets go of the write
-    // lock) only once its rows are read to the end; `fetch_one` left the connection holding
-    // it, and other writers failed with "database is locked".
-    .fetch_all(&db.pool)
-    .await?;
-    let row = rows
-        .first()
-        .ok_or_else(|| DbError::Sqlx(sqlx::Error::RowNotFound))?;
-    Ok(row.try_get("failures")?)
+/// Failures counted under `key` in the current window.
+async fn failures(db: &Db, key: &str) -> Result<i64, DbError> {
+    let row = sqlx::query("SELECT failures, window_start FROM login_throttle WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&db.pool)
+        .await?;
+    Ok(match row {
+        Some(row) if row.try_get::<i64, _>("window_start")? > now_ms() - WINDOW_MS => {
+            row.try_get("failures")?
+        }
+        _ => 0,
+    })
 }
 
 /// If any key is locked, the milliseconds until the lock ends.
