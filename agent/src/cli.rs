@@ -391,7 +391,7 @@ async fn router_command(command: RouterCommand) -> anyhow::Result<()> {
 /// Enrolls, retrying while the controller is unreachable (a site's uplink may come up after
 /// the agent); a refusal or a bad token ends the attempt with its reason.
 async fn enroll_until_done(token: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
-    let mut pacing = crate::uplink::Reconnect::new(Duration::from_secs(60));
+    let mut pacing = crate::reconnect::Reconnect::new(Duration::from_secs(60));
     loop {
         match crate::enroll::enroll(token, data_dir, false).await {
             Ok(enrolled) => {

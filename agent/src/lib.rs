@@ -19,6 +19,7 @@ pub mod identity;
 mod net;
 pub mod outbox;
 pub mod radius;
+pub mod reconnect;
 pub mod router;
 pub mod tls;
 pub mod uplink;

@@ -29,6 +29,7 @@ pub mod jobs;
 pub mod lease;
 pub mod locale;
 pub mod notify;
+pub mod payments;
 pub mod pki;
 pub mod plans;
 pub mod portal;

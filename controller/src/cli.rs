@@ -349,7 +349,7 @@ impl PaymentArgs {
         legacy: LegacyMidtrans,
     ) -> anyhow::Result<crate::config::PaymentConfig> {
         use crate::config::{MidtransConfig, PaymentConfig, TripaySettings, XenditConfig};
-        use mikrobill_core::billing::gateway::{midtrans, midtrans_snap, tripay, xendit};
+        use mikrobill_core::payments::gateway::{midtrans, midtrans_snap, tripay, xendit};
         let midtrans_production = self.midtrans_production
             || p.midtrans_production == Some(true)
             || legacy.production == Some(true);

@@ -328,8 +328,8 @@ impl std::fmt::Debug for PaymentConfig {
 impl PaymentConfig {
     /// The gateways these settings enable. The process's rustls crypto provider must be
     /// installed first.
-    pub fn gateways(&self) -> anyhow::Result<mikrobill_core::billing::gateway::Gateways> {
-        use mikrobill_core::billing::gateway::{Gateways, midtrans, tripay, xendit};
+    pub fn gateways(&self) -> anyhow::Result<mikrobill_core::payments::gateway::Gateways> {
+        use mikrobill_core::payments::gateway::{Gateways, midtrans, tripay, xendit};
         let mut gateways = Gateways::default();
         if let Some(m) = &self.midtrans {
             gateways = gateways.with(

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use base64::Engine;
-use mikrobill_core::billing::gateway::tripay;
+use mikrobill_core::payments::gateway::tripay;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -357,7 +357,7 @@ impl FakeGateways {
             "transaction_time": "2026-12-05 10:00:00",
             "transaction_status": status,
             "fraud_status": "accept",
-            "signature_key": mikrobill_core::billing::gateway::midtrans::signature(
+            "signature_key": mikrobill_core::payments::gateway::midtrans::signature(
                 MIDTRANS_KEY, order_id, code, gross),
         });
         self.state
@@ -419,7 +419,7 @@ pub fn midtrans_notification(
         "transaction_id": transaction_id,
         "status_message": "midtrans payment notification",
         "status_code": status_code,
-        "signature_key": mikrobill_core::billing::gateway::midtrans::signature(
+        "signature_key": mikrobill_core::payments::gateway::midtrans::signature(
             MIDTRANS_KEY, order_id, status_code, gross),
         "payment_type": "bank_transfer",
         "order_id": order_id,

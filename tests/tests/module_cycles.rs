@@ -273,16 +273,25 @@ fn no_module_cycles_in_any_crate() {
         "tests",
     ] {
         let edges = crate_edges(&workspace.join(krate).join("src"));
-        for c in cycles(&edges) {
-            let described = c
-                .iter()
-                .map(|a| {
-                    let to: Vec<_> = edges[a].intersection(&c).cloned().collect();
-                    format!("{a} -> {}", to.join(", "))
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
-            problems.push(format!("{krate}: {described}"));
+        // Files, and their top-level modules: a layer must not reach up at either grain.
+        let top = |m: &str| m.split("::").next().unwrap_or_default().to_string();
+        let mut tops: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (from, to) in &edges {
+            let targets = tops.entry(top(from)).or_default();
+            targets.extend(to.iter().map(|t| top(t)).filter(|t| *t != top(from)));
+        }
+        for (grain, map) in [("files", &edges), ("top-level modules", &tops)] {
+            for c in cycles(map) {
+                let described = c
+                    .iter()
+                    .map(|a| {
+                        let to: Vec<_> = map[a].intersection(&c).cloned().collect();
+                        format!("{a} -> {}", to.join(", "))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                problems.push(format!("{krate} ({grain}): {described}"));
+            }
         }
     }
     assert!(
@@ -295,6 +304,7 @@ fn no_module_cycles_in_any_crate() {
     assert!(http["routes"].contains("web::admin"));
     assert!(http["api::v1::customers"].contains("api::extract"));
 }
+
 #[test]
 fn references_are_read_as_absolute_module_paths() {
     let refs = references(

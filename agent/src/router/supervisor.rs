@@ -10,7 +10,7 @@
 use super::client::Client;
 use super::state::{self, RouterState};
 use super::{RouterConfig, RouterError, Row};
-use crate::uplink::Reconnect;
+use crate::reconnect::Reconnect;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};

@@ -4,10 +4,9 @@
 
 mod accounting;
 mod commands;
-pub mod reconnect;
 mod session;
 
-pub use reconnect::Reconnect;
+use crate::reconnect::Reconnect;
 
 use crate::cache::Cache;
 use crate::identity::Identity;

@@ -1,7 +1,6 @@
-//! Billing: billing-cycle math (pure), invoices, payments and payment gateways. Tax and the
+//! Billing: billing-cycle math (pure) and invoices. Payments and gateways, which settle
+//! invoices and re-activate subscriptions, are in the `payments` module, above both. Tax and the
 //! bounds of money amounts are in [`crate::tax`], which everything holding money uses.
 
 pub mod cycle;
-pub mod gateway;
 pub mod invoices;
-pub mod payments;

@@ -2,10 +2,10 @@
 //! customer is reported as not existing, exactly like an id that was never issued.
 
 use crate::billing::invoices::{self, Invoice, InvoiceFilter};
-use crate::billing::payments::{self, Payment, PaymentFilter};
 use crate::customers::{self, Customer};
 use crate::db::Db;
 use crate::error::{DomainError, DomainResult};
+use crate::payments::{self, Payment, PaymentFilter};
 use crate::plans;
 use crate::subscriptions::{self, Subscription, SubscriptionFilter};
 

@@ -4,10 +4,10 @@
 //! webhook (`payments::record_gateway`) finds the invoice from the part before `~`.
 
 use crate::audit::{self, Actor};
-use crate::billing::gateway::{Gateway, LinkError, LinkRequest};
 use crate::billing::invoices::InvoiceStatus;
 use crate::db::{Db, now_ms};
 use crate::error::DomainError;
+use crate::payments::gateway::{Gateway, LinkError, LinkRequest};
 use serde::Serialize;
 use sqlx::Row;
 

@@ -14,7 +14,7 @@ pub struct AppState {
     /// Recently verified bearer tokens.
     pub tokens: Arc<TokenCache>,
     /// Payment gateways by name, for webhooks.
-    pub gateways: Arc<mikrobill_core::billing::gateway::Gateways>,
+    pub gateways: Arc<mikrobill_core::payments::gateway::Gateways>,
     /// The CA's fingerprint, written into enrollment tokens.
     pub ca_fingerprint: [u8; 32],
     /// Browsers reach us through a TLS-terminating proxy: cookies get `Secure`.
@@ -29,7 +29,7 @@ impl AppState {
     /// State over `db` with the given gateways and CA.
     pub fn new(
         db: Db,
-        gateways: mikrobill_core::billing::gateway::Gateways,
+        gateways: mikrobill_core::payments::gateway::Gateways,
         ca_fingerprint: [u8; 32],
     ) -> AppState {
         AppState {

@@ -9,8 +9,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use mikrobill_core::auth::Perm;
-use mikrobill_core::billing::gateway::{self, GatewayError, Verdict};
-use mikrobill_core::billing::payments::{
+use mikrobill_core::payments::gateway::{self, GatewayError, Verdict};
+use mikrobill_core::payments::{
     self, GatewayOutcome, Payment, PaymentFilter, PaymentInput, Receipt,
 };
 use serde::Deserialize;

@@ -1,6 +1,6 @@
 //! Money in: the cash desk (find a customer, see what they owe, take cash or a transfer),
 //! the printable receipt, and the payment list. Payments go through
-//! `billing::payments::record_manual`, which allocates them to invoices, keeps the rest as
+//! `payments::record_manual`, which allocates them to invoices, keeps the rest as
 //! credit and re-activates subscriptions the payment settles.
 
 use super::ctx::not_found;
@@ -12,10 +12,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use mikrobill_core::auth::Perm;
 use mikrobill_core::billing::invoices::{self, Invoice, InvoiceFilter, InvoiceStatus};
-use mikrobill_core::billing::payments::{
-    self, Payment, PaymentFilter, PaymentInput, PaymentMethod,
-};
 use mikrobill_core::customers::{self, Customer, CustomerFilter};
+use mikrobill_core::payments::{self, Payment, PaymentFilter, PaymentInput, PaymentMethod};
 use mikrobill_core::subscriptions::{self, Subscription, SubscriptionFilter};
 use serde::Deserialize;
 use std::collections::HashMap;

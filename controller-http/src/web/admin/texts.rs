@@ -874,7 +874,7 @@ mod tests {
             assert!(table().contains_key(key), "no text for {key:?}");
         }
         use mikrobill_core::billing::invoices::InvoiceStatus;
-        use mikrobill_core::billing::payments::PaymentMethod;
+        use mikrobill_core::payments::PaymentMethod;
         for s in [
             InvoiceStatus::Unpaid,
             InvoiceStatus::Paid,

@@ -5,7 +5,7 @@ use super::texts::Texts;
 use crate::web::{Lang, format_money};
 use mikrobill_core::billing::cycle;
 use mikrobill_core::billing::invoices::InvoiceStatus;
-use mikrobill_core::billing::payments::PaymentMethod;
+use mikrobill_core::payments::PaymentMethod;
 use mikrobill_core::settings::BillingSettings;
 use mikrobill_core::subscriptions::SubscriptionStatus;
 use mikrobill_core::vouchers::State;

@@ -1,12 +1,15 @@
 //! Payments: money in from the cash desk or a payment gateway, allocated to invoices (the
 //! named one, else the oldest unpaid), the rest kept as customer credit. Settling what was
-//! overdue re-activates an isolated subscription in the same transaction.
+//! overdue re-activates an isolated subscription in the same transaction. `gateway` holds the
+//! payment gateways whose confirmed notifications become payments here.
+
+pub mod gateway;
 
 use crate::audit::{self, Actor};
-use crate::billing::gateway::{Notification, PaymentStatus};
 use crate::billing::invoices::{self, Invoice, InvoiceStatus};
 use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult, text};
+use crate::payments::gateway::{Notification, PaymentStatus};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 

@@ -1,6 +1,6 @@
 //! Amounts as gateways write them, to and from the ledger's integer minor units.
 
-use crate::billing::gateway::GatewayError;
+use crate::payments::gateway::GatewayError;
 use crate::tax::MAX_AMOUNT;
 use serde_json::{Value, json};
 

@@ -519,7 +519,7 @@ mod tests {
 
     #[test]
     fn registers_under_its_name() {
-        let gateways = crate::billing::gateway::Gateways::default().with(gateway());
+        let gateways = crate::payments::gateway::Gateways::default().with(gateway());
         assert_eq!(gateways.names(), vec!["midtrans"]);
         assert_eq!(gateways.links().unwrap().name(), "midtrans");
         let g = gateways.get("midtrans").unwrap();
