@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 on_both_backends!(
     money_totals_are_bounded,
-    nul_characters_are_refused_at_the_door
+    nul_characters_are_refused_at_the_door,
+    parallel_guesses_get_no_more_than_the_limit
 );
 
 /// The largest amount the ledger holds (10^15 minor units).
@@ -107,6 +108,42 @@ async fn money_totals_are_bounded(backend: Backend) {
     assert_eq!(after["balance"], MAX);
     let too_big = admin.post(&credit, &json!({"amount": i64::MAX})).await;
     assert_eq!(too_big.status, 422, "{}", too_big.text);
+}
+
+/// Thirty wrong passwords sent at once from one address: the attempt is counted before the
+/// password is checked, so no more than the limit reach the check (401) and the rest are
+/// refused as locked (429); the owner, from elsewhere, still gets in.
+async fn parallel_guesses_get_no_more_than_the_limit(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    let mut guesses = Vec::new();
+    for i in 0..30 {
+        let addr = ctl.api_addr;
+        guesses.push(tokio::spawn(async move {
+            Api::new(addr)
+                .post(
+                    "/api/v1/auth/login",
+                    &json!({"username": "admin", "password": format!("guess-{i}")}),
+                )
+                .await
+                .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let locked = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + locked, 30, "{statuses:?}");
+    assert!(
+        checked <= 5,
+        "{checked} guesses reached the password check: {statuses:?}"
+    );
+    drop(ctl);
+    db.cleanup().await;
 }
 
 /// PostgreSQL cannot store NUL in text: a NUL in a URL, a JSON body or a form once reached a

@@ -2,7 +2,6 @@
 //! stored in the database so every controller replica counts the same failures.
 
 use crate::db::{Db, DbError, now_ms};
-use sqlx::Row;
 use std::time::Duration;
 
 /// The longest account name a throttle key holds.
@@ -97,91 +96,161 @@ pub fn slowdown(failures: i64) -> Duration {
     (Duration::from_millis(250) * 2u32.pow(doublings)).min(MAX_SLOWDOWN)
 }
 
-/// Decides whether a login attempt under `keys` may go ahead.
+/// Counts a login attempt under `keys` before the password is checked, and decides whether
+/// it may go ahead. Counting first, in one write transaction, is what holds the limits against
+/// parallel guesses: each attempt sees the count its own attempt made, so no more than the
+/// limit ever reach the password check. A refused attempt is not counted; a failed one stays
+/// counted ([`login_failed`]); a successful one is given back ([`login_succeeded`]).
 pub async fn gate(db: &Db, keys: &LoginKeys) -> Result<Gate, DbError> {
-    if let Some(ms) = locked_for(db, &keys.locking()).await? {
-        return Ok(Gate::Locked(Duration::from_millis(ms.max(0) as u64)));
-    }
-    Ok(Gate::Open(slowdown(failures(db, &keys.account).await?)))
+    Ok(
+        match take(db, &keys.locking(), Some(&keys.account)).await? {
+            Taken::Refused(wait) => Gate::Locked(wait),
+            // The attempt under way is not one of the failures that slow the account down.
+            Taken::Counted(account) => Gate::Open(slowdown(account - 1)),
+        },
+    )
 }
 
-/// Counts a failed login under all its keys.
+/// A login that [`gate`] let through failed: its attempt stays counted, and the keys it
+/// brought to their limit lock.
 pub async fn login_failed(db: &Db, keys: &LoginKeys) -> Result<(), DbError> {
-    let mut all = keys.locking().to_vec();
-    all.push((keys.account.clone(), i64::MAX));
-    record_failure(db, &all).await
+    lock_reached(db, &keys.locking()).await
 }
 
-/// Clears the account's and the pair's failures after a successful login (the address
-/// keeps its count: it may be guessing other accounts).
+/// A login succeeded: the account's and the pair's failures are cleared, and the address
+/// gets back the attempt [`gate`] counted (it keeps its failures: it may be guessing other
+/// accounts).
 pub async fn login_succeeded(db: &Db, keys: &LoginKeys) -> Result<(), DbError> {
     clear(db, &keys.account).await?;
-    clear(db, &keys.pair).await
+    clear(db, &keys.pair).await?;
+    give_back(db, &[(keys.address.clone(), ADDRESS_MAX_FAILURES)]).await
 }
 
-/// Failures counted under `key` in the current window.
-async fn failures(db: &Db, key: &str) -> Result<i64, DbError> {
-    let row = sqlx::query("SELECT failures, window_start FROM login_throttle WHERE key = $1")
-        .bind(key)
-        .fetch_optional(&db.pool)
-        .await?;
-    Ok(match row {
-        Some(row) if row.try_get::<i64, _>("window_start")? > now_ms() - WINDOW_MS => {
-            row.try_get("failures")?
-        }
-        _ => 0,
+/// Counts an attempt at something guarded by `keys` alone (a code lookup, a code request)
+/// before it is tried. `Some(wait)` refuses it, uncounted, while a key is locked or already
+/// at its limit; then [`lock_reached`] after a miss, or [`give_back`] after a hit.
+pub async fn gate_keys(db: &Db, keys: &[(String, i64)]) -> Result<Option<Duration>, DbError> {
+    Ok(match take(db, keys, None).await? {
+        Taken::Refused(wait) => Some(wait),
+        Taken::Counted(_) => None,
     })
 }
 
-/// If any key is locked, the milliseconds until the lock ends.
-pub async fn locked_for(db: &Db, keys: &[(String, i64)]) -> Result<Option<i64>, DbError> {
-    let now = now_ms();
-    let mut longest = None;
-    for (key, _) in keys {
-        let row = sqlx::query("SELECT locked_until FROM login_throttle WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&db.pool)
-            .await?;
-        if let Some(row) = row
-            && let Some(until) = row.try_get::<Option<i64>, _>("locked_until")?
-            && until > now
-        {
-            longest = Some(longest.unwrap_or(0).max(until - now));
-        }
-    }
-    Ok(longest)
-}
-
-/// Counts a failed attempt under every key, locking those that reach their limit.
-pub async fn record_failure(db: &Db, keys: &[(String, i64)]) -> Result<(), DbError> {
+/// After a miss: locks every key whose count has reached its limit, for the window.
+pub async fn lock_reached(db: &Db, keys: &[(String, i64)]) -> Result<(), DbError> {
     let now = now_ms();
     for (key, max) in keys {
-        // A window that has ended starts over; the lock is set by the attempt that reaches max.
         sqlx::query(
-            "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
-             ON CONFLICT (key) DO UPDATE SET \
-               failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 ELSE login_throttle.failures + 1 END, \
-               window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 ELSE login_throttle.window_start END",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(now - WINDOW_MS)
-        .execute(&db.pool)
-        .await?;
-        sqlx::query(
-            "UPDATE login_throttle SET locked_until = $1 WHERE key = $2 AND failures >= $3",
+            "UPDATE login_throttle SET locked_until = $1 WHERE key = $2 AND failures >= $3 \
+             AND (locked_until IS NULL OR locked_until <= $4)",
         )
         .bind(now + WINDOW_MS)
         .bind(key)
         .bind(*max)
+        .bind(now)
         .execute(&db.pool)
         .await?;
     }
     Ok(())
 }
 
-/// Clears one key's failures after a successful login (for logins other than admins').
-pub async fn clear(db: &Db, key: &str) -> Result<(), DbError> {
+/// After a hit: gives back the attempt [`gate_keys`] counted.
+pub async fn give_back(db: &Db, keys: &[(String, i64)]) -> Result<(), DbError> {
+    for (key, _) in keys {
+        sqlx::query(
+            "UPDATE login_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0",
+        )
+        .bind(key)
+        .execute(&db.pool)
+        .await?;
+    }
+    Ok(())
+}
+
+/// What [`take`] did with an attempt.
+enum Taken {
+    /// Refused, uncounted: a key is locked, or this attempt would go beyond its limit.
+    Refused(Duration),
+    /// Counted; the count under the extra key (0 without one).
+    Counted(i64),
+}
+
+/// Whether an attempt that brought the locking keys to `counts` (paired with their limits)
+/// goes beyond any of them.
+fn over_limit(counts: &[(i64, i64)]) -> bool {
+    counts.iter().any(|(count, max)| count > max)
+}
+
+/// Counts one attempt under every key in one write transaction (`BEGIN IMMEDIATE` on
+/// SQLite: parallel attempts queue for the lock instead of reading the same count).
+async fn take(db: &Db, locking: &[(String, i64)], extra: Option<&str>) -> Result<Taken, DbError> {
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    let mut locked = None::<i64>;
+    for (key, _) in locking {
+        let until: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT locked_until FROM login_throttle WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some(Some(until)) = until
+            && until > now
+        {
+            locked = Some(locked.unwrap_or(0).max(until - now));
+        }
+    }
+    if let Some(ms) = locked {
+        tx.rollback().await?;
+        return Ok(Taken::Refused(Duration::from_millis(ms as u64)));
+    }
+    let mut counts = Vec::with_capacity(locking.len());
+    for (key, max) in locking {
+        counts.push((count_attempt(&mut tx, key, now).await?, *max));
+    }
+    if over_limit(&counts) {
+        // Parallel attempts got here before the one that reached the limit failed and locked
+        // the key: refused for the window, and not counted.
+        tx.rollback().await?;
+        return Ok(Taken::Refused(Duration::from_millis(WINDOW_MS as u64)));
+    }
+    let extra = match extra {
+        Some(key) => count_attempt(&mut tx, key, now).await?,
+        None => 0,
+    };
+    tx.commit().await?;
+    Ok(Taken::Counted(extra))
+}
+
+/// Counts one attempt under `key` inside `tx` (a window that has ended starts over) and
+/// returns the count.
+async fn count_attempt(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &str,
+    now: i64,
+) -> Result<i64, DbError> {
+    // No RETURNING: SQLite finishes an INSERT ... RETURNING only once its rows are read to
+    // the end, and a half-read one keeps the statement open; a plain read after it cannot.
+    sqlx::query(
+        "INSERT INTO login_throttle (key, failures, window_start, locked_until) VALUES ($1, 1, $2, NULL) \
+         ON CONFLICT (key) DO UPDATE SET \
+           failures = CASE WHEN login_throttle.window_start <= $3 THEN 1 ELSE login_throttle.failures + 1 END, \
+           window_start = CASE WHEN login_throttle.window_start <= $3 THEN $2 ELSE login_throttle.window_start END",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(now - WINDOW_MS)
+    .execute(&mut **tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT failures FROM login_throttle WHERE key = $1")
+            .bind(key)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+/// Forgets one key's count and lock.
+async fn clear(db: &Db, key: &str) -> Result<(), DbError> {
     sqlx::query("DELETE FROM login_throttle WHERE key = $1")
         .bind(key)
         .execute(&db.pool)
@@ -192,6 +261,14 @@ pub async fn clear(db: &Db, key: &str) -> Result<(), DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attempt_beyond_any_limit_is_refused() {
+        assert!(!over_limit(&[]));
+        assert!(!over_limit(&[(5, 5), (20, 20)]));
+        assert!(over_limit(&[(6, 5), (1, 20)]));
+        assert!(over_limit(&[(1, 5), (21, 20)]));
+    }
 
     #[test]
     fn keys_stay_short_whatever_is_typed() {

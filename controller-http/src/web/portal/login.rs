@@ -164,10 +164,12 @@ pub async fn request_code(
         format!("portal-code-addr:{}", ctx.addr_key()),
         throttle::ADDRESS_MAX_FAILURES,
     )];
-    if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
-        return Err(PortalError::Throttled(lock_minutes(ms)));
+    if let Some(wait) = throttle::gate_keys(&state.db, &keys).await? {
+        return Err(PortalError::Throttled(
+            lock_minutes(wait.as_millis() as i64),
+        ));
     }
-    throttle::record_failure(&state.db, &keys).await?;
+    throttle::lock_reached(&state.db, &keys).await?;
     let identifier = form.identifier.trim().to_string();
     if let Some(customer) = credentials::find_customer(&state.db, &identifier).await? {
         let outcome = codes::request(&state.db, &customer).await?;

@@ -89,12 +89,15 @@ pub async fn lookup(
     let axum::Form(form) = form.map_err(|_| PortalError::BadRequest)?;
     ctx.check_form_token(&form.csrf)?;
     let keys = [(format!("voucher-lookup:{}", ctx.addr_key()), MAX_MISSES)];
-    if let Some(ms) = throttle::locked_for(&state.db, &keys).await? {
-        return Err(PortalError::Throttled(lock_minutes(ms)));
+    if let Some(wait) = throttle::gate_keys(&state.db, &keys).await? {
+        return Err(PortalError::Throttled(
+            lock_minutes(wait.as_millis() as i64),
+        ));
     }
     let code = form.code.trim().to_string();
     match usage::voucher_balance(&state.db, &code).await? {
         Some(b) => {
+            throttle::give_back(&state.db, &keys).await?;
             let f = Fmt {
                 t: ctx.t,
                 settings: mikrobill_core::settings::billing(&state.db).await?,
@@ -102,7 +105,7 @@ pub async fn lookup(
             show(&ctx, code, Some(view(&f, &b)), None)
         }
         None => {
-            throttle::record_failure(&state.db, &keys).await?;
+            throttle::lock_reached(&state.db, &keys).await?;
             let mut res = show(&ctx, code, None, Some(ctx.t.voucher_not_found.to_string()))?;
             *res.status_mut() = StatusCode::NOT_FOUND;
             Ok(res)
