@@ -187,8 +187,10 @@ async fn activate_vouchers(
         .bind(at)
         .bind(crate::vouchers::status_str(VoucherStatus::Active))
         .bind(&code)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .next();
         let Some(row) = row else { continue };
         let voucher = crate::vouchers::record_from_row(&row)?;
         changes.push((

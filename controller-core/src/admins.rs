@@ -458,8 +458,10 @@ pub async fn debit_reseller(
     .bind(amount)
     .bind(now_ms())
     .bind(id)
-    .fetch_optional(&mut *conn)
-    .await?;
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .next();
     match row {
         Some(r) => Ok(r.try_get("balance")?),
         None => {

@@ -134,8 +134,11 @@ pub async fn enqueue(
     .bind(created_by)
     .bind(now)
     .bind(now + ttl_ms)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .next()
+    .ok_or(sqlx::Error::RowNotFound)?;
     Ok(row.try_get("id")?)
 }
 
@@ -261,8 +264,10 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
         .bind(result)
         .bind(now_ms())
         .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .next();
     if let Some(row) = first
         && matches!(status, CommandStatus::Failed | CommandStatus::Expired)
     {

@@ -168,8 +168,11 @@ pub async fn create(db: &Db, actor: &Actor, input: CustomerInput) -> DomainResul
     // The counter row's lock hands out numbers without gaps or duplicates across replicas.
     let n: i64 =
         sqlx::query("UPDATE customer_counter SET last = last + 1 WHERE id = 1 RETURNING last")
-            .fetch_one(&mut *tx)
+            .fetch_all(&mut *tx)
             .await?
+            .into_iter()
+            .next()
+            .ok_or(sqlx::Error::RowNotFound)?
             .try_get("last")?;
     sqlx::query(
         "INSERT INTO customers (id, number, name, phone, email, address, notes, balance, created_at, updated_at) \
@@ -345,8 +348,10 @@ pub async fn adjust_balance(
         .bind(id)
         .bind(-MAX_AMOUNT - delta)
         .bind(MAX_AMOUNT - delta)
-        .fetch_optional(&mut *conn)
-        .await?;
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .next();
     match row {
         Some(row) => Ok(row.try_get("balance")?),
         None => {

@@ -32,8 +32,11 @@ pub async fn append(
     }
     let row = sqlx::query("UPDATE sync_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq")
         .bind(ops.len() as i64)
-        .fetch_one(&mut *conn)
-        .await?;
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(sqlx::Error::RowNotFound)?;
     let last = row.try_get::<i64, _>("seq")? as u64;
     let first = last + 1 - ops.len() as u64;
     let now = now_ms();

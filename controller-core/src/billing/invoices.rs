@@ -254,8 +254,11 @@ pub async fn issue(
          ON CONFLICT (year) DO UPDATE SET last = invoice_counters.last + 1 RETURNING last",
     )
     .bind(new.year as i64)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?
+    .into_iter()
+    .next()
+    .ok_or(sqlx::Error::RowNotFound)?
     .try_get("last")?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();

@@ -33,8 +33,10 @@ pub async fn claim(
     .bind(now + lease_ms)
     .bind(name)
     .bind(now)
-    .fetch_optional(&mut *conn)
-    .await?;
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .next();
     Ok(match row {
         Some(r) => Some(r.try_get("cursor")?),
         None => None,

@@ -64,8 +64,11 @@ pub async fn record_failure(
     .bind(event_id)
     .bind(clip(error))
     .bind(now)
-    .fetch_one(&mut *conn)
-    .await?;
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .next()
+    .ok_or(sqlx::Error::RowNotFound)?;
     Ok(row.try_get("attempts")?)
 }
 

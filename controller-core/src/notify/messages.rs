@@ -166,8 +166,10 @@ pub async fn claim(db: &Db, id: &str, now: i64, until: i64) -> Result<Option<i64
     .bind(until)
     .bind(id)
     .bind(now)
-    .fetch_optional(&db.pool)
-    .await?;
+    .fetch_all(&db.pool)
+    .await?
+    .into_iter()
+    .next();
     Ok(match row {
         Some(r) => Some(r.try_get("attempts")?),
         None => None,

@@ -189,8 +189,10 @@ async fn link(db: &Db, channel_id: &str, token: &str, chat: i64) -> DomainResult
     .bind(hash(token))
     .bind(channel_id)
     .bind(now_ms())
-    .fetch_optional(&mut *tx)
-    .await?;
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .next();
     let Some(row) = row else {
         return Ok(false);
     };

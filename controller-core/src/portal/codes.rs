@@ -91,8 +91,10 @@ pub async fn verify(db: &Db, customer_id: &str, code: &str) -> DomainResult<bool
     .bind(customer_id)
     .bind(MAX_TRIES)
     .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .next();
     let Some(row) = row else {
         return Ok(false);
     };

@@ -563,8 +563,10 @@ pub(crate) async fn transition(
     .bind(sold_at)
     .bind(&before.code)
     .bind(before.status.as_str())
-    .fetch_optional(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?
+    .into_iter()
+    .next()
     .ok_or_else(|| {
         DomainError::conflict(
             "invalid_state",
