@@ -1,8 +1,10 @@
 //! Accounting ingest: batches from agents become ledger rows exactly once.
 
 use crate::db::{Db, DbError, now_ms};
+use crate::vouchers::State;
+use crate::vouchers::lifecycle::{self, Event};
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
-use mikrobill_protocol::items::{Item, VoucherStatus};
+use mikrobill_protocol::items::Item;
 use mikrobill_protocol::messages::ChangeOp;
 use mikrobill_protocol::messages::MAX_ACCOUNTING_BATCH;
 use sqlx::Row;
@@ -181,11 +183,12 @@ async fn activate_vouchers(
         let at = first_use[code.as_str()];
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE vouchers SET activated_at = $1, status = $2 WHERE code = $3 AND activated_at IS NULL \
-             AND status IN ('new', 'sold') RETURNING {}",
+             AND {} RETURNING {}",
+            lifecycle::applies_sql("status", Event::FirstUse),
             crate::vouchers::RECORD_COLUMNS
         )))
         .bind(at)
-        .bind(crate::vouchers::status_str(VoucherStatus::Active))
+        .bind(State::Active.as_str())
         .bind(&code)
         .fetch_all(&mut *tx)
         .await?

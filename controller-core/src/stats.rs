@@ -61,10 +61,11 @@ pub async fn summary(db: &Db, now: i64, offset_min: i32) -> Result<Summary, DbEr
     .bind(month)
     .fetch_one(pool)
     .await?;
-    let overdue = sqlx::query(
-        "SELECT COUNT(DISTINCT subscription_id) AS n FROM invoices WHERE status = 'unpaid' AND due_at < $1 \
-         AND subscription_id IS NOT NULL",
-    )
+    let overdue = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(DISTINCT i.subscription_id) AS n FROM invoices i \
+         JOIN subscriptions s ON s.id = i.subscription_id WHERE {}",
+        crate::billing::overdue::sql("$1")
+    )))
     .bind(now)
     .fetch_one(pool)
     .await?;

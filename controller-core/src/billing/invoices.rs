@@ -135,6 +135,15 @@ impl Invoice {
 
 const COLUMNS: &str = "id, number, customer_id, subscription_id, kind, period_start, period_end, subtotal, tax, total, tax_rate_bp, tax_inclusive, amount_paid, status, issued_at, due_at, paid_at, voided_at";
 
+/// [`COLUMNS`], each prefixed with `alias.`, for queries that join invoices to other tables.
+fn qualified_columns(alias: &str) -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Invoice, sqlx::Error> {
     Ok(Invoice {
         id: r.try_get("id")?,
@@ -394,7 +403,7 @@ pub struct InvoiceFilter {
     pub subscription_id: Option<String>,
     /// One status.
     pub status: Option<InvoiceStatus>,
-    /// Unpaid and past due.
+    /// Overdue (see [`super::overdue`]).
     pub overdue: bool,
 }
 
@@ -407,10 +416,13 @@ pub async fn list(
     limit: u32,
 ) -> DomainResult<Vec<Invoice>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM invoices WHERE ($1 = '' OR number < $1) \
-         AND (CAST($2 AS TEXT) IS NULL OR customer_id = $2) AND (CAST($3 AS TEXT) IS NULL OR subscription_id = $3) \
-         AND (CAST($4 AS TEXT) IS NULL OR status = $4) AND ($5 = 0 OR (status = 'unpaid' AND due_at < $6)) \
-         ORDER BY number DESC LIMIT $7"
+        "SELECT {} FROM invoices i LEFT JOIN subscriptions s ON s.id = i.subscription_id \
+         WHERE ($1 = '' OR i.number < $1) \
+         AND (CAST($2 AS TEXT) IS NULL OR i.customer_id = $2) AND (CAST($3 AS TEXT) IS NULL OR i.subscription_id = $3) \
+         AND (CAST($4 AS TEXT) IS NULL OR i.status = $4) AND ($5 = 0 OR {}) \
+         ORDER BY i.number DESC LIMIT $7",
+        qualified_columns("i"),
+        super::overdue::sql("$6")
     )))
     .bind(before)
     .bind(f.customer_id.as_deref())

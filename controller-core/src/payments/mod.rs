@@ -3,6 +3,7 @@
 //! overdue re-activates an isolated subscription in the same transaction. `gateway` holds the
 //! payment gateways whose confirmed notifications become payments here.
 
+pub mod allocation;
 pub mod gateway;
 
 use crate::audit::{self, Actor};
@@ -159,6 +160,33 @@ struct NewPayment<'a> {
     note: Option<String>,
 }
 
+/// The unpaid invoices a payment may go to: the one it names, or all the customer's.
+async fn open_invoices(
+    conn: &mut sqlx::AnyConnection,
+    customer_id: &str,
+    invoice_id: Option<&str>,
+) -> DomainResult<Vec<allocation::OpenInvoice>> {
+    let rows = sqlx::query(
+        "SELECT id, number, due_at, total - amount_paid AS outstanding FROM invoices \
+         WHERE customer_id = $1 AND status = 'unpaid' AND (CAST($2 AS TEXT) IS NULL OR id = $2)",
+    )
+    .bind(customer_id)
+    .bind(invoice_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            Ok(allocation::OpenInvoice {
+                id: r.try_get("id")?,
+                number: r.try_get("number")?,
+                due_at: r.try_get("due_at")?,
+                outstanding: r.try_get("outstanding")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?)
+}
+
 /// Records money received and allocates it, in one transaction.
 async fn record_in(
     conn: &mut sqlx::AnyConnection,
@@ -200,42 +228,31 @@ async fn record_in(
             created: false,
         });
     }
-    let mut left = p.amount;
+    let open = open_invoices(conn, &p.customer_id, p.invoice_id.as_deref()).await?;
+    let split = allocation::allocate(p.amount, &open);
     let mut allocations = Vec::new();
-    let targets: Vec<String> = match &p.invoice_id {
-        Some(inv) => vec![inv.clone()],
-        None => sqlx::query("SELECT id FROM invoices WHERE customer_id = $1 AND status = 'unpaid' ORDER BY due_at, number")
-            .bind(&p.customer_id)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| r.try_get("id"))
-            .collect::<Result<_, _>>()?,
-    };
     let mut touched_subscriptions = Vec::new();
-    for invoice_id in targets {
-        if left == 0 {
-            break;
-        }
-        let used = invoices::add_payment(conn, &invoice_id, left).await?;
-        if used > 0 {
-            let inv = invoices::fetch(conn, &invoice_id).await?;
-            allocations.push(Allocation {
-                invoice_id: inv.id.clone(),
-                number: inv.number.clone(),
-                amount: used,
-            });
-            if let Some(s) = inv.subscription_id {
-                touched_subscriptions.push(s);
-            }
-            left -= used;
+    for (invoice_id, amount) in split.parts {
+        let used = invoices::add_payment(conn, &invoice_id, amount).await?;
+        // The invoice was read in this transaction, so it still owes what the split assumed.
+        debug_assert_eq!(used, amount);
+        let inv = invoices::fetch(conn, &invoice_id).await?;
+        allocations.push(Allocation {
+            invoice_id: inv.id.clone(),
+            number: inv.number.clone(),
+            amount: used,
+        });
+        if let Some(s) = inv.subscription_id
+            && !touched_subscriptions.contains(&s)
+        {
+            touched_subscriptions.push(s);
         }
     }
+    let left = split.credit;
     if left > 0 {
         crate::customers::adjust_balance(conn, &p.customer_id, left).await?;
     }
     let mut reactivated = Vec::new();
-    touched_subscriptions.dedup();
     for sub in touched_subscriptions {
         if crate::subscriptions::reactivate_if_settled(conn, actor, &sub).await? {
             reactivated.push(sub);

@@ -720,8 +720,9 @@ pub async fn revoke(db: &Db, actor: &Actor, id: &str) -> DomainResult<BatchRevok
     let batch = get(db, &Viewer::All, id).await?;
     let mut tx = db.begin().await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE vouchers SET status = 'revoked' WHERE batch_id = $1 AND status IN ('new', 'sold') \
-         RETURNING {RECORD_COLUMNS}"
+        "UPDATE vouchers SET status = 'revoked' WHERE batch_id = $1 AND {} \
+         RETURNING {RECORD_COLUMNS}",
+        super::lifecycle::applies_sql("status", super::lifecycle::Event::RevokeUnused)
     )))
     .bind(id)
     .fetch_all(&mut *tx)

@@ -4,8 +4,11 @@
 //! submodules.
 
 pub mod batch;
+pub mod lifecycle;
 pub mod sale;
 pub mod sweep;
+
+pub use lifecycle::State;
 
 use crate::audit::{self, Actor};
 use crate::db::{Db, DbError, now_ms};
@@ -192,56 +195,6 @@ pub async fn revoke(db: &Db, code: &str) -> Result<(), VoucherError> {
         Err(DomainError::NotFound { .. }) => Err(VoucherError::NotFound(code.to_string())),
         Err(DomainError::Invalid { message, .. }) => Err(VoucherError::Invalid(message)),
         Err(DomainError::Conflict { message, .. }) => Err(VoucherError::State(message)),
-    }
-}
-
-/// A voucher's lifecycle state as the API names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum State {
-    /// Generated, not handed out yet.
-    New,
-    /// Sold (by a cashier, or to a reseller), never used.
-    Sold,
-    /// Used at least once; its validity runs.
-    Active,
-    /// Validity over.
-    Expired,
-    /// Time or data used up.
-    Exhausted,
-    /// Withdrawn by an operator.
-    Revoked,
-}
-
-impl State {
-    /// The protocol status the agents know.
-    pub fn status(self) -> VoucherStatus {
-        match self {
-            State::New => VoucherStatus::New,
-            State::Sold => VoucherStatus::Sold,
-            State::Active => VoucherStatus::Active,
-            State::Expired => VoucherStatus::Expired,
-            State::Exhausted => VoucherStatus::Exhausted,
-            State::Revoked => VoucherStatus::Revoked,
-        }
-    }
-
-    /// Storage name.
-    pub fn as_str(self) -> &'static str {
-        status_str(self.status())
-    }
-}
-
-impl From<VoucherStatus> for State {
-    fn from(s: VoucherStatus) -> State {
-        match s {
-            VoucherStatus::New => State::New,
-            VoucherStatus::Sold => State::Sold,
-            VoucherStatus::Active => State::Active,
-            VoucherStatus::Expired => State::Expired,
-            VoucherStatus::Exhausted => State::Exhausted,
-            VoucherStatus::Revoked => State::Revoked,
-        }
     }
 }
 
@@ -579,24 +532,14 @@ pub(crate) async fn transition(
 /// Revokes a new, sold or active voucher: it disappears from every agent cache.
 pub async fn revoke_voucher(db: &Db, actor: &Actor, code: &str) -> DomainResult<VoucherRecord> {
     let before = get(db, &Viewer::All, code).await?;
-    if !matches!(before.status, State::New | State::Sold | State::Active) {
+    let Some(to) = lifecycle::next(before.status, lifecycle::Event::Revoke) else {
         return Err(DomainError::conflict(
             "invalid_state",
-            format!(
-                "voucher {code} is {}; only new, sold or active vouchers can be revoked",
-                before.status.as_str()
-            ),
+            lifecycle::refusal(code, before.status, lifecycle::Event::Revoke),
         ));
-    }
+    };
     let mut tx = db.begin().await?;
-    let after = transition(
-        &mut tx,
-        &before,
-        State::Revoked,
-        before.price,
-        before.sold_at,
-    )
-    .await?;
+    let after = transition(&mut tx, &before, to, before.price, before.sold_at).await?;
     sync(
         &mut tx,
         vec![(

@@ -2,7 +2,8 @@
 //! a new batch from its own balance. Money moves in the same transaction as the vouchers.
 
 use super::batch::{self, Batch, BatchSpec};
-use super::{State, Viewer, VoucherRecord, get, transition};
+use super::lifecycle::{self, Event};
+use super::{Viewer, VoucherRecord, get, transition};
 use crate::admins;
 use crate::audit::{self, Actor};
 use crate::auth::Role;
@@ -22,20 +23,17 @@ pub async fn sell_voucher(
         return Err(DomainError::invalid("price", "must not be negative"));
     }
     let before = get(db, &Viewer::All, code).await?;
-    if before.status != State::New {
+    let Some(to) = lifecycle::next(before.status, Event::Sell) else {
         return Err(DomainError::conflict(
             "invalid_state",
-            format!(
-                "voucher {code} is {}; only new vouchers can be sold",
-                before.status.as_str()
-            ),
+            lifecycle::refusal(code, before.status, Event::Sell),
         ));
-    }
+    };
     let mut tx = db.begin().await?;
     let after = transition(
         &mut tx,
         &before,
-        State::Sold,
+        to,
         price.unwrap_or(before.price),
         Some(now_ms()),
     )
@@ -112,7 +110,10 @@ pub async fn sell_batch(
         ));
     }
     let sold = sqlx::query(
-        "UPDATE vouchers SET status = 'sold', sold_at = $1, sold_to = $2 WHERE batch_id = $3 AND status = 'new'",
+        sqlx::AssertSqlSafe(format!(
+            "UPDATE vouchers SET status = 'sold', sold_at = $1, sold_to = $2 WHERE batch_id = $3 AND {}",
+            lifecycle::applies_sql("status", Event::Sell)
+        )),
     )
     .bind(now)
     .bind(&reseller.id)

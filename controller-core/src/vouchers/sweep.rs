@@ -2,6 +2,7 @@
 //! agents learn it, so a voucher cannot outlive its validity at a site that never saw the
 //! session that started it.
 
+use super::lifecycle::{self, Event};
 use super::{RECORD_COLUMNS, record_from_row, sync};
 use crate::audit::{self, Actor};
 use crate::db::Db;
@@ -24,13 +25,15 @@ pub async fn expire_due(db: &Db, now_ms: i64) -> DomainResult<u64> {
         let mut tx = db.begin().await?;
         // One statement selects and updates, so SQLite takes its write lock before reading.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE vouchers SET status = 'expired' WHERE status = 'active' AND code IN ( \
+            "UPDATE vouchers SET status = 'expired' WHERE {} AND code IN ( \
                SELECT v.code FROM vouchers v JOIN plans p ON p.id = v.plan_id \
-               WHERE v.status = 'active' AND ((v.expires_at IS NOT NULL AND v.expires_at <= $1) \
+               WHERE {} AND ((v.expires_at IS NOT NULL AND v.expires_at <= $1) \
                  OR (p.validity_secs IS NOT NULL AND v.activated_at IS NOT NULL \
                      AND v.activated_at + p.validity_secs * 1000 <= $1)) \
                ORDER BY v.code LIMIT $2) \
-             RETURNING {RECORD_COLUMNS}"
+             RETURNING {RECORD_COLUMNS}",
+            lifecycle::applies_sql("status", Event::Expire),
+            lifecycle::applies_sql("v.status", Event::Expire)
         )))
         .bind(now_ms)
         .bind(CHUNK)
