@@ -79,7 +79,7 @@ async fn fallback(
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains("text/html"));
     if wants_html && !uri.path().starts_with("/api/") {
-        crate::web::admin::ctx::WebError::NotFound(crate::web::Lang::default()).into_response()
+        crate::web::admin::error::WebError::NotFound(crate::web::Lang::default()).into_response()
     } else {
         problem::Problem::not_found("no such endpoint").into_response()
     }

@@ -2,6 +2,7 @@
 //! long-lived API tokens for integrations. Only a token's SHA-256 is stored, so a database
 //! leak does not hand out sessions.
 
+use crate::audit::{self, Actor};
 use crate::auth::{Principal, Role};
 use crate::db::{Db, DbError, now_ms};
 use base64::Engine;
@@ -309,16 +310,18 @@ pub async fn authenticate(db: &Db, bearer: &str) -> Result<Principal, TokenError
     })
 }
 
-/// Creates an API token for `admin_id`; the secret is returned once and never stored.
+/// Creates an API token for `admin_id` and records who created it, in one transaction; the
+/// secret is returned once and never stored.
 pub async fn create_api_token(
     db: &Db,
+    actor: &Actor,
     admin_id: &str,
     name: &str,
     expires_at: Option<i64>,
 ) -> Result<(ApiTokenInfo, String), TokenError> {
-    let mut conn = db.pool.acquire().await?;
+    let mut tx = db.begin().await.map_err(DbError::from)?;
     let (id, secret) = insert(
-        &mut conn,
+        &mut tx,
         TokenKind::Api,
         admin_id,
         Some(name),
@@ -326,7 +329,20 @@ pub async fn create_api_token(
         expires_at,
     )
     .await?;
-    let info = api_token(db, &id).await?.ok_or(TokenError::Invalid)?;
+    let info = api_token_in(&mut tx, &id)
+        .await?
+        .ok_or(TokenError::Invalid)?;
+    audit::record(
+        &mut tx,
+        actor,
+        "token.create",
+        "token",
+        Some(&id),
+        None::<&()>,
+        Some(&info),
+    )
+    .await?;
+    tx.commit().await.map_err(DbError::from)?;
     Ok((info, secret))
 }
 
@@ -347,13 +363,27 @@ fn api_token_from_row(row: &sqlx::any::AnyRow) -> Result<ApiTokenInfo, sqlx::Err
 
 /// One API token by id.
 pub async fn api_token(db: &Db, id: &str) -> Result<Option<ApiTokenInfo>, TokenError> {
+    let mut conn = db.pool.acquire().await.map_err(DbError::from)?;
+    api_token_in(&mut conn, id).await
+}
+
+/// One API token by id, on the caller's connection or transaction.
+async fn api_token_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+) -> Result<Option<ApiTokenInfo>, TokenError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {API_TOKEN_COLUMNS} FROM auth_tokens WHERE id = $1 AND kind = 'api'"
     )))
     .bind(id)
-    .fetch_optional(&db.pool)
-    .await?;
-    Ok(row.as_ref().map(api_token_from_row).transpose()?)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(DbError::from)?;
+    Ok(row
+        .as_ref()
+        .map(api_token_from_row)
+        .transpose()
+        .map_err(DbError::from)?)
 }
 
 /// API tokens, of one admin or of everyone, newest first.
@@ -374,14 +404,35 @@ pub async fn list_api_tokens(
         .collect::<Result<_, _>>()?)
 }
 
-/// Revokes an API token; returns whether one was revoked.
-pub async fn revoke_api_token(db: &Db, id: &str) -> Result<bool, TokenError> {
+/// Revokes an API token and records who revoked it, in one transaction; returns whether one
+/// was revoked (not when it is unknown or already revoked).
+pub async fn revoke_api_token(db: &Db, actor: &Actor, id: &str) -> Result<bool, TokenError> {
+    let mut tx = db.begin().await.map_err(DbError::from)?;
     let n = sqlx::query("UPDATE auth_tokens SET revoked_at = $1 WHERE id = $2 AND kind = 'api' AND revoked_at IS NULL")
         .bind(now_ms())
         .bind(id)
-        .execute(&db.pool)
-        .await?
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from)?
         .rows_affected();
+    if n == 1 {
+        let after = api_token_in(&mut tx, id).await?;
+        let before = after.as_ref().map(|t| ApiTokenInfo {
+            revoked_at: None,
+            ..t.clone()
+        });
+        audit::record(
+            &mut tx,
+            actor,
+            "token.revoke",
+            "token",
+            Some(id),
+            before.as_ref(),
+            after.as_ref(),
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(DbError::from)?;
     Ok(n == 1)
 }
 

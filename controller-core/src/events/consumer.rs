@@ -2,6 +2,7 @@
 //! same transaction as its own effects. A lease on the cursor row keeps one replica reading
 //! at a time, so each event is handled once.
 
+use crate::audit::{self, Actor};
 use crate::db::{Db, DbError, now_ms};
 use sqlx::Row;
 
@@ -119,14 +120,28 @@ pub async fn states(db: &Db) -> Result<Vec<ConsumerState>, DbError> {
 
 /// Sets a consumer's cursor back so it handles events after `after` again (replay); returns
 /// whether the consumer exists. Its lease is cleared so the next tick picks the change up.
-pub async fn rewind(db: &Db, name: &str, after: i64) -> Result<bool, DbError> {
+pub async fn rewind(db: &Db, actor: &Actor, name: &str, after: i64) -> Result<bool, DbError> {
+    let mut tx = db.begin().await?;
     let n = sqlx::query("UPDATE event_consumers SET cursor = $1, holder = NULL, lease_until = 0, updated_at = $2 WHERE name = $3")
         .bind(after.max(0))
         .bind(now_ms())
         .bind(name)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?
         .rows_affected();
+    if n == 1 {
+        audit::record(
+            &mut tx,
+            actor,
+            "events.rewind",
+            "event_consumer",
+            Some(name),
+            None::<&()>,
+            Some(&after),
+        )
+        .await?;
+    }
+    tx.commit().await?;
     Ok(n == 1)
 }
 

@@ -251,16 +251,12 @@ async fn create_token(
         Some(d) => Some(mikrobill_core::db::now_ms() + d as i64 * 86_400_000),
         None => None,
     };
-    let (token, secret) =
-        tokens::create_api_token(&state.db, &caller.principal.admin_id, &name, expires_at).await?;
-    mikrobill_core::audit::record_alone(
+    let (token, secret) = tokens::create_api_token(
         &state.db,
         &caller.actor(),
-        "token.create",
-        "token",
-        Some(&token.id),
-        None::<&()>,
-        Some(&token),
+        &caller.principal.admin_id,
+        &name,
+        expires_at,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(CreatedToken { token, secret })))
@@ -280,21 +276,11 @@ async fn revoke_token(
     if token.admin_id != caller.principal.admin_id {
         caller.require(Perm::WriteAdmins)?;
     }
-    if !tokens::revoke_api_token(&state.db, &id).await? {
+    if !tokens::revoke_api_token(&state.db, &caller.actor(), &id).await? {
         return Err(Problem::not_found(format!(
             "API token {id:?} is already revoked"
         )));
     }
     state.tokens.clear();
-    mikrobill_core::audit::record_alone(
-        &state.db,
-        &caller.actor(),
-        "token.revoke",
-        "token",
-        Some(&id),
-        Some(&token),
-        None::<&()>,
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -99,19 +99,9 @@ async fn rewind_consumer(
 ) -> ApiResult<StatusCode> {
     caller.require(Perm::WriteAdmins)?;
     let req = body.into_inner()?;
-    if !consumer::rewind(&state.db, &name, req.after_event).await? {
+    if !consumer::rewind(&state.db, &caller.actor(), &name, req.after_event).await? {
         return Err(Problem::not_found(format!("no event consumer {name:?}")));
     }
-    mikrobill_core::audit::record_alone(
-        &state.db,
-        &caller.actor(),
-        "events.rewind",
-        "event_consumer",
-        Some(&name),
-        None::<&()>,
-        Some(&req.after_event),
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

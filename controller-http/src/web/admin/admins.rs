@@ -2,8 +2,11 @@
 //! (the cash desk credits them), and API tokens (everyone's own; all of them for roles that
 //! read admins). A token's secret is shown once, on the page that created it.
 
-use super::ctx::{Ctx, Form, WebError};
-use super::ctx::{NoFields, not_found};
+use super::ctx::Ctx;
+use super::ctx::not_found;
+use super::error::WebError;
+use super::form::Form;
+use super::form::NoFields;
 use super::form_values::{self, opt};
 use super::lookups;
 use crate::server::AppState;
@@ -254,20 +257,15 @@ pub async fn create_token(
         Some(d) => Some(mikrobill_core::db::now_ms() + d * 86_400_000),
         None => None,
     };
-    let (token, secret) =
-        tokens::create_api_token(&state.db, &c.principal.admin_id, &name, expires_at)
-            .await
-            .map_err(token_error)?;
-    mikrobill_core::audit::record_alone(
+    let (token, secret) = tokens::create_api_token(
         &state.db,
         &c.actor(),
-        "token.create",
-        "token",
-        Some(&token.id),
-        None::<&()>,
-        Some(&token),
+        &c.principal.admin_id,
+        &name,
+        expires_at,
     )
-    .await?;
+    .await
+    .map_err(token_error)?;
     tokens_page(&state, &c, Some((token, secret))).await
 }
 
@@ -285,21 +283,11 @@ pub async fn revoke_token(
     if token.admin_id != c.principal.admin_id {
         c.require(Perm::WriteAdmins)?;
     }
-    if tokens::revoke_api_token(&state.db, &id)
+    if tokens::revoke_api_token(&state.db, &c.actor(), &id)
         .await
         .map_err(token_error)?
     {
         state.tokens.clear();
-        mikrobill_core::audit::record_alone(
-            &state.db,
-            &c.actor(),
-            "token.revoke",
-            "token",
-            Some(&id),
-            Some(&token),
-            None::<&()>,
-        )
-        .await?;
     }
     Ok(c.done("/tokens", c.t("token.revoked")))
 }

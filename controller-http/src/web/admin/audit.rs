@@ -1,6 +1,7 @@
 //! The audit log: newest first, filtered by entity, record id or actor, paged by entry id.
 
-use super::ctx::{Ctx, WebError};
+use super::ctx::Ctx;
+use super::error::WebError;
 use super::form_values::opt;
 use crate::server::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};

@@ -1,7 +1,11 @@
 //! Signing in and out, the admin's own password, and the language switch. Login is the
 //! API's (`mikrobill_core::admin_login`): the same accounts, throttle, slowdown and audit records.
 
-use super::ctx::{self, Ctx, Form, PRE_COOKIE, WebError, local_path};
+use super::ctx::{self, Ctx, PRE_COOKIE};
+use super::error::WebError;
+use super::flash;
+use super::form::{self, Form};
+use super::return_path::local_path;
 use super::session;
 use super::texts;
 use crate::server::AppState;
@@ -132,7 +136,7 @@ pub async fn login(
     body: axum::body::Bytes,
 ) -> Result<Response, WebError> {
     let lang = login_lang(&state, &headers).await;
-    if !ctx::check_csrf(&headers, &body, PRE_COOKIE) {
+    if !form::check_csrf(&headers, &body, PRE_COOKIE) {
         return Err(WebError::Csrf(lang));
     }
     let f: LoginFields = serde_urlencoded::from_bytes(&body)
@@ -179,7 +183,7 @@ pub async fn logout(
     State(state): State<AppState>,
     c: Ctx,
     headers: HeaderMap,
-    _form: Form<super::ctx::NoFields>,
+    _form: Form<super::form::NoFields>,
 ) -> Result<Response, WebError> {
     if let Some(secret) = cookies::cookie_value(&headers, session::COOKIE) {
         session::end(&state.db, &secret).await?;
@@ -227,7 +231,7 @@ pub async fn change_password(
     if f.new_password != f.confirm_password {
         return Ok(c.redirect_with(
             "/account/password",
-            ctx::Flash {
+            flash::Flash {
                 kind: "error",
                 text: c.t("password.mismatch").into(),
             },

@@ -1,65 +1,31 @@
 //! The request context of every admin page: the signed-in admin (from the session cookie),
 //! their language, the settings money and dates are shown with, the CSRF token for forms and
-//! a one-shot flash message; plus [`Form`], the POST body extractor that refuses forged
-//! requests, and [`WebError`], how failures become HTML.
+//! a one-shot flash message. The POST extractor is in `form.rs`, error pages in `error.rs`.
 
+use super::dates::local;
+use super::error::WebError;
+use super::flash::{FLASH_COOKIE, Flash};
+use super::return_path::referer_path;
 use super::session;
 use super::texts;
 use crate::server::AppState;
 use crate::server::client_ip::client_addr;
 use crate::web::{Lang, cookies, csrf, html};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use mikrobill_core::audit::Actor;
 use mikrobill_core::auth::{Perm, Principal};
 use mikrobill_core::db::DbError;
 use mikrobill_core::error::DomainError;
 use mikrobill_core::settings::BillingSettings;
-use serde::de::DeserializeOwned;
 use std::borrow::Borrow;
 
 /// The cookie that remembers the language a user switched to.
 pub const LANG_COOKIE: &str = "mb_lang";
-/// The cookie carrying a message to the page a form redirects to.
-pub const FLASH_COOKIE: &str = "mb_flash";
 /// The cookie the login form's CSRF token is derived from (there is no session yet).
 pub const PRE_COOKIE: &str = "mb_pre";
-
-/// A one-shot message shown at the top of the next page.
-#[derive(Debug, Clone)]
-pub struct Flash {
-    /// `ok` or `error`, used as the CSS class and ARIA role choice.
-    pub kind: &'static str,
-    /// The message.
-    pub text: String,
-}
-
-impl Flash {
-    fn encode(&self) -> String {
-        format!(
-            "{}.{}",
-            self.kind,
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.text.as_bytes())
-        )
-    }
-
-    fn decode(v: &str) -> Option<Flash> {
-        let (kind, text) = v.split_once('.')?;
-        let kind = match kind {
-            "ok" => "ok",
-            "error" => "error",
-            _ => return None,
-        };
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()?;
-        let text: String = String::from_utf8(bytes).ok()?.chars().take(500).collect();
-        Some(Flash { kind, text })
-    }
-}
 
 /// One entry of the navigation.
 #[derive(Debug, Clone)]
@@ -305,26 +271,6 @@ fn set_cookie(headers: &mut HeaderMap, value: &str) {
     }
 }
 
-/// Formats unix ms at a UTC offset.
-pub fn local(ms: i64, offset_minutes: i32, with_time: bool) -> String {
-    let secs = ms.div_euclid(1000) + offset_minutes as i64 * 60;
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else {
-        return "–".into();
-    };
-    if with_time {
-        format!(
-            "{:04}-{:02}-{:02} {:02}:{:02}",
-            t.year(),
-            t.month() as u8,
-            t.day(),
-            t.hour(),
-            t.minute()
-        )
-    } else {
-        format!("{:04}-{:02}-{:02}", t.year(), t.month() as u8, t.day())
-    }
-}
-
 /// The language of a request: the user's switch (cookie), else the operator's setting.
 pub fn request_lang(headers: &HeaderMap, settings: &BillingSettings) -> Lang {
     cookies::cookie_value(headers, LANG_COOKIE)
@@ -379,266 +325,10 @@ impl FromRequestParts<AppState> for Ctx {
     }
 }
 
-/// A form body (`application/x-www-form-urlencoded`) of an admin page. The CSRF token and
-/// the origin are checked before anything else; the fields themselves are parsed when the
-/// handler asks, after it checked the role, so a role without the permission gets 403
-/// whatever it sent.
-#[derive(Debug)]
-pub struct Form<T>(Result<T, String>);
-
-impl<T> Form<T> {
-    /// The parsed fields, or why they could not be parsed.
-    pub fn fields(self) -> Result<T, String> {
-        self.0
-    }
-}
-
-#[derive(serde::Deserialize)]
-struct TokenField {
-    #[serde(rename = "_csrf", default)]
-    csrf: String,
-}
-
-/// The CSRF check shared by [`Form`] and the login form: same origin, and the `_csrf`
-/// field equals the token derived from the cookie `cookie_name`.
-pub fn check_csrf(headers: &HeaderMap, body: &[u8], cookie_name: &str) -> bool {
-    if !csrf::same_origin(headers) {
-        return false;
-    }
-    let Some(secret) = cookies::cookie_value(headers, cookie_name) else {
-        return false;
-    };
-    let submitted = serde_urlencoded::from_bytes::<TokenField>(body)
-        .map(|t| t.csrf)
-        .unwrap_or_default();
-    csrf::matches(&csrf::token_for(&secret), &submitted)
-}
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
-    type Rejection = WebError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
-        let headers = req.headers().clone();
-        let lang = cookies::cookie_value(&headers, LANG_COOKIE)
-            .and_then(|c| Lang::parse(&c))
-            .unwrap_or_default();
-        let body = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|_| WebError::BadRequest(lang, "unreadable body".into()))?;
-        if !check_csrf(&headers, &body, session::COOKIE) {
-            return Err(WebError::Csrf(lang));
-        }
-        Ok(Form(
-            serde_urlencoded::from_bytes::<T>(&body).map_err(|e| e.to_string()),
-        ))
-    }
-}
-
-/// Why an admin page could not be shown.
-#[derive(Debug)]
-pub enum WebError {
-    /// No live session: go to the login page, then back to this path and query.
-    Login(String),
-    /// The role does not allow it.
-    Forbidden(Lang),
-    /// A POST without a valid CSRF token or from another origin.
-    Csrf(Lang),
-    /// No such page or record.
-    NotFound(Lang),
-    /// A malformed request.
-    BadRequest(Lang, String),
-    /// Storage failed.
-    Db(DbError),
-}
-
-impl From<DbError> for WebError {
-    fn from(e: DbError) -> Self {
-        WebError::Db(e)
-    }
-}
-
-impl From<DomainError> for WebError {
-    fn from(e: DomainError) -> Self {
-        match e {
-            DomainError::Db(e) => WebError::Db(e),
-            DomainError::NotFound { .. } => WebError::NotFound(Lang::default()),
-            other => WebError::BadRequest(Lang::default(), other.to_string()),
-        }
-    }
-}
-
-impl From<mikrobill_core::sites::SiteError> for WebError {
-    fn from(e: mikrobill_core::sites::SiteError) -> Self {
-        use mikrobill_core::sites::SiteError;
-        match e {
-            SiteError::Db(e) => WebError::Db(e),
-            SiteError::NotFound(_) => WebError::NotFound(Lang::default()),
-            other => WebError::BadRequest(Lang::default(), other.to_string()),
-        }
-    }
-}
-
-/// The minimal error page, rendered without the session's navigation.
-#[derive(askama::Template)]
-#[template(path = "admin/error.html")]
-pub struct ErrorPage {
-    /// Page language.
-    pub lang: Lang,
-    /// HTTP status shown.
-    pub status: u16,
-    /// Headline.
-    pub title: &'static str,
-    /// Explanation.
-    pub detail: String,
-    /// "Back to the dashboard" text.
-    pub home: &'static str,
-}
-
-/// An HTML error page in `lang`.
-pub fn error_page(lang: Lang, status: StatusCode, key: &str, detail: String) -> Response {
-    html::render(
-        status,
-        &ErrorPage {
-            lang,
-            status: status.as_u16(),
-            title: texts::text(lang, key),
-            detail,
-            home: texts::text(lang, "error.home"),
-        },
-    )
-}
-
-impl IntoResponse for WebError {
-    fn into_response(self) -> Response {
-        match self {
-            WebError::Login(path) => html::see_other(&format!(
-                "/login{}",
-                crate::web::pager::query(&[("next", &path)])
-            )),
-            WebError::Forbidden(lang) => error_page(
-                lang,
-                StatusCode::FORBIDDEN,
-                "error.forbidden",
-                texts::text(lang, "error.forbidden.detail").into(),
-            ),
-            WebError::Csrf(lang) => error_page(
-                lang,
-                StatusCode::FORBIDDEN,
-                "error.csrf",
-                texts::text(lang, "error.csrf.detail").into(),
-            ),
-            WebError::NotFound(lang) => error_page(
-                lang,
-                StatusCode::NOT_FOUND,
-                "error.not_found",
-                texts::text(lang, "error.not_found.detail").into(),
-            ),
-            WebError::BadRequest(lang, detail) => {
-                error_page(lang, StatusCode::BAD_REQUEST, "error.bad_request", detail)
-            }
-            WebError::Db(e) => {
-                tracing::error!("admin page failed: {e}");
-                error_page(
-                    Lang::default(),
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "error.internal",
-                    String::new(),
-                )
-            }
-        }
-    }
-}
-
-/// The path (and query) of the `Referer`, when it is a page of this site; `/` otherwise.
-fn referer_path(headers: &HeaderMap) -> String {
-    let Some(referer) = headers.get(header::REFERER).and_then(|v| v.to_str().ok()) else {
-        return "/".into();
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let rest = referer.split_once("://").map(|(_, r)| r).unwrap_or("");
-    match rest.split_once('/') {
-        Some((h, path)) if h.eq_ignore_ascii_case(host) => local_path(Some(&format!("/{path}"))),
-        _ => "/".into(),
-    }
-}
-
-/// A safe local redirect target: a path on this site, never `//host` or a URL. Browsers drop
-/// tabs and newlines when they parse a URL (`/\t/evil` becomes `//evil`), so only visible
-/// ASCII is accepted.
-pub fn local_path(p: Option<&str>) -> String {
-    match p {
-        Some(p)
-            if p.starts_with('/')
-                && !p.starts_with("//")
-                && !p.contains('\\')
-                && p.bytes().all(|b| b.is_ascii_graphic()) =>
-        {
-            p.into()
-        }
-        _ => "/".into(),
-    }
-}
-
 /// A domain "not found" as this page's 404, other errors as usual.
 pub fn not_found(c: &Ctx, e: mikrobill_core::error::DomainError) -> WebError {
     match e {
         mikrobill_core::error::DomainError::NotFound { .. } => WebError::NotFound(c.lang),
         other => other.into(),
-    }
-}
-
-/// Fields of the forms that need nothing but the token.
-#[derive(Debug, serde::Deserialize)]
-pub struct NoFields {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn redirect_targets_stay_on_this_site() {
-        assert_eq!(local_path(Some("/\t/evil.example")), "/");
-        assert_eq!(local_path(Some("/\n/evil.example")), "/");
-        assert_eq!(local_path(Some("/ /evil.example")), "/");
-        assert_eq!(
-            local_path(Some("/vouchers?status=new")),
-            "/vouchers?status=new"
-        );
-        for bad in [
-            "//evil.example/x",
-            "https://evil.example/",
-            "/\\evil",
-            "vouchers",
-        ] {
-            assert_eq!(local_path(Some(bad)), "/", "{bad}");
-        }
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("billing.lan"));
-        assert_eq!(referer_path(&h), "/");
-        h.insert(
-            header::REFERER,
-            HeaderValue::from_static("http://billing.lan/customers/7?tab=1"),
-        );
-        assert_eq!(referer_path(&h), "/customers/7?tab=1");
-        h.insert(
-            header::REFERER,
-            HeaderValue::from_static("http://evil.example/customers"),
-        );
-        assert_eq!(referer_path(&h), "/");
-    }
-
-    #[test]
-    fn flash_messages_round_trip_and_reject_garbage() {
-        let f = Flash {
-            kind: "error",
-            text: "nama: wajib diisi; «ü»".into(),
-        };
-        let back = Flash::decode(&f.encode()).unwrap();
-        assert_eq!((back.kind, back.text.as_str()), ("error", f.text.as_str()));
-        assert!(Flash::decode("script.AAAA").is_none());
-        assert!(Flash::decode("ok.%%%").is_none());
     }
 }

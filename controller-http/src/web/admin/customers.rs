@@ -2,8 +2,10 @@
 //! customer form, and one customer with an edit form, links to their subscriptions,
 //! invoices and payments, and their notification preferences.
 
+use super::ctx::Ctx;
 use super::ctx::not_found;
-use super::ctx::{Ctx, Form, WebError};
+use super::error::WebError;
+use super::form::Form;
 use super::form_values::opt;
 use super::payments::{Found, search};
 use crate::server::AppState;

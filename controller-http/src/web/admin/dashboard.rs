@@ -1,7 +1,8 @@
 //! The dashboard: revenue, sessions, vouchers sold, overdue subscriptions, sites and two
 //! charts. Figures the role may not read are left out.
 
-use super::ctx::{Ctx, WebError};
+use super::ctx::Ctx;
+use super::error::WebError;
 use crate::server::AppState;
 use crate::web::chart::{self, Bar};
 use axum::extract::State;

@@ -2,8 +2,10 @@
 //! group's members, creating a group, and adding or removing a member (the domain syncs the
 //! group's vouchers to or from the site).
 
+use super::ctx::Ctx;
 use super::ctx::not_found;
-use super::ctx::{Ctx, Form, WebError};
+use super::error::WebError;
+use super::form::Form;
 use super::lookups;
 use crate::server::AppState;
 use axum::extract::{Path, State};

@@ -1,8 +1,10 @@
 //! Invoice pages: the list (status and overdue filters, newest number first, keyset pages)
 //! and one invoice as a printable document.
 
+use super::ctx::Ctx;
 use super::ctx::not_found;
-use super::ctx::{Ctx, Form, WebError};
+use super::error::WebError;
+use super::form::Form;
 use super::form_values::opt;
 use crate::server::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};

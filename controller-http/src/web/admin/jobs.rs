@@ -1,8 +1,10 @@
 //! Scheduled jobs: each job's last run and holder, and running one now (the same lease the
 //! scheduler takes, so a job never runs twice at once).
 
-use super::ctx::NoFields;
-use super::ctx::{Ctx, Form, WebError};
+use super::ctx::Ctx;
+use super::error::WebError;
+use super::form::Form;
+use super::form::NoFields;
 use crate::server::AppState;
 use axum::extract::{Path, State};
 use axum::response::Response;

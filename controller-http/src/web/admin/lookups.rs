@@ -2,7 +2,7 @@
 //! selects and tables. Plans, sites and resellers are few, so each page reads them whole
 //! once. Reading typed values back is in `form_values`.
 
-use super::ctx::WebError;
+use super::error::WebError;
 use mikrobill_core::auth::Role;
 use mikrobill_core::db::Db;
 use mikrobill_core::plans::{self, PlanInfo, PlanKind};

@@ -1,7 +1,7 @@
 //! The admin web UI at `/` of the API listener: server-rendered pages over the same domain
 //! functions the `/api/v1` handlers call, one module per page group. Every page resolves the
 //! session into a [`ctx::Ctx`] and checks the role's permission as the API does; every POST
-//! passes the CSRF check of [`ctx::Form`] and records its audit entry through the domain.
+//! passes the CSRF check of [`form::Form`] and records its audit entry through the domain.
 //! Shared pieces (cookies, CSRF, HTML headers, pagination, charts) are in `crate::web`.
 
 pub mod admins;
@@ -10,6 +10,10 @@ pub mod auth;
 pub mod ctx;
 pub mod customers;
 pub mod dashboard;
+pub mod dates;
+pub mod error;
+pub mod flash;
+pub mod form;
 pub mod form_values;
 pub mod groups;
 pub mod invoices;
@@ -19,6 +23,7 @@ pub mod notifications;
 pub mod payments;
 pub mod plans;
 pub mod print;
+pub mod return_path;
 pub mod session;
 pub mod settings;
 pub mod sites;

@@ -3,8 +3,10 @@
 //! `payments::record_manual`, which allocates them to invoices, keeps the rest as
 //! credit and re-activates subscriptions the payment settles.
 
+use super::ctx::Ctx;
 use super::ctx::not_found;
-use super::ctx::{Ctx, Form, WebError};
+use super::error::WebError;
+use super::form::Form;
 use super::form_values::opt;
 use crate::server::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};
@@ -162,7 +164,7 @@ pub async fn pay(
         Err(e) => {
             return Ok(c.redirect_with(
                 &back,
-                super::ctx::Flash {
+                super::flash::Flash {
                     kind: "error",
                     text: e,
                 },

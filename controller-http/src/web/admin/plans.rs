@@ -1,8 +1,10 @@
 //! Plan pages: the list (kind filter, archived shown on request) with the new-plan form for
 //! roles that may set prices, and archiving.
 
-use super::ctx::NoFields;
-use super::ctx::{Ctx, Form, WebError};
+use super::ctx::Ctx;
+use super::error::WebError;
+use super::form::Form;
+use super::form::NoFields;
 use super::form_values::{self, opt};
 use crate::server::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};

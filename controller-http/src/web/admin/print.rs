@@ -2,8 +2,9 @@
 //! with its code, password when separate, plan, price, validity, site or company, and a QR
 //! code of the hotspot login URL. Plain HTML with print CSS; the browser prints it.
 
+use super::ctx::Ctx;
 use super::ctx::not_found;
-use super::ctx::{Ctx, WebError};
+use super::error::WebError;
 use super::form_values::{self, opt};
 use super::lookups;
 use super::vouchers::viewer;

@@ -2,7 +2,9 @@
 //! language and the hotspot login URL printed on vouchers. Saved through
 //! `settings::save_billing`, which validates and audits.
 
-use super::ctx::{Ctx, Form, WebError};
+use super::ctx::Ctx;
+use super::error::WebError;
+use super::form::Form;
 use super::form_values::opt;
 use crate::server::AppState;
 use crate::web::Lang;

@@ -2,8 +2,10 @@
 //! one-time token and the technician's command are shown once, never stored), a new token
 //! for an existing site, revocation, and the router state the agent last reported.
 
-use super::ctx::NoFields;
-use super::ctx::{Ctx, Form, WebError};
+use super::ctx::Ctx;
+use super::error::WebError;
+use super::form::Form;
+use super::form::NoFields;
 use super::form_values::{self, opt};
 use crate::server::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};
@@ -89,7 +91,7 @@ pub async fn create(
         Err(e) => {
             return Ok(c.redirect_with(
                 "/sites",
-                super::ctx::Flash {
+                super::flash::Flash {
                     kind: "error",
                     text: e.to_string(),
                 },
@@ -265,7 +267,7 @@ pub async fn command(
     {
         return Ok(c.redirect_with(
             &back,
-            super::ctx::Flash {
+            super::flash::Flash {
                 kind: "error",
                 text: "username: is required".into(),
             },

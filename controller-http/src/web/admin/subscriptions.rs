@@ -2,8 +2,11 @@
 //! keyset pages) and one subscription with its invoices, where an operator isolates,
 //! re-activates, changes the plan or terminates it.
 
-use super::ctx::{Ctx, Form, WebError};
-use super::ctx::{NoFields, not_found};
+use super::ctx::Ctx;
+use super::ctx::not_found;
+use super::error::WebError;
+use super::form::Form;
+use super::form::NoFields;
 use super::form_values::{self, opt};
 use super::lookups;
 use crate::server::AppState;
@@ -21,11 +24,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Every status, for the filter.
-pub const STATUSES: [SubscriptionStatus; 3] = [
-    SubscriptionStatus::Active,
-    SubscriptionStatus::Isolated,
-    SubscriptionStatus::Terminated,
-];
+pub const STATUSES: [SubscriptionStatus; 3] = SubscriptionStatus::ALL;
 
 /// Filters of the list.
 #[derive(Debug, Default, Deserialize)]
@@ -300,7 +299,7 @@ pub async fn create(
         Err(e) => {
             return Ok(c.redirect_with(
                 &back,
-                super::ctx::Flash {
+                super::flash::Flash {
                     kind: "error",
                     text: e,
                 },

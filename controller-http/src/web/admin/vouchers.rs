@@ -2,8 +2,11 @@
 //! keyset pages), batches (generate, detail, revoke, sell to a reseller) and single-voucher
 //! revoke and sale. Printing is in `print.rs`.
 
-use super::ctx::{Ctx, Form, WebError};
-use super::ctx::{NoFields, not_found};
+use super::ctx::Ctx;
+use super::ctx::not_found;
+use super::error::WebError;
+use super::form::Form;
+use super::form::NoFields;
 use super::form_values::{self, opt};
 use super::lookups;
 use crate::server::AppState;
@@ -382,7 +385,7 @@ pub async fn revoke_voucher(
 ) -> Result<Response, WebError> {
     c.require(Perm::WriteVouchers)?;
     let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
-    let back = super::ctx::local_path(f.back.as_deref());
+    let back = super::return_path::local_path(f.back.as_deref());
     let result = vouchers::revoke_voucher(&state.db, &c.actor(), &code).await;
     Ok(c.outcome(result, |_| back.clone(), c.t("voucher.revoked"), &back))
 }
@@ -396,7 +399,7 @@ pub async fn sell_voucher(
 ) -> Result<Response, WebError> {
     c.require(Perm::SellVouchers)?;
     let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
-    let back = super::ctx::local_path(f.back.as_deref());
+    let back = super::return_path::local_path(f.back.as_deref());
     let price = c
         .money_input()
         .parse(&f.price, "price")

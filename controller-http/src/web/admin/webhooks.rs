@@ -2,8 +2,11 @@
 //! (create with a one-time signing secret, deactivate, deliveries with their last error,
 //! replay past events).
 
-use super::ctx::{Ctx, Form, WebError};
-use super::ctx::{NoFields, not_found};
+use super::ctx::Ctx;
+use super::ctx::not_found;
+use super::error::WebError;
+use super::form::Form;
+use super::form::NoFields;
 use super::form_values::{self, opt};
 use crate::server::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};
@@ -137,7 +140,7 @@ pub async fn create(
 ) -> Result<Response, WebError> {
     // Repeated fields do not fit a struct, so the pairs are read directly, after the same
     // CSRF and origin check `Form` makes.
-    if !super::ctx::check_csrf(&headers, &body, super::session::COOKIE) {
+    if !super::form::check_csrf(&headers, &body, super::session::COOKIE) {
         return Err(WebError::Csrf(c.lang));
     }
     c.require(Perm::WriteSettings)?;

@@ -5,8 +5,10 @@
 
 use crate::server::AppState;
 use crate::web::Lang;
+use crate::web::admin::ctx::Ctx;
 use crate::web::admin::ctx::not_found;
-use crate::web::admin::ctx::{Ctx, Form, WebError};
+use crate::web::admin::error::WebError;
+use crate::web::admin::form::Form;
 use crate::web::admin::form_values::{number, opt};
 use axum::extract::{Path, State};
 use axum::response::Response;

@@ -7,8 +7,11 @@ pub mod channels;
 pub mod prefs;
 pub mod templates;
 
-use super::ctx::{Ctx, Form, WebError};
-use super::ctx::{NoFields, not_found};
+use super::ctx::Ctx;
+use super::ctx::not_found;
+use super::error::WebError;
+use super::form::Form;
+use super::form::NoFields;
 use super::form_values::opt;
 use crate::server::AppState;
 use crate::web::pager::{PAGE_ROWS, Pager};

@@ -4,7 +4,9 @@
 
 use crate::server::AppState;
 use crate::web::Lang;
-use crate::web::admin::ctx::{Ctx, Form, WebError};
+use crate::web::admin::ctx::Ctx;
+use crate::web::admin::error::WebError;
+use crate::web::admin::form::Form;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use mikrobill_core::auth::Perm;
