@@ -9,8 +9,10 @@ pub mod controller;
 pub mod db;
 pub mod gateways;
 pub mod http;
+pub mod messaging;
 pub mod proxy;
 pub mod radius;
+pub mod scenario;
 pub mod web;
 
 use std::future::Future;
@@ -21,6 +23,7 @@ use std::time::{Duration, Instant};
 pub use controller::Controller;
 pub use db::{Backend, TestDb};
 pub use proxy::{ProxyMode, UdpProxy};
+pub use scenario::Scenario;
 
 /// Defines, for each named `async fn NAME(backend: Backend)`, a module `NAME` with one test
 /// per storage backend, so every controller scenario runs on SQLite and on PostgreSQL.

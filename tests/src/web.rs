@@ -12,11 +12,17 @@ pub struct WebClient {
     cookies: BTreeMap<String, String>,
 }
 
-/// The value of the first `name="_csrf" value="..."` in a page.
-pub fn csrf_of(html: &str) -> Option<String> {
-    let at = html.find("name=\"_csrf\" value=\"")?;
-    let rest = &html[at + "name=\"_csrf\" value=\"".len()..];
+/// The value of the first `name="NAME" value="..."` in a page.
+pub fn form_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html.find(&marker)?;
+    let rest = &html[at + marker.len()..];
     Some(rest[..rest.find('"')?].to_string())
+}
+
+/// The admin UI's anti-forgery token: the first `_csrf` field of a page.
+pub fn csrf_of(html: &str) -> Option<String> {
+    form_field(html, "_csrf")
 }
 
 impl WebClient {

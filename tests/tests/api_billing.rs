@@ -7,8 +7,9 @@ use mikrobill_core::billing::cycle;
 use mikrobill_protocol::items::AccountStatus;
 use mikrobill_tests::gateways::{FakeGateways, midtrans_notification};
 use mikrobill_tests::http::Api;
+use mikrobill_tests::scenario::{self, Scenario};
 use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 mikrobill_tests::on_both_backends!(
@@ -17,24 +18,42 @@ mikrobill_tests::on_both_backends!(
     settings_validation_and_roles
 );
 
-async fn pppoe_billing_cycle(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let midtrans = FakeGateways::start().await;
-    let env = midtrans.env("midtrans");
-    let ctl = Controller::start_env(dir.path(), &db, &env).await;
-    let admin = Api::admin(ctl.api_addr).await;
+/// What the steps of the billing cycle share.
+struct Cycle {
+    s: Scenario,
+    midtrans: FakeGateways,
+    agent: mikrobill_agent::Agent,
+    _agent_dir: tempfile::TempDir,
+    premium: Value,
+    /// Customer id.
+    cid: String,
+    /// Subscription id.
+    sid: String,
+    /// The first and second cycle invoices.
+    first_id: String,
+    second_id: String,
+    year: String,
+}
 
+async fn pppoe_billing_cycle(backend: Backend) {
+    let mut c = subscribe_and_invoice_the_first_cycle(backend).await;
+    the_invoice_run_catches_up_once(&mut c).await;
+    the_sweep_isolates_the_overdue_account(&c).await;
+    the_cashier_settles_and_service_returns(&c).await;
+    an_upgrade_is_prorated_and_paid_through_midtrans(&c).await;
+    termination_removes_the_account(c).await;
+}
+
+/// A PPPoE subscription that started 45 days ago: refused on a hotspot plan, on a taken user
+/// name or address; its account reaches the site's cache and its first cycle is invoiced with
+/// tax.
+async fn subscribe_and_invoice_the_first_cycle(backend: Backend) -> Cycle {
+    let midtrans = FakeGateways::start().await;
+    let s = Scenario::start_env(backend, &midtrans.env("midtrans")).await;
+    let admin = &s.admin;
     let (site_id, agent, _agent_dir) = agents::api_site(&admin, "Dusun Timur").await;
 
-    let plan = admin
-        .post(
-            "/api/v1/plans",
-            &json!({"name": "Rumah 10M", "kind": "pppoe", "price": 150000, "rate_limit": "5M/10M"}),
-        )
-        .await
-        .expect(201);
+    let plan = json!(scenario::pppoe_plan(admin, "Rumah 10M", 150000).await);
     let premium = admin
         .post("/api/v1/plans", &json!({"name": "Rumah 20M", "kind": "pppoe", "price": 250000, "rate_limit": "10M/20M"}))
         .await
@@ -76,7 +95,7 @@ async fn pppoe_billing_cycle(backend: Backend) {
     let wrong_kind = admin.post("/api/v1/subscriptions", &req).await;
     assert_eq!(wrong_kind.status, 422);
     assert_eq!(wrong_kind.json()["field"], "plan_id");
-    req["plan_id"] = plan["id"].clone();
+    req["plan_id"] = plan.clone();
     let sub = admin.post("/api/v1/subscriptions", &req).await.expect(201);
     let sid = sub["id"].as_str().unwrap().to_string();
     assert_eq!(sub["status"], "active");
@@ -114,6 +133,23 @@ async fn pppoe_billing_cycle(backend: Backend) {
     let year = first["number"].as_str().unwrap()[4..8].to_string();
     assert_eq!(first["number"], format!("INV-{year}-000001"));
 
+    Cycle {
+        cid: cid.to_string(),
+        sid,
+        midtrans,
+        agent,
+        _agent_dir,
+        premium,
+        first_id: String::new(),
+        second_id: String::new(),
+        year,
+        s,
+    }
+}
+
+/// The run issues the cycle that started since; a second run issues nothing.
+async fn the_invoice_run_catches_up_once(c: &mut Cycle) {
+    let (admin, sid, year) = (&c.s.admin, &c.sid, &c.year);
     // The run catches up with the cycle that started since; a second run issues nothing.
     let run = admin
         .post("/api/v1/jobs/invoice-run/run", &json!({}))
@@ -136,10 +172,10 @@ async fn pppoe_billing_cycle(backend: Backend) {
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["number"], format!("INV-{year}-000002"));
     assert_eq!(items[0]["total"], 166500);
-    let second_id = items[0]["id"].as_str().unwrap().to_string();
-    let first_id = items[1]["id"].as_str().unwrap().to_string();
+    c.second_id = items[0]["id"].as_str().unwrap().to_string();
+    c.first_id = items[1]["id"].as_str().unwrap().to_string();
     let detail = admin
-        .get(&format!("/api/v1/invoices/{second_id}"))
+        .get(&format!("/api/v1/invoices/{}", c.second_id))
         .await
         .expect(200);
     assert!(
@@ -148,8 +184,11 @@ async fn pppoe_billing_cycle(backend: Backend) {
             .unwrap()
             .starts_with("Rumah 10M")
     );
+}
 
-    // Both are past due + grace: the sweep isolates, and the router's cache follows.
+/// Both invoices are past due + grace: the sweep isolates, and the router's cache follows.
+async fn the_sweep_isolates_the_overdue_account(c: &Cycle) {
+    let (admin, sid, agent) = (&c.s.admin, &c.sid, &c.agent);
     let sweep = admin
         .post("/api/v1/jobs/isolation-sweep/run", &json!({}))
         .await
@@ -172,7 +211,13 @@ async fn pppoe_billing_cycle(backend: Backend) {
     .await;
     let overdue = admin.get("/api/v1/invoices?overdue=true").await.expect(200);
     assert_eq!(overdue["items"].as_array().unwrap().len(), 2);
+}
 
+/// A cashier's payment for one invoice leaves the account isolated; a payment that settles
+/// the rest brings service back and keeps the change as credit.
+async fn the_cashier_settles_and_service_returns(c: &Cycle) {
+    let (admin, ctl, sid, cid, agent) = (&c.s.admin, &c.s.ctl, &c.sid, &c.cid, &c.agent);
+    let (first_id, second_id) = (&c.first_id, &c.second_id);
     // A cashier takes cash for the oldest invoice: still isolated, the other is overdue.
     let pw = ctl.cli(&["admin", "create", "kasir", "--role", "cashier"]);
     let pw = pw
@@ -231,9 +276,13 @@ async fn pppoe_billing_cycle(backend: Backend) {
             .status,
         403
     );
+}
 
-    // Upgrade mid-cycle: the proration invoice takes the customer's credit first, then is
-    // paid through Midtrans; the new speed reaches the cache.
+/// Upgrade mid-cycle: the proration invoice takes the customer's credit first, then is paid
+/// through a signed Midtrans notification that forgeries and replays do not fool.
+async fn an_upgrade_is_prorated_and_paid_through_midtrans(c: &Cycle) {
+    let (admin, ctl, sid, cid, agent) = (&c.s.admin, &c.s.ctl, &c.sid, &c.cid, &c.agent);
+    let (midtrans, premium) = (&c.midtrans, &c.premium);
     let changed = admin
         .post(
             &format!("/api/v1/subscriptions/{sid}/change-plan"),
@@ -320,8 +369,11 @@ async fn pppoe_billing_cycle(backend: Backend) {
         .collect();
     assert_eq!(methods.iter().filter(|m| **m == "gateway").count(), 1);
     assert_eq!(methods.iter().filter(|m| **m == "credit").count(), 1);
+}
 
-    // A paid invoice cannot be voided; terminating removes the account from the site.
+/// A paid invoice cannot be voided; terminating removes the account from the site.
+async fn termination_removes_the_account(c: Cycle) {
+    let (admin, ctl, sid, agent, first_id) = (&c.s.admin, &c.s.ctl, &c.sid, &c.agent, &c.first_id);
     assert_eq!(
         admin
             .post(
@@ -361,7 +413,8 @@ async fn pppoe_billing_cycle(backend: Backend) {
         metrics.contains("mikrobill_subscriptions{status=\"terminated\"} 1"),
         "{metrics}"
     );
-    agent.shutdown().await;
+    c.agent.shutdown().await;
+    c.s.finish().await;
 }
 
 async fn settings_validation_and_roles(backend: Backend) {

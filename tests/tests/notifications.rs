@@ -9,19 +9,15 @@
 //!   the customer's language and the operator's template apply, and customer data cannot
 //!   inject placeholders.
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
 use mikrobill_tests::http::Api;
+use mikrobill_tests::messaging::{Behaviour, Gateway, Hit, serve_gateway};
+use mikrobill_tests::scenario;
 use mikrobill_tests::{
     Backend, Controller, TestDb, agents, eventually, free_tcp_port, init_tracing,
 };
 use serde_json::{Value, json};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mikrobill_tests::on_both_backends!(
@@ -31,124 +27,6 @@ mikrobill_tests::on_both_backends!(
     a_poison_event_is_parked_and_the_rest_flow,
     every_event_kind_produces_its_message
 );
-
-/// One request a fake gateway got.
-#[derive(Clone, Debug)]
-struct Hit {
-    path: String,
-    idempotency_key: String,
-    authorization: String,
-    body: String,
-    /// 0 while the request hangs.
-    answered: u16,
-}
-
-/// How a fake gateway answers requests under one path prefix.
-#[derive(Clone, Debug, Default)]
-struct Behaviour {
-    /// Answer this many requests with 503 first.
-    fail_next: u32,
-    /// Hold this many requests whose body contains `hang_match` open without answering.
-    hang_next: u32,
-    /// What a request to hold contains.
-    hang_match: &'static str,
-    /// Answer every request with 500.
-    dead: bool,
-}
-
-#[derive(Clone, Default)]
-struct Gateway {
-    hits: Arc<Mutex<Vec<Hit>>>,
-    behaviour: Arc<Mutex<HashMap<&'static str, Behaviour>>>,
-}
-
-impl Gateway {
-    fn set(&self, prefix: &'static str, b: Behaviour) {
-        self.behaviour.lock().unwrap().insert(prefix, b);
-    }
-
-    fn hits(&self, prefix: &str) -> Vec<Hit> {
-        self.hits
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|h| h.path.starts_with(prefix))
-            .cloned()
-            .collect()
-    }
-
-    /// Requests under `prefix` whose body contains `needle` and that were answered 200.
-    fn delivered(&self, prefix: &str, needle: &str) -> Vec<Hit> {
-        self.hits(prefix)
-            .into_iter()
-            .filter(|h| h.answered == 200 && h.body.contains(needle))
-            .collect()
-    }
-}
-
-async fn gateway_handler(
-    State(g): State<Gateway>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
-    let path = uri.path().to_string();
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let (hang, status) = {
-        let mut all = g.behaviour.lock().unwrap();
-        let b = all
-            .iter_mut()
-            .find(|(p, _)| path.starts_with(**p))
-            .map(|(_, b)| b);
-        match b {
-            Some(b) if b.hang_next > 0 && text.contains(b.hang_match) => {
-                b.hang_next -= 1;
-                (true, 0)
-            }
-            Some(b) if b.dead => (false, 500),
-            Some(b) if b.fail_next > 0 => {
-                b.fail_next -= 1;
-                (false, 503)
-            }
-            _ => (false, 200),
-        }
-    };
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    {
-        let mut hits = g.hits.lock().unwrap();
-        hits.push(Hit {
-            path: path.clone(),
-            idempotency_key: h("idempotency-key"),
-            authorization: h("authorization"),
-            body: text,
-            answered: status,
-        });
-    }
-    if hang {
-        // Held until the client goes away (the controller is killed).
-        std::future::pending::<()>().await;
-    }
-    let answer = if path.starts_with("/tg/") {
-        json!({"ok": status == 200, "result": {"message_id": 1}}).to_string()
-    } else {
-        json!({"messages": [{"id": "wamid.1"}]}).to_string()
-    };
-    (StatusCode::from_u16(status).unwrap(), answer)
-}
-
-async fn serve_gateway(g: Gateway) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = Router::new().fallback(gateway_handler).with_state(g);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}")
-}
 
 /// The aiosmtpd sink, with a CA the controller is told to trust.
 struct SmtpSink {
@@ -246,42 +124,18 @@ async fn subscriber(
     phone: &str,
 ) -> (String, String) {
     let username = name.to_lowercase().replace(' ', "");
-    let customer = admin
-        .post(
-            "/api/v1/customers",
-            &json!({"name": name, "phone": phone, "email": format!("{username}@example.net")}),
-        )
-        .await
-        .expect(201);
-    let sub = admin
-        .post(
-            "/api/v1/subscriptions",
-            &json!({"customer_id": customer["id"], "plan_id": plan, "site_id": site, "username": username}),
-        )
-        .await
-        .expect(201);
-    (
-        customer["id"].as_str().unwrap().to_string(),
-        sub["id"].as_str().unwrap().to_string(),
-    )
+    let s = scenario::subscriber(admin, site, plan, name, phone, &username).await;
+    (s.customer_id, s.subscription_id)
 }
 
 async fn site_and_plan(admin: &Api) -> (String, String) {
-    let site = admin
-        .post("/api/v1/sites", &json!({"name": "Desa Sukamaju"}))
-        .await
-        .expect(201);
-    let plan = admin
-        .post(
-            "/api/v1/plans",
-            &json!({"name": "Home 10M", "kind": "pppoe", "price": 150000}),
-        )
-        .await
-        .expect(201);
-    (
-        site["site"]["id"].as_str().unwrap().to_string(),
-        plan["id"].as_str().unwrap().to_string(),
+    let site = scenario::site(admin, "Desa Sukamaju").await;
+    let plan = scenario::plan(
+        admin,
+        &json!({"name": "Home 10M", "kind": "pppoe", "price": 150000}),
     )
+    .await;
+    (site, plan)
 }
 
 async fn messages(admin: &Api, query: &str) -> Vec<Value> {

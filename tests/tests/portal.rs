@@ -10,6 +10,9 @@ use base64::Engine;
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
 use mikrobill_tests::gateways::{FakeGateways, midtrans_notification};
 use mikrobill_tests::http::{Api, MIDTRANS_SERVER_KEY, Response};
+use mikrobill_tests::messaging::{Gateway, serve_gateway};
+use mikrobill_tests::scenario;
+use mikrobill_tests::web::form_field;
 use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -101,7 +104,7 @@ impl Browser {
     async fn login(&mut self, identifier: &str, password: &str) -> Response {
         let form = self.get("/portal/login").await;
         assert_eq!(form.status, 200, "{}", form.text);
-        let csrf = csrf_of(&form.text);
+        let csrf = csrf(&form.text);
         self.post(
             "/portal/login",
             &[
@@ -125,72 +128,9 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
-/// The anti-forgery token of the first form on a page.
-fn csrf_of(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("a form with a csrf field") + marker.len();
-    html[start..].split('"').next().unwrap().to_string()
-}
-
-/// A site, a PPPoE plan, and a customer with a subscription (and so a first invoice).
-struct Subscriber {
-    id: String,
-    number: String,
-    invoice_id: String,
-    invoice_number: String,
-    total: i64,
-}
-
-async fn subscriber(
-    admin: &Api,
-    site_id: &str,
-    plan_id: &str,
-    name: &str,
-    phone: &str,
-    user: &str,
-) -> Subscriber {
-    let c = admin
-        .post("/api/v1/customers", &json!({"name": name, "phone": phone}))
-        .await
-        .expect(201);
-    let id = c["id"].as_str().unwrap().to_string();
-    admin
-        .post(
-            "/api/v1/subscriptions",
-            &json!({"customer_id": id, "plan_id": plan_id, "site_id": site_id, "username": user}),
-        )
-        .await
-        .expect(201);
-    let invoices = admin
-        .get(&format!("/api/v1/invoices?customer_id={id}"))
-        .await
-        .expect(200);
-    let inv = &invoices["items"][0];
-    Subscriber {
-        number: c["number"].as_str().unwrap().to_string(),
-        id,
-        invoice_id: inv["id"].as_str().unwrap().to_string(),
-        invoice_number: inv["number"].as_str().unwrap().to_string(),
-        total: inv["total"].as_i64().unwrap(),
-    }
-}
-
-async fn setup(admin: &Api) -> (String, String) {
-    let site = admin
-        .post("/api/v1/sites", &json!({"name": "Dusun Barat"}))
-        .await
-        .expect(201);
-    let plan = admin
-        .post(
-            "/api/v1/plans",
-            &json!({"name": "Rumah 10M", "kind": "pppoe", "price": 150000, "rate_limit": "5M/10M"}),
-        )
-        .await
-        .expect(201);
-    (
-        site["site"]["id"].as_str().unwrap().to_string(),
-        plan["id"].as_str().unwrap().to_string(),
-    )
+/// The anti-forgery token of the first portal form on a page.
+fn csrf(html: &str) -> String {
+    form_field(html, "csrf").expect("a form with a csrf field")
 }
 
 /// Indonesian money: `Rp 166.500`.
@@ -212,8 +152,11 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
             .collect::<Vec<_>>()
     };
     let admin = Api::admin(ctl.api_addr).await;
-    let (site_id, plan_id) = setup(&admin).await;
-    let siti = subscriber(
+    let (site_id, plan_id) = (
+        scenario::site(&admin, "Dusun Barat").await,
+        scenario::pppoe_plan(&admin, "Rumah 10M", 150000).await,
+    );
+    let siti = scenario::subscriber(
         &admin,
         &site_id,
         &plan_id,
@@ -222,7 +165,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
         "siti@barat",
     )
     .await;
-    let budi = subscriber(
+    let budi = scenario::subscriber(
         &admin,
         &site_id,
         &plan_id,
@@ -245,7 +188,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     // The operator sets Siti's password and has one generated for Budi.
     let short = admin
         .put(
-            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &format!("/api/v1/customers/{}/portal-password", siti.customer_id),
             &json!({"password": "short"}),
         )
         .await;
@@ -253,7 +196,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     assert_eq!(short.json()["field"], "password");
     let set = admin
         .put(
-            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &format!("/api/v1/customers/{}/portal-password", siti.customer_id),
             &json!({"password": "siti-portal-pass"}),
         )
         .await
@@ -262,7 +205,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     assert!(set["generated_password"].is_null());
     let generated = admin
         .put(
-            &format!("/api/v1/customers/{}/portal-password", budi.id),
+            &format!("/api/v1/customers/{}/portal-password", budi.customer_id),
             &json!({}),
         )
         .await
@@ -282,7 +225,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     let audit = admin
         .get(&format!(
             "/api/v1/audit?entity=customer&entity_id={}",
-            siti.id
+            siti.customer_id
         ))
         .await
         .expect(200);
@@ -461,7 +404,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
             .status,
         404
     );
-    let csrf = csrf_of(&page.text);
+    let csrf = csrf(&page.text);
     let foreign_pay = browser
         .post(
             &format!("/portal/invoices/{}/pay", budi.invoice_id),
@@ -586,7 +529,7 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
     // A new password ends the sessions opened with the old one.
     admin
         .put(
-            &format!("/api/v1/customers/{}/portal-password", budi.id),
+            &format!("/api/v1/customers/{}/portal-password", budi.customer_id),
             &json!({}),
         )
         .await
@@ -601,8 +544,11 @@ async fn logins_are_throttled_and_forms_need_their_token(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let ctl = Controller::start(dir.path(), &db).await;
     let admin = Api::admin(ctl.api_addr).await;
-    let (site_id, plan_id) = setup(&admin).await;
-    let siti = subscriber(
+    let (site_id, plan_id) = (
+        scenario::site(&admin, "Dusun Barat").await,
+        scenario::pppoe_plan(&admin, "Rumah 10M", 150000).await,
+    );
+    let siti = scenario::subscriber(
         &admin,
         &site_id,
         &plan_id,
@@ -613,7 +559,7 @@ async fn logins_are_throttled_and_forms_need_their_token(backend: Backend) {
     .await;
     admin
         .put(
-            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &format!("/api/v1/customers/{}/portal-password", siti.customer_id),
             &json!({"password": "siti-portal-pass"}),
         )
         .await
@@ -638,7 +584,7 @@ async fn logins_are_throttled_and_forms_need_their_token(backend: Backend) {
         .post(
             "/portal/login",
             &[
-                ("csrf", &csrf_of(&other_form.text)),
+                ("csrf", &csrf(&other_form.text)),
                 ("identifier", &siti.number),
                 ("password", "siti-portal-pass"),
             ],
@@ -737,7 +683,7 @@ async fn voucher_lookup_follows_accounting(backend: Backend) {
     browser.lang = Some("en");
     let form = browser.get("/portal/voucher").await;
     assert_eq!(form.status, 200);
-    let csrf = csrf_of(&form.text);
+    let csrf = csrf(&form.text);
     let fresh = browser
         .post("/portal/voucher", &[("csrf", &csrf), ("code", &code)])
         .await;
@@ -839,8 +785,11 @@ async fn language_follows_the_browser_and_the_switch(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let ctl = Controller::start(dir.path(), &db).await;
     let admin = Api::admin(ctl.api_addr).await;
-    let (site_id, plan_id) = setup(&admin).await;
-    let siti = subscriber(
+    let (site_id, plan_id) = (
+        scenario::site(&admin, "Dusun Barat").await,
+        scenario::pppoe_plan(&admin, "Rumah 10M", 150000).await,
+    );
+    let siti = scenario::subscriber(
         &admin,
         &site_id,
         &plan_id,
@@ -851,7 +800,7 @@ async fn language_follows_the_browser_and_the_switch(backend: Backend) {
     .await;
     admin
         .put(
-            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &format!("/api/v1/customers/{}/portal-password", siti.customer_id),
             &json!({"password": "siti-portal-pass"}),
         )
         .await
@@ -931,25 +880,6 @@ async fn language_follows_the_browser_and_the_switch(backend: Backend) {
     db.cleanup().await;
 }
 
-/// A fake WhatsApp Cloud API that keeps the text of every message.
-async fn start_fake_whatsapp() -> (Arc<Mutex<Vec<Value>>>, String) {
-    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let keep = seen.clone();
-    let app = axum::Router::new().fallback(move |body: axum::body::Bytes| {
-        let keep = keep.clone();
-        async move {
-            keep.lock()
-                .unwrap()
-                .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-            Json(json!({"messages": [{"id": "wamid.1"}]}))
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (seen, format!("http://{addr}"))
-}
-
 /// The six-digit code in a message text.
 fn code_in(text: &str) -> String {
     text.as_bytes()
@@ -965,7 +895,8 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
     let dir = tempfile::tempdir().unwrap();
     let ctl = Controller::start(dir.path(), &db).await;
     let admin = Api::admin(ctl.api_addr).await;
-    let (seen, wa) = start_fake_whatsapp().await;
+    let wa_gateway = Gateway::default();
+    let wa = serve_gateway(wa_gateway.clone()).await;
     admin
         .post(
             "/api/v1/notification-channels",
@@ -974,8 +905,11 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
         )
         .await
         .expect(201);
-    let (site_id, plan_id) = setup(&admin).await;
-    let siti = subscriber(
+    let (site_id, plan_id) = (
+        scenario::site(&admin, "Dusun Barat").await,
+        scenario::pppoe_plan(&admin, "Rumah 10M", 150000).await,
+    );
+    let siti = scenario::subscriber(
         &admin,
         &site_id,
         &plan_id,
@@ -985,9 +919,10 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
     )
     .await;
     let codes = || {
-        seen.lock()
-            .unwrap()
+        wa_gateway
+            .hits("/")
             .iter()
+            .filter_map(|h| serde_json::from_str::<Value>(&h.body).ok())
             .filter_map(|m| m["text"]["body"].as_str().map(str::to_string))
             .filter(|t| t.contains("Kode masuk"))
             .collect::<Vec<_>>()
@@ -1000,7 +935,7 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
         .post(
             "/portal/login/code",
             &[
-                ("csrf", &csrf_of(&form.text)),
+                ("csrf", &csrf(&form.text)),
                 ("identifier", "0812-9876-5432"),
             ],
         )
@@ -1011,10 +946,7 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
     let again = b
         .post(
             "/portal/login/code",
-            &[
-                ("csrf", &csrf_of(&asked.text)),
-                ("identifier", &siti.number),
-            ],
+            &[("csrf", &csrf(&asked.text)), ("identifier", &siti.number)],
         )
         .await;
     assert_eq!(again.status, 200);
@@ -1022,7 +954,7 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
         .post(
             "/portal/login/code",
             &[
-                ("csrf", &csrf_of(&again.text)),
+                ("csrf", &csrf(&again.text)),
                 ("identifier", "0899-0000-1111"),
             ],
         )
@@ -1047,7 +979,7 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
         .post(
             "/portal/login/code/verify",
             &[
-                ("csrf", &csrf_of(&asked.text)),
+                ("csrf", &csrf(&asked.text)),
                 ("identifier", &siti.number),
                 ("code", wrong),
             ],
@@ -1059,7 +991,7 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
         .post(
             "/portal/login/code/verify",
             &[
-                ("csrf", &csrf_of(&refused.text)),
+                ("csrf", &csrf(&refused.text)),
                 ("identifier", &siti.number),
                 ("code", &code),
             ],
@@ -1077,7 +1009,7 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
         .post(
             "/portal/login/code/verify",
             &[
-                ("csrf", &csrf_of(&form.text)),
+                ("csrf", &csrf(&form.text)),
                 ("identifier", &siti.number),
                 ("code", &code),
             ],
@@ -1088,7 +1020,7 @@ async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) 
     let sent = admin
         .get(&format!(
             "/api/v1/notifications?topic=portal.code&customer_id={}",
-            siti.id
+            siti.customer_id
         ))
         .await
         .expect(200);
@@ -1152,8 +1084,11 @@ async fn a_subscriber_links_telegram_from_the_portal(backend: Backend) {
         )
         .await
         .expect(201);
-    let (site_id, plan_id) = setup(&admin).await;
-    let siti = subscriber(
+    let (site_id, plan_id) = (
+        scenario::site(&admin, "Dusun Barat").await,
+        scenario::pppoe_plan(&admin, "Rumah 10M", 150000).await,
+    );
+    let siti = scenario::subscriber(
         &admin,
         &site_id,
         &plan_id,
@@ -1164,7 +1099,7 @@ async fn a_subscriber_links_telegram_from_the_portal(backend: Backend) {
     .await;
     admin
         .put(
-            &format!("/api/v1/customers/{}/portal-password", siti.id),
+            &format!("/api/v1/customers/{}/portal-password", siti.customer_id),
             &json!({"password": "kata-sandi-siti"}),
         )
         .await
@@ -1174,7 +1109,7 @@ async fn a_subscriber_links_telegram_from_the_portal(backend: Backend) {
     let home = b.get("/portal").await;
     assert!(home.text.contains("Hubungkan Telegram"), "{}", home.text);
     let go = b
-        .post("/portal/telegram", &[("csrf", &csrf_of(&home.text))])
+        .post("/portal/telegram", &[("csrf", &csrf(&home.text))])
         .await;
     assert_eq!(go.status, 303, "{}", go.text);
     let link = go.header("location").unwrap().to_string();
@@ -1187,7 +1122,10 @@ async fn a_subscriber_links_telegram_from_the_portal(backend: Backend) {
     bot.updates.lock().unwrap().push(json!({
         "update_id": 500, "message": {"text": format!("/start {token}"), "chat": {"id": 555001}}
     }));
-    let prefs_path = format!("/api/v1/customers/{}/notification-preferences", siti.id);
+    let prefs_path = format!(
+        "/api/v1/customers/{}/notification-preferences",
+        siti.customer_id
+    );
     mikrobill_tests::eventually(
         std::time::Duration::from_secs(20),
         "the chat is linked",
