@@ -257,6 +257,28 @@ async fn users_tokens_roles_and_audit(backend: Backend) {
             .iter()
             .any(|e| e["action"] == "admin.create" && e["actor_name"] == "cli")
     );
+    // The token's creation and revocation are audited by whoever did them, never with its
+    // secret.
+    let audit = admin
+        .get("/api/v1/audit?entity=token&limit=10")
+        .await
+        .expect(200);
+    let items = audit["items"].as_array().unwrap();
+    assert!(!audit.to_string().contains(secret));
+    let create = items
+        .iter()
+        .find(|e| e["action"] == "token.create")
+        .expect("token.create audited");
+    assert_eq!(create["actor_name"], "vera");
+    assert_eq!(create["entity_id"], token_id);
+    let revoke = items
+        .iter()
+        .find(|e| e["action"] == "token.revoke")
+        .expect("token.revoke audited");
+    assert_eq!(revoke["actor_name"], "vera");
+    assert!(revoke["before"]["revoked_at"].is_null());
+    assert!(revoke["after"]["revoked_at"].is_i64());
+
     let page = admin.get("/api/v1/audit?limit=1").await.expect(200);
     let cursor = page["next_cursor"].as_str().unwrap();
     let next = admin
