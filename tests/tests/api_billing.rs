@@ -51,7 +51,7 @@ async fn subscribe_and_invoice_the_first_cycle(backend: Backend) -> Cycle {
     let midtrans = FakeGateways::start().await;
     let s = Scenario::start_env(backend, &midtrans.env("midtrans")).await;
     let admin = &s.admin;
-    let (site_id, agent, _agent_dir) = agents::api_site(&admin, "Dusun Timur").await;
+    let (site_id, agent, _agent_dir) = agents::api_site(admin, "Dusun Timur").await;
 
     let plan = json!(scenario::pppoe_plan(admin, "Rumah 10M", 150000).await);
     let premium = admin
