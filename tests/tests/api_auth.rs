@@ -2,6 +2,7 @@
 //! rotation, lockout, API tokens, roles, the audit trail, problem details, the OpenAPI
 //! document, readiness and metrics.
 
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::{ADMIN_PASSWORD, Api};
 use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
 use serde_json::json;
@@ -123,11 +124,12 @@ async fn login_refresh_logout_and_lockout(backend: Backend) {
 }
 
 async fn users_tokens_roles_and_audit(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
 
     let viewer = admin
         .post(
@@ -289,11 +291,12 @@ async fn users_tokens_roles_and_audit(backend: Backend) {
 }
 
 async fn errors_docs_readiness_and_metrics(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
 
     let bad = admin
         .request(
@@ -391,11 +394,12 @@ async fn errors_docs_readiness_and_metrics(backend: Backend) {
 /// Guessing the current password through "change password" locks like the login form does,
 /// so a stolen session cannot be turned into unlimited password guesses.
 async fn changing_a_password_is_throttled_like_login(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     admin
         .post(
             "/api/v1/admins",

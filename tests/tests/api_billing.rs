@@ -8,7 +8,7 @@ use mikrobill_protocol::items::AccountStatus;
 use mikrobill_tests::gateways::{FakeGateways, midtrans_notification};
 use mikrobill_tests::http::Api;
 use mikrobill_tests::scenario::{self, Scenario};
-use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
+use mikrobill_tests::{Backend, agents, eventually};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -418,11 +418,12 @@ async fn termination_removes_the_account(c: Cycle) {
 }
 
 async fn settings_validation_and_roles(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl: _ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let mut st = admin.get("/api/v1/settings/billing").await.expect(200);
     assert_eq!(st["tax_rate_bp"], 1100);
     assert_eq!(st["currency"], "IDR");
@@ -450,11 +451,12 @@ async fn settings_validation_and_roles(backend: Backend) {
 }
 
 async fn subscription_changes_voids_and_reads(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl: _ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let (site_a, agent_a, _dir_a) = agents::api_site(&admin, "Site A").await;
     let (site_b, agent_b, _dir_b) = agents::api_site(&admin, "Site B").await;
     let plan = admin

@@ -1,19 +1,20 @@
 //! Customers, plans and sites through the admin API of a real controller: validation with
 //! field names, keyset paging and search, plan changes reaching agents, site enrollment.
 
-use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, agents, init_tracing};
+use mikrobill_tests::Scenario;
+use mikrobill_tests::{Backend, agents};
 use serde_json::json;
 use std::time::Duration;
 
 mikrobill_tests::on_both_backends!(customers_crud_search_and_paging, plans_and_sites);
 
 async fn customers_crud_search_and_paging(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl: _ctl,
+        admin,
+    } = Scenario::start(backend).await;
 
     let c = admin
         .post(
@@ -103,11 +104,12 @@ async fn customers_crud_search_and_paging(backend: Backend) {
 }
 
 async fn plans_and_sites(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl: _ctl,
+        admin,
+    } = Scenario::start(backend).await;
 
     // A site from the API enrolls a real agent with the returned token.
     let enr = admin

@@ -3,8 +3,9 @@
 //! authorization check (403 for everyone else). An operation missing from the table fails
 //! the test, so a new endpoint cannot ship without deciding who may call it.
 
+use mikrobill_tests::Backend;
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
 use serde_json::json;
 use std::collections::BTreeMap;
 
@@ -117,11 +118,12 @@ const NOT_IN_MATRIX: &[(&str, &str)] = &[
 ];
 
 async fn every_role_gets_exactly_its_endpoints(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let mut apis = BTreeMap::new();
     for role in ROLES {
         let api = if role == "admin" {

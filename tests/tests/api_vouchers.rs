@@ -5,8 +5,9 @@
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
 use mikrobill_protocol::items::VoucherStatus;
 use mikrobill_protocol::messages::ChangeOp;
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
+use mikrobill_tests::{Backend, Controller, agents, eventually};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -99,11 +100,12 @@ fn problem(res: &mikrobill_tests::http::Response, status: u16, code: &str, field
 }
 
 async fn a_hundred_thousand_vouchers(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let plan_id = plan(&ctl, "Harian", 5000, &["--validity", "1day"]);
 
     let started = Instant::now();
@@ -220,11 +222,12 @@ async fn a_hundred_thousand_vouchers(backend: Backend) {
 }
 
 async fn group_scope_reaches_exactly_the_members(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let plan_id = plan(&ctl, "Jam", 2000, &["--time-limit", "1h"]);
 
     // Four sites with agents: a member from the start, an outsider, one that joins while
@@ -420,11 +423,12 @@ async fn group_scope_reaches_exactly_the_members(backend: Backend) {
 }
 
 async fn selling_a_batch_to_a_reseller(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let plan_id = plan(&ctl, "Harian", 1500, &[]);
     let (reseller_id, _) = user(&admin, &ctl, "toko-budi", "reseller").await;
     let (_, cashier) = user(&admin, &ctl, "kasir", "cashier").await;
@@ -566,11 +570,12 @@ async fn selling_a_batch_to_a_reseller(backend: Backend) {
 }
 
 async fn resellers_buy_and_see_only_their_own(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let plan_id = plan(&ctl, "Harian", 1000, &[]);
     let (r1_id, r1) = user(&admin, &ctl, "reseller-one", "reseller").await;
     let (r2_id, r2) = user(&admin, &ctl, "reseller-two", "reseller").await;
@@ -731,11 +736,12 @@ async fn resellers_buy_and_see_only_their_own(backend: Backend) {
 }
 
 async fn revocation_and_state_conflicts(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let plan_id = plan(&ctl, "Harian", 1000, &[]);
     let batch = admin
         .post(
@@ -850,11 +856,12 @@ fn start_record(code: &str, at_ms: i64) -> AccountingRecord {
 }
 
 async fn the_expiry_sweep(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let plan_id = plan(&ctl, "Sejam", 1000, &["--validity", "1h"]);
     ctl.add_site("kios");
     let site = site_id(&ctl, "kios").await;
@@ -983,11 +990,12 @@ async fn the_expiry_sweep(backend: Backend) {
 }
 
 async fn validation_and_roles(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let plan_id = plan(&ctl, "Harian", 1000, &[]);
     ctl.add_site("gone");
     ctl.cli(&["site", "revoke", "gone"]);

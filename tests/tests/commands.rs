@@ -2,6 +2,7 @@
 //! expired ones are reported and never sent, the rest are delivered in queue order once the
 //! agent reconnects, and billing changes queue the commands running sessions need.
 
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::Api;
 use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
 use serde_json::{Value, json};
@@ -17,11 +18,12 @@ async fn command(admin: &Api, id: &Value) -> Value {
 }
 
 async fn offline_site_gets_its_commands_in_order(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl: _ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let enr = admin
         .post("/api/v1/sites", &json!({"name": "Menara Utara"}))
         .await

@@ -8,9 +8,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
-use mikrobill_tests::http::Api;
+use mikrobill_tests::Scenario;
 use mikrobill_tests::web::WebClient;
-use mikrobill_tests::{Backend, Controller, TestDb, eventually, init_tracing};
+use mikrobill_tests::{Backend, eventually};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -78,11 +78,12 @@ async fn insert_event(db: &mikrobill_core::db::Db, payload: Value) -> i64 {
 }
 
 async fn a_poison_event_is_parked_for_webhooks_and_retried_from_the_ui(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let (url, bodies) = receiver().await;
     admin
         .post("/api/v1/webhooks", &json!({"url": url, "events": ["*"]}))

@@ -9,8 +9,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
+use mikrobill_tests::{Backend, agents, eventually};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -86,11 +87,12 @@ fn python_verifies(secret: &str, signature: &str, body: &[u8]) -> bool {
 }
 
 async fn events_reach_webhooks_once_signed_and_retried(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
 
     let good = Receiver::default();
     let good_url = serve(good.clone()).await;

@@ -4,6 +4,7 @@
 //! limits that cannot lock an admin out from elsewhere, API rate limits and /metrics kept
 //! off the public listener.
 
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::Api;
 use mikrobill_tests::{Backend, Controller, TestDb, init_tracing, on_both_backends};
 use serde_json::json;
@@ -70,11 +71,12 @@ async fn data_files_are_private_and_api_answers_are_not_cached() {
 }
 
 async fn money_totals_are_bounded(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl: _ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let reseller = admin
         .post(
             "/api/v1/admins",
@@ -150,11 +152,12 @@ async fn parallel_guesses_get_no_more_than_the_limit(backend: Backend) {
 /// query and answered 500 there (schemathesis found it). Every way in answers 400 on both
 /// backends and stores nothing.
 async fn nul_characters_are_refused_at_the_door(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     for url in [
         "/api/v1/subscriptions?q=%00abc",
         "/api/v1/customers/%00",

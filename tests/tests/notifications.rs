@@ -9,6 +9,7 @@
 //!   the customer's language and the operator's template apply, and customer data cannot
 //!   inject placeholders.
 
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::Api;
 use mikrobill_tests::messaging::{Behaviour, Gateway, Hit, serve_gateway};
 use mikrobill_tests::scenario;
@@ -149,11 +150,12 @@ async fn messages(admin: &Api, query: &str) -> Vec<Value> {
 }
 
 async fn a_reminder_reaches_every_channel_once_across_a_crash(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir,
+        db: _db,
+        mut ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let gw = Gateway::default();
     let base = serve_gateway(gw.clone()).await;
     let smtp = SmtpSink::start(dir.path());
@@ -420,11 +422,12 @@ fn rupiah(amount: i64, group: char) -> String {
 }
 
 async fn failures_retry_trip_the_breaker_and_respect_opt_out(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let gw = Gateway::default();
     let base = serve_gateway(gw.clone()).await;
 
@@ -701,11 +704,12 @@ async fn failures_retry_trip_the_breaker_and_respect_opt_out(backend: Backend) {
 }
 
 async fn operators_hear_of_a_site_offline_past_the_delay_only(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl: _ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let gw = Gateway::default();
     let base = serve_gateway(gw.clone()).await;
     admin
@@ -830,11 +834,12 @@ async fn two_replicas_send_each_message_once() {
 /// is parked after its attempts, operators are alerted, later events still produce their
 /// messages, and an operator's retry is visible in the API.
 async fn a_poison_event_is_parked_and_the_rest_flow(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let gw = Gateway::default();
     let base = serve_gateway(gw.clone()).await;
     admin
@@ -955,11 +960,12 @@ async fn a_poison_event_is_parked_and_the_rest_flow(backend: Backend) {
 /// portal codes from a login: their own tests cover them. `subscription.terminated`,
 /// `site.online` and `site.revoked` have no message by design.)
 async fn every_event_kind_produces_its_message(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let gw = Gateway::default();
     let base = serve_gateway(gw.clone()).await;
     admin

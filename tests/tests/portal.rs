@@ -8,6 +8,7 @@
 use axum::Json;
 use base64::Engine;
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use mikrobill_tests::Scenario;
 use mikrobill_tests::gateways::{FakeGateways, midtrans_notification};
 use mikrobill_tests::http::{Api, MIDTRANS_SERVER_KEY, Response};
 use mikrobill_tests::messaging::{Gateway, serve_gateway};
@@ -539,11 +540,12 @@ async fn subscriber_sees_own_records_and_pays(backend: Backend) {
 }
 
 async fn logins_are_throttled_and_forms_need_their_token(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let (site_id, plan_id) = (
         scenario::site(&admin, "Dusun Barat").await,
         scenario::pppoe_plan(&admin, "Rumah 10M", 150000).await,
@@ -645,11 +647,12 @@ fn acct(
 }
 
 async fn voucher_lookup_follows_accounting(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let site = admin
         .post("/api/v1/sites", &json!({"name": "Warung Kopi"}))
         .await
@@ -780,11 +783,12 @@ async fn voucher_lookup_follows_accounting(backend: Backend) {
 }
 
 async fn language_follows_the_browser_and_the_switch(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let (site_id, plan_id) = (
         scenario::site(&admin, "Dusun Barat").await,
         scenario::pppoe_plan(&admin, "Rumah 10M", 150000).await,
@@ -890,11 +894,12 @@ fn code_in(text: &str) -> String {
 }
 
 async fn a_one_time_code_arrives_by_whatsapp_and_logs_in_once(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let wa_gateway = Gateway::default();
     let wa = serve_gateway(wa_gateway.clone()).await;
     admin
@@ -1070,11 +1075,12 @@ async fn start_fake_bot() -> (FakeBot, String) {
 }
 
 async fn a_subscriber_links_telegram_from_the_portal(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let (bot, api_base) = start_fake_bot().await;
     admin
         .post(

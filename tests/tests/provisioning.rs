@@ -9,9 +9,10 @@ use mikrobill_agent::radius::{Clients, NasClient, RadiusConfig};
 use mikrobill_agent::router::{Mode, RouterConfig, Secret};
 use mikrobill_agent::{Agent, AgentOptions};
 use mikrobill_fake_routeros::{FakeRouter, FakeRouterConfig};
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::Api;
 use mikrobill_tests::radius::{SECRET, pyrad_login, radclient};
-use mikrobill_tests::{Backend, Controller, TestDb, agents, eventually, init_tracing};
+use mikrobill_tests::{Backend, agents, eventually};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -108,11 +109,12 @@ fn attr(reply: &Value, name: &str) -> Option<String> {
 }
 
 async fn isolation_payment_and_plan_change_reach_the_router(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl: _ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let router = FakeRouter::start(FakeRouterConfig {
         username: "api".into(),
         password: "router-pw".into(),

@@ -7,8 +7,9 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, eventually, init_tracing};
+use mikrobill_tests::{Backend, eventually};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,11 +37,12 @@ async fn receiver() -> (String, Arc<Mutex<Vec<String>>>) {
 }
 
 async fn secrets_stay_out_of_audit_events_webhooks_and_logs(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        mut ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let (url, bodies) = receiver().await;
     let hook = admin
         .post("/api/v1/webhooks", &json!({"url": url, "events": ["*"]}))

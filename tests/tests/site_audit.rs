@@ -3,18 +3,19 @@
 //! audited as `cli` (they left no row before), the API's once each (not twice), and no
 //! enrollment token's text reaches the log.
 
-use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
+use mikrobill_tests::Backend;
+use mikrobill_tests::Scenario;
 use serde_json::{Value, json};
 
 mikrobill_tests::on_both_backends!(every_way_of_changing_a_site_is_audited_once);
 
 async fn every_way_of_changing_a_site_is_audited_once(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
 
     let first_token = ctl.add_site("Menara Utara");
     let second_token = ctl

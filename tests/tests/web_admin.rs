@@ -4,9 +4,10 @@
 //! re-activated; a viewer sees no write controls and a forged POST is refused. Screenshots
 //! of the dashboard and the voucher sheet go to `<target>/screenshots/` for review.
 
+use mikrobill_tests::Backend;
+use mikrobill_tests::Scenario;
 use mikrobill_tests::browser::Browser;
 use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
 use serde_json::{Value, json};
 
 mikrobill_tests::on_both_backends!(
@@ -67,11 +68,12 @@ async fn hotspot_plan(admin: &Api) -> Value {
 }
 
 async fn operator_generates_and_prints_vouchers(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     hotspot_plan(&admin).await;
     let site = admin
         .post("/api/v1/sites", &json!({"name": "Dusun Timur"}))
@@ -179,11 +181,12 @@ async fn operator_enrolls_a_site_and_manages_a_subscriber(backend: Backend) {
 }
 
 async fn enroll_and_manage(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let basic = admin
         .post(
             "/api/v1/plans",
@@ -292,11 +295,12 @@ async fn enroll_and_manage(backend: Backend) {
 }
 
 async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let site = admin
         .post("/api/v1/sites", &json!({"name": "Dusun Barat"}))
         .await
@@ -429,11 +433,12 @@ async fn cashier_payment_reactivates_an_isolated_subscriber(backend: Backend) {
 }
 
 async fn viewer_sees_no_write_controls_and_forged_posts_fail(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let plan = hotspot_plan(&admin).await;
     let batch = admin
         .post(

@@ -3,19 +3,20 @@
 //! switches to Indonesian on a phone; screenshots of the overview (desktop and phone) and of the
 //! invoice go to `<target>/screenshots/` for review.
 
+use mikrobill_tests::Backend;
+use mikrobill_tests::Scenario;
 use mikrobill_tests::browser::{Browser, save_screenshot};
-use mikrobill_tests::http::Api;
-use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
 use serde_json::json;
 
 mikrobill_tests::on_both_backends!(a_subscriber_logs_in_and_sees_the_invoice);
 
 async fn a_subscriber_logs_in_and_sees_the_invoice(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let site = admin
         .post("/api/v1/sites", &json!({"name": "Desa Makmur"}))
         .await

@@ -4,9 +4,10 @@
 //! Every page a role may open is also searched for forms: each one must post to an action
 //! that role may use, so no write control is shown to a role that cannot use it.
 
-use mikrobill_tests::http::{ADMIN_PASSWORD, Api};
+use mikrobill_tests::Scenario;
+use mikrobill_tests::http::ADMIN_PASSWORD;
 use mikrobill_tests::web::{WebClient, csrf_of};
-use mikrobill_tests::{Backend, Controller, TestDb, eventually, init_tracing};
+use mikrobill_tests::{Backend, eventually};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -125,11 +126,12 @@ fn post_actions(html: &str) -> Vec<String> {
 }
 
 async fn every_role_gets_exactly_its_pages(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
 
     // One of everything, so every detail page exists.
     let site = admin

@@ -2,9 +2,10 @@
 //! shared with the API, logout, and the events that must end a session (password change,
 //! disabling); a session cookie is no API credential; unknown pages get an HTML 404.
 
+use mikrobill_tests::Backend;
+use mikrobill_tests::Scenario;
 use mikrobill_tests::http::{ADMIN_PASSWORD, Api};
 use mikrobill_tests::web::{WebClient, csrf_of};
-use mikrobill_tests::{Backend, Controller, TestDb, init_tracing};
 use serde_json::json;
 
 mikrobill_tests::on_both_backends!(sessions_end_when_they_must);
@@ -14,11 +15,12 @@ fn session_cookie(c: &WebClient) -> Option<String> {
 }
 
 async fn sessions_end_when_they_must(backend: Backend) {
-    init_tracing();
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    let ctl = Controller::start(dir.path(), &db).await;
-    let admin = Api::admin(ctl.api_addr).await;
+    let Scenario {
+        dir: _dir,
+        db: _db,
+        ctl,
+        admin,
+    } = Scenario::start(backend).await;
     let op = admin
         .post(
             "/api/v1/admins",
