@@ -79,7 +79,7 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
         && !valid_rate_limit(r)
     {
         return Err(PlanError::Invalid(format!(
-            "rate limit {r:?} is not of the form rx/tx, e.g. 2M/10M"
+            "rate limit {r:?} is not of the form upload/download (RouterOS rx/tx), e.g. 2M/10M"
         )));
     }
     if plan.shared_users == 0 {
@@ -176,7 +176,8 @@ pub struct PlanInfo {
     pub kind: PlanKind,
     /// Price in minor units: per voucher (hotspot) or per month (PPPoE).
     pub price: i64,
-    /// Mikrotik rate limit `rx/tx` from the subscriber's side, e.g. `2M/10M`.
+    /// Mikrotik rate limit `rx/tx` as RouterOS reads it, from the router's side: the
+    /// subscriber's upload, then their download, e.g. `2M/10M` (2 Mbit/s up, 10 down).
     pub rate_limit: Option<String>,
     /// Online time allowed, seconds.
     pub time_limit_secs: Option<i64>,
@@ -235,7 +236,7 @@ pub struct PlanInput {
     pub kind: PlanKind,
     /// Price in minor units (≥ 0).
     pub price: i64,
-    /// Rate limit `rx/tx`, e.g. `2M/10M`.
+    /// Rate limit `rx/tx` (the subscriber's upload/download), e.g. `2M/10M`.
     pub rate_limit: Option<String>,
     /// Online time allowed, seconds.
     pub time_limit_secs: Option<u64>,
@@ -264,7 +265,7 @@ fn checked(input: &PlanInput) -> Result<(Plan, i64), crate::error::DomainError> 
     {
         return Err(DomainError::invalid(
             "rate_limit",
-            format!("{r:?} is not of the form rx/tx, e.g. 2M/10M"),
+            format!("{r:?} is not of the form upload/download (RouterOS rx/tx), e.g. 2M/10M"),
         ));
     }
     if input.price < 0 || input.price > crate::tax::MAX_AMOUNT {

@@ -25,7 +25,8 @@ pub const ISOLATION_COMMENT: &str = "mikrobill:isolation";
 pub struct ProfileSpec {
     /// Profile name.
     pub name: String,
-    /// `rate-limit` (`rx/tx` from the client's side).
+    /// `rate-limit` as RouterOS reads it, `rx/tx` from the router's side: rx is what the router
+    /// receives from the subscriber (their upload), tx what it sends them (their download).
     pub rate_limit: Option<String>,
     /// Concurrent sessions per account.
     pub shared_users: u32,

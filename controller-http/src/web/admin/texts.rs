@@ -353,8 +353,8 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("plan.created", "Paket ditambahkan.", "Plan added."),
     (
         "plan.rate_limit",
-        "Batas kecepatan (naik/turun)",
-        "Rate limit (up/down)",
+        "Batas kecepatan (unggah/unduh pelanggan)",
+        "Rate limit (subscriber upload/download)",
     ),
     (
         "plan.shared_users",
