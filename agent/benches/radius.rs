@@ -693,6 +693,7 @@ fn start_agent(users: &Users, scratch: &Path) -> anyhow::Result<AgentSide> {
                 auth_listen: "127.0.0.1:0".parse()?,
                 acct_listen: "127.0.0.1:0".parse()?,
                 clients,
+                interim: mikrobill_agent::radius::DEFAULT_INTERIM,
             },
             cache,
             outbox.clone(),

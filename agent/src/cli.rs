@@ -295,6 +295,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             .expect("default address")
                     }),
                 clients: crate::radius::Clients::new(file.radius.clients)?,
+                interim: file
+                    .router
+                    .interim_update
+                    .unwrap_or(crate::radius::DEFAULT_INTERIM),
             };
             let options = AgentOptions {
                 data_dir: cli.data_dir,

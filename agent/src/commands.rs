@@ -12,7 +12,7 @@
 //! command is waiting for.
 
 use crate::cache::Cache;
-use crate::radius::access::{push_service_attributes, running_grant};
+use crate::radius::access::{push_coa_attributes, running_grant};
 use crate::radius::coa::{self, CoaAnswer};
 use crate::radius::sessions::{OpenSession, Sessions};
 use crate::radius::{Clients, NasClient};
@@ -322,6 +322,13 @@ impl Applier {
                 return self.end_sessions(username, &sessions, true, deadline).await;
             }
         };
+        let before = self.sessions.granted(username).map_err(|e| e.to_string())?;
+        if !crate::radius::policy::coa_can_apply(before.as_ref(), &grant) {
+            tracing::info!(
+                "the new plan changes the address list or the data cap, which CoA cannot: ending the sessions"
+            );
+            return self.end_sessions(username, &sessions, true, deadline).await;
+        }
         let mut unchanged = Vec::new();
         for session in sessions {
             let mut request = coa::session_request(
@@ -330,11 +337,11 @@ impl Applier {
                 Some(&session.session_id),
                 session.nas_ip,
             );
-            // A plan that sets no service attribute cannot be expressed as a change.
-            let answered = if push_service_attributes(&mut request, &grant) {
+            // A plan that sets nothing CoA can change cannot be expressed as a change.
+            let answered = if push_coa_attributes(&mut request, &grant) {
                 self.ask_nas(&session, &request, deadline).await
             } else {
-                Err("the plan sets no rate limit, group or address list".into())
+                Err("the plan sets no rate limit, group or time limit".into())
             };
             if let Err(e) = answered {
                 tracing::info!(session = %session.session_id, "CoA not applied, ending the session instead: {e}");

@@ -27,7 +27,7 @@
 //! Other `[router]` keys, with their defaults: `connect_timeout = "5s"`, `call_timeout =
 //! "10s"`, `refresh_interval = "30s"`, `reconcile_interval = "5m"`, `reconnect_max = "60s"`,
 //! `breaker_threshold = 3`, `breaker_cooldown = "30s"`, `src_address` (unset), `radius_timeout
-//! = "3s"`, `interim_update = "5m"`, `coa_port` (the router's RADIUS client entry, else 3799),
+//! = "3s"`, `interim_update = "5m"` (Acct-Interim-Interval for plans that set none), `coa_port` (the router's RADIUS client entry, else 3799),
 //! `isolation_rate_limit` (unset).
 
 use crate::radius::{Clients, NasClient};
@@ -98,7 +98,8 @@ pub struct RouterSection {
     /// The router's RADIUS timeout.
     #[serde(default, deserialize_with = "duration")]
     pub radius_timeout: Option<Duration>,
-    /// Accounting interim-update interval.
+    /// How often sessions report usage when their plan sets no interval (sent to the router
+    /// in every Access-Accept; the router is bootstrapped to use what RADIUS sends).
     #[serde(default, deserialize_with = "duration")]
     pub interim_update: Option<Duration>,
     /// The router's CoA port.
@@ -147,7 +148,6 @@ impl RouterSection {
         set(&mut d.breaker_threshold, self.breaker_threshold);
         set(&mut d.breaker_cooldown, self.breaker_cooldown);
         set(&mut d.radius.timeout, self.radius_timeout);
-        set(&mut d.radius.interim_update, self.interim_update);
         d.radius.agent_address = self.radius_address;
         d.radius.src_address = self.src_address;
         d.radius.secret = self

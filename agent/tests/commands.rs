@@ -36,6 +36,17 @@ enum Answer {
     Silent,
 }
 
+/// Whether a CoA-Request asks for what RouterOS cannot change mid-session.
+fn changes_the_unchangeable(req: &Packet) -> bool {
+    [
+        mikrotik::ADDRESS_LIST,
+        mikrotik::TOTAL_LIMIT,
+        mikrotik::TOTAL_LIMIT_GIGAWORDS,
+    ]
+    .iter()
+    .any(|a| req.get_vendor(dict::VENDOR_MIKROTIK, *a).is_some())
+}
+
 /// The router's CoA/Disconnect port, played on loopback.
 struct FakeNas {
     addr: SocketAddr,
@@ -79,6 +90,13 @@ impl FakeNas {
                     (Code::DisconnectRequest, _) => {
                         Packet::new(Code::DisconnectAck, req.identifier, [0; 16])
                     }
+                    // RouterOS cannot change a running session's address list or data cap: a
+                    // CoA naming them is refused (Error-Cause 401, unsupported attribute).
+                    (Code::CoaRequest, Answer::Ack) if changes_the_unchangeable(&req) => {
+                        let mut nak = Packet::new(Code::CoaNak, req.identifier, [0; 16]);
+                        nak.push_u32(dict::ERROR_CAUSE, 401);
+                        nak
+                    }
                     (Code::CoaRequest, Answer::Ack) => {
                         Packet::new(Code::CoaAck, req.identifier, [0; 16])
                     }
@@ -88,7 +106,7 @@ impl FakeNas {
                         continue;
                     }
                 };
-                if reply.code == Code::CoaNak {
+                if reply.code == Code::CoaNak && reply.get_u32(dict::ERROR_CAUSE).is_none() {
                     reply.push_u32(dict::ERROR_CAUSE, 404);
                 }
                 seen.lock().unwrap().push(req.clone());
@@ -201,6 +219,7 @@ impl Site {
                 auth_listen: "127.0.0.1:0".parse().unwrap(),
                 acct_listen: "127.0.0.1:0".parse().unwrap(),
                 clients: clients.clone(),
+                interim: mikrobill_agent::radius::DEFAULT_INTERIM,
             },
             cache.clone(),
             Outbox::open(&db).unwrap(),
@@ -538,6 +557,97 @@ async fn a_plan_change_reaches_the_session_by_coa_and_falls_back_to_disconnect_o
         attr(&requests[2], dict::ACCT_SESSION_ID).as_deref(),
         Some("s1")
     );
+    site.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_change_coa_cannot_express_disconnects_instead() {
+    let mut site = Site::start(Some(Mode::Radius)).await;
+    // The new plan puts subscribers in an address list: RouterOS cannot move a running
+    // session into it, so the session is ended and the next login gets it.
+    let mut gold = plan("gold", "20M/20M");
+    gold.address_list = Some("gold".into());
+    site.sync(vec![Item::Plan(gold)]).await;
+    assert_eq!(site.login("budi").await.code, Code::AccessAccept);
+    site.start_session("budi", "s1").await;
+    site.sync(vec![Item::User(user(
+        "budi",
+        "gold",
+        AccountStatus::Active,
+    ))])
+    .await;
+    let envelope = site.envelope(
+        Command::ApplyPlan {
+            username: "budi".into(),
+            plan_id: "gold".into(),
+        },
+        PATIENCE,
+    );
+    assert_eq!(
+        site.applier.apply(envelope).await.outcome,
+        CommandOutcome::Applied
+    );
+    let codes: Vec<Code> = site.nas.requests().iter().map(|r| r.code).collect();
+    assert_eq!(codes, [Code::DisconnectRequest]);
+
+    // The router reports the session's end; logged in again on the listed plan, a change to
+    // another plan with the same list is a speed change CoA can make, without the list.
+    site.account(dict::acct_status::STOP, "budi", "s1").await;
+    let login = site.login("budi").await;
+    assert_eq!(
+        login
+            .get_vendor_string(dict::VENDOR_MIKROTIK, mikrotik::ADDRESS_LIST)
+            .as_deref(),
+        Some("gold")
+    );
+    site.start_session("budi", "s2").await;
+    let mut gold_plus = plan("gold-plus", "30M/30M");
+    gold_plus.address_list = Some("gold".into());
+    site.sync(vec![
+        Item::Plan(gold_plus),
+        Item::User(user("budi", "gold-plus", AccountStatus::Active)),
+    ])
+    .await;
+    let envelope = site.envelope(
+        Command::ApplyPlan {
+            username: "budi".into(),
+            plan_id: "gold-plus".into(),
+        },
+        PATIENCE,
+    );
+    assert_eq!(
+        site.applier.apply(envelope).await.outcome,
+        CommandOutcome::Applied
+    );
+    let requests = site.nas.requests();
+    let coa = requests.last().unwrap();
+    assert_eq!(coa.code, Code::CoaRequest, "{requests:#?}");
+    assert!(
+        coa.get_vendor(dict::VENDOR_MIKROTIK, mikrotik::ADDRESS_LIST)
+            .is_none()
+    );
+    assert_eq!(
+        coa.get_vendor_string(dict::VENDOR_MIKROTIK, mikrotik::RATE_LIMIT)
+            .as_deref(),
+        Some("30M/30M")
+    );
+
+    // Back to a plan without the list: CoA cannot take the session out of it either.
+    site.sync(vec![Item::User(user("budi", "p2", AccountStatus::Active))])
+        .await;
+    let envelope = site.envelope(
+        Command::ApplyPlan {
+            username: "budi".into(),
+            plan_id: "p2".into(),
+        },
+        PATIENCE,
+    );
+    assert_eq!(
+        site.applier.apply(envelope).await.outcome,
+        CommandOutcome::Applied
+    );
+    let requests = site.nas.requests();
+    assert_eq!(requests.last().unwrap().code, Code::DisconnectRequest);
     site.shutdown();
 }
 

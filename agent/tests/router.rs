@@ -149,15 +149,19 @@ async fn bootstrap_configures_a_fresh_router_and_a_second_run_changes_nothing() 
     assert_eq!(radius[0]["timeout"], "3s");
     assert_eq!(radius[0]["comment"], router::RADIUS_COMMENT);
     let incoming = &fake.rows("/radius/incoming")[0];
+    // RouterOS listens on 1700 out of the box: bootstrap moves it to where the agent sends.
     assert_eq!((&*incoming["accept"], &*incoming["port"]), ("yes", "3799"));
     let aaa = &fake.rows("/ppp/aaa")[0];
     assert_eq!(aaa["use-radius"], "yes");
     assert_eq!(aaa["accounting"], "yes");
-    assert_eq!(aaa["interim-update"], "5m");
+    assert_eq!(
+        aaa["interim-update"], "0s",
+        "PPP takes the interval RADIUS sends"
+    );
     for profile in fake.rows("/ip/hotspot/profile") {
         assert_eq!(profile["use-radius"], "yes", "{profile:?}");
         assert_eq!(profile["radius-accounting"], "yes");
-        assert_eq!(profile["radius-interim-update"], "5m");
+        assert_eq!(profile["radius-interim-update"], "received");
     }
 
     let writes = |f: &FakeRouter| {

@@ -167,7 +167,7 @@ pub(crate) const MENUS: &[Menu] = &[
         path: "/radius/incoming",
         kind: Kind::Settings {
             settable: true,
-            initial: &[("accept", "no"), ("port", "3799")],
+            initial: &[("accept", "no"), ("port", "1700")],
         },
     },
     Menu {

@@ -67,6 +67,7 @@ impl RadiusSite {
                 auth_listen: "127.0.0.1:0".parse().unwrap(),
                 acct_listen: "127.0.0.1:0".parse().unwrap(),
                 clients,
+                interim: mikrobill_agent::radius::DEFAULT_INTERIM,
             }),
             router: None,
         };

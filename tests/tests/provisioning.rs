@@ -157,6 +157,7 @@ async fn isolation_payment_and_plan_change_reach_the_router(backend: Backend) {
             auth_listen: "127.0.0.1:0".parse().unwrap(),
             acct_listen: "127.0.0.1:0".parse().unwrap(),
             clients,
+            interim: mikrobill_agent::radius::DEFAULT_INTERIM,
         }),
         router: Some(rc),
     })

@@ -215,6 +215,58 @@ async fn hotspot_and_pppoe_logins_with_real_peers() {
         mschap::decrypt_mppe_key_attribute(send_key, SECRET.as_bytes(), &req.authenticator)
             .unwrap();
     assert_eq!(&send_key[..16], &expected.master_send_key);
+    // Every accept tells the router how often to report (the plan sets no interval here, so
+    // the agent's default): bootstrap sets the router to take it from RADIUS.
+    assert_eq!(reply.get_u32(dict::ACCT_INTERIM_INTERVAL), Some(300));
+    // Encryption is left to the PPP profile: no policy or types that would force MPPE on.
+    for attr in [
+        microsoft::MS_MPPE_ENCRYPTION_POLICY,
+        microsoft::MS_MPPE_ENCRYPTION_TYPES,
+    ] {
+        assert!(reply.get_vendor(dict::VENDOR_MICROSOFT, attr).is_none());
+    }
+
+    // A wrong MS-CHAPv2 response: rejected in PPPoE terms, with the MS-CHAP-Error (E=691)
+    // the dialer reads, for the same ident.
+    let wrong = mschap::MsChap2Response {
+        ident: 11,
+        flags: 0,
+        peer_challenge,
+        nt_response: mschap::generate_nt_response(
+            &auth_challenge,
+            &peer_challenge,
+            b"PPP1",
+            "not-the-password",
+        ),
+    };
+    let mut bad_req = Packet::new(Code::AccessRequest, 2, rand::random());
+    bad_req.push(dict::USER_NAME, b"PPP1".to_vec());
+    bad_req.push_u32(dict::SERVICE_TYPE, 2);
+    bad_req.push_u32(dict::FRAMED_PROTOCOL, 1);
+    bad_req.push_vendor(
+        dict::VENDOR_MICROSOFT,
+        microsoft::MS_CHAP_CHALLENGE,
+        &auth_challenge,
+    );
+    bad_req.push_vendor(
+        dict::VENDOR_MICROSOFT,
+        microsoft::MS_CHAP2_RESPONSE,
+        &wrong.encode(),
+    );
+    let bad_raw = auth::encode_access_request(&bad_req, SECRET.as_bytes(), true).unwrap();
+    let bad_reply = Packet::decode(&exchange_on(&nas, auth_addr, &bad_raw).await.unwrap()).unwrap();
+    assert_eq!(bad_reply.code, Code::AccessReject);
+    let error = bad_reply
+        .get_vendor(dict::VENDOR_MICROSOFT, microsoft::MS_CHAP_ERROR)
+        .expect("MS-CHAP-Error on an MS-CHAPv2 reject");
+    assert_eq!(error[0], 11);
+    let error = String::from_utf8_lossy(&error[1..]).to_string();
+    assert!(error.starts_with("E=691 R=0 C="), "{error}");
+    assert!(error.contains(" V=3"), "{error}");
+    assert_eq!(
+        bad_reply.get_string(dict::REPLY_MESSAGE).as_deref(),
+        Some("Wrong PPPoE user name or password")
+    );
 
     // A retransmission (same id and authenticator) gets the same reply without a second decision.
     let again = exchange_on(&nas, auth_addr, &raw).await.unwrap();

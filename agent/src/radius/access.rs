@@ -2,7 +2,7 @@
 //! policy, and build the Access-Accept or Access-Reject.
 
 use super::clients::NasClient;
-use super::policy::{self, Account, Grant, RejectReason};
+use super::policy::{self, Account, Grant, RejectReason, Service};
 use super::sessions::Sessions;
 use crate::cache::Cache;
 use mikrobill_protocol::items::{Plan, User, Voucher};
@@ -120,7 +120,7 @@ fn check_credentials(
 /// Mikrotik-Group and Mikrotik-Address-List. The Access-Accept and the CoA-Request that
 /// re-speeds a running session share it, so both always say the same; false when the
 /// grant sets none of them.
-pub(crate) fn push_service_attributes(packet: &mut Packet, grant: &Grant) -> bool {
+fn push_service_attributes(packet: &mut Packet, grant: &Grant) -> bool {
     let mut pushed = false;
     if let Some(rate) = &grant.rate_limit {
         packet.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::RATE_LIMIT, rate.as_bytes());
@@ -136,6 +136,27 @@ pub(crate) fn push_service_attributes(packet: &mut Packet, grant: &Grant) -> boo
             mikrotik::ADDRESS_LIST,
             list.as_bytes(),
         );
+        pushed = true;
+    }
+    pushed
+}
+
+/// Puts into a CoA-Request what RouterOS changes in a running session: Rate-Limit,
+/// Mikrotik-Group and Session-Timeout (a new time limit). Address list and data cap are not
+/// among them ([`policy::coa_can_apply`] decides when that forces a disconnect). Returns
+/// whether anything was put.
+pub(crate) fn push_coa_attributes(packet: &mut Packet, grant: &Grant) -> bool {
+    let mut pushed = false;
+    if let Some(rate) = &grant.rate_limit {
+        packet.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::RATE_LIMIT, rate.as_bytes());
+        pushed = true;
+    }
+    if let Some(group) = &grant.router_group {
+        packet.push_vendor(dict::VENDOR_MIKROTIK, mikrotik::GROUP, group.as_bytes());
+        pushed = true;
+    }
+    if let Some(t) = grant.session_timeout_secs {
+        packet.push_u32(dict::SESSION_TIMEOUT, t.min(u32::MAX as u64) as u32);
         pushed = true;
     }
     pushed
@@ -204,24 +225,43 @@ fn accept(
                 salt.wrapping_add(1),
             ),
         );
-        // Encryption allowed (1), RC4 40 or 128 bit (6), as RouterOS PPP expects.
-        reply.push_vendor_u32(
-            dict::VENDOR_MICROSOFT,
-            microsoft::MS_MPPE_ENCRYPTION_POLICY,
-            1,
-        );
-        reply.push_vendor_u32(
-            dict::VENDOR_MICROSOFT,
-            microsoft::MS_MPPE_ENCRYPTION_TYPES,
-            6,
-        );
+        // No MS-MPPE-Encryption-Policy/Types: RouterOS turns them into require-encryption
+        // and use-encryption for the session, which breaks PPPoE clients without MPPE.
+        // Encryption stays the PPP profile's choice; the keys above are used only when the
+        // profile negotiates it.
     }
     reply
 }
 
+/// The service a request logs in to: PPP when it says Framed-Protocol = PPP (1) or
+/// Service-Type = Framed (2), the hotspot otherwise.
+fn service(req: &Packet) -> Service {
+    let ppp =
+        req.get_u32(dict::FRAMED_PROTOCOL) == Some(1) || req.get_u32(dict::SERVICE_TYPE) == Some(2);
+    if ppp { Service::Ppp } else { Service::Hotspot }
+}
+
 fn reject(req: &Packet, reason: &RejectReason) -> Packet {
     let mut reply = Packet::new(Code::AccessReject, req.identifier, [0; 16]);
-    reply.push(dict::REPLY_MESSAGE, reason.message().into_bytes());
+    let message = reason.message(service(req));
+    // An MS-CHAPv2 peer reads its failure from MS-CHAP-Error (RFC 2548, RFC 2759 section
+    // 6): E=691 is "authentication failure", R=0 "do not retry with these credentials".
+    if let Some(ident) = req
+        .get_vendor(dict::VENDOR_MICROSOFT, microsoft::MS_CHAP2_RESPONSE)
+        .and_then(|r| r.first().copied())
+    {
+        let challenge: [u8; 16] = rand::random();
+        let mut error = vec![ident];
+        error.extend_from_slice(
+            format!(
+                "E=691 R=0 C={} V=3 M={message}",
+                hex::encode_upper(challenge)
+            )
+            .as_bytes(),
+        );
+        reply.push_vendor(dict::VENDOR_MICROSOFT, microsoft::MS_CHAP_ERROR, &error);
+    }
+    reply.push(dict::REPLY_MESSAGE, message.into_bytes());
     reply
 }
 
@@ -232,10 +272,20 @@ pub(super) fn handle(
     sessions: &Sessions,
     client: &NasClient,
     req: &Packet,
+    interim_secs: u32,
     now_ms: i64,
 ) -> Answer {
     let username = req.get_string(dict::USER_NAME).unwrap_or_default();
-    let decided = decide(cache, sessions, client, req, &username, now_ms);
+    let decided = decide(
+        cache,
+        sessions,
+        client,
+        req,
+        &username,
+        interim_secs,
+        now_ms,
+    )
+    .map(|(grant, plan, mschap)| (accept(req, client, &grant, &plan, mschap), grant));
     match decided {
         Ok((reply, _)) => Answer {
             reply,
@@ -256,28 +306,48 @@ fn decide(
     client: &NasClient,
     req: &Packet,
     username: &str,
+    interim_secs: u32,
     now_ms: i64,
-) -> Result<(Packet, Grant), RejectReason> {
+) -> Result<(Grant, Plan, Option<MsChapAccept>), RejectReason> {
     let cached = lookup(cache, username)?;
     let account = cached.account();
     let mschap = check_credentials(req, client, username, account.password())?;
     let plan = cache.plan(account.plan_id()).ok().flatten();
-    let usage = sessions.account(username, now_ms).map_err(|e| {
-        tracing::error!("session table read failed: {e}");
-        RejectReason::UnknownAccount
-    })?;
-    let grant = policy::decide(
+    // Every session reports at an interval the agent knows (the plan's, else the agent's;
+    // bootstrap sets the router to take it from here), so silence means a dead session.
+    let interim = plan
+        .as_ref()
+        .and_then(|p| p.interim_interval_secs)
+        .unwrap_or(interim_secs);
+    let device = req.get_string(dict::CALLING_STATION_ID);
+    let usage = sessions
+        .account_at_login(
+            username,
+            now_ms,
+            policy::stale_after_ms(interim),
+            device.as_deref(),
+        )
+        .map_err(|e| {
+            tracing::error!("session table read failed: {e}");
+            RejectReason::UnknownAccount
+        })?;
+    let mut grant = policy::decide(
         account,
         plan.as_ref(),
         &usage.usage,
         usage.open_sessions,
         now_ms,
     )?;
+    grant.interim_interval_secs = Some(interim);
     if grant.activates
         && let Err(e) = sessions.record_activation(username, now_ms)
     {
         tracing::error!("cannot record voucher activation: {e}");
     }
+    if let Err(e) = sessions.record_grant(username, &policy::FixedAtLogin::of(&grant)) {
+        // Only costs a later plan change its CoA (it disconnects instead).
+        tracing::error!("cannot record what the login was granted: {e}");
+    }
     let plan = plan.expect("policy accepts only with a plan");
-    Ok((accept(req, client, &grant, &plan, mschap), grant))
+    Ok((grant, plan, mschap))
 }

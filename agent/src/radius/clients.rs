@@ -3,7 +3,8 @@
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 
-/// RouterOS's CoA/Disconnect port (`/radius/incoming`).
+/// The CoA/Disconnect port the agent sends to: RFC 5176's, which bootstrap sets on the
+/// router's `/radius/incoming` (RouterOS itself defaults to 1700).
 pub const DEFAULT_COA_PORT: u16 = 3799;
 
 /// One NAS (router) as configured.

@@ -1,4 +1,6 @@
-//! RFC 5176 client: Disconnect-Request and CoA-Request to a NAS (RouterOS listens on 3799).
+//! RFC 5176 client: Disconnect-Request and CoA-Request to a NAS. RouterOS's `/radius incoming`
+//! listens on 1700 out of the box; bootstrap moves it to the RFC 5176 port 3799, which is what
+//! the agent sends to unless a client entry says otherwise.
 
 use mikrobill_radius::{Code, Packet, auth, dict};
 use std::net::{Ipv4Addr, SocketAddr};

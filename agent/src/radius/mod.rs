@@ -17,5 +17,5 @@ pub mod server;
 pub mod sessions;
 
 pub use clients::{Clients, NasClient};
-pub use server::{RadiusConfig, RadiusServer, RadiusStats};
+pub use server::{DEFAULT_INTERIM, RadiusConfig, RadiusServer, RadiusStats};
 pub use sessions::Sessions;

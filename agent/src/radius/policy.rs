@@ -45,6 +45,15 @@ pub struct Usage {
     pub bytes: u64,
 }
 
+/// What a login is for, as the request tells (RouterOS's PPP sends Framed-Protocol = PPP).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The hotspot's login page (vouchers and hotspot users).
+    Hotspot,
+    /// A PPP dialer (PPPoE subscribers).
+    Ppp,
+}
+
 /// Why a login was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RejectReason {
@@ -87,12 +96,14 @@ impl RejectReason {
         }
     }
 
-    /// Text for the subscriber (Reply-Message), in the language of the hotspot login page.
-    pub fn message(&self) -> String {
+    /// Text for the subscriber (Reply-Message), in the terms of the service they log in to:
+    /// a voucher on the hotspot's login page, a user name in a PPPoE dialer's error.
+    pub fn message(&self, service: Service) -> String {
         match self {
-            RejectReason::UnknownAccount | RejectReason::BadCredentials => {
-                "Invalid voucher code or password".into()
-            }
+            RejectReason::UnknownAccount | RejectReason::BadCredentials => match service {
+                Service::Hotspot => "Invalid voucher code or password".into(),
+                Service::Ppp => "Wrong PPPoE user name or password".into(),
+            },
             RejectReason::PlanMissing => "Account not available at this site yet".into(),
             RejectReason::Revoked => "This voucher is no longer valid".into(),
             RejectReason::Expired => "This voucher has expired".into(),
@@ -172,6 +183,9 @@ pub fn decide(
                 AccountStatus::Isolated => {
                     grant.router_group = Some(ISOLATION_PROFILE.into());
                     grant.address_list = Some(ISOLATION_PROFILE.into());
+                    // The isolation profile sets the speed (`isolation_rate_limit`): a
+                    // Rate-Limit attribute would override it with the plan's.
+                    grant.rate_limit = None;
                 }
                 AccountStatus::Active => {}
             }
@@ -224,8 +238,109 @@ pub fn exhausted(plan: &Plan, used_time_secs: u64, used_bytes: u64) -> Option<Re
     None
 }
 
+/// How long an open session may stay silent before it no longer holds a shared-users seat:
+/// two missed interim updates and a minute for the network. A session that ended without a
+/// Stop (power cut at the CPE) frees its seat this soon instead of after half an hour.
+pub fn stale_after_ms(interim_secs: u32) -> i64 {
+    2 * i64::from(interim_secs) * 1000 + 60_000
+}
+
+/// What a session got at login that RouterOS cannot change mid-session: a CoA-Request can
+/// set Mikrotik-Group, Rate-Limit, Session-Timeout and the like, but not Mikrotik-Address-List
+/// or Mikrotik-Total-Limit. Kept per account when a login is accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FixedAtLogin {
+    /// Mikrotik-Address-List.
+    pub address_list: Option<String>,
+    /// Whether a Mikrotik-Total-Limit (data cap) was set.
+    pub total_limit: bool,
+}
+
+impl FixedAtLogin {
+    /// What `grant` fixes for the session it opens.
+    pub fn of(grant: &Grant) -> FixedAtLogin {
+        FixedAtLogin {
+            address_list: grant.address_list.clone(),
+            total_limit: grant.total_limit_bytes.is_some(),
+        }
+    }
+}
+
+/// Whether running sessions that logged in with `before` (unknown for a session that began
+/// before the agent kept it) can take `after` by CoA; otherwise they must be disconnected
+/// so that their next login gets it. A data cap is never changed by CoA, even to the same
+/// plan's: what is left of it is counted from the login.
+pub fn coa_can_apply(before: Option<&FixedAtLogin>, after: &Grant) -> bool {
+    let after = FixedAtLogin::of(after);
+    if after.total_limit {
+        return false;
+    }
+    match before {
+        Some(before) => *before == after,
+        None => after == FixedAtLogin::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    fn grant_with(list: Option<&str>, cap: Option<u64>) -> Grant {
+        Grant {
+            rate_limit: Some("5M/10M".into()),
+            address_list: list.map(str::to_string),
+            total_limit_bytes: cap,
+            ..Grant::default()
+        }
+    }
+
+    #[test]
+    fn silent_sessions_free_their_seat_after_two_missed_updates() {
+        assert_eq!(stale_after_ms(300), 660_000);
+        assert_eq!(stale_after_ms(60), 180_000);
+        assert!(stale_after_ms(u32::MAX) > 0);
+    }
+
+    #[test]
+    fn coa_carries_only_what_routeros_changes_mid_session() {
+        let plain = grant_with(None, None);
+        assert!(coa_can_apply(None, &plain));
+        assert!(coa_can_apply(Some(&FixedAtLogin::default()), &plain));
+        let listed = grant_with(Some("gold"), None);
+        assert!(!coa_can_apply(None, &listed), "unknown login, new list");
+        assert!(coa_can_apply(Some(&FixedAtLogin::of(&listed)), &listed));
+        assert!(
+            !coa_can_apply(Some(&FixedAtLogin::of(&listed)), &plain),
+            "a list cannot be taken away by CoA"
+        );
+        let capped = grant_with(None, Some(1 << 30));
+        assert!(!coa_can_apply(Some(&FixedAtLogin::of(&capped)), &capped));
+        assert!(!coa_can_apply(None, &capped));
+    }
+
+    proptest! {
+        #[test]
+        fn a_coa_never_needs_a_list_or_cap_change(
+            before_list in proptest::option::of("[a-c]"),
+            before_cap: bool,
+            after_list in proptest::option::of("[a-c]"),
+            after_cap in proptest::option::of(0u64..10),
+            known: bool,
+        ) {
+            let before = FixedAtLogin { address_list: before_list, total_limit: before_cap };
+            let after = grant_with(after_list.as_deref(), after_cap);
+            if coa_can_apply(known.then_some(&before), &after) {
+                prop_assert!(after.total_limit_bytes.is_none());
+                let now = FixedAtLogin::of(&after);
+                if known {
+                    prop_assert_eq!(before, now);
+                } else {
+                    prop_assert_eq!(now, FixedAtLogin::default());
+                }
+            }
+        }
+    }
+
     use super::*;
 
     const NOW: i64 = 1_800_000_000_000;
@@ -451,6 +566,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g.address_list.as_deref(), Some(ISOLATION_PROFILE));
+        assert_eq!(g.router_group.as_deref(), Some(ISOLATION_PROFILE));
+        assert_eq!(g.rate_limit, None, "the isolation profile sets the speed");
         assert_eq!(
             decide(
                 Account::User(&user(AccountStatus::Suspended)),

@@ -15,6 +15,7 @@ use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
@@ -31,7 +32,13 @@ pub struct RadiusConfig {
     pub acct_listen: SocketAddr,
     /// The routers allowed to ask.
     pub clients: Clients,
+    /// How often sessions report usage when their plan sets no interval: every Access-Accept
+    /// carries Acct-Interim-Interval, and bootstrap tells the router to use it.
+    pub interim: Duration,
 }
+
+/// The interim interval when nothing else is configured.
+pub const DEFAULT_INTERIM: Duration = Duration::from_secs(300);
 
 /// Counters of what the server did and dropped.
 #[derive(Debug, Default)]
@@ -74,6 +81,8 @@ pub(super) struct Context {
     pub cache: Arc<Cache>,
     pub sessions: Arc<Sessions>,
     clients: Clients,
+    /// Acct-Interim-Interval for plans that set none.
+    interim_secs: u32,
     stats: Arc<RadiusStats>,
     auth_replies: ReplyCache,
     acct_replies: ReplyCache,
@@ -150,6 +159,7 @@ impl RadiusServer {
             cache,
             sessions,
             clients: config.clients,
+            interim_secs: config.interim.as_secs().clamp(60, u32::MAX as u64) as u32,
             stats: stats.clone(),
             auth_replies: ReplyCache::default(),
             acct_replies: ReplyCache::default(),
@@ -266,7 +276,14 @@ fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
     if let Some(resend) = ctx.repeated(&ctx.auth_replies, from, &req) {
         return resend;
     }
-    let answer = access::handle(&ctx.cache, &ctx.sessions, client, &req, crate::now_ms());
+    let answer = access::handle(
+        &ctx.cache,
+        &ctx.sessions,
+        client,
+        &req,
+        ctx.interim_secs,
+        crate::now_ms(),
+    );
     let reply =
         match auth::encode_response(&answer.reply, &req.authenticator, client.secret.as_bytes()) {
             Ok(r) => r,
@@ -561,6 +578,7 @@ mod tests {
             cache,
             sessions,
             clients,
+            interim_secs: 300,
             stats: Arc::new(RadiusStats::default()),
             auth_replies: ReplyCache::default(),
             acct_replies: ReplyCache::default(),

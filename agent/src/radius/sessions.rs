@@ -6,7 +6,7 @@
 //! Stop is never counted twice. Each session remembers where its NAS sent accounting from,
 //! so a controller command can reach it with CoA or Disconnect.
 
-use super::policy::Usage;
+use super::policy::{FixedAtLogin, Usage};
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -14,7 +14,8 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr};
 
-/// An open session not updated for this long no longer counts against shared users.
+/// An open session not updated for this long no longer counts against shared users (for
+/// logins, [`super::policy::stale_after_ms`] of the session's interim interval decides).
 pub const STALE_AFTER_MS: i64 = 30 * 60 * 1000;
 /// How long a stopped session's tombstone is kept.
 const TOMBSTONE_MS: i64 = 24 * 3600 * 1000;
@@ -53,7 +54,23 @@ struct SessionState {
     time_secs: u64,
     bytes: u64,
     closed: bool,
-    // Appended fields: entries written before them decode through `LegacySessionState`.
+    // Appended fields: entries written before them decode through the older layouts below.
+    nas_ip: Option<Ipv4Addr>,
+    nas_addr: Option<IpAddr>,
+    /// Calling-Station-Id (the subscriber device's MAC), when the NAS reported one.
+    calling_station: Option<String>,
+}
+
+/// The layout entries had before the calling station was kept.
+#[derive(Deserialize)]
+struct SessionStateV2 {
+    nas: String,
+    session_id: String,
+    started_ms: i64,
+    last_ms: i64,
+    time_secs: u64,
+    bytes: u64,
+    closed: bool,
     nas_ip: Option<Ipv4Addr>,
     nas_addr: Option<IpAddr>,
 }
@@ -73,8 +90,22 @@ struct LegacySessionState {
 /// Decodes an entry of either layout. postcard fails on a short input, so an old entry
 /// never decodes as the new layout by accident.
 fn decode_state(bytes: &[u8]) -> Result<SessionState, postcard::Error> {
-    match postcard::from_bytes::<SessionState>(bytes) {
-        Ok(s) => Ok(s),
+    if let Ok(s) = postcard::from_bytes::<SessionState>(bytes) {
+        return Ok(s);
+    }
+    match postcard::from_bytes::<SessionStateV2>(bytes) {
+        Ok(v2) => Ok(SessionState {
+            nas: v2.nas,
+            session_id: v2.session_id,
+            started_ms: v2.started_ms,
+            last_ms: v2.last_ms,
+            time_secs: v2.time_secs,
+            bytes: v2.bytes,
+            closed: v2.closed,
+            nas_ip: v2.nas_ip,
+            nas_addr: v2.nas_addr,
+            calling_station: None,
+        }),
         Err(new_error) => match postcard::from_bytes::<LegacySessionState>(bytes) {
             Ok(old) => Ok(SessionState {
                 nas: old.nas,
@@ -86,6 +117,7 @@ fn decode_state(bytes: &[u8]) -> Result<SessionState, postcard::Error> {
                 closed: old.closed,
                 nas_ip: None,
                 nas_addr: None,
+                calling_station: None,
             }),
             Err(_) => Err(new_error),
         },
@@ -126,6 +158,9 @@ pub struct AccountUsage {
 pub struct Sessions {
     sessions: sled::Tree,
     usage: sled::Tree,
+    /// Per account, what its last accepted login fixed for the session (see
+    /// [`FixedAtLogin`]), so a plan change knows whether CoA can reach it.
+    granted: sled::Tree,
 }
 
 fn session_key(username: &str, nas: &str, session_id: &str) -> Vec<u8> {
@@ -193,6 +228,9 @@ fn fold(
     if from.is_some() {
         s.nas_addr = from;
     }
+    if rec.calling_station_id.is_some() {
+        s.calling_station = rec.calling_station_id.clone();
+    }
     if rec.status == AcctStatus::Stop {
         let mut u: StoredUsage = match usage.get(rec.username.as_bytes())? {
             Some(v) => postcard::from_bytes(&v).map_err(damaged)?,
@@ -213,6 +251,24 @@ impl Sessions {
         Ok(Sessions {
             sessions: db.open_tree("sessions")?,
             usage: db.open_tree("usage")?,
+            granted: db.open_tree("granted")?,
+        })
+    }
+
+    /// Remembers what an accepted login fixed for its session; written only when it changed,
+    /// so the login path does not write on every accept.
+    pub fn record_grant(&self, username: &str, fixed: &FixedAtLogin) -> Result<(), SessionError> {
+        if self.granted(username)?.as_ref() != Some(fixed) {
+            self.granted.insert(username.as_bytes(), enc(fixed))?;
+        }
+        Ok(())
+    }
+
+    /// What the account's last accepted login fixed, if this agent accepted one.
+    pub fn granted(&self, username: &str) -> Result<Option<FixedAtLogin>, SessionError> {
+        Ok(match self.granted.get(username.as_bytes())? {
+            Some(v) => Some(postcard::from_bytes(&v)?),
+            None => None,
         })
     }
 
@@ -225,6 +281,19 @@ impl Sessions {
 
     /// Totals and open sessions of an account as of `now_ms`.
     pub fn account(&self, username: &str, now_ms: i64) -> Result<AccountUsage, SessionError> {
+        self.account_at_login(username, now_ms, STALE_AFTER_MS, None)
+    }
+
+    /// [`Sessions::account`] for a login: a session silent for `stale_after_ms` does not hold
+    /// a seat, and neither does one of the device logging in (`calling_station`): a CPE that
+    /// lost power and dials again replaces the session it never stopped.
+    pub fn account_at_login(
+        &self,
+        username: &str,
+        now_ms: i64,
+        stale_after_ms: i64,
+        calling_station: Option<&str>,
+    ) -> Result<AccountUsage, SessionError> {
         let stored = self.stored_usage(username)?;
         let mut usage = Usage {
             activated_at_ms: stored.activated_at_ms,
@@ -240,7 +309,12 @@ impl Sessions {
             }
             usage.time_secs += s.time_secs;
             usage.bytes += s.bytes;
-            if now_ms - s.last_ms < STALE_AFTER_MS {
+            let same_device = calling_station.is_some_and(|mac| {
+                s.calling_station
+                    .as_deref()
+                    .is_some_and(|own| own.eq_ignore_ascii_case(mac))
+            });
+            if now_ms - s.last_ms < stale_after_ms && !same_device {
                 open += 1;
             }
         }
@@ -547,6 +621,63 @@ mod tests {
             }
         );
         assert_eq!(group.account("v1", 3_500).unwrap().open_sessions, 2);
+    }
+
+    #[test]
+    fn a_device_dialing_again_replaces_its_own_silent_session() {
+        let (_d, s) = open();
+        let mut start = rec(AcctStatus::Start, "a", 0, 0);
+        start.calling_station_id = Some("AA:BB:CC:00:00:01".into());
+        s.apply(&start, None, 1_000).unwrap();
+        let seats = |now, stale, mac: Option<&str>| {
+            s.account_at_login("v1", now, stale, mac)
+                .unwrap()
+                .open_sessions
+        };
+        // Another device is refused a seat while the session may still be running...
+        assert_eq!(seats(2_000, 660_000, Some("AA:BB:CC:00:00:02")), 1);
+        assert_eq!(seats(2_000, 660_000, None), 1);
+        // ...the same device (its MAC in any case) takes it back at once...
+        assert_eq!(seats(2_000, 660_000, Some("aa:bb:cc:00:00:01")), 0);
+        // ...and after two missed interim updates nobody waits for it.
+        assert_eq!(seats(1_000 + 660_000, 660_000, None), 0);
+        // The half-hour fallback for everything else is unchanged.
+        assert_eq!(s.account("v1", 1_000 + 660_000).unwrap().open_sessions, 1);
+    }
+
+    #[test]
+    fn entries_written_before_the_calling_station_was_kept_still_decode() {
+        let (_d, s) = open();
+        #[derive(Serialize)]
+        struct V2 {
+            nas: String,
+            session_id: String,
+            started_ms: i64,
+            last_ms: i64,
+            time_secs: u64,
+            bytes: u64,
+            closed: bool,
+            nas_ip: Option<Ipv4Addr>,
+            nas_addr: Option<IpAddr>,
+        }
+        let v2 = V2 {
+            nas: "nas".into(),
+            session_id: "c".into(),
+            started_ms: 1,
+            last_ms: 2,
+            time_secs: 30,
+            bytes: 7,
+            closed: false,
+            nas_ip: Some([10, 0, 0, 1].into()),
+            nas_addr: Some([172, 17, 0, 1].into()),
+        };
+        s.sessions
+            .insert(session_key("v2", "nas", "c"), enc(&v2))
+            .unwrap();
+        let open = s.open_sessions("v2").unwrap();
+        assert_eq!(open[0].nas_ip, Some([10, 0, 0, 1].into()));
+        assert_eq!(open[0].nas_addr, Some([172, 17, 0, 1].into()));
+        assert_eq!(s.account("v2", 3).unwrap().usage.time_secs, 30);
     }
 
     #[test]

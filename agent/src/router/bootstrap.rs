@@ -28,7 +28,6 @@ pub async fn bootstrap(router: &Router, setup: &RadiusSetup) -> Result<Vec<Chang
         None => local_address_towards(router.address()).await?,
     };
     let _exclusive = router.exclusive().await;
-    let interim = format_duration(setup.interim_update);
     let mut changes = Vec::new();
     changes.extend(radius_entry(router, agent, secret.expose(), setup).await?);
     changes.extend(
@@ -46,12 +45,13 @@ pub async fn bootstrap(router: &Router, setup: &RadiusSetup) -> Result<Vec<Chang
             &[
                 ("use-radius", "yes"),
                 ("accounting", "yes"),
-                ("interim-update", &interim),
+                // 0s: each session reports at the Acct-Interim-Interval the agent sends.
+                ("interim-update", "0s"),
             ],
         )
         .await?,
     );
-    changes.extend(hotspot_profiles(router, &interim).await?);
+    changes.extend(hotspot_profiles(router).await?);
     Ok(changes)
 }
 
@@ -184,7 +184,7 @@ async fn settings(
     )])
 }
 
-async fn hotspot_profiles(router: &Router, interim: &str) -> Result<Vec<Change>, RouterError> {
+async fn hotspot_profiles(router: &Router) -> Result<Vec<Change>, RouterError> {
     const MENU: &str = "/ip/hotspot/profile";
     let rows = match router.print(MENU, &[]).await {
         Ok(rows) => rows,
@@ -197,7 +197,8 @@ async fn hotspot_profiles(router: &Router, interim: &str) -> Result<Vec<Change>,
     let wanted = [
         ("use-radius", "yes"),
         ("radius-accounting", "yes"),
-        ("radius-interim-update", interim),
+        // Hotspot takes Acct-Interim-Interval from RADIUS only when told to.
+        ("radius-interim-update", "received"),
     ];
     let mut changes = Vec::new();
     for row in &rows {

@@ -103,8 +103,6 @@ pub struct RadiusSetup {
     pub src_address: Option<IpAddr>,
     /// How long the router waits for the agent's answer.
     pub timeout: Duration,
-    /// Accounting interim-update interval for PPP and hotspot.
-    pub interim_update: Duration,
     /// The router's CoA/Disconnect port (`/radius/incoming`).
     pub coa_port: u16,
 }
@@ -117,7 +115,6 @@ impl Default for RadiusSetup {
             src_address: None,
             // The agent answers from a local cache; 3 s leaves room for a busy router.
             timeout: Duration::from_secs(3),
-            interim_update: Duration::from_secs(300),
             coa_port: crate::radius::clients::DEFAULT_COA_PORT,
         }
     }
