@@ -694,6 +694,7 @@ fn start_agent(users: &Users, scratch: &Path) -> anyhow::Result<AgentSide> {
                 acct_listen: "127.0.0.1:0".parse()?,
                 clients,
                 interim: mikrobill_agent::radius::DEFAULT_INTERIM,
+                isolation_rate_limit: None,
             },
             cache,
             outbox.clone(),

@@ -299,6 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .router
                     .interim_update
                     .unwrap_or(crate::radius::DEFAULT_INTERIM),
+                isolation_rate_limit: file.router.isolation_rate_limit.clone(),
             };
             let options = AgentOptions {
                 data_dir: cli.data_dir,

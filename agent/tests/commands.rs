@@ -220,6 +220,7 @@ impl Site {
                 acct_listen: "127.0.0.1:0".parse().unwrap(),
                 clients: clients.clone(),
                 interim: mikrobill_agent::radius::DEFAULT_INTERIM,
+                isolation_rate_limit: None,
             },
             cache.clone(),
             Outbox::open(&db).unwrap(),

@@ -68,6 +68,7 @@ impl RadiusSite {
                 acct_listen: "127.0.0.1:0".parse().unwrap(),
                 clients,
                 interim: mikrobill_agent::radius::DEFAULT_INTERIM,
+                isolation_rate_limit: None,
             }),
             router: None,
         };

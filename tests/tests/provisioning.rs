@@ -158,6 +158,7 @@ async fn isolation_payment_and_plan_change_reach_the_router(backend: Backend) {
             acct_listen: "127.0.0.1:0".parse().unwrap(),
             clients,
             interim: mikrobill_agent::radius::DEFAULT_INTERIM,
+            isolation_rate_limit: None,
         }),
         router: Some(rc),
     })

@@ -265,6 +265,15 @@ fn reject(req: &Packet, reason: &RejectReason) -> Packet {
     reply
 }
 
+/// What the agent's configuration adds to every decision.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Defaults<'a> {
+    /// Acct-Interim-Interval for plans that set none.
+    pub interim_secs: u32,
+    /// Rate-Limit of isolated accounts, when the operator set one.
+    pub isolation_rate_limit: Option<&'a str>,
+}
+
 /// Decides one Access-Request from the cache and the session table alone (what the server
 /// owns beyond them is none of a decision's business).
 pub(super) fn handle(
@@ -272,20 +281,12 @@ pub(super) fn handle(
     sessions: &Sessions,
     client: &NasClient,
     req: &Packet,
-    interim_secs: u32,
+    defaults: &Defaults<'_>,
     now_ms: i64,
 ) -> Answer {
     let username = req.get_string(dict::USER_NAME).unwrap_or_default();
-    let decided = decide(
-        cache,
-        sessions,
-        client,
-        req,
-        &username,
-        interim_secs,
-        now_ms,
-    )
-    .map(|(grant, plan, mschap)| (accept(req, client, &grant, &plan, mschap), grant));
+    let decided = decide(cache, sessions, client, req, &username, defaults, now_ms)
+        .map(|(grant, plan, mschap)| (accept(req, client, &grant, &plan, mschap), grant));
     match decided {
         Ok((reply, _)) => Answer {
             reply,
@@ -306,7 +307,7 @@ fn decide(
     client: &NasClient,
     req: &Packet,
     username: &str,
-    interim_secs: u32,
+    defaults: &Defaults<'_>,
     now_ms: i64,
 ) -> Result<(Grant, Plan, Option<MsChapAccept>), RejectReason> {
     let cached = lookup(cache, username)?;
@@ -318,7 +319,7 @@ fn decide(
     let interim = plan
         .as_ref()
         .and_then(|p| p.interim_interval_secs)
-        .unwrap_or(interim_secs);
+        .unwrap_or(defaults.interim_secs);
     let device = req.get_string(dict::CALLING_STATION_ID);
     let usage = sessions
         .account_at_login(
@@ -339,6 +340,10 @@ fn decide(
         now_ms,
     )?;
     grant.interim_interval_secs = Some(interim);
+    if grant.isolated {
+        grant.rate_limit =
+            policy::isolated_rate_limit(grant.rate_limit.take(), defaults.isolation_rate_limit);
+    }
     if grant.activates
         && let Err(e) = sessions.record_activation(username, now_ms)
     {

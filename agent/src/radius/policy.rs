@@ -138,6 +138,18 @@ pub struct Grant {
     pub framed_ip: Option<std::net::Ipv4Addr>,
     /// This login is the voucher's first use: record the activation.
     pub activates: bool,
+    /// The account is isolated: [`isolated_rate_limit`] decides its speed.
+    pub isolated: bool,
+}
+
+/// The Rate-Limit of an isolated session: the operator's isolation speed when one is set
+/// (a Rate-Limit attribute overrides the isolir profile's, so the plan's would keep the
+/// subscriber at full speed), else the plan's as before.
+pub fn isolated_rate_limit(
+    plan_rate: Option<String>,
+    isolation_rate: Option<&str>,
+) -> Option<String> {
+    isolation_rate.map(str::to_string).or(plan_rate)
 }
 
 /// Decides a login whose credentials were already verified.
@@ -183,9 +195,7 @@ pub fn decide(
                 AccountStatus::Isolated => {
                     grant.router_group = Some(ISOLATION_PROFILE.into());
                     grant.address_list = Some(ISOLATION_PROFILE.into());
-                    // The isolation profile sets the speed (`isolation_rate_limit`): a
-                    // Rate-Limit attribute would override it with the plan's.
-                    grant.rate_limit = None;
+                    grant.isolated = true;
                 }
                 AccountStatus::Active => {}
             }
@@ -567,7 +577,15 @@ mod tests {
         .unwrap();
         assert_eq!(g.address_list.as_deref(), Some(ISOLATION_PROFILE));
         assert_eq!(g.router_group.as_deref(), Some(ISOLATION_PROFILE));
-        assert_eq!(g.rate_limit, None, "the isolation profile sets the speed");
+        assert!(g.isolated);
+        assert_eq!(
+            isolated_rate_limit(g.rate_limit.clone(), Some("64k/64k")).as_deref(),
+            Some("64k/64k")
+        );
+        assert_eq!(
+            isolated_rate_limit(g.rate_limit.clone(), None),
+            g.rate_limit
+        );
         assert_eq!(
             decide(
                 Account::User(&user(AccountStatus::Suspended)),

@@ -35,6 +35,9 @@ pub struct RadiusConfig {
     /// How often sessions report usage when their plan sets no interval: every Access-Accept
     /// carries Acct-Interim-Interval, and bootstrap tells the router to use it.
     pub interim: Duration,
+    /// Rate-Limit of isolated accounts (`[router] isolation_rate_limit`); `None` keeps the
+    /// plan's.
+    pub isolation_rate_limit: Option<String>,
 }
 
 /// The interim interval when nothing else is configured.
@@ -83,6 +86,8 @@ pub(super) struct Context {
     clients: Clients,
     /// Acct-Interim-Interval for plans that set none.
     interim_secs: u32,
+    /// Rate-Limit of isolated accounts.
+    isolation_rate_limit: Option<String>,
     stats: Arc<RadiusStats>,
     auth_replies: ReplyCache,
     acct_replies: ReplyCache,
@@ -160,6 +165,7 @@ impl RadiusServer {
             sessions,
             clients: config.clients,
             interim_secs: config.interim.as_secs().clamp(60, u32::MAX as u64) as u32,
+            isolation_rate_limit: config.isolation_rate_limit,
             stats: stats.clone(),
             auth_replies: ReplyCache::default(),
             acct_replies: ReplyCache::default(),
@@ -281,7 +287,10 @@ fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
         &ctx.sessions,
         client,
         &req,
-        ctx.interim_secs,
+        &access::Defaults {
+            interim_secs: ctx.interim_secs,
+            isolation_rate_limit: ctx.isolation_rate_limit.as_deref(),
+        },
         crate::now_ms(),
     );
     let reply =
@@ -579,6 +588,7 @@ mod tests {
             sessions,
             clients,
             interim_secs: 300,
+            isolation_rate_limit: None,
             stats: Arc::new(RadiusStats::default()),
             auth_replies: ReplyCache::default(),
             acct_replies: ReplyCache::default(),
