@@ -345,7 +345,7 @@ async fn accounting_sessions_quotas_and_disconnect() {
         "Access-Accept"
     );
 
-    let start = "Acct-Status-Type = Start, User-Name = Q1, Acct-Session-Id = 81a00001, NAS-Identifier = hq, Framed-IP-Address = 10.5.0.9\n";
+    let start = "Acct-Status-Type = Start, User-Name = Q1, Acct-Session-Id = 81a00001, NAS-Identifier = hq, Framed-IP-Address = 10.5.0.9, Calling-Station-Id = \"AA:BB:CC:00:00:01\"\n";
     assert_eq!(
         radclient(acct_addr, "acct", SECRET, start).unwrap().code,
         "Accounting-Response"
@@ -359,6 +359,18 @@ async fn accounting_sessions_quotas_and_disconnect() {
             .unwrap()
             .contains("Already logged in"),
         "{second:?}"
+    );
+    let elsewhere = "User-Name = Q1, User-Password = Q1, Calling-Station-Id = \"AA:BB:CC:00:00:02\", Message-Authenticator = 0x00\n";
+    assert_eq!(
+        radclient(auth_addr, "auth", SECRET, elsewhere).unwrap().code,
+        "Access-Reject"
+    );
+    // The same device dialing again (its CPE lost power and never sent a Stop) gets its seat
+    // back at once instead of waiting for the session to go stale.
+    let same_device = "User-Name = Q1, User-Password = Q1, Calling-Station-Id = \"aa:bb:cc:00:00:01\", Message-Authenticator = 0x00\n";
+    assert_eq!(
+        radclient(auth_addr, "auth", SECRET, same_device).unwrap().code,
+        "Access-Accept"
     );
 
     // The quota runs out mid-session: the agent tells the router to disconnect.
