@@ -270,10 +270,11 @@ async fn settings_menus() {
     let router = router().await;
     let mut c = Client::logged_in(router.addr()).await;
 
+    // RouterOS's own default: 1700, not RFC 5176's 3799.
     let reply = c.call(&["/radius/incoming/print"]).await;
     assert_eq!(
         words(&reply),
-        [vec!["!re", "=accept=no", "=port=3799"], vec!["!done"]]
+        [vec!["!re", "=accept=no", "=port=1700"], vec!["!done"]]
     );
     let reply = c
         .call(&["/radius/incoming/set", "=accept=yes", "=port=3799"])
