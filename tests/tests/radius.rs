@@ -362,14 +362,18 @@ async fn accounting_sessions_quotas_and_disconnect() {
     );
     let elsewhere = "User-Name = Q1, User-Password = Q1, Calling-Station-Id = \"AA:BB:CC:00:00:02\", Message-Authenticator = 0x00\n";
     assert_eq!(
-        radclient(auth_addr, "auth", SECRET, elsewhere).unwrap().code,
+        radclient(auth_addr, "auth", SECRET, elsewhere)
+            .unwrap()
+            .code,
         "Access-Reject"
     );
     // The same device dialing again (its CPE lost power and never sent a Stop) gets its seat
     // back at once instead of waiting for the session to go stale.
     let same_device = "User-Name = Q1, User-Password = Q1, Calling-Station-Id = \"aa:bb:cc:00:00:01\", Message-Authenticator = 0x00\n";
     assert_eq!(
-        radclient(auth_addr, "auth", SECRET, same_device).unwrap().code,
+        radclient(auth_addr, "auth", SECRET, same_device)
+            .unwrap()
+            .code,
         "Access-Accept"
     );
 
