@@ -8,7 +8,7 @@
 //! applies what the controller asks of the site (Disconnect, isolation, plan changes,
 //! router resync) through RADIUS CoA/Disconnect and the router API.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod cache;
 pub mod cli;

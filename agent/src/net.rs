@@ -3,7 +3,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Resolves `host:port` to the first address.
-pub async fn resolve(addr: &str) -> std::io::Result<SocketAddr> {
+pub(crate) async fn resolve(addr: &str) -> std::io::Result<SocketAddr> {
     tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::NotFound,
@@ -13,7 +13,7 @@ pub async fn resolve(addr: &str) -> std::io::Result<SocketAddr> {
 }
 
 /// A client-only endpoint on an ephemeral port of the right address family.
-pub fn client_endpoint(remote: SocketAddr) -> std::io::Result<quinn::Endpoint> {
+pub(crate) fn client_endpoint(remote: SocketAddr) -> std::io::Result<quinn::Endpoint> {
     let local: SocketAddr = if remote.is_ipv6() {
         (Ipv6Addr::UNSPECIFIED, 0).into()
     } else {

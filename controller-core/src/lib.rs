@@ -11,7 +11,7 @@
 //! `pki` (the CA), and pure helpers below everything: `tax`, `locale`, `secrets`,
 //! `delivery`.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod accounting;
 pub mod admin_login;

@@ -6,7 +6,7 @@
 //! Built on `mikrobill-core`, which it calls for every decision and every row; the
 //! `mikrobill-controller` binary starts it.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
 pub mod routes;

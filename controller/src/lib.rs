@@ -3,7 +3,7 @@
 //! the QUIC `edge` agents talk to, and the job scheduler from `mikrobill-core`), `demo` (a
 //! newcomer's setup in one command).
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod cli;
 pub mod config;

@@ -5,7 +5,7 @@
 //! records and the enrollment exchange. The crate does no networking of its own beyond
 //! reading and writing frames on any tokio byte stream, so both ends share one codec.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod accounting;
 pub mod enroll;

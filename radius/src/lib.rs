@@ -5,7 +5,7 @@
 //! Nothing here touches a socket: callers hand in received bytes and send what comes back.
 
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod auth;
 pub mod dict;

@@ -7,7 +7,7 @@ use mikrobill_protocol::{read_frame, write_frame};
 use std::time::Duration;
 
 /// Records per batch.
-pub const BATCH_SIZE: usize = 500;
+pub(super) const BATCH_SIZE: usize = 500;
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 const IDLE_RECHECK: Duration = Duration::from_secs(5);
 

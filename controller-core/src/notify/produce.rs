@@ -31,7 +31,7 @@ pub(crate) struct Context {
 
 impl Context {
     /// Loads everything for one batch.
-    pub async fn load(db: &Db, conn: &mut sqlx::AnyConnection) -> DomainResult<Context> {
+    pub(crate) async fn load(db: &Db, conn: &mut sqlx::AnyConnection) -> DomainResult<Context> {
         Ok(Context {
             billing: crate::settings::billing(db).await?,
             settings: super::settings::get(db).await?,
@@ -45,7 +45,7 @@ impl Context {
     }
 
     /// Money as the recipient reads it.
-    pub fn money(&self, minor: i64, lang: Lang) -> String {
+    pub(crate) fn money(&self, minor: i64, lang: Lang) -> String {
         format_money(
             minor,
             &self.billing.currency,
@@ -55,7 +55,7 @@ impl Context {
     }
 
     /// A local date, e.g. `27 November 2026` / `27 Nopember` style names per language.
-    pub fn date(&self, ms: i64, lang: Lang) -> String {
+    pub(crate) fn date(&self, ms: i64, lang: Lang) -> String {
         let d = crate::billing::cycle::local_date(ms, self.billing.utc_offset_minutes);
         format!(
             "{} {} {}",
@@ -66,7 +66,7 @@ impl Context {
     }
 
     /// A local date and time, e.g. `27 November 2026 14:05`.
-    pub fn datetime(&self, ms: i64, lang: Lang) -> String {
+    pub(crate) fn datetime(&self, ms: i64, lang: Lang) -> String {
         let local = ms + i64::from(self.billing.utc_offset_minutes) * 60_000;
         let minutes = local.div_euclid(60_000).rem_euclid(24 * 60);
         format!(
@@ -78,7 +78,7 @@ impl Context {
     }
 
     /// The payment link of an invoice, or a fallback that names it.
-    pub fn payment_link(&self, invoice_id: &str, number: &str, lang: Lang) -> String {
+    pub(crate) fn payment_link(&self, invoice_id: &str, number: &str, lang: Lang) -> String {
         self.settings
             .payment_link(invoice_id)
             .unwrap_or_else(|| match lang {
@@ -142,7 +142,7 @@ pub(crate) struct Origin<'a> {
 
 impl<'a> Origin<'a> {
     /// A message with this dedupe prefix, to be sent from `not_before` on.
-    pub fn new(key: String, not_before: i64) -> Origin<'a> {
+    pub(crate) fn new(key: String, not_before: i64) -> Origin<'a> {
         Origin {
             key,
             event_id: None,

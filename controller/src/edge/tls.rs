@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Idle connections die after this long without any packet.
-pub const MAX_IDLE: Duration = Duration::from_secs(45);
+pub(super) const MAX_IDLE: Duration = Duration::from_secs(45);
 
 pub(super) fn server_config(ca: &Ca) -> Result<quinn::ServerConfig, EdgeError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());

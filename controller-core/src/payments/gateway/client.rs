@@ -26,7 +26,7 @@ pub(crate) struct Answer {
 impl ApiClient {
     /// A client for `base_url` (no trailing slash needed). The process's rustls crypto
     /// provider must be installed first.
-    pub fn new(base_url: &str) -> Result<ApiClient, String> {
+    pub(super) fn new(base_url: &str) -> Result<ApiClient, String> {
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -39,12 +39,12 @@ impl ApiClient {
     }
 
     /// The base URL, for `Debug` output.
-    pub fn base_url(&self) -> &str {
+    pub(super) fn base_url(&self) -> &str {
         &self.base_url
     }
 
     /// `GET {base}{path}` with an `Authorization` header.
-    pub async fn get(&self, path: &str, authorization: &str) -> Result<Answer, String> {
+    pub(super) async fn get(&self, path: &str, authorization: &str) -> Result<Answer, String> {
         let request = self
             .client
             .get(format!("{}{path}", self.base_url))
@@ -54,7 +54,7 @@ impl ApiClient {
     }
 
     /// `POST {base}{path}` with a JSON body and an `Authorization` header.
-    pub async fn post(
+    pub(super) async fn post(
         &self,
         path: &str,
         authorization: &str,

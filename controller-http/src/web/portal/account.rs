@@ -55,7 +55,7 @@ struct HomePage {
 }
 
 /// The overview of the logged-in subscriber.
-pub async fn home(State(state): State<AppState>, ctx: Ctx) -> PageResult {
+pub(super) async fn home(State(state): State<AppState>, ctx: Ctx) -> PageResult {
     let session = ctx.require_session()?;
     let settings = mikrobill_core::settings::billing(&state.db).await?;
     let offset = settings.utc_offset_minutes;
@@ -117,12 +117,12 @@ pub async fn home(State(state): State<AppState>, ctx: Ctx) -> PageResult {
 
 /// The Telegram link form's field.
 #[derive(Debug, serde::Deserialize)]
-pub struct LinkForm {
+pub(super) struct LinkForm {
     csrf: String,
 }
 
 /// Sends the subscriber to the bot with a one-time start token that links their chat.
-pub async fn link_telegram(
+pub(super) async fn link_telegram(
     State(state): State<AppState>,
     ctx: Ctx,
     form: Result<axum::Form<LinkForm>, axum::extract::rejection::FormRejection>,

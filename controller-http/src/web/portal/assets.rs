@@ -8,10 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 /// The stylesheet, also inlined into downloaded invoices.
-pub const STYLESHEET: &str = include_str!("../../../templates/portal/portal.css");
+pub(super) const STYLESHEET: &str = include_str!("../../../templates/portal/portal.css");
 
 /// The portal's stylesheet.
-pub async fn stylesheet() -> Response {
+pub(super) async fn stylesheet() -> Response {
     (
         [
             (
@@ -30,12 +30,12 @@ pub async fn stylesheet() -> Response {
 
 /// Where to go after switching.
 #[derive(Debug, Deserialize)]
-pub struct Back {
+pub(super) struct Back {
     back: Option<String>,
 }
 
 /// Remembers the chosen language for a year and goes back to the page it was chosen on.
-pub async fn switch_language(
+pub(super) async fn switch_language(
     ctx: Ctx,
     Path(code): Path<String>,
     Query(q): Query<Back>,
@@ -54,7 +54,7 @@ pub async fn switch_language(
 /// Where the language switch sends the browser back to: the `back` parameter the layout
 /// writes, else the page the link was clicked on (`Referer`), with its query, as long as it is
 /// a portal page; anything else is the portal's home.
-pub fn return_target(back: Option<&str>, referer: Option<&str>) -> String {
+pub(super) fn return_target(back: Option<&str>, referer: Option<&str>) -> String {
     back.and_then(portal_path)
         .or_else(|| referer.and_then(referer_path).and_then(portal_path))
         .unwrap_or_else(|| "/portal".to_string())

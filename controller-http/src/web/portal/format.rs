@@ -12,7 +12,7 @@ use mikrobill_core::vouchers::State;
 
 /// Formats values for one request: the language's texts and the operator's settings.
 #[derive(Debug, Clone)]
-pub struct Fmt {
+pub(super) struct Fmt {
     /// The texts.
     pub t: &'static Texts,
     /// Currency, decimals and time zone.
@@ -21,7 +21,7 @@ pub struct Fmt {
 
 impl Fmt {
     /// Money in the ledger currency.
-    pub fn money(&self, minor: i64) -> String {
+    pub(super) fn money(&self, minor: i64) -> String {
         format_money(
             minor,
             &self.settings.currency,
@@ -31,7 +31,7 @@ impl Fmt {
     }
 
     /// A local calendar date: `24/11/2026` in Indonesian, `2026-11-24` in English.
-    pub fn date(&self, ms: i64) -> String {
+    pub(super) fn date(&self, ms: i64) -> String {
         let d = cycle::local_date(ms, self.settings.utc_offset_minutes);
         match self.t.lang {
             Lang::Id => format!("{:02}/{:02}/{:04}", d.day(), u8::from(d.month()), d.year()),
@@ -40,7 +40,7 @@ impl Fmt {
     }
 
     /// A local date and time to the minute.
-    pub fn date_time(&self, ms: i64) -> String {
+    pub(super) fn date_time(&self, ms: i64) -> String {
         let local = ms + i64::from(self.settings.utc_offset_minutes) * 60_000;
         let minute_of_day = local.rem_euclid(86_400_000) / 60_000;
         format!(
@@ -52,12 +52,12 @@ impl Fmt {
     }
 
     /// A period of local days, end exclusive as stored: the last day shown is the day before.
-    pub fn period(&self, start: i64, end: i64) -> String {
+    pub(super) fn period(&self, start: i64, end: i64) -> String {
         format!("{} – {}", self.date(start), self.date(end - 1))
     }
 
     /// A duration in hours and minutes, e.g. `2 jam 5 menit`.
-    pub fn duration(&self, secs: i64) -> String {
+    pub(super) fn duration(&self, secs: i64) -> String {
         let minutes = secs.max(0) / 60;
         let (h, m) = (minutes / 60, minutes % 60);
         if h == 0 {
@@ -68,7 +68,7 @@ impl Fmt {
     }
 
     /// A data amount in decimal units with one decimal place, e.g. `1,5 GB`.
-    pub fn bytes(&self, bytes: i64) -> String {
+    pub(super) fn bytes(&self, bytes: i64) -> String {
         const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
         let mut value = bytes.max(0) as f64;
         let mut unit = 0;
@@ -89,7 +89,7 @@ impl Fmt {
     }
 
     /// A tax rate in basis points as a percentage, e.g. `11 %` or `12,5 %`.
-    pub fn percent(&self, bp: i64) -> String {
+    pub(super) fn percent(&self, bp: i64) -> String {
         let text = if bp % 100 == 0 {
             format!("{}", bp / 100)
         } else {
@@ -105,7 +105,7 @@ impl Fmt {
     }
 
     /// A subscription status.
-    pub fn subscription_status(&self, s: SubscriptionStatus) -> &'static str {
+    pub(super) fn subscription_status(&self, s: SubscriptionStatus) -> &'static str {
         match s {
             SubscriptionStatus::Active => self.t.sub_active,
             SubscriptionStatus::Isolated => self.t.sub_isolated,
@@ -114,7 +114,7 @@ impl Fmt {
     }
 
     /// An invoice status.
-    pub fn invoice_status(&self, s: InvoiceStatus) -> &'static str {
+    pub(super) fn invoice_status(&self, s: InvoiceStatus) -> &'static str {
         match s {
             InvoiceStatus::Unpaid => self.t.inv_unpaid,
             InvoiceStatus::Paid => self.t.inv_paid,
@@ -123,7 +123,7 @@ impl Fmt {
     }
 
     /// A payment method.
-    pub fn payment_method(&self, m: PaymentMethod) -> &'static str {
+    pub(super) fn payment_method(&self, m: PaymentMethod) -> &'static str {
         match m {
             PaymentMethod::Cash => self.t.pay_cash,
             PaymentMethod::Transfer => self.t.pay_transfer,
@@ -133,7 +133,7 @@ impl Fmt {
     }
 
     /// A voucher state.
-    pub fn voucher_state(&self, s: State) -> &'static str {
+    pub(super) fn voucher_state(&self, s: State) -> &'static str {
         match s {
             State::New => self.t.v_new,
             State::Sold => self.t.v_sold,

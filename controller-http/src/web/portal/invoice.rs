@@ -118,14 +118,18 @@ async fn load(
 }
 
 /// The invoice page.
-pub async fn show(State(state): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> PageResult {
+pub(super) async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> PageResult {
     let (f, inv, customer) = load(&state, &ctx, &id).await?;
     let online = state.gateways.links().is_some();
     render(&page(&ctx, &f, &inv, &customer, online, None))
 }
 
 /// The invoice page as a file to keep.
-pub async fn download(
+pub(super) async fn download(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,
@@ -144,12 +148,12 @@ pub async fn download(
 
 /// The Pay button's field.
 #[derive(Debug, Deserialize)]
-pub struct PayForm {
+pub(super) struct PayForm {
     csrf: String,
 }
 
 /// Creates (or reuses) a payment link and sends the subscriber there.
-pub async fn pay(
+pub(super) async fn pay(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(id): Path<String>,

@@ -23,7 +23,7 @@ struct LoginPage {
 }
 
 /// The login form.
-pub async fn form(ctx: Ctx) -> PageResult {
+pub(super) async fn form(ctx: Ctx) -> PageResult {
     if ctx.session.is_some() {
         return Ok(see_other("/portal"));
     }
@@ -40,14 +40,14 @@ fn show(ctx: &Ctx, identifier: String, error: Option<String>) -> PageResult {
 
 /// The login form's fields.
 #[derive(Debug, Deserialize)]
-pub struct LoginForm {
+pub(super) struct LoginForm {
     csrf: String,
     identifier: String,
     password: String,
 }
 
 /// Checks the login and opens a session.
-pub async fn submit(
+pub(super) async fn submit(
     State(state): State<AppState>,
     ctx: Ctx,
     form: Result<axum::Form<LoginForm>, FormRejection>,
@@ -142,14 +142,14 @@ fn show_code(ctx: &Ctx, identifier: String, error: Option<String>) -> PageResult
 
 /// The code request form's fields.
 #[derive(Debug, Deserialize)]
-pub struct CodeRequestForm {
+pub(super) struct CodeRequestForm {
     csrf: String,
     identifier: String,
 }
 
 /// Sends a one-time code to the customer's contacts. The answer is the same whether or not
 /// the identifier names a customer, so the form cannot be used to find out who is one.
-pub async fn request_code(
+pub(super) async fn request_code(
     State(state): State<AppState>,
     ctx: Ctx,
     form: Result<axum::Form<CodeRequestForm>, FormRejection>,
@@ -180,14 +180,14 @@ pub async fn request_code(
 
 /// The code login form's fields.
 #[derive(Debug, Deserialize)]
-pub struct CodeLoginForm {
+pub(super) struct CodeLoginForm {
     csrf: String,
     identifier: String,
     code: String,
 }
 
 /// Checks a one-time code and opens a session; throttled like a password login.
-pub async fn submit_code(
+pub(super) async fn submit_code(
     State(state): State<AppState>,
     ctx: Ctx,
     form: Result<axum::Form<CodeLoginForm>, FormRejection>,
@@ -210,12 +210,12 @@ pub async fn submit_code(
 
 /// The logout form's field.
 #[derive(Debug, Deserialize)]
-pub struct LogoutForm {
+pub(super) struct LogoutForm {
     csrf: String,
 }
 
 /// Ends the session and clears its cookie.
-pub async fn logout(
+pub(super) async fn logout(
     State(state): State<AppState>,
     ctx: Ctx,
     form: Result<axum::Form<LogoutForm>, FormRejection>,

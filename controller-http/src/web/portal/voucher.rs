@@ -14,7 +14,7 @@ use mikrobill_core::portal::usage::{self, VoucherBalance};
 use serde::Deserialize;
 
 /// Unknown codes one address may try within the throttle window.
-pub const MAX_MISSES: i64 = 10;
+pub(super) const MAX_MISSES: i64 = 10;
 
 /// What the page shows about a found voucher.
 struct BalanceView {
@@ -69,19 +69,19 @@ fn show(
 }
 
 /// The lookup form.
-pub async fn form(ctx: Ctx) -> PageResult {
+pub(super) async fn form(ctx: Ctx) -> PageResult {
     show(&ctx, String::new(), None, None)
 }
 
 /// The lookup form's fields.
 #[derive(Debug, Deserialize)]
-pub struct LookupForm {
+pub(super) struct LookupForm {
     csrf: String,
     code: String,
 }
 
 /// Looks a code up.
-pub async fn lookup(
+pub(super) async fn lookup(
     State(state): State<AppState>,
     ctx: Ctx,
     form: Result<axum::Form<LookupForm>, FormRejection>,
