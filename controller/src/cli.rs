@@ -48,10 +48,9 @@ pub enum Command {
     /// Run the controller: HTTP API and the QUIC edge for agents.
     Serve(Box<ServeArgs>),
     /// Try MikroBill: controller on SQLite, sample plans and vouchers, a local agent serving RADIUS.
+    /// The demo keeps its data in the global `--data-dir` when one is given, else in a new
+    /// temporary directory (never the default data directory of `serve`).
     Demo {
-        /// Data directory (a new temporary one when absent).
-        #[arg(long)]
-        dir: Option<PathBuf>,
         /// HTTP listen address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         api_listen: SocketAddr,
@@ -631,6 +630,7 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
+    let explicit_data_dir = cli.data_dir.clone();
     let store = StoreConfig {
         data_dir: cli
             .data_dir
@@ -686,13 +686,14 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             crate::serve::run(config).await
         }
         Command::Demo {
-            dir,
             api_listen,
             edge_listen,
             radius_port,
         } => {
             crate::demo::run(crate::demo::DemoOptions {
-                dir,
+                // Only a directory asked for on the command line or in MIKROBILL_DATA_DIR:
+                // the config file's is a production one.
+                dir: explicit_data_dir,
                 api_listen,
                 edge_listen,
                 radius_port,

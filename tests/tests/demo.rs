@@ -11,7 +11,7 @@ fn demo_prints_a_radclient_line_that_logs_a_voucher_in() {
     let dir = tempfile::tempdir().unwrap();
     let radius_port = free_udp_addr().port();
     let mut demo = Command::new(bin("mikrobill-controller"))
-        .args(["demo", "--dir", dir.path().to_str().unwrap()])
+        .args(["demo", "--data-dir", dir.path().to_str().unwrap()])
         .args(["--api-listen", &format!("127.0.0.1:{}", free_tcp_port())])
         .args(["--edge-listen", &free_udp_addr().to_string()])
         .args(["--radius-port", &radius_port.to_string()])
@@ -34,6 +34,11 @@ fn demo_prints_a_radclient_line_that_logs_a_voucher_in() {
             printed.join("\n")
         );
     };
+    // The global --data-dir is where the demo keeps its database (it was once ignored).
+    assert!(
+        dir.path().join("mikrobill.db").exists(),
+        "no database in the --data-dir given"
+    );
     let pattern = format!("mikrobill-agent run --radius-auth-listen 127.0.0.1:{radius_port}");
     let running = Command::new("pgrep")
         .args(["-f", &pattern])
