@@ -148,7 +148,8 @@ fn clean(input: CustomerInput) -> DomainResult<Clean> {
     })
 }
 
-async fn fetch(conn: &mut sqlx::AnyConnection, id: &str) -> DomainResult<Customer> {
+/// Reads a customer inside a transaction or on a connection.
+pub(crate) async fn fetch(conn: &mut sqlx::AnyConnection, id: &str) -> DomainResult<Customer> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM customers WHERE id = $1"
     )))

@@ -15,7 +15,8 @@ use std::time::Duration;
 mikrobill_tests::on_both_backends!(
     pppoe_billing_cycle,
     subscription_changes_voids_and_reads,
-    settings_validation_and_roles
+    settings_validation_and_roles,
+    credit_pays_what_is_overdue_before_isolation
 );
 
 /// What the steps of the billing cycle share.
@@ -710,4 +711,144 @@ async fn subscription_changes_voids_and_reads(backend: Backend) {
     );
     agent_a.shutdown().await;
     agent_b.shutdown().await;
+}
+
+/// A local date `days` back, on a billing day every month has.
+fn days_ago(days: i64) -> String {
+    let mut d = cycle::local_date(mikrobill_core::db::now_ms(), 420);
+    for _ in 0..days {
+        d = d.previous_day().unwrap();
+    }
+    while d.day() > 28 {
+        d = d.previous_day().unwrap();
+    }
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}
+
+/// Credit a customer holds pays their oldest open invoice: on an operator's request
+/// (`apply-credit`), and by itself before the isolation sweep would isolate them for it.
+async fn credit_pays_what_is_overdue_before_isolation(backend: Backend) {
+    let s = Scenario::start(backend).await;
+    let admin = &s.admin;
+    let site = s.site("Dusun Utara").await;
+    let plan = s.pppoe_plan("Rumah 10M", 150000).await;
+    let start = days_ago(45);
+    let mut subs = Vec::new();
+    for (name, user) in [("Ani", "ani@utara"), ("Budi", "budi@utara")] {
+        let c = admin
+            .post("/api/v1/customers", &json!({"name": name}))
+            .await
+            .expect(201);
+        let sub = admin
+            .post(
+                "/api/v1/subscriptions",
+                &json!({"customer_id": c["id"], "plan_id": plan, "site_id": site,
+                        "username": user, "start_date": start}),
+            )
+            .await
+            .expect(201);
+        subs.push((
+            c["id"].as_str().unwrap().to_string(),
+            sub["id"].as_str().unwrap().to_string(),
+        ));
+    }
+    // The run issues each the cycle that started since; the first cycle is long overdue.
+    admin
+        .post("/api/v1/jobs/invoice-run/run", &json!({}))
+        .await
+        .expect(200);
+    let invoices = |cid: String| async move {
+        let list = admin
+            .get(&format!("/api/v1/invoices?customer_id={cid}"))
+            .await
+            .expect(200);
+        list["items"].as_array().unwrap().clone()
+    };
+    // A cashier takes twice the newer invoice's total against it: the extra is credit, while
+    // the older invoice stays unpaid.
+    let mut firsts = Vec::new();
+    for (cid, _) in &subs {
+        let items = invoices(cid.clone()).await;
+        assert_eq!(items.len(), 2, "{items:?}");
+        let (newer, older) = (&items[0], &items[1]);
+        let total = newer["total"].as_i64().unwrap();
+        let paid = admin
+            .post(
+                "/api/v1/payments",
+                &json!({"invoice_id": newer["id"], "amount": 2 * total, "method": "cash"}),
+            )
+            .await
+            .expect(201);
+        assert_eq!(paid["credited"], total);
+        firsts.push((
+            older["id"].as_str().unwrap().to_string(),
+            older["total"].as_i64().unwrap(),
+        ));
+    }
+
+    // Ani's credit is applied on request: a viewer may not, an admin may.
+    let (ani, _) = &subs[0];
+    let viewer_pw = s.ctl.cli(&["admin", "create", "lihat", "--role", "viewer"]);
+    let viewer_pw = viewer_pw
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap();
+    let viewer = Api::login(s.ctl.api_addr, "lihat", viewer_pw).await;
+    assert_eq!(
+        viewer
+            .post(&format!("/api/v1/customers/{ani}/apply-credit"), &json!({}))
+            .await
+            .status,
+        403
+    );
+    let applied = admin
+        .post(&format!("/api/v1/customers/{ani}/apply-credit"), &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(applied["applied"][0]["invoice_id"], firsts[0].0.as_str());
+    assert_eq!(applied["applied"][0]["amount"], firsts[0].1);
+    assert_eq!(applied["balance"], 0);
+    // Nothing left to apply: the second request changes nothing.
+    let again = admin
+        .post(&format!("/api/v1/customers/{ani}/apply-credit"), &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(again["applied"].as_array().unwrap().len(), 0);
+
+    // Budi's credit is left for the sweep: it pays his overdue invoice instead of isolating him.
+    let sweep = admin
+        .post("/api/v1/jobs/isolation-sweep/run", &json!({}))
+        .await
+        .expect(200);
+    assert_eq!(sweep["changed"], 0, "nobody is isolated: {sweep}");
+    for (i, (cid, sid)) in subs.iter().enumerate() {
+        let sub = admin
+            .get(&format!("/api/v1/subscriptions/{sid}"))
+            .await
+            .expect(200);
+        assert_eq!(sub["status"], "active");
+        let older = admin
+            .get(&format!("/api/v1/invoices/{}", firsts[i].0))
+            .await
+            .expect(200);
+        assert_eq!(older["status"], "paid");
+        let customer = admin
+            .get(&format!("/api/v1/customers/{cid}"))
+            .await
+            .expect(200);
+        assert_eq!(customer["balance"], 0);
+    }
+    let audit = admin
+        .get("/api/v1/audit?entity=customer&limit=20")
+        .await
+        .expect(200);
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "customer.apply_credit" && e["entity_id"] == ani.as_str()),
+        "{audit}"
+    );
+    s.finish().await;
 }

@@ -312,7 +312,9 @@ pub async fn issue(
         Some(&invoice),
     )
     .await?;
-    apply_credit(conn, actor, &invoice).await?;
+    // The customer's credit goes to their open invoices, oldest due first: an older overdue
+    // one before this new one.
+    super::credit::apply_balance(conn, actor, &invoice.customer_id).await?;
     let invoice = fetch(conn, &id).await?;
     let refs = crate::events::Refs {
         customer_id: Some(&invoice.customer_id),
@@ -327,32 +329,6 @@ pub async fn issue(
     )
     .await?;
     Ok(Some(invoice))
-}
-
-/// Adds `amount` to an invoice's paid amount inside the caller's transaction; returns how
-/// much was used (never more than what is outstanding) and marks it paid when complete.
-pub async fn add_payment(
-    conn: &mut sqlx::AnyConnection,
-    invoice_id: &str,
-    amount: i64,
-) -> DomainResult<i64> {
-    let inv = fetch(conn, invoice_id).await?;
-    let used = amount.min(inv.outstanding()).max(0);
-    if used == 0 {
-        return Ok(0);
-    }
-    let now = now_ms();
-    sqlx::query(
-        "UPDATE invoices SET amount_paid = amount_paid + $1, \
-         status = CASE WHEN amount_paid + $1 >= total THEN 'paid' ELSE status END, \
-         paid_at = CASE WHEN amount_paid + $1 >= total THEN $2 ELSE paid_at END WHERE id = $3",
-    )
-    .bind(used)
-    .bind(now)
-    .bind(invoice_id)
-    .execute(&mut *conn)
-    .await?;
-    Ok(used)
 }
 
 /// Voids an unpaid invoice that has received no money; its number stays used.
@@ -434,38 +410,4 @@ pub async fn list(
     .fetch_all(&db.pool)
     .await?;
     Ok(rows.iter().map(from_row).collect::<Result<_, _>>()?)
-}
-
-/// Pays a freshly issued invoice from the customer's credit, inside the caller's transaction
-/// (recorded as a payment of method `credit`). Here, with issuing, so invoices need nothing
-/// from the payments module, which needs them.
-pub async fn apply_credit(
-    conn: &mut sqlx::AnyConnection,
-    actor: &Actor,
-    invoice: &Invoice,
-) -> DomainResult<()> {
-    let balance: i64 = sqlx::query("SELECT balance FROM customers WHERE id = $1")
-        .bind(&invoice.customer_id)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("balance")?;
-    let use_now = balance.min(invoice.outstanding());
-    if use_now <= 0 {
-        return Ok(());
-    }
-    crate::customers::adjust_balance(conn, &invoice.customer_id, -use_now).await?;
-    let id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
-        "INSERT INTO payments (id, customer_id, invoice_id, amount, method, received_by, received_at) VALUES ($1, $2, $3, $4, 'credit', $5, $6)",
-    )
-    .bind(&id)
-    .bind(&invoice.customer_id)
-    .bind(&invoice.id)
-    .bind(use_now)
-    .bind(&actor.id)
-    .bind(now_ms())
-    .execute(&mut *conn)
-    .await?;
-    add_payment(conn, &invoice.id, use_now).await?;
-    Ok(())
 }

@@ -2,6 +2,9 @@
 //! invoices and re-activate subscriptions, are in the `payments` module, above both. Tax and the
 //! bounds of money amounts are in [`crate::tax`], which everything holding money uses.
 
+pub mod allocation;
+pub mod credit;
 pub mod cycle;
 pub mod invoices;
 pub mod overdue;
+pub mod settlement;

@@ -3,10 +3,11 @@
 //! overdue re-activates an isolated subscription in the same transaction. `gateway` holds the
 //! payment gateways whose confirmed notifications become payments here.
 
-pub mod allocation;
 pub mod gateway;
 
 use crate::audit::{self, Actor};
+use crate::billing::allocation;
+use crate::billing::credit;
 use crate::billing::invoices::{self, Invoice, InvoiceStatus};
 use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult, text};
@@ -160,33 +161,6 @@ struct NewPayment<'a> {
     note: Option<String>,
 }
 
-/// The unpaid invoices a payment may go to: the one it names, or all the customer's.
-async fn open_invoices(
-    conn: &mut sqlx::AnyConnection,
-    customer_id: &str,
-    invoice_id: Option<&str>,
-) -> DomainResult<Vec<allocation::OpenInvoice>> {
-    let rows = sqlx::query(
-        "SELECT id, number, due_at, total - amount_paid AS outstanding FROM invoices \
-         WHERE customer_id = $1 AND status = 'unpaid' AND (CAST($2 AS TEXT) IS NULL OR id = $2)",
-    )
-    .bind(customer_id)
-    .bind(invoice_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            Ok(allocation::OpenInvoice {
-                id: r.try_get("id")?,
-                number: r.try_get("number")?,
-                due_at: r.try_get("due_at")?,
-                outstanding: r.try_get("outstanding")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?)
-}
-
 /// Records money received and allocates it, in one transaction.
 async fn record_in(
     conn: &mut sqlx::AnyConnection,
@@ -228,12 +202,12 @@ async fn record_in(
             created: false,
         });
     }
-    let open = open_invoices(conn, &p.customer_id, p.invoice_id.as_deref()).await?;
+    let open = credit::open_invoices(conn, &p.customer_id, p.invoice_id.as_deref()).await?;
     let split = allocation::allocate(p.amount, &open);
     let mut allocations = Vec::new();
     let mut touched_subscriptions = Vec::new();
     for (invoice_id, amount) in split.parts {
-        let used = invoices::add_payment(conn, &invoice_id, amount).await?;
+        let used = crate::billing::settlement::add_payment(conn, &invoice_id, amount).await?;
         // The invoice was read in this transaction, so it still owes what the split assumed.
         debug_assert_eq!(used, amount);
         let inv = invoices::fetch(conn, &invoice_id).await?;
@@ -289,6 +263,50 @@ async fn record_in(
     )
     .await?;
     Ok(receipt)
+}
+
+/// What an operator's "apply credit" did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CreditApplied {
+    /// The customer's credit paid into each invoice, oldest due first.
+    pub applied: Vec<credit::CreditUse>,
+    /// Subscriptions re-activated because nothing overdue is left.
+    pub reactivated: Vec<String>,
+    /// The balance left.
+    pub balance: i64,
+}
+
+/// Pays the customer's credit into their open invoices now (it is also applied when an
+/// invoice is issued, when a downgrade credits them and before the isolation sweep).
+pub async fn apply_customer_credit(
+    db: &Db,
+    actor: &Actor,
+    customer_id: &str,
+) -> DomainResult<CreditApplied> {
+    let mut tx = db.begin().await?;
+    let before = crate::customers::fetch(&mut tx, customer_id).await?;
+    let (applied, reactivated) =
+        crate::subscriptions::settle_from_credit(&mut tx, actor, customer_id).await?;
+    let after = crate::customers::fetch(&mut tx, customer_id).await?;
+    let outcome = CreditApplied {
+        applied,
+        reactivated,
+        balance: after.balance,
+    };
+    if !outcome.applied.is_empty() {
+        audit::record(
+            &mut tx,
+            actor,
+            "customer.apply_credit",
+            "customer",
+            Some(customer_id),
+            Some(&before),
+            Some(&outcome),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 /// Records a payment taken by a cashier.

@@ -6,6 +6,7 @@ use super::account::{queue, sync};
 use super::record::{Subscription, fetch};
 use super::status::{self, Cause, Standing, SubscriptionStatus, Transition};
 use crate::audit::{self, Actor};
+use crate::billing::credit::{self, CreditUse};
 use crate::billing::overdue;
 use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult};
@@ -141,6 +142,24 @@ async fn has_overdue(
     Ok(overdue::any_overdue(&dues, s.grace_days, now))
 }
 
+/// Pays the customer's credit into their open invoices, oldest due first, and lifts the
+/// overdue isolations that settles, inside the caller's transaction. Returns what the
+/// credit paid and the subscriptions re-activated.
+pub async fn settle_from_credit(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    customer_id: &str,
+) -> DomainResult<(Vec<CreditUse>, Vec<String>)> {
+    let used = credit::apply_balance(conn, actor, customer_id).await?;
+    let mut reactivated = Vec::new();
+    for sub in used.iter().filter_map(|u| u.subscription_id.as_deref()) {
+        if !reactivated.iter().any(|r| r == sub) && reactivate_if_settled(conn, actor, sub).await? {
+            reactivated.push(sub.to_string());
+        }
+    }
+    Ok((used, reactivated))
+}
+
 /// After a payment: lifts an overdue isolation when nothing overdue is left. Returns whether
 /// it did. Manual isolations stay.
 pub async fn reactivate_if_settled(
@@ -177,8 +196,10 @@ pub async fn isolation_sweep(db: &Db, now: i64) -> DomainResult<u64> {
     let mut n = 0;
     for id in ids {
         let mut tx = db.begin().await?;
-        // Decided again inside the transaction: a payment may have landed meanwhile.
+        // Decided again inside the transaction: a payment may have landed meanwhile, and
+        // credit the customer holds pays what is open before anyone is isolated for it.
         let s = fetch(&mut tx, &id).await?;
+        settle_from_credit(&mut tx, &actor, &s.customer_id).await?;
         if has_overdue(&mut tx, &s, now).await?
             && apply(&mut tx, &actor, &s, Cause::Overdue).await?.is_some()
         {

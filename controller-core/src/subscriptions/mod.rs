@@ -17,7 +17,9 @@ mod validation;
 
 pub use create::{SubscriptionInput, create};
 pub use invoicing::invoice_run;
-pub use lifecycle::{isolate, isolation_sweep, reactivate, reactivate_if_settled, terminate};
+pub use lifecycle::{
+    isolate, isolation_sweep, reactivate, reactivate_if_settled, settle_from_credit, terminate,
+};
 pub use plan_change::change_plan;
 pub use record::{Subscription, SubscriptionFilter, fetch, get, list};
 pub use status::{IsolationReason, SubscriptionStatus};

@@ -107,8 +107,13 @@ pub async fn change_plan(
         } else if adjustment < 0 {
             let credit = crate::tax::apply(-adjustment, st.tax()).total;
             crate::customers::adjust_balance(&mut tx, &after.customer_id, credit).await?;
+            // The credit pays what the customer still owes (an older invoice may have them
+            // isolated) rather than wait in the balance for the next invoice.
+            super::lifecycle::settle_from_credit(&mut tx, actor, &after.customer_id).await?;
         }
     }
+    // Read again: the credit may have settled what kept it isolated.
+    let after = fetch(&mut tx, id).await?;
     tx.commit().await?;
     Ok(after)
 }

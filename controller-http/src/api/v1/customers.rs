@@ -9,6 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use mikrobill_core::auth::Perm;
 use mikrobill_core::customers::{self, Customer, CustomerFilter, CustomerInput, CustomerPatch};
+use mikrobill_core::payments::{self, CreditApplied};
 use mikrobill_core::portal::credentials::{self, PortalPasswordInput, PortalPasswordSet};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -21,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_customers, create_customer))
         .routes(routes!(get_customer, update_customer))
         .routes(routes!(set_portal_password))
+        .routes(routes!(apply_credit))
 }
 
 /// Filters of the customer list.
@@ -108,5 +110,22 @@ async fn set_portal_password(
     let input = body.into_inner()?;
     Ok(Json(
         credentials::set_password(&state.db, &caller.actor(), &id, input).await?,
+    ))
+}
+
+/// Pays the customer's credit (balance) into their open invoices now, oldest due first, and
+/// re-activates subscriptions that leaves with nothing overdue. Credit is also applied by
+/// itself when an invoice is issued, when a plan downgrade credits the customer and before
+/// the isolation sweep; this is for credit that arrived another way. A body is not needed.
+#[utoipa::path(post, path = "/customers/{id}/apply-credit", tag = "customers", security(("bearer" = [])), params(("id" = String, Path, description = "customer id")),
+    responses((status = 200, body = CreditApplied), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn apply_credit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<CreditApplied>> {
+    caller.require(Perm::WritePayments)?;
+    Ok(Json(
+        payments::apply_customer_credit(&state.db, &caller.actor(), &id).await?,
     ))
 }

@@ -1,6 +1,7 @@
 //! How money received is spread over a customer's unpaid invoices: the oldest due first
 //! (ties by invoice number), each up to what it still owes, and whatever is left becomes
-//! credit. Pure; `record_in` loads the invoices and stores the outcome.
+//! credit. Pure; `payments::record_in` (money received) and `credit::apply_balance` (the
+//! customer's balance) load the invoices and store the outcome.
 
 /// An unpaid invoice that money may go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
