@@ -32,6 +32,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/customers/{id}", "aocv"),
     ("PATCH", "/customers/{id}", "ao"),
     ("PUT", "/customers/{id}/portal-password", "ao"),
+    ("POST", "/customers/{id}/apply-credit", "ac"),
     ("GET", "/plans", "aocrv"),
     ("POST", "/plans", "a"),
     ("GET", "/plans/{id}", "aocrv"),
