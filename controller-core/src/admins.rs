@@ -420,6 +420,20 @@ pub async fn credit_reseller(
     .fetch_one(&mut *tx)
     .await?;
     let after = from_row(&row)?;
+    crate::revenue::record(
+        &mut tx,
+        &crate::revenue::Entry {
+            source: crate::revenue::Source::ResellerTopUp,
+            reference: &uuid::Uuid::new_v4().to_string(),
+            amount,
+            received_at: now_ms(),
+            method: None,
+            plan_id: None,
+            site_id: None,
+            reseller_id: Some(id),
+        },
+    )
+    .await?;
     #[derive(Serialize)]
     struct Credit<'a> {
         amount: i64,

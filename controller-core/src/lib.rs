@@ -4,7 +4,8 @@
 //! binary build on it; it knows neither). Domain modules own their SQL: `sites`,
 //! `site_groups`, `plans`, `vouchers`, `customers`, `subscriptions`, `billing` (invoices,
 //! payments, gateways), `accounting`, `sync_log`, `admins`, `portal` (the customer portal's
-//! domain), `commands`, `settings`, `stats`. Around them: `db` (one pool over SQLite or
+//! domain), `commands`, `settings`, `revenue` (every amount of money taken, in one ledger),
+//! `stats`. Around them: `db` (one pool over SQLite or
 //! PostgreSQL, migrations, data steps), `error` (the domain error), `audit`, `events` (the
 //! outbox and its consumers, webhooks), `notify` (messages to customers and operators),
 //! `jobs` (scheduled jobs under `lease`s), `auth` and `admin_login` (who may do what),
@@ -33,6 +34,7 @@ pub mod payments;
 pub mod pki;
 pub mod plans;
 pub mod portal;
+pub mod revenue;
 pub mod secrets;
 pub mod settings;
 pub mod site_groups;

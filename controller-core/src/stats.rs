@@ -1,4 +1,5 @@
-//! Read-only business figures for the admin dashboard: revenue per local day, vouchers
+//! Read-only business figures for the admin dashboard: revenue per local day (from the
+//! `revenue` ledger), vouchers
 //! sold, overdue subscriptions. Each figure is one indexed aggregate, so the dashboard stays
 //! cheap however many payments and vouchers exist.
 
@@ -8,11 +9,12 @@ use sqlx::Row;
 const DAY_MS: i64 = 86_400_000;
 
 /// The headline figures.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct Summary {
-    /// Money received since local midnight (credit allocations excluded).
+    /// Money taken since local midnight: payments, cash voucher sales and reseller top-ups
+    /// (the revenue ledger; credit moved onto invoices is not new money).
     pub revenue_today: i64,
-    /// Money received since the local month began.
+    /// Money taken since the local month began.
     pub revenue_month: i64,
     /// Vouchers sold since local midnight.
     pub vouchers_sold_today: i64,
@@ -47,7 +49,7 @@ pub async fn summary(db: &Db, now: i64, offset_min: i32) -> Result<Summary, DbEr
     let pool = &db.pool;
     let rev = sqlx::query(
         "SELECT CAST(COALESCE(SUM(CASE WHEN received_at >= $1 THEN amount ELSE 0 END), 0) AS BIGINT) AS today, \
-         CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS month FROM payments WHERE method <> 'credit' AND received_at >= $2",
+         CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS month FROM revenue WHERE received_at >= $2",
     )
     .bind(day)
     .bind(month)
@@ -94,7 +96,7 @@ pub async fn revenue_per_day(
     let off = offset_min as i64 * 60_000;
     let rows = sqlx::query(
         "SELECT CAST((received_at + $1) / $2 AS BIGINT) AS d, CAST(SUM(amount) AS BIGINT) AS total \
-         FROM payments WHERE method <> 'credit' AND received_at >= $3 GROUP BY CAST((received_at + $1) / $2 AS BIGINT)",
+         FROM revenue WHERE received_at >= $3 GROUP BY CAST((received_at + $1) / $2 AS BIGINT)",
     )
     .bind(off)
     .bind(DAY_MS)

@@ -55,6 +55,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/invoices/{id}", "aocv"),
     ("POST", "/invoices/{id}/void", "a"),
     ("GET", "/payments", "aocv"),
+    ("GET", "/reports/summary", "aocv"),
     ("POST", "/payments", "ac"),
     ("GET", "/payments/{id}", "aocv"),
     ("GET", "/settings/billing", "aocv"),

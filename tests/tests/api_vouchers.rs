@@ -495,6 +495,20 @@ async fn selling_a_batch_to_a_reseller(backend: Backend) {
     assert_eq!(sale["balance"], 15_000 - 9 * 1500);
     assert_eq!(sale["batch"]["owner_id"], reseller_id.as_str());
     assert_eq!(balance(&admin, &reseller_id).await, 1_500);
+    // Money taken: the two top-ups and the cash sale. The batch was paid from the reseller's
+    // balance, which was revenue when it was topped up, so it adds nothing.
+    let summary = admin.get("/api/v1/reports/summary").await.expect(200);
+    assert_eq!(
+        summary["revenue_today"],
+        10_000 + 2_000 + 5_000,
+        "{summary}"
+    );
+    assert_eq!(summary["revenue_month"], 10_000 + 2_000 + 5_000);
+    assert_eq!(
+        cashier.get("/api/v1/reports/summary").await.status,
+        200,
+        "a cashier reads payments"
+    );
     let detail = admin
         .get(&format!("/api/v1/voucher-batches/{id}"))
         .await

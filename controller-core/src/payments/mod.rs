@@ -202,6 +202,22 @@ async fn record_in(
             created: false,
         });
     }
+    if p.method != PaymentMethod::Credit {
+        crate::revenue::record(
+            conn,
+            &crate::revenue::Entry {
+                source: crate::revenue::Source::Payment,
+                reference: &id,
+                amount: p.amount,
+                received_at: now_ms(),
+                method: Some(p.method.as_str()),
+                plan_id: None,
+                site_id: None,
+                reseller_id: None,
+            },
+        )
+        .await?;
+    }
     let open = credit::open_invoices(conn, &p.customer_id, p.invoice_id.as_deref()).await?;
     let split = allocation::allocate(p.amount, &open);
     let mut allocations = Vec::new();

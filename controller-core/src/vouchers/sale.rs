@@ -38,6 +38,24 @@ pub async fn sell_voucher(
         Some(now_ms()),
     )
     .await?;
+    // Cash taken at the desk is revenue now (a voucher sold to a reseller was paid from its
+    // balance, which was revenue when topped up).
+    if after.price > 0 {
+        crate::revenue::record(
+            &mut tx,
+            &crate::revenue::Entry {
+                source: crate::revenue::Source::VoucherSale,
+                reference: code,
+                amount: after.price,
+                received_at: after.sold_at.unwrap_or_else(now_ms),
+                method: Some("cash"),
+                plan_id: Some(&after.plan_id),
+                site_id: after.site_id.as_deref(),
+                reseller_id: None,
+            },
+        )
+        .await?;
+    }
     audit::record(
         &mut tx,
         actor,

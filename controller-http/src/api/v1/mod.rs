@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod payments;
 pub mod plans;
+pub mod reports;
 pub mod settings;
 pub mod site_groups;
 pub mod sites;
@@ -40,4 +41,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(notifications::routes())
         .merge(site_groups::routes())
         .merge(vouchers::routes())
+        .merge(reports::routes())
 }
