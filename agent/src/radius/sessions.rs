@@ -63,6 +63,7 @@ struct SessionState {
 
 /// The layout entries had before the calling station was kept.
 #[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct SessionStateV2 {
     nas: String,
     session_id: String,
@@ -648,19 +649,7 @@ mod tests {
     #[test]
     fn entries_written_before_the_calling_station_was_kept_still_decode() {
         let (_d, s) = open();
-        #[derive(Serialize)]
-        struct V2 {
-            nas: String,
-            session_id: String,
-            started_ms: i64,
-            last_ms: i64,
-            time_secs: u64,
-            bytes: u64,
-            closed: bool,
-            nas_ip: Option<Ipv4Addr>,
-            nas_addr: Option<IpAddr>,
-        }
-        let v2 = V2 {
+        let v2 = SessionStateV2 {
             nas: "nas".into(),
             session_id: "c".into(),
             started_ms: 1,
