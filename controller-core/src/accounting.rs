@@ -92,6 +92,15 @@ pub async fn ingest(
 ) -> Result<IngestOutcome, IngestError> {
     validate(records)?;
     let now = now_ms();
+    // Usage is credited to the operator's local days.
+    let offset_min = crate::settings::billing(db)
+        .await
+        .map_err(|e| match e {
+            // The agent retries: its records are fine, the settings could not be read.
+            crate::error::DomainError::Db(db) => IngestError::Db(db),
+            other => IngestError::Db(DbError::Sqlx(sqlx::Error::Protocol(other.to_string()))),
+        })?
+        .utc_offset_minutes;
     let mut tx = db.begin().await?;
     let mut inserted = 0u64;
     for chunk in records.chunks(500) {
@@ -124,6 +133,7 @@ pub async fn ingest(
         }
         inserted += q.execute(&mut *tx).await?.rows_affected();
     }
+    crate::usage::store::apply(&mut tx, db.backend, site_id, records, offset_min).await?;
     activate_vouchers(&mut tx, site_id, records).await?;
     tx.commit().await?;
     let inserted = inserted as u32;

@@ -9,6 +9,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod api;
+pub mod csv;
+pub mod report_csv;
 pub mod routes;
 pub mod server;
 pub mod web;

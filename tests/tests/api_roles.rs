@@ -56,6 +56,13 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/invoices/{id}/void", "a"),
     ("GET", "/payments", "aocv"),
     ("GET", "/reports/summary", "aocv"),
+    ("GET", "/reports/revenue", "aocv"),
+    ("GET", "/reports/voucher-sales", "aocv"),
+    ("GET", "/reports/receivables", "aocv"),
+    ("GET", "/reports/subscribers", "aocv"),
+    ("GET", "/reports/usage", "aocv"),
+    // Each export has its own permission; the matrix asks for payments.
+    ("GET", "/exports/{name}", "aocv"),
     ("POST", "/payments", "ac"),
     ("GET", "/payments/{id}", "aocv"),
     ("GET", "/settings/billing", "aocv"),
@@ -179,7 +186,8 @@ async fn every_role_gets_exactly_its_endpoints(backend: Backend) {
     for (method, path, allowed) in MATRIX {
         let url = format!(
             "/api/v1{}",
-            path.replace("{id}", fake)
+            path.replace("/exports/{name}", "/exports/payments")
+                .replace("{id}", fake)
                 .replace("{name}", "no-such-job")
                 .replace("{topic}", "invoice.reminder")
                 .replace("{lang}", "en")

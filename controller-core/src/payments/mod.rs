@@ -202,22 +202,6 @@ async fn record_in(
             created: false,
         });
     }
-    if p.method != PaymentMethod::Credit {
-        crate::revenue::record(
-            conn,
-            &crate::revenue::Entry {
-                source: crate::revenue::Source::Payment,
-                reference: &id,
-                amount: p.amount,
-                received_at: now_ms(),
-                method: Some(p.method.as_str()),
-                plan_id: None,
-                site_id: None,
-                reseller_id: None,
-            },
-        )
-        .await?;
-    }
     let open = credit::open_invoices(conn, &p.customer_id, p.invoice_id.as_deref()).await?;
     let split = allocation::allocate(p.amount, &open);
     let mut allocations = Vec::new();
@@ -237,6 +221,34 @@ async fn record_in(
         {
             touched_subscriptions.push(s);
         }
+    }
+    if p.method != PaymentMethod::Credit {
+        // Reports by site and plan credit a payment to the subscription of the oldest
+        // invoice it paid (one payment rarely spans subscriptions; credit alone names none).
+        let (plan_id, site_id) = match touched_subscriptions.first() {
+            Some(sub) => sqlx::query_as::<_, (String, String)>(
+                "SELECT plan_id, site_id FROM subscriptions WHERE id = $1",
+            )
+            .bind(sub)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map_or((None, None), |(p, s)| (Some(p), Some(s))),
+            None => (None, None),
+        };
+        crate::revenue::record(
+            conn,
+            &crate::revenue::Entry {
+                source: crate::revenue::Source::Payment,
+                reference: &id,
+                amount: p.amount,
+                received_at: now_ms(),
+                method: Some(p.method.as_str()),
+                plan_id: plan_id.as_deref(),
+                site_id: site_id.as_deref(),
+                reseller_id: None,
+            },
+        )
+        .await?;
     }
     let left = split.credit;
     if left > 0 {

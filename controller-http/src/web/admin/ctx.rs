@@ -2,7 +2,6 @@
 //! their language, the settings money and dates are shown with, the CSRF token for forms and
 //! a one-shot flash message. The POST extractor is in `form.rs`, error pages in `error.rs`.
 
-use super::dates::local;
 use super::error::WebError;
 use super::flash::{FLASH_COOKIE, Flash};
 use super::return_path::referer_path;
@@ -19,6 +18,7 @@ use mikrobill_core::audit::Actor;
 use mikrobill_core::auth::{Perm, Principal};
 use mikrobill_core::db::DbError;
 use mikrobill_core::error::DomainError;
+use mikrobill_core::locale::dates::local;
 use mikrobill_core::settings::BillingSettings;
 use std::borrow::Borrow;
 
@@ -61,37 +61,78 @@ pub struct Ctx {
     pub here: String,
 }
 
-/// Navigation entries: path, text key, the permission that shows it.
-const NAV: &[(&str, &str, Option<Perm>)] = &[
-    ("/", "nav.dashboard", None),
-    ("/customers", "nav.customers", Some(Perm::ReadCustomers)),
-    ("/plans", "nav.plans", Some(Perm::ReadPlans)),
-    ("/vouchers", "nav.vouchers", Some(Perm::ReadVouchers)),
-    ("/shop", "nav.shop", Some(Perm::BuyVouchers)),
+/// A navigation entry: path, text key, the permission that shows it.
+type NavEntry = (&'static str, &'static str, Option<Perm>);
+
+/// The navigation, grouped the way operators think of their work; a group without a title
+/// is a plain link in the bar.
+const NAV: &[(Option<&str>, &[NavEntry])] = &[
+    (None, &[("/", "nav.dashboard", None)]),
     (
-        "/subscriptions",
-        "nav.subscriptions",
-        Some(Perm::ReadSubscriptions),
+        Some("nav.sales"),
+        &[
+            ("/vouchers", "nav.vouchers", Some(Perm::ReadVouchers)),
+            ("/shop", "nav.shop", Some(Perm::BuyVouchers)),
+            (
+                "/resellers",
+                "reseller.title",
+                Some(Perm::ManageResellerBalance),
+            ),
+            ("/cash", "nav.cash", Some(Perm::WritePayments)),
+            ("/plans", "nav.plans", Some(Perm::ReadPlans)),
+        ],
     ),
-    ("/invoices", "nav.invoices", Some(Perm::ReadInvoices)),
-    ("/cash", "nav.cash", Some(Perm::WritePayments)),
-    ("/payments", "nav.payments", Some(Perm::ReadPayments)),
     (
-        "/resellers",
-        "reseller.title",
-        Some(Perm::ManageResellerBalance),
+        Some("nav.subscribers"),
+        &[
+            ("/customers", "nav.customers", Some(Perm::ReadCustomers)),
+            (
+                "/subscriptions",
+                "nav.subscriptions",
+                Some(Perm::ReadSubscriptions),
+            ),
+            ("/invoices", "nav.invoices", Some(Perm::ReadInvoices)),
+            ("/payments", "nav.payments", Some(Perm::ReadPayments)),
+        ],
     ),
-    ("/sites", "nav.sites", Some(Perm::ReadSites)),
-    ("/admins", "nav.admins", Some(Perm::ReadAdmins)),
-    ("/audit", "nav.audit", Some(Perm::ReadAudit)),
-    // Also shown to a role that reads settings only (the section then opens on templates).
-    ("/notifications", "notify.title", Some(Perm::ReadCustomers)),
-    ("/jobs", "job.title", Some(Perm::RunJobs)),
-    ("/events", "event.title", Some(Perm::ReadAudit)),
-    ("/webhooks", "webhook.title", Some(Perm::WriteSettings)),
-    ("/settings", "nav.settings", Some(Perm::ReadSettings)),
-    ("/tokens", "token.title", None),
+    (
+        Some("nav.network"),
+        &[
+            ("/sites", "nav.sites", Some(Perm::ReadSites)),
+            ("/sites/groups", "group.title", Some(Perm::ReadSites)),
+        ],
+    ),
+    (
+        None,
+        &[("/reports", "nav.reports", Some(Perm::ReadPayments))],
+    ),
+    (
+        Some("nav.system"),
+        &[
+            ("/admins", "nav.admins", Some(Perm::ReadAdmins)),
+            ("/tokens", "token.title", None),
+            ("/audit", "nav.audit", Some(Perm::ReadAudit)),
+            ("/events", "event.title", Some(Perm::ReadAudit)),
+            ("/webhooks", "webhook.title", Some(Perm::WriteSettings)),
+            ("/jobs", "job.title", Some(Perm::RunJobs)),
+            // Also shown to a role that reads settings only (the section then opens on
+            // templates).
+            ("/notifications", "notify.title", Some(Perm::ReadCustomers)),
+            ("/settings", "nav.settings", Some(Perm::ReadSettings)),
+        ],
+    ),
 ];
+
+/// A group of the navigation.
+#[derive(Debug, Clone)]
+pub struct NavGroup {
+    /// Its title; `None` for a plain link.
+    pub label: Option<&'static str>,
+    /// Its entries this admin may see.
+    pub items: Vec<NavItem>,
+    /// Whether the current page is in it.
+    pub current: bool,
+}
 
 impl Ctx {
     /// Whether the admin's role grants `perm`.
@@ -167,25 +208,45 @@ impl Ctx {
         crate::web::assets::VERSION
     }
 
-    /// The navigation entries this admin may see.
-    pub fn nav(&self) -> Vec<NavItem> {
+    /// The navigation groups and entries this admin may see; the current entry is the one
+    /// whose path is the longest prefix of this page's (`/sites/groups` over `/sites`).
+    pub fn nav(&self) -> Vec<NavGroup> {
+        let visible = |(href, _, perm): &&NavEntry| {
+            (perm.is_none_or(|p| self.can(p))
+                || (*href == "/notifications" && self.can(Perm::ReadSettings)))
+                && (*href != "/shop" || self.principal.role == mikrobill_core::auth::Role::Reseller)
+        };
+        let matches = |href: &str| {
+            if href == "/" {
+                self.path == "/"
+            } else {
+                self.path == href || self.path.starts_with(&format!("{href}/"))
+            }
+        };
+        let current = NAV
+            .iter()
+            .flat_map(|(_, entries)| entries.iter())
+            .filter(|(href, _, _)| matches(href))
+            .map(|(href, _, _)| *href)
+            .max_by_key(|href| href.len());
         NAV.iter()
-            .filter(|(href, _, perm)| {
-                perm.is_none_or(|p| self.can(p))
-                    || (*href == "/notifications" && self.can(Perm::ReadSettings))
+            .map(|(label, entries)| {
+                let items: Vec<NavItem> = entries
+                    .iter()
+                    .filter(visible)
+                    .map(|(href, key, _)| NavItem {
+                        href,
+                        label: self.t(key),
+                        current: current == Some(*href),
+                    })
+                    .collect();
+                NavGroup {
+                    label: label.map(|k| self.t(k)),
+                    current: items.iter().any(|i| i.current),
+                    items,
+                }
             })
-            .filter(|(href, _, _)| {
-                *href != "/shop" || self.principal.role == mikrobill_core::auth::Role::Reseller
-            })
-            .map(|(href, key, _)| NavItem {
-                href,
-                label: self.t(key),
-                current: if *href == "/" {
-                    self.path == "/"
-                } else {
-                    self.path == *href || self.path.starts_with(&format!("{href}/"))
-                },
-            })
+            .filter(|g| !g.items.is_empty())
             .collect()
     }
 

@@ -10,7 +10,6 @@ pub mod auth;
 pub mod ctx;
 pub mod customers;
 pub mod dashboard;
-pub mod dates;
 pub mod error;
 pub mod flash;
 pub mod form;
@@ -23,6 +22,7 @@ pub mod notifications;
 pub mod payments;
 pub mod plans;
 pub mod print;
+pub mod reports;
 pub mod return_path;
 pub mod session;
 pub mod settings;
@@ -116,6 +116,9 @@ pub fn router() -> Router<AppState> {
         )
         .route("/tokens/{id}/revoke", post(admins::revoke_token))
         .route("/audit", get(audit::list))
+        .route("/reports", get(reports::page))
+        .route("/reports/csv", get(reports::download))
+        .route("/exports/{name}", get(reports::export))
         .route("/events", get(webhooks::events))
         .route(
             "/events/parked/{consumer}/{event_id}/retry",

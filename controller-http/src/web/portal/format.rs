@@ -69,23 +69,7 @@ impl Fmt {
 
     /// A data amount in decimal units with one decimal place, e.g. `1,5 GB`.
     pub(super) fn bytes(&self, bytes: i64) -> String {
-        const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-        let mut value = bytes.max(0) as f64;
-        let mut unit = 0;
-        while value >= 1000.0 && unit < UNITS.len() - 1 {
-            value /= 1000.0;
-            unit += 1;
-        }
-        let text = if unit == 0 {
-            format!("{value:.0}")
-        } else {
-            format!("{value:.1}")
-        };
-        let text = match self.t.lang {
-            Lang::Id => text.replace('.', ","),
-            Lang::En => text,
-        };
-        format!("{text} {}", UNITS[unit])
+        mikrobill_core::locale::format_bytes(bytes, self.t.lang)
     }
 
     /// A tax rate in basis points as a percentage, e.g. `11 %` or `12,5 %`.

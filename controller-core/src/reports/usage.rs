@@ -1,0 +1,138 @@
+//! Usage per site, per customer or per account over a range, and per local day or month
+//! for one of them, read from the usage ledger (`usage_daily`), never from raw accounting.
+
+use super::period::{Period, Range, start_of};
+use crate::db::{Db, DbError};
+use sqlx::Row;
+
+/// What usage is grouped by.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageBy {
+    /// The site the sessions ran at.
+    Site,
+    /// The customer owning the PPPoE subscription (voucher use names no customer).
+    Customer,
+    /// The account: voucher code or PPPoE username.
+    Account,
+}
+
+/// One group's usage, or one period's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct UsageLine {
+    /// Start of the local day or month, for a series; absent for a ranking.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<i64>,
+    /// Site id, customer id or account name.
+    pub key: String,
+    /// What a person reads for the key.
+    pub label: String,
+    /// Online time in seconds.
+    pub online_secs: i64,
+    /// Octets from subscribers.
+    pub bytes_in: i64,
+    /// Octets to subscribers.
+    pub bytes_out: i64,
+    /// Sessions started.
+    pub sessions: i64,
+}
+
+impl UsageBy {
+    fn sql(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            UsageBy::Site => ("u.site_id", "s.name", "JOIN sites s ON s.id = u.site_id"),
+            UsageBy::Customer => (
+                "c.id",
+                "c.name",
+                "JOIN subscriptions sub ON sub.username = u.username \
+                 JOIN customers c ON c.id = sub.customer_id",
+            ),
+            UsageBy::Account => ("u.username", "u.username", ""),
+        }
+    }
+}
+
+const SUMS: &str = "CAST(SUM(u.session_time_secs) AS BIGINT) AS secs, \
+    CAST(SUM(u.input_octets) AS BIGINT) AS bin, CAST(SUM(u.output_octets) AS BIGINT) AS bout, \
+    CAST(SUM(u.sessions) AS BIGINT) AS n";
+
+fn line(r: &sqlx::any::AnyRow, period_start: Option<i64>) -> Result<UsageLine, DbError> {
+    Ok(UsageLine {
+        period_start,
+        key: r.try_get("k")?,
+        label: r.try_get("l")?,
+        online_secs: r.try_get("secs")?,
+        bytes_in: r.try_get("bin")?,
+        bytes_out: r.try_get("bout")?,
+        sessions: r.try_get("n")?,
+    })
+}
+
+/// The `top` groups that moved most traffic in `range`, largest first.
+pub async fn ranking(
+    db: &Db,
+    range: Range,
+    by: UsageBy,
+    top: u32,
+) -> Result<Vec<UsageLine>, DbError> {
+    let (key, label, join) = by.sql();
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {key} AS k, {label} AS l, {SUMS} FROM usage_daily u {join} \
+         WHERE u.day >= $1 AND u.day < $2 GROUP BY {key}, {label} \
+         ORDER BY CAST(SUM(u.input_octets + u.output_octets) AS BIGINT) DESC, {key} LIMIT $3"
+    )))
+    .bind(range.from)
+    .bind(range.to)
+    .bind(i64::from(top))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| line(r, None)).collect()
+}
+
+/// Usage per `period` in `range`, of everything or of one site, customer or account.
+pub async fn series(
+    db: &Db,
+    range: Range,
+    period: Period,
+    only: Option<(UsageBy, &str)>,
+    offset_min: i32,
+) -> Result<Vec<UsageLine>, DbError> {
+    let (join, cond) = match only {
+        None => ("", String::new()),
+        Some((by, _)) => {
+            let (key, _, join) = by.sql();
+            (join, format!(" AND {key} = $3"))
+        }
+    };
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT u.day AS d, '' AS k, '' AS l, {SUMS} FROM usage_daily u {join} \
+         WHERE u.day >= $1 AND u.day < $2{cond} GROUP BY u.day"
+    )))
+    .bind(range.from)
+    .bind(range.to);
+    if let Some((_, key)) = only {
+        q = q.bind(key.to_string());
+    }
+    let rows = q.fetch_all(&db.pool).await?;
+    let mut out: Vec<UsageLine> = super::period::starts(range, period, offset_min)
+        .into_iter()
+        .map(|s| UsageLine {
+            period_start: Some(s),
+            ..UsageLine::default()
+        })
+        .collect();
+    for r in rows {
+        let day: i64 = r.try_get("d")?;
+        let start = start_of(day, period, offset_min);
+        let got = line(&r, None)?;
+        if let Some(slot) = out.iter_mut().find(|l| l.period_start == Some(start)) {
+            slot.online_secs += got.online_secs;
+            slot.bytes_in += got.bytes_in;
+            slot.bytes_out += got.bytes_out;
+            slot.sessions += got.sessions;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,161 @@
+//! Loads the highs of the sessions a batch names and stores what [`fold`] made of it, inside
+//! the ingest transaction, so the usage ledger moves exactly when the records are committed.
+
+use super::fold::{Counters, Folded, Reading, SessionHigh, SessionKey, fold};
+use crate::db::{Backend, DbError, values_rows};
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// Bound parameters per statement stay well under SQLite's limit.
+const CHUNK: usize = 400;
+
+/// The readings in a batch: Start, Interim-Update and Stop of named accounts.
+pub fn readings(records: &[AccountingRecord]) -> Vec<Reading> {
+    records
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.status,
+                AcctStatus::Start | AcctStatus::InterimUpdate | AcctStatus::Stop
+            ) && !r.username.is_empty()
+        })
+        .map(|r| Reading {
+            key: SessionKey {
+                nas: r.nas_identifier.clone(),
+                session: r.session_id.clone(),
+            },
+            username: r.username.clone(),
+            at: r.event_time_ms,
+            counters: Counters {
+                // Validation has already refused counters beyond i64.
+                secs: r.session_time_secs as i64,
+                bytes_in: r.input_octets as i64,
+                bytes_out: r.output_octets as i64,
+            },
+        })
+        .collect()
+}
+
+/// Folds a site's batch into the ledger inside `tx`. On PostgreSQL the site's ledger rows are
+/// locked first, so two deliveries of one site (an agent reconnecting to another replica while
+/// its old session still commits) cannot both count the same growth; SQLite's write lock
+/// already serialises them.
+pub async fn apply(
+    tx: &mut sqlx::AnyConnection,
+    backend: Backend,
+    site_id: &str,
+    records: &[AccountingRecord],
+    offset_min: i32,
+) -> Result<(), DbError> {
+    let readings = readings(records);
+    if readings.is_empty() {
+        return Ok(());
+    }
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('usage:' || $1))")
+            .bind(site_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let known = load(tx, site_id, &readings).await?;
+    let folded = fold(&known, &readings, offset_min);
+    store(tx, site_id, &folded).await
+}
+
+async fn load(
+    tx: &mut sqlx::AnyConnection,
+    site_id: &str,
+    readings: &[Reading],
+) -> Result<HashMap<SessionKey, SessionHigh>, DbError> {
+    let mut ids: Vec<&str> = readings.iter().map(|r| r.key.session.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut known = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT nas_identifier, session_id, username, session_time_secs, input_octets, \
+             output_octets, first_at, last_at FROM usage_sessions \
+             WHERE site_id = $1 AND session_id IN ({})",
+            marks.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(site_id.to_string());
+        for id in chunk {
+            q = q.bind(id.to_string());
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            known.insert(
+                SessionKey {
+                    nas: row.try_get("nas_identifier")?,
+                    session: row.try_get("session_id")?,
+                },
+                SessionHigh {
+                    username: row.try_get("username")?,
+                    counters: Counters {
+                        secs: row.try_get("session_time_secs")?,
+                        bytes_in: row.try_get("input_octets")?,
+                        bytes_out: row.try_get("output_octets")?,
+                    },
+                    first_at: row.try_get("first_at")?,
+                    last_at: row.try_get("last_at")?,
+                },
+            );
+        }
+    }
+    Ok(known)
+}
+
+async fn store(tx: &mut sqlx::AnyConnection, site_id: &str, f: &Folded) -> Result<(), DbError> {
+    let sessions: Vec<_> = f.sessions.iter().collect();
+    for chunk in sessions.chunks(CHUNK / 9) {
+        let sql = format!(
+            "INSERT INTO usage_sessions (site_id, nas_identifier, session_id, username, \
+             session_time_secs, input_octets, output_octets, first_at, last_at) VALUES {} \
+             ON CONFLICT (site_id, session_id, nas_identifier) DO UPDATE SET \
+             session_time_secs = excluded.session_time_secs, input_octets = excluded.input_octets, \
+             output_octets = excluded.output_octets, first_at = excluded.first_at, \
+             last_at = excluded.last_at",
+            values_rows(chunk.len(), 9)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (k, h) in chunk {
+            q = q
+                .bind(site_id.to_string())
+                .bind(k.nas.clone())
+                .bind(k.session.clone())
+                .bind(h.username.clone())
+                .bind(h.counters.secs)
+                .bind(h.counters.bytes_in)
+                .bind(h.counters.bytes_out)
+                .bind(h.first_at)
+                .bind(h.last_at);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let days: Vec<_> = f.days.iter().collect();
+    for chunk in days.chunks(CHUNK / 7) {
+        let sql = format!(
+            "INSERT INTO usage_daily (day, site_id, username, session_time_secs, input_octets, \
+             output_octets, sessions) VALUES {} ON CONFLICT (day, site_id, username) DO UPDATE SET \
+             session_time_secs = usage_daily.session_time_secs + excluded.session_time_secs, \
+             input_octets = usage_daily.input_octets + excluded.input_octets, \
+             output_octets = usage_daily.output_octets + excluded.output_octets, \
+             sessions = usage_daily.sessions + excluded.sessions",
+            values_rows(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((day, user), u) in chunk {
+            q = q
+                .bind(*day)
+                .bind(site_id.to_string())
+                .bind(user.clone())
+                .bind(u.used.secs)
+                .bind(u.used.bytes_in)
+                .bind(u.used.bytes_out)
+                .bind(u.sessions);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
