@@ -47,7 +47,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller: HTTP API and the QUIC edge for agents.
     Serve(Box<ServeArgs>),
-    /// Try MikroBill: controller on SQLite, sample plans and vouchers, a local agent serving RADIUS.
+    /// Try MikroBill: controller on SQLite, two sites with local agents serving RADIUS, sample
+    /// vouchers and (on first start) three months of customers, invoices, payments and usage.
     /// The demo keeps its data in the global `--data-dir` when one is given, else in a new
     /// temporary directory (never the default data directory of `serve`).
     Demo {
@@ -57,7 +58,8 @@ pub enum Command {
         /// QUIC edge listen address.
         #[arg(long, default_value = "127.0.0.1:4433")]
         edge_listen: SocketAddr,
-        /// RADIUS port of the demo agent on 127.0.0.1 (accounting uses the next one).
+        /// RADIUS port of the first demo agent on 127.0.0.1 (accounting uses the next one; the
+        /// second site's agent the two after).
         #[arg(long, default_value_t = 18120)]
         radius_port: u16,
     },

@@ -1,7 +1,10 @@
 //! `mikrobill-controller demo` gives a newcomer a working setup: the radclient line it prints
-//! logs a voucher in through a real, freshly enrolled agent.
+//! logs a voucher in through a real, freshly enrolled agent, the admin login it prints works,
+//! and a quarter of history makes every report show data at first start.
 
+use mikrobill_tests::http::Api;
 use mikrobill_tests::{bin, free_tcp_port, free_udp_addr};
+use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,9 +13,10 @@ use std::time::{Duration, Instant};
 fn demo_prints_a_radclient_line_that_logs_a_voucher_in() {
     let dir = tempfile::tempdir().unwrap();
     let radius_port = free_udp_addr().port();
+    let api_addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
     let mut demo = Command::new(bin("mikrobill-controller"))
         .args(["demo", "--data-dir", dir.path().to_str().unwrap()])
-        .args(["--api-listen", &format!("127.0.0.1:{}", free_tcp_port())])
+        .args(["--api-listen", &api_addr.to_string()])
         .args(["--edge-listen", &free_udp_addr().to_string()])
         .args(["--radius-port", &radius_port.to_string()])
         .stdout(Stdio::piped())
@@ -64,6 +68,36 @@ fn demo_prints_a_radclient_line_that_logs_a_voucher_in() {
         "{stdout}"
     );
 
+    // The printed login opens the admin API, and the seeded quarter fills every report.
+    let login = printed
+        .iter()
+        .find_map(|l| l.split("log in as admin / ").nth(1))
+        .unwrap_or_else(|| panic!("no admin login in:\n{}", printed.join("\n")))
+        .trim()
+        .to_string();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains(&format!("http://{api_addr}/"))),
+        "no admin UI address"
+    );
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(the_seeded_quarter_shows(api_addr, &login));
+    let second = format!(
+        "mikrobill-agent run --radius-auth-listen 127.0.0.1:{}",
+        radius_port + 2
+    );
+    assert!(
+        !Command::new("pgrep")
+            .args(["-f", &second])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty(),
+        "the second site's agent should be running"
+    );
+
     // SIGTERM stops the controller and the demo agent with it.
     Command::new("kill")
         .args(["-TERM", &demo.id().to_string()])
@@ -80,4 +114,64 @@ fn demo_prints_a_radclient_line_that_logs_a_voucher_in() {
         "demo agent still running: {}",
         String::from_utf8_lossy(&agents.stdout)
     );
+}
+
+async fn the_seeded_quarter_shows(addr: std::net::SocketAddr, password: &str) {
+    let admin = Api::login(addr, "admin", password).await;
+    let sites = admin.get("/api/v1/sites").await.expect(200);
+    let sites = sites["items"].as_array().unwrap();
+    assert_eq!(sites.len(), 2, "{sites:?}");
+    assert!(
+        sites.iter().all(|s| s["online"] == true),
+        "both demo agents are online: {sites:?}"
+    );
+    let customers = admin.get("/api/v1/customers?limit=100").await.expect(200);
+    assert_eq!(customers["items"].as_array().unwrap().len(), 30);
+    // Payments and voucher sales in each of the last months, not all on the day of the seed.
+    let revenue = admin
+        .get("/api/v1/reports/revenue?period=month&by=source")
+        .await
+        .expect(200);
+    let months = |source: &str| {
+        let mut m: Vec<i64> = revenue["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["key"] == source && l["amount"].as_i64().unwrap() > 0)
+            .map(|l| l["period_start"].as_i64().unwrap())
+            .collect();
+        m.dedup();
+        m.len()
+    };
+    assert!(months("payment") >= 3, "{revenue}");
+    assert!(months("voucher_sale") >= 3, "{revenue}");
+    let summary = admin.get("/api/v1/reports/summary").await.expect(200);
+    assert!(
+        summary["isolated_subscriptions"].as_i64().unwrap() >= 1,
+        "{summary}"
+    );
+    let aging = admin.get("/api/v1/reports/receivables").await.expect(200);
+    let owed: i64 = aging["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(|b| b["amount"].as_i64().unwrap())
+        .sum();
+    assert!(owed > 0, "someone is overdue: {aging}");
+    let usage = admin.get("/api/v1/reports/usage?by=site").await.expect(200);
+    let usage: &Vec<Value> = usage.as_array().unwrap();
+    assert_eq!(usage.len(), 2, "{usage:?}");
+    assert!(usage.iter().all(|u| u["bytes_out"].as_i64().unwrap() > 0));
+    let movements = admin
+        .get("/api/v1/reports/subscribers?period=month")
+        .await
+        .expect(200);
+    let joined_months = movements
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["new"].as_i64().unwrap() > 0)
+        .count();
+    assert!(joined_months >= 3, "{movements}");
 }
