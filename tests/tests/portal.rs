@@ -3,7 +3,9 @@
 //! their subscription, invoice and payment (and nobody else's), pays through a fake Midtrans
 //! Snap server and the signed webhook marks the invoice paid; failed logins are throttled;
 //! forms without their anti-forgery token are refused; voucher balances follow accounting,
-//! and guessing codes gets an address locked out; texts and money follow the language.
+//! and guessing codes gets an address locked out; texts and money follow the language; a
+//! visitor buys a voucher and a subscriber tops up through the gateway, each settled once by
+//! the confirmed webhook.
 
 use axum::Json;
 use base64::Engine;
@@ -26,7 +28,8 @@ mikrobill_tests::on_both_backends!(
     voucher_lookup_follows_accounting,
     language_follows_the_browser_and_the_switch,
     a_one_time_code_arrives_by_whatsapp_and_logs_in_once,
-    a_subscriber_links_telegram_from_the_portal
+    a_subscriber_links_telegram_from_the_portal,
+    a_visitor_buys_a_voucher_and_a_subscriber_tops_up
 );
 
 /// A browser without JavaScript: keeps cookies, sends forms.
@@ -1161,4 +1164,272 @@ async fn a_subscriber_links_telegram_from_the_portal(backend: Backend) {
     );
     let shown = admin.get("/api/v1/notification-channels").await.text;
     assert!(!shown.contains("9:tok"), "{shown}");
+}
+
+/// The first `/portal/orders/...` link in a redirect.
+fn order_location(res: &Response) -> String {
+    assert_eq!(res.status, 303, "{}", res.text);
+    let to = res.header("location").unwrap().to_string();
+    assert!(to.starts_with("/portal/orders/"), "{to}");
+    to
+}
+
+async fn a_visitor_buys_a_voucher_and_a_subscriber_tops_up(backend: Backend) {
+    init_tracing();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let snap = FakeGateways::start().await;
+    let env = snap.env("midtrans");
+    let ctl = Controller::start_env(dir.path(), &db, &env).await;
+    let admin = Api::admin(ctl.api_addr).await;
+    let site_id = scenario::site(&admin, "Dusun Timur").await;
+    let daily = scenario::plan(
+        &admin,
+        &json!({"name": "Harian", "kind": "hotspot", "price": 5000, "validity_secs": 86400}),
+    )
+    .await;
+    // Free and PPPoE plans are not for sale in the portal.
+    scenario::plan(
+        &admin,
+        &json!({"name": "Gratis", "kind": "hotspot", "price": 0}),
+    )
+    .await;
+    let home = scenario::pppoe_plan(&admin, "Rumah 10M", 150000).await;
+
+    // A visitor on the hotspot of one site: the page lists what can be bought.
+    let mut visitor = Browser::new(ctl.api_addr);
+    let page = visitor.get(&format!("/portal/buy?site={site_id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("Harian"), "{}", page.text);
+    assert!(page.text.contains(&rupiah_id(5000)), "{}", page.text);
+    assert!(!page.text.contains("Gratis") && !page.text.contains("Rumah 10M"));
+    let token = csrf(&page.text);
+    assert_eq!(
+        visitor
+            .post("/portal/buy", &[("csrf", "forged"), ("plan_id", &daily)])
+            .await
+            .status,
+        403
+    );
+    let refused = visitor
+        .post("/portal/buy", &[("csrf", &token), ("plan_id", &home)])
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    let bad_phone = visitor
+        .post(
+            "/portal/buy",
+            &[("csrf", &token), ("plan_id", &daily), ("phone", "call me")],
+        )
+        .await;
+    assert_eq!(bad_phone.status, 422);
+    let opened = visitor
+        .post(
+            "/portal/buy",
+            &[
+                ("csrf", &token),
+                ("plan_id", &daily),
+                ("site", &site_id),
+                ("phone", "0812-7777-1111"),
+            ],
+        )
+        .await;
+    let order_page = order_location(&opened);
+    let snap_call = snap
+        .calls()
+        .into_iter()
+        .find(|c| c.path == "/snap/v1/transactions")
+        .expect("a Snap transaction");
+    let order_id = snap_call.body["transaction_details"]["order_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(order_id.starts_with("VCR-"), "{order_id}");
+    assert_eq!(snap_call.body["transaction_details"]["gross_amount"], 5000);
+    // The order id alone (as webhooks and logs carry it) does not open the page.
+    assert_eq!(
+        visitor
+            .get(&format!("/portal/orders/{order_id}"))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        visitor
+            .get(&format!("/portal/orders/{order_id}?k=guess"))
+            .await
+            .status,
+        404
+    );
+    let pending = visitor.get(&order_page).await;
+    assert_eq!(pending.status, 200);
+    assert!(
+        pending.text.contains("http-equiv=\"refresh\""),
+        "refreshes while pending"
+    );
+    assert!(pending.text.contains("snap-token"), "{}", pending.text);
+    assert_eq!(pending.header("cache-control"), Some("no-store"));
+
+    // A pending notification issues nothing; the settlement issues the voucher once.
+    snap.midtrans_set(&order_id, "txn-v-1", "pending", "5000.00");
+    let hook = |status: &'static str, code: &'static str| {
+        let order_id = order_id.clone();
+        let addr = ctl.api_addr;
+        async move {
+            Api::new(addr)
+                .post(
+                    "/api/v1/payments/webhooks/midtrans",
+                    &midtrans_notification(&order_id, "txn-v-1", code, status, "5000.00"),
+                )
+                .await
+        }
+    };
+    assert_eq!(
+        hook("pending", "201").await.expect(200)["result"],
+        "ignored"
+    );
+    assert!(!visitor.get(&order_page).await.text.contains("voucher-code"));
+    snap.midtrans_set(&order_id, "txn-v-1", "settlement", "5000.00");
+    assert_eq!(
+        hook("settlement", "200").await.expect(200)["result"],
+        "recorded"
+    );
+    assert_eq!(
+        hook("settlement", "200").await.expect(200)["result"],
+        "duplicate"
+    );
+    let paid = visitor.get(&order_page).await;
+    assert!(!paid.text.contains("http-equiv=\"refresh\""));
+    let code = paid
+        .text
+        .split("id=\"voucher-code\">")
+        .nth(1)
+        .and_then(|r| r.split('<').next())
+        .expect("the code on the page")
+        .to_string();
+    let voucher = admin
+        .get(&format!("/api/v1/vouchers/{code}"))
+        .await
+        .expect(200);
+    assert_eq!(voucher["status"], "sold");
+    assert_eq!(voucher["price"], 5000);
+    assert_eq!(voucher["site_id"], site_id.as_str());
+    let sales = admin
+        .get("/api/v1/reports/revenue?by=method")
+        .await
+        .expect(200);
+    let gateway_line = sales["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["key"] == "gateway")
+        .cloned()
+        .expect("gateway revenue");
+    assert_eq!(
+        (
+            gateway_line["count"].as_i64(),
+            gateway_line["amount"].as_i64()
+        ),
+        (Some(1), Some(5000))
+    );
+    let all: Value = admin.get("/api/v1/vouchers?limit=100").await.expect(200);
+    assert_eq!(
+        all["items"].as_array().unwrap().len(),
+        1,
+        "exactly one voucher issued"
+    );
+
+    // A subscriber tops up: the money pays the open invoice, the rest is credit.
+    let siti = scenario::subscriber(
+        &admin,
+        &site_id,
+        &home,
+        "Siti Aminah",
+        "081298765432",
+        "siti@timur",
+    )
+    .await;
+    admin
+        .put(
+            &format!("/api/v1/customers/{}/portal-password", siti.customer_id),
+            &json!({"password": "siti-portal-pass"}),
+        )
+        .await
+        .expect(200);
+    let mut browser = Browser::new(ctl.api_addr);
+    assert_eq!(
+        browser.get("/portal/topup").await.status,
+        303,
+        "needs a login"
+    );
+    assert_eq!(
+        browser.login(&siti.number, "siti-portal-pass").await.status,
+        303
+    );
+    let form = browser.get("/portal/topup").await;
+    assert_eq!(form.status, 200);
+    let token = csrf(&form.text);
+    let small = browser
+        .post("/portal/topup", &[("csrf", &token), ("amount", "500")])
+        .await;
+    assert_eq!(small.status, 422, "below the minimum");
+    let amount = siti.total + 50_000;
+    let opened = browser
+        .post(
+            "/portal/topup",
+            &[
+                ("csrf", &token),
+                ("amount", &rupiah_id(amount).replace("Rp", "")),
+            ],
+        )
+        .await;
+    let topup_page = order_location(&opened);
+    let topup_id = snap
+        .calls()
+        .into_iter()
+        .filter(|c| c.path == "/snap/v1/transactions")
+        .filter_map(|c| {
+            c.body["transaction_details"]["order_id"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .find(|o| o.starts_with("TOPUP-"))
+        .expect("a top-up transaction");
+    let gross = format!("{amount}.00");
+    snap.midtrans_set(&topup_id, "txn-t-1", "settlement", &gross);
+    let hook = Api::new(ctl.api_addr)
+        .post(
+            "/api/v1/payments/webhooks/midtrans",
+            &midtrans_notification(&topup_id, "txn-t-1", "200", "settlement", &gross),
+        )
+        .await
+        .expect(200);
+    assert_eq!(hook["result"], "recorded");
+    let payment_id = hook["payment_id"].as_str().unwrap().to_string();
+    let inv = admin
+        .get(&format!("/api/v1/invoices/{}", siti.invoice_id))
+        .await
+        .expect(200);
+    assert_eq!(inv["status"], "paid");
+    let customer = admin
+        .get(&format!("/api/v1/customers/{}", siti.customer_id))
+        .await
+        .expect(200);
+    assert_eq!(customer["balance"], 50_000, "{customer}");
+    let payment = admin
+        .get(&format!("/api/v1/payments/{payment_id}"))
+        .await
+        .expect(200);
+    assert_eq!(payment["method"], "gateway");
+    assert_eq!(payment["amount"], amount);
+    let done = browser.get(&topup_page).await;
+    assert!(
+        !done.text.contains("http-equiv=\"refresh\""),
+        "{}",
+        done.text
+    );
+    // The visitor's order page does not open another order's page.
+    let foreign = topup_page.replace(&topup_id, &order_id);
+    assert_eq!(visitor.get(&foreign).await.status, 404);
+    drop(ctl);
+    db.cleanup().await;
 }

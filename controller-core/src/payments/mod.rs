@@ -422,24 +422,8 @@ pub async fn record_gateway(
     n: &Notification,
     currency: &str,
 ) -> DomainResult<GatewayOutcome> {
-    if n.status != PaymentStatus::Paid {
-        if n.status == PaymentStatus::Refunded {
-            tracing::warn!(gateway, order_id = %n.order_id, "gateway reports a refund; an operator must handle it");
-        }
-        return Ok(GatewayOutcome {
-            success: true,
-            result: "ignored",
-            payment_id: None,
-        });
-    }
-    if !n.currency.eq_ignore_ascii_case(currency) {
-        return Err(DomainError::invalid(
-            "currency",
-            format!("{} is not the ledger currency {currency}", n.currency),
-        ));
-    }
-    if n.amount <= 0 {
-        return Err(DomainError::invalid("gross_amount", "must be positive"));
+    if let Some(answer) = gateway_precheck(gateway, n, currency)? {
+        return Ok(answer);
     }
     let number = n.order_id.split('~').next().unwrap_or_default();
     let mut tx = db.begin().await?;
@@ -479,6 +463,62 @@ pub async fn record_gateway(
         },
         payment_id: Some(receipt.payment.id),
     })
+}
+
+/// Whether a confirmed transaction is money to record: `Some` answer when there is nothing
+/// to record (pending, failed, refunded), an error for a currency or amount the ledger cannot
+/// take, `None` to go on and record it.
+pub fn gateway_precheck(
+    gateway: &str,
+    n: &Notification,
+    currency: &str,
+) -> DomainResult<Option<GatewayOutcome>> {
+    if n.status != PaymentStatus::Paid {
+        if n.status == PaymentStatus::Refunded {
+            tracing::warn!(gateway, order_id = %n.order_id, "gateway reports a refund; an operator must handle it");
+        }
+        return Ok(Some(GatewayOutcome {
+            success: true,
+            result: "ignored",
+            payment_id: None,
+        }));
+    }
+    if !n.currency.eq_ignore_ascii_case(currency) {
+        return Err(DomainError::invalid(
+            "currency",
+            format!("{} is not the ledger currency {currency}", n.currency),
+        ));
+    }
+    if n.amount <= 0 || !crate::tax::check_amount(n.amount) {
+        return Err(DomainError::invalid("gross_amount", "must be positive"));
+    }
+    Ok(None)
+}
+
+/// Records a confirmed gateway payment that names a customer but no invoice (a wallet
+/// top-up) in the caller's transaction: open invoices are paid oldest first, the rest is
+/// credit. Idempotent on the gateway's transaction id like every gateway payment.
+pub async fn record_gateway_for_customer(
+    conn: &mut sqlx::AnyConnection,
+    gateway: &str,
+    n: &Notification,
+    customer_id: &str,
+) -> DomainResult<Receipt> {
+    record_in(
+        conn,
+        &Actor::system(&format!("gateway:{gateway}")),
+        NewPayment {
+            customer_id: customer_id.to_string(),
+            invoice_id: None,
+            amount: n.amount,
+            method: PaymentMethod::Gateway,
+            gateway: Some(gateway),
+            external_id: Some(&n.external_id),
+            reference: Some(n.order_id.clone()),
+            note: Some(n.raw_status.clone()),
+        },
+    )
+    .await
 }
 
 /// One payment.

@@ -9,6 +9,7 @@
 pub mod account;
 pub mod codes;
 pub mod credentials;
+pub mod orders;
 pub mod payment_links;
 pub mod sessions;
 pub mod usage;

@@ -234,3 +234,86 @@ pub async fn buy(
     batch::refresh_statistics(db, c.count).await;
     Ok(sale)
 }
+
+/// Issues one voucher of `plan_id` (for `site_id`, or every site) already sold at `price` and
+/// paid through `method`, in the caller's transaction: a buyer who paid online gets the
+/// voucher, the revenue is counted and the sites learn the code in one commit, or none of it.
+/// Returns the new code.
+pub async fn issue_paid(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    plan_id: &str,
+    site_id: Option<&str>,
+    price: i64,
+    method: &str,
+) -> DomainResult<String> {
+    let now = now_ms();
+    // Eight characters of the unambiguous alphabet: a clash is rare, and retried.
+    let mut code = None;
+    for _ in 0..5 {
+        let candidate = super::generate_codes(1, "", 8).remove(0);
+        let inserted = sqlx::query(
+            "INSERT INTO vouchers (code, password, plan_id, site_id, status, created_at, price, sold_at) \
+             VALUES ($1, NULL, $2, $3, 'sold', $4, $5, $4) ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(&candidate)
+        .bind(plan_id)
+        .bind(site_id)
+        .bind(now)
+        .bind(price)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            code = Some(candidate);
+            break;
+        }
+    }
+    let code = code.ok_or_else(|| {
+        DomainError::conflict("exists", "could not find a free voucher code; try again")
+    })?;
+    let voucher = mikrobill_protocol::items::Voucher {
+        code: code.clone(),
+        password: None,
+        plan_id: plan_id.to_string(),
+        status: mikrobill_protocol::items::VoucherStatus::Sold,
+        activated_at_ms: None,
+        used_time_secs: 0,
+        used_bytes: 0,
+    };
+    crate::sync_log::append(
+        conn,
+        site_id,
+        &[mikrobill_protocol::messages::ChangeOp::Upsert(
+            mikrobill_protocol::items::Item::Voucher(voucher),
+        )],
+    )
+    .await?;
+    if price > 0 {
+        crate::revenue::record(
+            conn,
+            &crate::revenue::Entry {
+                source: crate::revenue::Source::VoucherSale,
+                reference: &code,
+                amount: price,
+                received_at: now,
+                method: Some(method),
+                plan_id: Some(plan_id),
+                site_id,
+                reseller_id: None,
+            },
+        )
+        .await?;
+    }
+    audit::record(
+        conn,
+        actor,
+        "voucher.sell",
+        "voucher",
+        Some(&code),
+        None::<&()>,
+        Some(&serde_json::json!({"plan_id": plan_id, "site_id": site_id, "price": price, "method": method})),
+    )
+    .await?;
+    Ok(code)
+}

@@ -156,8 +156,14 @@ async fn gateway_webhook(
             }));
         }
     };
-    let outcome =
-        payments::record_gateway(&state.db, gw.name(), &notification, &st.currency).await?;
+    // Portal orders (top-ups, vouchers bought online) have their own order ids; the rest
+    // are invoices.
+    let outcome = if mikrobill_core::portal::orders::is_portal_order(&notification.order_id) {
+        mikrobill_core::portal::orders::settle(&state.db, gw.name(), &notification, &st.currency)
+            .await?
+    } else {
+        payments::record_gateway(&state.db, gw.name(), &notification, &st.currency).await?
+    };
     tracing::info!(gateway, order_id = %notification.order_id, result = outcome.result, "gateway notification");
     Ok(Json(outcome))
 }

@@ -10,6 +10,7 @@ mod assets;
 mod format;
 mod invoice;
 mod login;
+mod shop;
 mod texts;
 mod voucher;
 
@@ -52,6 +53,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/invoices/{id}/download", get(invoice::download))
         .route("/invoices/{id}/pay", post(invoice::pay))
         .route("/voucher", get(voucher::form).post(voucher::lookup))
+        .route("/buy", get(shop::buy_form).post(shop::buy))
+        .route("/topup", get(shop::topup_form).post(shop::topup))
+        .route("/orders/{order_id}", get(shop::order))
         .route("/lang/{code}", get(assets::switch_language))
         .route("/assets/portal.css", get(assets::stylesheet))
         .fallback(|| async { PortalError::NotFound })

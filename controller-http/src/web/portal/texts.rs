@@ -202,6 +202,44 @@ pub struct Texts {
     pub v_exhausted: &'static str,
     /// Voucher revoked.
     pub v_revoked: &'static str,
+    /// Navigation: buy a voucher.
+    pub buy_nav: &'static str,
+    /// Voucher purchase page title.
+    pub buy_title: &'static str,
+    /// Under the purchase title.
+    pub buy_intro: &'static str,
+    /// When no gateway is configured.
+    pub buy_unavailable: &'static str,
+    /// When no plan is for sale.
+    pub buy_none: &'static str,
+    /// Phone field.
+    pub buy_phone: &'static str,
+    /// Under the phone field.
+    pub buy_phone_hint: &'static str,
+    /// Purchase button.
+    pub buy_submit: &'static str,
+    /// Order page title.
+    pub order_title: &'static str,
+    /// While the payment is not confirmed.
+    pub order_pending: &'static str,
+    /// Keep this page.
+    pub order_keep: &'static str,
+    /// Button to the gateway.
+    pub order_pay: &'static str,
+    /// A paid voucher order.
+    pub order_paid_voucher: &'static str,
+    /// How to use the code.
+    pub order_code_hint: &'static str,
+    /// A paid top-up.
+    pub order_paid_topup: &'static str,
+    /// Top-up page title.
+    pub topup_title: &'static str,
+    /// Under the top-up title.
+    pub topup_intro: &'static str,
+    /// Amount field.
+    pub topup_amount: &'static str,
+    /// Top-up button.
+    pub topup_submit: &'static str,
     try_again_prefix: &'static str,
     try_again_suffix: &'static str,
 }
@@ -327,6 +365,25 @@ static ID: Texts = Texts {
     v_revoked: "Dibatalkan",
     try_again_prefix: "Coba lagi dalam ",
     try_again_suffix: " menit.",
+    buy_nav: "Beli voucher",
+    buy_title: "Beli voucher hotspot",
+    buy_intro: "Pilih paket, bayar online, dan kode voucher langsung tampil di halaman ini.",
+    buy_unavailable: "Pembelian online belum tersedia. Beli voucher di kasir atau reseller kami.",
+    buy_none: "Belum ada paket yang dijual online.",
+    buy_phone: "Nomor WhatsApp (boleh kosong)",
+    buy_phone_hint: "Untuk kami kirimi kodenya juga.",
+    buy_submit: "Lanjut ke pembayaran",
+    order_title: "Pesanan",
+    order_pending: "Menunggu pembayaran. Halaman ini diperbarui sendiri setelah pembayaran diterima.",
+    order_keep: "Simpan tautan halaman ini: kode voucher Anda ada di sini.",
+    order_pay: "Bayar",
+    order_paid_voucher: "Pembayaran diterima. Kode voucher Anda:",
+    order_code_hint: "Masukkan kode ini sebagai nama pengguna dan kata sandi di halaman login hotspot.",
+    order_paid_topup: "Pembayaran diterima dan sudah masuk ke akun Anda.",
+    topup_title: "Isi saldo",
+    topup_intro: "Saldo dipakai untuk membayar tagihan terbuka lebih dulu; sisanya menjadi kredit untuk tagihan berikutnya.",
+    topup_amount: "Jumlah",
+    topup_submit: "Lanjut ke pembayaran",
 };
 
 static EN: Texts = Texts {
@@ -430,4 +487,23 @@ static EN: Texts = Texts {
     v_revoked: "Revoked",
     try_again_prefix: "Try again in ",
     try_again_suffix: " minutes.",
+    buy_nav: "Buy a voucher",
+    buy_title: "Buy a hotspot voucher",
+    buy_intro: "Choose a plan and pay online; the voucher code appears on this page at once.",
+    buy_unavailable: "Online purchase is not available. Buy a voucher at our desk or from a reseller.",
+    buy_none: "No plan is on sale online.",
+    buy_phone: "WhatsApp number (optional)",
+    buy_phone_hint: "So we can send you the code as well.",
+    buy_submit: "Continue to payment",
+    order_title: "Order",
+    order_pending: "Waiting for the payment. This page updates itself once the payment is received.",
+    order_keep: "Keep this page's link: your voucher code is shown here.",
+    order_pay: "Pay",
+    order_paid_voucher: "Payment received. Your voucher code:",
+    order_code_hint: "Type this code as both user name and password on the hotspot login page.",
+    order_paid_topup: "Payment received and added to your account.",
+    topup_title: "Top up",
+    topup_intro: "The money pays your open invoices first; the rest is credit for the next ones.",
+    topup_amount: "Amount",
+    topup_submit: "Continue to payment",
 };
