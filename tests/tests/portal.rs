@@ -1182,6 +1182,16 @@ async fn a_visitor_buys_a_voucher_and_a_subscriber_tops_up(backend: Backend) {
     let env = snap.env("midtrans");
     let ctl = Controller::start_env(dir.path(), &db, &env).await;
     let admin = Api::admin(ctl.api_addr).await;
+    let wa_gateway = Gateway::default();
+    let wa = serve_gateway(wa_gateway.clone()).await;
+    admin
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"name": "WhatsApp", "rate_per_minute": 6000,
+                    "config": {"kind": "whatsapp_cloud", "api_base": wa, "phone_number_id": "1", "access_token": "t"}}),
+        )
+        .await
+        .expect(201);
     let site_id = scenario::site(&admin, "Dusun Timur").await;
     let daily = scenario::plan(
         &admin,
@@ -1306,6 +1316,29 @@ async fn a_visitor_buys_a_voucher_and_a_subscriber_tops_up(backend: Backend) {
         .and_then(|r| r.split('<').next())
         .expect("the code on the page")
         .to_string();
+    // The code also goes to the WhatsApp number given, once.
+    let sent = mikrobill_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "the code by WhatsApp",
+        || async {
+            let texts: Vec<(String, String)> = wa_gateway
+                .hits("/")
+                .iter()
+                .filter_map(|h| serde_json::from_str::<Value>(&h.body).ok())
+                .filter_map(|m| {
+                    Some((
+                        m["to"].as_str()?.to_string(),
+                        m["text"]["body"].as_str()?.to_string(),
+                    ))
+                })
+                .filter(|(_, t)| t.contains(&code))
+                .collect();
+            (!texts.is_empty()).then_some(texts)
+        },
+    )
+    .await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, "6281277771111");
     let voucher = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await

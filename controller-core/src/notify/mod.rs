@@ -59,6 +59,9 @@ pub enum Topic {
     /// Operators: an event consumer gave up on an event and parked it.
     #[serde(rename = "event.parked")]
     EventParked,
+    /// A voucher bought in the portal, to the phone number the buyer gave.
+    #[serde(rename = "voucher.purchased")]
+    VoucherPurchased,
 }
 
 /// Who a topic is for.
@@ -72,7 +75,7 @@ pub enum Audience {
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 10] = [
+    pub const ALL: [Topic; 11] = [
         Topic::InvoiceCreated,
         Topic::InvoiceReminder,
         Topic::PaymentReceived,
@@ -83,6 +86,7 @@ impl Topic {
         Topic::CommandFailed,
         Topic::PortalCode,
         Topic::EventParked,
+        Topic::VoucherPurchased,
     ];
 
     /// Storage name, e.g. `invoice.reminder`.
@@ -98,6 +102,7 @@ impl Topic {
             Topic::CommandFailed => "command.failed",
             Topic::PortalCode => "portal.code",
             Topic::EventParked => "event.parked",
+            Topic::VoucherPurchased => "voucher.purchased",
         }
     }
 

@@ -174,6 +174,26 @@ pub(crate) async fn to_customer(
     queue(conn, ctx, topic, origin, Some(customer_id), lang, v, to).await
 }
 
+/// Renders and queues a topic's message to a phone number that belongs to no customer (a
+/// visitor who bought a voucher) on every channel that sends to phone numbers, in the
+/// default language.
+pub(crate) async fn to_phone(
+    conn: &mut sqlx::AnyConnection,
+    ctx: &Context,
+    topic: Topic,
+    phone: &str,
+    origin: &Origin<'_>,
+    vars: impl Fn(Lang) -> Vars,
+) -> DomainResult<u64> {
+    let lang = ctx.settings.default_lang;
+    // Gateways want the international number without the plus.
+    let number = phone.trim_start_matches('+').to_string();
+    let to = |ch: &Channel| {
+        (ch.config.address_kind() == super::channels::AddressKind::Phone).then(|| number.clone())
+    };
+    queue(conn, ctx, topic, origin, None, lang, vars(lang), to).await
+}
+
 /// Renders and queues an operator alert on every channel with an operators' recipient.
 pub(crate) async fn to_operators(
     conn: &mut sqlx::AnyConnection,

@@ -81,6 +81,7 @@ pub fn placeholders(topic: Topic) -> &'static [&'static str] {
             "event_id",
             "error",
         ],
+        Topic::VoucherPurchased => &["company_name", "code", "plan_name", "price"],
         Topic::PortalCode => &[
             "company_name",
             "customer_name",
@@ -153,6 +154,14 @@ pub fn default_text(topic: Topic, lang: Lang) -> (&'static str, &'static str) {
         (Topic::CommandFailed, Lang::Id) => (
             "Perintah gagal di {{site_name}}",
             "Perintah {{command}} gagal di site {{site_name}}: {{error}}",
+        ),
+        (Topic::VoucherPurchased, Lang::Id) => (
+            "Voucher {{company_name}}: {{code}}",
+            "Terima kasih, pembayaran {{price}} diterima. Kode voucher {{plan_name}} Anda: {{code}} (masukkan sebagai nama pengguna dan kata sandi di halaman login hotspot). - {{company_name}}",
+        ),
+        (Topic::VoucherPurchased, Lang::En) => (
+            "Your {{company_name}} voucher: {{code}}",
+            "Thank you, {{price}} received. Your {{plan_name}} voucher code: {{code}} (type it as user name and password on the hotspot login page). - {{company_name}}",
         ),
         (Topic::PortalCode, Lang::Id) => (
             "Kode masuk portal {{company_name}}",

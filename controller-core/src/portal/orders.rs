@@ -13,6 +13,8 @@
 use crate::audit::{self, Actor};
 use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult};
+use crate::notify::produce::{Context, Origin, to_phone};
+use crate::notify::{Topic, templates::Vars};
 use crate::payments::gateway::{Gateway, LinkRequest, Notification};
 use crate::payments::{self, GatewayOutcome};
 use crate::plans::{self, PlanKind};
@@ -303,7 +305,7 @@ async fn open(db: &Db, gateway: &dyn Gateway, d: Draft) -> Result<Opened, PayErr
 }
 
 const COLUMNS: &str = "order_id, kind, customer_id, plan_id, site_id, amount, redirect_url, status, \
-    voucher_code, payment_id, created_at, view_hash, external_id";
+    voucher_code, payment_id, created_at, view_hash, external_id, phone";
 
 fn from_row(r: &sqlx::any::AnyRow) -> Result<Order, sqlx::Error> {
     let kind: String = r.try_get("kind")?;
@@ -351,6 +353,31 @@ pub async fn view(db: &Db, order_id: &str, secret: &str) -> DomainResult<Order> 
         return Err(not_found());
     }
     Ok(from_row(&row)?)
+}
+
+/// Queues the code to the buyer's phone on every channel that sends to phone numbers
+/// (WhatsApp, SMS), in the transaction that issues it: once per order.
+async fn send_code(
+    db: &Db,
+    tx: &mut sqlx::AnyConnection,
+    order_id: &str,
+    phone: &str,
+    plan_id: &str,
+    code: &str,
+    amount: i64,
+) -> DomainResult<()> {
+    let ctx = Context::load(db, tx).await?;
+    let plan_name = plans::get(db, plan_id).await?.name;
+    let origin = Origin::new(format!("voucher-purchased:{order_id}"), now_ms());
+    to_phone(tx, &ctx, Topic::VoucherPurchased, phone, &origin, |lang| {
+        Vars::from([
+            ("code", code.to_string()),
+            ("plan_name", plan_name.clone()),
+            ("price", ctx.money(amount, lang)),
+        ])
+    })
+    .await?;
+    Ok(())
 }
 
 /// Settles the portal order a confirmed gateway transaction pays: a top-up becomes the
@@ -448,6 +475,19 @@ pub async fn settle(
                 .bind(&n.order_id)
                 .execute(&mut *tx)
                 .await?;
+            let phone: Option<String> = row.try_get("phone")?;
+            if let Some(phone) = phone {
+                send_code(
+                    db,
+                    &mut tx,
+                    &n.order_id,
+                    &phone,
+                    plan_id,
+                    &code,
+                    order.amount,
+                )
+                .await?;
+            }
             // The money is in the revenue ledger under the voucher; no customer's payment.
             None
         }
