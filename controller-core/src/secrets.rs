@@ -14,7 +14,7 @@ pub const REDACTED: &str = "[redacted]";
 /// `password` or `*_token` field is covered without anyone remembering to list it.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    const EXACT: [&str; 8] = [
+    const EXACT: [&str; 10] = [
         "password",
         "passwd",
         "secret",
@@ -23,6 +23,9 @@ pub fn is_secret_key(key: &str) -> bool {
         "otp",
         "passphrase",
         "credentials",
+        // An authenticator's enrolment URI holds its secret; a typed code is a credential.
+        "otpauth_uri",
+        "totp_code",
     ];
     const SUFFIXES: [&str; 7] = [
         "_password",
