@@ -120,6 +120,16 @@ mod tests {
     }
 
     #[test]
+    fn authenticator_secrets_and_codes_are_secret_keys() {
+        for k in ["secret", "totp_secret", "otpauth_uri", "totp_code"] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["totp_enabled", "totp_required_roles", "code"] {
+            assert!(!is_secret_key(k), "{k}");
+        }
+    }
+
+    #[test]
     fn text_that_is_not_json_is_left_alone() {
         assert_eq!(redact_text("not json"), None);
         assert_eq!(redact_text(r#"{"name":"a"}"#), None);
