@@ -93,8 +93,11 @@ pub async fn role_enforced(db: &Db, role: Role) -> DomainResult<bool> {
 
 /// An account's two-factor state.
 pub async fn status(db: &Db, admin: &Admin) -> DomainResult<TotpStatus> {
-    let mut conn = db.pool.acquire().await?;
-    let row = stored(&mut conn, &admin.id).await?;
+    // The connection goes back to the pool before the next query takes one.
+    let row = {
+        let mut conn = db.pool.acquire().await?;
+        stored(&mut conn, &admin.id).await?
+    };
     Ok(TotpStatus {
         enabled: row.as_ref().is_some_and(|r| r.confirmed_at.is_some()),
         pending: row.as_ref().is_some_and(|r| r.confirmed_at.is_none()),
