@@ -24,14 +24,17 @@ pub struct Admin {
     pub balance: i64,
     /// Whether the account is disabled.
     pub disabled: bool,
+    /// Whether the account signs in with an authenticator code (two-factor, confirmed).
+    pub totp_enabled: bool,
     /// Creation time (unix ms).
     pub created_at: i64,
     /// Last change (unix ms).
     pub updated_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, username, role, display_name, balance, disabled_at, created_at, updated_at";
+const COLUMNS: &str = "id, username, role, display_name, balance, disabled_at, created_at, updated_at, \
+     CAST(CASE WHEN EXISTS (SELECT 1 FROM admin_totp t WHERE t.admin_id = admin_users.id \
+     AND t.confirmed_at IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT) AS totp_enabled";
 
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Admin, sqlx::Error> {
     Ok(Admin {
@@ -44,6 +47,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Admin, sqlx::Error> {
         display_name: row.try_get("display_name")?,
         balance: row.try_get("balance")?,
         disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        totp_enabled: row.try_get::<i64, _>("totp_enabled")? == 1,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -329,37 +333,7 @@ pub async fn change_own_password(
 ) -> DomainResult<()> {
     check_password(new)?;
     let before = get(db, id).await?;
-    // The same lockout as the login form: a stolen session must not become a way to guess
-    // the account's password without limit.
-    let ip = actor.addr.as_deref().and_then(|a| {
-        a.parse::<std::net::SocketAddr>()
-            .map(|s| s.ip())
-            .or_else(|_| a.parse())
-            .ok()
-    });
-    use crate::auth::throttle::{self, Gate, LoginKeys};
-    let keys = LoginKeys::admin(&before.username, &throttle::address_key(ip));
-    match throttle::gate(db, &keys).await? {
-        Gate::Locked(wait) => {
-            return Err(DomainError::conflict(
-                "locked",
-                format!(
-                    "too many wrong passwords; try again in {} min",
-                    wait.as_secs().div_ceil(60).max(1)
-                ),
-            ));
-        }
-        Gate::Open(delay) => tokio::time::sleep(delay).await,
-    }
-    let stored = for_login(db, &before.username).await?.map(|(_, h)| h);
-    if !password::verify(current, stored).await {
-        throttle::login_failed(db, &keys).await?;
-        return Err(DomainError::invalid(
-            "current_password",
-            "is not your current password",
-        ));
-    }
-    throttle::login_succeeded(db, &keys).await?;
+    check_own_password(db, actor, &before.username, current).await?;
     update(
         db,
         actor,
@@ -371,6 +345,62 @@ pub async fn change_own_password(
     )
     .await
     .map(|_| ())
+}
+
+/// Checks that `current` is the password of `username` before a change to one's own account,
+/// under the same lockout as the login form: a stolen session must not become a way to guess
+/// the account's password without limit.
+pub async fn check_own_password(
+    db: &Db,
+    actor: &Actor,
+    username: &str,
+    current: &str,
+) -> DomainResult<()> {
+    let stored = for_login(db, username).await?.map(|(_, h)| h);
+    throttled(db, actor, username, async || {
+        password::verify(current, stored).await
+    })
+    .await?
+    .then_some(())
+    .ok_or_else(|| DomainError::invalid("current_password", "is not your current password"))
+}
+
+/// Runs `check` (a password or code an account holder typed) as one attempt of the login
+/// throttle of `username` from the actor's address: refused while locked, a failure counted
+/// (and locking at the limit), a success clearing the account's failures.
+pub async fn throttled(
+    db: &Db,
+    actor: &Actor,
+    username: &str,
+    check: impl AsyncFnOnce() -> bool,
+) -> DomainResult<bool> {
+    use crate::auth::throttle::{self, Gate, LoginKeys};
+    let ip = actor.addr.as_deref().and_then(|a| {
+        a.parse::<std::net::SocketAddr>()
+            .map(|s| s.ip())
+            .or_else(|_| a.parse())
+            .ok()
+    });
+    let keys = LoginKeys::admin(username, &throttle::address_key(ip));
+    match throttle::gate(db, &keys).await? {
+        Gate::Locked(wait) => {
+            return Err(DomainError::conflict(
+                "locked",
+                format!(
+                    "too many wrong attempts; try again in {} min",
+                    wait.as_secs().div_ceil(60).max(1)
+                ),
+            ));
+        }
+        Gate::Open(delay) => tokio::time::sleep(delay).await,
+    }
+    if check().await {
+        throttle::login_succeeded(db, &keys).await?;
+        Ok(true)
+    } else {
+        throttle::login_failed(db, &keys).await?;
+        Ok(false)
+    }
 }
 
 /// Adds `amount` (positive) to a reseller's balance, e.g. after the reseller paid cash.

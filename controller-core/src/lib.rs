@@ -16,6 +16,7 @@
 
 pub mod accounting;
 pub mod admin_login;
+pub mod admin_totp;
 pub mod admins;
 pub mod audit;
 pub mod auth;

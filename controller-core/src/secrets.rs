@@ -14,7 +14,7 @@ pub const REDACTED: &str = "[redacted]";
 /// `password` or `*_token` field is covered without anyone remembering to list it.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    const EXACT: [&str; 8] = [
+    const EXACT: [&str; 10] = [
         "password",
         "passwd",
         "secret",
@@ -23,6 +23,9 @@ pub fn is_secret_key(key: &str) -> bool {
         "otp",
         "passphrase",
         "credentials",
+        // An authenticator's enrolment URI holds its secret; a typed code is a credential.
+        "otpauth_uri",
+        "totp_code",
     ];
     const SUFFIXES: [&str; 7] = [
         "_password",
@@ -114,6 +117,16 @@ mod tests {
             "an unset secret stays visibly unset"
         );
         assert!(!redact_in_place(&mut v), "a second pass changes nothing");
+    }
+
+    #[test]
+    fn authenticator_secrets_and_codes_are_secret_keys() {
+        for k in ["secret", "totp_secret", "otpauth_uri", "totp_code"] {
+            assert!(is_secret_key(k), "{k}");
+        }
+        for k in ["totp_enabled", "totp_required_roles", "code"] {
+            assert!(!is_secret_key(k), "{k}");
+        }
     }
 
     #[test]

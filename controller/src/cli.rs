@@ -103,6 +103,12 @@ pub enum AdminCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Remove a user's authenticator (two-factor sign-in), e.g. the only administrator's
+    /// lost phone; the user's sessions and tokens end.
+    ResetTotp {
+        /// Login name.
+        username: String,
+    },
 }
 
 fn password_from(stdin: bool) -> anyhow::Result<(String, bool)> {
@@ -816,6 +822,18 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             if generated {
                 println!("password: {password}");
             }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::ResetTotp { username }) => {
+            let db = open(&store).await?;
+            let (admin, _) = mikrobill_core::admins::for_login(&db, &username)
+                .await?
+                .with_context(|| format!("no admin user named {username:?}"))?;
+            mikrobill_core::admin_totp::reset(&db, &mikrobill_core::audit::Actor::cli(), &admin.id)
+                .await?;
+            println!(
+                "two-factor sign-in of {username} reset; their sessions and tokens are revoked"
+            );
             Ok(())
         }
     }

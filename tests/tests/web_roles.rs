@@ -27,6 +27,7 @@ const ROLES: [(&str, char); 5] = [
 const PAGES: &[(&str, &str)] = &[
     ("/", "aocrv"),
     ("/account/password", "aocrv"),
+    ("/account/totp", "aocrv"),
     ("/tokens", "aocrv"),
     ("/customers", "aocv"),
     ("/customers/{customer}", "aocv"),
@@ -79,6 +80,9 @@ const PAGES: &[(&str, &str)] = &[
 const ACTIONS: &[(&str, &str)] = &[
     ("/shop", "r"),
     ("/account/password", "aocrv"),
+    ("/account/totp/enrol", "aocrv"),
+    ("/account/totp/confirm", "aocrv"),
+    ("/account/totp/disable", "aocrv"),
     ("/tokens", "aocrv"),
     ("/tokens/{token}/revoke", "aocrv"),
     ("/customers", "ao"),
@@ -114,7 +118,9 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/webhooks/{hook}/replay", "a"),
     ("/admins", "a"),
     ("/admins/{admin}", "a"),
+    ("/admins/{admin}/totp/reset", "a"),
     ("/settings", "a"),
+    ("/settings/security", "a"),
     ("/customers/{customer}/notifications", "ao"),
     ("/notifications/{notification}/retry", "a"),
     ("/notifications/templates", "a"),

@@ -3,7 +3,7 @@
 //! leak does not hand out sessions.
 
 use crate::audit::{self, Actor};
-use crate::auth::{Principal, Role};
+use crate::auth::{ENROL_ONLY_SQL, Principal, Role};
 use crate::db::{Db, DbError, now_ms};
 use base64::Engine;
 use rand::RngCore;
@@ -270,10 +270,10 @@ pub async fn revoke_all_for(conn: &mut sqlx::AnyConnection, admin_id: &str) -> R
 
 /// Resolves a bearer token to its caller; refresh tokens are not accepted here.
 pub async fn authenticate(db: &Db, bearer: &str) -> Result<Principal, TokenError> {
-    let row = sqlx::query(
-        "SELECT t.id, t.kind, t.expires_at, t.revoked_at, t.last_used_at, a.id AS admin_id, a.username, a.role, a.disabled_at \
-         FROM auth_tokens t JOIN admin_users a ON a.id = t.admin_id WHERE t.token_hash = $1",
-    )
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT t.id, t.kind, t.expires_at, t.revoked_at, t.last_used_at, a.id AS admin_id, a.username, a.role, a.disabled_at, \
+         {ENROL_ONLY_SQL} FROM auth_tokens t JOIN admin_users a ON a.id = t.admin_id WHERE t.token_hash = $1"
+    )))
     .bind(hash_token(bearer))
     .fetch_optional(&db.pool)
     .await?
@@ -307,6 +307,9 @@ pub async fn authenticate(db: &Db, bearer: &str) -> Result<Principal, TokenError
         role,
         token_id,
         token_kind: kind,
+        // An integration's API token is not a sign-in: enforcing two-factor sign-in for a
+        // role limits its logins, not the tokens its accounts made for integrations.
+        totp_enrolment_only: kind != TokenKind::Api && row.try_get::<i64, _>("enrol_only")? == 1,
     })
 }
 

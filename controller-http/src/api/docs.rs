@@ -39,6 +39,21 @@ pub fn finish(mut api: OpenApi) -> OpenApi {
             mikrobill_core::events::EventKind::name().into_owned(),
             mikrobill_core::events::EventKind::schema(),
         );
+        use mikrobill_core::reports::{
+            Period, revenue::RevenueBy, usage::UsageBy, voucher_sales::SalesBy,
+        };
+        for (name, schema) in [
+            (
+                crate::api::v1::reports::Format::name(),
+                crate::api::v1::reports::Format::schema(),
+            ),
+            (Period::name(), Period::schema()),
+            (RevenueBy::name(), RevenueBy::schema()),
+            (SalesBy::name(), SalesBy::schema()),
+            (UsageBy::name(), UsageBy::schema()),
+        ] {
+            components.schemas.insert(name.into_owned(), schema);
+        }
     }
     components.add_security_scheme(
         "bearer",

@@ -48,6 +48,25 @@ impl Caller {
     }
 }
 
+/// Paths (below `/api/v1`) a caller whose role requires two-factor sign-in may use before it
+/// has enrolled.
+pub const ENROLMENT_PATHS: [&str; 5] = [
+    "/auth/me",
+    "/auth/logout",
+    "/auth/totp",
+    "/auth/totp/enrolment",
+    "/auth/totp/confirm",
+];
+
+/// The request's path below `/api/v1` (a nested router sees it stripped, or not, by version).
+fn api_path(parts: &Parts) -> &str {
+    let full = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or(parts.uri.path(), |o| o.0.path());
+    full.strip_prefix("/api/v1").unwrap_or(full)
+}
+
 /// The bearer token of a request, if it has one.
 pub fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -65,6 +84,15 @@ impl FromRequestParts<AppState> for Caller {
             )
         })?;
         let principal = state.tokens.authenticate(&state.db, token).await?;
+        // An account whose role requires two-factor sign-in and that has none may only
+        // enrol: its login is half a login until then.
+        if principal.totp_enrolment_only && !ENROLMENT_PATHS.contains(&api_path(parts)) {
+            return Err(Problem::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "totp_enrolment_required",
+                "your role requires two-factor sign-in: enrol at POST /api/v1/auth/totp/enrolment first",
+            ));
+        }
         if let Err(wait) = state.rate_limiter.check(
             &principal.token_id,
             principal.role,

@@ -24,6 +24,23 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(credit_reseller))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
+        .routes(routes!(reset_totp))
+}
+
+/// Removes an account's authenticator (a lost phone) and ends its sessions and tokens; it
+/// signs in with its password again, or enrols anew when its role requires a code.
+#[utoipa::path(delete, path = "/admins/{id}/totp", tag = "admins", security(("bearer" = [])),
+    params(("id" = String, Path, description = "admin user id")),
+    responses((status = 200, body = Admin), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn reset_totp(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Admin>> {
+    caller.require(Perm::WriteAdmins)?;
+    let admin = mikrobill_core::admin_totp::reset(&state.db, &caller.actor(), &id).await?;
+    state.tokens.clear();
+    Ok(Json(admin))
 }
 
 /// Filters of the admin list.

@@ -1,4 +1,5 @@
-//! Login, token refresh, logout, the caller's own profile and password.
+//! Login (with the authenticator code of an account that has two-factor sign-in), token
+//! refresh, logout, the caller's own profile, password and two-factor enrolment.
 
 use crate::api::extract::{Body, Caller};
 use crate::server::AppState;
@@ -8,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use mikrobill_core::admin_login::{self, LoginOutcome, Via};
+use mikrobill_core::admin_totp::{self, Enrolment, TotpStatus};
 use mikrobill_core::admins::{self, Admin};
 use mikrobill_core::auth::tokens::{self, TokenKind, TokenPair};
 use serde::{Deserialize, Serialize};
@@ -23,6 +25,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(logout))
         .routes(routes!(me))
         .routes(routes!(change_password))
+        .routes(routes!(totp_status))
+        .routes(routes!(totp_enrol))
+        .routes(routes!(totp_confirm))
+        .routes(routes!(totp_disable))
 }
 
 /// Credentials for a login.
@@ -33,6 +39,10 @@ pub struct LoginRequest {
     pub username: String,
     /// Password.
     pub password: String,
+    /// The authenticator app's current six-digit code; required when the account has
+    /// two-factor sign-in (`totp_required` without it, `totp_invalid` when wrong or reused).
+    #[serde(default)]
+    pub totp_code: Option<String>,
 }
 
 /// A new token pair.
@@ -50,11 +60,17 @@ pub struct TokenResponse {
     pub refresh_expires_in: i64,
     /// Who logged in.
     pub admin: Admin,
+    /// The role requires two-factor sign-in and the account has none yet: until it enrols
+    /// (`POST /auth/totp/enrolment`, then `/auth/totp/confirm`) these tokens are refused
+    /// (403 `totp_enrolment_required`) everywhere but `/auth/me`, `/auth/logout` and
+    /// `/auth/totp*`.
+    pub totp_enrolment_required: bool,
 }
 
-fn token_response(pair: TokenPair, admin: Admin) -> TokenResponse {
+fn token_response(pair: TokenPair, admin: Admin, enrolment_required: bool) -> TokenResponse {
     let now = mikrobill_core::db::now_ms();
     TokenResponse {
+        totp_enrolment_required: enrolment_required,
         access_token: pair.access_token,
         token_type: "Bearer",
         expires_in: (pair.access_expires_at - now) / 1000,
@@ -64,7 +80,9 @@ fn token_response(pair: TokenPair, admin: Admin) -> TokenResponse {
     }
 }
 
-/// Logs in with username and password. Failed attempts lock one address out of one account
+/// Logs in with username and password, and the authenticator code of an account with
+/// two-factor sign-in (401 `totp_required` without it, 401 `totp_invalid` when it is wrong,
+/// stale or used before: each code works once). Failed attempts lock one address out of one account
 /// (and an address that fails too often out of all); an account under attack answers more
 /// slowly but is never locked for everyone. A locked caller gets 429 with `Retry-After`.
 /// Every success and failure is in the audit log.
@@ -76,11 +94,35 @@ async fn login(
     body: Body<LoginRequest>,
 ) -> ApiResult<Json<TokenResponse>> {
     let req = body.into_inner()?;
-    match admin_login::login(&state.db, &req.username, &req.password, addr, Via::Api).await? {
+    let outcome = admin_login::login(
+        &state.db,
+        &req.username,
+        &req.password,
+        req.totp_code.as_deref(),
+        addr,
+        Via::Api,
+    )
+    .await?;
+    match outcome {
         LoginOutcome::Success(admin) => {
             let pair = tokens::login(&state.db, &admin.id).await?;
-            Ok(Json(token_response(pair, admin)))
+            let principal = tokens::authenticate(&state.db, &pair.access_token).await?;
+            Ok(Json(token_response(
+                pair,
+                admin,
+                principal.totp_enrolment_only,
+            )))
         }
+        LoginOutcome::CodeRequired(_) => Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "totp_required",
+            "this account signs in with an authenticator code: send it as `totp_code`",
+        )),
+        LoginOutcome::CodeInvalid => Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "totp_invalid",
+            "the authenticator code is wrong, expired or was used already",
+        )),
         LoginOutcome::Failed => Err(Problem::unauthenticated(
             "wrong username or password, or the account is disabled",
         )),
@@ -116,7 +158,11 @@ async fn refresh(
     let pair = tokens::refresh(&state.db, &req.refresh_token).await?;
     let principal = tokens::authenticate(&state.db, &pair.access_token).await?;
     let admin = admins::get(&state.db, &principal.admin_id).await?;
-    Ok(Json(token_response(pair, admin)))
+    Ok(Json(token_response(
+        pair,
+        admin,
+        principal.totp_enrolment_only,
+    )))
 }
 
 /// Ends the caller's login session (its access and refresh tokens).
@@ -167,5 +213,101 @@ async fn change_password(
     )
     .await?;
     state.tokens.clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's two-factor sign-in: on, pending confirmation, required by the role.
+#[utoipa::path(get, path = "/auth/totp", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = TotpStatus), (status = 401, body = Problem)))]
+async fn totp_status(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<TotpStatus>> {
+    let admin = admins::get(&state.db, &caller.principal.admin_id).await?;
+    Ok(Json(admin_totp::status(&state.db, &admin).await?))
+}
+
+/// The current password, to start an enrolment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    /// The caller's current password.
+    pub current_password: String,
+}
+
+/// Starts two-factor enrolment: a new secret and its `otpauth://` URI for an authenticator
+/// app, shown this once. Sign-ins need codes only after `POST /auth/totp/confirm`.
+#[utoipa::path(post, path = "/auth/totp/enrolment", tag = "auth", security(("bearer" = [])), request_body = EnrolRequest,
+    responses((status = 201, body = Enrolment), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn totp_enrol(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<EnrolRequest>,
+) -> ApiResult<(StatusCode, Json<Enrolment>)> {
+    let req = body.into_inner()?;
+    let enrolment = admin_totp::start_enrolment(
+        &state.db,
+        &caller.actor(),
+        &caller.principal.admin_id,
+        &req.current_password,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(enrolment)))
+}
+
+/// A code from the authenticator app.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// The six digits the app shows now.
+    pub code: String,
+}
+
+/// Confirms the pending enrolment with the app's current code; from now on every sign-in of
+/// the account needs a code.
+#[utoipa::path(post, path = "/auth/totp/confirm", tag = "auth", security(("bearer" = [])), request_body = CodeRequest,
+    responses((status = 200, body = TotpStatus), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn totp_confirm(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<CodeRequest>,
+) -> ApiResult<Json<TotpStatus>> {
+    let req = body.into_inner()?;
+    let status = admin_totp::confirm(
+        &state.db,
+        &caller.actor(),
+        &caller.principal.admin_id,
+        &req.code,
+    )
+    .await?;
+    // A caller limited to enrolment is limited no more.
+    state.tokens.clear();
+    Ok(Json(status))
+}
+
+/// The password and a current code, to turn two-factor sign-in off.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableRequest {
+    /// The caller's current password.
+    pub current_password: String,
+    /// The six digits the app shows now.
+    pub code: String,
+}
+
+/// Turns the caller's two-factor sign-in off (409 `totp_enforced` when the role requires it).
+#[utoipa::path(post, path = "/auth/totp/disable", tag = "auth", security(("bearer" = [])), request_body = DisableRequest,
+    responses((status = 204), (status = 401, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn totp_disable(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<DisableRequest>,
+) -> ApiResult<StatusCode> {
+    let req = body.into_inner()?;
+    admin_totp::disable(
+        &state.db,
+        &caller.actor(),
+        &caller.principal.admin_id,
+        &req.current_password,
+        &req.code,
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -137,7 +137,7 @@ pub struct RevenueQuery {
 /// revenue ledger: payments, cash voucher sales, reseller top-ups).
 #[utoipa::path(get, path = "/reports/revenue", tag = "reports", security(("bearer" = [])),
     params(ReportQuery, RevenueQuery),
-    responses((status = 200, body = MoneyReport), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "The report: JSON, or CSV with `format=csv`", content((MoneyReport = "application/json"), (String = "text/csv"))), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn revenue_report(
     State(state): State<AppState>,
     caller: Caller,
@@ -162,7 +162,7 @@ pub struct SalesQuery {
 /// Vouchers sold per local day or month (count and price), by batch, plan, reseller or site.
 #[utoipa::path(get, path = "/reports/voucher-sales", tag = "reports", security(("bearer" = [])),
     params(ReportQuery, SalesQuery),
-    responses((status = 200, body = MoneyReport), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "The report: JSON, or CSV with `format=csv`", content((MoneyReport = "application/json"), (String = "text/csv"))), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn voucher_sales_report(
     State(state): State<AppState>,
     caller: Caller,
@@ -203,7 +203,7 @@ impl TopQuery {
 /// over 90), and the customers who owe most.
 #[utoipa::path(get, path = "/reports/receivables", tag = "reports", security(("bearer" = [])),
     params(TopQuery),
-    responses((status = 200, body = Aging), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "The report: JSON, or CSV with `format=csv`", content((Aging = "application/json"), (String = "text/csv"))), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn receivables_report(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,7 +220,7 @@ async fn receivables_report(
 /// Subscriber movements per local day or month: created, isolated, re-activated, terminated.
 #[utoipa::path(get, path = "/reports/subscribers", tag = "reports", security(("bearer" = [])),
     params(ReportQuery),
-    responses((status = 200, body = Vec<Movements>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "The report: JSON, or CSV with `format=csv`", content((Vec<Movements> = "application/json"), (String = "text/csv"))), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn subscribers_report(
     State(state): State<AppState>,
     caller: Caller,
@@ -252,7 +252,7 @@ pub struct UsageQuery {
 /// accounts in a range, or (with `key`) one of them per local day or month.
 #[utoipa::path(get, path = "/reports/usage", tag = "reports", security(("bearer" = [])),
     params(ReportQuery, UsageQuery),
-    responses((status = 200, body = Vec<UsageLine>), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "The report: JSON, or CSV with `format=csv`", content((Vec<UsageLine> = "application/json"), (String = "text/csv"))), (status = 403, body = Problem), (status = 422, body = Problem)))]
 async fn usage_report(
     State(state): State<AppState>,
     caller: Caller,

@@ -1,10 +1,11 @@
-//! Billing settings.
+//! Billing settings, and the security settings (which roles must use two-factor sign-in).
 
 use crate::api::extract::{Body, Caller};
 use crate::server::AppState;
 use crate::server::problem::{ApiResult, Problem};
 use axum::Json;
 use axum::extract::State;
+use mikrobill_core::admin_totp::{self, SecuritySettings};
 use mikrobill_core::auth::Perm;
 use mikrobill_core::settings::{self, BillingSettings};
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +13,9 @@ use utoipa_axum::routes;
 
 /// Routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_billing, put_billing))
+    OpenApiRouter::new()
+        .routes(routes!(get_billing, put_billing))
+        .routes(routes!(get_security, put_security))
 }
 
 /// The billing settings in effect.
@@ -40,4 +43,32 @@ async fn put_billing(
     Ok(Json(
         settings::save_billing(&state.db, &caller.actor(), new).await?,
     ))
+}
+
+/// Which roles must sign in with an authenticator code (admins only: it decides who can get in).
+#[utoipa::path(get, path = "/settings/security", tag = "settings", security(("bearer" = [])),
+    responses((status = 200, body = SecuritySettings), (status = 403, body = Problem)))]
+async fn get_security(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<SecuritySettings>> {
+    caller.require(Perm::WriteAdmins)?;
+    Ok(Json(admin_totp::security_settings(&state.db).await?))
+}
+
+/// Sets the roles that must sign in with a code. Their accounts without an authenticator may
+/// then only enrol (their tokens answer 403 `totp_enrolment_required` elsewhere).
+#[utoipa::path(put, path = "/settings/security", tag = "settings", security(("bearer" = [])), request_body = SecuritySettings,
+    responses((status = 200, body = SecuritySettings), (status = 403, body = Problem), (status = 422, body = Problem)))]
+async fn put_security(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Body<SecuritySettings>,
+) -> ApiResult<Json<SecuritySettings>> {
+    caller.require(Perm::WriteAdmins)?;
+    let new = body.into_inner()?;
+    let saved = admin_totp::set_security_settings(&state.db, &caller.actor(), new).await?;
+    // Cached callers of a newly enforced role are limited from their next request on.
+    state.tokens.clear();
+    Ok(Json(saved))
 }

@@ -1,5 +1,7 @@
-//! Signing in and out, the admin's own password, and the language switch. Login is the
-//! API's (`mikrobill_core::admin_login`): the same accounts, throttle, slowdown and audit records.
+//! Signing in (password, then the authenticator code on `/login/totp` for an account with
+//! two-factor sign-in) and out, the admin's own password, and the language switch. Login is
+//! the API's (`mikrobill_core::admin_login`): the same accounts, throttle, slowdown and audit
+//! records.
 
 use super::ctx::{self, Ctx, PRE_COOKIE};
 use super::error::WebError;
@@ -142,7 +144,7 @@ pub async fn login(
     let f: LoginFields = serde_urlencoded::from_bytes(&body)
         .map_err(|e| WebError::BadRequest(lang, e.to_string()))?;
     let next = local_path(f.next.as_deref());
-    match admin_login::login(&state.db, &f.username, &f.password, addr, Via::Web).await? {
+    match admin_login::login(&state.db, &f.username, &f.password, None, addr, Via::Web).await? {
         LoginOutcome::Locked(_) => Ok(login_page(
             StatusCode::TOO_MANY_REQUESTS,
             &headers,
@@ -151,29 +153,171 @@ pub async fn login(
             Some(texts::text(lang, "login.locked").into()),
             f.username,
         )),
-        LoginOutcome::Success(admin) => {
-            let secret = session::start(&state.db, &admin.id).await?;
-            let mut res = html::see_other(&next);
+        LoginOutcome::Success(admin) => signed_in(&state, &headers, &admin.id, &next).await,
+        LoginOutcome::CodeRequired(admin) => {
+            let token = admin_login::start_pending(&state.db, &admin.id).await?;
+            let mut res = html::see_other(&format!(
+                "/login/totp{}",
+                crate::web::pager::query(&[("next", &next)])
+            ));
             let secure = cookies::is_https(&headers, state.secure_cookies);
-            let h = res.headers_mut();
-            for c in [
-                cookies::site_cookie(session::COOKIE, &secret, None, secure),
-                cookies::site_cookie(PRE_COOKIE, "", Some(0), secure),
-            ] {
-                h.append(
-                    header::SET_COOKIE,
-                    HeaderValue::from_str(&c).expect("cookie"),
-                );
-            }
+            let c = cookies::site_cookie(
+                PENDING_COOKIE,
+                &token,
+                Some(admin_login::PENDING_TTL_MS / 1000),
+                secure,
+            );
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                HeaderValue::from_str(&c).expect("cookie"),
+            );
             Ok(res)
         }
-        LoginOutcome::Failed => Ok(login_page(
+        LoginOutcome::Failed | LoginOutcome::CodeInvalid => Ok(login_page(
             StatusCode::UNAUTHORIZED,
             &headers,
             lang,
             next,
             Some(texts::text(lang, "login.failed").into()),
             f.username,
+        )),
+    }
+}
+
+/// The cookie holding a pending login's token between the password and the code.
+pub const PENDING_COOKIE: &str = "mb_login2";
+
+/// A new session for a signed-in admin: its cookie set, the login's cookies cleared.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    admin_id: &str,
+    next: &str,
+) -> Result<Response, WebError> {
+    let secret = session::start(&state.db, admin_id).await?;
+    let mut res = html::see_other(next);
+    let secure = cookies::is_https(headers, state.secure_cookies);
+    let h = res.headers_mut();
+    for c in [
+        cookies::site_cookie(session::COOKIE, &secret, None, secure),
+        cookies::site_cookie(PRE_COOKIE, "", Some(0), secure),
+        cookies::site_cookie(PENDING_COOKIE, "", Some(0), secure),
+    ] {
+        h.append(
+            header::SET_COOKIE,
+            HeaderValue::from_str(&c).expect("cookie"),
+        );
+    }
+    Ok(res)
+}
+
+/// The code page of a login.
+#[derive(askama::Template)]
+#[template(path = "admin/login_totp.html")]
+struct CodePage {
+    lang: Lang,
+    csrf: String,
+    next: String,
+    error: Option<String>,
+}
+
+impl CodePage {
+    fn t(&self, key: &str) -> &'static str {
+        texts::text(self.lang, key)
+    }
+}
+
+fn code_page(
+    status: StatusCode,
+    headers: &HeaderMap,
+    lang: Lang,
+    next: String,
+    error: Option<String>,
+) -> Response {
+    // The password step set the cookie this form's token derives from; without it the post
+    // fails the CSRF check and the login starts over.
+    let pre = cookies::cookie_value(headers, PRE_COOKIE).unwrap_or_default();
+    html::render(
+        status,
+        &CodePage {
+            lang,
+            csrf: csrf::token_for(&pre),
+            next,
+            error,
+        },
+    )
+}
+
+/// `GET /login/totp`: the code form, while a pending login lives (else back to `/login`).
+pub async fn code_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, WebError> {
+    let next = local_path(q.next.as_deref());
+    let live = match cookies::cookie_value(&headers, PENDING_COOKIE) {
+        Some(token) => admin_login::pending_admin(&state.db, &token)
+            .await?
+            .is_some(),
+        None => false,
+    };
+    if !live {
+        return Ok(html::see_other(&format!(
+            "/login{}",
+            crate::web::pager::query(&[("next", &next)])
+        )));
+    }
+    let lang = login_lang(&state, &headers).await;
+    Ok(code_page(StatusCode::OK, &headers, lang, next, None))
+}
+
+/// The code form's fields.
+#[derive(Debug, Deserialize)]
+pub struct CodeFields {
+    #[serde(default)]
+    code: String,
+    next: Option<String>,
+}
+
+/// `POST /login/totp`: the code of a pending login, under the login's throttle; a pending
+/// login that expired or ran out of tries starts over at the password.
+pub async fn code(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, WebError> {
+    let lang = login_lang(&state, &headers).await;
+    if !form::check_csrf(&headers, &body, PRE_COOKIE) {
+        return Err(WebError::Csrf(lang));
+    }
+    let f: CodeFields = serde_urlencoded::from_bytes(&body)
+        .map_err(|e| WebError::BadRequest(lang, e.to_string()))?;
+    let next = local_path(f.next.as_deref());
+    let token = cookies::cookie_value(&headers, PENDING_COOKIE).unwrap_or_default();
+    match admin_login::login_pending(&state.db, &token, &f.code, addr).await? {
+        LoginOutcome::Success(admin) => signed_in(&state, &headers, &admin.id, &next).await,
+        LoginOutcome::CodeInvalid => Ok(code_page(
+            StatusCode::UNAUTHORIZED,
+            &headers,
+            lang,
+            next,
+            Some(texts::text(lang, "login.totp_invalid").into()),
+        )),
+        LoginOutcome::Locked(_) => Ok(code_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers,
+            lang,
+            next,
+            Some(texts::text(lang, "login.locked").into()),
+        )),
+        LoginOutcome::Failed | LoginOutcome::CodeRequired(_) => Ok(login_page(
+            StatusCode::UNAUTHORIZED,
+            &headers,
+            lang,
+            next,
+            Some(texts::text(lang, "login.totp_expired").into()),
+            String::new(),
         )),
     }
 }

@@ -27,6 +27,14 @@ pub const LANG_COOKIE: &str = "mb_lang";
 /// The cookie the login form's CSRF token is derived from (there is no session yet).
 pub const PRE_COOKIE: &str = "mb_pre";
 
+/// The pages an account that must enrol in two-factor sign-in may open before it has.
+const ENROLMENT_PAGES: [&str; 4] = [
+    "/account/totp",
+    "/account/totp/enrol",
+    "/account/totp/confirm",
+    "/logout",
+];
+
 /// One entry of the navigation.
 #[derive(Debug, Clone)]
 pub struct NavItem {
@@ -370,6 +378,11 @@ impl FromRequestParts<AppState> for Ctx {
         else {
             return Err(WebError::Login(back));
         };
+        // An account whose role requires two-factor sign-in and that has none may only
+        // enrol (or leave) until it has one.
+        if principal.totp_enrolment_only && !ENROLMENT_PAGES.contains(&path.as_str()) {
+            return Err(WebError::Enrol);
+        }
         let flash =
             cookies::cookie_value(&parts.headers, FLASH_COOKIE).and_then(|v| Flash::decode(&v));
         Ok(Ctx {

@@ -12,6 +12,8 @@ use mikrobill_core::error::DomainError;
 pub enum WebError {
     /// No live session: go to the login page, then back to this path and query.
     Login(String),
+    /// The role requires two-factor sign-in and the account has none: enrol first.
+    Enrol,
     /// The role does not allow it.
     Forbidden(Lang),
     /// A POST without a valid CSRF token or from another origin.
@@ -88,6 +90,7 @@ impl IntoResponse for WebError {
                 "/login{}",
                 crate::web::pager::query(&[("next", &path)])
             )),
+            WebError::Enrol => html::see_other("/account/totp"),
             WebError::Forbidden(lang) => error_page(
                 lang,
                 StatusCode::FORBIDDEN,

@@ -29,6 +29,7 @@ pub mod settings;
 pub mod sites;
 pub mod subscriptions;
 pub mod texts;
+pub mod totp;
 pub mod vouchers;
 pub mod webhooks;
 
@@ -42,7 +43,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(dashboard::page))
         .route("/login", get(auth::login_form).post(auth::login))
+        .route("/login/totp", get(auth::code_form).post(auth::code))
         .route("/logout", post(auth::logout))
+        .route("/account/totp", get(totp::page))
+        .route("/account/totp/enrol", post(totp::enrol))
+        .route("/account/totp/confirm", post(totp::confirm))
+        .route("/account/totp/disable", post(totp::disable))
+        .route("/admins/{id}/totp/reset", post(totp::reset))
+        .route("/settings/security", post(settings::save_security))
         .route(
             "/account/password",
             get(auth::password_form).post(auth::change_password),

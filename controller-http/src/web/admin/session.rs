@@ -4,7 +4,7 @@
 //! browser sessions too, and a session cookie is never accepted as an API bearer token.
 
 use base64::Engine;
-use mikrobill_core::auth::{Principal, Role};
+use mikrobill_core::auth::{ENROL_ONLY_SQL, Principal, Role};
 use mikrobill_core::db::{Db, DbError, now_ms};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -54,11 +54,11 @@ pub async fn start(db: &Db, admin_id: &str) -> Result<String, DbError> {
 /// The admin a live session belongs to; `None` when the secret is unknown, expired,
 /// revoked, or its admin is disabled. Extends the idle expiry.
 pub async fn lookup(db: &Db, secret: &str) -> Result<Option<Principal>, DbError> {
-    let row = sqlx::query(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT t.id, t.created_at, t.expires_at, t.revoked_at, t.last_used_at, a.id AS admin_id, \
-         a.username, a.role, a.disabled_at FROM auth_tokens t JOIN admin_users a ON a.id = t.admin_id \
-         WHERE t.token_hash = $1 AND t.kind = $2",
-    )
+         a.username, a.role, a.disabled_at, {ENROL_ONLY_SQL} FROM auth_tokens t \
+         JOIN admin_users a ON a.id = t.admin_id WHERE t.token_hash = $1 AND t.kind = $2"
+    )))
     .bind(hash(secret))
     .bind(KIND)
     .fetch_optional(&db.pool)
@@ -96,6 +96,7 @@ pub async fn lookup(db: &Db, secret: &str) -> Result<Option<Principal>, DbError>
         token_id: id,
         // A browser session stands in for a login's access token; only the role matters here.
         token_kind: mikrobill_core::auth::tokens::TokenKind::Access,
+        totp_enrolment_only: row.try_get::<i64, _>("enrol_only")? == 1,
     }))
 }
 

@@ -1,6 +1,7 @@
 //! Settings: tax, currency, time zone, billing terms, company details, the UI's default
 //! language and the hotspot login URL printed on vouchers. Saved through
-//! `settings::save_billing`, which validates and audits.
+//! `settings::save_billing`, which validates and audits. Administrators also see the security
+//! section: which roles must use two-factor sign-in (`admin_totp::set_security_settings`).
 
 use super::ctx::Ctx;
 use super::error::WebError;
@@ -10,9 +11,12 @@ use crate::server::AppState;
 use crate::web::Lang;
 use axum::extract::State;
 use axum::response::Response;
-use mikrobill_core::auth::Perm;
+use mikrobill_core::admin_totp::{self, SecuritySettings};
+use mikrobill_core::auth::roles::ALL_ROLES;
+use mikrobill_core::auth::{Perm, Role};
 use mikrobill_core::settings::{self, BillingSettings};
 use serde::Deserialize;
+use std::collections::HashMap;
 
 #[derive(askama::Template)]
 #[template(path = "admin/settings.html")]
@@ -20,6 +24,8 @@ struct SettingsPage<'a> {
     c: &'a Ctx,
     s: BillingSettings,
     langs: [Lang; 2],
+    security: Option<SecuritySettings>,
+    roles: [Role; 5],
 }
 
 impl SettingsPage<'_> {
@@ -29,13 +35,44 @@ impl SettingsPage<'_> {
 }
 
 /// `GET /settings`.
-pub async fn page(c: Ctx) -> Result<Response, WebError> {
+pub async fn page(State(state): State<AppState>, c: Ctx) -> Result<Response, WebError> {
     c.require(Perm::ReadSettings)?;
+    let security = if c.can(Perm::WriteAdmins) {
+        Some(admin_totp::security_settings(&state.db).await?)
+    } else {
+        None
+    };
     Ok(c.render(&SettingsPage {
         c: &c,
         s: c.settings.clone(),
         langs: Lang::ALL,
+        security,
+        roles: ALL_ROLES,
     }))
+}
+
+/// `POST /settings/security`: a ticked `totp_<role>` box makes that role sign in with a code.
+pub async fn save_security(
+    State(state): State<AppState>,
+    c: Ctx,
+    form: Form<HashMap<String, String>>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteAdmins)?;
+    let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
+    let new = SecuritySettings {
+        totp_required_roles: ALL_ROLES
+            .into_iter()
+            .filter(|r| f.contains_key(&format!("totp_{}", r.as_str())))
+            .collect(),
+    };
+    let result = admin_totp::set_security_settings(&state.db, &c.actor(), new).await;
+    state.tokens.clear();
+    Ok(c.outcome(
+        result,
+        |_| "/settings#security".into(),
+        c.t("saved"),
+        "/settings",
+    ))
 }
 
 /// The settings form.
