@@ -49,10 +49,28 @@ pub struct Entry<'a> {
     pub reseller_id: Option<&'a str>,
 }
 
+/// Rebuilds the per-day summary from the ledger at the operator's current offset, in one
+/// transaction (after rows were imported or moved in time by SQL, as the demo's history
+/// does).
+pub async fn rebuild_daily(db: &crate::db::Db) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    let offset = crate::settings::utc_offset_in(&mut tx).await?;
+    sqlx::query("DELETE FROM revenue_daily")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(sqlx::AssertSqlSafe(
+        crate::db::data_steps::revenue_daily_fill_sql(offset),
+    ))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Records an amount taken, inside the caller's transaction; a second write of the same
 /// (source, reference) changes nothing.
 pub async fn record(conn: &mut sqlx::AnyConnection, e: &Entry<'_>) -> Result<(), DbError> {
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO revenue (source, reference, amount, received_at, method, plan_id, site_id, reseller_id) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (source, reference) DO NOTHING",
     )
@@ -64,6 +82,28 @@ pub async fn record(conn: &mut sqlx::AnyConnection, e: &Entry<'_>) -> Result<(),
     .bind(e.plan_id)
     .bind(e.site_id)
     .bind(e.reseller_id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(());
+    }
+    // The day's sum moves in the same transaction, so the summary always adds up to the
+    // ledger (reports and the dashboard read the summary).
+    let offset = crate::settings::utc_offset_in(conn).await?;
+    sqlx::query(
+        "INSERT INTO revenue_daily (day, source, method, site_id, plan_id, reseller_id, count, amount) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7) \
+         ON CONFLICT (day, source, method, site_id, plan_id, reseller_id) \
+         DO UPDATE SET count = revenue_daily.count + 1, amount = revenue_daily.amount + excluded.amount",
+    )
+    .bind(crate::stats::local_day_start(e.received_at, offset))
+    .bind(e.source.as_str())
+    .bind(e.method.unwrap_or(""))
+    .bind(e.site_id.unwrap_or(""))
+    .bind(e.plan_id.unwrap_or(""))
+    .bind(e.reseller_id.unwrap_or(""))
+    .bind(e.amount)
     .execute(&mut *conn)
     .await?;
     Ok(())

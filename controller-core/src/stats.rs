@@ -1,5 +1,5 @@
 //! Read-only business figures for the admin dashboard: revenue per local day (from the
-//! `revenue` ledger), vouchers
+//! revenue ledger's per-day summary, `revenue_daily`), vouchers
 //! sold, overdue subscriptions. Each figure is one indexed aggregate, so the dashboard stays
 //! cheap however many payments and vouchers exist.
 
@@ -48,8 +48,8 @@ pub async fn summary(db: &Db, now: i64, offset_min: i32) -> Result<Summary, DbEr
     let month = local_month_start(now, offset_min);
     let pool = &db.pool;
     let rev = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN received_at >= $1 THEN amount ELSE 0 END), 0) AS BIGINT) AS today, \
-         CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS month FROM revenue WHERE received_at >= $2",
+        "SELECT CAST(COALESCE(SUM(CASE WHEN day >= $1 THEN amount ELSE 0 END), 0) AS BIGINT) AS today, \
+         CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS month FROM revenue_daily WHERE day >= $2",
     )
     .bind(day)
     .bind(month)
@@ -95,8 +95,8 @@ pub async fn revenue_per_day(
     let from = today - (days - 1) * DAY_MS;
     let off = offset_min as i64 * 60_000;
     let rows = sqlx::query(
-        "SELECT CAST((received_at + $1) / $2 AS BIGINT) AS d, CAST(SUM(amount) AS BIGINT) AS total \
-         FROM revenue WHERE received_at >= $3 GROUP BY CAST((received_at + $1) / $2 AS BIGINT)",
+        "SELECT CAST((day + $1) / $2 AS BIGINT) AS d, CAST(SUM(amount) AS BIGINT) AS total \
+         FROM revenue_daily WHERE day >= $3 GROUP BY CAST((day + $1) / $2 AS BIGINT)",
     )
     .bind(off)
     .bind(DAY_MS)

@@ -8,6 +8,67 @@ use sqlx::Row;
 /// Runs every data step this binary knows that the database has not recorded yet.
 pub async fn run_pending(db: &Db) -> Result<(), DbError> {
     scrub_stored(db).await?;
+    fill_revenue_daily(db).await?;
+    Ok(())
+}
+
+/// SQL that adds every row of `revenue` into `revenue_daily` at a UTC offset (keys already
+/// there are left alone).
+pub(crate) fn revenue_daily_fill_sql(offset_min: i32) -> String {
+    const DAY: i64 = 86_400_000;
+    let off = i64::from(offset_min) * 60_000;
+    // Floor division, also for instants before the offset's first midnight.
+    let day = format!(
+        "(({off} + received_at) - ((({off} + received_at) % {DAY}) + {DAY}) % {DAY} - {off})"
+    );
+    format!(
+        "INSERT INTO revenue_daily (day, source, method, site_id, plan_id, reseller_id, count, amount) \
+         SELECT {day}, source, COALESCE(method, ''), COALESCE(site_id, ''), COALESCE(plan_id, ''), \
+         COALESCE(reseller_id, ''), COUNT(*), CAST(SUM(amount) AS BIGINT) FROM revenue \
+         GROUP BY {day}, source, COALESCE(method, ''), COALESCE(site_id, ''), COALESCE(plan_id, ''), \
+         COALESCE(reseller_id, '') \
+         ON CONFLICT (day, source, method, site_id, plan_id, reseller_id) DO NOTHING"
+    )
+}
+
+/// The name of the data step that fills `revenue_daily` from the revenue ledger.
+const REVENUE_DAILY_STEP: &str = "0019_revenue_daily";
+
+/// Adds up the revenue rows stored before `revenue_daily` existed into local days at the
+/// operator's stored offset (SQL alone cannot read it out of the settings JSON on both
+/// engines). One transaction: the summary is empty or complete, and the marker row commits
+/// with it, so the step runs exactly once.
+async fn fill_revenue_daily(db: &Db) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    let done: Option<String> =
+        sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1")
+            .bind(REVENUE_DAILY_STEP)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let billing: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'billing'")
+            .fetch_optional(&mut *tx)
+            .await?;
+    let offset_min = billing
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+        .and_then(|v| v["utc_offset_minutes"].as_i64())
+        .unwrap_or(420);
+    sqlx::query(sqlx::AssertSqlSafe(revenue_daily_fill_sql(
+        offset_min as i32,
+    )))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO data_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(REVENUE_DAILY_STEP)
+    .bind(super::now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -87,4 +148,78 @@ async fn scrub_table(db: &Db, table: &str, columns: &[&str]) -> Result<u64, DbEr
         tx.commit().await?;
     }
     Ok(rewritten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn daily(db: &Db) -> Vec<(i64, String, String, i64, i64)> {
+        sqlx::query("SELECT day, source, method, count, amount FROM revenue_daily ORDER BY day, source, method")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get("day"),
+                    r.get("source"),
+                    r.get("method"),
+                    r.get("count"),
+                    r.get("amount"),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn revenue_stored_before_the_summary_is_filed_under_local_days_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&super::super::sqlite_url_for_dir(dir.path()))
+            .await
+            .unwrap();
+        // Rows as an older release stored them: no summary yet, the step not run.
+        const DAY: i64 = 86_400_000;
+        let wib_midnight = 20_000 * DAY - 7 * 3_600_000;
+        for (i, (at, method, amount)) in [
+            (wib_midnight + 1_000, Some("cash"), 100),
+            (wib_midnight + 2_000, Some("cash"), 50),
+            // 23:59 local the day before: its own day.
+            (wib_midnight - 60_000, Some("transfer"), 7),
+            (wib_midnight + 5_000, None, 1),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            sqlx::query("INSERT INTO revenue (source, reference, amount, received_at, method) VALUES ('payment', $1, $2, $3, $4)")
+                .bind(format!("p{i}"))
+                .bind(amount)
+                .bind(at)
+                .bind(method)
+                .execute(&db.pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query("DELETE FROM data_migrations WHERE name = $1")
+            .bind(REVENUE_DAILY_STEP)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        run_pending(&db).await.unwrap();
+        let want = vec![
+            (
+                wib_midnight - DAY,
+                "payment".into(),
+                "transfer".into(),
+                1,
+                7,
+            ),
+            (wib_midnight, "payment".into(), "".into(), 1, 1),
+            (wib_midnight, "payment".into(), "cash".into(), 2, 150),
+        ];
+        assert_eq!(daily(&db).await, want);
+        // A second start runs nothing again.
+        run_pending(&db).await.unwrap();
+        assert_eq!(daily(&db).await, want);
+    }
 }

@@ -104,10 +104,16 @@ pub async fn report(db: &Db, now: i64, top: u32) -> Result<Aging, DbError> {
             format!("CAST(SUM(CASE WHEN {b} = {k} THEN i.total - i.amount_paid ELSE 0 END) AS BIGINT) AS b{k}")
         })
         .collect();
+    let outer: Vec<String> = (0..BUCKETS).map(|k| format!("x.b{k}")).collect();
+    // Unpaid invoices are summed per customer from the covering index alone
+    // (`invoices_unpaid`); only the top customers are then looked up by id.
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT c.id, c.number, c.name, {}, CAST(SUM(i.total - i.amount_paid) AS BIGINT) AS owed \
-         FROM invoices i JOIN customers c ON c.id = i.customer_id WHERE i.status = 'unpaid' \
-         GROUP BY c.id, c.number, c.name ORDER BY owed DESC, c.number LIMIT $2",
+        "SELECT c.id, c.number, c.name, {}, x.owed FROM \
+         (SELECT i.customer_id, {}, CAST(SUM(i.total - i.amount_paid) AS BIGINT) AS owed \
+          FROM invoices i WHERE i.status = 'unpaid' GROUP BY i.customer_id \
+          ORDER BY owed DESC, i.customer_id LIMIT $2) x \
+         JOIN customers c ON c.id = x.customer_id ORDER BY x.owed DESC, c.number",
+        outer.join(", "),
         per.join(", ")
     )))
     .bind(now)

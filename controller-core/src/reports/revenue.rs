@@ -1,10 +1,13 @@
 //! Revenue per local day or month, by where the money came from, how it was paid, or the
-//! site, plan or reseller it is credited to. Reads the `revenue` ledger only, so it adds up to
-//! the dashboard's figures.
+//! site, plan or reseller it is credited to. Reads the ledger's per-day summary
+//! (`revenue_daily`, written with every revenue row), so it adds up to the dashboard's
+//! figures and its cost follows the days and groups shown, not the payments behind them. A
+//! range is taken in whole local days: the day holding `from` to the day before `to`.
 
 use super::period::{Period, Range, day_number_sql};
 use super::{Line, roll_up};
 use crate::db::{Db, DbError};
+use crate::stats::local_day_start;
 use sqlx::Row;
 
 /// What revenue is grouped by.
@@ -30,7 +33,7 @@ impl RevenueBy {
     fn sql(self) -> (&'static str, &'static str, &'static str) {
         match self {
             RevenueBy::Source => ("r.source", "r.source", ""),
-            RevenueBy::Method => ("r.method", "COALESCE(r.method, '')", ""),
+            RevenueBy::Method => ("r.method", "r.method", ""),
             RevenueBy::Site => (
                 "r.site_id",
                 "COALESCE(s.name, '')",
@@ -59,23 +62,25 @@ pub async fn report(
     offset_min: i32,
 ) -> Result<Vec<Line>, DbError> {
     let (key, label, join) = by.sql();
-    let day = day_number_sql("r.received_at", "$1");
+    let day = day_number_sql("r.day", "$1");
     let sql = format!(
-        "SELECT {day} AS d, {key} AS k, {label} AS l, COUNT(*) AS n, \
-         CAST(SUM(r.amount) AS BIGINT) AS total FROM revenue r {join} \
-         WHERE r.received_at >= $2 AND r.received_at < $3 GROUP BY {day}, {key}, {label}"
+        "SELECT {day} AS d, {key} AS k, {label} AS l, CAST(SUM(r.count) AS BIGINT) AS n, \
+         CAST(SUM(r.amount) AS BIGINT) AS total FROM revenue_daily r {join} \
+         WHERE r.day >= $2 AND r.day < $3 GROUP BY {day}, {key}, {label}"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(offset_min as i64 * 60_000)
-        .bind(range.from)
+        .bind(local_day_start(range.from, offset_min))
         .bind(range.to)
         .fetch_all(&db.pool)
         .await?;
     let mut days = Vec::with_capacity(rows.len());
     for r in rows {
+        let key: String = r.try_get("k")?;
         days.push((
             r.try_get("d")?,
-            r.try_get("k")?,
+            // The summary keeps '' for "none named".
+            Some(key).filter(|k| !k.is_empty()),
             r.try_get("l")?,
             r.try_get("n")?,
             r.try_get("total")?,

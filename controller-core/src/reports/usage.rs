@@ -77,12 +77,36 @@ pub async fn ranking(
     by: UsageBy,
     top: u32,
 ) -> Result<Vec<UsageLine>, DbError> {
+    if by == UsageBy::Customer {
+        return by_customer(db, range, top).await;
+    }
     let (key, label, join) = by.sql();
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {key} AS k, {label} AS l, {SUMS} FROM usage_daily u {join} \
          WHERE u.day >= $1 AND u.day < $2 GROUP BY {key}, {label} \
          ORDER BY CAST(SUM(u.input_octets + u.output_octets) AS BIGINT) DESC, {key} LIMIT $3"
     )))
+    .bind(range.from)
+    .bind(range.to)
+    .bind(i64::from(top))
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter().map(|r| line(r, None)).collect()
+}
+
+/// The `top` customers by traffic: usage is summed per account first (one pass over the
+/// range's days), and only those sums are mapped to their customers, instead of joining
+/// every day's row to its subscription.
+async fn by_customer(db: &Db, range: Range, top: u32) -> Result<Vec<UsageLine>, DbError> {
+    let rows = sqlx::query(
+        "SELECT c.id AS k, c.name AS l, CAST(SUM(x.secs) AS BIGINT) AS secs, CAST(SUM(x.bin) AS BIGINT) AS bin, \
+         CAST(SUM(x.bout) AS BIGINT) AS bout, CAST(SUM(x.n) AS BIGINT) AS n FROM \
+         (SELECT u.username, SUM(u.session_time_secs) AS secs, SUM(u.input_octets) AS bin, \
+          SUM(u.output_octets) AS bout, SUM(u.sessions) AS n FROM usage_daily u \
+          WHERE u.day >= $1 AND u.day < $2 GROUP BY u.username) x \
+         JOIN subscriptions sub ON sub.username = x.username JOIN customers c ON c.id = sub.customer_id \
+         GROUP BY c.id, c.name ORDER BY CAST(SUM(x.bin + x.bout) AS BIGINT) DESC, c.id LIMIT $3",
+    )
     .bind(range.from)
     .bind(range.to)
     .bind(i64::from(top))
