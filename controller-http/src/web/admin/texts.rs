@@ -378,6 +378,7 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("voucher.code_prefix", "Awalan kode", "Code prefix"),
     ("voucher.status", "Status", "Status"),
     ("voucher.sold_at", "Terjual", "Sold"),
+    ("voucher.used", "Terpakai", "Used"),
     ("voucher.sell", "Jual", "Sell"),
     ("voucher.revoke", "Cabut", "Revoke"),
     ("voucher.revoked", "Voucher dicabut.", "Voucher revoked."),
