@@ -78,8 +78,8 @@ async fn cached_status(agent: &mikrobill_agent::Agent, code: &str, want: Voucher
 async fn a_voucher_is_used_up_across_sites(backend: Backend) {
     let s = Scenario::start(backend).await;
     let admin = &s.admin;
-    let (_north, north_agent, _north_dir) = agents::api_site(admin, "North").await;
-    let (_south, south_agent, _south_dir) = agents::api_site(admin, "South").await;
+    let (north, north_agent, _north_dir) = agents::api_site(admin, "North").await;
+    let (south, south_agent, _south_dir) = agents::api_site(admin, "South").await;
     let hotspot = plan(
         admin,
         &json!({"name": "Voucher 5 menit", "kind": "hotspot", "price": 2000,
@@ -205,4 +205,25 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
         .filter(|e| e["action"] == "voucher.exhaust")
         .count();
     assert_eq!(exhausts, 1, "{audit}");
+    // Online now: South's open session, not North's stopped one.
+    let online = admin.get("/api/v1/sessions").await.expect(200);
+    let items = online["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{online}");
+    assert_eq!(items[0]["username"], code.as_str());
+    assert_eq!(items[0]["site_id"], south.as_str());
+    assert_eq!(items[0]["nas_identifier"], "south-1");
+    assert_eq!(items[0]["framed_ip"], "10.5.0.2");
+    assert_eq!(items[0]["calling_station_id"], "AA:BB:CC:DD:EE:01");
+    assert_eq!(items[0]["uptime_secs"], 20);
+    assert_eq!(items[0]["bytes_in"], 100);
+    assert_eq!(items[0]["bytes_out"], 200);
+    let north_only = admin
+        .get(&format!("/api/v1/sessions?site_id={north}"))
+        .await
+        .expect(200);
+    assert_eq!(
+        north_only["items"].as_array().unwrap().len(),
+        0,
+        "{north_only}"
+    );
 }
