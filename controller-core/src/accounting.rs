@@ -134,7 +134,14 @@ pub async fn ingest(
         inserted += q.execute(&mut *tx).await?.rows_affected();
     }
     crate::usage::store::apply(&mut tx, db.backend, site_id, records, offset_min).await?;
-    activate_vouchers(&mut tx, site_id, records).await?;
+    let first_use = first_use(records);
+    let codes: Vec<&str> = first_use.keys().copied().collect();
+    crate::vouchers::metered::lock(&mut tx, db.backend, &codes).await?;
+    let mut changes = activate_vouchers(&mut tx, site_id, &first_use).await?;
+    changes.extend(crate::vouchers::metered::apply(&mut tx, &codes, now).await?);
+    // Every voucher row is written before the change log is locked, the order all voucher
+    // writers follow, so two writers never wait on each other's locks.
+    crate::vouchers::sync(&mut tx, changes).await?;
     tx.commit().await?;
     let inserted = inserted as u32;
     Ok(IngestOutcome {
@@ -143,15 +150,8 @@ pub async fn ingest(
     })
 }
 
-/// Marks vouchers first used in these records as active from their first event, and syncs
-/// the new state to every site that holds them, so validity counts from one moment
-/// everywhere. Only new or sold vouchers this site may use are touched: a revoked one used
-/// offline stays revoked.
-async fn activate_vouchers(
-    tx: &mut sqlx::AnyConnection,
-    site_id: &str,
-    records: &[AccountingRecord],
-) -> Result<(), IngestError> {
+/// The earliest event of each account named by a usage reading in `records`, by name.
+fn first_use(records: &[AccountingRecord]) -> std::collections::BTreeMap<&str, i64> {
     let mut first_use: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for r in records {
         if matches!(
@@ -165,8 +165,20 @@ async fn activate_vouchers(
             *t = (*t).min(r.event_time_ms);
         }
     }
+    first_use
+}
+
+/// Marks vouchers first used in these records as active from their first event, and returns
+/// the changes that sync the new state to every site that holds them, so validity counts from
+/// one moment everywhere. Only new or sold vouchers this site may use are touched: a revoked
+/// one used offline stays revoked.
+async fn activate_vouchers(
+    tx: &mut sqlx::AnyConnection,
+    site_id: &str,
+    first_use: &std::collections::BTreeMap<&str, i64>,
+) -> Result<Vec<(crate::vouchers::Scope, ChangeOp)>, IngestError> {
     if first_use.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let placeholders: Vec<String> = (0..first_use.len())
         .map(|i| format!("${}", i + 2))
@@ -186,8 +198,6 @@ async fn activate_vouchers(
         .iter()
         .map(|r| r.try_get("code"))
         .collect::<Result<_, _>>()?;
-    // Every voucher row is updated before the change log is locked, the order all voucher
-    // writers follow, so two writers never wait on each other's locks.
     let mut changes = Vec::new();
     for code in fresh {
         let at = first_use[code.as_str()];
@@ -211,6 +221,5 @@ async fn activate_vouchers(
             ChangeOp::Upsert(Item::Voucher(voucher.item())),
         ));
     }
-    crate::vouchers::sync(&mut *tx, changes).await?;
-    Ok(())
+    Ok(changes)
 }

@@ -93,6 +93,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/commands", "aov"),
     ("GET", "/commands/{id}", "aov"),
     ("POST", "/sites/{id}/commands", "ao"),
+    ("GET", "/sessions", "aov"),
     ("POST", "/subscriptions/{id}/kick", "ao"),
     ("GET", "/events", "a"),
     ("GET", "/events/consumers", "a"),

@@ -1,5 +1,6 @@
 //! Usage as the accounting ledger records it: a subscription's sessions, online time and
-//! traffic in its current billing cycle, and what a hotspot voucher has left.
+//! traffic in its current billing cycle, and what a hotspot voucher has left (from the usage
+//! ledger, whose totals ingest also stores on the voucher).
 //!
 //! Accounting records carry running totals per session (interim updates and the stop repeat
 //! the session's counters so far), so a session counts with its largest counters and sessions
@@ -10,7 +11,7 @@ use crate::db::{Db, now_ms};
 use crate::error::DomainResult;
 use crate::plans::{self, PlanInfo};
 use crate::subscriptions::Subscription;
-use crate::vouchers::{self, State, Viewer, VoucherRecord};
+use crate::vouchers::{self, State, Viewer, VoucherRecord, usage_state};
 use serde::Serialize;
 use sqlx::Row;
 
@@ -52,6 +53,26 @@ async fn usage_of(
     .bind(username)
     .bind(site_id)
     .bind(since)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(Usage {
+        sessions: row.try_get("sessions")?,
+        online_secs: row.try_get("secs")?,
+        download_bytes: row.try_get("down")?,
+        upload_bytes: row.try_get("up")?,
+    })
+}
+
+/// Everything `username` used at every site, from the usage ledger: the split of the totals
+/// ingest stores on a voucher.
+async fn ledger_usage(db: &Db, username: &str) -> DomainResult<Usage> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS sessions, CAST(COALESCE(SUM(session_time_secs), 0) AS BIGINT) AS secs, \
+         CAST(COALESCE(SUM(output_octets), 0) AS BIGINT) AS down, \
+         CAST(COALESCE(SUM(input_octets), 0) AS BIGINT) AS up \
+         FROM usage_sessions WHERE username = $1",
+    )
+    .bind(username)
     .fetch_one(&db.pool)
     .await?;
     Ok(Usage {
@@ -130,17 +151,13 @@ pub async fn voucher_balance(db: &Db, code: &str) -> DomainResult<Option<Voucher
         Err(e) => return Err(e),
     };
     let plan: PlanInfo = plans::get(db, &voucher.plan_id).await?;
-    let usage = usage_of(db, &voucher.code, None, i64::MIN).await?;
-    let validity_end = match (voucher.activated_at, plan.validity_secs) {
-        (Some(at), Some(secs)) => Some(at.saturating_add(secs.saturating_mul(1000))),
-        _ => None,
-    };
-    let valid_until = match (validity_end, voucher.expires_at) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    let used_secs = usage.online_secs.max(voucher.used_time_secs);
-    let used_bytes = usage.total_bytes().max(voucher.used_bytes);
+    let usage = ledger_usage(db, &voucher.code).await?;
+    let valid_until =
+        usage_state::validity_end(voucher.activated_at, plan.validity_secs, voucher.expires_at);
+    // The stored totals are the ledger's, written by ingest; the balance shows the same
+    // numbers as the API and the admin pages.
+    let used_secs = voucher.used_time_secs;
+    let used_bytes = voucher.used_bytes;
     Ok(Some(VoucherBalance {
         code: voucher.code,
         status: voucher.status,

@@ -3,4 +3,5 @@
 //! nothing twice). Reports, the portal and budgets read it instead of the raw records.
 
 pub mod fold;
+pub mod online;
 pub mod store;

@@ -60,7 +60,43 @@ pub async fn apply(
     }
     let known = load(tx, site_id, &readings).await?;
     let folded = fold(&known, &readings, offset_min);
-    store(tx, site_id, &folded).await
+    store(tx, site_id, &folded, &places(records)).await
+}
+
+/// Where a session is and whether it ended, as a batch tells: kept beside its highs for the
+/// live session list, outside the pure fold because it adds no usage.
+#[derive(Debug, Default)]
+struct Place {
+    stopped_at: Option<i64>,
+    nas_ip: Option<String>,
+    framed_ip: Option<String>,
+    calling_station_id: Option<String>,
+}
+
+fn places(records: &[AccountingRecord]) -> HashMap<SessionKey, Place> {
+    let mut out: HashMap<SessionKey, Place> = HashMap::new();
+    for r in records {
+        let p = out
+            .entry(SessionKey {
+                nas: r.nas_identifier.clone(),
+                session: r.session_id.clone(),
+            })
+            .or_default();
+        if r.status == AcctStatus::Stop {
+            p.stopped_at = Some(
+                p.stopped_at
+                    .map_or(r.event_time_ms, |t| t.min(r.event_time_ms)),
+            );
+        }
+        // Any record's address will do: they do not change within a session.
+        p.nas_ip = p.nas_ip.take().or(r.nas_ip.map(|ip| ip.to_string()));
+        p.framed_ip = p.framed_ip.take().or(r.framed_ip.map(|ip| ip.to_string()));
+        p.calling_station_id = p
+            .calling_station_id
+            .take()
+            .or_else(|| r.calling_station_id.clone());
+    }
+    out
 }
 
 async fn load(
@@ -106,20 +142,33 @@ async fn load(
     Ok(known)
 }
 
-async fn store(tx: &mut sqlx::AnyConnection, site_id: &str, f: &Folded) -> Result<(), DbError> {
+async fn store(
+    tx: &mut sqlx::AnyConnection,
+    site_id: &str,
+    f: &Folded,
+    places: &HashMap<SessionKey, Place>,
+) -> Result<(), DbError> {
     let sessions: Vec<_> = f.sessions.iter().collect();
-    for chunk in sessions.chunks(CHUNK / 9) {
+    let none = Place::default();
+    for chunk in sessions.chunks(CHUNK / 13) {
+        // A session once stopped stays stopped, whatever order its records arrive in.
         let sql = format!(
             "INSERT INTO usage_sessions (site_id, nas_identifier, session_id, username, \
-             session_time_secs, input_octets, output_octets, first_at, last_at) VALUES {} \
+             session_time_secs, input_octets, output_octets, first_at, last_at, stopped_at, \
+             nas_ip, framed_ip, calling_station_id) VALUES {} \
              ON CONFLICT (site_id, session_id, nas_identifier) DO UPDATE SET \
              session_time_secs = excluded.session_time_secs, input_octets = excluded.input_octets, \
              output_octets = excluded.output_octets, first_at = excluded.first_at, \
-             last_at = excluded.last_at",
-            values_rows(chunk.len(), 9)
+             last_at = excluded.last_at, \
+             stopped_at = COALESCE(usage_sessions.stopped_at, excluded.stopped_at), \
+             nas_ip = COALESCE(excluded.nas_ip, usage_sessions.nas_ip), \
+             framed_ip = COALESCE(excluded.framed_ip, usage_sessions.framed_ip), \
+             calling_station_id = COALESCE(excluded.calling_station_id, usage_sessions.calling_station_id)",
+            values_rows(chunk.len(), 13)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (k, h) in chunk {
+            let p = places.get(k).unwrap_or(&none);
             q = q
                 .bind(site_id.to_string())
                 .bind(k.nas.clone())
@@ -129,7 +178,11 @@ async fn store(tx: &mut sqlx::AnyConnection, site_id: &str, f: &Folded) -> Resul
                 .bind(h.counters.bytes_in)
                 .bind(h.counters.bytes_out)
                 .bind(h.first_at)
-                .bind(h.last_at);
+                .bind(h.last_at)
+                .bind(p.stopped_at)
+                .bind(p.nas_ip.clone())
+                .bind(p.framed_ip.clone())
+                .bind(p.calling_station_id.clone());
         }
         q.execute(&mut *tx).await?;
     }

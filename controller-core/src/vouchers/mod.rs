@@ -5,8 +5,10 @@
 
 pub mod batch;
 pub mod lifecycle;
+pub mod metered;
 pub mod sale;
 pub mod sweep;
+pub mod usage_state;
 
 pub use lifecycle::State;
 

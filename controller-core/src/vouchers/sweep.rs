@@ -27,13 +27,12 @@ pub async fn expire_due(db: &Db, now_ms: i64) -> DomainResult<u64> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE vouchers SET status = 'expired' WHERE {} AND code IN ( \
                SELECT v.code FROM vouchers v JOIN plans p ON p.id = v.plan_id \
-               WHERE {} AND ((v.expires_at IS NOT NULL AND v.expires_at <= $1) \
-                 OR (p.validity_secs IS NOT NULL AND v.activated_at IS NOT NULL \
-                     AND v.activated_at + p.validity_secs * 1000 <= $1)) \
+               WHERE {} AND {} \
                ORDER BY v.code LIMIT $2) \
              RETURNING {RECORD_COLUMNS}",
             lifecycle::applies_sql("status", Event::Expire),
-            lifecycle::applies_sql("v.status", Event::Expire)
+            lifecycle::applies_sql("v.status", Event::Expire),
+            super::usage_state::expired_sql("v", "p", "$1")
         )))
         .bind(now_ms)
         .bind(CHUNK)

@@ -13,6 +13,7 @@ pub mod notifications;
 pub mod payments;
 pub mod plans;
 pub mod reports;
+pub mod sessions;
 pub mod settings;
 pub mod site_groups;
 pub mod sites;
@@ -42,4 +43,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(site_groups::routes())
         .merge(vouchers::routes())
         .merge(reports::routes())
+        .merge(sessions::routes())
 }

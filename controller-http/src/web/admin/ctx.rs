@@ -108,6 +108,7 @@ const NAV: &[(Option<&str>, &[NavEntry])] = &[
         &[
             ("/sites", "nav.sites", Some(Perm::ReadSites)),
             ("/sites/groups", "group.title", Some(Perm::ReadSites)),
+            ("/sessions", "nav.sessions", Some(Perm::ReadSites)),
         ],
     ),
     (

@@ -25,6 +25,7 @@ pub mod print;
 pub mod reports;
 pub mod return_path;
 pub mod session;
+pub mod sessions;
 pub mod settings;
 pub mod sites;
 pub mod subscriptions;
@@ -114,6 +115,8 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{id}/token", post(sites::new_token))
         .route("/sites/{id}/revoke", post(sites::revoke))
         .route("/sites/{id}/commands", post(sites::command))
+        .route("/sessions", get(sessions::list))
+        .route("/sessions/kick", post(sessions::kick))
         .route("/admins", get(admins::list).post(admins::create))
         .route("/admins/{id}", get(admins::detail).post(admins::update))
         .route("/resellers", get(admins::resellers))

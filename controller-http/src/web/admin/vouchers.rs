@@ -84,6 +84,16 @@ impl VouchersPage<'_> {
             .unwrap_or_else(|| id.into())
     }
 
+    /// Online time and traffic as stored on the voucher: the fleet-wide totals ingest keeps
+    /// from the usage ledger, the same numbers the API and the portal show.
+    fn used(&self, v: &VoucherRecord) -> String {
+        format!(
+            "{} / {}",
+            super::form_values::duration(v.used_time_secs),
+            mikrobill_core::locale::format_bytes(v.used_bytes, self.c.lang)
+        )
+    }
+
     fn site_name(&self, v: &VoucherRecord) -> String {
         match (&v.site_id, v.scope) {
             (Some(id), _) => self.sites.get(id).cloned().unwrap_or_else(|| id.clone()),
