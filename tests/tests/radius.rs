@@ -434,33 +434,32 @@ async fn accounting_sessions_quotas_and_disconnect() {
     assert_eq!(rows[2].get::<i64, _>("input_octets"), 420_000);
     assert_eq!(rows[2].get::<Option<i64>, _>("terminate_cause"), Some(6));
 
-    // The first use was reported: the controller marks the voucher active from the Start and
-    // syncs that back, so every site counts validity from the same moment.
-    let row = sqlx::query("SELECT status, activated_at FROM vouchers WHERE code = 'Q1'")
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    assert_eq!(row.get::<String, _>("status"), "active");
+    // The first use was reported, and the fleet-wide total (1.12 MB of a 1 MB quota) used the
+    // voucher up: the controller records both and syncs them back, so every site counts
+    // validity from the same moment and refuses the spent voucher.
+    let row =
+        sqlx::query("SELECT status, activated_at, used_bytes FROM vouchers WHERE code = 'Q1'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(row.get::<String, _>("status"), "exhausted");
+    assert_eq!(row.get::<i64, _>("used_bytes"), 1_120_000);
     let activated: i64 = row
         .get::<Option<i64>, _>("activated_at")
         .expect("activation recorded");
     let cache = site.agent().cache().clone();
     let synced = eventually(
         Duration::from_secs(10),
-        "activation synced back",
+        "activation and exhaustion synced back",
         || async {
-            cache
-                .voucher("Q1")
-                .unwrap()
-                .filter(|v| v.activated_at_ms.is_some())
+            cache.voucher("Q1").unwrap().filter(|v| {
+                v.activated_at_ms.is_some()
+                    && v.status == mikrobill_protocol::items::VoucherStatus::Exhausted
+            })
         },
     )
     .await;
     assert_eq!(synced.activated_at_ms, Some(activated));
-    assert_eq!(
-        synced.status,
-        mikrobill_protocol::items::VoucherStatus::Active
-    );
     db.pool.close().await;
     site.finish().await;
 }
