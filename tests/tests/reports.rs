@@ -219,6 +219,12 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
 
     // Usage: Alice at North (Start, two Interims, Stop), Bob at South, and a voucher user.
     let t = now_ms() - 3_600_000;
+    // Rankings over whole local months read usage_monthly, other ranges usage_daily: both
+    // must tell the same. (The default offset is UTC+7.)
+    let month = mikrobill_core::stats::local_month_start(t, 420);
+    let day = mikrobill_core::stats::local_day_start(t, 420);
+    let monthly = format!("&from={month}");
+    let daily = format!("&from={day}");
     let alice_records = vec![
         reading("a-1", "alice", AcctStatus::Start, t, 0, 0),
         reading(
@@ -260,7 +266,7 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
         assert_eq!(a["sessions"], 1);
     };
     let accounts = admin
-        .get("/api/v1/reports/usage?by=account")
+        .get(&format!("/api/v1/reports/usage?by=account{monthly}"))
         .await
         .expect(200);
     expect_alice(&accounts);
@@ -278,18 +284,26 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
     ));
     drain(&north_agent, again).await;
     let accounts = admin
-        .get("/api/v1/reports/usage?by=account")
+        .get(&format!("/api/v1/reports/usage?by=account{monthly}"))
         .await
         .expect(200);
     expect_alice(&accounts);
 
-    let sites = admin.get("/api/v1/reports/usage?by=site").await.expect(200);
+    let sites = admin
+        .get(&format!("/api/v1/reports/usage?by=site{monthly}"))
+        .await
+        .expect(200);
+    let daily_sites = admin
+        .get(&format!("/api/v1/reports/usage?by=site{daily}"))
+        .await
+        .expect(200);
+    assert_eq!(sites, daily_sites, "months and days add up alike");
     assert_eq!(by_key(&sites, &north)["bytes_in"], 5_000);
     assert_eq!(by_key(&sites, &south)["bytes_in"], 1_000);
     assert_eq!(by_key(&sites, &south)["sessions"], 2);
     assert_eq!(by_key(&sites, &south)["label"], "South");
     let customers = admin
-        .get("/api/v1/reports/usage?by=customer")
+        .get(&format!("/api/v1/reports/usage?by=customer{daily}"))
         .await
         .expect(200);
     assert_eq!(by_key(&customers, &alice.customer_id)["online_secs"], 150);
@@ -325,7 +339,11 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
     let vouchers = csv(admin, "/api/v1/exports/vouchers").await;
     assert_eq!(vouchers.lines().count(), 1 + 3);
     assert!(!vouchers.lines().next().unwrap().contains("password"));
-    let usage = csv(admin, "/api/v1/reports/usage?by=site&format=csv").await;
+    let usage = csv(
+        admin,
+        &format!("/api/v1/reports/usage?by=site&format=csv{monthly}"),
+    )
+    .await;
     assert!(usage.contains(",North,150,5000,10000,1"), "{usage}");
 
     // Bad requests say what is wrong.
@@ -357,7 +375,10 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
         page.text
             .contains(r#"<a href="/reports" aria-current="page">"#)
     );
-    let page = web.get("/reports?view=usage&by=site").await;
+    let from = mikrobill_core::locale::dates::local(t, 420, false);
+    let page = web
+        .get(&format!("/reports?view=usage&by=site&from={from}"))
+        .await;
     assert!(page.text.contains("North") && page.text.contains("South"));
     let page = web.get("/reports?view=receivables").await;
     assert_eq!(page.status, 200);

@@ -9,7 +9,83 @@ use sqlx::Row;
 pub async fn run_pending(db: &Db) -> Result<(), DbError> {
     scrub_stored(db).await?;
     fill_revenue_daily(db).await?;
+    fill_usage_monthly(db).await?;
     Ok(())
+}
+
+/// The name of the data step that fills `usage_monthly` from `usage_daily`.
+const USAGE_MONTHLY_STEP: &str = "0019_usage_monthly";
+
+/// The start of the local month holding the local day that starts at `day` (unix ms).
+fn month_of(day: i64, offset_min: i64) -> i64 {
+    const DAY: i64 = 86_400_000;
+    let local = (day + offset_min * 60_000).div_euclid(1000);
+    let dom = time::OffsetDateTime::from_unix_timestamp(local).map_or(1, |t| t.day());
+    day - (i64::from(dom) - 1) * DAY
+}
+
+/// Adds up the days of `usage_daily` stored before `usage_monthly` existed into local months
+/// at the stored offset, in one transaction with its marker row, so it runs exactly once.
+async fn fill_usage_monthly(db: &Db) -> Result<(), DbError> {
+    let mut tx = db.begin().await?;
+    let done: Option<String> =
+        sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1")
+            .bind(USAGE_MONTHLY_STEP)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let offset_min = stored_offset(&mut tx).await?;
+    let days: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT day FROM usage_daily ORDER BY day")
+        .fetch_all(&mut *tx)
+        .await?;
+    // Each month's days are contiguous: one grouped insert per month, from its first to its
+    // last stored day.
+    let mut months: Vec<(i64, i64, i64)> = Vec::new();
+    for d in days {
+        let m = month_of(d, offset_min);
+        match months.last_mut() {
+            Some((month, _, last)) if *month == m => *last = d,
+            _ => months.push((m, d, d)),
+        }
+    }
+    for (month, first, last) in months {
+        sqlx::query(
+            "INSERT INTO usage_monthly (month, site_id, username, session_time_secs, input_octets, \
+             output_octets, sessions) SELECT $1, site_id, username, CAST(SUM(session_time_secs) AS BIGINT), \
+             CAST(SUM(input_octets) AS BIGINT), CAST(SUM(output_octets) AS BIGINT), CAST(SUM(sessions) AS BIGINT) \
+             FROM usage_daily WHERE day >= $2 AND day <= $3 GROUP BY site_id, username \
+             ON CONFLICT (month, site_id, username) DO NOTHING",
+        )
+        .bind(month)
+        .bind(first)
+        .bind(last)
+        .execute(&mut *tx)
+        .await?;
+    }
+    sqlx::query(
+        "INSERT INTO data_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(USAGE_MONTHLY_STEP)
+    .bind(super::now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The operator's UTC offset in minutes as stored in the billing settings (the default,
+/// UTC+7, until an admin saves them).
+async fn stored_offset(conn: &mut sqlx::AnyConnection) -> Result<i64, DbError> {
+    let billing: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'billing'")
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(billing
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+        .and_then(|v| v["utc_offset_minutes"].as_i64())
+        .unwrap_or(420))
 }
 
 /// SQL that adds every row of `revenue` into `revenue_daily` at a UTC offset (keys already
@@ -48,14 +124,7 @@ async fn fill_revenue_daily(db: &Db) -> Result<(), DbError> {
     if done.is_some() {
         return Ok(());
     }
-    let billing: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'billing'")
-            .fetch_optional(&mut *tx)
-            .await?;
-    let offset_min = billing
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
-        .and_then(|v| v["utc_offset_minutes"].as_i64())
-        .unwrap_or(420);
+    let offset_min = stored_offset(&mut tx).await?;
     sqlx::query(sqlx::AssertSqlSafe(revenue_daily_fill_sql(
         offset_min as i32,
     )))
@@ -221,5 +290,22 @@ mod tests {
         // A second start runs nothing again.
         run_pending(&db).await.unwrap();
         assert_eq!(daily(&db).await, want);
+    }
+}
+
+#[cfg(test)]
+mod month_tests {
+    use super::month_of;
+
+    #[test]
+    fn a_local_day_belongs_to_its_local_month() {
+        const DAY: i64 = 86_400_000;
+        let wib = 420;
+        // 2026-12-01 00:00 WIB is 2026-11-30 17:00 UTC.
+        let first = 1_796_058_000_000;
+        assert_eq!(month_of(first, wib), first);
+        assert_eq!(month_of(first + 30 * DAY, wib), first);
+        // 2026-11-30 WIB belongs to November (30 days).
+        assert_eq!(month_of(first - DAY, wib), first - 30 * DAY);
     }
 }

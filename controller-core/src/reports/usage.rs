@@ -1,8 +1,9 @@
 //! Usage per site, per customer or per account over a range, and per local day or month
 //! for one of them, read from the usage ledger (`usage_daily`), never from raw accounting.
 
-use super::period::{Period, Range, start_of};
+use super::period::{DAY_MS, Period, Range, start_of};
 use crate::db::{Db, DbError};
+use crate::stats::{local_day_start, local_month_start};
 use sqlx::Row;
 
 /// What usage is grouped by.
@@ -70,20 +71,38 @@ fn line(r: &sqlx::any::AnyRow, period_start: Option<i64>) -> Result<UsageLine, D
     })
 }
 
-/// The `top` groups that moved most traffic in `range`, largest first.
+/// The summary a ranking over `range` reads, and its time column: `usage_monthly` when the
+/// range is whole local months (its end may be the end of today: the current month's row
+/// holds everything so far), `usage_daily` otherwise.
+pub fn source(range: Range, offset_min: i32, now: i64) -> (&'static str, &'static str) {
+    let from_month = local_month_start(range.from, offset_min) == range.from;
+    let to_month = local_month_start(range.to, offset_min) == range.to
+        || range.to >= local_day_start(now, offset_min) + DAY_MS;
+    if from_month && to_month {
+        ("usage_monthly", "month")
+    } else {
+        ("usage_daily", "day")
+    }
+}
+
+/// The `top` groups that moved most traffic in `range`, largest first (`now` and the
+/// offset decide whether whole months can be read, see [`source`]).
 pub async fn ranking(
     db: &Db,
     range: Range,
     by: UsageBy,
     top: u32,
+    offset_min: i32,
+    now: i64,
 ) -> Result<Vec<UsageLine>, DbError> {
+    let (table, col) = source(range, offset_min, now);
     if by == UsageBy::Customer {
-        return by_customer(db, range, top).await;
+        return by_customer(db, range, top, table, col).await;
     }
     let (key, label, join) = by.sql();
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {key} AS k, {label} AS l, {SUMS} FROM usage_daily u {join} \
-         WHERE u.day >= $1 AND u.day < $2 GROUP BY {key}, {label} \
+        "SELECT {key} AS k, {label} AS l, {SUMS} FROM {table} u {join} \
+         WHERE u.{col} >= $1 AND u.{col} < $2 GROUP BY {key}, {label} \
          ORDER BY CAST(SUM(u.input_octets + u.output_octets) AS BIGINT) DESC, {key} LIMIT $3"
     )))
     .bind(range.from)
@@ -97,16 +116,22 @@ pub async fn ranking(
 /// The `top` customers by traffic: usage is summed per account first (one pass over the
 /// range's days), and only those sums are mapped to their customers, instead of joining
 /// every day's row to its subscription.
-async fn by_customer(db: &Db, range: Range, top: u32) -> Result<Vec<UsageLine>, DbError> {
-    let rows = sqlx::query(
+async fn by_customer(
+    db: &Db,
+    range: Range,
+    top: u32,
+    table: &str,
+    col: &str,
+) -> Result<Vec<UsageLine>, DbError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT c.id AS k, c.name AS l, CAST(SUM(x.secs) AS BIGINT) AS secs, CAST(SUM(x.bin) AS BIGINT) AS bin, \
          CAST(SUM(x.bout) AS BIGINT) AS bout, CAST(SUM(x.n) AS BIGINT) AS n FROM \
          (SELECT u.username, SUM(u.session_time_secs) AS secs, SUM(u.input_octets) AS bin, \
-          SUM(u.output_octets) AS bout, SUM(u.sessions) AS n FROM usage_daily u \
-          WHERE u.day >= $1 AND u.day < $2 GROUP BY u.username) x \
+          SUM(u.output_octets) AS bout, SUM(u.sessions) AS n FROM {table} u \
+          WHERE u.{col} >= $1 AND u.{col} < $2 GROUP BY u.username) x \
          JOIN subscriptions sub ON sub.username = x.username JOIN customers c ON c.id = sub.customer_id \
-         GROUP BY c.id, c.name ORDER BY CAST(SUM(x.bin + x.bout) AS BIGINT) DESC, c.id LIMIT $3",
-    )
+         GROUP BY c.id, c.name ORDER BY CAST(SUM(x.bin + x.bout) AS BIGINT) DESC, c.id LIMIT $3"
+    )))
     .bind(range.from)
     .bind(range.to)
     .bind(i64::from(top))
@@ -159,4 +184,29 @@ pub async fn series(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_months_read_the_monthly_summary() {
+        const WIB: i32 = 420;
+        // 2026-11-25 03:00 WIB.
+        let now = 1_795_550_400_000;
+        let this_month = local_month_start(now, WIB);
+        let today_end = local_day_start(now, WIB) + DAY_MS;
+        let last_month = local_month_start(this_month - 1, WIB);
+        let monthly = ("usage_monthly", "month");
+        let daily = ("usage_daily", "day");
+        let r = |from, to| Range { from, to };
+        assert_eq!(source(r(this_month, today_end), WIB, now), monthly);
+        assert_eq!(source(r(last_month, this_month), WIB, now), monthly);
+        assert_eq!(source(r(last_month, today_end), WIB, now), monthly);
+        // Ending mid-month in the past, or starting mid-month: only days are exact.
+        assert_eq!(source(r(last_month, this_month + DAY_MS), WIB, now), daily);
+        assert_eq!(source(r(this_month + DAY_MS, today_end), WIB, now), daily);
+        assert_eq!(source(Range::last_days(now, WIB, 30), WIB, now), daily);
+    }
 }

@@ -1,7 +1,7 @@
 //! Loads the highs of the sessions a batch names and stores what [`fold`] made of it, inside
 //! the ingest transaction, so the usage ledger moves exactly when the records are committed.
 
-use super::fold::{Counters, Folded, Reading, SessionHigh, SessionKey, fold};
+use super::fold::{Counters, DayUsage, Folded, Reading, SessionHigh, SessionKey, fold};
 use crate::db::{Backend, DbError, values_rows};
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use sqlx::Row;
@@ -60,7 +60,7 @@ pub async fn apply(
     }
     let known = load(tx, site_id, &readings).await?;
     let folded = fold(&known, &readings, offset_min);
-    store(tx, site_id, &folded, &places(records)).await
+    store(tx, site_id, &folded, &places(records), offset_min).await
 }
 
 /// Where a session is and whether it ended, as a batch tells: kept beside its highs for the
@@ -147,6 +147,7 @@ async fn store(
     site_id: &str,
     f: &Folded,
     places: &HashMap<SessionKey, Place>,
+    offset_min: i32,
 ) -> Result<(), DbError> {
     let sessions: Vec<_> = f.sessions.iter().collect();
     let none = Place::default();
@@ -203,6 +204,44 @@ async fn store(
                 .bind(*day)
                 .bind(site_id.to_string())
                 .bind(user.clone())
+                .bind(u.used.secs)
+                .bind(u.used.bytes_in)
+                .bind(u.used.bytes_out)
+                .bind(u.sessions);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    // The same growth per local month, for rankings over whole months.
+    let mut months: std::collections::BTreeMap<(i64, &str), DayUsage> = Default::default();
+    for ((day, user), u) in &f.days {
+        let m = months
+            .entry((
+                crate::stats::local_month_start(*day, offset_min),
+                user.as_str(),
+            ))
+            .or_default();
+        m.used.secs += u.used.secs;
+        m.used.bytes_in += u.used.bytes_in;
+        m.used.bytes_out += u.used.bytes_out;
+        m.sessions += u.sessions;
+    }
+    let months: Vec<_> = months.into_iter().collect();
+    for chunk in months.chunks(CHUNK / 7) {
+        let sql = format!(
+            "INSERT INTO usage_monthly (month, site_id, username, session_time_secs, input_octets, \
+             output_octets, sessions) VALUES {} ON CONFLICT (month, site_id, username) DO UPDATE SET \
+             session_time_secs = usage_monthly.session_time_secs + excluded.session_time_secs, \
+             input_octets = usage_monthly.input_octets + excluded.input_octets, \
+             output_octets = usage_monthly.output_octets + excluded.output_octets, \
+             sessions = usage_monthly.sessions + excluded.sessions",
+            values_rows(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((month, user), u) in chunk {
+            q = q
+                .bind(*month)
+                .bind(site_id.to_string())
+                .bind(user.to_string())
                 .bind(u.used.secs)
                 .bind(u.used.bytes_in)
                 .bind(u.used.bytes_out)

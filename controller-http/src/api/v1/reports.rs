@@ -269,7 +269,16 @@ async fn usage_report(
     .top()?;
     let rows = match &u.key {
         Some(key) => usage::series(&state.db, r.range, r.period, Some((by, key)), r.offset).await?,
-        None => usage::ranking(&state.db, r.range, by, top).await?,
+        None => {
+            // A ranking without a range covers this local month: whole months read one
+            // summary row per account and site.
+            let range = if q.from.is_none() && q.to.is_none() {
+                Range::last_months(now_ms(), r.offset, 1)
+            } else {
+                r.range
+            };
+            usage::ranking(&state.db, range, by, top, r.offset, now_ms()).await?
+        }
     };
     if r.csv {
         return Ok(csv::response(

@@ -159,7 +159,12 @@ fn choose(c: &Ctx, f: &ReportForm) -> Result<Chosen, WebError> {
             .ok_or_else(|| bad(c, "by", c.t("report.bad_by")))?,
     };
     let offset = c.settings.utc_offset_minutes;
-    let default = Range::default_for(period, now_ms(), offset);
+    // Usage ranks this month by default: whole months read one row per account.
+    let default = if view == View::Usage {
+        Range::last_months(now_ms(), offset, 1)
+    } else {
+        Range::default_for(period, now_ms(), offset)
+    };
     let day = |field: &str, v: &Option<String>, or: i64| match v.as_deref().map(str::trim) {
         None | Some("") => Ok(or),
         Some(text) => {
@@ -209,7 +214,7 @@ async fn load(state: &AppState, ch: &Chosen, offset: i32) -> Result<Figures, Web
         View::Usage => {
             let by: UsageBy = named(ch.by).unwrap_or(UsageBy::Site);
             Figures::Usage {
-                ranking: usage::ranking(db, range, by, TOP).await?,
+                ranking: usage::ranking(db, range, by, TOP, offset, now_ms()).await?,
                 series: usage::series(db, range, period, None, offset).await?,
             }
         }
