@@ -9,7 +9,8 @@
 //!
 //! `cargo bench -p mikrobill-core --bench reports` (SQLite in a temporary directory; with
 //! `BENCH_POSTGRES_URL` set, PostgreSQL as well). `BENCH_CUSTOMERS` and `BENCH_RECORDS` scale
-//! the data set, `BENCH_RUNS` the repetitions (default 50).
+//! the data set, `BENCH_RUNS` the repetitions (default 50); `BENCH_SKIP_SQLITE` runs
+//! PostgreSQL alone.
 
 use mikrobill_core::db::{Backend, Db};
 use mikrobill_core::reports::receivables;
@@ -34,7 +35,11 @@ fn knob(name: &str, default: i64) -> i64 {
 /// A subquery of one column `i` counting from 0 to `n - 1`.
 fn series(db: &Db, n: i64) -> String {
     match db.backend {
-        Backend::Postgres => format!("(SELECT generate_series(0, {}) AS i) AS n", n - 1),
+        // BIGINT, so day arithmetic on `i` cannot overflow PostgreSQL's 32-bit integer.
+        Backend::Postgres => format!(
+            "(SELECT CAST(generate_series(0, {}) AS BIGINT) AS i) AS n",
+            n - 1
+        ),
         Backend::Sqlite => format!(
             "(WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) SELECT i FROM s) AS n",
             n - 1
@@ -255,14 +260,22 @@ async fn bench(name: &str, url: &str, customers: i64, records: i64, runs: usize)
         subscribers::report(&db, month, Period::Month, OFFSET)
     );
     let this_month = Range::last_months(now, OFFSET, 1);
+    let last_month = Range {
+        from: Range::last_months(now, OFFSET, 2).from,
+        to: this_month.from,
+    };
     for (label, by) in [
         ("site", UsageBy::Site),
         ("customer, top 50", UsageBy::Customer),
         ("account, top 50", UsageBy::Account),
     ] {
         row!(
-            format!("usage by {label}, this month (usage_monthly)"),
+            format!("usage by {label}, this month so far (usage_monthly)"),
             usage::ranking(&db, this_month, by, 50, OFFSET, now)
+        );
+        row!(
+            format!("usage by {label}, last whole month (usage_monthly)"),
+            usage::ranking(&db, last_month, by, 50, OFFSET, now)
         );
         row!(
             format!("usage by {label}, last 30 days (usage_daily)"),
@@ -297,7 +310,9 @@ async fn main() {
         .ok()
         .map(std::path::PathBuf::from);
     let url = mikrobill_core::db::sqlite_url_for_dir(keep.as_deref().unwrap_or(dir.path()));
-    bench("SQLite", &url, customers, records, runs).await;
+    if std::env::var("BENCH_SKIP_SQLITE").is_err() {
+        bench("SQLite", &url, customers, records, runs).await;
+    }
     if let Ok(admin_url) = std::env::var("BENCH_POSTGRES_URL") {
         // A database of its own, dropped afterwards: the bench fills every table.
         let name = format!("mbbench_reports_{}", std::process::id());
