@@ -113,11 +113,15 @@ async fn generate(db: &Db, customers: i64, records: i64, now: i64) {
     ))
     .await;
     let v = series(db, 200_000);
-    exec(db, format!(
-        "INSERT INTO vouchers (code, plan_id, site_id, status, created_at, price, sold_at) \
-         SELECT 'V' || i, 'h' || (i % 3), 'site' || (i % {SITES}), 'sold', {now} - 400 * {DAY}, 5000, \
-         {now} - (i % 365) * {DAY} - (i % 86400) * 1000 FROM {v}"
-    ))
+    exec(
+        db,
+        format!(
+            "INSERT INTO vouchers (code, plan_id, site_id, status, created_at, price, sold_at) \
+         SELECT 'V' || i, 'h' || (i % 3), 'site' || (i % {SITES}), 'sold', {}, 5000, \
+         {now} - (i % 365) * {DAY} - (i % 86400) * 1000 FROM {v}",
+            now - 400 * DAY
+        ),
+    )
     .await;
     exec(
         db,

@@ -123,15 +123,27 @@ async fn by_customer(
     table: &str,
     col: &str,
 ) -> Result<Vec<UsageLine>, DbError> {
-    // Customers' names are looked up for the top ones only.
+    // Days are summed per account before the join (several rows per account); a month has
+    // about one row per account and site, so it is joined as it is. Customers' names are
+    // looked up for the top ones only.
+    let per_account = if table == "usage_monthly" {
+        format!(
+            "(SELECT u.username, u.session_time_secs AS secs, u.input_octets AS bin, \
+             u.output_octets AS bout, u.sessions AS n FROM {table} u \
+             WHERE u.{col} >= $1 AND u.{col} < $2)"
+        )
+    } else {
+        format!(
+            "(SELECT u.username, SUM(u.session_time_secs) AS secs, SUM(u.input_octets) AS bin, \
+             SUM(u.output_octets) AS bout, SUM(u.sessions) AS n FROM {table} u \
+             WHERE u.{col} >= $1 AND u.{col} < $2 GROUP BY u.username)"
+        )
+    };
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT c.id AS k, c.name AS l, y.secs, y.bin, y.bout, y.n FROM \
          (SELECT sub.customer_id AS cid, CAST(SUM(x.secs) AS BIGINT) AS secs, \
           CAST(SUM(x.bin) AS BIGINT) AS bin, CAST(SUM(x.bout) AS BIGINT) AS bout, \
-          CAST(SUM(x.n) AS BIGINT) AS n FROM \
-          (SELECT u.username, SUM(u.session_time_secs) AS secs, SUM(u.input_octets) AS bin, \
-           SUM(u.output_octets) AS bout, SUM(u.sessions) AS n FROM {table} u \
-           WHERE u.{col} >= $1 AND u.{col} < $2 GROUP BY u.username) x \
+          CAST(SUM(x.n) AS BIGINT) AS n FROM {per_account} x \
           JOIN subscriptions sub ON sub.username = x.username GROUP BY sub.customer_id \
           ORDER BY CAST(SUM(x.bin + x.bout) AS BIGINT) DESC, sub.customer_id LIMIT $3) y \
          JOIN customers c ON c.id = y.cid ORDER BY y.bin + y.bout DESC, c.id"
