@@ -249,43 +249,41 @@ pub async fn issue_paid(
 ) -> DomainResult<String> {
     let now = now_ms();
     // Eight characters of the unambiguous alphabet: a clash is rare, and retried.
-    let mut code = None;
+    let mut issued = None;
     for _ in 0..5 {
         let candidate = super::generate_codes(1, "", 8).remove(0);
-        let inserted = sqlx::query(
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO vouchers (code, password, plan_id, site_id, status, created_at, price, sold_at) \
-             VALUES ($1, NULL, $2, $3, 'sold', $4, $5, $4) ON CONFLICT (code) DO NOTHING",
-        )
+             VALUES ($1, NULL, $2, $3, 'sold', $4, $5, $4) ON CONFLICT (code) DO NOTHING \
+             RETURNING {}",
+            super::RECORD_COLUMNS
+        )))
         .bind(&candidate)
         .bind(plan_id)
         .bind(site_id)
         .bind(now)
         .bind(price)
-        .execute(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?
-        .rows_affected();
-        if inserted == 1 {
-            code = Some(candidate);
+        .into_iter()
+        .next();
+        if let Some(row) = row {
+            issued = Some(super::record_from_row(&row)?);
             break;
         }
     }
-    let code = code.ok_or_else(|| {
+    let voucher = issued.ok_or_else(|| {
         DomainError::conflict("exists", "could not find a free voucher code; try again")
     })?;
-    let voucher = mikrobill_protocol::items::Voucher {
-        code: code.clone(),
-        password: None,
-        plan_id: plan_id.to_string(),
-        status: mikrobill_protocol::items::VoucherStatus::Sold,
-        activated_at_ms: None,
-        used_time_secs: 0,
-        used_bytes: 0,
-    };
-    crate::sync_log::append(
+    let code = voucher.code.clone();
+    // The scoped sync every voucher change goes through (it takes the change log's lock).
+    super::sync(
         conn,
-        site_id,
-        &[mikrobill_protocol::messages::ChangeOp::Upsert(
-            mikrobill_protocol::items::Item::Voucher(voucher),
+        vec![(
+            voucher.scope(),
+            mikrobill_protocol::messages::ChangeOp::Upsert(
+                mikrobill_protocol::items::Item::Voucher(voucher.item()),
+            ),
         )],
     )
     .await?;
