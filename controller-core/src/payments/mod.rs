@@ -435,24 +435,10 @@ pub async fn record_gateway(
             }
             other => other,
         })?;
-    let actor = Actor::system(&format!("gateway:{gateway}"));
     // Money the gateway took is recorded even if the invoice was paid or voided meanwhile;
     // whatever the invoice cannot take becomes customer credit rather than vanishing.
-    let receipt = record_in(
-        &mut tx,
-        &actor,
-        NewPayment {
-            customer_id: invoice.customer_id.clone(),
-            invoice_id: Some(invoice.id.clone()),
-            amount: n.amount,
-            method: PaymentMethod::Gateway,
-            gateway: Some(gateway),
-            external_id: Some(&n.external_id),
-            reference: Some(n.order_id.clone()),
-            note: Some(n.raw_status.clone()),
-        },
-    )
-    .await?;
+    let receipt =
+        record_gateway_in(&mut tx, gateway, n, &invoice.customer_id, Some(&invoice.id)).await?;
     tx.commit().await?;
     Ok(GatewayOutcome {
         success: true,
@@ -495,21 +481,23 @@ pub fn gateway_precheck(
     Ok(None)
 }
 
-/// Records a confirmed gateway payment that names a customer but no invoice (a wallet
-/// top-up) in the caller's transaction: open invoices are paid oldest first, the rest is
-/// credit. Idempotent on the gateway's transaction id like every gateway payment.
-pub async fn record_gateway_for_customer(
+/// Records a confirmed gateway payment of `customer_id` in the caller's transaction, to
+/// `invoice_id` first when one is named (an invoice's payment link), else to the open invoices
+/// oldest first (a wallet top-up); the rest is credit. Idempotent on the gateway's
+/// transaction id.
+pub async fn record_gateway_in(
     conn: &mut sqlx::AnyConnection,
     gateway: &str,
     n: &Notification,
     customer_id: &str,
+    invoice_id: Option<&str>,
 ) -> DomainResult<Receipt> {
     record_in(
         conn,
         &Actor::system(&format!("gateway:{gateway}")),
         NewPayment {
             customer_id: customer_id.to_string(),
-            invoice_id: None,
+            invoice_id: invoice_id.map(str::to_string),
             amount: n.amount,
             method: PaymentMethod::Gateway,
             gateway: Some(gateway),

@@ -15,7 +15,7 @@ use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult};
 use crate::notify::produce::{Context, Origin, to_phone};
 use crate::notify::{Topic, templates::Vars};
-use crate::payments::gateway::{Gateway, LinkRequest, Notification};
+use crate::payments::gateway::{Gateway, LinkRequest, Notification, constant_time_eq};
 use crate::payments::{self, GatewayOutcome};
 use crate::plans::{self, PlanKind};
 use crate::portal::payment_links::PayError;
@@ -144,6 +144,7 @@ pub async fn open_topup(
     open(
         db,
         gateway,
+        &settings,
         Draft {
             kind: OrderKind::TopUp,
             customer_id: Some(customer.id.clone()),
@@ -199,6 +200,7 @@ pub async fn open_voucher(
     open(
         db,
         gateway,
+        &settings,
         Draft {
             kind: OrderKind::Voucher,
             customer_id: customer_id.map(str::to_string),
@@ -228,8 +230,12 @@ struct Draft {
     email: Option<String>,
 }
 
-async fn open(db: &Db, gateway: &dyn Gateway, d: Draft) -> Result<Opened, PayError> {
-    let settings = crate::settings::billing(db).await?;
+async fn open(
+    db: &Db,
+    gateway: &dyn Gateway,
+    settings: &crate::settings::BillingSettings,
+    d: Draft,
+) -> Result<Opened, PayError> {
     let public_url = crate::notify::settings::get(db).await?.public_url;
     let prefix = match d.kind {
         OrderKind::TopUp => TOPUP_PREFIX,
@@ -341,15 +347,8 @@ pub async fn view(db: &Db, order_id: &str, secret: &str) -> DomainResult<Order> 
     let not_found = || DomainError::not_found("order", order_id);
     let row = row.ok_or_else(not_found)?;
     let stored: String = row.try_get("view_hash")?;
-    let given = hash(secret);
     // Constant time: the comparison must not tell how much of a guess was right.
-    let same = stored.len() == given.len()
-        && stored
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0;
-    if !same {
+    if !constant_time_eq(stored.as_bytes(), hash(secret).as_bytes()) {
         return Err(not_found());
     }
     Ok(from_row(&row)?)
@@ -448,7 +447,7 @@ pub async fn settle(
                 DomainError::invalid("order_id", "a top-up order names no customer")
             })?;
             let receipt =
-                payments::record_gateway_for_customer(&mut tx, gateway, n, customer_id).await?;
+                payments::record_gateway_in(&mut tx, gateway, n, customer_id, None).await?;
             sqlx::query("UPDATE portal_orders SET payment_id = $1 WHERE order_id = $2")
                 .bind(&receipt.payment.id)
                 .bind(&n.order_id)
