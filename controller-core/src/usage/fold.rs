@@ -40,7 +40,8 @@ impl Counters {
         self == Counters::default()
     }
 
-    fn add(&mut self, other: Counters) {
+    /// Adds `other` to each counter (saturating).
+    pub(crate) fn add(&mut self, other: Counters) {
         self.secs = self.secs.saturating_add(other.secs);
         self.bytes_in = self.bytes_in.saturating_add(other.bytes_in);
         self.bytes_out = self.bytes_out.saturating_add(other.bytes_out);

@@ -187,59 +187,51 @@ async fn store(
         }
         q.execute(&mut *tx).await?;
     }
-    let days: Vec<_> = f.days.iter().collect();
-    for chunk in days.chunks(CHUNK / 7) {
-        let sql = format!(
-            "INSERT INTO usage_daily (day, site_id, username, session_time_secs, input_octets, \
-             output_octets, sessions) VALUES {} ON CONFLICT (day, site_id, username) DO UPDATE SET \
-             session_time_secs = usage_daily.session_time_secs + excluded.session_time_secs, \
-             input_octets = usage_daily.input_octets + excluded.input_octets, \
-             output_octets = usage_daily.output_octets + excluded.output_octets, \
-             sessions = usage_daily.sessions + excluded.sessions",
-            values_rows(chunk.len(), 7)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ((day, user), u) in chunk {
-            q = q
-                .bind(*day)
-                .bind(site_id.to_string())
-                .bind(user.clone())
-                .bind(u.used.secs)
-                .bind(u.used.bytes_in)
-                .bind(u.used.bytes_out)
-                .bind(u.sessions);
-        }
-        q.execute(&mut *tx).await?;
-    }
+    let days: Vec<_> = f
+        .days
+        .iter()
+        .map(|((t, user), u)| (*t, user.as_str(), *u))
+        .collect();
+    add_usage(tx, "usage_daily", "day", site_id, &days).await?;
     // The same growth per local month, for rankings over whole months.
     let mut months: std::collections::BTreeMap<(i64, &str), DayUsage> = Default::default();
-    for ((day, user), u) in &f.days {
+    for (day, user, u) in &days {
         let m = months
-            .entry((
-                crate::stats::local_month_start(*day, offset_min),
-                user.as_str(),
-            ))
+            .entry((crate::stats::local_month_start(*day, offset_min), user))
             .or_default();
-        m.used.secs += u.used.secs;
-        m.used.bytes_in += u.used.bytes_in;
-        m.used.bytes_out += u.used.bytes_out;
+        m.used.add(u.used);
         m.sessions += u.sessions;
     }
-    let months: Vec<_> = months.into_iter().collect();
-    for chunk in months.chunks(CHUNK / 7) {
+    let months: Vec<_> = months
+        .into_iter()
+        .map(|((t, user), u)| (t, user, u))
+        .collect();
+    add_usage(tx, "usage_monthly", "month", site_id, &months).await
+}
+
+/// Adds `(period start, account, usage)` rows of one site to a usage summary (`usage_daily`
+/// by `day`, `usage_monthly` by `month`): the same columns, summed on conflict.
+async fn add_usage(
+    tx: &mut sqlx::AnyConnection,
+    table: &str,
+    period: &str,
+    site_id: &str,
+    rows: &[(i64, &str, DayUsage)],
+) -> Result<(), DbError> {
+    for chunk in rows.chunks(CHUNK / 7) {
         let sql = format!(
-            "INSERT INTO usage_monthly (month, site_id, username, session_time_secs, input_octets, \
-             output_octets, sessions) VALUES {} ON CONFLICT (month, site_id, username) DO UPDATE SET \
-             session_time_secs = usage_monthly.session_time_secs + excluded.session_time_secs, \
-             input_octets = usage_monthly.input_octets + excluded.input_octets, \
-             output_octets = usage_monthly.output_octets + excluded.output_octets, \
-             sessions = usage_monthly.sessions + excluded.sessions",
+            "INSERT INTO {table} ({period}, site_id, username, session_time_secs, input_octets, \
+             output_octets, sessions) VALUES {} ON CONFLICT ({period}, site_id, username) DO UPDATE SET \
+             session_time_secs = {table}.session_time_secs + excluded.session_time_secs, \
+             input_octets = {table}.input_octets + excluded.input_octets, \
+             output_octets = {table}.output_octets + excluded.output_octets, \
+             sessions = {table}.sessions + excluded.sessions",
             values_rows(chunk.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ((month, user), u) in chunk {
+        for (period_start, user, u) in chunk {
             q = q
-                .bind(*month)
+                .bind(*period_start)
                 .bind(site_id.to_string())
                 .bind(user.to_string())
                 .bind(u.used.secs)
