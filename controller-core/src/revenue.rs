@@ -54,7 +54,7 @@ pub struct Entry<'a> {
 /// does).
 pub async fn rebuild_daily(db: &crate::db::Db) -> Result<(), DbError> {
     let mut tx = db.begin().await?;
-    let offset = crate::settings::utc_offset_in(&mut tx).await?;
+    let offset = crate::db::billing_utc_offset(&mut tx).await?;
     sqlx::query("DELETE FROM revenue_daily")
         .execute(&mut *tx)
         .await?;
@@ -90,7 +90,7 @@ pub async fn record(conn: &mut sqlx::AnyConnection, e: &Entry<'_>) -> Result<(),
     }
     // The day's sum moves in the same transaction, so the summary always adds up to the
     // ledger (reports and the dashboard read the summary).
-    let offset = crate::settings::utc_offset_in(conn).await?;
+    let offset = crate::db::billing_utc_offset(conn).await?;
     sqlx::query(
         "INSERT INTO revenue_daily (day, source, method, site_id, plan_id, reseller_id, count, amount) \
          VALUES ($1, $2, $3, $4, $5, $6, 1, $7) \

@@ -152,21 +152,6 @@ pub async fn billing(db: &Db) -> DomainResult<BillingSettings> {
     load(db, KEY).await
 }
 
-/// The operator's UTC offset in minutes, read inside the caller's transaction (for rows
-/// that are filed under a local day as they are written).
-pub(crate) async fn utc_offset_in(
-    conn: &mut sqlx::AnyConnection,
-) -> Result<i32, crate::db::DbError> {
-    let stored: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-        .bind(KEY)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(stored
-        .and_then(|json| serde_json::from_str::<BillingSettings>(&json).ok())
-        .unwrap_or_default()
-        .utc_offset_minutes)
-}
-
 /// A settings document by key, or its defaults until an admin saves one.
 pub(crate) async fn load<T: serde::de::DeserializeOwned + Default>(
     db: &Db,

@@ -36,7 +36,7 @@ async fn fill_usage_monthly(db: &Db) -> Result<(), DbError> {
     if done.is_some() {
         return Ok(());
     }
-    let offset_min = stored_offset(&mut tx).await?;
+    let offset_min = i64::from(super::billing_utc_offset(&mut tx).await?);
     let days: Vec<i64> = sqlx::query_scalar("SELECT DISTINCT day FROM usage_daily ORDER BY day")
         .fetch_all(&mut *tx)
         .await?;
@@ -75,19 +75,6 @@ async fn fill_usage_monthly(db: &Db) -> Result<(), DbError> {
     Ok(())
 }
 
-/// The operator's UTC offset in minutes as stored in the billing settings (the default,
-/// UTC+7, until an admin saves them).
-async fn stored_offset(conn: &mut sqlx::AnyConnection) -> Result<i64, DbError> {
-    let billing: Option<String> =
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'billing'")
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(billing
-        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
-        .and_then(|v| v["utc_offset_minutes"].as_i64())
-        .unwrap_or(420))
-}
-
 /// SQL that adds every row of `revenue` into `revenue_daily` at a UTC offset (keys already
 /// there are left alone).
 pub(crate) fn revenue_daily_fill_sql(offset_min: i32) -> String {
@@ -124,7 +111,7 @@ async fn fill_revenue_daily(db: &Db) -> Result<(), DbError> {
     if done.is_some() {
         return Ok(());
     }
-    let offset_min = stored_offset(&mut tx).await?;
+    let offset_min = i64::from(super::billing_utc_offset(&mut tx).await?);
     sqlx::query(sqlx::AssertSqlSafe(revenue_daily_fill_sql(
         offset_min as i32,
     )))

@@ -199,6 +199,22 @@ pub fn format_ms(ms: i64) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// The operator's UTC offset in minutes from the stored billing settings, read inside the
+/// caller's transaction (UTC+7, the settings' default, until an admin saves them). Here
+/// rather than in `settings` because the data steps, below every domain module, need it as
+/// much as the summaries written with each row.
+pub(crate) async fn billing_utc_offset(conn: &mut sqlx::AnyConnection) -> Result<i32, DbError> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = 'billing'")
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(stored
+        .and_then(|json| serde_json::from_str::<serde_json::Value>(&json).ok())
+        .and_then(|v| v["utc_offset_minutes"].as_i64())
+        .and_then(|m| i32::try_from(m).ok())
+        .unwrap_or(420))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
