@@ -126,3 +126,43 @@ pub async fn api_site(admin: &crate::http::Api, name: &str) -> (String, Agent, t
         dir,
     )
 }
+
+/// One accounting reading of `session` at `nas` for `user`: `secs` online, `bytes` in and
+/// twice that out (its id, like a NAS's retransmission, depends on the session time).
+pub fn reading(
+    nas: &str,
+    session: &str,
+    user: &str,
+    status: AcctStatus,
+    at: i64,
+    secs: u64,
+    bytes: u64,
+) -> AccountingRecord {
+    AccountingRecord {
+        id: RecordId::derive(nas, session, status, secs),
+        nas_identifier: nas.into(),
+        nas_ip: Some([10, 0, 0, 1].into()),
+        session_id: session.into(),
+        username: user.into(),
+        status,
+        event_time_ms: at,
+        session_time_secs: secs,
+        input_octets: bytes,
+        output_octets: 2 * bytes,
+        input_packets: 1,
+        output_packets: 1,
+        terminate_cause: (status == AcctStatus::Stop).then_some(1),
+        framed_ip: Some([10, 5, 0, 2].into()),
+        calling_station_id: Some("AA:BB:CC:DD:EE:01".into()),
+    }
+}
+
+/// Appends `records` to `agent`'s outbox and waits until the controller acknowledged them.
+pub async fn deliver(agent: &Agent, records: Vec<AccountingRecord>) {
+    agent.outbox().append(records).await.unwrap();
+    let outbox = agent.outbox().clone();
+    crate::eventually(Duration::from_secs(30), "outbox drained", || async {
+        outbox.is_empty().then_some(())
+    })
+    .await;
+}

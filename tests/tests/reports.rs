@@ -3,59 +3,14 @@
 //! sales adds up by source, method and site, receivables age by due date, and every report
 //! and list comes out as CSV that a spreadsheet cannot be tricked by.
 
-use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use mikrobill_protocol::accounting::AcctStatus;
 use mikrobill_tests::http::Api;
 use mikrobill_tests::scenario::plan;
 use mikrobill_tests::web::WebClient;
-use mikrobill_tests::{Backend, Scenario, agents, eventually};
+use mikrobill_tests::{Backend, Scenario, agents};
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mikrobill_tests::on_both_backends!(reports_add_up_from_the_ledgers);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// One accounting reading of `session` for `user`: `secs` online, `bytes` in and twice that out.
-fn reading(
-    session: &str,
-    user: &str,
-    status: AcctStatus,
-    at: i64,
-    secs: u64,
-    bytes: u64,
-) -> AccountingRecord {
-    AccountingRecord {
-        id: RecordId::derive("router-1", session, status, secs),
-        nas_identifier: "router-1".into(),
-        nas_ip: Some([10, 0, 0, 1].into()),
-        session_id: session.into(),
-        username: user.into(),
-        status,
-        event_time_ms: at,
-        session_time_secs: secs,
-        input_octets: bytes,
-        output_octets: 2 * bytes,
-        input_packets: 1,
-        output_packets: 1,
-        terminate_cause: (status == AcctStatus::Stop).then_some(1),
-        framed_ip: Some([10, 5, 0, 2].into()),
-        calling_station_id: Some("AA:BB:CC:DD:EE:01".into()),
-    }
-}
-
-async fn drain(agent: &mikrobill_agent::Agent, records: Vec<AccountingRecord>) {
-    agent.outbox().append(records).await.unwrap();
-    let outbox = agent.outbox().clone();
-    eventually(Duration::from_secs(30), "outbox drained", || async {
-        outbox.is_empty().then_some(())
-    })
-    .await;
-}
 
 fn by_key<'a>(rows: &'a Value, key: &str) -> &'a Value {
     rows.as_array()
@@ -218,7 +173,7 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
     assert_eq!(this_month["new"], 2, "{movements}");
 
     // Usage: Alice at North (Start, two Interims, Stop), Bob at South, and a voucher user.
-    let t = now_ms() - 3_600_000;
+    let t = mikrobill_core::db::now_ms() - 3_600_000;
     // Rankings over whole local months read usage_monthly, other ranges usage_daily: both
     // must tell the same. (The default offset is UTC+7.)
     let month = mikrobill_core::stats::local_month_start(t, 420);
@@ -226,8 +181,9 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
     let monthly = format!("&from={month}");
     let daily = format!("&from={day}");
     let alice_records = vec![
-        reading("a-1", "alice", AcctStatus::Start, t, 0, 0),
-        reading(
+        agents::reading("router-1", "a-1", "alice", AcctStatus::Start, t, 0, 0),
+        agents::reading(
+            "router-1",
             "a-1",
             "alice",
             AcctStatus::InterimUpdate,
@@ -235,7 +191,8 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
             60,
             1_000,
         ),
-        reading(
+        agents::reading(
+            "router-1",
             "a-1",
             "alice",
             AcctStatus::InterimUpdate,
@@ -243,18 +200,42 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
             120,
             4_000,
         ),
-        reading("a-1", "alice", AcctStatus::Stop, t + 150_000, 150, 5_000),
+        agents::reading(
+            "router-1",
+            "a-1",
+            "alice",
+            AcctStatus::Stop,
+            t + 150_000,
+            150,
+            5_000,
+        ),
     ];
     // Delivered out of order: the Stop first, the Interims after it.
     let mut shuffled = alice_records.clone();
     shuffled.reverse();
-    drain(&north_agent, shuffled).await;
-    drain(
+    agents::deliver(&north_agent, shuffled).await;
+    agents::deliver(
         &south_agent,
         vec![
-            reading("b-1", "bob", AcctStatus::Start, t, 0, 0),
-            reading("b-1", "bob", AcctStatus::Stop, t + 30_000, 30, 700),
-            reading("v-1", &code, AcctStatus::Stop, t + 40_000, 40, 300),
+            agents::reading("router-1", "b-1", "bob", AcctStatus::Start, t, 0, 0),
+            agents::reading(
+                "router-1",
+                "b-1",
+                "bob",
+                AcctStatus::Stop,
+                t + 30_000,
+                30,
+                700,
+            ),
+            agents::reading(
+                "router-1",
+                "v-1",
+                &code,
+                AcctStatus::Stop,
+                t + 40_000,
+                40,
+                300,
+            ),
         ],
     )
     .await;
@@ -274,7 +255,8 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
 
     // A replay of everything, and a retransmitted Interim with a new id, change nothing.
     let mut again = alice_records.clone();
-    again.push(reading(
+    again.push(agents::reading(
+        "router-1",
         "a-1",
         "alice",
         AcctStatus::InterimUpdate,
@@ -282,7 +264,7 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
         90,
         2_000,
     ));
-    drain(&north_agent, again).await;
+    agents::deliver(&north_agent, again).await;
     let accounts = admin
         .get(&format!("/api/v1/reports/usage?by=account{monthly}"))
         .await

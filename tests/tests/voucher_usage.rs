@@ -3,60 +3,14 @@
 //! both sites through sync, replayed and reordered records change nothing, and the online
 //! sessions list shows the open session and not the stopped one.
 
-use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use mikrobill_protocol::accounting::AcctStatus;
 use mikrobill_protocol::items::VoucherStatus;
 use mikrobill_tests::scenario::plan;
 use mikrobill_tests::{Backend, Scenario, agents, eventually};
 use serde_json::json;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 mikrobill_tests::on_both_backends!(a_voucher_is_used_up_across_sites);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
-/// One accounting reading of `session` at `nas` for `user`: `secs` online, `bytes` in and
-/// twice that out.
-fn reading(
-    nas: &str,
-    session: &str,
-    user: &str,
-    status: AcctStatus,
-    at: i64,
-    secs: u64,
-    bytes: u64,
-) -> AccountingRecord {
-    AccountingRecord {
-        id: RecordId::derive(nas, session, status, secs),
-        nas_identifier: nas.into(),
-        nas_ip: Some([10, 0, 0, 1].into()),
-        session_id: session.into(),
-        username: user.into(),
-        status,
-        event_time_ms: at,
-        session_time_secs: secs,
-        input_octets: bytes,
-        output_octets: 2 * bytes,
-        input_packets: 1,
-        output_packets: 1,
-        terminate_cause: (status == AcctStatus::Stop).then_some(1),
-        framed_ip: Some([10, 5, 0, 2].into()),
-        calling_station_id: Some("AA:BB:CC:DD:EE:01".into()),
-    }
-}
-
-async fn drain(agent: &mikrobill_agent::Agent, records: Vec<AccountingRecord>) {
-    agent.outbox().append(records).await.unwrap();
-    let outbox = agent.outbox().clone();
-    eventually(Duration::from_secs(30), "outbox drained", || async {
-        outbox.is_empty().then_some(())
-    })
-    .await;
-}
 
 async fn cached_status(agent: &mikrobill_agent::Agent, code: &str, want: VoucherStatus) {
     let cache = agent.cache().clone();
@@ -105,10 +59,10 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
     cached_status(&south_agent, &code, VoucherStatus::New).await;
 
     // 290 s at North, in a session that has ended.
-    let t0 = now_ms() - 600_000;
+    let t0 = mikrobill_core::db::now_ms() - 600_000;
     let north_records = vec![
-        reading("north-1", "n1", &code, AcctStatus::Start, t0, 0, 0),
-        reading(
+        agents::reading("north-1", "n1", &code, AcctStatus::Start, t0, 0, 0),
+        agents::reading(
             "north-1",
             "n1",
             &code,
@@ -117,7 +71,7 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
             200,
             1_000,
         ),
-        reading(
+        agents::reading(
             "north-1",
             "n1",
             &code,
@@ -127,7 +81,7 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
             1_500,
         ),
     ];
-    drain(&north_agent, north_records.clone()).await;
+    agents::deliver(&north_agent, north_records.clone()).await;
     let v = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await
@@ -138,10 +92,10 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
     cached_status(&south_agent, &code, VoucherStatus::Active).await;
 
     // 20 s more at South, still online: 310 s in all, more than the plan's 300.
-    let t1 = now_ms() - 20_000;
+    let t1 = mikrobill_core::db::now_ms() - 20_000;
     let south_records = vec![
-        reading("south-1", "s1", &code, AcctStatus::Start, t1, 0, 0),
-        reading(
+        agents::reading("south-1", "s1", &code, AcctStatus::Start, t1, 0, 0),
+        agents::reading(
             "south-1",
             "s1",
             &code,
@@ -151,7 +105,7 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
             100,
         ),
     ];
-    drain(&south_agent, south_records.clone()).await;
+    agents::deliver(&south_agent, south_records.clone()).await;
     let v = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await
@@ -185,10 +139,10 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
     // Replayed and reordered records, at either site, change nothing.
     let mut again = north_records.clone();
     again.reverse();
-    drain(&north_agent, again).await;
+    agents::deliver(&north_agent, again).await;
     let mut again = south_records.clone();
     again.reverse();
-    drain(&south_agent, again).await;
+    agents::deliver(&south_agent, again).await;
     let after = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await
