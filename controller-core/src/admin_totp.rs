@@ -242,20 +242,40 @@ pub async fn confirm(
             "the enrolment changed meanwhile; start again",
         ));
     }
-    let detail = serde_json::json!({ "username": admin.username });
-    audit::record(
+    audit_switch(
         &mut tx,
         actor,
         "admin.totp_enabled",
+        admin_id,
+        &admin.username,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(username = %admin.username, "two-factor sign-in enabled");
+    status(db, &admin).await
+}
+
+/// Audits two-factor sign-in turned on or off for `username`; the entry names the account,
+/// never its secret.
+async fn audit_switch(
+    tx: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    action: &str,
+    admin_id: &str,
+    username: &str,
+) -> DomainResult<()> {
+    let detail = serde_json::json!({ "username": username });
+    audit::record(
+        tx,
+        actor,
+        action,
         "admin",
         Some(admin_id),
         None::<&()>,
         Some(&detail),
     )
     .await?;
-    tx.commit().await?;
-    tracing::info!(username = %admin.username, "two-factor sign-in enabled");
-    status(db, &admin).await
+    Ok(())
 }
 
 /// Turns one's own two-factor sign-in off with the password and a current code; refused
@@ -298,15 +318,12 @@ pub async fn disable(
         .bind(admin_id)
         .execute(&mut *tx)
         .await?;
-    let detail = serde_json::json!({ "username": admin.username });
-    audit::record(
+    audit_switch(
         &mut tx,
         actor,
         "admin.totp_disabled",
-        "admin",
-        Some(admin_id),
-        None::<&()>,
-        Some(&detail),
+        admin_id,
+        &admin.username,
     )
     .await?;
     tx.commit().await?;

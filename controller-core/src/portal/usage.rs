@@ -29,6 +29,16 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// A row with `sessions`, `secs`, `down` and `up`, as both sums below select them.
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Usage, sqlx::Error> {
+        Ok(Usage {
+            sessions: row.try_get("sessions")?,
+            online_secs: row.try_get("secs")?,
+            download_bytes: row.try_get("down")?,
+            upload_bytes: row.try_get("up")?,
+        })
+    }
+
     /// Downloaded plus uploaded octets, what a data quota counts.
     pub fn total_bytes(&self) -> i64 {
         self.download_bytes.saturating_add(self.upload_bytes)
@@ -55,12 +65,7 @@ async fn usage_of(
     .bind(since)
     .fetch_one(&db.pool)
     .await?;
-    Ok(Usage {
-        sessions: row.try_get("sessions")?,
-        online_secs: row.try_get("secs")?,
-        download_bytes: row.try_get("down")?,
-        upload_bytes: row.try_get("up")?,
-    })
+    Ok(Usage::from_row(&row)?)
 }
 
 /// Everything `username` used at every site, from the usage ledger: the split of the totals
@@ -75,12 +80,7 @@ async fn ledger_usage(db: &Db, username: &str) -> DomainResult<Usage> {
     .bind(username)
     .fetch_one(&db.pool)
     .await?;
-    Ok(Usage {
-        sessions: row.try_get("sessions")?,
-        online_secs: row.try_get("secs")?,
-        download_bytes: row.try_get("down")?,
-        upload_bytes: row.try_get("up")?,
-    })
+    Ok(Usage::from_row(&row)?)
 }
 
 /// A subscription's usage in the billing cycle running now.

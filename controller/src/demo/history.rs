@@ -168,12 +168,15 @@ pub(super) async fn seed(db: &Db, sites: &[Site], now: i64) -> anyhow::Result<Se
             0
         };
         let paying = open.len().saturating_sub(keep_unpaid);
-        for inv in open.iter().skip(paying) {
-            let issued = inv.period_start.unwrap_or(inv.issued_at).min(inv.issued_at);
+        // The invoice run issues every past cycle's invoice today; in the story each came at
+        // the start of its cycle.
+        let issued_at =
+            |inv: &invoices::Invoice| inv.period_start.unwrap_or(inv.issued_at).min(inv.issued_at);
+        for inv in &open {
             backdate(
                 db,
                 "UPDATE invoices SET issued_at = $1 WHERE id = $2",
-                issued,
+                issued_at(inv),
                 &inv.id,
             )
             .await?;
@@ -198,16 +201,8 @@ pub(super) async fn seed(db: &Db, sites: &[Site], now: i64) -> anyhow::Result<Se
             )
             .await
             .with_context(|| format!("payment of {}", inv.number))?;
-            // The invoice run issues every past cycle's invoice today; in the story each came
-            // at the start of its cycle and was paid a few days later, never in the future.
-            let issued = inv.period_start.unwrap_or(inv.issued_at).min(inv.issued_at);
-            backdate(
-                db,
-                "UPDATE invoices SET issued_at = $1 WHERE id = $2",
-                issued,
-                &inv.id,
-            )
-            .await?;
+            // Paid a few days after it came, never in the future.
+            let issued = issued_at(inv);
             let paid = (issued + ((i + k) % 6) as i64 * DAY_MS + 10 * HOUR_MS).min(now - HOUR_MS);
             let id = &receipt.payment.id;
             backdate(
