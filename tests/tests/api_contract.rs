@@ -220,7 +220,10 @@ async fn every_answer_matches_the_openapi_document(backend: Backend) {
             // Logging out would revoke the token every later request carries.
             .args(["--exclude-path", "/auth/logout"])
             .args(["--exclude-path-regex", "^/tokens/\\{id\\}$"])
-            .args(["--generation-database", "none", "--workers", "2"])
+            // One worker: with two threads, hypothesis's lambda-source cache races and
+            // schemathesis reports a "Runtime Error" (AST recursion depth mismatch) that is
+            // no answer of ours, failing the run at random.
+            .args(["--generation-database", "none", "--workers", "1"])
             .args(["--no-color", "--request-timeout", "30"])
             .arg("--report-dir")
             .arg(&report)
