@@ -176,7 +176,16 @@ pub fn decide(
             match v.status {
                 VoucherStatus::Revoked => return Err(RejectReason::Revoked),
                 VoucherStatus::Expired => return Err(RejectReason::Expired),
-                VoucherStatus::Exhausted => return Err(RejectReason::TimeExhausted),
+                // Used up at the controller (the fleet's total): say which limit, as a local
+                // decision below would.
+                VoucherStatus::Exhausted => {
+                    let bytes = v.used_bytes.max(usage.bytes);
+                    return Err(if plan.data_limit_bytes.is_some_and(|l| bytes >= l) {
+                        RejectReason::DataExhausted
+                    } else {
+                        RejectReason::TimeExhausted
+                    });
+                }
                 VoucherStatus::New | VoucherStatus::Sold | VoucherStatus::Active => {}
             }
             let activated = match (v.activated_at_ms, usage.activated_at_ms) {
@@ -411,6 +420,33 @@ mod tests {
         assert_eq!(g.total_limit_bytes, Some(5_000_000_000));
         assert_eq!(g.rate_limit.as_deref(), Some("2M/5M"));
         assert_eq!(g.port_limit, 1);
+    }
+
+    #[test]
+    fn a_voucher_the_controller_used_up_is_refused_for_the_limit_it_reached() {
+        let spent = |used_time_secs, used_bytes| Voucher {
+            status: VoucherStatus::Exhausted,
+            used_time_secs,
+            used_bytes,
+            ..voucher()
+        };
+        let decide_for = |v: &Voucher| {
+            decide(
+                Account::Voucher(v),
+                Some(&plan()),
+                &Usage::default(),
+                0,
+                NOW,
+            )
+        };
+        assert_eq!(
+            decide_for(&spent(60, 5_000_000_000)),
+            Err(RejectReason::DataExhausted)
+        );
+        assert_eq!(
+            decide_for(&spent(3 * 3600, 10)),
+            Err(RejectReason::TimeExhausted)
+        );
     }
 
     #[test]
