@@ -284,7 +284,9 @@ impl Agent {
 
     /// Stops the uplink and flushes local state.
     pub async fn shutdown(self) {
-        drop(self.radius);
+        if let Some(radius) = self.radius {
+            radius.stop().await;
+        }
         let _ = self.shutdown.send(true);
         if let Some((router, task)) = self.router {
             router.shutdown();

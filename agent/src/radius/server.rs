@@ -135,6 +135,19 @@ impl Drop for RadiusServer {
 }
 
 impl RadiusServer {
+    /// Stops serving and waits until every task has let go of the cache, the session table
+    /// and the outbox, so the sled database can be opened again at once (an agent restarted
+    /// in the same data directory); dropping only aborts them.
+    pub async fn stop(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for t in &tasks {
+            t.abort();
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+
     /// Binds both listeners and starts serving.
     pub async fn start(
         config: RadiusConfig,
