@@ -20,6 +20,7 @@ pub mod admin_totp;
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod billing;
 pub mod commands;
 pub mod customers;

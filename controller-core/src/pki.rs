@@ -22,6 +22,10 @@ const CA_KEY: &str = "ca.key";
 const EDGE_CERT: &str = "edge.crt";
 const EDGE_KEY: &str = "edge.key";
 const EDGE_RESET_KEY: &str = "edge-reset.key";
+/// Every file of key material the PKI keeps in a data directory (what a backup carries).
+pub const DATA_FILES: [&str; 5] = [CA_CERT, CA_KEY, EDGE_CERT, EDGE_KEY, EDGE_RESET_KEY];
+/// The files without which a data directory has no CA (a backup refuses to go without them).
+pub const CA_FILES: [&str; 2] = [CA_CERT, CA_KEY];
 
 /// How long agent certificates are valid.
 pub const AGENT_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);

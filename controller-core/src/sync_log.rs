@@ -84,6 +84,15 @@ pub async fn epoch(db: &Db) -> Result<String, DbError> {
         .await
 }
 
+/// Starts a new epoch: every agent's cursor is then of another log and it gets a snapshot
+/// on its next connect. A restored database needs this: agents may have seen changes the
+/// snapshot does not hold, under sequence numbers the restored log will hand out again.
+pub async fn start_new_epoch(db: &Db) -> Result<String, DbError> {
+    let epoch = uuid::Uuid::new_v4().to_string();
+    db.set_setting(EPOCH_SETTING, &epoch).await?;
+    Ok(epoch)
+}
+
 /// The newest sequence number handed out.
 pub async fn head(db: &Db) -> Result<u64, DbError> {
     let row = sqlx::query("SELECT seq FROM sync_counter WHERE id = 1")

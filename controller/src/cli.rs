@@ -65,6 +65,11 @@ pub enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Write a backup archive (SQLite snapshot taken online, CA and edge keys), optionally
+    /// sealed with a passphrase; with PostgreSQL the archive holds the keys only.
+    Backup(crate::backup::BackupArgs),
+    /// Restore a backup archive into a new or empty data directory (`--data-dir`).
+    Restore(crate::backup::RestoreArgs),
     /// Manage sites and their agents.
     #[command(subcommand)]
     Site(SiteCommand),
@@ -154,6 +159,9 @@ pub struct ServeArgs {
     /// How long one notification send (WhatsApp, Telegram, SMTP, SMS) may take [default: 15s].
     #[arg(long, env = "MIKROBILL_NOTIFY_SEND_TIMEOUT", value_parser = humantime::parse_duration)]
     pub notify_send_timeout: Option<Duration>,
+    /// Scheduled backups.
+    #[command(flatten)]
+    pub backup: crate::backup::ScheduleArgs,
 }
 
 /// HTTP options of `serve`.
@@ -690,6 +698,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     })?,
                     (None, None) => mikrobill_core::notify::worker::Timing::default().send_timeout,
                 },
+                backup: args.backup.resolve(&file.backup)?,
             };
             crate::serve::run(config).await
         }
@@ -713,6 +722,8 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             println!("database is up to date");
             Ok(())
         }
+        Command::Backup(args) => crate::backup::run_backup(&store, args).await,
+        Command::Restore(args) => crate::backup::run_restore(&store, args).await,
         Command::Site(cmd) => site(&store, cmd).await,
         Command::Plan(PlanCommand::Add(args)) => {
             let db = open(&store).await?;

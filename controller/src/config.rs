@@ -80,6 +80,9 @@ pub struct FileConfig {
     /// The `[http]` table: listener limits, proxies, metrics and API rate limits.
     #[serde(default)]
     pub http: FileHttp,
+    /// The `[backup]` table: scheduled backups.
+    #[serde(default)]
+    pub backup: FileBackup,
     /// Browsers reach the HTTP listener over TLS: session cookies get `Secure`.
     pub behind_tls: Option<bool>,
     /// Delay before the first retry of a failed webhook delivery, e.g. `2s`.
@@ -150,6 +153,35 @@ pub struct ServeConfig {
     pub webhook_retry_base: std::time::Duration,
     /// How long one notification send may take.
     pub notify_send_timeout: std::time::Duration,
+    /// Scheduled backups, when a backup directory is set.
+    pub backup: Option<BackupSchedule>,
+}
+
+/// Scheduled backups in effect (`serve --backup-dir` and the `[backup]` table).
+#[derive(Debug, Clone)]
+pub struct BackupSchedule {
+    /// Where archives go.
+    pub dir: PathBuf,
+    /// Time between them.
+    pub interval: std::time::Duration,
+    /// How many are kept.
+    pub keep: usize,
+    /// The passphrase file, read at each run (so it can be rotated without a restart).
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// The `[backup]` table of a config file (each key also a flag and variable of `serve`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileBackup {
+    /// Directory for scheduled backups; none are taken without it.
+    pub dir: Option<PathBuf>,
+    /// Time between scheduled backups, e.g. `24h`.
+    pub interval: Option<String>,
+    /// Scheduled backups kept.
+    pub keep: Option<usize>,
+    /// File whose first line seals scheduled backups.
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// The `[http]` table of a config file (each key also a flag and variable of `serve`).

@@ -1,10 +1,12 @@
 //! MikroBill controller: the binary's own parts. `cli` (commands), `config` (command line,
 //! environment and file), `serve` (starts storage, the HTTP listener from `mikrobill-http`,
-//! the QUIC `edge` agents talk to, and the job scheduler from `mikrobill-core`), `demo` (a
-//! newcomer's setup in one command).
+//! the QUIC `edge` agents talk to, and the job scheduler from `mikrobill-core`), `backup`
+//! (backup and restore commands, scheduled backups), `demo` (a newcomer's setup in one
+//! command).
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod demo;

@@ -162,6 +162,15 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         },
         wait(rx.clone()),
     ));
+    if let Some(schedule) = config.backup.clone() {
+        tracing::info!(dir = %schedule.dir.display(), interval = ?schedule.interval, keep = schedule.keep, sealed = schedule.passphrase_file.is_some(), "scheduled backups");
+        tasks.push(tokio::spawn(crate::backup::run_schedule(
+            db.clone(),
+            config.store.data_dir.clone(),
+            schedule,
+            wait(rx.clone()),
+        )));
+    }
     let edge_task = tokio::spawn(edge.run(wait(rx)));
     tasks.extend([edge_task, jobs, webhooks, notifications]);
     Ok(Running {

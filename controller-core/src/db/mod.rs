@@ -45,6 +45,15 @@ pub struct Db {
     pub backend: Backend,
 }
 
+/// The newest migration this binary carries for `backend`.
+pub fn latest_schema_version(backend: Backend) -> i64 {
+    let migrator = match backend {
+        Backend::Sqlite => &SQLITE_MIGRATIONS,
+        Backend::Postgres => &POSTGRES_MIGRATIONS,
+    };
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// The SQLite URL for the default database file inside a data directory.
 pub fn sqlite_url_for_dir(data_dir: &Path) -> String {
     format!(
@@ -127,6 +136,15 @@ impl Db {
             .iter()
             .filter(|m| !m.migration_type.is_down_migration())
             .all(|m| applied.contains(&m.version)))
+    }
+
+    /// The newest migration applied to this database (0 when none is).
+    pub async fn schema_version(&self) -> Result<i64, DbError> {
+        let v: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(v.unwrap_or(0))
     }
 
     /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN

@@ -138,6 +138,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         behind_tls: false,
         webhook_retry_base: mikrobill_core::events::webhooks::DEFAULT_RETRY_BASE,
         notify_send_timeout: mikrobill_core::notify::worker::Timing::default().send_timeout,
+        backup: None,
     };
     // The first admin is made here, before the server would make one, so its password can
     // be printed next to the admin UI's address.
