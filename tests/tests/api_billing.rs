@@ -16,7 +16,8 @@ mikrobill_tests::on_both_backends!(
     pppoe_billing_cycle,
     subscription_changes_voids_and_reads,
     settings_validation_and_roles,
-    credit_pays_what_is_overdue_before_isolation
+    credit_pays_what_is_overdue_before_isolation,
+    moved_in_accounts_are_billed_from_their_bill_from_date
 );
 
 /// What the steps of the billing cycle share.
@@ -850,5 +851,109 @@ async fn credit_pays_what_is_overdue_before_isolation(backend: Backend) {
             .any(|e| e["action"] == "customer.apply_credit" && e["entity_id"] == ani.as_str()),
         "{audit}"
     );
+    s.finish().await;
+}
+
+/// The local date `days` ahead (WIB, the default offset) as the API takes it, and its
+/// local midnight.
+fn days_ahead(days: i64) -> (String, i64) {
+    let mut d = cycle::local_date(mikrobill_core::db::now_ms(), 420);
+    for _ in 0..days {
+        d = d.next_day().unwrap();
+    }
+    (
+        format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day()),
+        cycle::local_midnight_ms(d, 420),
+    )
+}
+
+/// Subscribers moved in from another system keep their old start date but are billed from
+/// `bill_from`: no invoice for the cycles they paid elsewhere, so no isolation either.
+async fn moved_in_accounts_are_billed_from_their_bill_from_date(backend: Backend) {
+    let s = Scenario::start(backend).await;
+    let admin = &s.admin;
+    let site = s.site("Pindahan").await;
+    let plan = s.pppoe_plan("Rumah 10M", 150000).await;
+    let start = days_ago(200);
+    let (today, _) = days_ahead(0);
+    let (later, later_midnight) = days_ahead(10);
+    let mut subs = Vec::new();
+    for (user, bill_from) in [
+        ("later@pindah", Some(later.clone())),
+        ("today@pindah", Some(today.clone())),
+        ("backdated@pindah", None),
+    ] {
+        let c = admin
+            .post("/api/v1/customers", &json!({"name": user}))
+            .await
+            .expect(201);
+        let sub = admin
+            .post(
+                "/api/v1/subscriptions",
+                &json!({"customer_id": c["id"], "plan_id": plan, "site_id": site,
+                        "username": user, "start_date": start, "bill_from": bill_from}),
+            )
+            .await
+            .expect(201);
+        subs.push((c["id"].as_str().unwrap().to_string(), sub));
+    }
+    let before_start = admin
+        .post(
+            "/api/v1/subscriptions",
+            &json!({"customer_id": subs[0].0, "plan_id": plan, "site_id": site,
+                    "username": "early@pindah", "start_date": today, "bill_from": start}),
+        )
+        .await;
+    assert_eq!(before_start.status, 422, "{}", before_start.text);
+    assert!(
+        before_start.text.contains("bill_from"),
+        "{}",
+        before_start.text
+    );
+
+    for job in ["invoice-run", "isolation-sweep"] {
+        admin
+            .post(&format!("/api/v1/jobs/{job}/run"), &json!({}))
+            .await
+            .expect(200);
+    }
+    let invoices = |cid: String| async move {
+        admin
+            .get(&format!("/api/v1/invoices?customer_id={cid}"))
+            .await
+            .expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let status = |id: Value| async move {
+        admin
+            .get(&format!("/api/v1/subscriptions/{}", id.as_str().unwrap()))
+            .await
+            .expect(200)["status"]
+            .clone()
+    };
+    // Billed from a future date: nothing yet, and service goes on.
+    let (later_cid, later_sub) = &subs[0];
+    assert!(invoices(later_cid.clone()).await.is_empty());
+    assert_eq!(
+        later_sub["next_cycle_at"], later_midnight,
+        "the invoice run bills from {later}"
+    );
+    assert_eq!(status(later_sub["id"].clone()).await, "active");
+    // Billed from today: one invoice, for today onwards.
+    let (today_cid, today_sub) = &subs[1];
+    let items = invoices(today_cid.clone()).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert!(
+        items[0]["total"].as_i64().unwrap() <= 150000 * 111 / 100,
+        "{items:?}"
+    );
+    assert_eq!(status(today_sub["id"].clone()).await, "active");
+    // The old behaviour, for comparison: every cycle since the start is billed, and the
+    // oldest is long overdue.
+    let (old_cid, old_sub) = &subs[2];
+    assert!(invoices(old_cid.clone()).await.len() >= 6);
+    assert_eq!(status(old_sub["id"].clone()).await, "isolated");
     s.finish().await;
 }

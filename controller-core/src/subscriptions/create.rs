@@ -32,6 +32,10 @@ pub struct SubscriptionInput {
     pub billing_day: Option<u8>,
     /// Service start, local date `YYYY-MM-DD` (default today; at most a year back).
     pub start_date: Option<String>,
+    /// First day billed, local date `YYYY-MM-DD`, on or after the start (default the start):
+    /// an account moved from another system is billed from here, not for the cycles it
+    /// already paid there. A future date issues no invoice now; the invoice run bills from it.
+    pub bill_from: Option<String>,
     /// Days until an invoice is due (default from settings).
     pub due_days: Option<u32>,
     /// Days after due before isolation (default from settings).
@@ -77,9 +81,25 @@ pub async fn create(
             "must be within a year of today",
         ));
     }
+    let bill_from = match &input.bill_from {
+        Some(s) => parse_date("bill_from", s)?,
+        None => start,
+    };
+    if bill_from < start {
+        return Err(DomainError::invalid(
+            "bill_from",
+            "must be on or after the start date",
+        ));
+    }
+    if bill_from > today + time::Duration::days(366) {
+        return Err(DomainError::invalid(
+            "bill_from",
+            "must be within a year of today",
+        ));
+    }
     let billing_day = input
         .billing_day
-        .unwrap_or(start.day().min(cycle::MAX_BILLING_DAY));
+        .unwrap_or(bill_from.day().min(cycle::MAX_BILLING_DAY));
     if !cycle::check_billing_day(billing_day) {
         return Err(DomainError::invalid(
             "billing_day",
@@ -98,7 +118,11 @@ pub async fn create(
             "must be at most 60",
         ));
     }
-    let first = cycle::cycle_containing(start, billing_day);
+    let first = cycle::cycle_containing(bill_from, billing_day);
+    // Billing that starts later waits for the invoice run, which bills a partial first
+    // cycle from wherever `next_cycle_at` stands.
+    let bill_later = bill_from > today;
+    let next_cycle_at = if bill_later { bill_from } else { first.end };
     let id = uuid::Uuid::new_v4().to_string();
     let off = st.utc_offset_minutes;
     let mut tx = db.begin().await?;
@@ -125,7 +149,7 @@ pub async fn create(
     .bind(billing_day as i64)
     .bind(due_days as i64)
     .bind(grace_days as i64)
-    .bind(cycle::local_midnight_ms(first.end, off))
+    .bind(cycle::local_midnight_ms(next_cycle_at, off))
     .bind(cycle::local_midnight_ms(start, off))
     .bind(now)
     .execute(&mut *tx)
@@ -149,7 +173,11 @@ pub async fn create(
         Some(&sub),
     )
     .await?;
-    let billed = cycle::remaining_days(start, first);
+    if bill_later {
+        tx.commit().await?;
+        return Ok(sub);
+    }
+    let billed = cycle::remaining_days(bill_from, first);
     invoices::issue(
         &mut tx,
         actor,
@@ -158,14 +186,17 @@ pub async fn create(
             subscription_id: Some(id.clone()),
             kind: InvoiceKind::Cycle,
             period: Some((
-                cycle::local_midnight_ms(start, off),
+                cycle::local_midnight_ms(bill_from, off),
                 cycle::local_midnight_ms(first.end, off),
             )),
             lines: vec![Line {
                 description: cycle_line(&plan.name, first, billed),
-                amount: cycle::first_cycle_charge(plan.price, start, first),
+                amount: cycle::first_cycle_charge(plan.price, bill_from, first),
             }],
-            due_at: cycle::local_midnight_ms(start + time::Duration::days(due_days as i64), off),
+            due_at: cycle::local_midnight_ms(
+                bill_from + time::Duration::days(due_days as i64),
+                off,
+            ),
             tax: st.tax(),
             year: today.year(),
         },

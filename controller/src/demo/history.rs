@@ -125,6 +125,7 @@ pub(super) async fn seed(db: &Db, sites: &[Site], now: i64) -> anyhow::Result<Se
                 static_ip: None,
                 billing_day: None,
                 start_date: Some(local(joined, offset, false)),
+                bill_from: None,
                 due_days: None,
                 grace_days: None,
             },

@@ -282,6 +282,7 @@ pub struct NewFields {
     static_ip: Option<String>,
     billing_day: Option<String>,
     start_date: Option<String>,
+    bill_from: Option<String>,
 }
 
 /// `POST /subscriptions`: the domain invoices the first cycle and syncs the account to
@@ -315,6 +316,7 @@ pub async fn create(
         static_ip: opt(&f.static_ip),
         billing_day,
         start_date: opt(&f.start_date),
+        bill_from: opt(&f.bill_from),
         due_days: None,
         grace_days: None,
     };

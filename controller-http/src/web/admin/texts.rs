@@ -750,6 +750,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "PPPoE password (empty = generated)",
     ),
     ("sub.start_date", "Mulai layanan", "Service start"),
+    ("sub.bill_from", "Mulai ditagih", "Bill from"),
+    (
+        "sub.bill_from_help",
+        "Untuk pelanggan pindahan: tagihan dimulai dari tanggal ini, bukan dari mulai layanan (kosong = mulai layanan). Tanggal di masa depan: belum ada tagihan sampai tanggal itu.",
+        "For a subscriber moved from another system: billing starts on this date, not at the service start (empty = service start). A future date issues no invoice until then.",
+    ),
     ("invoice.void", "Batalkan tagihan", "Void the invoice"),
     (
         "invoice.void_reason",
