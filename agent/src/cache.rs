@@ -141,6 +141,15 @@ impl Cache {
         get(&self.users, username)
     }
 
+    /// Cached plans, vouchers and users (walks the trees: for status reports, not hot paths).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.plans.len() as u64,
+            self.vouchers.len() as u64,
+            self.users.len() as u64,
+        )
+    }
+
     /// Number of cached records (walks the trees: for status reports, not hot paths).
     pub fn item_count(&self) -> u64 {
         (self.plans.len() + self.vouchers.len() + self.users.len()) as u64

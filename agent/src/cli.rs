@@ -79,15 +79,38 @@ pub enum Command {
         /// The router to manage.
         #[command(flatten)]
         router: RouterArgs,
+        /// Where to serve /metrics, /health and /status (host:port), or `off`; keep it on
+        /// loopback or a trusted network: /status names the accounts of recent rejects.
+        #[arg(long, env = "MIKROBILL_AGENT_STATUS_LISTEN", default_value = crate::status::DEFAULT_LISTEN)]
+        status_listen: String,
     },
-    /// Show the enrollment (works while the agent runs).
-    Status,
+    /// What the agent is doing: link, sync, outbox, cache, router, RADIUS and its last
+    /// rejects, certificate. Asks the running agent on its status port, or reads the data
+    /// directory when none answers.
+    Status {
+        /// The running agent's status listener.
+        #[arg(long, env = "MIKROBILL_AGENT_STATUS_LISTEN", default_value = crate::status::DEFAULT_LISTEN)]
+        status_listen: String,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// The MikroTik router the agent manages over its API (`[router]` in the config file).
     Router {
         /// What to do with the router.
         #[command(subcommand)]
         command: RouterCommand,
     },
+}
+
+/// A listen address, or `None` for `off`.
+fn parse_listen(text: &str) -> anyhow::Result<Option<std::net::SocketAddr>> {
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("--status-listen {text:?} is not host:port or `off`"))
 }
 
 /// `router` subcommands.
@@ -239,15 +262,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Status => {
-            let id = identity::load(&cli.data_dir)?;
-            println!("site:       {} ({})", id.state.site_name, id.state.site_id);
-            println!("controller: {}", id.state.controller_addr);
-            if let Some(secs) = identity::cert_expires_in_secs(&id.cert) {
-                println!("certificate expires in {} days", secs / 86400);
-            }
-            Ok(())
-        }
+        Command::Status {
+            status_listen,
+            json,
+        } => crate::status::local::print(&cli.data_dir, &status_listen, json).await,
         Command::Run {
             config,
             radius_auth_listen,
@@ -258,7 +276,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             controller,
             reconnect_max,
             router,
+            status_listen,
         } => {
+            let status_listen = parse_listen(&status_listen)?;
             let mut file = match &config {
                 Some(path) => crate::config::AgentConfig::load(path)?,
                 None => crate::config::AgentConfig::default(),
@@ -307,10 +327,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 reconnect_max,
                 radius: Some(radius),
                 router,
+                status_listen,
             };
             let agent = Agent::start(options).await?;
             if let Some(r) = agent.radius() {
                 tracing::info!(auth = %r.auth_addr, acct = %r.acct_addr, "RADIUS listening");
+            }
+            if let Some(addr) = agent.status_addr() {
+                tracing::info!(%addr, "serving /metrics, /health and /status");
             }
             tracing::info!(site = agent.site_name(), "agent running");
             let mut link = agent.link();

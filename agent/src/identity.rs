@@ -139,7 +139,13 @@ pub fn store(
     write_file(&dir.join(STATE_FILE), &text, 0o644)
 }
 
-/// Seconds until the certificate expires (negative when expired), if readable.
+/// When the certificate's validity ends (UTC ms), if readable.
+pub fn cert_not_after_ms(cert: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
+    Some(parsed.validity().not_after.timestamp() * 1000)
+}
+
+/// Seconds until the certificate's validity ends (negative once it has).
 pub fn cert_expires_in_secs(cert: &CertificateDer<'_>) -> Option<i64> {
     let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
     let now = std::time::SystemTime::now()

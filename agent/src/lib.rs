@@ -6,7 +6,8 @@
 //! and never waits on the uplink. `router` manages the MikroTik router over its API, in
 //! its own tasks, so neither RADIUS nor the uplink ever waits on the router. `commands`
 //! applies what the controller asks of the site (Disconnect, isolation, plan changes,
-//! router resync) through RADIUS CoA/Disconnect and the router API.
+//! router resync) through RADIUS CoA/Disconnect and the router API. `status` tells what the
+//! running agent does (`/metrics`, `/health`, `/status` on a local port).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -21,6 +22,7 @@ pub mod outbox;
 pub mod radius;
 pub mod reconnect;
 pub mod router;
+pub mod status;
 pub mod tls;
 pub mod uplink;
 
@@ -75,6 +77,8 @@ pub struct AgentOptions {
     pub radius: Option<radius::RadiusConfig>,
     /// The router to manage over its API, if any.
     pub router: Option<router::RouterConfig>,
+    /// Where to serve `/metrics`, `/health` and `/status`; none when `None`.
+    pub status_listen: Option<std::net::SocketAddr>,
 }
 
 impl AgentOptions {
@@ -86,6 +90,7 @@ impl AgentOptions {
             reconnect_max: Duration::from_secs(60),
             radius: None,
             router: None,
+            status_listen: None,
         }
     }
 }
@@ -137,6 +142,8 @@ pub struct Agent {
     router: Option<(router::Router, tokio::task::JoinHandle<()>)>,
     commands: Arc<commands::Applier>,
     site_name: String,
+    status: Arc<status::Sources>,
+    status_addr: Option<std::net::SocketAddr>,
 }
 
 impl Agent {
@@ -174,6 +181,8 @@ impl Agent {
             .clone()
             .unwrap_or_else(|| identity.state.controller_addr.clone());
         let site_name = identity.state.site_name.clone();
+        let site_id = identity.state.site_id.clone();
+        let certificate_expires_ms = identity::cert_not_after_ms(&identity.cert);
         if let Some(secs) = identity::cert_expires_in_secs(&identity.cert)
             && secs < 30 * 24 * 3600
         {
@@ -215,6 +224,44 @@ impl Agent {
             commands::Applier::open(&db, cache.clone(), sessions.clone(), clients, managed)
                 .map_err(AgentError::Commands)?,
         );
+        let uplink_stats = Arc::new(uplink::UplinkStats::starting(now_ms()));
+        let status = Arc::new(status::Sources {
+            site_id,
+            site_name: site_name.clone(),
+            controller_addr: controller_addr.clone(),
+            certificate_expires_ms,
+            started_at_ms: now_ms(),
+            cache: cache.clone(),
+            outbox: outbox.clone(),
+            link: link.clone(),
+            uplink: uplink_stats.clone(),
+            radius: radius.as_ref().map(|r| status::RadiusSource {
+                stats: r.stats.clone(),
+                auth_addr: r.auth_addr,
+                acct_addr: r.acct_addr,
+                tasks: r.task_handles(),
+            }),
+            router: router.as_ref().map(|(r, _)| r.clone()),
+        });
+        // A status port that cannot be bound must not cost the site its RADIUS service.
+        let status_addr = match options.status_listen {
+            Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(listener) => {
+                    let bound = listener.local_addr().ok();
+                    tokio::spawn(status::http::serve(
+                        listener,
+                        status.clone(),
+                        shutdown_rx.clone(),
+                    ));
+                    bound
+                }
+                Err(e) => {
+                    tracing::error!(%addr, "cannot serve /metrics, /health and /status: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
         let ctx = Arc::new(uplink::UplinkContext {
             identity,
             controller_addr,
@@ -225,6 +272,7 @@ impl Agent {
             link: link_tx,
             reconnect_max: options.reconnect_max,
             started: Instant::now(),
+            stats: uplink_stats,
         });
         let uplink = tokio::spawn(uplink::run(ctx, shutdown_rx));
         Ok(Agent {
@@ -239,7 +287,19 @@ impl Agent {
             router,
             commands,
             site_name,
+            status,
+            status_addr,
         })
+    }
+
+    /// What the agent is doing now.
+    pub fn status(&self) -> status::report::StatusReport {
+        self.status.collect(now_ms())
+    }
+
+    /// Where `/metrics`, `/health` and `/status` are served, if they are.
+    pub fn status_addr(&self) -> Option<std::net::SocketAddr> {
+        self.status_addr
     }
 
     /// The synced cache.

@@ -22,6 +22,7 @@ pub async fn start(dir: &Path, via: Option<SocketAddr>) -> Agent {
         reconnect_max: Duration::from_millis(500),
         radius: None,
         router: None,
+        status_listen: None,
     };
     Agent::start(options).await.expect("agent start")
 }
@@ -37,6 +38,7 @@ pub async fn restart(dir: &Path) -> Agent {
             reconnect_max: Duration::from_millis(500),
             radius: None,
             router: None,
+            status_listen: None,
         };
         match Agent::start(options).await {
             Ok(agent) => return agent,

@@ -71,6 +71,8 @@ impl RadiusSite {
                 isolation_rate_limit: None,
             }),
             router: None,
+            // Every RADIUS test agent also serves its status, on a port of its own.
+            status_listen: Some("127.0.0.1:0".parse().unwrap()),
         };
         self.agent = Some(Agent::start(options).await.expect("agent with RADIUS"));
     }

@@ -161,6 +161,7 @@ async fn isolation_payment_and_plan_change_reach_the_router(backend: Backend) {
             isolation_rate_limit: None,
         }),
         router: Some(rc),
+        status_listen: None,
     })
     .await
     .unwrap();

@@ -5,7 +5,7 @@
 //! this module is the I/O and the decisions: `server` (listeners, retransmission cache,
 //! counters), `access` (credentials and replies), `policy` (the pure decision), `sessions`
 //! (local session table and usage), `accounting` (request to record), `coa` (Disconnect and
-//! CoA client), `clients` (NAS secrets).
+//! CoA client), `clients` (NAS secrets), `stats` (counters, latency, recent rejects).
 
 pub(crate) mod access;
 pub mod accounting;
@@ -15,7 +15,9 @@ pub mod dedup;
 pub mod policy;
 pub mod server;
 pub mod sessions;
+pub mod stats;
 
 pub use clients::{Clients, NasClient};
-pub use server::{DEFAULT_INTERIM, RadiusConfig, RadiusServer, RadiusStats};
+pub use server::{DEFAULT_INTERIM, RadiusConfig, RadiusServer};
 pub use sessions::Sessions;
+pub use stats::RadiusStats;

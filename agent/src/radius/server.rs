@@ -5,6 +5,7 @@
 use super::clients::{Clients, NasClient};
 use super::dedup::{ReplyCache, Seen};
 use super::sessions::Sessions;
+use super::stats::RadiusStats;
 use super::{access, accounting, coa, policy};
 use crate::cache::Cache;
 use crate::outbox::{Outbox, OutboxError};
@@ -13,7 +14,6 @@ use mikrobill_radius::auth::{self, MaStatus};
 use mikrobill_radius::{Code, MAX_PACKET_LEN, Packet};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UdpSocket;
@@ -42,42 +42,6 @@ pub struct RadiusConfig {
 
 /// The interim interval when nothing else is configured.
 pub const DEFAULT_INTERIM: Duration = Duration::from_secs(300);
-
-/// Counters of what the server did and dropped.
-#[derive(Debug, Default)]
-pub struct RadiusStats {
-    /// Access-Accepts sent.
-    pub accepted: AtomicU64,
-    /// Access-Rejects sent.
-    pub rejected: AtomicU64,
-    /// Accounting requests stored and answered.
-    pub accounted: AtomicU64,
-    /// Packets from addresses that are not configured clients.
-    pub unknown_client: AtomicU64,
-    /// Packets whose authenticator or Message-Authenticator did not verify.
-    pub bad_authenticator: AtomicU64,
-    /// Access-Requests without the Message-Authenticator their client must send.
-    pub missing_message_authenticator: AtomicU64,
-    /// Undecodable or unexpected packets.
-    pub malformed: AtomicU64,
-    /// Retransmissions answered from the reply cache.
-    pub retransmits: AtomicU64,
-    /// Accounting requests that could not be stored (not answered, the NAS retries).
-    pub accounting_failed: AtomicU64,
-    /// Disconnect-Requests sent for exhausted quotas.
-    pub disconnects: AtomicU64,
-}
-
-impl RadiusStats {
-    fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Reads a counter.
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-}
 
 /// Everything the handlers need.
 pub(super) struct Context {
@@ -135,6 +99,17 @@ impl Drop for RadiusServer {
 }
 
 impl RadiusServer {
+    /// Whether every listener and worker task is still running (a health check's answer).
+    pub fn running(&self) -> bool {
+        self.tasks.iter().all(|t| !t.is_finished())
+    }
+
+    /// Handles that tell whether the server's tasks still run, for a health check that
+    /// outlives borrows of the server.
+    pub fn task_handles(&self) -> Vec<tokio::task::AbortHandle> {
+        self.tasks.iter().map(|t| t.abort_handle()).collect()
+    }
+
     /// Stops serving and waits until every task has let go of the cache, the session table
     /// and the outbox, so the sled database can be opened again at once (an agent restarted
     /// in the same data directory); dropping only aborts them.
@@ -291,10 +266,12 @@ async fn auth_loop(ctx: Arc<Context>, socket: Arc<UdpSocket>) {
 }
 
 fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+    let started = std::time::Instant::now();
     let (client, req) = admit(ctx, raw, from, Code::AccessRequest)?;
     if let Some(resend) = ctx.repeated(&ctx.auth_replies, from, &req) {
         return resend;
     }
+    let now = crate::now_ms();
     let answer = access::handle(
         &ctx.cache,
         &ctx.sessions,
@@ -304,7 +281,7 @@ fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
             interim_secs: ctx.interim_secs,
             isolation_rate_limit: ctx.isolation_rate_limit.as_deref(),
         },
-        crate::now_ms(),
+        now,
     );
     let reply =
         match auth::encode_response(&answer.reply, &req.authenticator, client.secret.as_bytes()) {
@@ -322,7 +299,8 @@ fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
             tracing::debug!(user = answer.username, nas = client.name, "access accepted");
         }
         Err(reason) => {
-            RadiusStats::bump(&ctx.stats.rejected);
+            ctx.stats
+                .reject(reason, &answer.username, &client.name, now);
             tracing::info!(
                 user = answer.username,
                 nas = client.name,
@@ -333,6 +311,7 @@ fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
     }
     ctx.auth_replies
         .finish(from, req.identifier, req.authenticator, reply.clone());
+    ctx.stats.auth_latency.observe(started.elapsed());
     Some(reply)
 }
 
@@ -360,6 +339,7 @@ async fn acct_loop(ctx: Arc<Context>, socket: Arc<UdpSocket>) {
 }
 
 async fn handle_acct(ctx: &Arc<Context>, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
+    let started = std::time::Instant::now();
     let (client, req) = admit(ctx, raw, from, Code::AccountingRequest)?;
     if let Some(resend) = ctx.repeated(&ctx.acct_replies, from, &req) {
         return resend;
@@ -400,6 +380,7 @@ async fn handle_acct(ctx: &Arc<Context>, raw: &[u8], from: SocketAddr) -> Option
     RadiusStats::bump(&ctx.stats.accounted);
     ctx.acct_replies
         .finish(from, req.identifier, req.authenticator, reply.clone());
+    ctx.stats.acct_latency.observe(started.elapsed());
     enforce_quota(ctx, client, from, &record, now);
     Some(reply)
 }

@@ -143,6 +143,11 @@ impl Router {
         }
     }
 
+    /// Whether the circuit breaker is open (calls fail at once until its cooldown ends).
+    pub fn breaker_open(&self) -> bool {
+        self.shared.breaker().check(Instant::now()).is_err()
+    }
+
     /// The API address.
     pub fn address(&self) -> &str {
         &self.shared.address

@@ -12,7 +12,11 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 const IDLE_RECHECK: Duration = Duration::from_secs(5);
 
 /// Sends batches until the connection fails; returns why it stopped.
-pub(super) async fn run(conn: &quinn::Connection, outbox: &Outbox) -> String {
+pub(super) async fn run(
+    conn: &quinn::Connection,
+    outbox: &Outbox,
+    stats: &super::UplinkStats,
+) -> String {
     let mut batch_id: u64 = rand::random::<u32>() as u64;
     loop {
         let notified = outbox.notified();
@@ -56,12 +60,16 @@ pub(super) async fn run(conn: &quinn::Connection, outbox: &Outbox) -> String {
                     duplicates,
                     "accounting batch acknowledged"
                 );
+                stats.contact();
                 if let Err(e) = outbox
                     .remove(&entries.iter().map(|e| e.key).collect::<Vec<_>>())
                     .await
                 {
                     return format!("cannot update the outbox: {e}");
                 }
+                stats
+                    .delivered
+                    .fetch_add(entries.len() as u64, std::sync::atomic::Ordering::Relaxed);
             }
             Ok(Ok(Some(ControllerReply::Rejected { message }))) => {
                 tracing::error!(

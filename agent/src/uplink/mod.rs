@@ -12,6 +12,7 @@ use crate::cache::Cache;
 use crate::identity::Identity;
 use crate::outbox::Outbox;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
@@ -37,6 +38,43 @@ pub enum LinkState {
     },
 }
 
+/// What the link did, for `/metrics` and `status`: times are UTC ms, 0 for never.
+#[derive(Debug, Default)]
+pub struct UplinkStats {
+    /// When the current session came up (0 while down).
+    pub up_since_ms: AtomicI64,
+    /// When the link went down (or the agent started without it; 0 while up).
+    pub down_since_ms: AtomicI64,
+    /// Last frame or acknowledgement from the controller.
+    pub last_contact_ms: AtomicI64,
+    /// Last sync message that moved the cache's cursor.
+    pub last_sync_ms: AtomicI64,
+    /// Accounting records the controller acknowledged as committed.
+    pub delivered: AtomicU64,
+    /// Sessions established since start.
+    pub connects: AtomicU64,
+}
+
+impl UplinkStats {
+    /// Stats of an agent that starts with the link down at `now`.
+    pub fn starting(now: i64) -> UplinkStats {
+        let s = UplinkStats::default();
+        s.down_since_ms.store(now, Ordering::Relaxed);
+        s
+    }
+
+    /// Notes that the controller was heard from.
+    pub(crate) fn contact(&self) {
+        self.last_contact_ms
+            .store(crate::now_ms(), Ordering::Relaxed);
+    }
+
+    /// Reads a time or counter.
+    pub fn get(v: &AtomicI64) -> i64 {
+        v.load(Ordering::Relaxed)
+    }
+}
+
 /// What a session needs.
 pub(crate) struct UplinkContext {
     pub identity: Identity,
@@ -49,13 +87,31 @@ pub(crate) struct UplinkContext {
     pub link: watch::Sender<LinkState>,
     pub reconnect_max: Duration,
     pub started: Instant,
+    pub stats: Arc<UplinkStats>,
+}
+
+impl UplinkContext {
+    /// Publishes a link state, noting when the link came up or went down.
+    pub(crate) fn set_link(&self, state: LinkState) {
+        let now = crate::now_ms();
+        if matches!(state, LinkState::Connected { .. }) {
+            self.stats.up_since_ms.store(now, Ordering::Relaxed);
+            self.stats.down_since_ms.store(0, Ordering::Relaxed);
+            self.stats.connects.fetch_add(1, Ordering::Relaxed);
+            self.stats.contact();
+        } else if self.stats.down_since_ms.load(Ordering::Relaxed) == 0 {
+            self.stats.down_since_ms.store(now, Ordering::Relaxed);
+            self.stats.up_since_ms.store(0, Ordering::Relaxed);
+        }
+        self.link.send_replace(state);
+    }
 }
 
 /// Runs sessions until `shutdown` turns true.
 pub(crate) async fn run(ctx: Arc<UplinkContext>, mut shutdown: watch::Receiver<bool>) {
     let mut pacing = Reconnect::new(ctx.reconnect_max);
     loop {
-        ctx.link.send_replace(LinkState::Connecting);
+        ctx.set_link(LinkState::Connecting);
         let end = tokio::select! {
             end = session::run(&ctx) => end,
             _ = shutdown.wait_for(|s| *s) => return,
@@ -71,12 +127,12 @@ pub(crate) async fn run(ctx: Arc<UplinkContext>, mut shutdown: watch::Receiver<b
                         ctx.controller_addr
                     );
                 }
-                ctx.link.send_replace(LinkState::Disconnected { reason });
+                ctx.set_link(LinkState::Disconnected { reason });
                 pacing.next_delay()
             }
             session::End::Refused(reason) => {
                 tracing::error!("the controller refused this agent: {reason}");
-                ctx.link.send_replace(LinkState::Refused { reason });
+                ctx.set_link(LinkState::Refused { reason });
                 pacing.max_delay()
             }
         };

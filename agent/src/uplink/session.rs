@@ -130,7 +130,7 @@ async fn session(ctx: &UplinkContext, conn: &quinn::Connection) -> End {
             ..
         }) => {
             tracing::info!(site = %site_name, "connected to the controller");
-            ctx.link.send_replace(LinkState::Connected { site_name });
+            ctx.set_link(LinkState::Connected { site_name });
             (
                 Duration::from_secs(heartbeat_interval_secs.clamp(1, 300) as u64),
                 protocol_version,
@@ -149,7 +149,7 @@ async fn session(ctx: &UplinkContext, conn: &quinn::Connection) -> End {
     let reason = tokio::select! {
         r = control_reader(ctx, recv, out_tx) => r,
         r = control_writer(ctx, send, out_rx, heartbeat_every, version) => r,
-        r = super::accounting::run(conn, &ctx.outbox) => r,
+        r = super::accounting::run(conn, &ctx.outbox, &ctx.stats) => r,
         r = super::commands::run(conn, &ctx.commands) => r,
         e = conn.closed() => return classify(&e, true),
     };
@@ -168,9 +168,16 @@ async fn control_reader(
     out: mpsc::Sender<AgentMessage>,
 ) -> String {
     loop {
-        match read_frame::<_, ControllerMessage>(&mut recv).await {
+        let frame = read_frame::<_, ControllerMessage>(&mut recv).await;
+        if let Ok(Some(_)) = &frame {
+            ctx.stats.contact();
+        }
+        match frame {
             Ok(Some(ControllerMessage::Sync(msg))) => match ctx.cache.apply(msg).await {
                 Ok(Some(cursor)) => {
+                    ctx.stats
+                        .last_sync_ms
+                        .store(crate::now_ms(), std::sync::atomic::Ordering::Relaxed);
                     tracing::debug!(seq = cursor.seq, "cache synced");
                     let _ = out.send(AgentMessage::SyncApplied(cursor)).await;
                 }
