@@ -166,7 +166,12 @@ async fn a_technician_sees_what_the_agent_does() {
     })
     .await;
     assert!(down["link"]["down_since_ms"].as_i64().is_some(), "{down}");
-    assert!(down["link"]["reason"].as_str().is_some_and(|r| !r.is_empty()), "{down}");
+    assert!(
+        down["link"]["reason"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty()),
+        "{down}"
+    );
     assert_eq!(api.get("/health").await.status, 200);
     let m = api.get("/metrics").await.text;
     assert_eq!(sample(&m, "mikrobill_agent_link_up"), Some(0.0));

@@ -1,5 +1,6 @@
 //! Packaging artefacts are checked by the tools that consume them: systemd's verifier for the
-//! units, skopeo and tar for the RouterOS image, a YAML parser for the Kubernetes manifests.
+//! units, skopeo and tar for the RouterOS image, a YAML parser for the Kubernetes manifests,
+//! promtool for the alert rules; the dashboard's queries name only metrics that exist.
 
 use mikrobill_tests::bin;
 use sha2::{Digest, Sha256};
@@ -86,8 +87,10 @@ fn agent_image_is_a_docker_archive_with_one_uncompressed_layer() {
         let dir = tempfile::tempdir().unwrap();
         let image = dir.path().join(format!("agent-{arch}.tar"));
         run(Command::new("python3")
-            .arg(repo().join("packaging/agent-image.py"))
+            .arg(repo().join("packaging/image.py"))
             .args([
+                "--kind",
+                "agent",
                 "--binary",
                 binary.to_str().unwrap(),
                 "--arch",
@@ -162,6 +165,80 @@ fn agent_image_is_a_docker_archive_with_one_uncompressed_layer() {
 }
 
 #[test]
+fn controller_image_runs_unprivileged_with_its_ports_and_ca_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("controller.tar");
+    let bundle = dir.path().join("ca.pem");
+    std::fs::write(
+        &bundle,
+        "-----BEGIN CERTIFICATE-----\ntest\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    run(Command::new("python3")
+        .arg(repo().join("packaging/image.py"))
+        .args(["--kind", "controller", "--arch", "amd64", "--binary"])
+        .arg(bin("mikrobill-controller"))
+        .arg("--ca-bundle")
+        .arg(&bundle)
+        .arg("--out")
+        .arg(&image));
+    let inspect: serde_json::Value = serde_json::from_str(&run(Command::new("skopeo")
+        .arg("inspect")
+        .arg("--config")
+        .arg(format!("docker-archive:{}", image.display()))))
+    .unwrap();
+    let config = &inspect["config"];
+    assert_eq!(config["User"], "10001");
+    assert_eq!(config["Entrypoint"][0], "/usr/bin/mikrobill-controller");
+    assert_eq!(config["Cmd"][0], "serve");
+    for port in ["8080/tcp", "4433/udp", "9464/tcp"] {
+        assert!(
+            config["ExposedPorts"].get(port).is_some(),
+            "{port} not exposed"
+        );
+    }
+    let env: Vec<&str> = config["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for want in [
+        "MIKROBILL_DATA_DIR=/var/lib/mikrobill",
+        "MIKROBILL_API_LISTEN=0.0.0.0:8080",
+        "MIKROBILL_EDGE_LISTEN=0.0.0.0:4433",
+    ] {
+        assert!(env.contains(&want), "{want} missing from {env:?}");
+    }
+    // The layer: the data directory belongs to the service user alone, the CA bundle is
+    // where TLS clients look for it.
+    let unpacked = dir.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&image)
+        .arg("-C")
+        .arg(&unpacked));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).unwrap()).unwrap();
+    let layer = unpacked.join(manifest[0]["Layers"][0].as_str().unwrap());
+    let listing = run(Command::new("tar")
+        .arg("-tvf")
+        .arg(&layer)
+        .arg("--numeric-owner"));
+    let data_dir = listing
+        .lines()
+        .find(|l| l.ends_with("var/lib/mikrobill/"))
+        .expect("data directory in the layer");
+    assert!(data_dir.starts_with("drwx------ 10001/10001"), "{data_dir}");
+    assert!(
+        listing.contains("etc/ssl/certs/ca-certificates.crt"),
+        "{listing}"
+    );
+    assert!(listing.contains("-rwxr-xr-x 0/0"), "{listing}");
+}
+
+#[test]
 fn kubernetes_manifests_probe_health_and_take_config_from_the_environment() {
     let path = repo().join("packaging/kubernetes/controller.yaml");
     let json = run(Command::new("python3").args([
@@ -208,4 +285,105 @@ fn kubernetes_manifests_probe_health_and_take_config_from_the_environment() {
         "the controller image runs unprivileged"
     );
     assert!(containerfile.contains("ENTRYPOINT [\"/usr/bin/mikrobill-controller\"]"));
+}
+
+/// Metric names in `text`: `mikrobill_` followed by lower-case letters and underscores.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("mikrobill_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+            .unwrap_or(tail.len());
+        out.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    out
+}
+
+/// Every metric name the binaries can export: the agent's declared list, and each
+/// `"mikrobill_..."` literal in the controller's sources (the `metrics` macros' names).
+fn exported_metric_names() -> std::collections::BTreeSet<String> {
+    let mut names: std::collections::BTreeSet<String> =
+        mikrobill_agent::status::prometheus::METRIC_NAMES
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+    let mut stack: Vec<PathBuf> = [
+        "controller/src",
+        "controller-core/src",
+        "controller-http/src",
+    ]
+    .iter()
+    .map(|d| repo().join(d))
+    .collect();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for quoted in text.split('"').skip(1).step_by(2) {
+                    if quoted.starts_with("mikrobill_")
+                        && quoted.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    {
+                        names.insert(quoted.to_string());
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn alert_rules_pass_promtool_and_fire_when_they_should() {
+    let dir = repo().join("packaging/monitoring");
+    let out = run(Command::new("promtool")
+        .args(["check", "rules", "prometheus-rules.yml"])
+        .current_dir(&dir));
+    assert!(out.contains("SUCCESS"), "{out}");
+    // The unit tests feed series and expect exactly the alerts (labels and texts) listed.
+    run(Command::new("promtool")
+        .args(["test", "rules", "prometheus-rules.test.yml"])
+        .current_dir(&dir));
+}
+
+#[test]
+fn dashboard_and_rules_use_only_metrics_the_binaries_export() {
+    let dir = repo().join("packaging/monitoring");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("grafana-dashboard.json")).unwrap())
+            .expect("the dashboard is JSON");
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 10);
+    let mut used = String::new();
+    for p in panels {
+        let targets = p["targets"].as_array().unwrap();
+        assert!(!targets.is_empty(), "panel {} has no query", p["title"]);
+        for t in targets {
+            used.push_str(t["expr"].as_str().unwrap());
+            used.push('\n');
+        }
+    }
+    let rules = std::fs::read_to_string(dir.join("prometheus-rules.yml")).unwrap();
+    for expr in rules.lines().filter_map(|l| l.trim().strip_prefix("expr:")) {
+        used.push_str(expr);
+        used.push('\n');
+    }
+    let exported = exported_metric_names();
+    let used = metric_names(&used);
+    assert!(used.len() >= 15, "{used:?}");
+    for name in &used {
+        let base = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s).filter(|b| exported.contains(*b)))
+            .unwrap_or(name);
+        assert!(
+            exported.contains(base),
+            "{name} is used by the dashboard or the rules but no binary exports it"
+        );
+    }
 }

@@ -102,6 +102,27 @@ pub async fn render(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// Per site: online, last heard from, accounting waiting in its outbox (from heartbeats),
+/// so one scrape of the controller shows the whole fleet, agents behind NAT included.
+async fn site_gauges(state: &AppState) {
+    let sites = match mikrobill_core::sites::list(&state.db).await {
+        Ok(sites) => sites,
+        Err(e) => {
+            tracing::warn!("site metrics unavailable: {e}");
+            return;
+        }
+    };
+    for site in sites {
+        let labels = [("site_id", site.id.clone()), ("site", site.name.clone())];
+        let revoked = site.revoked_at.is_some();
+        metrics::gauge!("mikrobill_site_up", &labels)
+            .set(f64::from(u8::from(site.online && !revoked)));
+        metrics::gauge!("mikrobill_site_last_seen_timestamp_seconds", &labels)
+            .set(site.last_seen_at.unwrap_or(0) as f64 / 1000.0);
+        metrics::gauge!("mikrobill_site_outbox_records", &labels).set(site.outbox_pending as f64);
+    }
+}
+
 async fn business_gauges(state: &AppState) -> Result<(), mikrobill_core::db::DbError> {
     let pool = &state.db.pool;
     for row in sqlx::query("SELECT status, COUNT(*) AS n FROM subscriptions GROUP BY status")
@@ -142,6 +163,7 @@ async fn business_gauges(state: &AppState) -> Result<(), mikrobill_core::db::DbE
     .fetch_one(pool)
     .await?;
     metrics::gauge!("mikrobill_sites_online").set(row.try_get::<i64, _>("n")? as f64);
+    site_gauges(state).await;
     let parked = mikrobill_core::events::parking::counts(&state.db).await?;
     for consumer in [
         mikrobill_core::events::webhooks::CONSUMER,

@@ -375,6 +375,10 @@ async fn handle_request(
                         ?outcome,
                         "accounting batch committed"
                     );
+                    metrics::counter!("mikrobill_accounting_records_total", "outcome" => "inserted")
+                        .increment(u64::from(outcome.inserted));
+                    metrics::counter!("mikrobill_accounting_records_total", "outcome" => "duplicate")
+                        .increment(u64::from(outcome.duplicates));
                     ControllerReply::AccountingCommitted {
                         batch_id: batch.batch_id,
                         inserted: outcome.inserted,
