@@ -41,6 +41,7 @@ pub mod reports;
 pub mod revenue;
 pub mod secrets;
 pub mod settings;
+pub mod site_bulk;
 pub mod site_groups;
 pub mod sites;
 pub mod stats;

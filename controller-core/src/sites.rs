@@ -80,7 +80,7 @@ pub struct Site {
     pub router: Option<serde_json::Value>,
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.chars().count())
         && name
             .chars()
@@ -144,7 +144,10 @@ pub async fn create(db: &Db, actor: &Actor, name: &str) -> Result<Site, SiteErro
 }
 
 /// A site by name, inside the caller's transaction.
-async fn fetch_in(conn: &mut sqlx::AnyConnection, name: &str) -> Result<Site, SiteError> {
+pub(crate) async fn fetch_in(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+) -> Result<Site, SiteError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SITE_COLUMNS} FROM sites WHERE name = $1"
     )))

@@ -505,6 +505,15 @@ pub enum SiteCommand {
         #[command(flatten)]
         token: TokenArgs,
     },
+    /// Create many sites at once (one transaction: a bad or taken name creates none) and
+    /// print a CSV of name, site id, token, expiry and the technician's command.
+    AddMany {
+        /// CSV file with a `name` column (or one name per line); `-` reads standard input.
+        csv: PathBuf,
+        /// How long the tokens live and where the agents dial.
+        #[command(flatten)]
+        token: TokenArgs,
+    },
     /// List sites with online/offline state and last-seen time.
     List,
     /// Lock a site's agent out now: its session is closed and its certificates refused.
@@ -899,6 +908,44 @@ async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
             println!("{t}");
             eprintln!(
                 "on the agent: mikrobill-agent enroll --data-dir /var/lib/mikrobill-agent --token <token>"
+            );
+        }
+        SiteCommand::AddMany { csv, token } => {
+            use mikrobill_core::site_bulk;
+            let text = if csv.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+            } else {
+                std::fs::read_to_string(&csv)
+                    .with_context(|| format!("cannot read {}", csv.display()))?
+            };
+            let names = site_bulk::parse_csv(&text)?;
+            let addr = site_bulk::edge_addr(&db, token.edge_addr.clone()).await?.context(
+                "the controller's edge address is not known yet: start `serve` once (it records it) or pass --edge-addr HOST:PORT",
+            )?;
+            let ttl_ms =
+                i64::try_from(token.token_ttl.as_millis()).context("token lifetime too long")?;
+            let ca = Ca::load_or_create(&store.data_dir)?;
+            let created =
+                site_bulk::create(&db, &Actor::cli(), &names, &addr, ca.fingerprint(), ttl_ms)
+                    .await?;
+            use mikrobill_http::csv::push_record;
+            let mut out = String::new();
+            push_record(
+                &mut out,
+                ["name", "site_id", "token", "expires_at", "command"],
+            );
+            for (site, t) in &created {
+                let expires = format_ms(t.expires_at);
+                push_record(
+                    &mut out,
+                    [&site.name, &site.id, &t.token, &expires, &t.command],
+                );
+            }
+            print!("{out}");
+            eprintln!(
+                "{} sites created; tokens valid {}",
+                created.len(),
+                humantime::format_duration(token.token_ttl)
             );
         }
         SiteCommand::Token { name, token } => {

@@ -1,4 +1,5 @@
-//! Sites: list with online state, create with an enrollment token, new tokens, revoke.
+//! Sites: list with online state, create with an enrollment token (one, or many at once),
+//! new tokens, revoke.
 
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
@@ -19,6 +20,7 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_sites, create_site))
+        .routes(routes!(create_sites_bulk))
         .routes(routes!(get_site))
         .routes(routes!(new_token))
         .routes(routes!(revoke_site))
@@ -141,6 +143,104 @@ async fn create_site(
         StatusCode::CREATED,
         Json(enrollment(&state, &caller, site, req.token_ttl_hours).await?),
     ))
+}
+
+/// Many sites at once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkSites {
+    /// Unique names (1-1000 of them), each as for one site.
+    pub names: Vec<String>,
+    /// Hours the enrollment tokens stay valid (default 24, at most 720).
+    pub token_ttl_hours: Option<u32>,
+}
+
+/// The answer's format.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BulkFormat {
+    /// `json` (default) or `csv`: name, site_id, token, expires_at, command.
+    pub format: Option<super::reports::Format>,
+}
+
+/// Enrollments of many new sites.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkEnrollments {
+    /// One per name, in the order given.
+    pub items: Vec<Enrollment>,
+}
+
+/// Creates many sites in one transaction, each with its enrollment token: a field team's
+/// day of installs. A bad or taken name creates none of them and the problem names its entry.
+#[utoipa::path(post, path = "/sites/bulk", tag = "sites", security(("bearer" = [])), params(BulkFormat), request_body = BulkSites,
+    responses((status = 201, description = "The sites and their tokens: JSON, or CSV with `format=csv`", content((BulkEnrollments = "application/json"), (String = "text/csv"))),
+        (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+async fn create_sites_bulk(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<BulkFormat>,
+    body: Body<BulkSites>,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    caller.require(Perm::WriteSites)?;
+    let req = body.into_inner()?;
+    use mikrobill_core::site_bulk;
+    let ttl_ms = site_bulk::ttl_ms(req.token_ttl_hours)?;
+    let addr = site_bulk::edge_addr(&state.db, None)
+        .await?
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "edge_unknown",
+                "the controller's edge address is not known yet",
+            )
+        })?;
+    let created = site_bulk::create(
+        &state.db,
+        &caller.actor(),
+        &req.names,
+        &addr,
+        state.ca_fingerprint,
+        ttl_ms,
+    )
+    .await?;
+    let items: Vec<Enrollment> = created
+        .into_iter()
+        .map(|(site, issued)| Enrollment {
+            site,
+            token: issued.token,
+            expires_at: issued.expires_at,
+            command: issued.command,
+        })
+        .collect();
+    if q.format == Some(super::reports::Format::Csv) {
+        let mut out = String::new();
+        crate::csv::push_record(
+            &mut out,
+            ["name", "site_id", "token", "expires_at", "command"],
+        );
+        for e in &items {
+            crate::csv::push_record(
+                &mut out,
+                [
+                    e.site.name.as_str(),
+                    e.site.id.as_str(),
+                    e.token.as_str(),
+                    &mikrobill_core::db::format_ms(e.expires_at),
+                    e.command.as_str(),
+                ],
+            );
+        }
+        let mut res = crate::csv::response("site-tokens", out);
+        *res.status_mut() = StatusCode::CREATED;
+        // One-time tokens: never kept by a cache on the way.
+        res.headers_mut().insert(
+            axum::http::header::CACHE_CONTROL,
+            axum::http::HeaderValue::from_static("no-store"),
+        );
+        return Ok(res);
+    }
+    Ok((StatusCode::CREATED, Json(BulkEnrollments { items })).into_response())
 }
 
 /// A new enrollment token for a site (agent reinstalled or replaced).
