@@ -83,8 +83,41 @@ pub fn is_enrolled(dir: &Path) -> bool {
     dir.join(CERT_FILE).exists() && dir.join(STATE_FILE).exists()
 }
 
+/// A renewed key and certificate, written but not yet in place.
+const KEY_NEXT: &str = "agent.key.next";
+const CERT_NEXT: &str = "agent.crt.next";
+
+/// Finishes a renewal a crash interrupted: the key is renamed into place before the
+/// certificate, so a waiting certificate means its key is in place already, and a waiting
+/// key means neither was (both are then moved, key first).
+fn finish_renewal(dir: &Path) -> Result<(), IdentityError> {
+    let key_next = dir.join(KEY_NEXT);
+    let cert_next = dir.join(CERT_NEXT);
+    if !cert_next.exists() {
+        // A key without its certificate was never used: the old pair is still whole.
+        let _ = fs::remove_file(&key_next);
+        return Ok(());
+    }
+    if key_next.exists() {
+        fs::rename(&key_next, dir.join(KEY_FILE)).map_err(io(&key_next))?;
+    }
+    fs::rename(&cert_next, dir.join(CERT_FILE)).map_err(io(&cert_next))
+}
+
+/// Stores a renewed key and certificate so that a crash at any point leaves a matching
+/// pair: both are written and synced beside the old ones, then renamed key first (a load
+/// finishes what a crash interrupted).
+pub fn store_renewed(dir: &Path, key_pem: &str, cert_pem: &str) -> Result<(), IdentityError> {
+    let key_next = dir.join(KEY_NEXT);
+    let cert_next = dir.join(CERT_NEXT);
+    write_file(&key_next, key_pem, 0o600)?;
+    write_file(&cert_next, cert_pem, 0o644)?;
+    finish_renewal(dir)
+}
+
 /// Loads the identity from `dir`.
 pub fn load(dir: &Path) -> Result<Identity, IdentityError> {
+    finish_renewal(dir)?;
     for f in [STATE_FILE, KEY_FILE, CERT_FILE, CA_FILE] {
         if !dir.join(f).exists() {
             return Err(IdentityError::NotEnrolled(dir.join(f)));
@@ -137,6 +170,16 @@ pub fn store(
     write_file(&dir.join(CA_FILE), ca_pem, 0o644)?;
     let text = toml::to_string(state).map_err(|e| corrupt(&dir.join(STATE_FILE), e))?;
     write_file(&dir.join(STATE_FILE), &text, 0o644)
+}
+
+/// The certificate's validity (not before, not after; UTC ms), if readable.
+pub fn cert_validity_ms(cert: &CertificateDer<'_>) -> Option<(i64, i64)> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
+    let v = parsed.validity();
+    Some((
+        v.not_before.timestamp() * 1000,
+        v.not_after.timestamp() * 1000,
+    ))
 }
 
 /// When the certificate's validity ends (UTC ms), if readable.

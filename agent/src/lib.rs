@@ -182,7 +182,9 @@ impl Agent {
             .unwrap_or_else(|| identity.state.controller_addr.clone());
         let site_name = identity.state.site_name.clone();
         let site_id = identity.state.site_id.clone();
-        let certificate_expires_ms = identity::cert_not_after_ms(&identity.cert);
+        let certificate_expires_ms = Arc::new(std::sync::atomic::AtomicI64::new(
+            identity::cert_not_after_ms(&identity.cert).unwrap_or(0),
+        ));
         if let Some(secs) = identity::cert_expires_in_secs(&identity.cert)
             && secs < 30 * 24 * 3600
         {
@@ -229,7 +231,7 @@ impl Agent {
             site_id,
             site_name: site_name.clone(),
             controller_addr: controller_addr.clone(),
-            certificate_expires_ms,
+            certificate_expires_ms: certificate_expires_ms.clone(),
             started_at_ms: now_ms(),
             cache: cache.clone(),
             outbox: outbox.clone(),
@@ -263,7 +265,9 @@ impl Agent {
             None => None,
         };
         let ctx = Arc::new(uplink::UplinkContext {
-            identity,
+            identity: std::sync::Mutex::new(identity),
+            data_dir: options.data_dir.clone(),
+            certificate_expires_ms,
             controller_addr,
             cache: cache.clone(),
             outbox: outbox.clone(),

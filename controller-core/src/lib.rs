@@ -18,6 +18,7 @@ pub mod accounting;
 pub mod admin_login;
 pub mod admin_totp;
 pub mod admins;
+pub mod agent_certs;
 pub mod audit;
 pub mod auth;
 pub mod backup;

@@ -27,7 +27,7 @@ pub const DATA_FILES: [&str; 5] = [CA_CERT, CA_KEY, EDGE_CERT, EDGE_KEY, EDGE_RE
 /// The files without which a data directory has no CA (a backup refuses to go without them).
 pub const CA_FILES: [&str; 2] = [CA_CERT, CA_KEY];
 
-/// How long agent certificates are valid.
+/// How long agent certificates are valid by default (agents renew a third before the end).
 pub const AGENT_CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 const CA_VALIDITY: Duration = Duration::from_secs(20 * 365 * 24 * 3600);
 const EDGE_VALIDITY: Duration = Duration::from_secs(2 * 365 * 24 * 3600);
@@ -85,6 +85,7 @@ pub struct Ca {
     cert_der: CertificateDer<'static>,
     cert_pem: String,
     dir: PathBuf,
+    agent_validity: Duration,
 }
 
 impl std::fmt::Debug for Ca {
@@ -187,7 +188,15 @@ impl Ca {
             cert_der,
             cert_pem,
             dir: dir.to_path_buf(),
+            agent_validity: AGENT_CERT_VALIDITY,
         })
+    }
+
+    /// The same CA issuing agent certificates valid for `validity` (`serve
+    /// --agent-cert-validity`).
+    pub fn with_agent_validity(mut self, validity: Duration) -> Ca {
+        self.agent_validity = validity;
+        self
     }
 
     /// The CA certificate (DER).
@@ -228,7 +237,7 @@ impl Ca {
         params.serial_number = Some(serial);
         params.use_authority_key_identifier_extension = true;
         let now = SystemTime::now();
-        let not_after = now + AGENT_CERT_VALIDITY;
+        let not_after = now + self.agent_validity;
         params.not_before = (now - Duration::from_secs(3600)).into();
         params.not_after = not_after.into();
         csr.params = params;

@@ -162,6 +162,10 @@ pub struct ServeArgs {
     /// Scheduled backups.
     #[command(flatten)]
     pub backup: crate::backup::ScheduleArgs,
+    /// How long agent certificates are valid (enrollment and renewal; agents renew with a
+    /// third of it left) [default: 365days].
+    #[arg(long, env = "MIKROBILL_AGENT_CERT_VALIDITY", value_parser = humantime::parse_duration)]
+    pub agent_cert_validity: Option<Duration>,
 }
 
 /// HTTP options of `serve`.
@@ -708,6 +712,16 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     (None, None) => mikrobill_core::notify::worker::Timing::default().send_timeout,
                 },
                 backup: args.backup.resolve(&file.backup)?,
+                agent_cert_validity: {
+                    let v = args
+                        .agent_cert_validity
+                        .unwrap_or(mikrobill_core::pki::AGENT_CERT_VALIDITY);
+                    anyhow::ensure!(
+                        v >= Duration::from_secs(300),
+                        "--agent-cert-validity must be at least 5m"
+                    );
+                    v
+                },
             };
             crate::serve::run(config).await
         }

@@ -155,6 +155,8 @@ pub struct ServeConfig {
     pub notify_send_timeout: std::time::Duration,
     /// Scheduled backups, when a backup directory is set.
     pub backup: Option<BackupSchedule>,
+    /// How long agent certificates are valid.
+    pub agent_cert_validity: std::time::Duration,
 }
 
 /// Scheduled backups in effect (`serve --backup-dir` and the `[backup]` table).

@@ -67,7 +67,9 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     tracing::info!(database = %redact_url(&url), "database ready");
     ensure_first_admin(&db).await?;
-    let ca = Arc::new(Ca::load_or_create(&config.store.data_dir)?);
+    let ca = Arc::new(
+        Ca::load_or_create(&config.store.data_dir)?.with_agent_validity(config.agent_cert_validity),
+    );
     tracing::info!(fingerprint = %hex::encode(ca.fingerprint()), "certificate authority loaded");
 
     let ca_fingerprint = ca.fingerprint();

@@ -15,10 +15,13 @@ pub mod messages;
 
 pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 
-/// The protocol version this build speaks. 2 added `AgentMessage::Router`.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// The protocol version this build speaks. 2 added `AgentMessage::Router`, 3 certificate
+/// renewal (`AgentRequest::RenewCertificate`).
+pub const PROTOCOL_VERSION: u16 = 3;
 /// The first version whose controllers understand `AgentMessage::Router`.
 pub const ROUTER_REPORT_VERSION: u16 = 2;
+/// The first version whose controllers renew agent certificates over the session.
+pub const CERT_RENEWAL_VERSION: u16 = 3;
 /// The oldest peer version this build still talks to.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 

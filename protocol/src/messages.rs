@@ -216,6 +216,12 @@ pub const MAX_ACCOUNTING_BATCH: usize = 1000;
 pub enum AgentRequest {
     /// Store these records.
     Accounting(AccountingBatch),
+    /// Sign a new certificate for this site's agent (a new key pair; the CSR's public key is
+    /// all the controller takes from it). Protocol 3 and later.
+    RenewCertificate {
+        /// DER PKCS#10 request.
+        csr_der: Vec<u8>,
+    },
 }
 
 /// Controller to agent, the single answer on a request stream.
@@ -234,6 +240,14 @@ pub enum ControllerReply {
     Rejected {
         /// Why.
         message: String,
+    },
+    /// The renewed certificate; the one the session runs on stays valid until the agent
+    /// connects with this one.
+    Certificate {
+        /// PEM of the new certificate.
+        certificate_pem: String,
+        /// End of its validity (UTC ms).
+        not_after_ms: i64,
     },
 }
 

@@ -65,7 +65,9 @@ pub async fn offline(data_dir: &Path) -> anyhow::Result<StatusReport> {
         site_id: id.state.site_id.clone(),
         site_name: id.state.site_name.clone(),
         controller_addr: id.state.controller_addr.clone(),
-        certificate_expires_ms: crate::identity::cert_not_after_ms(&id.cert),
+        certificate_expires_ms: Arc::new(std::sync::atomic::AtomicI64::new(
+            crate::identity::cert_not_after_ms(&id.cert).unwrap_or(0),
+        )),
         started_at_ms: 0,
         cache: Arc::new(crate::cache::Cache::open(&db)?),
         outbox: crate::outbox::Outbox::open(&db)?,

@@ -40,8 +40,8 @@ pub struct Sources {
     pub site_name: String,
     /// The edge address dialled.
     pub controller_addr: String,
-    /// End of the certificate's validity (UTC ms).
-    pub certificate_expires_ms: Option<i64>,
+    /// End of the certificate's validity (UTC ms, 0 when unreadable); renewal moves it.
+    pub certificate_expires_ms: Arc<std::sync::atomic::AtomicI64>,
     /// When the agent started (UTC ms).
     pub started_at_ms: i64,
     /// The cache.
@@ -110,7 +110,10 @@ impl Sources {
             site_id: self.site_id.clone(),
             site_name: self.site_name.clone(),
             controller_addr: self.controller_addr.clone(),
-            certificate_expires_ms: self.certificate_expires_ms,
+            certificate_expires_ms: some(
+                self.certificate_expires_ms
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            ),
             link: LinkReport {
                 state: state.to_string(),
                 reason,

@@ -4,6 +4,7 @@
 
 mod accounting;
 mod commands;
+mod renewal;
 mod session;
 
 use crate::reconnect::Reconnect;
@@ -53,6 +54,8 @@ pub struct UplinkStats {
     pub delivered: AtomicU64,
     /// Sessions established since start.
     pub connects: AtomicU64,
+    /// Last certificate renewal attempt (UTC ms, 0 for none).
+    pub last_renewal_attempt_ms: AtomicI64,
 }
 
 impl UplinkStats {
@@ -77,7 +80,12 @@ impl UplinkStats {
 
 /// What a session needs.
 pub(crate) struct UplinkContext {
-    pub identity: Identity,
+    /// Replaced when the certificate is renewed; each new connection takes the current one.
+    pub identity: std::sync::Mutex<Identity>,
+    /// Where the identity lives (renewed certificates are stored there).
+    pub data_dir: std::path::PathBuf,
+    /// End of the current certificate's validity, shared with the status report.
+    pub certificate_expires_ms: Arc<AtomicI64>,
     pub controller_addr: String,
     pub cache: Arc<Cache>,
     pub outbox: Arc<Outbox>,
@@ -91,6 +99,17 @@ pub(crate) struct UplinkContext {
 }
 
 impl UplinkContext {
+    /// The identity the next connection uses.
+    pub(crate) fn identity(&self) -> std::sync::MutexGuard<'_, Identity> {
+        // Replaced whole, never left half-written: a poisoned lock still holds a usable one.
+        self.identity.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Switches to a renewed identity.
+    pub(crate) fn set_identity(&self, identity: Identity) {
+        *self.identity() = identity;
+    }
+
     /// Publishes a link state, noting when the link came up or went down.
     pub(crate) fn set_link(&self, state: LinkState) {
         let now = crate::now_ms();

@@ -63,7 +63,7 @@ fn classify(err: &quinn::ConnectionError, was_up: bool) -> End {
 }
 
 pub(super) async fn run(ctx: &UplinkContext) -> End {
-    let config = match crate::tls::session_config(&ctx.identity) {
+    let config = match crate::tls::session_config(&ctx.identity()) {
         Ok(c) => c,
         Err(e) => return End::Refused(e.to_string()),
     };
@@ -151,6 +151,7 @@ async fn session(ctx: &UplinkContext, conn: &quinn::Connection) -> End {
         r = control_writer(ctx, send, out_rx, heartbeat_every, version) => r,
         r = super::accounting::run(conn, &ctx.outbox, &ctx.stats) => r,
         r = super::commands::run(conn, &ctx.commands) => r,
+        r = super::renewal::run(conn, ctx, version) => r,
         e = conn.closed() => return classify(&e, true),
     };
     match conn.close_reason() {

@@ -139,6 +139,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         webhook_retry_base: mikrobill_core::events::webhooks::DEFAULT_RETRY_BASE,
         notify_send_timeout: mikrobill_core::notify::worker::Timing::default().send_timeout,
         backup: None,
+        agent_cert_validity: mikrobill_core::pki::AGENT_CERT_VALIDITY,
     };
     // The first admin is made here, before the server would make one, so its password can
     // be printed next to the admin UI's address.

@@ -137,6 +137,12 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
         tracing::error!(site_id, "cannot record session: {e}");
     }
     tracing::info!(%remote, site = %site_name, agent_version = hello.agent_version, "agent session up");
+    // Connected with a renewed certificate: the ones it replaces stop working now.
+    match mikrobill_core::agent_certs::retire_older(&ctx.db, &site_id, &cert.serial_hex).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(site = %site_name, retired = n, "older agent certificates retired"),
+        Err(e) => tracing::error!(site_id, "cannot retire older certificates: {e}"),
+    }
 
     let welcome = HelloReply::Welcome {
         protocol_version: version.min(PROTOCOL_VERSION),
@@ -405,9 +411,47 @@ async fn handle_request(
                 }
             }
         }
+        AgentRequest::RenewCertificate { csr_der } => renew(ctx, site_id, &csr_der).await,
     };
     if write_frame(&mut send, &reply).await.is_ok() {
         let _ = send.finish();
+    }
+}
+
+/// Signs a new certificate for the session's own site (the site id comes from the
+/// certificate the session runs on, never from the request).
+async fn renew(ctx: &EdgeContext, site_id: &str, csr_der: &[u8]) -> ControllerReply {
+    use mikrobill_core::agent_certs::{self, RenewError};
+    let refused = |message: String| ControllerReply::Rejected { message };
+    let site_name = match agent_certs::may_renew(&ctx.db, site_id, now_ms()).await {
+        Ok(name) => name,
+        Err(e @ (RenewError::Revoked | RenewError::TooMany(_))) => {
+            tracing::warn!(site_id, "certificate renewal refused: {e}");
+            return refused(e.to_string());
+        }
+        Err(e) => {
+            tracing::error!(site_id, "certificate renewal failed: {e}");
+            return refused("controller error, try again later".into());
+        }
+    };
+    let issued = match ctx.ca.sign_agent_csr(csr_der, site_id, &site_name) {
+        Ok(issued) => issued,
+        Err(e) => return refused(e.to_string()),
+    };
+    match agent_certs::record_renewal(&ctx.db, site_id, &issued.serial_hex, issued.not_after_ms)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(site = %site_name, serial = issued.serial_hex, "agent certificate renewed");
+            ControllerReply::Certificate {
+                certificate_pem: issued.pem,
+                not_after_ms: issued.not_after_ms,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(site_id, "certificate renewal not recorded: {e}");
+            refused(e.to_string())
+        }
     }
 }
 
