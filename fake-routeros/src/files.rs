@@ -2,7 +2,11 @@
 //! exists only from RouterOS 7.9 on, so a fake router that reports an older version refuses
 //! it as the real one does.
 
-use crate::model::Row;
+// Rows as the model holds them; spelled out so that this module, which the model calls,
+// does not import the model back.
+use std::collections::BTreeMap;
+
+type Row = BTreeMap<String, String>;
 
 /// The menu path.
 pub(crate) const MENU: &str = "/file";

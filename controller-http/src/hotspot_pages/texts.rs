@@ -22,6 +22,8 @@ pub struct Texts {
     pub scan_failed: &'static str,
     /// Link to the voucher shop.
     pub buy: &'static str,
+    /// Link to the voucher shop for someone already online.
+    pub buy_more: &'static str,
     /// Link to the voucher lookup in the portal.
     pub check_voucher: &'static str,
     /// Title of the page after a login.
@@ -69,6 +71,7 @@ const ID: Texts = Texts {
     scan: "Pindai kode QR",
     scan_failed: "Kode QR tidak terbaca. Ketik kodenya.",
     buy: "Belum punya voucher? Beli di sini",
+    buy_more: "Beli voucher lagi",
     check_voucher: "Cek sisa waktu voucher",
     logged_in: "Anda sudah terhubung",
     go_on: "Lanjutkan",
@@ -98,6 +101,7 @@ const EN: Texts = Texts {
     scan: "Scan QR code",
     scan_failed: "No QR code found. Please type the code.",
     buy: "No voucher yet? Buy one here",
+    buy_more: "Buy another voucher",
     check_voucher: "Check your voucher's remaining time",
     logged_in: "You are connected",
     go_on: "Continue",
