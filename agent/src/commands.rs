@@ -1,6 +1,6 @@
 //! Controller commands applied at the site: ending or re-speeding a subscriber's running
 //! sessions (RADIUS Disconnect/CoA to the NAS, the RouterOS API on the managed router) and
-//! re-applying the router configuration.
+//! re-applying the router configuration, and writing the site's hotspot pages to the router.
 //!
 //! Each command id is applied at most once: its outcome is stored in sled and flushed
 //! before it is answered, a redelivered id gets the stored outcome back, and concurrent
@@ -19,7 +19,9 @@ use crate::radius::{Clients, NasClient};
 use crate::reconnect::Reconnect;
 use crate::router::{self, Change, Mode, Owned, Router, RouterConfig, RouterError};
 use mikrobill_protocol::items::AccountStatus;
-use mikrobill_protocol::messages::{Command, CommandEnvelope, CommandOutcome, CommandResult};
+use mikrobill_protocol::messages::{
+    Command, CommandEnvelope, CommandOutcome, CommandResult, HotspotFile,
+};
 use mikrobill_radius::Code;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -100,6 +102,7 @@ pub fn command_kind(command: &Command) -> &'static str {
         Command::SetIsolation { .. } => "set_isolation",
         Command::ApplyPlan { .. } => "apply_plan",
         Command::ResyncRouter => "resync_router",
+        Command::InstallHotspotPages { .. } => "install_hotspot_pages",
     }
 }
 
@@ -247,6 +250,9 @@ impl Applier {
                     self.apply_plan(username, plan_id, deadline).await
                 }
                 Command::ResyncRouter => return self.resync_router(deadline).await,
+                Command::InstallHotspotPages { files } => {
+                    return self.install_hotspot_pages(files, deadline).await;
+                }
             }
             .map_or_else(CommandOutcome::Failed, |()| CommandOutcome::Applied)
         };
@@ -379,6 +385,57 @@ impl Applier {
         }
         match self.reconcile(managed, deadline).await {
             Ok(()) => CommandOutcome::Applied,
+            Err(e) => CommandOutcome::Failed(e),
+        }
+    }
+
+    /// Writes the hotspot pages into their directory on the router, after checking that
+    /// its RouterOS can receive files over the API at all.
+    async fn install_hotspot_pages(
+        &self,
+        files: &[HotspotFile],
+        deadline: Instant,
+    ) -> CommandOutcome {
+        let Some(managed) = &self.router else {
+            return CommandOutcome::Unsupported("no router configured".into());
+        };
+        if let Err(e) = router::check_files(files) {
+            return CommandOutcome::Failed(e);
+        }
+        let version = match self
+            .on_router("router version", deadline, || {
+                router_version(&managed.router)
+            })
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => return CommandOutcome::Failed(e),
+        };
+        let too_old = |v: &str| {
+            let (major, minor) = router::FILE_ADD_SINCE;
+            CommandOutcome::Unsupported(format!(
+                "RouterOS {v} cannot receive files over the API (RouterOS {major}.{minor} or newer can); download the zip from the admin UI and upload it with Winbox or FTP"
+            ))
+        };
+        if let Some(v) = &version
+            && router::receives_files(v) == Some(false)
+        {
+            return too_old(v);
+        }
+        match self
+            .on_router("hotspot pages", deadline, || {
+                router::install_hotspot_files(&managed.router, files)
+            })
+            .await
+        {
+            Ok(dir) => CommandOutcome::AppliedWithNote(format!(
+                "{} files written to {dir} on the router; set html-directory={dir} on the hotspot server profile to use them",
+                files.len()
+            )),
+            // A router whose version could not be read tells by refusing the command.
+            Err(e) if e.contains("no such command") => {
+                too_old(version.as_deref().unwrap_or("of unknown version"))
+            }
             Err(e) => CommandOutcome::Failed(e),
         }
     }
@@ -588,6 +645,15 @@ async fn managed_router_ip(router: &Router) -> Option<IpAddr> {
         .ok()?
         .next()
         .map(|a| a.ip())
+}
+
+/// The router's RouterOS version, read now when the supervisor has not seen it yet.
+async fn router_version(router: &Router) -> Result<Option<String>, RouterError> {
+    let seen = router.state().borrow().version.clone();
+    match seen {
+        Some(v) => Ok(Some(v)),
+        None => Ok(router.refresh().await?.version),
+    }
 }
 
 /// Removes the account's rows in the active PPP and hotspot tables; returns how many.

@@ -10,7 +10,7 @@ use mikrobill_agent::router::{Mode, Owned, Router, RouterConfig, Secret};
 use mikrobill_fake_routeros::{FakeRouter, FakeRouterConfig};
 use mikrobill_protocol::items::{AccountStatus, Item, Plan, User};
 use mikrobill_protocol::messages::{
-    Change, ChangeOp, Command, CommandEnvelope, CommandOutcome, SyncMessage,
+    Change, ChangeOp, Command, CommandEnvelope, CommandOutcome, HotspotFile, SyncMessage,
 };
 use mikrobill_radius::auth::{self, MaStatus};
 use mikrobill_radius::dict::{self, mikrotik};
@@ -972,5 +972,56 @@ async fn a_nas_that_never_answers_is_covered_by_the_router_it_is() {
         3,
         "the CoA client's three attempts"
     );
+    site.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hotspot_pages_go_under_flash_and_oversized_or_refused_ones_fail() {
+    let page = |name: &str, contents: String| HotspotFile {
+        name: name.into(),
+        contents,
+    };
+    let mut site = Site::start(Some(Mode::Radius)).await;
+    // A router whose storage is a `flash` disk keeps only what is under it after a reboot.
+    site.fake()
+        .add_row("/file", &[("name", "flash"), ("type", "disk")]);
+    let files = vec![
+        page("login.html", "<p>$(error)</p>".into()),
+        page("mikrobill.css", "body{}".into()),
+    ];
+    let envelope = site.envelope(Command::InstallHotspotPages { files }, PATIENCE);
+    match site.applier.apply(envelope).await.outcome {
+        CommandOutcome::AppliedWithNote(note) => {
+            assert!(note.contains("flash/hotspot-mikrobill"), "{note}")
+        }
+        other => panic!("not applied: {other:?}"),
+    }
+    let rows = site.fake().rows("/file");
+    let login = rows
+        .iter()
+        .find(|r| r["name"] == "flash/hotspot-mikrobill/login.html")
+        .expect("the page is under flash");
+    assert_eq!(login["contents"], "<p>$(error)</p>");
+
+    // A page the API cannot carry is refused before anything is written.
+    let before = writes(site.fake());
+    let huge = vec![page("login.html", "x".repeat(61_441))];
+    let envelope = site.envelope(Command::InstallHotspotPages { files: huge }, PATIENCE);
+    match site.applier.apply(envelope).await.outcome {
+        CommandOutcome::Failed(m) => assert!(m.contains("at most 61440 bytes"), "{m}"),
+        other => panic!("not refused: {other:?}"),
+    }
+    assert_eq!(writes(site.fake()), before);
+
+    // A router that refuses a file fails the command with its own words.
+    site.fake()
+        .faults()
+        .trap_on("/file/set", "failure: not enough space");
+    let files = vec![page("login.html", "again".into())];
+    let envelope = site.envelope(Command::InstallHotspotPages { files }, PATIENCE);
+    match site.applier.apply(envelope).await.outcome {
+        CommandOutcome::Failed(m) => assert!(m.contains("not enough space"), "{m}"),
+        other => panic!("not failed: {other:?}"),
+    }
     site.shutdown();
 }

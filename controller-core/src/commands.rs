@@ -59,6 +59,7 @@ pub fn kind(c: &Command) -> &'static str {
         Command::SetIsolation { .. } => "set_isolation",
         Command::ApplyPlan { .. } => "apply_plan",
         Command::ResyncRouter => "resync_router",
+        Command::InstallHotspotPages { .. } => "install_hotspot_pages",
     }
 }
 
@@ -69,7 +70,8 @@ pub struct QueuedCommand {
     pub id: i64,
     /// Target site.
     pub site_id: String,
-    /// `disconnect`, `set_isolation`, `apply_plan` or `resync_router`.
+    /// `disconnect`, `set_isolation`, `apply_plan`, `resync_router` or
+    /// `install_hotspot_pages`.
     pub kind: String,
     /// The command as the agent receives it: its name for a command without fields (e.g.
     /// `"ResyncRouter"`), else an object keyed by its name holding its fields.
@@ -78,7 +80,7 @@ pub struct QueuedCommand {
     pub subscription_id: Option<String>,
     /// Pending, applied, failed, expired or unsupported.
     pub status: CommandStatus,
-    /// The agent's message for failures.
+    /// The agent's message for failures, or its note on what it did.
     pub result: Option<String>,
     /// Deliveries attempted.
     pub attempts: i64,
@@ -191,11 +193,27 @@ pub async fn queue_manual(
         "command",
         Some(&id.to_string()),
         None::<&()>,
-        Some(&command),
+        Some(&audited(&command)),
     )
     .await?;
     tx.commit().await?;
     get(db, id).await
+}
+
+/// What the audit log keeps of a command: hotspot pages by name and size, since the files
+/// themselves are rendered from settings and would only bloat the log.
+fn audited(command: &Command) -> serde_json::Value {
+    match command {
+        Command::InstallHotspotPages { files } => serde_json::json!({
+            "InstallHotspotPages": {
+                "files": files
+                    .iter()
+                    .map(|f| serde_json::json!({"name": f.name, "bytes": f.contents.len()}))
+                    .collect::<Vec<_>>(),
+            }
+        }),
+        other => serde_json::to_value(other).unwrap_or(serde_json::Value::Null),
+    }
 }
 
 /// The newest command id; the edge watcher polls it to wake sessions.
@@ -254,6 +272,7 @@ pub async fn attempted(db: &Db, id: i64) -> Result<(), DbError> {
 pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), DbError> {
     let (status, result) = match outcome {
         CommandOutcome::Applied => (CommandStatus::Applied, None),
+        CommandOutcome::AppliedWithNote(m) => (CommandStatus::Applied, Some(m.as_str())),
         CommandOutcome::Failed(m) => (CommandStatus::Failed, Some(m.as_str())),
         CommandOutcome::Expired => (CommandStatus::Expired, None),
         CommandOutcome::Unsupported(m) => (CommandStatus::Unsupported, Some(m.as_str())),

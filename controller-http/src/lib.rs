@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod csv;
+pub mod hotspot_pages;
 pub mod report_csv;
 pub mod routes;
 pub mod server;

@@ -17,6 +17,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod faults;
+mod files;
 mod model;
 pub mod query;
 pub mod sentence;

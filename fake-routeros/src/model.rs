@@ -201,6 +201,15 @@ pub(crate) const MENUS: &[Menu] = &[
         },
     },
     Menu {
+        path: crate::files::MENU,
+        kind: Kind::List {
+            unique_name: Some("failure: file with such name already exists"),
+            writable: true,
+            defaults: &[("type", "file")],
+            seed: &[],
+        },
+    },
+    Menu {
         path: "/system/identity",
         kind: Kind::Settings {
             settable: true,
@@ -282,6 +291,14 @@ impl Model {
         })
     }
 
+    /// The RouterOS version the router reports (`/system/resource`).
+    pub(crate) fn version(&self) -> String {
+        match self.tables.get("/system/resource") {
+            Some(Table::Settings(row)) => row.get("version").cloned().unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
     /// Adds a row to a list menu and returns its new `.id` and the change to broadcast.
     ///
     /// # Panics
@@ -313,6 +330,9 @@ impl Model {
         {
             return Err(ModelError::Duplicate(message));
         }
+        if menu.path == crate::files::MENU {
+            crate::files::derive(&mut row);
+        }
         let id = insert(table, row.clone());
         row.insert(".id".into(), id.clone());
         Ok((
@@ -340,6 +360,9 @@ impl Model {
         self.update(menu, ids, |row| {
             for (k, v) in &attrs {
                 row.insert(k.clone(), v.clone());
+            }
+            if menu.path == crate::files::MENU {
+                crate::files::derive(row);
             }
         })
     }

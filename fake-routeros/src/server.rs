@@ -531,6 +531,9 @@ impl Connection {
             (_, "listen") => self.listen(menu, cmd),
             (Kind::List { writable: true, .. }, "add") => {
                 let mut model = self.shared.model();
+                if menu.path == crate::files::MENU && !crate::files::add_exists(&model.version()) {
+                    return no_such_command("add");
+                }
                 match model.add(menu, &cmd.attributes) {
                     Ok((id, change)) => {
                         self.shared.publish(vec![change]);

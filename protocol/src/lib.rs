@@ -16,7 +16,8 @@ pub mod messages;
 pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 
 /// The protocol version this build speaks. 2 added `AgentMessage::Router`, 3 certificate
-/// renewal (`AgentRequest::RenewCertificate`).
+/// renewal (`AgentRequest::RenewCertificate`) and hotspot pages
+/// (`Command::InstallHotspotPages`, answered `CommandOutcome::AppliedWithNote`).
 pub const PROTOCOL_VERSION: u16 = 3;
 /// The first version whose controllers understand `AgentMessage::Router`.
 pub const ROUTER_REPORT_VERSION: u16 = 2;

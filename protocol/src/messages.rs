@@ -275,6 +275,32 @@ pub enum Command {
     },
     /// Re-apply the router configuration the agent manages.
     ResyncRouter,
+    /// Write the site's hotspot login pages into a directory on the router.
+    InstallHotspotPages {
+        /// The files of the hotspot directory, named relative to it.
+        files: Vec<HotspotFile>,
+    },
+}
+
+/// One file of a hotspot directory (pages, stylesheet, script): all text, as the RouterOS
+/// API's `contents` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotspotFile {
+    /// File name inside the hotspot directory, e.g. `login.html`.
+    pub name: String,
+    /// The file's text.
+    pub contents: String,
+}
+
+impl Command {
+    /// The first protocol version whose agents decode this command: an older agent would
+    /// fail on it at every redelivery, so the controller answers for it instead.
+    pub fn min_version(&self) -> u16 {
+        match self {
+            Command::InstallHotspotPages { .. } => 3,
+            _ => 1,
+        }
+    }
 }
 
 /// A command with its identity and deadline.
@@ -299,6 +325,8 @@ pub enum CommandOutcome {
     Expired,
     /// This agent cannot apply this kind of command.
     Unsupported(String),
+    /// Done, with a note for the operator (e.g. where on the router the files are).
+    AppliedWithNote(String),
 }
 
 /// The agent's answer on a command stream.
@@ -321,6 +349,27 @@ mod tests {
         agent_version: String,
         cursor: SyncCursor,
         something_new: Vec<u32>,
+    }
+
+    #[test]
+    fn appended_variants_keep_the_old_ones_encoded_as_before() {
+        let resync = postcard::to_stdvec(&Command::ResyncRouter).unwrap();
+        assert_eq!(resync, [3]);
+        let install = postcard::to_stdvec(&Command::InstallHotspotPages {
+            files: vec![HotspotFile {
+                name: "login.html".into(),
+                contents: "x".into(),
+            }],
+        })
+        .unwrap();
+        assert_eq!(install[0], 4);
+        let note = postcard::to_stdvec(&CommandOutcome::AppliedWithNote("x".into())).unwrap();
+        assert_eq!(note[0], 4);
+        assert_eq!(
+            postcard::to_stdvec(&CommandOutcome::Applied).unwrap(),
+            [0],
+            "an outcome stored by an older agent still reads back"
+        );
     }
 
     #[test]

@@ -100,6 +100,7 @@ impl Wd {
             status,
             headers: Vec::new(),
             text: String::from_utf8_lossy(&raw[split + 4..]).to_string(),
+            body: raw[split + 4..].to_vec(),
         }
     }
 }

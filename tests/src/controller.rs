@@ -104,8 +104,14 @@ impl Controller {
                 "MIKROBILL_API_RATE_LIMITS",
                 "admin=100000/100000,operator=100000/100000,cashier=100000/100000,reseller=100000/100000,viewer=100000/100000",
             );
+        // An empty value takes a variable away (e.g. the Midtrans key, for a controller
+        // without a payment gateway).
         for (k, v) in &self.env {
-            cmd.env(k, v);
+            if v.is_empty() {
+                cmd.env_remove(k);
+            } else {
+                cmd.env(k, v);
+            }
         }
         cmd
     }

@@ -21,6 +21,8 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// The body as text.
     pub text: String,
+    /// The body as sent (downloads that are not text).
+    pub body: Vec<u8>,
 }
 
 impl Response {
@@ -237,6 +239,7 @@ fn parse(raw: &[u8]) -> Response {
         status,
         headers,
         text: String::from_utf8_lossy(&body).to_string(),
+        body,
     }
 }
 

@@ -12,6 +12,7 @@ pub mod http;
 pub mod messaging;
 pub mod proxy;
 pub mod radius;
+pub mod routeros_pages;
 pub mod scenario;
 pub mod web;
 

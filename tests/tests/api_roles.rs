@@ -48,6 +48,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/sites/{id}", "aov"),
     ("POST", "/sites/{id}/token", "ao"),
     ("POST", "/sites/{id}/revoke", "ao"),
+    ("GET", "/sites/{id}/hotspot-pages", "ao"),
+    ("POST", "/sites/{id}/hotspot-pages", "ao"),
     ("GET", "/subscriptions", "aocv"),
     ("POST", "/subscriptions", "ao"),
     ("GET", "/subscriptions/{id}", "aocv"),

@@ -50,6 +50,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/resellers", "ac"),
     ("/sites", "aov"),
     ("/sites/{site}", "aov"),
+    ("/sites/{site}/hotspot.zip", "ao"),
     ("/sites/groups", "aov"),
     ("/sessions", "aov"),
     ("/jobs", "a"),

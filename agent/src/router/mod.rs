@@ -6,11 +6,13 @@
 //! `state` is what the router reports about itself; `bootstrap` points the router's RADIUS at
 //! the agent; `profiles` turns plans into router profiles; `api_mode` pushes hotspot users and
 //! PPP secrets for sites without RADIUS; `reconcile` is the create/update/remove of the items
-//! we own; `runner` ties them to the agent's cache. Nothing here is on the RADIUS path.
+//! we own; `runner` ties them to the agent's cache; `hotspot` writes the site's login pages
+//! into a directory on the router. Nothing here is on the RADIUS path.
 
 mod api_mode;
 mod bootstrap;
 mod client;
+mod hotspot;
 mod owned;
 mod profiles;
 mod reconcile;
@@ -21,6 +23,9 @@ mod values;
 
 pub use api_mode::{HOTSPOT_USER_COMMENT, PPP_SECRET_COMMENT, sync_accounts};
 pub use bootstrap::{RADIUS_COMMENT, bootstrap};
+pub use hotspot::{
+    FILE_ADD_SINCE, HOTSPOT_DIR, MAX_FILE_BYTES, check_files, install_hotspot_files, receives_files,
+};
 pub use owned::Owned;
 pub use profiles::{ISOLATION_COMMENT, ProfileSpec, desired_profiles, profile_name, sync_profiles};
 pub use runner::reconcile_all;

@@ -152,7 +152,12 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
         heartbeat_interval_secs: ctx.heartbeat_interval_secs,
     };
     let requests = tokio::spawn(serve_requests(ctx.clone(), conn.clone(), site_id.clone()));
-    let commands = tokio::spawn(deliver_commands(ctx.clone(), conn.clone(), site_id.clone()));
+    let commands = tokio::spawn(deliver_commands(
+        ctx.clone(),
+        conn.clone(),
+        site_id.clone(),
+        version.min(PROTOCOL_VERSION),
+    ));
     let result = match write_frame(&mut send, &welcome).await {
         Ok(()) => control_loop(&ctx, &conn, &site_id, &session_id, hello.cursor, send, recv).await,
         Err(e) => Err(e.to_string()),
@@ -463,13 +468,26 @@ const COMMAND_ANSWER_GRACE_MS: i64 = 30_000;
 /// Delivers the site's pending commands one at a time, in id order, for as long as the
 /// session lives: each waits for the agent's answer before the next goes out, so commands
 /// apply in the order they were queued. Undelivered ones stay pending for the next session.
-async fn deliver_commands(ctx: Arc<EdgeContext>, conn: quinn::Connection, site_id: String) {
+async fn deliver_commands(
+    ctx: Arc<EdgeContext>,
+    conn: quinn::Connection,
+    site_id: String,
+    version: u16,
+) {
     let mut wake = ctx.commands.clone();
     loop {
         match mikrobill_core::commands::next_pending(&ctx.db, &site_id).await {
             Ok(Some(envelope)) => {
                 let id = envelope.id as i64;
-                match deliver_command(&ctx, &conn, &envelope).await {
+                let delivered = if envelope.command.min_version() > version {
+                    Ok(CommandOutcome::Unsupported(format!(
+                        "the agent speaks protocol {version}; this command needs {}: upgrade the agent",
+                        envelope.command.min_version()
+                    )))
+                } else {
+                    deliver_command(&ctx, &conn, &envelope).await
+                };
+                match delivered {
                     Ok(outcome) => {
                         tracing::info!(site_id, id, ?outcome, "command answered");
                         if let Err(e) =

@@ -1,5 +1,5 @@
 //! Sites: list with online state, create with an enrollment token (one, or many at once),
-//! new tokens, revoke.
+//! new tokens, revoke, the branded hotspot pages as a zip and their upload to the router.
 
 use crate::api::extract::{Body, Caller, Query};
 use crate::api::page::{Page, PageQuery};
@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_site))
         .routes(routes!(new_token))
         .routes(routes!(revoke_site))
+        .routes(routes!(hotspot_pages, install_hotspot_pages))
 }
 
 /// Lists sites by name with online state and last-seen time.
@@ -284,4 +285,48 @@ async fn revoke_site(
         .await
         .map_err(DomainError::from)?;
     Ok(Json(after))
+}
+
+/// The site's branded RouterOS hotspot directory (login, status, logout, error pages, a
+/// stylesheet and a script) as a zip with one folder, `hotspot-mikrobill`.
+#[utoipa::path(get, path = "/sites/{id}/hotspot-pages", tag = "sites", security(("bearer" = [])), params(("id" = String, Path, description = "site id")),
+    responses((status = 200, content_type = "application/zip", body = Vec<u8>, description = "the zip, as an attachment"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn hotspot_pages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<axum::response::Response> {
+    caller.require(Perm::WriteSites)?;
+    let branding = crate::hotspot_pages::branding(&state, &id).await?;
+    let files = crate::hotspot_pages::render(&branding).map_err(|e| Problem::internal(&e))?;
+    let zip = crate::hotspot_pages::zip(&files).map_err(|e| Problem::internal(&e))?;
+    Ok(crate::hotspot_pages::attachment(
+        &crate::hotspot_pages::zip_name(&branding.site_name),
+        zip,
+    ))
+}
+
+/// Queues the upload of the site's hotspot pages to its router (RouterOS 7.9 or newer),
+/// into the directory `hotspot-mikrobill` (`flash/hotspot-mikrobill` where the router keeps
+/// its files under `flash`); the command's result says where they went or why not.
+#[utoipa::path(post, path = "/sites/{id}/hotspot-pages", tag = "sites", security(("bearer" = [])), params(("id" = String, Path, description = "site id")),
+    responses((status = 201, body = mikrobill_core::commands::QueuedCommand), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn install_hotspot_pages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<mikrobill_core::commands::QueuedCommand>)> {
+    caller.require(Perm::WriteSites)?;
+    let branding = crate::hotspot_pages::branding(&state, &id).await?;
+    let files = crate::hotspot_pages::render(&branding).map_err(|e| Problem::internal(&e))?;
+    let queued = mikrobill_core::commands::queue_manual(
+        &state.db,
+        &caller.actor(),
+        &id,
+        None,
+        mikrobill_protocol::messages::Command::InstallHotspotPages { files },
+        None,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(queued)))
 }

@@ -115,6 +115,7 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{id}/token", post(sites::new_token))
         .route("/sites/{id}/revoke", post(sites::revoke))
         .route("/sites/{id}/commands", post(sites::command))
+        .route("/sites/{id}/hotspot.zip", get(sites::hotspot_zip))
         .route("/sessions", get(sessions::list))
         .route("/sessions/kick", post(sessions::kick))
         .route("/admins", get(admins::list).post(admins::create))

@@ -1,6 +1,7 @@
 //! Site pages: the list with online state and last contact, enrolling a new site (the
 //! one-time token and the technician's command are shown once, never stored), a new token
-//! for an existing site, revocation, and the router state the agent last reported.
+//! for an existing site, revocation, the router state the agent last reported, and the
+//! site's branded hotspot pages (a zip download, or an upload to the router by the agent).
 
 use super::ctx::Ctx;
 use super::error::WebError;
@@ -238,7 +239,47 @@ pub async fn detail(
     }))
 }
 
-/// The manual command form: re-apply the router setup, or end one account's sessions.
+/// The site's branding and rendered hotspot files.
+async fn hotspot_files(
+    state: &AppState,
+    c: &Ctx,
+    site_id: &str,
+) -> Result<
+    (
+        crate::hotspot_pages::Branding,
+        Vec<mikrobill_protocol::messages::HotspotFile>,
+    ),
+    WebError,
+> {
+    let branding = crate::hotspot_pages::branding(state, site_id)
+        .await
+        .map_err(|e| match e {
+            mikrobill_core::error::DomainError::NotFound { .. } => WebError::NotFound(c.lang),
+            other => other.into(),
+        })?;
+    let files = crate::hotspot_pages::render(&branding)
+        .map_err(|e| WebError::BadRequest(c.lang, e.to_string()))?;
+    Ok((branding, files))
+}
+
+/// `GET /sites/{id}/hotspot.zip`: the site's hotspot directory to install by hand.
+pub async fn hotspot_zip(
+    State(state): State<AppState>,
+    c: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteSites)?;
+    let (branding, files) = hotspot_files(&state, &c, &id).await?;
+    let zip = crate::hotspot_pages::zip(&files)
+        .map_err(|e| WebError::BadRequest(c.lang, e.to_string()))?;
+    Ok(crate::hotspot_pages::attachment(
+        &crate::hotspot_pages::zip_name(&branding.site_name),
+        zip,
+    ))
+}
+
+/// The manual command form: re-apply the router setup, end one account's sessions, or
+/// upload the hotspot pages.
 #[derive(Debug, Deserialize)]
 pub struct CommandFields {
     command: String,
@@ -256,6 +297,9 @@ pub async fn command(
     let f = form.fields().map_err(|e| WebError::BadRequest(c.lang, e))?;
     let command = match f.command.as_str() {
         "resync_router" => mikrobill_protocol::messages::Command::ResyncRouter,
+        "install_hotspot_pages" => mikrobill_protocol::messages::Command::InstallHotspotPages {
+            files: hotspot_files(&state, &c, &id).await?.1,
+        },
         "disconnect" => mikrobill_protocol::messages::Command::Disconnect {
             username: opt(&f.username).unwrap_or_default(),
         },

@@ -820,6 +820,22 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "Disconnect an account's sessions",
     ),
     ("command.disconnect", "Putuskan", "Disconnect"),
+    (
+        "hotspot.title",
+        "Halaman login hotspot",
+        "Hotspot login pages",
+    ),
+    (
+        "hotspot.explain",
+        "Halaman login, status, logout dan error bermerek perusahaan Anda untuk hotspot lokasi ini. Unduh zip dan unggah foldernya ke router lewat Winbox atau FTP, atau biarkan agen mengunggahnya (RouterOS 7.9 ke atas); lalu isi html-directory profil server hotspot dengan folder itu.",
+        "Login, status, logout and error pages with your company's branding for this site's hotspot. Download the zip and upload its folder to the router with Winbox or FTP, or let the agent upload it (RouterOS 7.9 or newer); then set the hotspot server profile's html-directory to that folder.",
+    ),
+    (
+        "hotspot.download",
+        "Unduh halaman hotspot (zip)",
+        "Download hotspot pages (zip)",
+    ),
+    ("hotspot.upload", "Unggah ke router", "Upload to router"),
     ("command.kick", "Putuskan sesi", "Kick sessions"),
     ("event.title", "Peristiwa", "Events"),
     ("event.kind", "Jenis peristiwa", "Event kind"),
