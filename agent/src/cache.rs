@@ -11,6 +11,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::watch;
 
 const CURSOR_KEY: &[u8] = b"sync_cursor";
@@ -53,6 +54,9 @@ pub struct Cache {
     snapshot: Mutex<Option<SnapshotInProgress>>,
     // Counts applied sync messages, so the router can follow the cache without polling.
     changed: watch::Sender<u64>,
+    // Items per tree (plans, vouchers, users), kept with every transaction: heartbeats and
+    // status read them without walking 100k keys.
+    counts: [AtomicU64; 3],
 }
 
 impl std::fmt::Debug for Cache {
@@ -95,6 +99,11 @@ impl Cache {
             meta: db.open_tree("meta")?,
             snapshot: Mutex::new(None),
             changed: watch::Sender::new(0),
+            counts: [
+                AtomicU64::new(db.open_tree("plans")?.len() as u64),
+                AtomicU64::new(db.open_tree("vouchers")?.len() as u64),
+                AtomicU64::new(db.open_tree("users")?.len() as u64),
+            ],
         })
     }
 
@@ -141,18 +150,16 @@ impl Cache {
         get(&self.users, username)
     }
 
-    /// Cached plans, vouchers and users (walks the trees: for status reports, not hot paths).
+    /// Cached plans, vouchers and users (counted as they change: no walk of the trees).
     pub fn counts(&self) -> (u64, u64, u64) {
-        (
-            self.plans.len() as u64,
-            self.vouchers.len() as u64,
-            self.users.len() as u64,
-        )
+        let get = |i: usize| self.counts[i].load(Ordering::Relaxed);
+        (get(0), get(1), get(2))
     }
 
-    /// Number of cached records (walks the trees: for status reports, not hot paths).
+    /// Number of cached records.
     pub fn item_count(&self) -> u64 {
-        (self.plans.len() + self.vouchers.len() + self.users.len()) as u64
+        let (p, v, u) = self.counts();
+        p + v + u
     }
 
     /// Applies one sync message; returns the new cursor once it moved.
@@ -250,25 +257,43 @@ impl Cache {
         cursor: Option<&SyncCursor>,
     ) -> Result<(), CacheError> {
         let cursor_bytes = cursor.map(|c| postcard::to_stdvec(c).expect("cursor encodes"));
-        (&self.plans, &self.vouchers, &self.users, &self.meta).transaction(
+        // The closure may run again on a conflict: the deltas are its result, applied once.
+        let deltas = (&self.plans, &self.vouchers, &self.users, &self.meta).transaction(
             |(plans, vouchers, users, meta)| {
+                let mut deltas = [0i64; 3];
                 let pick = |k: &ItemKey| match k {
-                    ItemKey::Plan(_) => plans,
-                    ItemKey::Voucher(_) => vouchers,
-                    ItemKey::User(_) => users,
+                    ItemKey::Plan(_) => (plans, 0),
+                    ItemKey::Voucher(_) => (vouchers, 1),
+                    ItemKey::User(_) => (users, 2),
                 };
                 for (key, value) in puts {
-                    pick(key).insert(key.id().as_bytes(), value.as_slice())?;
+                    let (tree, i) = pick(key);
+                    if tree
+                        .insert(key.id().as_bytes(), value.as_slice())?
+                        .is_none()
+                    {
+                        deltas[i] += 1;
+                    }
                 }
                 for key in deletes {
-                    pick(key).remove(key.id().as_bytes())?;
+                    let (tree, i) = pick(key);
+                    if tree.remove(key.id().as_bytes())?.is_some() {
+                        deltas[i] -= 1;
+                    }
                 }
                 if let Some(c) = &cursor_bytes {
                     meta.insert(CURSOR_KEY, c.as_slice())?;
                 }
-                Ok::<_, ConflictableTransactionError<CacheError>>(())
+                Ok::<_, ConflictableTransactionError<CacheError>>(deltas)
             },
         )?;
+        for (count, delta) in self.counts.iter().zip(deltas) {
+            if delta >= 0 {
+                count.fetch_add(delta as u64, Ordering::Relaxed);
+            } else {
+                count.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+            }
+        }
         Ok(())
     }
 }
@@ -332,6 +357,49 @@ mod tests {
         assert!(cache.voucher("OLD").unwrap().is_none());
         assert!(cache.voucher("A").unwrap().is_some());
         assert_eq!(cache.cursor().unwrap(), cursor);
+    }
+
+    #[tokio::test]
+    async fn counts_follow_every_change_without_walking() {
+        let (_d, cache) = open();
+        let mut seq = 0;
+        // Upserts of new and existing codes, deletes of present and absent ones, then a
+        // snapshot that drops what it does not name: the counters match the trees.
+        for (i, op) in [
+            ChangeOp::Upsert(voucher("A")),
+            ChangeOp::Upsert(voucher("B")),
+            ChangeOp::Upsert(voucher("A")),
+            ChangeOp::Delete(ItemKey::Voucher("C".into())),
+            ChangeOp::Delete(ItemKey::Voucher("B".into())),
+            ChangeOp::Upsert(voucher("D")),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            seq += 1;
+            cache
+                .apply(SyncMessage::Changes(vec![Change { seq, op }]))
+                .await
+                .unwrap();
+            let (_, vouchers, _) = cache.counts();
+            assert_eq!(vouchers, cache.vouchers.len() as u64, "after change {i}");
+        }
+        assert_eq!(cache.counts(), (0, 2, 0));
+        let cursor = SyncCursor {
+            epoch: "e".into(),
+            seq: 9,
+        };
+        cache
+            .apply(SyncMessage::SnapshotBegin { cursor })
+            .await
+            .unwrap();
+        cache
+            .apply(SyncMessage::SnapshotItems(vec![voucher("D"), voucher("E")]))
+            .await
+            .unwrap();
+        cache.apply(SyncMessage::SnapshotEnd).await.unwrap();
+        assert_eq!(cache.counts(), (0, 2, 0));
+        assert_eq!(cache.item_count(), cache.vouchers.len() as u64);
     }
 
     #[tokio::test]

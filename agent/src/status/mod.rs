@@ -63,7 +63,7 @@ fn some(ms: i64) -> Option<i64> {
 }
 
 impl Sources {
-    /// Reads everything now (walks the cache trees: not for a hot path).
+    /// Reads everything now (peeks at the outbox head: cheap, but not for a hot path).
     pub fn collect(&self, now: i64) -> StatusReport {
         let (state, reason) = match &*self.link.borrow() {
             LinkState::Connected { .. } => ("up", None),
