@@ -244,6 +244,20 @@ impl Cache {
                 self.transact(&puts, &deletes, Some(&cursor))?;
                 cursor
             }
+            SyncMessage::CaughtUp { cursor: upto } => {
+                if self.snapshot.lock().expect("snapshot lock").is_some() {
+                    return Err(CacheError::Protocol(
+                        "a catch-up in the middle of a snapshot".into(),
+                    ));
+                }
+                let cursor = self.cursor()?;
+                // Another log's position means nothing here (the next connect resolves it).
+                if upto.epoch != cursor.epoch || upto.seq <= cursor.seq {
+                    return Ok(None);
+                }
+                self.transact(&[], &[], Some(&upto))?;
+                upto
+            }
         };
         crate::flush(&self.db).await?;
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
@@ -360,29 +374,58 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_catch_up_moves_the_cursor_forward_only() {
+        let (_d, cache) = open();
+        let start = SyncCursor {
+            epoch: "e".into(),
+            seq: 10,
+        };
+        cache
+            .apply(SyncMessage::SnapshotBegin {
+                cursor: start.clone(),
+            })
+            .await
+            .unwrap();
+        cache.apply(SyncMessage::SnapshotEnd).await.unwrap();
+        let up = |epoch: &str, seq| SyncMessage::CaughtUp {
+            cursor: SyncCursor {
+                epoch: epoch.into(),
+                seq,
+            },
+        };
+        assert_eq!(cache.apply(up("e", 50)).await.unwrap().unwrap().seq, 50);
+        assert_eq!(cache.cursor().unwrap().seq, 50);
+        assert!(
+            cache.apply(up("e", 40)).await.unwrap().is_none(),
+            "never back"
+        );
+        assert!(
+            cache.apply(up("other", 90)).await.unwrap().is_none(),
+            "not our log"
+        );
+        assert_eq!(cache.cursor().unwrap().seq, 50);
+    }
+
+    #[tokio::test]
     async fn counts_follow_every_change_without_walking() {
         let (_d, cache) = open();
-        let mut seq = 0;
         // Upserts of new and existing codes, deletes of present and absent ones, then a
         // snapshot that drops what it does not name: the counters match the trees.
-        for (i, op) in [
+        let ops = [
             ChangeOp::Upsert(voucher("A")),
             ChangeOp::Upsert(voucher("B")),
             ChangeOp::Upsert(voucher("A")),
             ChangeOp::Delete(ItemKey::Voucher("C".into())),
             ChangeOp::Delete(ItemKey::Voucher("B".into())),
             ChangeOp::Upsert(voucher("D")),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            seq += 1;
+        ];
+        for (seq, op) in (1u64..).zip(ops) {
             cache
                 .apply(SyncMessage::Changes(vec![Change { seq, op }]))
                 .await
                 .unwrap();
             let (_, vouchers, _) = cache.counts();
-            assert_eq!(vouchers, cache.vouchers.len() as u64, "after change {i}");
+            assert_eq!(vouchers, cache.vouchers.len() as u64, "after change {seq}");
         }
         assert_eq!(cache.counts(), (0, 2, 0));
         let cursor = SyncCursor {

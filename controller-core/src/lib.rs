@@ -47,6 +47,7 @@ pub mod site_groups;
 pub mod sites;
 pub mod stats;
 pub mod subscriptions;
+pub mod sync_compaction;
 pub mod sync_log;
 pub mod tax;
 pub mod usage;

@@ -166,6 +166,10 @@ pub struct ServeArgs {
     /// third of it left) [default: 365days].
     #[arg(long, env = "MIKROBILL_AGENT_CERT_VALIDITY", value_parser = humantime::parse_duration)]
     pub agent_cert_validity: Option<Duration>,
+    /// How long change-log entries stay for agents that are offline; one back within it
+    /// catches up from the log, later ones take a snapshot [default: 24h].
+    #[arg(long, env = "MIKROBILL_SYNC_LOG_RETENTION", value_parser = humantime::parse_duration)]
+    pub sync_log_retention: Option<Duration>,
 }
 
 /// HTTP options of `serve`.
@@ -722,6 +726,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     );
                     v
                 },
+                sync_log_retention: args.sync_log_retention,
             };
             crate::serve::run(config).await
         }

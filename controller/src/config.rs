@@ -157,6 +157,8 @@ pub struct ServeConfig {
     pub backup: Option<BackupSchedule>,
     /// How long agent certificates are valid.
     pub agent_cert_validity: std::time::Duration,
+    /// How long change-log entries stay for offline agents (stored as a setting).
+    pub sync_log_retention: Option<std::time::Duration>,
 }
 
 /// Scheduled backups in effect (`serve --backup-dir` and the `[backup]` table).

@@ -67,6 +67,14 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     tracing::info!(database = %redact_url(&url), "database ready");
     ensure_first_admin(&db).await?;
+    if let Some(retention) = config.sync_log_retention {
+        // A setting, so the compaction job reads the same value on every replica.
+        db.set_setting(
+            mikrobill_core::sync_compaction::RETENTION_SETTING,
+            &retention.as_secs().to_string(),
+        )
+        .await?;
+    }
     let ca = Arc::new(
         Ca::load_or_create(&config.store.data_dir)?.with_agent_validity(config.agent_cert_validity),
     );

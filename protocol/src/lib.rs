@@ -17,12 +17,15 @@ pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 
 /// The protocol version this build speaks. 2 added `AgentMessage::Router`, 3 certificate
 /// renewal (`AgentRequest::RenewCertificate`) and hotspot pages
-/// (`Command::InstallHotspotPages`, answered `CommandOutcome::AppliedWithNote`).
+/// (`Command::InstallHotspotPages`, answered `CommandOutcome::AppliedWithNote`), and
+/// `SyncMessage::CaughtUp`.
 pub const PROTOCOL_VERSION: u16 = 3;
 /// The first version whose controllers understand `AgentMessage::Router`.
 pub const ROUTER_REPORT_VERSION: u16 = 2;
 /// The first version whose controllers renew agent certificates over the session.
 pub const CERT_RENEWAL_VERSION: u16 = 3;
+/// The first version whose agents take `SyncMessage::CaughtUp`.
+pub const SYNC_CAUGHT_UP_VERSION: u16 = 3;
 /// The oldest peer version this build still talks to.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 

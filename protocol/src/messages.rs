@@ -185,6 +185,12 @@ pub enum SyncMessage {
     SnapshotEnd,
     /// Ordered changes after the agent's cursor.
     Changes(Vec<Change>),
+    /// Nothing for this site up to `cursor`: the agent's cursor may move there, so a site
+    /// without changes of its own does not fall behind the compacted log. Protocol 3.
+    CaughtUp {
+        /// The cursor to hold.
+        cursor: SyncCursor,
+    },
 }
 
 /// Controller to agent, on the control stream.

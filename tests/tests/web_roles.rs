@@ -354,6 +354,7 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         "isolation-sweep",
         "voucher-expiry",
         "notification-reminders",
+        "sync-compaction",
     ] {
         known.push((job.to_string(), "{job}"));
     }

@@ -20,15 +20,18 @@ pub enum Job {
     VoucherExpiry,
     /// Queues payment reminders before due dates.
     NotificationReminders,
+    /// Deletes change-log entries no connected agent needs (see `sync_compaction`).
+    SyncCompaction,
 }
 
 /// Every job, in the order a tick runs them (invoices first, so a new cycle's invoice exists
 /// before isolation looks at it).
-pub const ALL_JOBS: [Job; 4] = [
+pub const ALL_JOBS: [Job; 5] = [
     Job::InvoiceRun,
     Job::IsolationSweep,
     Job::VoucherExpiry,
     Job::NotificationReminders,
+    Job::SyncCompaction,
 ];
 
 /// How long a lease lasts; a crashed holder's job resumes elsewhere after this.
@@ -42,6 +45,7 @@ impl Job {
             Job::IsolationSweep => "isolation-sweep",
             Job::VoucherExpiry => "voucher-expiry",
             Job::NotificationReminders => "notification-reminders",
+            Job::SyncCompaction => "sync-compaction",
         }
     }
 
@@ -56,6 +60,7 @@ impl Job {
             Job::IsolationSweep => crate::subscriptions::isolation_sweep(db, now_ms()).await,
             Job::VoucherExpiry => crate::vouchers::sweep::expire_due(db, now_ms()).await,
             Job::NotificationReminders => crate::notify::reminders::run(db, now_ms()).await,
+            Job::SyncCompaction => Ok(crate::sync_compaction::compact(db, now_ms()).await?),
         }
     }
 }

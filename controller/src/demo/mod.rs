@@ -140,6 +140,7 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
         notify_send_timeout: mikrobill_core::notify::worker::Timing::default().send_timeout,
         backup: None,
         agent_cert_validity: mikrobill_core::pki::AGENT_CERT_VALIDITY,
+        sync_log_retention: None,
     };
     // The first admin is made here, before the server would make one, so its password can
     // be printed next to the admin UI's address.

@@ -159,7 +159,14 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
         version.min(PROTOCOL_VERSION),
     ));
     let result = match write_frame(&mut send, &welcome).await {
-        Ok(()) => control_loop(&ctx, &conn, &site_id, &session_id, hello.cursor, send, recv).await,
+        Ok(()) => {
+            let link = Link {
+                site_id: &site_id,
+                session_id: &session_id,
+                version: version.min(PROTOCOL_VERSION),
+            };
+            control_loop(&ctx, &conn, link, hello.cursor, send, recv).await
+        }
         Err(e) => Err(e.to_string()),
     };
     requests.abort();
@@ -185,15 +192,30 @@ fn close_reason(conn: &quinn::Connection) -> String {
         .unwrap_or_else(|| "closed".into())
 }
 
+/// Which session a control loop serves.
+struct Link<'a> {
+    site_id: &'a str,
+    session_id: &'a str,
+    /// The negotiated protocol version.
+    version: u16,
+}
+
+/// How often an idle site's cursor is moved up to the head (`SyncMessage::CaughtUp`).
+const CATCH_UP_EVERY: Duration = Duration::from_secs(60);
+
 async fn control_loop(
     ctx: &EdgeContext,
     conn: &quinn::Connection,
-    site_id: &str,
-    session_id: &str,
+    link: Link<'_>,
     cursor: SyncCursor,
     mut send: Send,
     mut recv: quinn::RecvStream,
 ) -> Result<(), String> {
+    let Link {
+        site_id,
+        session_id,
+        version,
+    } = link;
     // Reading a frame is not cancel-safe, so a task owns the receive half.
     let (msg_tx, mut msg_rx) = mpsc::channel::<Result<AgentMessage, FrameError>>(16);
     let reader = tokio::spawn(async move {
@@ -209,6 +231,9 @@ async fn control_loop(
     let result = async {
         let mut head = ctx.head.clone();
         let mut sent = initial_sync(ctx, site_id, &cursor, &mut send).await?;
+        let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
+        catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let catches_up = version >= mikrobill_protocol::SYNC_CAUGHT_UP_VERSION;
         loop {
             tokio::select! {
                 msg = msg_rx.recv() => match msg {
@@ -239,6 +264,9 @@ async fn control_loop(
                     }
                     sent = push_changes(ctx, site_id, sent, &mut send).await?;
                 }
+                _ = catch_up.tick(), if catches_up => {
+                    sent = caught_up(ctx, site_id, sent, &mut send).await?;
+                }
                 _ = conn.closed() => return Ok(()),
             }
         }
@@ -246,6 +274,34 @@ async fn control_loop(
     .await;
     reader.abort();
     result
+}
+
+/// Moves an agent with nothing pending up to the head: the head is read first (every change
+/// up to it is committed, numbers become visible in order), then whatever the log holds for
+/// the site is sent; if that stops below the head, the site has nothing up to it.
+async fn caught_up(
+    ctx: &EdgeContext,
+    site_id: &str,
+    sent: u64,
+    send: &mut Send,
+) -> Result<u64, String> {
+    let head = sync_log::head(&ctx.db).await.map_err(|e| e.to_string())?;
+    let sent = push_changes(ctx, site_id, sent, send).await?;
+    if head <= sent {
+        return Ok(sent);
+    }
+    write_frame(
+        send,
+        &ControllerMessage::Sync(SyncMessage::CaughtUp {
+            cursor: SyncCursor {
+                epoch: ctx.epoch.clone(),
+                seq: head,
+            },
+        }),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(head)
 }
 
 /// Brings the agent up to date: a snapshot when its cursor cannot be served from the log,
