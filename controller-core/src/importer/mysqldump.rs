@@ -595,6 +595,41 @@ mod tests {
         assert_eq!(d.rows("t").len(), 1);
     }
 
+    /// A string as mysqldump writes it (`mysql_real_escape_string`).
+    fn quoted(s: &str) -> String {
+        let mut out = String::from("'");
+        for c in s.chars() {
+            match c {
+                '\0' => out.push_str("\\0"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\u{1a}' => out.push_str("\\Z"),
+                '\\' | '\'' | '"' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_escaped_string_reads_back(a in "\\PC*", b in "[\\\\';\"\n\r\u{0}\u{1a}a-z ,()`#-]*") {
+            let sql = format!(
+                "-- x\nINSERT INTO `t` (`a`, `b`) VALUES ({}, {}),(NULL, 'z');\n",
+                quoted(&a),
+                quoted(&b)
+            );
+            let d = parse(&sql, &["t"]).unwrap();
+            proptest::prop_assert_eq!(d.rows("t")[0].get("a"), Some(a.as_str()));
+            proptest::prop_assert_eq!(d.rows("t")[0].get("b"), Some(b.as_str()));
+            proptest::prop_assert_eq!(d.rows("t")[1].get("a"), None);
+        }
+    }
+
     #[test]
     fn malformed_statements_name_their_line() {
         let err = |s: &str| match parse(s, &["t"]) {

@@ -862,6 +862,24 @@ INSERT INTO `tbl_voucher` (`id`, `type`, `routers`, `id_plan`, `code`, `user`, `
         assert!(skipped(&m, Kind::ActiveVoucher, "2").1.contains("expired"));
     }
 
+    proptest::proptest! {
+        /// A recharge is carried over exactly while its expiration is ahead of `now`, and then
+        /// with the same end; amounts read back as written.
+        #[test]
+        fn recharges_are_active_until_their_expiration(mins in -3000i64..3000, v in 0i64..1_000_000_000) {
+            let dump = mysqldump::read(std::io::Cursor::new(DUMP), &TABLES).unwrap();
+            let expires = at("2024-06-02") + 9 * 3_600_000;
+            let m = map(&dump, &opts(expires + mins * 60_000));
+            let active = m.vouchers.iter().find(|v| v.kind == Kind::ActiveVoucher);
+            proptest::prop_assert_eq!(active.is_some(), mins < 0);
+            if let Some(a) = active {
+                proptest::prop_assert_eq!(a.expires_at, Some(expires));
+            }
+            proptest::prop_assert_eq!(parse_amount(&format!("{v}.00"), 0), Some(v));
+            proptest::prop_assert_eq!(parse_amount(&format!("{}.{:02}", v / 100, v % 100), 2), Some(v));
+        }
+    }
+
     #[test]
     fn unused_vouchers_only_and_unknown_routers_need_a_site() {
         let m = mapped(None);
