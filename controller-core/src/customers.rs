@@ -162,14 +162,33 @@ pub(crate) async fn fetch(conn: &mut sqlx::AnyConnection, id: &str) -> DomainRes
 
 /// Creates a customer with the next customer number.
 pub async fn create(db: &Db, actor: &Actor, input: CustomerInput) -> DomainResult<Customer> {
-    let c = clean(input)?;
-    let now = now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
     let mut tx = db.begin().await?;
+    let customer = create_in(&mut tx, actor, input, 0, now_ms()).await?;
+    tx.commit().await?;
+    Ok(customer)
+}
+
+/// Creates a customer holding `balance` (minor units) inside the caller's transaction, for
+/// an import that writes many records at once.
+pub async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    input: CustomerInput,
+    balance: i64,
+    now: i64,
+) -> DomainResult<Customer> {
+    let c = clean(input)?;
+    if !(0..=crate::tax::MAX_AMOUNT).contains(&balance) {
+        return Err(DomainError::invalid(
+            "balance",
+            "must be between 0 and 10^15",
+        ));
+    }
+    let id = uuid::Uuid::new_v4().to_string();
     // The counter row's lock hands out numbers without gaps or duplicates across replicas.
     let n: i64 =
         sqlx::query("UPDATE customer_counter SET last = last + 1 WHERE id = 1 RETURNING last")
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut *conn)
             .await?
             .into_iter()
             .next()
@@ -177,7 +196,7 @@ pub async fn create(db: &Db, actor: &Actor, input: CustomerInput) -> DomainResul
             .try_get("last")?;
     sqlx::query(
         "INSERT INTO customers (id, number, name, phone, email, address, notes, balance, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
     )
     .bind(&id)
     .bind(format!("C{n:06}"))
@@ -186,12 +205,13 @@ pub async fn create(db: &Db, actor: &Actor, input: CustomerInput) -> DomainResul
     .bind(&c.email)
     .bind(&c.address)
     .bind(&c.notes)
+    .bind(balance)
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    let customer = fetch(&mut tx, &id).await?;
+    let customer = fetch(conn, &id).await?;
     audit::record(
-        &mut tx,
+        conn,
         actor,
         "customer.create",
         "customer",
@@ -200,7 +220,6 @@ pub async fn create(db: &Db, actor: &Actor, input: CustomerInput) -> DomainResul
         Some(&customer),
     )
     .await?;
-    tx.commit().await?;
     Ok(customer)
 }
 

@@ -5,7 +5,7 @@
 //! `site_groups`, `plans`, `vouchers`, `customers`, `subscriptions`, `billing` (invoices,
 //! payments, gateways), `accounting`, `sync_log`, `admins`, `portal` (the customer portal's
 //! domain), `commands`, `settings`, `revenue` (every amount of money taken, in one ledger),
-//! `stats`. Around them: `db` (one pool over SQLite or
+//! `stats`, `importer` (moving in from PHPNuxBill). Around them: `db` (one pool over SQLite or
 //! PostgreSQL, migrations, data steps), `error` (the domain error), `audit`, `events` (the
 //! outbox and its consumers, webhooks), `notify` (messages to customers and operators),
 //! `jobs` (scheduled jobs under `lease`s), `auth` and `admin_login` (who may do what),
@@ -30,6 +30,7 @@ pub mod delivery;
 pub mod error;
 pub mod events;
 pub mod exports;
+pub mod importer;
 pub mod jobs;
 pub mod lease;
 pub mod locale;

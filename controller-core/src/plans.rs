@@ -322,22 +322,56 @@ pub async fn create_from(
     actor: &crate::audit::Actor,
     input: PlanInput,
 ) -> crate::error::DomainResult<PlanInfo> {
-    let (plan, price) = checked(&input)?;
-    let isolation = crate::error::text("isolation_profile", input.isolation_profile.clone(), 64)?;
-    let plan = create(db, plan, price).await.map_err(plan_err)?;
     let mut tx = db.begin().await?;
-    sqlx::query(
-        "UPDATE plans SET kind = $1, isolation_profile = $2, updated_at = $3 WHERE id = $4",
+    let info = create_in(&mut tx, actor, &input, now_ms()).await?;
+    tx.commit().await?;
+    Ok(info)
+}
+
+/// Creates a plan of any kind inside the caller's transaction (an import writes many records
+/// at once), announces it to every site and records it in the audit log.
+pub async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    actor: &crate::audit::Actor,
+    input: &PlanInput,
+    now: i64,
+) -> crate::error::DomainResult<PlanInfo> {
+    let (mut plan, price) = checked(input)?;
+    let isolation = crate::error::text("isolation_profile", input.isolation_profile.clone(), 64)?;
+    plan.id = uuid::Uuid::new_v4().to_string();
+    let as_i64 = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
+    let res = sqlx::query(
+        "INSERT INTO plans (id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, isolation_profile, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) ON CONFLICT (name) DO NOTHING",
     )
-    .bind(input.kind.as_str())
-    .bind(isolation)
-    .bind(now_ms())
     .bind(&plan.id)
-    .execute(&mut *tx)
+    .bind(&plan.name)
+    .bind(input.kind.as_str())
+    .bind(price)
+    .bind(&plan.rate_limit)
+    .bind(as_i64(plan.time_limit_secs))
+    .bind(as_i64(plan.data_limit_bytes))
+    .bind(as_i64(plan.validity_secs))
+    .bind(plan.shared_users as i64)
+    .bind(plan.interim_interval_secs.map(|v| v as i64))
+    .bind(&plan.router_group)
+    .bind(&plan.address_list)
+    .bind(isolation)
+    .bind(now)
+    .execute(&mut *conn)
     .await?;
-    let info = fetch_info(&mut tx, &plan.id).await?;
+    if res.rows_affected() == 0 {
+        return Err(plan_err(PlanError::Exists(plan.name)));
+    }
+    sync_log::append(
+        &mut *conn,
+        None,
+        &[ChangeOp::Upsert(Item::Plan(plan.clone()))],
+    )
+    .await?;
+    let info = fetch_info(conn, &plan.id).await?;
     crate::audit::record(
-        &mut tx,
+        conn,
         actor,
         "plan.create",
         "plan",
@@ -346,11 +380,10 @@ pub async fn create_from(
         Some(&info),
     )
     .await?;
-    tx.commit().await?;
     Ok(info)
 }
 
-async fn fetch_info(
+pub(crate) async fn fetch_info(
     conn: &mut sqlx::AnyConnection,
     id: &str,
 ) -> crate::error::DomainResult<PlanInfo> {

@@ -113,24 +113,36 @@ const SITE_COLUMNS: &str = "id, name, created_at, revoked_at, session_id, last_s
 
 /// Creates a site.
 pub async fn create(db: &Db, actor: &Actor, name: &str) -> Result<Site, SiteError> {
+    let mut tx = db.begin().await?;
+    let site = create_in(&mut tx, actor, name, now_ms()).await?;
+    tx.commit().await?;
+    Ok(site)
+}
+
+/// Creates a site inside the caller's transaction, for an import that writes many records
+/// at once.
+pub async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    name: &str,
+    now: i64,
+) -> Result<Site, SiteError> {
     if !valid_name(name) {
         return Err(SiteError::InvalidName(name.to_string()));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let now = now_ms();
-    let mut tx = db.begin().await?;
     let res = sqlx::query("INSERT INTO sites (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
         .bind(&id)
         .bind(name)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     if res.rows_affected() == 0 {
         return Err(SiteError::Exists(name.to_string()));
     }
-    let site = fetch_in(&mut tx, name).await?;
+    let site = fetch_in(conn, name).await?;
     audit::record(
-        &mut tx,
+        conn,
         actor,
         "site.create",
         "site",
@@ -139,7 +151,6 @@ pub async fn create(db: &Db, actor: &Actor, name: &str) -> Result<Site, SiteErro
         Some(&site),
     )
     .await?;
-    tx.commit().await?;
     Ok(site)
 }
 
@@ -288,11 +299,17 @@ pub async fn certificate_status(
 
 /// One site by id.
 pub async fn by_id(db: &Db, id: &str) -> Result<Site, SiteError> {
+    let mut conn = db.pool.acquire().await?;
+    by_id_in(&mut conn, id).await
+}
+
+/// One site by id, inside the caller's transaction.
+pub(crate) async fn by_id_in(conn: &mut sqlx::AnyConnection, id: &str) -> Result<Site, SiteError> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {SITE_COLUMNS} FROM sites WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| SiteError::NotFound(id.to_string()))?;
     Ok(site_from_row(&row, now_ms())?)

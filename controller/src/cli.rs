@@ -82,6 +82,9 @@ pub enum Command {
     /// Manage admin users (the accounts of the API and web UI).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Import customers, plans, sites, subscriptions and vouchers from another billing system.
+    #[command(subcommand)]
+    Import(crate::import::ImportCommand),
 }
 
 /// `admin` subcommands.
@@ -753,6 +756,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Backup(args) => crate::backup::run_backup(&store, args).await,
         Command::Restore(args) => crate::backup::run_restore(&store, args).await,
         Command::Site(cmd) => site(&store, cmd).await,
+        Command::Import(cmd) => crate::import::run(&open(&store).await?, cmd).await,
         Command::Plan(PlanCommand::Add(args)) => {
             let db = open(&store).await?;
             let plan = Plan {

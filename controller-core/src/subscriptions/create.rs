@@ -3,7 +3,7 @@
 use super::account::sync;
 use super::invoicing::cycle_line;
 use super::record::{Subscription, fetch, ip_taken};
-use super::validation::{check_password, check_username, parse_date, parse_ip, pppoe_plan};
+use super::validation::{check_password, check_username, parse_date, parse_ip, pppoe_plan_in};
 use crate::audit::{self, Actor};
 use crate::billing::cycle;
 use crate::billing::invoices::{self, InvoiceKind, Line, NewInvoice};
@@ -50,6 +50,22 @@ pub async fn create(
     input: SubscriptionInput,
 ) -> DomainResult<Subscription> {
     let st = settings::billing(db).await?;
+    let mut tx = db.begin().await?;
+    let sub = create_in(&mut tx, actor, input, &st, now_ms()).await?;
+    tx.commit().await?;
+    Ok(sub)
+}
+
+/// Creates a subscription inside the caller's transaction (an import writes many records at
+/// once): the account, its sync, its audit entry and, unless billing starts later, its first
+/// invoice.
+pub async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    input: SubscriptionInput,
+    st: &settings::BillingSettings,
+    now: i64,
+) -> DomainResult<Subscription> {
     check_username(&input.username)?;
     let password = match input.password {
         Some(p) => {
@@ -59,17 +75,16 @@ pub async fn create(
         None => crate::auth::password::generate()[..12].to_string(),
     };
     let static_ip = parse_ip(input.static_ip)?;
-    let plan = pppoe_plan(db, &input.plan_id).await?;
-    crate::customers::get(db, &input.customer_id)
+    let plan = pppoe_plan_in(conn, &input.plan_id).await?;
+    crate::customers::fetch(conn, &input.customer_id)
         .await
         .map_err(|_| DomainError::invalid("customer_id", "no such customer"))?;
-    let site = crate::sites::by_id(db, &input.site_id)
+    let site = crate::sites::by_id_in(conn, &input.site_id)
         .await
         .map_err(|_| DomainError::invalid("site_id", "no such site"))?;
     if site.revoked_at.is_some() {
         return Err(DomainError::invalid("site_id", "the site is revoked"));
     }
-    let now = now_ms();
     let today = cycle::local_date(now, st.utc_offset_minutes);
     let start = match &input.start_date {
         Some(s) => parse_date("start_date", s)?,
@@ -125,9 +140,8 @@ pub async fn create(
     let next_cycle_at = if bill_later { bill_from } else { first.end };
     let id = uuid::Uuid::new_v4().to_string();
     let off = st.utc_offset_minutes;
-    let mut tx = db.begin().await?;
     if let Some(ip) = &static_ip
-        && ip_taken(&mut tx, ip, &id).await?
+        && ip_taken(conn, ip, &id).await?
     {
         return Err(DomainError::conflict(
             "ip_taken",
@@ -152,7 +166,7 @@ pub async fn create(
     .bind(cycle::local_midnight_ms(next_cycle_at, off))
     .bind(cycle::local_midnight_ms(start, off))
     .bind(now)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?
     .rows_affected();
     if inserted == 0 {
@@ -161,10 +175,10 @@ pub async fn create(
             format!("the PPPoE user name {:?} is taken", input.username),
         ));
     }
-    let sub = fetch(&mut tx, &id).await?;
-    sync(&mut tx, &sub).await?;
+    let sub = fetch(conn, &id).await?;
+    sync(conn, &sub).await?;
     audit::record(
-        &mut tx,
+        conn,
         actor,
         "subscription.create",
         "subscription",
@@ -174,12 +188,11 @@ pub async fn create(
     )
     .await?;
     if bill_later {
-        tx.commit().await?;
         return Ok(sub);
     }
     let billed = cycle::remaining_days(bill_from, first);
     invoices::issue(
-        &mut tx,
+        conn,
         actor,
         NewInvoice {
             customer_id: sub.customer_id.clone(),
@@ -202,6 +215,5 @@ pub async fn create(
         },
     )
     .await?;
-    tx.commit().await?;
     Ok(sub)
 }

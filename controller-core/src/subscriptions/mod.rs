@@ -15,7 +15,7 @@ pub mod status;
 mod update;
 mod validation;
 
-pub use create::{SubscriptionInput, create};
+pub use create::{SubscriptionInput, create, create_in};
 pub use invoicing::invoice_run;
 pub use lifecycle::{
     isolate, isolation_sweep, reactivate, reactivate_if_settled, settle_from_credit, terminate,

@@ -58,10 +58,21 @@ pub fn parse_date(field: &'static str, s: &str) -> DomainResult<Date> {
 }
 
 pub(super) async fn pppoe_plan(db: &Db, plan_id: &str) -> DomainResult<plans::PlanInfo> {
-    let plan = plans::get(db, plan_id).await.map_err(|e| match e {
-        DomainError::NotFound { .. } => DomainError::invalid("plan_id", "no such plan"),
-        other => other,
-    })?;
+    let mut conn = db.pool.acquire().await?;
+    pppoe_plan_in(&mut conn, plan_id).await
+}
+
+/// A PPPoE plan new subscriptions may take, read inside the caller's transaction.
+pub(super) async fn pppoe_plan_in(
+    conn: &mut sqlx::AnyConnection,
+    plan_id: &str,
+) -> DomainResult<plans::PlanInfo> {
+    let plan = plans::fetch_info(conn, plan_id)
+        .await
+        .map_err(|e| match e {
+            DomainError::NotFound { .. } => DomainError::invalid("plan_id", "no such plan"),
+            other => other,
+        })?;
     if plan.kind != PlanKind::Pppoe {
         return Err(DomainError::invalid("plan_id", "is not a PPPoE plan"));
     }

@@ -4,6 +4,7 @@
 //! submodules.
 
 pub mod batch;
+pub mod carried;
 pub mod lifecycle;
 pub mod metered;
 pub mod sale;

@@ -1,0 +1,165 @@
+//! What an import did (or, in a dry run, would do) with each source row: created, already
+//! imported by an earlier run, or skipped with the reason, the source table, line and field.
+
+use serde::Serialize;
+
+/// The kind of record a source row becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A router, as a site.
+    Site,
+    /// A service plan.
+    Plan,
+    /// A customer with their balance.
+    Customer,
+    /// An active PPPoE recharge, as a subscription.
+    Subscription,
+    /// An active hotspot recharge, as a voucher already in use.
+    ActiveVoucher,
+    /// An unused voucher.
+    Voucher,
+}
+
+impl Kind {
+    /// Storage name, also `import_sources.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Site => "site",
+            Kind::Plan => "plan",
+            Kind::Customer => "customer",
+            Kind::Subscription => "subscription",
+            Kind::ActiveVoucher => "active_voucher",
+            Kind::Voucher => "voucher",
+        }
+    }
+
+    /// Every kind, in the order an import writes them.
+    pub const ALL: [Kind; 6] = [
+        Kind::Site,
+        Kind::Plan,
+        Kind::Customer,
+        Kind::Subscription,
+        Kind::ActiveVoucher,
+        Kind::Voucher,
+    ];
+}
+
+/// Where a row came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    /// The source table, e.g. `tbl_customers`.
+    pub table: &'static str,
+    /// The row's id there.
+    pub id: String,
+    /// The dump line its values start on.
+    pub line: u64,
+}
+
+/// What happened to one row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Created (a dry run: would be created); `what` names it (a name, code or user name).
+    Created {
+        /// The created record's name.
+        what: String,
+    },
+    /// An earlier run imported it.
+    AlreadyImported,
+    /// Not imported.
+    Skipped {
+        /// The source field at fault, when one is.
+        field: Option<String>,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// One row's entry in the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// What it becomes.
+    pub kind: Kind,
+    /// Where it came from.
+    pub source: Source,
+    /// What happened.
+    pub outcome: Outcome,
+}
+
+/// The outcome of a whole import.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Report {
+    /// Nothing was written.
+    pub dry_run: bool,
+    /// Every row's entry, in the order they were handled.
+    pub entries: Vec<Entry>,
+}
+
+/// Counts of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Created (or would be).
+    pub created: usize,
+    /// Imported by an earlier run.
+    pub already_imported: usize,
+    /// Skipped for a reason.
+    pub skipped: usize,
+}
+
+impl Report {
+    /// Counts per kind.
+    pub fn counts(&self, kind: Kind) -> Counts {
+        let mut c = Counts::default();
+        for e in self.entries.iter().filter(|e| e.kind == kind) {
+            match e.outcome {
+                Outcome::Created { .. } => c.created += 1,
+                Outcome::AlreadyImported => c.already_imported += 1,
+                Outcome::Skipped { .. } => c.skipped += 1,
+            }
+        }
+        c
+    }
+
+    /// The report as an operator reads it: counts per kind, then every skipped row.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::new();
+        if self.dry_run {
+            out.push_str("Dry run: nothing was written.\n");
+        }
+        for kind in Kind::ALL {
+            let c = self.counts(kind);
+            let _ = writeln!(
+                out,
+                "{:<15} {} {}, {} already imported, {} skipped",
+                kind.as_str(),
+                if self.dry_run {
+                    "would create"
+                } else {
+                    "created"
+                },
+                c.created,
+                c.already_imported,
+                c.skipped
+            );
+        }
+        for e in &self.entries {
+            if let Outcome::Skipped { field, reason } = &e.outcome {
+                let field = field
+                    .as_deref()
+                    .map(|f| format!(", field {f}"))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "skipped {} {} id {} (line {}{field}): {reason}",
+                    e.kind.as_str(),
+                    e.source.table,
+                    e.source.id,
+                    e.source.line
+                );
+            }
+        }
+        out
+    }
+}

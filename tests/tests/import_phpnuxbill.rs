@@ -1,0 +1,208 @@
+//! Moving in from PHPNuxBill with the real CLI: a dry run writes nothing, the import creates
+//! sites, plans, customers with balances, a subscription billed from its expiration and
+//! vouchers (checked through the API), a bad row is reported with its line and field while
+//! the good rows go in, a second run imports nothing again, and a malformed dump imports
+//! nothing at all.
+
+use mikrobill_core::billing::cycle;
+use mikrobill_core::settings::BillingSettings;
+use mikrobill_tests::{Backend, Scenario};
+use serde_json::Value;
+use std::path::PathBuf;
+
+mikrobill_tests::on_both_backends!(phpnuxbill_dump_moves_in_once);
+
+/// The fixture with its `{D+n}`/`{D-n}` placeholders as local dates around today.
+fn fixture(dir: &std::path::Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let text = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/phpnuxbill.sql"),
+    )
+    .unwrap();
+    let off = BillingSettings::default().utc_offset_minutes;
+    let today = cycle::local_date(mikrobill_core::db::now_ms(), off);
+    let mut out = text;
+    for n in 0..=30i64 {
+        out = out
+            .replace(
+                &format!("{{D+{n}}}"),
+                &(today + time::Duration::days(n)).to_string(),
+            )
+            .replace(
+                &format!("{{D-{n}}}"),
+                &(today - time::Duration::days(n)).to_string(),
+            );
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, edit(out)).unwrap();
+    path
+}
+
+fn items(v: Value) -> Vec<Value> {
+    v["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn find<'a>(list: &'a [Value], key: &str, value: &str) -> &'a Value {
+    list.iter()
+        .find(|x| x[key] == value)
+        .unwrap_or_else(|| panic!("no {key} = {value:?} in {list:?}"))
+}
+
+async fn phpnuxbill_dump_moves_in_once(backend: Backend) {
+    let s = Scenario::start(backend).await;
+    let admin = &s.admin;
+    let dump = fixture(s.dir.path(), "phpnuxbill.sql", |t| t);
+    let dump = dump.to_str().unwrap();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "phpnuxbill",
+            dump,
+            "--site-for-unassigned",
+            "Radius",
+        ];
+        args.extend_from_slice(extra);
+        s.ctl.cli(&args)
+    };
+
+    // The dry run reports the plan and writes nothing.
+    let dry = import(&["--dry-run"]);
+    assert!(dry.contains("Dry run: nothing was written."), "{dry}");
+    assert!(
+        dry.contains("customer        would create 3, 0 already imported, 1 skipped"),
+        "{dry}"
+    );
+    assert!(dry.contains("subscription    would create 1,"), "{dry}");
+    assert!(items(admin.get("/api/v1/customers").await.expect(200)).is_empty());
+    assert!(items(admin.get("/api/v1/plans").await.expect(200)).is_empty());
+    assert!(items(admin.get("/api/v1/sites").await.expect(200)).is_empty());
+
+    // The import.
+    let out = import(&[]);
+    assert!(
+        out.contains("site            created 3, 0 already imported, 0 skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("plan            created 3, 0 already imported, 0 skipped"),
+        "{out}"
+    );
+    assert!(out.contains("active_voucher  created 1,"), "{out}");
+    assert!(
+        out.contains("voucher         created 3, 0 already imported, 1 skipped"),
+        "{out}"
+    );
+    // The bad row names its table, line and field; the good rows went in.
+    assert!(
+        out.contains("skipped customer tbl_customers id 3 (line 99, field balance)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("tbl_user_recharges id 3 (line 119, field status)"),
+        "{out}"
+    );
+    assert!(!out.contains("router-secret"), "{out}");
+
+    let sites = items(admin.get("/api/v1/sites?limit=100").await.expect(200));
+    let pusat = find(&sites, "name", "Pusat")["id"].clone();
+    find(&sites, "name", "Cabang-Timur");
+    let radius = find(&sites, "name", "Radius")["id"].clone();
+
+    let customers = items(admin.get("/api/v1/customers?limit=100").await.expect(200));
+    assert_eq!(customers.len(), 3, "{customers:?}");
+    let budi = find(&customers, "name", "Budi O'Neil \\ \"Warnet\"");
+    assert_eq!(budi["balance"], 25000);
+    assert_eq!(budi["phone"], "+6281234567890");
+    assert_eq!(budi["address"], "Jl. Mawar 1\nRT 02");
+    let sari = find(&customers, "name", "Sari Dewi").clone();
+    assert_eq!(sari["email"], "sari@example.com");
+
+    let plans = items(admin.get("/api/v1/plans").await.expect(200));
+    let hotspot = find(&plans, "name", "Hotspot 3 Jam");
+    assert_eq!(hotspot["kind"], "hotspot");
+    assert_eq!(hotspot["price"], 5000);
+    assert_eq!(hotspot["rate_limit"], "512k/2M");
+    assert_eq!(hotspot["time_limit_secs"], 3 * 3600);
+    assert_eq!(hotspot["data_limit_bytes"], 1i64 << 30);
+    assert_eq!(hotspot["validity_secs"], 86_400);
+    let home = find(&plans, "name", "Rumah 10M");
+    assert_eq!(home["kind"], "pppoe");
+    assert_eq!(home["price"], 150_000);
+    assert_eq!(home["rate_limit"], "2M/10M");
+    assert_eq!(find(&plans, "name", "Harian")["shared_users"], 2);
+
+    // Sari's PPPoE account, paid in PHPNuxBill until its expiration: no invoice before it.
+    let subs = items(admin.get("/api/v1/subscriptions").await.expect(200));
+    assert_eq!(subs.len(), 1, "{subs:?}");
+    assert_eq!(subs[0]["username"], "sari.ppp");
+    assert_eq!(subs[0]["customer_id"], sari["id"]);
+    assert_eq!(subs[0]["site_id"], pusat);
+    assert_eq!(subs[0]["status"], "active");
+    let off = BillingSettings::default().utc_offset_minutes;
+    let bill_from = cycle::local_date(mikrobill_core::db::now_ms(), off) + time::Duration::days(20);
+    assert_eq!(
+        subs[0]["next_cycle_at"],
+        cycle::local_midnight_ms(bill_from, off)
+    );
+    assert!(items(admin.get("/api/v1/invoices").await.expect(200)).is_empty());
+
+    let vouchers = items(admin.get("/api/v1/vouchers?limit=100").await.expect(200));
+    assert_eq!(vouchers.len(), 4, "{vouchers:?}");
+    let in_use = find(&vouchers, "code", "budi");
+    assert_eq!(in_use["status"], "active");
+    assert!(in_use["activated_at"].is_i64() && in_use["expires_at"].is_i64());
+    assert_eq!(find(&vouchers, "code", "PNB1001")["status"], "new");
+    assert_eq!(find(&vouchers, "code", "PNB3001")["site_id"], radius);
+
+    // The audit log has the import's writes and no password of any kind.
+    let audit = admin.get("/api/v1/audit?limit=200").await;
+    assert_eq!(audit.status, 200, "{}", audit.text);
+    assert!(audit.text.contains("subscription.create"));
+    for secret in ["ppp-secret-9", "budi-pass", "router-secret"] {
+        assert!(!audit.text.contains(secret), "{secret} in the audit log");
+    }
+
+    // A second run imports nothing again.
+    let again = import(&[]);
+    assert!(
+        again.contains("customer        created 0, 3 already imported, 1 skipped"),
+        "{again}"
+    );
+    assert!(
+        again.contains("subscription    created 0, 1 already imported"),
+        "{again}"
+    );
+    assert!(
+        again.contains("voucher         created 0, 3 already imported"),
+        "{again}"
+    );
+    assert_eq!(
+        items(admin.get("/api/v1/customers?limit=100").await.expect(200)).len(),
+        3
+    );
+
+    // A malformed dump (cut short after a new router) imports nothing and fails.
+    let cut = fixture(s.dir.path(), "cut.sql", |t| {
+        let t = t.replace(
+            "INSERT INTO `tbl_routers` VALUES (1,",
+            "INSERT INTO `tbl_routers` VALUES (9,'Baru','10.9.0.1','a','b',NULL,'','Online',NULL,'0',1),(1,",
+        );
+        let end = t.find("INSERT INTO `tbl_voucher`").unwrap();
+        format!(
+            "{}INSERT INTO `tbl_voucher` VALUES (5,'Hotspot','Pusat',3,'X",
+            &t[..end]
+        )
+    });
+    let failed = s
+        .ctl
+        .cli_output(&["import", "phpnuxbill", cut.to_str().unwrap()]);
+    assert!(!failed.status.success());
+    let err = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        err.contains("line 135") && err.contains("nothing was imported"),
+        "{err}"
+    );
+    let sites = items(admin.get("/api/v1/sites?limit=100").await.expect(200));
+    assert!(sites.iter().all(|x| x["name"] != "Baru"), "{sites:?}");
+
+    s.finish().await;
+}
