@@ -5,8 +5,10 @@
 use crate::audit::{self, Actor};
 use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult};
-use crate::sites::{self, DEFAULT_TOKEN_HOURS, EDGE_ADVERTISE_SETTING, IssuedToken, Site};
-use mikrobill_protocol::enroll::{EnrollmentToken, secret_hash};
+use crate::sites::{
+    self, DEFAULT_TOKEN_HOURS, EDGE_ADVERTISE_SETTING, IssuedToken, Site, SiteError,
+};
+use mikrobill_protocol::enroll::EnrollmentToken;
 
 /// Most sites one call creates.
 pub const MAX_SITES: usize = 1000;
@@ -104,43 +106,20 @@ pub async fn create(
     let mut tx = db.begin().await?;
     let mut out = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        let id = uuid::Uuid::new_v4().to_string();
-        let inserted = sqlx::query(
-            "INSERT INTO sites (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(DomainError::conflict(
-                "exists",
-                format!("entry {}: a site named {name:?} already exists", i + 1),
-            ));
-        }
-        let site = sites::fetch_in(&mut tx, name)
+        let site = match sites::create_in(&mut tx, actor, name, now).await {
+            Err(SiteError::Exists(_)) => {
+                return Err(DomainError::conflict(
+                    "exists",
+                    format!("entry {}: a site named {name:?} already exists", i + 1),
+                ));
+            }
+            other => other.map_err(DomainError::from)?,
+        };
+        let id = site.id.clone();
+        let secret: [u8; 32] = rand::random();
+        sites::add_token_in(&mut tx, &id, &secret, now, ttl_ms)
             .await
             .map_err(DomainError::from)?;
-        let secret: [u8; 32] = rand::random();
-        sqlx::query("INSERT INTO enrollment_tokens (token_hash, site_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(secret_hash(&secret))
-            .bind(&id)
-            .bind(now)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
-        audit::record(
-            &mut tx,
-            actor,
-            "site.create",
-            "site",
-            Some(&id),
-            None::<&()>,
-            Some(&site),
-        )
-        .await?;
         // Only that a token was issued, and for how long: the token never reaches the log.
         audit::record(
             &mut tx,

@@ -196,13 +196,24 @@ pub async fn add_token(
     secret: &[u8; 32],
     ttl_ms: i64,
 ) -> Result<(), SiteError> {
-    let now = now_ms();
+    let mut conn = db.pool.acquire().await?;
+    add_token_in(&mut conn, site_id, secret, now_ms(), ttl_ms).await
+}
+
+/// Stores a token's hash inside the caller's transaction (bulk provisioning).
+pub async fn add_token_in(
+    conn: &mut sqlx::AnyConnection,
+    site_id: &str,
+    secret: &[u8; 32],
+    now: i64,
+    ttl_ms: i64,
+) -> Result<(), SiteError> {
     sqlx::query("INSERT INTO enrollment_tokens (token_hash, site_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
         .bind(secret_hash(secret))
         .bind(site_id)
         .bind(now)
         .bind(now + ttl_ms)
-        .execute(&db.pool)
+        .execute(&mut *conn)
         .await?;
     Ok(())
 }

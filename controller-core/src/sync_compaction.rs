@@ -54,10 +54,12 @@ pub async fn compact(db: &Db, now: i64) -> Result<u64, DbError> {
     .iter()
     .map(|r| r.try_get::<i64, _>("sync_seq").map(|s| s.max(0) as u64))
     .collect::<Result<_, _>>()?;
+    // In seq order through the primary key: entries older than the window are what the
+    // last run deleted, so the first young one is near the start (no index on created_at).
     let first_retained: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(seq) FROM sync_log WHERE created_at >= $1")
+        sqlx::query_scalar("SELECT seq FROM sync_log WHERE created_at >= $1 ORDER BY seq LIMIT 1")
             .bind(now - retention_secs * 1000)
-            .fetch_one(&db.pool)
+            .fetch_optional(&db.pool)
             .await?;
     let through = delete_through(head, &online, first_retained.map(|s| s as u64), MAX_ENTRIES);
     let mut deleted = 0;

@@ -246,11 +246,18 @@ impl Drop for Controller {
 }
 
 async fn health_ok(addr: SocketAddr) -> bool {
+    http_ok(addr, "/health").await
+}
+
+/// Whether `GET path` at `addr` answers 200; a refused, dropped or slow connection is "not
+/// yet", not a failure (servers starting up, Docker's port proxy before its container
+/// listens).
+pub async fn http_ok(addr: SocketAddr, path: &str) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
         return false;
     };
-    if s.write_all(b"GET /health HTTP/1.0\r\nHost: x\r\n\r\n")
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
         .await
         .is_err()
     {

@@ -57,6 +57,29 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// The repository's root directory.
+pub fn repo() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the repository")
+        .to_path_buf()
+}
+
+/// Runs a command that must succeed; returns its standard output (both streams in the
+/// panic message when it fails).
+pub fn run(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A loopback TCP port that was free a moment ago.
 pub fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

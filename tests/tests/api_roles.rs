@@ -45,6 +45,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/plans/{id}/archive", "a"),
     ("GET", "/sites", "aov"),
     ("POST", "/sites", "ao"),
+    ("POST", "/sites/bulk", "ao"),
     ("GET", "/sites/{id}", "aov"),
     ("POST", "/sites/{id}/token", "ao"),
     ("POST", "/sites/{id}/revoke", "ao"),

@@ -3,31 +3,11 @@
 //! the agent container enrolls with a token from the controller container and its link comes
 //! up, as `mikrobill-agent status` inside it and the controller's API both say.
 
-use mikrobill_tests::eventually;
 use mikrobill_tests::http::{ADMIN_PASSWORD, Api};
+use mikrobill_tests::{eventually, repo, run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn docker(args: &[&str]) -> String {
     run(Command::new("docker").args(args))
@@ -90,24 +70,6 @@ fn image(kind: &str, binary: &Path, tag: &str, out: &Path) {
     docker(&["load", "-i", out.to_str().unwrap()]);
 }
 
-/// Whether `GET /ready` answers 200 (Docker's port proxy accepts connections before the
-/// container listens, and drops them: no answer is "not yet", not a failure).
-async fn ready(addr: std::net::SocketAddr) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return false;
-    };
-    if s.write_all(b"GET /ready HTTP/1.0\r\nHost: x\r\n\r\n")
-        .await
-        .is_err()
-    {
-        return false;
-    }
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await;
-    buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_images_run_and_the_agent_enrolls() {
     let controller_bin = static_binary("release/mikrobill-controller");
@@ -166,7 +128,11 @@ async fn both_images_run_and_the_agent_enrolls() {
     eventually(
         Duration::from_secs(60),
         "controller container ready",
-        || async { ready(addr).await.then_some(()) },
+        || async {
+            mikrobill_tests::controller::http_ok(addr, "/ready")
+                .await
+                .then_some(())
+        },
     )
     .await;
     // The admin CLI works inside the image, as its unprivileged user, on the same data.

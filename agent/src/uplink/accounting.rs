@@ -3,7 +3,6 @@
 
 use crate::outbox::Outbox;
 use mikrobill_protocol::messages::{AccountingBatch, AgentRequest, ControllerReply};
-use mikrobill_protocol::{read_frame, write_frame};
 use std::time::Duration;
 
 /// Records per batch.
@@ -38,17 +37,7 @@ pub(super) async fn run(
             batch_id,
             records: entries.iter().map(|e| e.record.clone()).collect(),
         });
-        let exchange = async {
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-            write_frame(&mut send, &request)
-                .await
-                .map_err(|e| e.to_string())?;
-            send.finish().map_err(|e| e.to_string())?;
-            read_frame::<_, ControllerReply>(&mut recv)
-                .await
-                .map_err(|e| e.to_string())
-        };
-        match tokio::time::timeout(REPLY_TIMEOUT, exchange).await {
+        match tokio::time::timeout(REPLY_TIMEOUT, super::request(conn, &request)).await {
             Ok(Ok(Some(ControllerReply::AccountingCommitted {
                 batch_id: acked,
                 inserted,

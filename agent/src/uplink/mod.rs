@@ -126,6 +126,22 @@ impl UplinkContext {
     }
 }
 
+/// Sends one request on a stream of its own and reads the controller's single answer
+/// (`None` when it closed the stream without one).
+pub(super) async fn request(
+    conn: &quinn::Connection,
+    request: &mikrobill_protocol::messages::AgentRequest,
+) -> Result<Option<mikrobill_protocol::messages::ControllerReply>, String> {
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    mikrobill_protocol::write_frame(&mut send, request)
+        .await
+        .map_err(|e| e.to_string())?;
+    send.finish().map_err(|e| e.to_string())?;
+    mikrobill_protocol::read_frame(&mut recv)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Runs sessions until `shutdown` turns true.
 pub(crate) async fn run(ctx: Arc<UplinkContext>, mut shutdown: watch::Receiver<bool>) {
     let mut pacing = Reconnect::new(ctx.reconnect_max);

@@ -6,8 +6,8 @@
 
 use super::UplinkContext;
 use crate::identity;
+use mikrobill_protocol::CERT_RENEWAL_VERSION;
 use mikrobill_protocol::messages::{AgentRequest, ControllerReply};
-use mikrobill_protocol::{CERT_RENEWAL_VERSION, read_frame, write_frame};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -71,17 +71,7 @@ async fn renew(conn: &quinn::Connection, ctx: &UplinkContext) -> Result<i64, Str
     let request = AgentRequest::RenewCertificate {
         csr_der: csr.der().to_vec(),
     };
-    let exchange = async {
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-        write_frame(&mut send, &request)
-            .await
-            .map_err(|e| e.to_string())?;
-        send.finish().map_err(|e| e.to_string())?;
-        read_frame::<_, ControllerReply>(&mut recv)
-            .await
-            .map_err(|e| e.to_string())
-    };
-    let reply = tokio::time::timeout(REPLY_TIMEOUT, exchange)
+    let reply = tokio::time::timeout(REPLY_TIMEOUT, super::request(conn, &request))
         .await
         .map_err(|_| "no answer in time".to_string())??;
     let (pem, not_after) = match reply {

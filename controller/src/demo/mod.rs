@@ -165,6 +165,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
                 format!("127.0.0.1:{port}"),
                 format!("127.0.0.1:{}", port + 1),
             );
+            // The first agent on the default status port, so `mikrobill-agent status` finds it.
+            let status = format!("127.0.0.1:{}", 9465 + i);
             let log = std::fs::File::create(data_dir.join(format!("demo-agent-{}.log", i + 1)))?;
             let agent_dir = if i == 0 {
                 data_dir.join("agent")
@@ -179,6 +181,8 @@ pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
                         &auth,
                         "--radius-acct-listen",
                         &acct,
+                        "--status-listen",
+                        &status,
                     ])
                     .env("MIKROBILL_AGENT_DATA_DIR", agent_dir)
                     .env("MIKROBILL_ENROLL_TOKEN", token)
