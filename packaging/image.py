@@ -37,6 +37,8 @@ KINDS = {
         "env": ["MIKROBILL_AGENT_DATA_DIR=/var/lib/mikrobill-agent", "MIKROBILL_LOG_FORMAT=text"],
         "ports": {},
         "user": None,
+        # Docker and Podman run it; RouterOS ignores it.
+        "healthcheck": ["CMD", "/usr/bin/mikrobill-agent", "health"],
     },
     "controller": {
         "binary": "mikrobill-controller",
@@ -53,6 +55,7 @@ KINDS = {
         ],
         "ports": {"8080/tcp": {}, "4433/udp": {}, "9464/tcp": {}},
         "user": str(UID),
+        "healthcheck": None,
     },
 }
 
@@ -139,6 +142,15 @@ def main():
         config["config"]["User"] = kind["user"]
     if kind["ports"]:
         config["config"]["ExposedPorts"] = kind["ports"]
+    if kind["healthcheck"]:
+        # Durations in nanoseconds, as the image config spells them.
+        config["config"]["Healthcheck"] = {
+            "Test": kind["healthcheck"],
+            "Interval": 10 * 10**9,
+            "Timeout": 5 * 10**9,
+            "StartPeriod": 10 * 10**9,
+            "Retries": 3,
+        }
     if variant:
         config["variant"] = variant
     config_json = json.dumps(config, sort_keys=True, separators=(",", ":")).encode()

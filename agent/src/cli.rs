@@ -95,6 +95,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Exit 0 when the running agent answers `/health` with 200 (RADIUS running), 1
+    /// otherwise: a container's health check, which has no curl.
+    Health {
+        /// The running agent's status listener.
+        #[arg(long, env = "MIKROBILL_AGENT_STATUS_LISTEN", default_value = crate::status::DEFAULT_LISTEN)]
+        status_listen: String,
+    },
     /// The MikroTik router the agent manages over its API (`[router]` in the config file).
     Router {
         /// What to do with the router.
@@ -266,6 +273,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             status_listen,
             json,
         } => crate::status::local::print(&cli.data_dir, &status_listen, json).await,
+        Command::Health { status_listen } => {
+            let addr =
+                parse_listen(&status_listen)?.context("the status port is off: nothing to ask")?;
+            let (code, body) = crate::status::local::get(addr, "/health").await?;
+            println!("{}", body.trim_end());
+            anyhow::ensure!(code == 200, "unhealthy (HTTP {code})");
+            Ok(())
+        }
         Command::Run {
             config,
             radius_auth_listen,

@@ -152,6 +152,12 @@ async fn a_technician_sees_what_the_agent_does() {
     ] {
         assert!(text.contains(want), "{want:?} missing from:\n{text}");
     }
+    let health = Command::new(bin("mikrobill-agent"))
+        .args(["health", "--status-listen", &status_addr.to_string()])
+        .output()
+        .unwrap();
+    assert!(health.status.success(), "{health:?}");
+    assert!(String::from_utf8_lossy(&health.stdout).contains("\"ok\""));
     let json: serde_json::Value =
         serde_json::from_str(&agent_status(&dir, &status_addr.to_string(), true)).unwrap();
     assert_eq!(json["radius"]["accepted"], 1);
@@ -191,6 +197,11 @@ async fn a_technician_sees_what_the_agent_does() {
             .then(|| String::from_utf8(out.stdout).unwrap())
     })
     .await;
+    let health = Command::new(bin("mikrobill-agent"))
+        .args(["health", "--status-listen", &status_addr.to_string()])
+        .output()
+        .unwrap();
+    assert!(!health.status.success(), "a stopped agent is not healthy");
     for want in [
         "not answering on",
         "link not running",

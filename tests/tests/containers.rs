@@ -183,6 +183,25 @@ async fn both_images_run_and_the_agent_enrolls() {
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["radius"]["running"], true, "{health}");
 
+    // The image's health check (`mikrobill-agent health`) passes in Docker.
+    eventually(
+        Duration::from_secs(60),
+        "agent container healthy",
+        || async {
+            let out = Command::new("docker")
+                .args([
+                    "inspect",
+                    "--format",
+                    "{{.State.Health.Status}}",
+                    &agent_name,
+                ])
+                .output()
+                .unwrap();
+            (String::from_utf8_lossy(&out.stdout).trim() == "healthy").then_some(())
+        },
+    )
+    .await;
+
     let admin = Api::login(addr, "admin", ADMIN_PASSWORD).await;
     let sites = admin.get("/api/v1/sites").await.expect(200);
     let site = sites["items"]

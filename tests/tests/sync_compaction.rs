@@ -63,6 +63,16 @@ async fn an_agent_offline_across_compaction_takes_a_snapshot(backend: Backend) {
     .await;
 
     let store = s.ctl.db().await;
+    // The controller has seen B go (a connected B would hold the log back).
+    eventually(Duration::from_secs(15), "B seen offline", || async {
+        let session: Option<String> =
+            sqlx::query_scalar("SELECT session_id FROM sites WHERE name = 'Offline'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        session.is_none().then_some(())
+    })
+    .await;
     let before = log_len(&store).await;
     // The online agent acknowledges what it applied; wait until the controller has it.
     let head = mikrobill_core::sync_log::head(&store).await.unwrap();

@@ -17,12 +17,12 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Largest status answer read.
 const MAX_ANSWER: u64 = 1024 * 1024;
 
-/// Fetches `/status` from a running agent at `addr`; `Err` says why none answered.
-pub async fn ask(addr: SocketAddr) -> anyhow::Result<StatusReport> {
+/// `GET path` on a running agent's status port: the status code and the body.
+pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     let exchange = async {
         let mut stream = tokio::net::TcpStream::connect(addr).await?;
         stream
-            .write_all(b"GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())
             .await?;
         let mut raw = Vec::new();
         (&mut stream).take(MAX_ANSWER).read_to_end(&mut raw).await?;
@@ -36,12 +36,22 @@ pub async fn ask(addr: SocketAddr) -> anyhow::Result<StatusReport> {
         .position(|w| w == b"\r\n\r\n")
         .context("not an HTTP answer")?;
     let head = String::from_utf8_lossy(&raw[..split]);
-    anyhow::ensure!(
-        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
-        "answered {}",
-        head.lines().next().unwrap_or("")
-    );
-    serde_json::from_slice(&raw[split + 4..]).context("the answer is not a status report")
+    let code = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .context("not an HTTP status line")?;
+    Ok((
+        code,
+        String::from_utf8_lossy(&raw[split + 4..]).into_owned(),
+    ))
+}
+
+/// Fetches `/status` from a running agent at `addr`; `Err` says why none answered.
+pub async fn ask(addr: SocketAddr) -> anyhow::Result<StatusReport> {
+    let (code, body) = get(addr, "/status").await?;
+    anyhow::ensure!(code == 200, "answered HTTP {code}");
+    serde_json::from_str(&body).context("the answer is not a status report")
 }
 
 /// Reads what the data directory says of an agent that is not running.
