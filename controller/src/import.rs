@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use mikrobill_core::audit::Actor;
 use mikrobill_core::db::{Db, now_ms};
-use mikrobill_core::importer::{apply, mysqldump, phpnuxbill};
+use mikrobill_core::importer;
 use std::path::PathBuf;
 
 /// `import` subcommands.
@@ -35,44 +35,20 @@ pub struct PhpnuxbillArgs {
 /// Runs an import command and prints its report.
 pub async fn run(db: &Db, cmd: ImportCommand) -> anyhow::Result<()> {
     let ImportCommand::Phpnuxbill(args) = cmd;
-    let path = args.dump.clone();
-    // Reading is blocking and may take a while on a large dump.
-    let dump = tokio::task::spawn_blocking(move || -> anyhow::Result<mysqldump::Dump> {
-        let file = std::fs::File::open(&path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        mysqldump::read(std::io::BufReader::new(file), &phpnuxbill::TABLES).with_context(|| {
-            format!(
-                "{} is not a readable dump; nothing was imported",
-                path.display()
-            )
-        })
-    })
-    .await??;
-    let settings = mikrobill_core::settings::billing(db).await?;
-    let now = now_ms();
-    let mapped = phpnuxbill::map(
-        &dump,
-        &phpnuxbill::Options {
-            now,
-            utc_offset_minutes: settings.utc_offset_minutes,
-            currency_exponent: settings.currency_exponent,
+    let file = std::fs::File::open(&args.dump)
+        .with_context(|| format!("cannot open {}", args.dump.display()))?;
+    let report = importer::import_phpnuxbill(
+        db,
+        &Actor::cli(),
+        std::io::BufReader::new(file),
+        importer::PhpnuxbillOptions {
+            dry_run: args.dry_run,
             site_for_unassigned: args.site_for_unassigned,
         },
-    );
-    drop(dump);
-    let actor = Actor::cli();
-    let report = apply::apply(
-        db,
-        &apply::Run {
-            actor: &actor,
-            settings: &settings,
-            now,
-            dry_run: args.dry_run,
-        },
-        mapped,
+        now_ms(),
     )
     .await
-    .context("the import failed; nothing was imported")?;
+    .with_context(|| args.dump.display().to_string())?;
     print!("{}", report.render());
     Ok(())
 }

@@ -40,6 +40,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/customers/{id}/apply-credit", "ac"),
     ("GET", "/plans", "aocrv"),
     ("POST", "/plans", "a"),
+    ("POST", "/imports/phpnuxbill", "a"),
     ("GET", "/plans/{id}", "aocrv"),
     ("PUT", "/plans/{id}", "a"),
     ("POST", "/plans/{id}/archive", "a"),

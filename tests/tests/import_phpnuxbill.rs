@@ -206,3 +206,71 @@ async fn phpnuxbill_dump_moves_in_once(backend: Backend) {
 
     s.finish().await;
 }
+
+mikrobill_tests::on_both_backends!(the_api_takes_the_dump_as_the_body);
+
+/// The same import over HTTP: only a role that may create every kind of record may send a
+/// dump, a dry run writes nothing, a malformed dump is refused with its line, and a re-run
+/// imports nothing twice.
+async fn the_api_takes_the_dump_as_the_body(backend: Backend) {
+    let s = Scenario::start(backend).await;
+    let admin = &s.admin;
+    let dump = std::fs::read(fixture(s.dir.path(), "phpnuxbill.sql", |t| t)).unwrap();
+    let send = |api: &mikrobill_tests::http::Api, query: &'static str, body: Vec<u8>| {
+        let api = api.clone();
+        async move {
+            api.request_with_headers(
+                "POST",
+                &format!("/api/v1/imports/phpnuxbill?site_for_unassigned=Pusat{query}"),
+                Some(body),
+                "application/sql",
+                &[],
+            )
+            .await
+        }
+    };
+    let pw = s.ctl.cli(&["admin", "create", "ops", "--role", "operator"]);
+    let pw = pw
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap();
+    let operator = mikrobill_tests::http::Api::login(s.ctl.api_addr, "ops", pw).await;
+    assert_eq!(send(&operator, "", dump.clone()).await.status, 403);
+
+    let plans_before = items(admin.get("/api/v1/plans?limit=100").await.expect(200)).len();
+    let dry = send(admin, "&dry_run=true", dump.clone()).await;
+    assert_eq!(dry.status, 200, "{}", dry.text);
+    let report = dry.json();
+    assert_eq!(report["dry_run"], true);
+    let created = |r: &Value| {
+        r["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["outcome"]["outcome"] == "created")
+            .count()
+    };
+    assert!(created(&report) > 0, "{report}");
+    assert_eq!(
+        items(admin.get("/api/v1/plans?limit=100").await.expect(200)).len(),
+        plans_before,
+        "a dry run writes nothing"
+    );
+
+    let mut broken = dump.clone();
+    broken.extend_from_slice(b"\nINSERT INTO `tbl_plans` VALUES (1,'unterminated\n");
+    let refused = send(admin, "", broken).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert!(refused.text.contains("line"), "{}", refused.text);
+
+    let done = send(admin, "", dump.clone()).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(
+        created(&done.json()),
+        created(&report),
+        "as the dry run said"
+    );
+    let again = send(admin, "", dump).await.json();
+    assert_eq!(created(&again), 0, "{again}");
+    s.finish().await;
+}

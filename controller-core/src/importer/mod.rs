@@ -7,3 +7,63 @@ pub mod apply;
 pub mod mysqldump;
 pub mod phpnuxbill;
 pub mod report;
+
+use crate::audit::Actor;
+use crate::db::Db;
+use crate::error::DomainError;
+
+/// Why an import wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The dump cannot be read.
+    #[error("the dump is not readable ({0}); nothing was imported")]
+    Dump(#[from] mysqldump::DumpError),
+    /// Storage failed; the transaction rolled back.
+    #[error("the import failed ({0}); nothing was imported")]
+    Domain(#[from] DomainError),
+}
+
+/// What to do with a PHPNuxBill dump.
+#[derive(Debug, Clone, Default)]
+pub struct PhpnuxbillOptions {
+    /// Report only; write nothing.
+    pub dry_run: bool,
+    /// The site for rows whose router was not imported (created when missing).
+    pub site_for_unassigned: Option<String>,
+}
+
+/// Reads a PHPNuxBill mysqldump from `input` (on a blocking thread: a dump may be large),
+/// maps it and writes it in one transaction at `now`, as the CLI and the API do.
+pub async fn import_phpnuxbill(
+    db: &Db,
+    actor: &Actor,
+    input: impl std::io::BufRead + Send + 'static,
+    options: PhpnuxbillOptions,
+    now: i64,
+) -> Result<report::Report, ImportError> {
+    let dump = tokio::task::spawn_blocking(move || mysqldump::read(input, &phpnuxbill::TABLES))
+        .await
+        .map_err(|e| mysqldump::DumpError::Io(std::io::Error::other(e.to_string())))??;
+    let settings = crate::settings::billing(db).await?;
+    let mapped = phpnuxbill::map(
+        &dump,
+        &phpnuxbill::Options {
+            now,
+            utc_offset_minutes: settings.utc_offset_minutes,
+            currency_exponent: settings.currency_exponent,
+            site_for_unassigned: options.site_for_unassigned,
+        },
+    );
+    drop(dump);
+    Ok(apply::apply(
+        db,
+        &apply::Run {
+            actor,
+            settings: &settings,
+            now,
+            dry_run: options.dry_run,
+        },
+        mapped,
+    )
+    .await?)
+}

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 /// The kind of record a source row becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A router, as a site.
@@ -46,7 +46,7 @@ impl Kind {
 }
 
 /// Where a row came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Source {
     /// The source table, e.g. `tbl_customers`.
     pub table: &'static str,
@@ -57,7 +57,7 @@ pub struct Source {
 }
 
 /// What happened to one row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
     /// Created (a dry run: would be created); `what` names it (a name, code or user name).
@@ -77,7 +77,7 @@ pub enum Outcome {
 }
 
 /// One row's entry in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Entry {
     /// What it becomes.
     pub kind: Kind,
@@ -88,7 +88,7 @@ pub struct Entry {
 }
 
 /// The outcome of a whole import.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// Nothing was written.
     pub dry_run: bool,

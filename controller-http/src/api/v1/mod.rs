@@ -7,6 +7,7 @@ pub mod auth;
 pub mod commands;
 pub mod customers;
 pub mod events;
+pub mod imports;
 pub mod invoices;
 pub mod jobs;
 pub mod notifications;
@@ -37,6 +38,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(payments::routes())
         .merge(settings::routes())
         .merge(jobs::routes())
+        .merge(imports::routes())
         .merge(commands::routes())
         .merge(events::routes())
         .merge(notifications::routes())
