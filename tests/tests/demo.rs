@@ -48,10 +48,22 @@ fn demo_prints_a_radclient_line_that_logs_a_voucher_in() {
         .args(["-f", &pattern])
         .output()
         .unwrap();
-    assert!(
-        !running.stdout.is_empty(),
-        "the demo agent should be running (the check below must be able to fail)"
-    );
+    if running.stdout.is_empty() {
+        // Say why: the agents' own logs are in the demo's directory, about to be removed.
+        let logs: Vec<String> = ["demo-agent-1.log", "demo-agent-2.log"]
+            .iter()
+            .map(|f| {
+                format!(
+                    "--- {f} ---\n{}",
+                    std::fs::read_to_string(dir.path().join(f)).unwrap_or_default()
+                )
+            })
+            .collect();
+        panic!(
+            "the demo agent should be running (the check below must be able to fail)\n{}",
+            logs.join("\n")
+        );
+    }
     let out = Command::new("sh")
         .arg("-c")
         .arg(radclient_line.trim())
