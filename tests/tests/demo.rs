@@ -13,11 +13,19 @@ use std::time::{Duration, Instant};
 fn demo_prints_a_radclient_line_that_logs_a_voucher_in() {
     let dir = tempfile::tempdir().unwrap();
     let radius_port = free_udp_addr().port();
+    // The two demo agents take radius_port to radius_port + 3: an edge port among them would
+    // make one agent's RADIUS bind fail.
+    let edge = loop {
+        let a = free_udp_addr();
+        if !(radius_port..=radius_port.saturating_add(3)).contains(&a.port()) {
+            break a;
+        }
+    };
     let api_addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
     let mut demo = Command::new(bin("mikrobill-controller"))
         .args(["demo", "--data-dir", dir.path().to_str().unwrap()])
         .args(["--api-listen", &api_addr.to_string()])
-        .args(["--edge-listen", &free_udp_addr().to_string()])
+        .args(["--edge-listen", &edge.to_string()])
         .args(["--radius-port", &radius_port.to_string()])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
