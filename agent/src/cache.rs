@@ -91,19 +91,20 @@ fn all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<T>, CacheError> {
 impl Cache {
     /// Opens the cache trees in `db`.
     pub fn open(db: &sled::Db) -> Result<Cache, CacheError> {
+        let plans = db.open_tree("plans")?;
+        let vouchers = db.open_tree("vouchers")?;
+        let users = db.open_tree("users")?;
+        // Counted once here (a walk of each tree); transactions keep the counts after that.
+        let counts = [&plans, &vouchers, &users].map(|t| AtomicU64::new(t.len() as u64));
         Ok(Cache {
             db: db.clone(),
-            plans: db.open_tree("plans")?,
-            vouchers: db.open_tree("vouchers")?,
-            users: db.open_tree("users")?,
+            plans,
+            vouchers,
+            users,
             meta: db.open_tree("meta")?,
             snapshot: Mutex::new(None),
             changed: watch::Sender::new(0),
-            counts: [
-                AtomicU64::new(db.open_tree("plans")?.len() as u64),
-                AtomicU64::new(db.open_tree("vouchers")?.len() as u64),
-                AtomicU64::new(db.open_tree("users")?.len() as u64),
-            ],
+            counts,
         })
     }
 

@@ -184,8 +184,7 @@ pub fn cert_validity_ms(cert: &CertificateDer<'_>) -> Option<(i64, i64)> {
 
 /// When the certificate's validity ends (UTC ms), if readable.
 pub fn cert_not_after_ms(cert: &CertificateDer<'_>) -> Option<i64> {
-    let (_, parsed) = x509_parser::parse_x509_certificate(cert).ok()?;
-    Some(parsed.validity().not_after.timestamp() * 1000)
+    cert_validity_ms(cert).map(|(_, not_after)| not_after)
 }
 
 /// Seconds until the certificate's validity ends (negative once it has).

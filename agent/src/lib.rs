@@ -45,6 +45,17 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// Opens the agent's sled store in `data_dir` (the running agent, and `status` reading the
+/// directory of a stopped one).
+pub(crate) fn open_store(data_dir: &std::path::Path) -> Result<sled::Db, AgentError> {
+    let path = data_dir.join("db");
+    sled::Config::new()
+        .path(&path)
+        .cache_capacity(CACHE_CAPACITY_BYTES)
+        .open()
+        .map_err(|source| AgentError::Storage { path, source })
+}
+
 /// Flushes sled to disk on a blocking thread (an fsync must not stall a runtime worker).
 pub(crate) async fn flush(db: &sled::Db) -> Result<(), sled::Error> {
     let db = db.clone();
@@ -150,15 +161,7 @@ impl Agent {
     /// Opens the local state and starts the uplink.
     pub async fn start(options: AgentOptions) -> Result<Agent, AgentError> {
         let identity = identity::load(&options.data_dir)?;
-        let db_path = options.data_dir.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            .cache_capacity(CACHE_CAPACITY_BYTES)
-            .open()
-            .map_err(|source| AgentError::Storage {
-                path: db_path,
-                source,
-            })?;
+        let db = open_store(&options.data_dir)?;
         let cache = Arc::new(Cache::open(&db)?);
         let outbox = Outbox::open(&db)?;
         let sessions = Arc::new(radius::Sessions::open(&db)?);

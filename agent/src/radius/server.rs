@@ -99,11 +99,6 @@ impl Drop for RadiusServer {
 }
 
 impl RadiusServer {
-    /// Whether every listener and worker task is still running (a health check's answer).
-    pub fn running(&self) -> bool {
-        self.tasks.iter().all(|t| !t.is_finished())
-    }
-
     /// Handles that tell whether the server's tasks still run, for a health check that
     /// outlives borrows of the server.
     pub fn task_handles(&self) -> Vec<tokio::task::AbortHandle> {

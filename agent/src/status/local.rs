@@ -57,17 +57,8 @@ pub async fn ask(addr: SocketAddr) -> anyhow::Result<StatusReport> {
 /// Reads what the data directory says of an agent that is not running.
 pub async fn offline(data_dir: &Path) -> anyhow::Result<StatusReport> {
     let id = crate::identity::load(data_dir)?;
-    let db_path = data_dir.join("db");
-    let db = sled::Config::new()
-        .path(&db_path)
-        .cache_capacity(crate::CACHE_CAPACITY_BYTES)
-        .open()
-        .with_context(|| {
-            format!(
-                "cannot open {} (is the agent running without its status port?)",
-                db_path.display()
-            )
-        })?;
+    let db =
+        crate::open_store(data_dir).context("is the agent running without its status port?")?;
     let (_, link) = tokio::sync::watch::channel(LinkState::Disconnected {
         reason: "the agent is not running".into(),
     });

@@ -32,6 +32,13 @@ pub struct RadiusSource {
     pub tasks: Vec<tokio::task::AbortHandle>,
 }
 
+impl RadiusSource {
+    /// Whether every listener and worker task still runs.
+    fn running(&self) -> bool {
+        self.tasks.iter().all(|t| !t.is_finished())
+    }
+}
+
 /// The live parts of an agent a status report is read from.
 pub struct Sources {
     /// Enrolled site id.
@@ -84,7 +91,7 @@ impl Sources {
             RadiusReport {
                 auth_listen: r.auth_addr.to_string(),
                 acct_listen: r.acct_addr.to_string(),
-                running: r.tasks.iter().all(|t| !t.is_finished()),
+                running: r.running(),
                 accepted: get(&r.stats.accepted),
                 rejected: get(&r.stats.rejected),
                 accounted: get(&r.stats.accounted),
@@ -152,8 +159,6 @@ impl Sources {
     /// Whether the agent does its job: RADIUS listeners running (a lost controller link is
     /// normal operation at a site, not ill health).
     pub fn healthy(&self) -> bool {
-        self.radius
-            .as_ref()
-            .is_none_or(|r| r.tasks.iter().all(|t| !t.is_finished()))
+        self.radius.as_ref().is_none_or(RadiusSource::running)
     }
 }
