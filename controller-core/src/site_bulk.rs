@@ -2,13 +2,12 @@
 //! with a `name` column) becomes sites with one enrollment token each, all in one
 //! transaction: a bad or taken name creates none of them, and the answer says which line.
 
-use crate::audit::{self, Actor};
+use crate::audit::Actor;
 use crate::db::{Db, now_ms};
 use crate::error::{DomainError, DomainResult};
 use crate::sites::{
     self, DEFAULT_TOKEN_HOURS, EDGE_ADVERTISE_SETTING, IssuedToken, Site, SiteError,
 };
-use mikrobill_protocol::enroll::EnrollmentToken;
 
 /// Most sites one call creates.
 pub const MAX_SITES: usize = 1000;
@@ -115,28 +114,17 @@ pub async fn create(
             }
             other => other.map_err(DomainError::from)?,
         };
-        let id = site.id.clone();
-        let secret: [u8; 32] = rand::random();
-        sites::add_token_in(&mut tx, &id, &secret, now, ttl_ms)
-            .await
-            .map_err(DomainError::from)?;
-        // Only that a token was issued, and for how long: the token never reaches the log.
-        audit::record(
+        let token = sites::issue_enrollment_token_in(
             &mut tx,
             actor,
-            "site.token",
-            "site",
-            Some(&id),
-            None::<&()>,
-            Some(&serde_json::json!({ "valid_for_ms": expires_at - now })),
-        )
-        .await?;
-        let token = EnrollmentToken {
-            controller_addr: controller_addr.to_string(),
+            &site.id,
+            controller_addr,
             ca_fingerprint,
-            secret,
-        }
-        .encode();
+            now,
+            ttl_ms,
+        )
+        .await
+        .map_err(DomainError::from)?;
         out.push((
             site,
             IssuedToken {

@@ -397,11 +397,36 @@ pub async fn issue_enrollment_token(
     ca_fingerprint: [u8; 32],
     ttl_ms: i64,
 ) -> Result<String, SiteError> {
+    let mut tx = db.begin().await?;
+    let token = issue_enrollment_token_in(
+        &mut tx,
+        actor,
+        site_id,
+        &controller_addr,
+        ca_fingerprint,
+        now_ms(),
+        ttl_ms,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// [`issue_enrollment_token`] inside the caller's transaction (bulk provisioning).
+pub async fn issue_enrollment_token_in(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    site_id: &str,
+    controller_addr: &str,
+    ca_fingerprint: [u8; 32],
+    now: i64,
+    ttl_ms: i64,
+) -> Result<String, SiteError> {
     let secret: [u8; 32] = rand::random();
-    add_token(db, site_id, &secret, ttl_ms).await?;
+    add_token_in(conn, site_id, &secret, now, ttl_ms).await?;
     // The token itself never reaches the log: only that one was issued, and for how long.
-    audit::record_alone(
-        db,
+    audit::record(
+        conn,
         actor,
         "site.token",
         "site",
@@ -411,7 +436,7 @@ pub async fn issue_enrollment_token(
     )
     .await?;
     Ok(mikrobill_protocol::enroll::EnrollmentToken {
-        controller_addr,
+        controller_addr: controller_addr.to_string(),
         ca_fingerprint,
         secret,
     }

@@ -111,12 +111,18 @@ async fn enrollment(
             "the controller's edge address is not known yet",
         )
     })?;
-    Ok(Enrollment {
-        command: issued.command,
-        expires_at: issued.expires_at,
-        token: issued.token,
-        site,
-    })
+    Ok(Enrollment::new(site, issued))
+}
+
+impl Enrollment {
+    fn new(site: Site, issued: sites::IssuedToken) -> Enrollment {
+        Enrollment {
+            site,
+            token: issued.token,
+            expires_at: issued.expires_at,
+            command: issued.command,
+        }
+    }
 }
 
 /// Creates a site and returns its enrollment token and the technician's command.
@@ -207,12 +213,7 @@ async fn create_sites_bulk(
     .await?;
     let items: Vec<Enrollment> = created
         .into_iter()
-        .map(|(site, issued)| Enrollment {
-            site,
-            token: issued.token,
-            expires_at: issued.expires_at,
-            command: issued.command,
-        })
+        .map(|(site, issued)| Enrollment::new(site, issued))
         .collect();
     if q.format == Some(super::reports::Format::Csv) {
         let mut out = String::new();
