@@ -5,6 +5,18 @@
 use super::{Db, DbError};
 use sqlx::Row;
 
+/// Whether a data step is recorded, read without a transaction: every start and every CLI
+/// command asks, and on SQLite `db.begin()` takes the write lock (a step not recorded yet
+/// is checked again inside its transaction).
+async fn recorded(db: &Db, name: &str) -> Result<bool, DbError> {
+    let done: Option<String> =
+        sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&db.pool)
+            .await?;
+    Ok(done.is_some())
+}
+
 /// Runs every data step this binary knows that the database has not recorded yet.
 pub async fn run_pending(db: &Db) -> Result<(), DbError> {
     scrub_stored(db).await?;
@@ -27,6 +39,9 @@ fn month_of(day: i64, offset_min: i64) -> i64 {
 /// Adds up the days of `usage_daily` stored before `usage_monthly` existed into local months
 /// at the stored offset, in one transaction with its marker row, so it runs exactly once.
 async fn fill_usage_monthly(db: &Db) -> Result<(), DbError> {
+    if recorded(db, USAGE_MONTHLY_STEP).await? {
+        return Ok(());
+    }
     let mut tx = db.begin().await?;
     let done: Option<String> =
         sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1")
@@ -102,6 +117,9 @@ const REVENUE_DAILY_STEP: &str = "0019_revenue_daily";
 /// engines). One transaction: the summary is empty or complete, and the marker row commits
 /// with it, so the step runs exactly once.
 async fn fill_revenue_daily(db: &Db) -> Result<(), DbError> {
+    if recorded(db, REVENUE_DAILY_STEP).await? {
+        return Ok(());
+    }
     let mut tx = db.begin().await?;
     let done: Option<String> =
         sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1")
@@ -138,12 +156,7 @@ const SCRUB_STEP: &str = "0013_scrub_audit_secrets";
 /// migration creates the marker table and this step, run right after it, does the rewriting
 /// with [`crate::secrets::redact`]'s rule. It is idempotent: a crash half-way reruns it on the next start.
 async fn scrub_stored(db: &Db) -> Result<u64, DbError> {
-    let done: Option<String> =
-        sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1")
-            .bind(SCRUB_STEP)
-            .fetch_optional(&db.pool)
-            .await?;
-    if done.is_some() {
+    if recorded(db, SCRUB_STEP).await? {
         return Ok(0);
     }
     let mut rewritten = 0;
