@@ -78,6 +78,8 @@ pub enum RejectReason {
         /// The limit.
         limit: u32,
     },
+    /// A MAC-locked voucher asked for from another device than the one it is bound to.
+    MacLocked,
 }
 
 impl RejectReason {
@@ -93,6 +95,7 @@ impl RejectReason {
             RejectReason::DataExhausted => "data_exhausted",
             RejectReason::Suspended => "suspended",
             RejectReason::TooManySessions { .. } => "too_many_sessions",
+            RejectReason::MacLocked => "mac_locked",
         }
     }
 
@@ -113,6 +116,7 @@ impl RejectReason {
             RejectReason::TooManySessions { limit } => {
                 format!("Already logged in on {limit} device(s)")
             }
+            RejectReason::MacLocked => "This voucher is locked to another device".into(),
         }
     }
 }
@@ -376,6 +380,7 @@ mod tests {
             interim_interval_secs: Some(300),
             router_group: None,
             address_list: None,
+            mac_lock: false,
         }
     }
 
@@ -388,6 +393,8 @@ mod tests {
             activated_at_ms: None,
             used_time_secs: 0,
             used_bytes: 0,
+            sites: Vec::new(),
+            bound_mac: None,
         }
     }
 
