@@ -34,7 +34,8 @@ impl Account<'_> {
     }
 }
 
-/// What this agent has seen an account use, on top of what the controller reported.
+/// What an account has used: this site's table, and for a voucher the other sites' use as
+/// last synced on top of it (`fleet::usage`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// First use seen here (UTC ms).
@@ -173,8 +174,9 @@ pub fn decide(
         port_limit: plan.shared_users.max(1),
         ..Grant::default()
     };
-    // What the controller already accounted (all sites) or what we saw here, whichever is
-    // more: never less than either, so a quota cannot be reset by a stale cache.
+    // What the controller already accounted (all sites) or the fleet-wide use the caller
+    // worked out (`fleet::usage`), whichever is more: never less than either, so a quota
+    // cannot be reset by a stale cache.
     let (used_time, used_bytes, activated_at) = match account {
         Account::Voucher(v) => {
             match v.status {
