@@ -365,6 +365,7 @@ fn plan_input(
         router_group: None,
         address_list: None,
         isolation_profile: None,
+        mac_lock: false,
     };
     match kind {
         PlanKind::Pppoe => {

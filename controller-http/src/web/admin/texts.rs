@@ -592,8 +592,13 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     (
         "plan.shared_users",
-        "Perangkat bersamaan",
-        "Devices at once",
+        "Perangkat bersamaan (di semua lokasi)",
+        "Devices at once (across all sites)",
+    ),
+    (
+        "plan.mac_lock",
+        "Kunci voucher ke perangkat pertama (MAC) di semua lokasi",
+        "Lock each voucher to its first device (MAC) at every site",
     ),
     ("site.agent", "Versi agen", "Agent version"),
     ("site.outbox", "Antrean akunting", "Accounting queue"),
