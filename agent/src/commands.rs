@@ -156,6 +156,10 @@ impl Applier {
             Err(e) => tracing::error!(id, "stored command outcome unreadable, applying again: {e}"),
         }
         let span = tracing::info_span!("command", id, kind = command_kind(&envelope.command));
+        // The controller's delivery span is the parent: one trace from the API call on.
+        if let Some(parent) = &envelope.trace_parent {
+            mikrobill_telemetry::set_parent(&span, parent);
+        }
         let outcome = self.run(&envelope).instrument(span).await;
         if let Err(e) = self.store(id, &outcome).await {
             // Every command is safe to repeat; only the once-only guarantee is lost.

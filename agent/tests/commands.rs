@@ -300,6 +300,7 @@ impl Site {
             id: self.next_id,
             expires_at_ms: mikrobill_agent::now_ms() + valid_for.as_millis() as i64,
             command,
+            trace_parent: None,
         }
     }
 

@@ -126,8 +126,8 @@ pub async fn enqueue(
 ) -> Result<i64, DbError> {
     let now = now_ms();
     let row = sqlx::query(
-        "INSERT INTO commands (site_id, kind, command_json, subscription_id, status, created_by, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) RETURNING id",
+        "INSERT INTO commands (site_id, kind, command_json, subscription_id, status, created_by, created_at, expires_at, trace_parent) \
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $8) RETURNING id",
     )
     .bind(site_id)
     .bind(kind(command))
@@ -136,6 +136,8 @@ pub async fn enqueue(
     .bind(created_by)
     .bind(now)
     .bind(now + ttl_ms)
+    // The delivery and the agent's apply join the trace of what queued it.
+    .bind(mikrobill_telemetry::current_traceparent())
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
@@ -231,7 +233,7 @@ pub async fn head(db: &Db) -> Result<i64, DbError> {
 pub async fn next_pending(db: &Db, site_id: &str) -> Result<Option<CommandEnvelope>, DbError> {
     loop {
         let row = sqlx::query(
-            "SELECT id, command_json, expires_at FROM commands WHERE site_id = $1 AND status = 'pending' ORDER BY id LIMIT 1",
+            "SELECT id, command_json, expires_at, trace_parent FROM commands WHERE site_id = $1 AND status = 'pending' ORDER BY id LIMIT 1",
         )
         .bind(site_id)
         .fetch_optional(&db.pool)
@@ -254,6 +256,7 @@ pub async fn next_pending(db: &Db, site_id: &str) -> Result<Option<CommandEnvelo
             id: id as u64,
             expires_at_ms: expires_at,
             command,
+            trace_parent: row.try_get("trace_parent")?,
         }));
     }
 }

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
             crate::server::nul_guard::reject_nul,
         ))
         .layer(axum::middleware::from_fn(metrics::track))
+        .layer(axum::middleware::from_fn(crate::server::trace::http_span))
         .with_state(state)
 }
 

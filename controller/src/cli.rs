@@ -37,6 +37,10 @@ pub struct Cli {
     /// Log format: text or json.
     #[arg(long, global = true, env = "MIKROBILL_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Export traces over OTLP/HTTP to this collector (e.g. http://127.0.0.1:4318); off by
+    /// default, or from `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`.
+    #[arg(long, global = true, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -619,19 +623,6 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is not a byte count such as 500M or 2G"))
 }
 
-fn init_logging(format: &str) {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init()
-    } else {
-        builder.init()
-    }
-}
-
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -654,12 +645,26 @@ pub fn main() -> ExitCode {
         eprintln!("error: log format {log_format:?} is not one of: text, json");
         return ExitCode::from(2);
     }
-    init_logging(&log_format);
+    // Before the runtime: the trace exporter's HTTP client runs its own.
+    let telemetry = match mikrobill_telemetry::init(mikrobill_telemetry::Options {
+        service: "mikrobill-controller",
+        log_format,
+        otlp_endpoint: cli.otlp_endpoint.clone(),
+    }) {
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(run(cli, file)) {
+    let outcome = runtime.block_on(run(cli, file));
+    // Exports the spans still queued.
+    drop(telemetry);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -318,6 +318,38 @@ pub struct CommandEnvelope {
     pub expires_at_ms: i64,
     /// What to do.
     pub command: Command,
+    /// The W3C `traceparent` of the delivery, so the agent's apply joins its trace. Last, so
+    /// an older agent (which stops reading after `command`) takes the envelope unchanged;
+    /// [`CommandEnvelope::decode`] reads an older controller's envelope without it.
+    pub trace_parent: Option<String>,
+}
+
+/// The envelope as controllers before the trace context sent it.
+#[derive(Deserialize)]
+struct CommandEnvelopeUntraced {
+    id: u64,
+    expires_at_ms: i64,
+    command: Command,
+}
+
+impl CommandEnvelope {
+    /// Decodes a command frame's payload, with or without the trailing trace context.
+    pub fn decode(payload: &[u8]) -> Result<CommandEnvelope, postcard::Error> {
+        match postcard::from_bytes::<CommandEnvelope>(payload) {
+            Ok(envelope) => Ok(envelope),
+            // Only a payload that ends right after the command lacks the last field.
+            Err(postcard::Error::DeserializeUnexpectedEnd) => {
+                let old: CommandEnvelopeUntraced = postcard::from_bytes(payload)?;
+                Ok(CommandEnvelope {
+                    id: old.id,
+                    expires_at_ms: old.expires_at_ms,
+                    command: old.command,
+                    trace_parent: None,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// What happened to a command.
@@ -355,6 +387,47 @@ mod tests {
         agent_version: String,
         cursor: SyncCursor,
         something_new: Vec<u32>,
+    }
+
+    /// The envelope as the controllers before the trace context wrote it.
+    #[derive(Serialize)]
+    struct UntracedEnvelope {
+        id: u64,
+        expires_at_ms: i64,
+        command: Command,
+    }
+
+    #[test]
+    fn envelopes_with_and_without_the_trace_context_decode() {
+        let traced = CommandEnvelope {
+            id: 7,
+            expires_at_ms: 1_000,
+            command: Command::ResyncRouter,
+            trace_parent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+        };
+        let bytes = postcard::to_stdvec(&traced).unwrap();
+        assert_eq!(CommandEnvelope::decode(&bytes).unwrap(), traced);
+        // An older agent reads the fields it knows and leaves the trace context.
+        #[derive(Deserialize, PartialEq, Debug)]
+        struct OldAgentView {
+            id: u64,
+            expires_at_ms: i64,
+            command: Command,
+        }
+        let old: OldAgentView = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(old.command, Command::ResyncRouter);
+        // An older controller's envelope ends after the command.
+        let untraced = postcard::to_stdvec(&UntracedEnvelope {
+            id: 7,
+            expires_at_ms: 1_000,
+            command: Command::ResyncRouter,
+        })
+        .unwrap();
+        let decoded = CommandEnvelope::decode(&untraced).unwrap();
+        assert_eq!(decoded.trace_parent, None);
+        assert_eq!(decoded.id, 7);
+        // Garbage is still an error.
+        assert!(CommandEnvelope::decode(&[0xff, 0xff, 0xff]).is_err());
     }
 
     #[test]

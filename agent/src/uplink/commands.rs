@@ -3,8 +3,9 @@
 //! id with its stored outcome, and expired commands as `Expired`).
 
 use crate::commands::{Applier, command_kind};
+use mikrobill_protocol::frame::read_payload;
 use mikrobill_protocol::messages::CommandEnvelope;
-use mikrobill_protocol::{read_frame, write_frame};
+use mikrobill_protocol::write_frame;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,19 +24,22 @@ pub(super) async fn run(conn: &quinn::Connection, applier: &Arc<Applier>) -> Str
         // Applying goes on if the link drops meanwhile: the outcome is stored for the
         // redelivery.
         tokio::spawn(async move {
-            let envelope = match tokio::time::timeout(
-                READ_TIMEOUT,
-                read_frame::<_, CommandEnvelope>(&mut recv),
-            )
-            .await
-            {
-                Ok(Ok(Some(e))) => e,
+            let payload = match tokio::time::timeout(READ_TIMEOUT, read_payload(&mut recv)).await {
+                Ok(Ok(Some(p))) => p,
                 Ok(Err(e)) => {
                     tracing::warn!("malformed command from the controller: {e}");
                     let _ = send.reset(mikrobill_protocol::close_code::PROTOCOL_ERROR.into());
                     return;
                 }
                 _ => return,
+            };
+            let envelope = match CommandEnvelope::decode(&payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::warn!("malformed command from the controller: {e}");
+                    let _ = send.reset(mikrobill_protocol::close_code::PROTOCOL_ERROR.into());
+                    return;
+                }
             };
             let kind = command_kind(&envelope.command);
             let result = applier.apply(envelope).await;

@@ -272,7 +272,16 @@ async fn handle_batch<H: Handler>(
     let mut created = 0;
     for e in batch {
         let mut savepoint = (**tx).begin().await?;
-        match handler.handle(prepared, &mut savepoint, e).await {
+        let span = tracing::info_span!(
+            "event.handle",
+            consumer = handler.name(),
+            event.id = e.id,
+            event.kind = %e.kind
+        );
+        let handled =
+            tracing::Instrument::instrument(handler.handle(prepared, &mut savepoint, e), span)
+                .await;
+        match handled {
             Ok(n) => {
                 savepoint.commit().await?;
                 created += n;

@@ -89,7 +89,11 @@ pub async fn run_once(
             changed: 0,
         });
     }
-    let result = job.execute(db).await;
+    let span = tracing::info_span!("job", job = job.name(), changed = tracing::field::Empty);
+    let result = tracing::Instrument::instrument(job.execute(db), span.clone()).await;
+    if let Ok(n) = &result {
+        span.record("changed", n);
+    }
     let outcome = match &result {
         Ok(n) => format!("ok: {n} changed"),
         Err(e) => format!("failed: {e}"),

@@ -10,5 +10,6 @@ pub mod nul_guard;
 pub mod problem;
 pub mod rate_limit;
 pub mod state;
+pub mod trace;
 
 pub use state::AppState;

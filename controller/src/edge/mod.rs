@@ -166,7 +166,10 @@ async fn handle_incoming(ctx: Arc<EdgeContext>, incoming: quinn::Incoming) {
         .and_then(|d| d.protocol);
     match alpn.as_deref() {
         Some(p) if p == ALPN_ENROLL => enroll::handle(ctx, conn).await,
-        Some(p) if p == ALPN_SESSION => session::handle(ctx, conn).await,
+        Some(p) if p == ALPN_SESSION => {
+            let span = tracing::info_span!("edge.session", remote = %conn.remote_address());
+            tracing::Instrument::instrument(session::handle(ctx, conn), span).await
+        }
         _ => conn.close(
             mikrobill_protocol::close_code::PROTOCOL_ERROR.into(),
             b"unknown application protocol",

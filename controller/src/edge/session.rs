@@ -20,6 +20,7 @@ use rustls::pki_types::CertificateDer;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 const HELLO_TIMEOUT: Duration = Duration::from_secs(15);
 /// Records per sync message.
@@ -542,7 +543,25 @@ async fn deliver_commands(
                         envelope.command.min_version()
                     )))
                 } else {
-                    deliver_command(&ctx, &conn, &envelope).await
+                    // A child of what queued the command; the agent's apply a child of this.
+                    let span = tracing::info_span!(
+                        "command.deliver",
+                        site_id = %site_id,
+                        command.id = id,
+                        command.kind = mikrobill_core::commands::kind(&envelope.command),
+                    );
+                    if let Some(parent) = &envelope.trace_parent {
+                        mikrobill_telemetry::set_parent(&span, parent);
+                    }
+                    async {
+                        let envelope = CommandEnvelope {
+                            trace_parent: mikrobill_telemetry::current_traceparent(),
+                            ..envelope.clone()
+                        };
+                        deliver_command(&ctx, &conn, &envelope).await
+                    }
+                    .instrument(span)
+                    .await
                 };
                 match delivered {
                     Ok(outcome) => {
