@@ -95,12 +95,15 @@ impl Db {
         let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
         let pool = match backend {
             // WAL lets the admin CLI read and write while `serve` runs; the busy timeout makes
-            // concurrent writers wait instead of failing with SQLITE_BUSY.
+            // concurrent writers wait instead of failing with SQLITE_BUSY. It comes first:
+            // switching a new database to WAL needs its lock, and without a timeout a
+            // connection opened while another process (a CLI command, a starting `serve`)
+            // holds it fails at once with "database is locked".
             Backend::Sqlite => options
                 .max_connections(sqlite_pool_size())
                 .after_connect(|conn, _| {
                     Box::pin(async move {
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+                        conn.execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
                             .await?;
                         Ok(())
                     })
