@@ -18,6 +18,7 @@ use crate::radius::sessions::{OpenSession, Sessions};
 use crate::radius::{Clients, NasClient};
 use crate::reconnect::Reconnect;
 use crate::router::{self, Change, Mode, Owned, Router, RouterConfig, RouterError};
+use mikrobill_protocol::inventory::{EntryRef, TakeOver};
 use mikrobill_protocol::items::AccountStatus;
 use mikrobill_protocol::messages::{
     Command, CommandEnvelope, CommandOutcome, CommandResult, HotspotFile,
@@ -103,6 +104,8 @@ pub fn command_kind(command: &Command) -> &'static str {
         Command::ApplyPlan { .. } => "apply_plan",
         Command::ResyncRouter => "resync_router",
         Command::InstallHotspotPages { .. } => "install_hotspot_pages",
+        Command::ReadRouterAccounts => "read_router_accounts",
+        Command::TakeOverRouterAccounts { .. } => "take_over_router_accounts",
     }
 }
 
@@ -252,6 +255,18 @@ impl Applier {
                 Command::ResyncRouter => return self.resync_router(deadline).await,
                 Command::InstallHotspotPages { files } => {
                     return self.install_hotspot_pages(files, deadline).await;
+                }
+                Command::ReadRouterAccounts => {
+                    return self.read_router_accounts(envelope.id, deadline).await;
+                }
+                Command::TakeOverRouterAccounts {
+                    mode,
+                    hotspot_users,
+                    ppp_secrets,
+                } => {
+                    return self
+                        .take_over_router_accounts(*mode, hotspot_users, ppp_secrets, deadline)
+                        .await;
                 }
             }
             .map_or_else(CommandOutcome::Failed, |()| CommandOutcome::Applied)
@@ -438,6 +453,102 @@ impl Applier {
             }
             Err(e) => CommandOutcome::Failed(e),
         }
+    }
+
+    /// Reads the router's own accounts for an import; an answer too large for one frame
+    /// fails with the counts instead of breaking the command stream.
+    async fn read_router_accounts(&self, id: u64, deadline: Instant) -> CommandOutcome {
+        let Some(managed) = &self.router else {
+            return CommandOutcome::Unsupported("no router configured".into());
+        };
+        let accounts = match self
+            .on_router("reading the router's accounts", deadline, || {
+                router::read_accounts(&managed.router)
+            })
+            .await
+        {
+            Ok(accounts) => accounts,
+            Err(e) => return CommandOutcome::Failed(e),
+        };
+        let outcome = CommandOutcome::RouterAccounts(accounts);
+        let size = postcard::experimental::serialized_size(&CommandResult {
+            id,
+            outcome: outcome.clone(),
+        })
+        .unwrap_or(usize::MAX);
+        if size > mikrobill_protocol::MAX_FRAME_LEN {
+            let CommandOutcome::RouterAccounts(a) = outcome else {
+                unreachable!("built above")
+            };
+            return CommandOutcome::Failed(format!(
+                "the router's {} hotspot users and {} PPP secrets take {size} bytes, more than one answer carries ({} bytes)",
+                a.hotspot_users.len(),
+                a.ppp_secrets.len(),
+                mikrobill_protocol::MAX_FRAME_LEN
+            ));
+        }
+        outcome
+    }
+
+    /// Adopts (API mode) or retires (RADIUS mode) the router entries an import carried
+    /// over, once sync has brought their vouchers and accounts into the cache: adopted
+    /// entries are then reconciled, and retired logins answered by RADIUS, from the cache.
+    async fn take_over_router_accounts(
+        &self,
+        mode: TakeOver,
+        hotspot_users: &[EntryRef],
+        ppp_secrets: &[EntryRef],
+        deadline: Instant,
+    ) -> CommandOutcome {
+        let Some(managed) = &self.router else {
+            return CommandOutcome::Unsupported("no router configured".into());
+        };
+        match (mode, managed.config.mode) {
+            (TakeOver::Adopt, Mode::Radius) => {
+                return CommandOutcome::Failed(
+                    "the agent manages this router in RADIUS mode, where it keeps no hotspot users or PPP secrets: import with mode retire".into(),
+                );
+            }
+            (TakeOver::Retire, Mode::Api) => {
+                return CommandOutcome::Failed(
+                    "the agent manages this router in API mode, where logins are router entries: import with mode adopt".into(),
+                );
+            }
+            _ => {}
+        }
+        let cached = self
+            .wait_for_cache(deadline, "the imported vouchers and accounts", || {
+                for u in hotspot_users {
+                    if self.cache.voucher(&u.name)?.is_none() {
+                        return Ok(false);
+                    }
+                }
+                for s in ppp_secrets {
+                    if self.cache.user(&s.name)?.is_none() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })
+            .await;
+        if let Err(e) = cached {
+            return CommandOutcome::Failed(e);
+        }
+        let summary = match self
+            .on_router("taking over the router's accounts", deadline, || {
+                router::take_over(&managed.router, mode, hotspot_users, ppp_secrets)
+            })
+            .await
+        {
+            Ok(summary) => summary,
+            Err(e) => return CommandOutcome::Failed(e),
+        };
+        if mode == TakeOver::Adopt
+            && let Err(e) = self.reconcile(managed, deadline).await
+        {
+            return CommandOutcome::Failed(format!("{}; then {e}", summary.note(mode)));
+        }
+        CommandOutcome::AppliedWithNote(summary.note(mode))
     }
 
     async fn reconcile_api_mode(&self, deadline: Instant) -> Result<(), String> {

@@ -60,6 +60,8 @@ pub fn kind(c: &Command) -> &'static str {
         Command::ApplyPlan { .. } => "apply_plan",
         Command::ResyncRouter => "resync_router",
         Command::InstallHotspotPages { .. } => "install_hotspot_pages",
+        Command::ReadRouterAccounts => "read_router_accounts",
+        Command::TakeOverRouterAccounts { .. } => "take_over_router_accounts",
     }
 }
 
@@ -70,8 +72,8 @@ pub struct QueuedCommand {
     pub id: i64,
     /// Target site.
     pub site_id: String,
-    /// `disconnect`, `set_isolation`, `apply_plan`, `resync_router` or
-    /// `install_hotspot_pages`.
+    /// `disconnect`, `set_isolation`, `apply_plan`, `resync_router`,
+    /// `install_hotspot_pages`, `read_router_accounts` or `take_over_router_accounts`.
     pub kind: String,
     /// The command as the agent receives it: its name for a command without fields (e.g.
     /// `"ResyncRouter"`), else an object keyed by its name holding its fields.
@@ -204,6 +206,17 @@ pub async fn queue_manual(
 /// themselves are rendered from settings and would only bloat the log.
 fn audited(command: &Command) -> serde_json::Value {
     match command {
+        Command::TakeOverRouterAccounts {
+            mode,
+            hotspot_users,
+            ppp_secrets,
+        } => serde_json::json!({
+            "TakeOverRouterAccounts": {
+                "mode": mode,
+                "hotspot_users": hotspot_users.len(),
+                "ppp_secrets": ppp_secrets.len(),
+            }
+        }),
         Command::InstallHotspotPages { files } => serde_json::json!({
             "InstallHotspotPages": {
                 "files": files
@@ -276,6 +289,7 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
         CommandOutcome::Failed(m) => (CommandStatus::Failed, Some(m.as_str())),
         CommandOutcome::Expired => (CommandStatus::Expired, None),
         CommandOutcome::Unsupported(m) => (CommandStatus::Unsupported, Some(m.as_str())),
+        CommandOutcome::RouterAccounts(_) => (CommandStatus::Applied, None),
     };
     let mut tx = db.begin().await?;
     let first = sqlx::query("UPDATE commands SET status = $1, result = $2, completed_at = $3 WHERE id = $4 AND status = 'pending' RETURNING site_id, subscription_id, kind")
@@ -287,6 +301,10 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
         .await?
         .into_iter()
         .next();
+    if let (Some(row), CommandOutcome::RouterAccounts(accounts)) = (&first, outcome) {
+        let site_id: String = row.try_get("site_id")?;
+        crate::importer::inventory::store(&mut tx, id, &site_id, accounts).await?;
+    }
     if let Some(row) = first
         && matches!(status, CommandStatus::Failed | CommandStatus::Expired)
     {

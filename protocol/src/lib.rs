@@ -10,6 +10,7 @@
 pub mod accounting;
 pub mod enroll;
 pub mod frame;
+pub mod inventory;
 pub mod items;
 pub mod messages;
 
@@ -18,14 +19,17 @@ pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 /// The protocol version this build speaks. 2 added `AgentMessage::Router`, 3 certificate
 /// renewal (`AgentRequest::RenewCertificate`) and hotspot pages
 /// (`Command::InstallHotspotPages`, answered `CommandOutcome::AppliedWithNote`), and
-/// `SyncMessage::CaughtUp`.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// `SyncMessage::CaughtUp`, 4 the router import (`Command::ReadRouterAccounts`, answered
+/// `CommandOutcome::RouterAccounts`, and `Command::TakeOverRouterAccounts`).
+pub const PROTOCOL_VERSION: u16 = 4;
 /// The first version whose controllers understand `AgentMessage::Router`.
 pub const ROUTER_REPORT_VERSION: u16 = 2;
 /// The first version whose controllers renew agent certificates over the session.
 pub const CERT_RENEWAL_VERSION: u16 = 3;
 /// The first version whose agents take `SyncMessage::CaughtUp`.
 pub const SYNC_CAUGHT_UP_VERSION: u16 = 3;
+/// The first version whose agents read and take over a router's own accounts.
+pub const ROUTER_IMPORT_VERSION: u16 = 4;
 /// The oldest peer version this build still talks to.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 

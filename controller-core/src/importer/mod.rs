@@ -1,12 +1,18 @@
 //! Moving in from another billing system. `mysqldump` reads the rows of a MySQL dump without
-//! a MySQL server; `phpnuxbill` decides purely what PHPNuxBill's rows become; `apply` writes
-//! that in one transaction, remembering each source id in `import_sources` so a re-run is
-//! idempotent; `report` says what was created, already imported or skipped and why.
+//! a MySQL server; `phpnuxbill` decides purely what PHPNuxBill's rows become; `routeros`
+//! decides purely what a router's own hotspot users and PPP secrets (Mikhmon's vouchers)
+//! become, `inventory` keeps what an agent read from its router and `router` runs that
+//! import; `apply` writes a mapping in one transaction, remembering each source id in
+//! `import_sources` so a re-run is idempotent; `report` says what was created, already
+//! imported or skipped and why.
 
 pub mod apply;
+pub mod inventory;
 pub mod mysqldump;
 pub mod phpnuxbill;
 pub mod report;
+pub mod router;
+pub mod routeros;
 
 use crate::audit::Actor;
 use crate::db::Db;
@@ -62,6 +68,7 @@ pub async fn import_phpnuxbill(
             settings: &settings,
             now,
             dry_run: options.dry_run,
+            source: apply::SOURCE,
         },
         mapped,
     )
