@@ -2,10 +2,12 @@
 //! new plan to running sessions, re-sync the router). Commands are ordered by id per site,
 //! wait while the site is offline, are delivered at least once by the edge session and
 //! applied idempotently by the agent, which keys its results by id. A command past its
-//! deadline is reported expired, never sent.
+//! deadline is reported expired, never sent. A router read's answer (`RouterAccounts`) is
+//! kept in `router_inventories` for the router import.
 
 use crate::db::{Db, DbError, now_ms};
 use crate::error::{DomainError, DomainResult};
+use mikrobill_protocol::inventory::RouterAccounts;
 use mikrobill_protocol::messages::{Command, CommandEnvelope, CommandOutcome};
 use serde::Serialize;
 use sqlx::Row;
@@ -303,7 +305,7 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
         .next();
     if let (Some(row), CommandOutcome::RouterAccounts(accounts)) = (&first, outcome) {
         let site_id: String = row.try_get("site_id")?;
-        crate::importer::inventory::store(&mut tx, id, &site_id, accounts).await?;
+        store_router_accounts(&mut tx, id, &site_id, accounts).await?;
     }
     if let Some(row) = first
         && matches!(status, CommandStatus::Failed | CommandStatus::Expired)
@@ -339,6 +341,56 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Stores what a `ReadRouterAccounts` read inside the transaction that completes it, for the
+/// router import's dry run and apply to read the same entries.
+async fn store_router_accounts(
+    conn: &mut sqlx::AnyConnection,
+    command_id: i64,
+    site_id: &str,
+    accounts: &RouterAccounts,
+) -> Result<(), DbError> {
+    let json = serde_json::to_string(accounts).map_err(|e| {
+        DbError::Sqlx(sqlx::Error::Encode(
+            format!("router accounts of command {command_id}: {e}").into(),
+        ))
+    })?;
+    sqlx::query(
+        "INSERT INTO router_inventories (command_id, site_id, accounts, read_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (command_id) DO NOTHING",
+    )
+    .bind(command_id)
+    .bind(site_id)
+    .bind(json)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// What the `ReadRouterAccounts` command `command_id` of `site_id` read; `None` while its
+/// agent has not answered (or when it failed).
+pub async fn router_accounts(
+    conn: &mut sqlx::AnyConnection,
+    command_id: i64,
+    site_id: &str,
+) -> DomainResult<Option<RouterAccounts>> {
+    let row = sqlx::query(
+        "SELECT accounts FROM router_inventories WHERE command_id = $1 AND site_id = $2",
+    )
+    .bind(command_id)
+    .bind(site_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let json: String = row.try_get("accounts")?;
+    let accounts = serde_json::from_str(&json).map_err(|e| {
+        DomainError::Db(DbError::Sqlx(sqlx::Error::Decode(
+            format!("stored router accounts of command {command_id}: {e}").into(),
+        )))
+    })?;
+    Ok(Some(accounts))
 }
 
 /// One command.

@@ -1,13 +1,11 @@
 //! Moving in from another billing system. `mysqldump` reads the rows of a MySQL dump without
 //! a MySQL server; `phpnuxbill` decides purely what PHPNuxBill's rows become; `routeros`
 //! decides purely what a router's own hotspot users and PPP secrets (Mikhmon's vouchers)
-//! become, `inventory` keeps what an agent read from its router and `router` runs that
-//! import; `apply` writes a mapping in one transaction, remembering each source id in
+//! become, and `router` runs that import from what an agent read (kept with its command); `apply` writes a mapping in one transaction, remembering each source id in
 //! `import_sources` so a re-run is idempotent; `report` says what was created, already
 //! imported or skipped and why.
 
 pub mod apply;
-pub mod inventory;
 pub mod mysqldump;
 pub mod phpnuxbill;
 pub mod report;

@@ -1,6 +1,6 @@
 //! The import of a site's router, in two steps because only its agent can read the router:
 //! `start` queues `ReadRouterAccounts`, whose answer the command's completion stores
-//! (`inventory`); `show` maps what was read and reports it as a dry run; `apply` writes it
+//! (`commands::router_accounts`); `show` maps what was read and reports it as a dry run; `apply` writes it
 //! in one transaction and queues, in that same transaction, the take-over of the imported
 //! router entries (adopt: the agent owns them, API mode; retire: their local entries go so
 //! RADIUS answers, never while they are online).
@@ -113,7 +113,7 @@ async fn run(
     let read = read_command(db, site_id, id).await?;
     let settings = crate::settings::billing(db).await?;
     let mut tx = db.begin().await?;
-    let Some((accounts, _read_at)) = super::inventory::load(&mut tx, id, site_id).await? else {
+    let Some(accounts) = commands::router_accounts(&mut tx, id, site_id).await? else {
         tx.rollback().await?;
         if mode.is_some() {
             return Err(DomainError::conflict(

@@ -215,7 +215,7 @@ fn short_bytes(b: u64) -> String {
         ("M", 1 << 20),
         ("k", 1 << 10),
     ] {
-        if b >= len && b % len == 0 {
+        if b >= len && b.is_multiple_of(len) {
             return format!("{}{unit}", b / len);
         }
     }
@@ -520,5 +520,209 @@ fn map_ppp(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
                 isolation_profile: None,
             },
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mikrobill_protocol::inventory::PppProfileEntry;
+    use proptest::prelude::*;
+
+    const NOW: i64 = 1_796_000_000_000;
+
+    fn opts() -> Options {
+        Options {
+            now: NOW,
+            site_id: "site-1".into(),
+            utc_offset_minutes: 420,
+            currency_exponent: 0,
+        }
+    }
+
+    fn user(id: &str, name: &str, limit: &str, uptime: &str) -> HotspotUserEntry {
+        HotspotUserEntry {
+            id: id.into(),
+            name: name.into(),
+            password: Some(name.into()),
+            profile: Some("3jam".into()),
+            limit_uptime: Some(limit.into()),
+            uptime: Some(uptime.into()),
+            bytes_in: Some("100".into()),
+            bytes_out: Some("200".into()),
+            comment: Some("vc-123-08.12.26-".into()),
+            disabled: Some("false".into()),
+            ..HotspotUserEntry::default()
+        }
+    }
+
+    fn router() -> RouterAccounts {
+        RouterAccounts {
+            hotspot_profiles: vec![HotspotProfileEntry {
+                id: "*1".into(),
+                name: "3jam".into(),
+                rate_limit: Some("1M/2M".into()),
+                shared_users: Some("2".into()),
+                session_timeout: None,
+                on_login: Some(":put (\",rem,5000,1d,5000,,Disable,\"); {}".into()),
+            }],
+            hotspot_users: vec![
+                user("*1", "aa1", "3h", "1h"),
+                user("*2", "aa2", "3h", "0s"),
+                user("*3", "aa3", "5h", "0s"),
+                user("*4", "aa4", "abc", "0s"),
+                user("*5", "aa5", "3h", "3h"),
+            ],
+            ppp_profiles: vec![PppProfileEntry {
+                id: "*7".into(),
+                name: "10M".into(),
+                rate_limit: Some("5M/10M".into()),
+                ..PppProfileEntry::default()
+            }],
+            ppp_secrets: vec![PppSecretEntry {
+                id: "*9".into(),
+                name: "budi".into(),
+                password: Some("rahasia".into()),
+                service: Some("pppoe".into()),
+                profile: Some("10M".into()),
+                remote_address: Some("10.1.1.9".into()),
+                disabled: None,
+                comment: Some("Pak Budi".into()),
+            }],
+            hotspot_active: vec![],
+            ppp_active: vec![],
+        }
+    }
+
+    fn skipped<'a>(m: &'a Mapped, name: &str) -> (&'a Option<String>, &'a str) {
+        let e = m
+            .skipped
+            .iter()
+            .find(|e| e.source.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{name} not skipped"));
+        match &e.outcome {
+            Outcome::Skipped { field, reason } => (field, reason),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn durations_as_routeros_writes_them() {
+        assert_eq!(parse_duration("3h"), Some(10_800));
+        assert_eq!(parse_duration("1d2h30m"), Some(95_400));
+        assert_eq!(parse_duration("1w"), Some(604_800));
+        assert_eq!(parse_duration("00:30:00"), Some(1_800));
+        assert_eq!(parse_duration("1d00:00:10"), Some(86_410));
+        assert_eq!(parse_duration("0s"), Some(0));
+        for bad in ["abc", "", "3", "h", "1x", "00:61:00", "1:2"] {
+            assert_eq!(parse_duration(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_bytes("1073741824"), Some(1 << 30));
+        assert_eq!(parse_bytes("1G"), Some(1 << 30));
+        assert_eq!(parse_bytes("500M"), Some(500 << 20));
+        assert_eq!(parse_bytes("1.5G"), None);
+        assert_eq!(parse_bytes("abc"), None);
+    }
+
+    #[test]
+    fn mikhmon_keeps_price_and_validity_in_on_login() {
+        let on_login = ":put (\",rem,5000,1d,6000,,Disable,\"); {:local date}";
+        assert_eq!(mikhmon_terms(on_login, 0), (Some(5000), Some(86_400)));
+        assert_eq!(mikhmon_terms("{:log info x}", 0), (None, None));
+        assert_eq!(mikhmon_terms(":put (\",ntf,0,,0,,,\")", 0), (None, None));
+    }
+
+    #[test]
+    fn vouchers_carry_their_use_and_plans_follow_the_limits() {
+        let m = map(&router(), &opts());
+        // 3h and 5h users of one profile: two plans named by their limits.
+        let names: Vec<&str> = m.plans.iter().map(|p| p.input.name.as_str()).collect();
+        assert_eq!(names, ["3jam 3h", "3jam 5h", "10M"]);
+        let plan = &m.plans[0].input;
+        assert_eq!(plan.kind, PlanKind::Hotspot);
+        assert_eq!(plan.time_limit_secs, Some(10_800));
+        assert_eq!(plan.price, 5000);
+        assert_eq!(plan.validity_secs, Some(86_400));
+        assert_eq!(plan.shared_users, Some(2));
+        assert_eq!(plan.rate_limit.as_deref(), Some("1M/2M"));
+        let used = m.vouchers.iter().find(|v| v.code == "aa1").unwrap();
+        assert_eq!(used.kind, Kind::ActiveVoucher);
+        assert_eq!(used.used, Some((3600, 300)));
+        assert_eq!(used.activated_at, Some(NOW));
+        assert_eq!(used.password, None, "the code is the password");
+        assert_eq!(used.plan, m.plans[0].source.id);
+        assert_eq!(used.site, SiteRef::Id("site-1".into()));
+        let fresh = m.vouchers.iter().find(|v| v.code == "aa2").unwrap();
+        assert_eq!(fresh.kind, Kind::ActiveVoucher, "bytes were used");
+        assert_eq!(
+            skipped(&m, "aa4"),
+            (
+                &Some("limit-uptime".to_string()),
+                "\"abc\" is not a RouterOS duration"
+            )
+        );
+        assert_eq!(skipped(&m, "aa5").0.as_deref(), Some("uptime"));
+        assert_eq!(m.vouchers.len(), 3);
+    }
+
+    #[test]
+    fn secrets_become_customers_billed_from_next_month() {
+        let m = map(&router(), &opts());
+        assert_eq!(m.customers[0].input.name, "Pak Budi");
+        let s = &m.subscriptions[0];
+        assert_eq!(s.username, "budi");
+        assert_eq!(s.plan, "*7");
+        assert_eq!(s.static_ip.as_deref(), Some("10.1.1.9"));
+        assert_eq!(s.bill_from.day(), 1);
+        assert!(s.bill_from > s.start_date);
+        assert_eq!(m.plans[2].input.kind, PlanKind::Pppoe);
+        assert_eq!(m.plans[2].input.rate_limit.as_deref(), Some("5M/10M"));
+
+        let mut r = router();
+        r.ppp_secrets[0].service = Some("l2tp".into());
+        r.ppp_secrets.push(PppSecretEntry {
+            id: "*A".into(),
+            name: "off".into(),
+            password: Some("x".into()),
+            disabled: Some("true".into()),
+            ..PppSecretEntry::default()
+        });
+        let m = map(&r, &opts());
+        assert!(m.subscriptions.is_empty());
+        assert_eq!(skipped(&m, "budi").0.as_deref(), Some("service"));
+        assert_eq!(skipped(&m, "off").0.as_deref(), Some("disabled"));
+        assert!(m.plans.iter().all(|p| p.input.kind == PlanKind::Hotspot));
+    }
+
+    #[test]
+    fn entries_mikrobill_made_are_not_imported_again() {
+        let mut r = router();
+        r.hotspot_users[0].comment = Some("mikrobill:voucher".into());
+        let m = map(&r, &opts());
+        assert_eq!(skipped(&m, "aa1").0.as_deref(), Some("comment"));
+    }
+
+    proptest! {
+        #[test]
+        fn written_durations_read_back(secs in 0u64..10_000_000_000) {
+            let written = short_duration(secs);
+            let expected = if secs == 0 { None } else { Some(secs) };
+            prop_assert_eq!(parse_duration(&written), expected);
+        }
+
+        #[test]
+        fn written_byte_counts_read_back(b in 1u64..(1 << 50)) {
+            prop_assert_eq!(parse_bytes(&short_bytes(b)), Some(b));
+        }
+
+        #[test]
+        fn mapping_never_panics(limit in "\\PC{0,12}", uptime in "\\PC{0,12}", bytes in "\\PC{0,12}") {
+            let mut r = router();
+            r.hotspot_users[0].limit_uptime = Some(limit);
+            r.hotspot_users[0].uptime = Some(uptime);
+            r.hotspot_users[0].bytes_in = Some(bytes);
+            let m = map(&r, &opts());
+            prop_assert_eq!(m.vouchers.len() + m.skipped.len(), 5);
+        }
     }
 }

@@ -38,6 +38,12 @@ fn require_import(caller: &Caller) -> Result<(), Problem> {
     Ok(())
 }
 
+/// An import's id (its read command's) from the path: anything else names no import.
+fn parse_import_id(id: &str) -> Result<i64, Problem> {
+    id.parse()
+        .map_err(|_| Problem::not_found(format!("no router import {id:?}")))
+}
+
 /// Queues the read of the site's router accounts (hotspot user profiles and users, PPP
 /// profiles and secrets, who is online) by its agent; the answer's id is the import's.
 #[utoipa::path(post, path = "/sites/{id}/router-import", tag = "imports", security(("bearer" = [])),
@@ -62,9 +68,10 @@ async fn start_router_import(
 async fn show_router_import(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, import_id)): Path<(String, i64)>,
+    Path((id, import_id)): Path<(String, String)>,
 ) -> ApiResult<Json<RouterImport>> {
     require_import(&caller)?;
+    let import_id = parse_import_id(&import_id)?;
     let shown = router::show(&state.db, &caller.actor(), &id, import_id, now_ms()).await?;
     Ok(Json(shown))
 }
@@ -86,10 +93,11 @@ pub struct ApplyQuery {
 async fn apply_router_import(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, import_id)): Path<(String, i64)>,
+    Path((id, import_id)): Path<(String, String)>,
     Query(q): Query<ApplyQuery>,
 ) -> ApiResult<Json<RouterImport>> {
     require_import(&caller)?;
+    let import_id = parse_import_id(&import_id)?;
     let mode = router::parse_mode(&q.mode)?;
     let applied = router::apply(&state.db, &caller.actor(), &id, import_id, mode, now_ms()).await?;
     Ok(Json(applied))
