@@ -10,8 +10,9 @@ use mikrobill_agent::radius::{Clients, NasClient, RadiusConfig};
 use mikrobill_agent::router::{Mode, RouterConfig, Secret};
 use mikrobill_agent::{Agent, AgentOptions};
 use mikrobill_fake_routeros::{FakeRouter, FakeRouterConfig};
-use mikrobill_tests::http::Api;
+use mikrobill_tests::http::{ADMIN_PASSWORD, Api};
 use mikrobill_tests::radius::{SECRET, radclient};
+use mikrobill_tests::web::WebClient;
 use mikrobill_tests::{Backend, Scenario, agents, eventually};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -444,14 +445,45 @@ async fn an_api_mode_agent_adopts_the_router_entries(backend: Backend) {
     )
     .await;
 
-    let (id, _) = read(admin, &site_id).await;
-    let applied = admin
-        .post(
-            &format!("/api/v1/sites/{site_id}/router-import/{id}/apply?mode=adopt"),
-            &json!({}),
-        )
+    // Through the admin UI: the site page's button reads the router, the import's page
+    // shows the dry run with the bad entry's field, and its form applies it.
+    let mut web = WebClient::login(s.ctl.api_addr, "admin", ADMIN_PASSWORD).await;
+    let site_page = format!("/sites/{site_id}");
+    let res = web
+        .post_form(&site_page, &format!("{site_page}/router-import"), &[])
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    let page = res.header("location").unwrap().to_string();
+    let id: i64 = page.rsplit('/').next().unwrap().parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let html = loop {
+        let res = web.get(&page).await;
+        assert_eq!(res.status, 200);
+        if res.text.contains("/apply") {
+            break res.text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no dry run: {}",
+            res.text
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        html.contains("badlim") && html.contains("limit-uptime"),
+        "{html}"
+    );
+    let res = web
+        .post_form(&page, &format!("{page}/apply"), &[("mode", "adopt")])
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert_eq!(res.header("location"), Some(site_page.as_str()));
+    let newest = admin
+        .get(&format!("/api/v1/commands?site_id={site_id}"))
         .await
         .expect(200);
+    let applied = json!({"take_over": newest["items"][0]});
+    assert_eq!(applied["take_over"]["kind"], "take_over_router_accounts");
     let done = take_over_done(admin, &applied).await;
     assert_eq!(done["status"], "applied", "{done}");
     assert!(
