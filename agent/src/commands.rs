@@ -39,6 +39,8 @@ const KEEP_RESULTS_MS: i64 = 7 * 24 * 3600 * 1000;
 const PRUNE_EVERY_MS: i64 = 3600 * 1000;
 /// Longest pause between attempts to reach the router.
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How long a take-over waits for sync to bring the imported logins into the cache.
+const TAKE_OVER_CACHE_WAIT: Duration = Duration::from_secs(15);
 /// Lets the steps report their own error at the deadline before the backstop fires.
 const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
@@ -516,31 +518,54 @@ impl Applier {
             }
             _ => {}
         }
-        let cached = self
-            .wait_for_cache(deadline, "the imported vouchers and accounts", || {
-                for u in hotspot_users {
-                    if self.cache.voucher(&u.name)?.is_none() {
-                        return Ok(false);
-                    }
+        let in_cache = |users: &[EntryRef], secrets: &[EntryRef]| {
+            let mut missing = Vec::new();
+            for u in users {
+                if self.cache.voucher(&u.name)?.is_none() {
+                    missing.push(u.name.clone());
                 }
-                for s in ppp_secrets {
-                    if self.cache.user(&s.name)?.is_none() {
-                        return Ok(false);
-                    }
+            }
+            for s in secrets {
+                if self.cache.user(&s.name)?.is_none() {
+                    missing.push(s.name.clone());
                 }
-                Ok(true)
+            }
+            Ok::<_, crate::cache::CacheError>(missing)
+        };
+        // Sync brings the import's changes within moments; one that never comes (a voucher
+        // revoked since) must not hold the site's command queue until the deadline.
+        // Half the time left at most: the router steps need the rest.
+        let now = Instant::now();
+        let wait_until =
+            now + TAKE_OVER_CACHE_WAIT.min(deadline.saturating_duration_since(now) / 2);
+        let _ = self
+            .wait_for_cache(wait_until, "the imported vouchers and accounts", || {
+                Ok(in_cache(hotspot_users, ppp_secrets)?.is_empty())
             })
             .await;
-        if let Err(e) = cached {
-            return CommandOutcome::Failed(e);
-        }
+        let missing = match in_cache(hotspot_users, ppp_secrets) {
+            Ok(missing) => missing,
+            Err(e) => return CommandOutcome::Failed(format!("cannot read the cache: {e}")),
+        };
+        // Entries whose login the agent cannot answer stay on the router as they are.
+        let keep = |entries: &[EntryRef]| -> Vec<EntryRef> {
+            entries
+                .iter()
+                .filter(|e| !missing.contains(&e.name))
+                .cloned()
+                .collect()
+        };
+        let (hotspot_users, ppp_secrets) = (keep(hotspot_users), keep(ppp_secrets));
         let summary = match self
             .on_router("taking over the router's accounts", deadline, || {
-                router::take_over(&managed.router, mode, hotspot_users, ppp_secrets)
+                router::take_over(&managed.router, mode, &hotspot_users, &ppp_secrets)
             })
             .await
         {
-            Ok(summary) => summary,
+            Ok(mut summary) => {
+                summary.not_cached = missing;
+                summary
+            }
             Err(e) => return CommandOutcome::Failed(e),
         };
         if mode == TakeOver::Adopt

@@ -118,6 +118,8 @@ pub struct TakeOverSummary {
     pub online: Vec<String>,
     /// Entries no longer on the router under that id and name (removed or renamed since).
     pub gone: usize,
+    /// Logins not in the agent's cache (revoked or deleted since the import): left alone.
+    pub not_cached: Vec<String>,
 }
 
 impl TakeOverSummary {
@@ -132,6 +134,13 @@ impl TakeOverSummary {
                 "; {} left on the router because they are online ({}): run the import again once they are offline",
                 self.online.len(),
                 self.online.join(", ")
+            ));
+        }
+        if !self.not_cached.is_empty() {
+            note.push_str(&format!(
+                "; {} left on the router because MikroBill no longer has them ({})",
+                self.not_cached.len(),
+                self.not_cached.join(", ")
             ));
         }
         if self.gone > 0 {
