@@ -82,7 +82,8 @@ async fn show_router_import(
 pub struct ApplyQuery {
     /// `adopt`: the agent owns the router entries from now on (API mode); `retire`: the
     /// local entries of logins that are not online are removed so RADIUS answers them.
-    pub mode: String,
+    /// Required (optional here only so a caller without the role is told 403 first).
+    pub mode: Option<String>,
 }
 
 /// Imports what the read found in one transaction and queues the adoption or retirement
@@ -98,7 +99,10 @@ async fn apply_router_import(
 ) -> ApiResult<Json<RouterImport>> {
     require_import(&caller)?;
     let import_id = parse_import_id(&import_id)?;
-    let mode = router::parse_mode(&q.mode)?;
+    let mode = match q.mode.as_deref() {
+        Some(m) => router::parse_mode(m)?,
+        None => return Err(Problem::invalid("mode", "is required: adopt or retire")),
+    };
     let applied = router::apply(&state.db, &caller.actor(), &id, import_id, mode, now_ms()).await?;
     Ok(Json(applied))
 }
