@@ -133,14 +133,14 @@ impl TakeOverSummary {
             note.push_str(&format!(
                 "; {} left on the router because they are online ({}): run the import again once they are offline",
                 self.online.len(),
-                self.online.join(", ")
+                some_names(&self.online)
             ));
         }
         if !self.not_cached.is_empty() {
             note.push_str(&format!(
                 "; {} left on the router because MikroBill no longer has them ({})",
                 self.not_cached.len(),
-                self.not_cached.join(", ")
+                some_names(&self.not_cached)
             ));
         }
         if self.gone > 0 {
@@ -148,6 +148,21 @@ impl TakeOverSummary {
         }
         note
     }
+}
+
+/// The first few names of a list, so a note stays readable with thousands online.
+fn some_names(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut out = names
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        out.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    out
 }
 
 /// Adopts or retires the named entries of one menu; rows whose id no longer carries the
@@ -226,4 +241,32 @@ pub async fn take_over(
     )
     .await?;
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_note_names_a_few_and_counts_the_rest() {
+        let summary = TakeOverSummary {
+            done: 3,
+            online: (0..25).map(|i| format!("u{i}")).collect(),
+            gone: 1,
+            not_cached: vec!["x".into()],
+        };
+        let note = summary.note(TakeOver::Retire);
+        assert!(
+            note.starts_with("3 router entries retired in favour of RADIUS; 25 left"),
+            "{note}"
+        );
+        assert!(note.contains("u19 and 5 more"), "{note}");
+        assert!(!note.contains("u20,"), "{note}");
+        assert!(note.contains("1 no longer on the router as read"), "{note}");
+        assert!(
+            summary
+                .note(TakeOver::Adopt)
+                .starts_with("3 router entries adopted")
+        );
+    }
 }
