@@ -111,6 +111,32 @@ pub fn command_kind(command: &Command) -> &'static str {
     }
 }
 
+/// The answer to a router read: the accounts, or a failure with their counts when they
+/// would not fit one frame (the command stream carries exactly one).
+fn answer_fitting_one_frame(
+    id: u64,
+    accounts: mikrobill_protocol::inventory::RouterAccounts,
+) -> CommandOutcome {
+    let outcome = CommandOutcome::RouterAccounts(accounts);
+    let size = postcard::experimental::serialized_size(&CommandResult {
+        id,
+        outcome: outcome.clone(),
+    })
+    .unwrap_or(usize::MAX);
+    if size <= mikrobill_protocol::MAX_FRAME_LEN {
+        return outcome;
+    }
+    let CommandOutcome::RouterAccounts(a) = outcome else {
+        unreachable!("built above")
+    };
+    CommandOutcome::Failed(format!(
+        "the router's {} hotspot users and {} PPP secrets take {size} bytes, more than one answer carries ({} bytes)",
+        a.hotspot_users.len(),
+        a.ppp_secrets.len(),
+        mikrobill_protocol::MAX_FRAME_LEN
+    ))
+}
+
 /// Errors worth another attempt: the router may come back before the deadline.
 fn retryable(e: &RouterError) -> bool {
     e.is_connection_failure() || matches!(e, RouterError::Unavailable(_))
@@ -472,24 +498,7 @@ impl Applier {
             Ok(accounts) => accounts,
             Err(e) => return CommandOutcome::Failed(e),
         };
-        let outcome = CommandOutcome::RouterAccounts(accounts);
-        let size = postcard::experimental::serialized_size(&CommandResult {
-            id,
-            outcome: outcome.clone(),
-        })
-        .unwrap_or(usize::MAX);
-        if size > mikrobill_protocol::MAX_FRAME_LEN {
-            let CommandOutcome::RouterAccounts(a) = outcome else {
-                unreachable!("built above")
-            };
-            return CommandOutcome::Failed(format!(
-                "the router's {} hotspot users and {} PPP secrets take {size} bytes, more than one answer carries ({} bytes)",
-                a.hotspot_users.len(),
-                a.ppp_secrets.len(),
-                mikrobill_protocol::MAX_FRAME_LEN
-            ));
-        }
-        outcome
+        answer_fitting_one_frame(id, accounts)
     }
 
     /// Adopts (API mode) or retires (RADIUS mode) the router entries an import carried
@@ -832,6 +841,35 @@ mod tests {
         }));
         assert!(!retryable(&RouterError::Stopped));
         assert!(!retryable(&RouterError::Config("no secret".into())));
+    }
+
+    #[test]
+    fn a_read_too_large_for_one_frame_fails_with_its_counts() {
+        use mikrobill_protocol::inventory::{HotspotUserEntry, RouterAccounts};
+        let user = |i: usize| HotspotUserEntry {
+            id: format!("*{i:X}"),
+            name: format!("vc{i}"),
+            comment: Some("x".repeat(1000)),
+            ..HotspotUserEntry::default()
+        };
+        let small = RouterAccounts {
+            hotspot_users: (0..10).map(user).collect(),
+            ..RouterAccounts::default()
+        };
+        assert!(matches!(
+            answer_fitting_one_frame(1, small),
+            CommandOutcome::RouterAccounts(_)
+        ));
+        let huge = RouterAccounts {
+            hotspot_users: (0..5000).map(user).collect(),
+            ..RouterAccounts::default()
+        };
+        match answer_fitting_one_frame(1, huge) {
+            CommandOutcome::Failed(m) => {
+                assert!(m.contains("5000 hotspot users"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
