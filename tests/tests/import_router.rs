@@ -421,6 +421,29 @@ async fn mikhmon_vouchers_and_ppp_secrets_move_to_radius(backend: Backend) {
     let vouchers = admin.get("/api/v1/vouchers").await.expect(200);
     assert_eq!(vouchers["items"].as_array().unwrap().len(), 3);
 
+    // The CLI does the same through the running controller: a dry run of what is left on
+    // the router (sari online, the entries it skips) finds nothing new.
+    let out = tokio::task::block_in_place(|| {
+        s.ctl
+            .cli(&["import", "router", "--site", "Warung Mikhmon", "--dry-run"])
+    });
+    assert!(out.contains("Dry run: nothing was written."), "{out}");
+    assert!(
+        out.contains("subscription    would create 0, 1 already imported, 1 skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains("(\"badlim\", field limit-uptime): \"abc\" is not a RouterOS duration"),
+        "{out}"
+    );
+    let refused = s
+        .ctl
+        .cli_output(&["import", "router", "--site", "Warung Mikhmon"]);
+    assert!(
+        !refused.status.success(),
+        "a mode is required without --dry-run"
+    );
+
     agent.shutdown().await;
     router.stop().await;
     s.finish().await;
