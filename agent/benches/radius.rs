@@ -628,6 +628,7 @@ fn plan() -> Plan {
         interim_interval_secs: Some(300),
         router_group: None,
         address_list: None,
+        mac_lock: false,
     }
 }
 
@@ -641,7 +642,7 @@ fn start_agent(users: &Users, scratch: &Path) -> anyhow::Result<AgentSide> {
         .path(dir.path().join("db"))
         .cache_capacity(mikrobill_agent::CACHE_CAPACITY_BYTES)
         .open()?;
-    let cache = Arc::new(Cache::open(&db)?);
+    let cache = Arc::new(Cache::open(&db, "bench-site")?);
     let activated = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -673,6 +674,8 @@ fn start_agent(users: &Users, scratch: &Path) -> anyhow::Result<AgentSide> {
                         activated_at_ms: Some(activated),
                         used_time_secs: 0,
                         used_bytes: 0,
+                        sites: Vec::new(),
+                        bound_mac: None,
                     })
                 })
                 .collect();

@@ -4,9 +4,8 @@
 //! Every sync message is applied in one sled transaction together with the cursor, then
 //! flushed, so after a crash the cache and its cursor always agree.
 
-use mikrobill_protocol::items::{Item, ItemKey, Plan, User, Voucher};
+use mikrobill_protocol::items::{Item, ItemKey, Plan, Stored, User, Voucher};
 use mikrobill_protocol::messages::{ChangeOp, SyncCursor, SyncMessage};
-use serde::de::DeserializeOwned;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::collections::HashSet;
@@ -46,6 +45,9 @@ struct SnapshotInProgress {
 
 /// The synced records.
 pub struct Cache {
+    /// The site this cache serves: its share of a voucher's fleet use is the one local
+    /// records may stand in for (`radius::fleet`).
+    site_id: String,
     db: sled::Db,
     plans: sled::Tree,
     vouchers: sled::Tree,
@@ -74,29 +76,35 @@ fn encode(item: &Item) -> Vec<u8> {
     .expect("items always encode")
 }
 
-fn get<T: DeserializeOwned>(tree: &sled::Tree, key: &str) -> Result<Option<T>, CacheError> {
+fn get<T: Stored>(tree: &sled::Tree, key: &str) -> Result<Option<T>, CacheError> {
     match tree.get(key.as_bytes())? {
-        Some(bytes) => Ok(Some(postcard::from_bytes(&bytes)?)),
+        Some(bytes) => Ok(Some(T::decode_stored(&bytes)?)),
         None => Ok(None),
     }
 }
 
-fn all<T: DeserializeOwned>(tree: &sled::Tree) -> Result<Vec<T>, CacheError> {
+fn all<T: Stored>(tree: &sled::Tree) -> Result<Vec<T>, CacheError> {
     tree.iter()
         .values()
-        .map(|bytes| Ok(postcard::from_bytes(&bytes?)?))
+        .map(|bytes| Ok(T::decode_stored(&bytes?)?))
         .collect()
 }
 
 impl Cache {
-    /// Opens the cache trees in `db`.
-    pub fn open(db: &sled::Db) -> Result<Cache, CacheError> {
+    /// The site this cache serves.
+    pub fn site_id(&self) -> &str {
+        &self.site_id
+    }
+
+    /// Opens the cache trees in `db` for `site_id`.
+    pub fn open(db: &sled::Db, site_id: &str) -> Result<Cache, CacheError> {
         let plans = db.open_tree("plans")?;
         let vouchers = db.open_tree("vouchers")?;
         let users = db.open_tree("users")?;
         // Counted once here (a walk of each tree); transactions keep the counts after that.
         let counts = [&plans, &vouchers, &users].map(|t| AtomicU64::new(t.len() as u64));
         Ok(Cache {
+            site_id: site_id.to_string(),
             db: db.clone(),
             plans,
             vouchers,
@@ -328,6 +336,8 @@ mod tests {
             activated_at_ms: None,
             used_time_secs: 0,
             used_bytes: 0,
+            sites: Vec::new(),
+            bound_mac: None,
         })
     }
 
@@ -338,7 +348,7 @@ mod tests {
             .cache_capacity(1 << 20)
             .open()
             .unwrap();
-        (dir, Cache::open(&db).unwrap())
+        (dir, Cache::open(&db, "site").unwrap())
     }
 
     #[tokio::test]

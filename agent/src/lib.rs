@@ -162,7 +162,7 @@ impl Agent {
     pub async fn start(options: AgentOptions) -> Result<Agent, AgentError> {
         let identity = identity::load(&options.data_dir)?;
         let db = open_store(&options.data_dir)?;
-        let cache = Arc::new(Cache::open(&db)?);
+        let cache = Arc::new(Cache::open(&db, &identity.state.site_id)?);
         let outbox = Outbox::open(&db)?;
         let sessions = Arc::new(radius::Sessions::open(&db)?);
         // RADIUS starts before the uplink: the router is served from the cache whatever the link does.

@@ -157,6 +157,7 @@ fn plan(id: &str, rate: &str) -> Plan {
         interim_interval_secs: None,
         router_group: None,
         address_list: None,
+        mac_lock: false,
     }
 }
 
@@ -204,7 +205,7 @@ impl Site {
             .cache_capacity(1 << 20)
             .open()
             .unwrap();
-        let cache = Arc::new(Cache::open(&db).unwrap());
+        let cache = Arc::new(Cache::open(&db, "site").unwrap());
         let sessions = Arc::new(Sessions::open(&db).unwrap());
         let nas = FakeNas::start().await;
         let clients = Clients::new(vec![NasClient {

@@ -88,6 +88,7 @@ fn plan(id: &str, name: &str, rate: &str) -> Plan {
         interim_interval_secs: None,
         router_group: None,
         address_list: None,
+        mac_lock: false,
     }
 }
 
@@ -100,6 +101,8 @@ fn voucher(code: &str, plan: &str) -> Voucher {
         activated_at_ms: None,
         used_time_secs: 0,
         used_bytes: 0,
+        sites: Vec::new(),
+        bound_mac: None,
     }
 }
 
@@ -391,7 +394,7 @@ async fn api_mode_manages_only_marked_users_and_secrets() {
     let (router, cfg) = connected(&fake, Mode::Api).await;
     let (_dir, db) = temp_db();
     let owned = Owned::open(&db).unwrap();
-    let cache = Cache::open(&db).unwrap();
+    let cache = Cache::open(&db, "site").unwrap();
     let mut seq = 0;
     apply(
         &cache,
@@ -477,7 +480,7 @@ async fn the_runner_bootstraps_and_follows_the_cache() {
     cfg.mode = Mode::Api;
     let router = Router::spawn(&cfg);
     let (_dir, db) = temp_db();
-    let cache = Arc::new(Cache::open(&db).unwrap());
+    let cache = Arc::new(Cache::open(&db, "site").unwrap());
     let owned = Owned::open(&db).unwrap();
     let (stop, stop_rx) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(router::run(

@@ -44,6 +44,8 @@ async fn run(name: &str, db: &Db, changes: usize) {
                     activated_at_ms: None,
                     used_time_secs: 0,
                     used_bytes: 0,
+                    sites: Vec::new(),
+                    bound_mac: None,
                 }))
             })
             .collect();

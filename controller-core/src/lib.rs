@@ -34,6 +34,7 @@ pub mod importer;
 pub mod jobs;
 pub mod lease;
 pub mod locale;
+pub mod logo;
 pub mod notify;
 pub mod payments;
 pub mod pki;

@@ -7,7 +7,7 @@ use mikrobill_protocol::messages::ChangeOp;
 use sqlx::Row;
 
 /// Columns read by [`from_row`].
-pub const COLUMNS: &str = "id, name, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list";
+pub const COLUMNS: &str = "id, name, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, mac_lock";
 
 /// Errors of plan operations.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +52,7 @@ pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Plan, sqlx::Error> {
             .map(|v| v.min(u32::MAX as u64) as u32),
         router_group: row.try_get("router_group")?,
         address_list: row.try_get("address_list")?,
+        mac_lock: row.try_get::<i64, _>("mac_lock")? != 0,
     })
 }
 
@@ -92,8 +93,8 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
     let as_i64 = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
     let mut tx = db.begin().await?;
     let res = sqlx::query(
-        "INSERT INTO plans (id, name, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO plans (id, name, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, created_at, mac_lock) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (name) DO NOTHING",
     )
     .bind(&plan.id)
     .bind(&plan.name)
@@ -107,6 +108,7 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
     .bind(&plan.router_group)
     .bind(&plan.address_list)
     .bind(now_ms())
+    .bind(plan.mac_lock as i64)
     .execute(&mut *tx)
     .await?;
     if res.rows_affected() == 0 {
@@ -193,6 +195,8 @@ pub struct PlanInfo {
     pub router_group: Option<String>,
     /// Address list sessions join.
     pub address_list: Option<String>,
+    /// Vouchers are bound to the first device (MAC) that uses them, at every site.
+    pub mac_lock: bool,
     /// Router profile an isolated (overdue) subscriber gets.
     pub isolation_profile: Option<String>,
     /// No new vouchers or subscriptions on an archived plan.
@@ -201,7 +205,7 @@ pub struct PlanInfo {
     pub created_at: i64,
 }
 
-const INFO_COLUMNS: &str = "id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, isolation_profile, archived_at, created_at";
+const INFO_COLUMNS: &str = "id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, mac_lock, isolation_profile, archived_at, created_at";
 
 fn info_from_row(r: &sqlx::any::AnyRow) -> Result<PlanInfo, sqlx::Error> {
     Ok(PlanInfo {
@@ -220,6 +224,7 @@ fn info_from_row(r: &sqlx::any::AnyRow) -> Result<PlanInfo, sqlx::Error> {
         interim_interval_secs: r.try_get("interim_interval_secs")?,
         router_group: r.try_get("router_group")?,
         address_list: r.try_get("address_list")?,
+        mac_lock: r.try_get::<i64, _>("mac_lock")? != 0,
         isolation_profile: r.try_get("isolation_profile")?,
         archived: r.try_get::<Option<i64>, _>("archived_at")?.is_some(),
         created_at: r.try_get("created_at")?,
@@ -252,6 +257,9 @@ pub struct PlanInput {
     pub router_group: Option<String>,
     /// Address list for sessions.
     pub address_list: Option<String>,
+    /// Bind each voucher to the first device (MAC) that uses it, at every site (hotspot).
+    #[serde(default)]
+    pub mac_lock: bool,
     /// Router profile for isolated subscribers (PPPoE).
     pub isolation_profile: Option<String>,
 }
@@ -299,6 +307,7 @@ fn checked(input: &PlanInput) -> Result<(Plan, i64), crate::error::DomainError> 
             interim_interval_secs: input.interim_interval_secs,
             router_group: text("router_group", input.router_group.clone(), 64)?,
             address_list: text("address_list", input.address_list.clone(), 64)?,
+            mac_lock: input.mac_lock,
         },
         input.price,
     ))
@@ -341,8 +350,8 @@ pub async fn create_in(
     plan.id = uuid::Uuid::new_v4().to_string();
     let as_i64 = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
     let res = sqlx::query(
-        "INSERT INTO plans (id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, isolation_profile, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO plans (id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, isolation_profile, created_at, updated_at, mac_lock) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) ON CONFLICT (name) DO NOTHING",
     )
     .bind(&plan.id)
     .bind(&plan.name)
@@ -358,6 +367,7 @@ pub async fn create_in(
     .bind(&plan.address_list)
     .bind(isolation)
     .bind(now)
+    .bind(plan.mac_lock as i64)
     .execute(&mut *conn)
     .await?;
     if res.rows_affected() == 0 {
@@ -446,7 +456,7 @@ pub async fn update(
     let res = sqlx::query(
         "UPDATE plans SET name = $1, price = $2, rate_limit = $3, time_limit_secs = $4, data_limit_bytes = $5, \
          validity_secs = $6, shared_users = $7, interim_interval_secs = $8, router_group = $9, address_list = $10, \
-         isolation_profile = $11, updated_at = $12 WHERE id = $13 AND NOT EXISTS (SELECT 1 FROM plans o WHERE o.name = $1 AND o.id <> $13)",
+         isolation_profile = $11, updated_at = $12, mac_lock = $14 WHERE id = $13 AND NOT EXISTS (SELECT 1 FROM plans o WHERE o.name = $1 AND o.id <> $13)",
     )
     .bind(&plan.name)
     .bind(price)
@@ -461,6 +471,7 @@ pub async fn update(
     .bind(isolation)
     .bind(now_ms())
     .bind(id)
+    .bind(plan.mac_lock as i64)
     .execute(&mut *tx)
     .await?;
     if res.rows_affected() == 0 {

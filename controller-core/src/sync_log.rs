@@ -7,7 +7,7 @@
 //! A change names one site, or none for changes that concern every site.
 
 use crate::db::{Db, DbError, now_ms};
-use mikrobill_protocol::items::ItemKey;
+use mikrobill_protocol::items::{Item, ItemKey, Stored};
 use mikrobill_protocol::messages::{Change, ChangeOp, SyncCursor};
 use sqlx::{AnyConnection, Row};
 
@@ -142,7 +142,7 @@ pub async fn changes_after(
             let seq = row.try_get::<i64, _>("seq")? as u64;
             let payload: Option<Vec<u8>> = row.try_get("payload")?;
             let op = match payload {
-                Some(bytes) => ChangeOp::Upsert(postcard::from_bytes(&bytes).map_err(|e| {
+                Some(bytes) => ChangeOp::Upsert(Item::decode_stored(&bytes).map_err(|e| {
                     DbError::Sqlx(sqlx::Error::Decode(
                         format!("sync_log entry {seq} is corrupt: {e}").into(),
                     ))

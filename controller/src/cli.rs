@@ -564,6 +564,9 @@ pub struct PlanArgs {
     /// Concurrent sessions per account.
     #[arg(long, default_value_t = 1)]
     pub shared_users: u32,
+    /// Bind each voucher to the first device (MAC) that uses it, at every site.
+    #[arg(long)]
+    pub mac_lock: bool,
 }
 
 /// `voucher` subcommands.
@@ -770,6 +773,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 interim_interval_secs: None,
                 router_group: None,
                 address_list: None,
+                mac_lock: args.mac_lock,
             };
             let plan = plans::create(&db, plan, args.price).await?;
             println!("plan {:?} created (id {})", plan.name, plan.id);

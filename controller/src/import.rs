@@ -13,8 +13,8 @@ use std::path::PathBuf;
 pub enum ImportCommand {
     /// Import PHPNuxBill's routers (as sites), plans, customers with balances, active
     /// recharges (PPPoE as subscriptions billed from their expiration, hotspot as vouchers in
-    /// use) and unused vouchers from a mysqldump SQL file. Re-running skips what an earlier
-    /// run imported.
+    /// use) and unused vouchers from a mysqldump SQL file, or customers with balances from its
+    /// customer CSV export. Re-running skips what an earlier run imported.
     Phpnuxbill(PhpnuxbillArgs),
     /// Import a site's router: its hotspot users (Mikhmon's vouchers, with the time and bytes
     /// they used) as vouchers and its PPP secrets as PPPoE subscriptions, read by the site's
@@ -42,7 +42,8 @@ pub struct RouterArgs {
 /// Arguments of `import phpnuxbill`.
 #[derive(Debug, Args)]
 pub struct PhpnuxbillArgs {
-    /// The `mysqldump` SQL file of PHPNuxBill's database.
+    /// The `mysqldump` SQL file of PHPNuxBill's database, or its customer CSV export (told
+    /// apart by the first line).
     pub dump: PathBuf,
     /// Report what would be created and skipped, and write nothing.
     #[arg(long)]

@@ -29,6 +29,9 @@ pub struct Plan {
     pub router_group: Option<String>,
     /// Mikrotik-Address-List to add the session's address to.
     pub address_list: Option<String>,
+    /// A voucher is bound to the first device (Calling-Station-Id) that uses it, at every
+    /// site. Protocol 4.
+    pub mac_lock: bool,
 }
 
 /// Where a voucher is in its life.
@@ -65,6 +68,26 @@ pub struct Voucher {
     pub used_time_secs: u64,
     /// Usage the controller has already accounted (all sites), in bytes.
     pub used_bytes: u64,
+    /// `used_time_secs` and `used_bytes` split by site, with each site's open sessions, as
+    /// the controller had folded them when it sent this; empty when nothing was used (or the
+    /// split is unknown). Protocol 4.
+    pub sites: Vec<SiteUsage>,
+    /// The device (Calling-Station-Id) a MAC-locked voucher is bound to, as the controller
+    /// decided it (the earliest session's). Protocol 4.
+    pub bound_mac: Option<String>,
+}
+
+/// One site's share of a voucher's use, as the controller had folded it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SiteUsage {
+    /// The site.
+    pub site_id: String,
+    /// Online seconds of its sessions.
+    pub time_secs: u64,
+    /// Octets of its sessions, both directions.
+    pub bytes: u64,
+    /// The latest record (UTC ms) of each of its sessions without a Stop.
+    pub open_last_seen_ms: Vec<i64>,
 }
 
 /// Whether an account may log in.
@@ -91,6 +114,15 @@ pub struct User {
     pub status: AccountStatus,
     /// A fixed address handed out as Framed-IP-Address.
     pub static_ip: Option<Ipv4Addr>,
+}
+
+/// Decoding of a stored item (the agent's cache, the controller's change log) whatever
+/// protocol version wrote it: postcard fails on a short input, so an entry written before
+/// fields were appended never decodes as the new layout by accident and is read through the
+/// older one instead (the implementations are in `legacy.rs`, beside those layouts).
+pub trait Stored: Sized {
+    /// Decodes `bytes` of the current layout or any older one.
+    fn decode_stored(bytes: &[u8]) -> Result<Self, postcard::Error>;
 }
 
 /// One cached record of any kind.

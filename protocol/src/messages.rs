@@ -288,10 +288,10 @@ pub enum Command {
         files: Vec<HotspotFile>,
     },
     /// Read the router's own hotspot users and PPP secrets with their profiles, and who is
-    /// online, for an import; answered [`CommandOutcome::RouterAccounts`]. Protocol 4.
+    /// online, for an import; answered [`CommandOutcome::RouterAccounts`]. Protocol 5.
     ReadRouterAccounts,
     /// Adopt or retire router entries an import carried over (once their vouchers and
-    /// accounts are in the agent's cache). Protocol 4.
+    /// accounts are in the agent's cache). Protocol 5.
     TakeOverRouterAccounts {
         /// Adopt (API mode) or retire (RADIUS mode).
         mode: TakeOver,
@@ -415,7 +415,7 @@ mod tests {
         assert_eq!(bytes[0], 6);
         assert_eq!(postcard::from_bytes::<Command>(&bytes).unwrap(), take);
         assert_eq!(take.min_version(), crate::ROUTER_IMPORT_VERSION);
-        assert_eq!(Command::ReadRouterAccounts.min_version(), 4);
+        assert_eq!(Command::ReadRouterAccounts.min_version(), 5);
         let accounts = CommandOutcome::RouterAccounts(RouterAccounts::default());
         let bytes = postcard::to_stdvec(&accounts).unwrap();
         assert_eq!(bytes[0], 5);

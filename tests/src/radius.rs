@@ -209,3 +209,84 @@ pub fn pyrad_login(
     );
     serde_json::from_slice(&out.stdout).expect("pyrad output is JSON")
 }
+
+/// An agent serving RADIUS on loopback for a site created through the admin API, one of
+/// several under one controller.
+pub struct RadiusAgent {
+    /// The site's id.
+    pub site_id: String,
+    /// The in-process agent.
+    pub agent: Agent,
+    /// Where the fake router receives CoA and Disconnect requests.
+    pub coa: tokio::net::UdpSocket,
+    /// Agent data directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl RadiusAgent {
+    /// Creates the site `name`, enrolls a fresh agent for it and starts it connected, serving
+    /// RADIUS to 127.0.0.1.
+    pub async fn start(admin: &crate::http::Api, name: &str) -> RadiusAgent {
+        let enr = admin
+            .post("/api/v1/sites", &serde_json::json!({ "name": name }))
+            .await
+            .expect(201);
+        let dir = tempfile::tempdir().expect("agent directory");
+        agents::enroll(enr["token"].as_str().expect("token"), dir.path()).await;
+        let coa = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let clients = Clients::new(vec![NasClient {
+            name: format!("{name}-router"),
+            address: "127.0.0.1".into(),
+            secret: SECRET.into(),
+            require_message_authenticator: true,
+            coa_port: coa.local_addr().unwrap().port(),
+        }])
+        .unwrap();
+        let options = AgentOptions {
+            data_dir: dir.path().to_path_buf(),
+            controller_addr: None,
+            reconnect_max: Duration::from_millis(500),
+            radius: Some(RadiusConfig {
+                auth_listen: "127.0.0.1:0".parse().unwrap(),
+                acct_listen: "127.0.0.1:0".parse().unwrap(),
+                clients,
+                interim: mikrobill_agent::radius::DEFAULT_INTERIM,
+                isolation_rate_limit: None,
+            }),
+            router: None,
+            status_listen: None,
+        };
+        let agent = Agent::start(options).await.expect("agent with RADIUS");
+        agents::wait_connected(&agent).await;
+        RadiusAgent {
+            site_id: enr["site"]["id"].as_str().expect("site id").to_string(),
+            agent,
+            coa,
+            dir,
+        }
+    }
+
+    /// RADIUS authentication address.
+    pub fn auth_addr(&self) -> SocketAddr {
+        self.agent.radius().unwrap().auth_addr
+    }
+
+    /// RADIUS accounting address.
+    pub fn acct_addr(&self) -> SocketAddr {
+        self.agent.radius().unwrap().acct_addr
+    }
+
+    /// Waits until the cached voucher `code` satisfies `pred`.
+    pub async fn wait_voucher(
+        &self,
+        code: &str,
+        what: &str,
+        pred: impl Fn(&mikrobill_protocol::items::Voucher) -> bool,
+    ) {
+        let cache = self.agent.cache().clone();
+        eventually(Duration::from_secs(20), what, || async {
+            cache.voucher(code).ok().flatten().filter(&pred).map(|_| ())
+        })
+        .await;
+    }
+}

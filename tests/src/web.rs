@@ -100,6 +100,52 @@ impl WebClient {
         res
     }
 
+    /// POST a `multipart/form-data` form as a browser sends it: the text fields in order
+    /// (the caller puts `_csrf` where the page has it), then the file when one is given as
+    /// (field name, file name, contents).
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &str, &[u8])>,
+    ) -> Response {
+        let boundary = "----mikrobill-test-boundary-7f3a9c";
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((name, filename, contents)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(contents);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let cookie = self.cookie_header();
+        let origin = format!("http://{}", self.api.addr);
+        let res = self
+            .api
+            .request_with_headers(
+                "POST",
+                path,
+                Some(body),
+                &format!("multipart/form-data; boundary={boundary}"),
+                &[("Cookie", &cookie), ("Origin", &origin)],
+            )
+            .await;
+        self.remember(&res);
+        res
+    }
+
     /// POST a form with the CSRF token of the page at `form_page`.
     pub async fn post_form(
         &mut self,

@@ -494,3 +494,108 @@ async fn the_agent_uploads_the_pages_to_the_router(backend: Backend) {
     router.stop().await;
     s.finish().await;
 }
+
+/// A PNG's signature and header, enough for the controller to take it as a logo.
+const PNG: &[u8] =
+    b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+/// The company logo: uploaded by an admin (API and settings page), refused when it is not a
+/// raster image, carried in the pages' own `logo.css`, audited by its digest only, and gone
+/// from the pages once removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_company_logo_rides_in_the_pages() {
+    let s = Scenario::start(Backend::Sqlite).await;
+    let site_id = s.site("Warung Kopi").await;
+    let put = |api: &Api, body: &[u8]| {
+        let (api, body) = (api.clone(), body.to_vec());
+        async move {
+            api.request_with_headers("PUT", "/api/v1/settings/logo", Some(body), "image/png", &[])
+                .await
+        }
+    };
+    assert_eq!(s.admin.get("/api/v1/settings/logo").await.status, 404);
+    let operator = user(&s, "teknisi", "operator").await;
+    assert_eq!(put(&operator, PNG).await.status, 403);
+    let svg = put(
+        &s.admin,
+        b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>",
+    )
+    .await;
+    assert_eq!(svg.status, 422, "{}", svg.text);
+    assert!(
+        svg.text.contains("not a PNG, JPEG, GIF or WebP"),
+        "{}",
+        svg.text
+    );
+    assert_eq!(put(&s.admin, &vec![0x89; 40 * 1024]).await.status, 413);
+
+    let saved = put(&s.admin, PNG).await;
+    assert_eq!(saved.status, 200, "{}", saved.text);
+    assert_eq!(saved.json()["content_type"], "image/png");
+    let got = s.admin.get("/api/v1/settings/logo").await;
+    assert_eq!(got.header("content-type"), Some("image/png"));
+    assert_eq!(got.body, PNG);
+
+    let files = unzip(&download(&s.admin, &site_id).await.body);
+    assert!(
+        files["logo.css"].contains("url(\"data:image/png;base64,iVBORw0KGgo"),
+        "{}",
+        files["logo.css"]
+    );
+    assert!(files["login.html"].contains(r#"<link rel="stylesheet" href="logo.css">"#));
+    let audit = s.admin.get("/api/v1/audit?limit=100").await.text;
+    assert!(
+        audit.contains("settings.logo") && audit.contains("sha256"),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains("iVBORw0KGgo"),
+        "the image is not in the audit log"
+    );
+
+    // The settings page shows it and takes a new one through its upload form.
+    let mut web = WebClient::login(
+        s.ctl.api_addr,
+        "admin",
+        mikrobill_tests::http::ADMIN_PASSWORD,
+    )
+    .await;
+    let page = web.get("/settings").await;
+    assert!(
+        page.text.contains(r#"<img src="/settings/logo""#),
+        "{}",
+        page.text
+    );
+    assert_eq!(web.get("/settings/logo").await.body, PNG);
+    let token = mikrobill_tests::web::csrf_of(&page.text).unwrap();
+    let gif = b"GIF89a\x01\0\x01\0\x80\0\0\0\0\0\xff\xff\xff!\xf9\x04\x01\0\0\0\0,\0\0\0\0\x01\0\x01\0\0\x02\x02D\x01\0;";
+    let res = web
+        .post_multipart(
+            "/settings/logo",
+            &[("_csrf", &token)],
+            Some(("logo", "logo.gif", gif)),
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert_eq!(
+        s.admin
+            .get("/api/v1/settings/logo")
+            .await
+            .header("content-type"),
+        Some("image/gif")
+    );
+    let forged = web
+        .post_multipart("/settings/logo", &[], Some(("logo", "logo.png", PNG)))
+        .await;
+    assert_eq!(forged.status, 403);
+
+    let res = web
+        .post_form("/settings", "/settings/logo/remove", &[])
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    let files = unzip(&download(&s.admin, &site_id).await.body);
+    assert!(!files.contains_key("logo.css"));
+    assert!(files["login.html"].contains("<svg class=\"logo\""));
+    assert_eq!(s.admin.delete("/api/v1/settings/logo").await.status, 404);
+    s.finish().await;
+}

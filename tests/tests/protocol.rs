@@ -149,3 +149,74 @@ async fn broken_and_incompatible_clients_get_clear_errors() {
     agent.shutdown().await;
     db.cleanup().await;
 }
+
+/// Reads sync frames of a fresh session's snapshot until its end, in the layout of `version`.
+async fn snapshot_items(
+    recv: &mut quinn::RecvStream,
+    version: u16,
+) -> Vec<mikrobill_protocol::items::Item> {
+    use mikrobill_protocol::legacy::ControllerMessageV3;
+    use mikrobill_protocol::messages::{ControllerMessage, SyncMessage};
+    let mut items = Vec::new();
+    loop {
+        let msg = if version >= mikrobill_protocol::FLEET_VERSION {
+            read_frame::<_, ControllerMessage>(recv).await
+        } else {
+            read_frame::<_, ControllerMessageV3>(recv)
+                .await
+                .map(|m| m.map(ControllerMessage::from))
+        };
+        match msg.expect("a frame in the session's layout") {
+            Some(ControllerMessage::Sync(SyncMessage::SnapshotItems(chunk))) => items.extend(chunk),
+            Some(ControllerMessage::Sync(SyncMessage::SnapshotEnd)) => return items,
+            Some(_) => {}
+            None => panic!("the control stream ended before the snapshot did"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_agent_gets_items_in_the_layout_of_its_version() {
+    use mikrobill_protocol::items::Item;
+    init_tracing();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    ctl.cli(&["plan", "add", "Terkunci", "--price", "5000", "--mac-lock"]);
+    ctl.cli(&["voucher", "add", "--plan", "Terkunci", "--count", "2"]);
+    for version in [3, mikrobill_protocol::PROTOCOL_VERSION] {
+        let (_d, _ep, conn) = session(&ctl).await;
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        let hello = Hello {
+            protocol_version: version,
+            agent_version: "test".into(),
+            cursor: SyncCursor::default(),
+        };
+        write_frame(&mut send, &hello).await.unwrap();
+        let welcome = read_frame::<_, HelloReply>(&mut recv).await.unwrap();
+        assert!(
+            matches!(welcome, Some(HelloReply::Welcome { protocol_version, .. }) if protocol_version == version),
+            "{welcome:?}"
+        );
+        let items = snapshot_items(&mut recv, version).await;
+        let plan = items
+            .iter()
+            .find_map(|i| match i {
+                Item::Plan(p) if p.name == "Terkunci" => Some(p),
+                _ => None,
+            })
+            .expect("the plan in the snapshot");
+        // A protocol 3 agent cannot know of the MAC lock; it still reads every item.
+        assert_eq!(plan.mac_lock, version >= mikrobill_protocol::FLEET_VERSION);
+        assert_eq!(
+            items
+                .iter()
+                .filter(|i| matches!(i, Item::Voucher(_)))
+                .count(),
+            2,
+            "{items:?}"
+        );
+        conn.close(0u32.into(), b"done");
+    }
+    db.cleanup().await;
+}

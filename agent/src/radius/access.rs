@@ -2,8 +2,9 @@
 //! policy, and build the Access-Accept or Access-Reject.
 
 use super::clients::NasClient;
-use super::policy::{self, Account, Grant, RejectReason, Service};
-use super::sessions::Sessions;
+use super::policy::{self, Account, Grant, RejectReason, Service, Usage};
+use super::sessions::{AccountUsage, Sessions};
+use super::{fleet, mac_lock};
 use crate::cache::Cache;
 use mikrobill_protocol::items::{Plan, User, Voucher};
 use mikrobill_radius::dict::{self, microsoft, mikrotik};
@@ -34,6 +35,38 @@ impl Cached {
             Cached::Voucher(v) => Account::Voucher(v),
             Cached::User(u) => Account::User(u),
         }
+    }
+
+    /// Use and open sessions across the fleet: a voucher's other sites as last synced plus
+    /// this site's table ([`fleet`]); a named account is served by its own site alone.
+    fn fleet_wide(
+        &self,
+        site_id: &str,
+        local: AccountUsage,
+        interim_secs: u32,
+        now_ms: i64,
+    ) -> (Usage, u32) {
+        match self {
+            Cached::Voucher(v) => (
+                fleet::usage(v, site_id, &local.usage),
+                local.open_sessions.saturating_add(fleet::open_elsewhere(
+                    v,
+                    site_id,
+                    interim_secs,
+                    now_ms,
+                )),
+            ),
+            Cached::User(_) => (local.usage, local.open_sessions),
+        }
+    }
+}
+
+/// The use of the account `username` across the fleet as this site knows it, for the
+/// mid-session quota check; `None` when it is not cached.
+pub(crate) fn fleet_usage(cache: &Cache, username: &str, local: &Usage) -> Option<Usage> {
+    match lookup(cache, username).ok()? {
+        Cached::Voucher(v) => Some(fleet::usage(&v, cache.site_id(), local)),
+        Cached::User(_) => Some(*local),
     }
 }
 
@@ -74,7 +107,8 @@ pub(crate) fn running_grant(
         tracing::error!("session table read failed: {e}");
         RejectReason::UnknownAccount
     })?;
-    policy::decide(account, plan.as_ref(), &usage.usage, 0, now_ms)
+    let (usage, _) = cached.fleet_wide(cache.site_id(), usage, 0, now_ms);
+    policy::decide(account, plan.as_ref(), &usage, 0, now_ms)
 }
 
 fn check_credentials(
@@ -332,13 +366,28 @@ fn decide(
             tracing::error!("session table read failed: {e}");
             RejectReason::UnknownAccount
         })?;
-    let mut grant = policy::decide(
-        account,
-        plan.as_ref(),
-        &usage.usage,
-        usage.open_sessions,
-        now_ms,
-    )?;
+    let (usage, open_sessions) = cached.fleet_wide(cache.site_id(), usage, interim, now_ms);
+    let mut grant = policy::decide(account, plan.as_ref(), &usage, open_sessions, now_ms)?;
+    let binds = match (&cached, &plan) {
+        (Cached::Voucher(v), Some(plan)) => {
+            let here = sessions.bound_mac(username).map_err(|e| {
+                tracing::error!("session table read failed: {e}");
+                RejectReason::UnknownAccount
+            })?;
+            mac_lock::check(
+                plan.mac_lock,
+                v.bound_mac.as_deref(),
+                here.as_deref(),
+                device.as_deref(),
+            )?
+        }
+        _ => None,
+    };
+    if let Some(mac) = binds
+        && let Err(e) = sessions.bind_mac(username, &mac)
+    {
+        tracing::error!("cannot record the voucher's device: {e}");
+    }
     grant.interim_interval_secs = Some(interim);
     if grant.isolated {
         grant.rate_limit =

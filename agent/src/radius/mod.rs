@@ -3,7 +3,8 @@
 //!
 //! The codec and the authentication crypto live in the sans-I/O `mikrobill-radius` crate;
 //! this module is the I/O and the decisions: `server` (listeners, retransmission cache,
-//! counters), `access` (credentials and replies), `policy` (the pure decision), `sessions`
+//! counters), `access` (credentials and replies), `policy` (the pure decision), `fleet`
+//! (use and open sessions across sites), `mac_lock` (the bound device), `sessions`
 //! (local session table and usage), `accounting` (request to record), `coa` (Disconnect and
 //! CoA client), `clients` (NAS secrets), `stats` (counters, latency, recent rejects).
 
@@ -12,6 +13,8 @@ pub mod accounting;
 pub mod clients;
 pub mod coa;
 pub mod dedup;
+pub mod fleet;
+pub mod mac_lock;
 pub mod policy;
 pub mod server;
 pub mod sessions;

@@ -34,7 +34,8 @@ impl Account<'_> {
     }
 }
 
-/// What this agent has seen an account use, on top of what the controller reported.
+/// What an account has used: this site's table, and for a voucher the other sites' use as
+/// last synced on top of it (`fleet::usage`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
     /// First use seen here (UTC ms).
@@ -78,6 +79,8 @@ pub enum RejectReason {
         /// The limit.
         limit: u32,
     },
+    /// A MAC-locked voucher asked for from another device than the one it is bound to.
+    MacLocked,
 }
 
 impl RejectReason {
@@ -93,6 +96,7 @@ impl RejectReason {
             RejectReason::DataExhausted => "data_exhausted",
             RejectReason::Suspended => "suspended",
             RejectReason::TooManySessions { .. } => "too_many_sessions",
+            RejectReason::MacLocked => "mac_locked",
         }
     }
 
@@ -113,6 +117,7 @@ impl RejectReason {
             RejectReason::TooManySessions { limit } => {
                 format!("Already logged in on {limit} device(s)")
             }
+            RejectReason::MacLocked => "This voucher is locked to another device".into(),
         }
     }
 }
@@ -169,8 +174,9 @@ pub fn decide(
         port_limit: plan.shared_users.max(1),
         ..Grant::default()
     };
-    // What the controller already accounted (all sites) or what we saw here, whichever is
-    // more: never less than either, so a quota cannot be reset by a stale cache.
+    // What the controller already accounted (all sites) or the fleet-wide use the caller
+    // worked out (`fleet::usage`), whichever is more: never less than either, so a quota
+    // cannot be reset by a stale cache.
     let (used_time, used_bytes, activated_at) = match account {
         Account::Voucher(v) => {
             match v.status {
@@ -376,6 +382,7 @@ mod tests {
             interim_interval_secs: Some(300),
             router_group: None,
             address_list: None,
+            mac_lock: false,
         }
     }
 
@@ -388,6 +395,8 @@ mod tests {
             activated_at_ms: None,
             used_time_secs: 0,
             used_bytes: 0,
+            sites: Vec::new(),
+            bound_mac: None,
         }
     }
 

@@ -465,24 +465,23 @@ fn enforce_quota(
     if record.status != AcctStatus::InterimUpdate || record.username.is_empty() {
         return;
     }
-    let (plan_id, base_time, base_bytes) = match ctx.cache.voucher(&record.username) {
-        Ok(Some(v)) => (v.plan_id, v.used_time_secs, v.used_bytes),
+    let plan_id = match ctx.cache.voucher(&record.username) {
+        Ok(Some(v)) => v.plan_id,
         _ => match ctx.cache.user(&record.username) {
-            Ok(Some(u)) => (u.plan_id, 0, 0),
+            Ok(Some(u)) => u.plan_id,
             _ => return,
         },
     };
     let Ok(Some(plan)) = ctx.cache.plan(&plan_id) else {
         return;
     };
-    let Ok(usage) = ctx.sessions.account(&record.username, now) else {
+    let Ok(local) = ctx.sessions.account(&record.username, now) else {
         return;
     };
-    let Some(reason) = policy::exhausted(
-        &plan,
-        usage.usage.time_secs.max(base_time),
-        usage.usage.bytes.max(base_bytes),
-    ) else {
+    let Some(usage) = access::fleet_usage(&ctx.cache, &record.username, &local.usage) else {
+        return;
+    };
+    let Some(reason) = policy::exhausted(&plan, usage.time_secs, usage.bytes) else {
         return;
     };
     let key = (record.nas_identifier.clone(), record.session_id.clone());
@@ -526,7 +525,7 @@ mod tests {
             .cache_capacity(1 << 20)
             .open()
             .unwrap();
-        let cache = Arc::new(Cache::open(&db).unwrap());
+        let cache = Arc::new(Cache::open(&db, "site").unwrap());
         let plan = Plan {
             id: "p".into(),
             name: "Member".into(),
@@ -538,6 +537,7 @@ mod tests {
             interim_interval_secs: None,
             router_group: None,
             address_list: None,
+            mac_lock: false,
         };
         // MAC login: the router sends the client's MAC as User-Name and an empty password.
         let member = User {

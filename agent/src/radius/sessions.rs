@@ -162,6 +162,8 @@ pub struct Sessions {
     /// Per account, what its last accepted login fixed for the session (see
     /// [`FixedAtLogin`]), so a plan change knows whether CoA can reach it.
     granted: sled::Tree,
+    /// Per MAC-locked voucher, the device this site bound it to (the first it let in).
+    macs: sled::Tree,
 }
 
 fn session_key(username: &str, nas: &str, session_id: &str) -> Vec<u8> {
@@ -253,6 +255,7 @@ impl Sessions {
             sessions: db.open_tree("sessions")?,
             usage: db.open_tree("usage")?,
             granted: db.open_tree("granted")?,
+            macs: db.open_tree("mac_bindings")?,
         })
     }
 
@@ -262,6 +265,25 @@ impl Sessions {
         if self.granted(username)?.as_ref() != Some(fixed) {
             self.granted.insert(username.as_bytes(), enc(fixed))?;
         }
+        Ok(())
+    }
+
+    /// The device this site bound a MAC-locked voucher to, if it bound one.
+    pub fn bound_mac(&self, username: &str) -> Result<Option<String>, SessionError> {
+        Ok(self
+            .macs
+            .get(username.as_bytes())?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Binds a voucher to `mac` unless it is bound already: the first device stays.
+    pub fn bind_mac(&self, username: &str, mac: &str) -> Result<(), SessionError> {
+        // Of two first logins at once, the binding stored first stays.
+        let _ = self.macs.compare_and_swap(
+            username.as_bytes(),
+            None as Option<&[u8]>,
+            Some(mac.as_bytes()),
+        )?;
         Ok(())
     }
 

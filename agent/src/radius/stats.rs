@@ -13,7 +13,7 @@ pub const LATENCY_BUCKETS: [f64; 10] = [
     0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
 ];
 /// The reject reasons, in the order of [`RadiusStats::rejected_by`].
-pub const REJECT_CODES: [&str; 9] = [
+pub const REJECT_CODES: [&str; 10] = [
     "unknown_account",
     "bad_credentials",
     "plan_missing",
@@ -23,6 +23,7 @@ pub const REJECT_CODES: [&str; 9] = [
     "data_exhausted",
     "suspended",
     "too_many_sessions",
+    "mac_locked",
 ];
 /// Rejects kept for `status`.
 const RECENT: usize = 10;
@@ -175,6 +176,7 @@ mod tests {
             RejectReason::DataExhausted,
             RejectReason::Suspended,
             RejectReason::TooManySessions { limit: 1 },
+            RejectReason::MacLocked,
         ];
         let stats = RadiusStats::default();
         for (i, r) in all.iter().enumerate() {
@@ -183,7 +185,11 @@ mod tests {
         assert!(stats.rejected_by.iter().all(|c| RadiusStats::get(c) == 1));
         let recent = stats.recent_rejects();
         assert_eq!(recent.len(), all.len());
-        assert_eq!(recent[0].username, "u8", "newest first");
+        assert_eq!(
+            recent[0].username,
+            format!("u{}", all.len() - 1),
+            "newest first"
+        );
         for i in 0..5 {
             stats.reject(&all[0], "again", "nas", 100 + i);
         }

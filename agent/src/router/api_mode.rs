@@ -153,6 +153,7 @@ mod tests {
             interim_interval_secs: None,
             router_group: None,
             address_list: None,
+            mac_lock: false,
         };
         BTreeMap::from([("p".to_owned(), plan)])
     }
@@ -175,6 +176,8 @@ mod tests {
             activated_at_ms: None,
             used_time_secs: 0,
             used_bytes: 0,
+            sites: Vec::new(),
+            bound_mac: None,
         };
         let mut orphan = voucher("ORPHAN", VoucherStatus::New);
         orphan.plan_id = "gone".into();

@@ -158,6 +158,7 @@ mod tests {
             interim_interval_secs: None,
             router_group: group.map(Into::into),
             address_list: None,
+            mac_lock: false,
         }
     }
 

@@ -70,7 +70,7 @@ pub async fn offline(data_dir: &Path) -> anyhow::Result<StatusReport> {
             crate::identity::cert_not_after_ms(&id.cert).unwrap_or(0),
         )),
         started_at_ms: 0,
-        cache: Arc::new(crate::cache::Cache::open(&db)?),
+        cache: Arc::new(crate::cache::Cache::open(&db, &id.state.site_id)?),
         outbox: crate::outbox::Outbox::open(&db)?,
         link,
         uplink: Arc::new(UplinkStats::default()),

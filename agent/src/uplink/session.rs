@@ -147,7 +147,7 @@ async fn session(ctx: &UplinkContext, conn: &quinn::Connection) -> End {
 
     let (out_tx, out_rx) = mpsc::channel::<AgentMessage>(64);
     let reason = tokio::select! {
-        r = control_reader(ctx, recv, out_tx) => r,
+        r = control_reader(ctx, recv, out_tx, version) => r,
         r = control_writer(ctx, send, out_rx, heartbeat_every, version) => r,
         r = super::accounting::run(conn, &ctx.outbox, &ctx.stats) => r,
         r = super::commands::run(conn, &ctx.commands) => r,
@@ -167,9 +167,17 @@ async fn control_reader(
     ctx: &UplinkContext,
     mut recv: quinn::RecvStream,
     out: mpsc::Sender<AgentMessage>,
+    version: u16,
 ) -> String {
     loop {
-        let frame = read_frame::<_, ControllerMessage>(&mut recv).await;
+        // A controller of protocol 3 or earlier sends items in their older layout.
+        let frame = if version >= mikrobill_protocol::FLEET_VERSION {
+            read_frame::<_, ControllerMessage>(&mut recv).await
+        } else {
+            read_frame::<_, mikrobill_protocol::legacy::ControllerMessageV3>(&mut recv)
+                .await
+                .map(|m| m.map(ControllerMessage::from))
+        };
         if let Ok(Some(_)) = &frame {
             ctx.stats.contact();
         }

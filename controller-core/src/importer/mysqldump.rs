@@ -51,6 +51,27 @@ impl Dump {
     pub fn rows(&self, table: &str) -> &[Row] {
         self.tables.get(table).map(Vec::as_slice).unwrap_or(&[])
     }
+
+    /// One table's rows read from another format (a CSV export): each with its line and
+    /// one value per column.
+    pub fn from_table(
+        table: &str,
+        columns: Vec<String>,
+        rows: Vec<(u64, Vec<Option<String>>)>,
+    ) -> Dump {
+        let columns = Arc::new(columns);
+        let rows = rows
+            .into_iter()
+            .map(|(line, values)| Row {
+                line,
+                columns: Arc::clone(&columns),
+                values,
+            })
+            .collect();
+        Dump {
+            tables: BTreeMap::from([(table.to_string(), rows)]),
+        }
+    }
 }
 
 /// Reads a dump, keeping the rows of the tables named in `wanted`.
@@ -61,6 +82,12 @@ pub fn read(input: impl BufRead, wanted: &[&str]) -> Result<Dump, DumpError> {
     let mut splitter = Splitter::default();
     for (n, line) in input.lines().enumerate() {
         let line = line?;
+        if line.contains('\0') {
+            return Err(malformed(
+                n as u64 + 1,
+                "holds a NUL character: a dump is text",
+            ));
+        }
         for (start, stmt) in splitter.feed(n as u64 + 1, &line) {
             handle(&stmt, start, &wanted, &mut columns, &mut dump)?;
         }

@@ -372,6 +372,7 @@ fn plan_input(
         router_group: None,
         address_list: None,
         isolation_profile: None,
+        mac_lock: false,
     };
     match kind {
         PlanKind::Pppoe => {

@@ -146,23 +146,39 @@ fn marked(comment: Option<&str>) -> bool {
     comment.is_some_and(|c| c.starts_with("mikrobill:"))
 }
 
-/// Mikhmon's price and validity, which it keeps in a profile's on-login script as
-/// `:put (",rem,5000,1d,5000,,Disable,")`: mode, price, validity, selling price, lock.
-pub fn mikhmon_terms(on_login: &str, currency_exponent: u32) -> (Option<i64>, Option<u64>) {
+/// Mikhmon's terms of a profile, kept in its on-login script as
+/// `:put (",rem,5000,1d,5000,,Disable,")` (mode, price, validity, selling price, lock).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MikhmonTerms {
+    /// The price, minor units.
+    pub price: Option<i64>,
+    /// Validity after first use, seconds.
+    pub validity_secs: Option<u64>,
+    /// "Lock user": a voucher stays with the first device that uses it.
+    pub lock: bool,
+}
+
+/// Reads [`MikhmonTerms`] from an on-login script; none when it holds none.
+pub fn mikhmon_terms(on_login: &str, currency_exponent: u32) -> MikhmonTerms {
     let Some(start) = on_login.find(":put (\"") else {
-        return (None, None);
+        return MikhmonTerms::default();
     };
     let rest = &on_login[start + 7..];
     let Some(end) = rest.find('"') else {
-        return (None, None);
+        return MikhmonTerms::default();
     };
     let fields: Vec<&str> = rest[..end].split(',').collect();
     let price = fields
         .get(2)
         .and_then(|p| parse_amount(p, currency_exponent))
         .filter(|p| *p > 0);
-    let validity = fields.get(3).and_then(|v| parse_duration(v));
-    (price, validity)
+    let validity_secs = fields.get(3).and_then(|v| parse_duration(v));
+    let lock = fields.get(6).is_some_and(|l| l.trim() == "Enable");
+    MikhmonTerms {
+        price,
+        validity_secs,
+        lock,
+    }
 }
 
 /// The limits that set a voucher's plan.
@@ -350,10 +366,11 @@ fn map_hotspot(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
     };
     for (name, limits) in &combos {
         let p = profiles[name];
-        let (price, validity) = p
+        let terms = p
             .on_login
             .as_deref()
-            .map_or((None, None), |s| mikhmon_terms(s, opts.currency_exponent));
+            .map(|s| mikhmon_terms(s, opts.currency_exponent))
+            .unwrap_or_default();
         let shared_users = p
             .shared_users
             .as_deref()
@@ -372,16 +389,17 @@ fn map_hotspot(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
                 input: PlanInput {
                     name: plan_name.chars().take(64).collect(),
                     kind: PlanKind::Hotspot,
-                    price: price.unwrap_or(0),
+                    price: terms.price.unwrap_or(0),
                     rate_limit: p.rate_limit.clone(),
                     time_limit_secs: l.uptime_secs,
                     data_limit_bytes: l.bytes,
-                    validity_secs: validity,
+                    validity_secs: terms.validity_secs,
                     shared_users,
                     interim_interval_secs: None,
                     router_group: None,
                     address_list: None,
                     isolation_profile: None,
+                    mac_lock: terms.lock,
                 },
             });
         }
@@ -518,6 +536,7 @@ fn map_ppp(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
                 router_group: None,
                 address_list: None,
                 isolation_profile: None,
+                mac_lock: false,
             },
         });
     }
@@ -627,9 +646,16 @@ mod tests {
     #[test]
     fn mikhmon_keeps_price_and_validity_in_on_login() {
         let on_login = ":put (\",rem,5000,1d,6000,,Disable,\"); {:local date}";
-        assert_eq!(mikhmon_terms(on_login, 0), (Some(5000), Some(86_400)));
-        assert_eq!(mikhmon_terms("{:log info x}", 0), (None, None));
-        assert_eq!(mikhmon_terms(":put (\",ntf,0,,0,,,\")", 0), (None, None));
+        let terms = mikhmon_terms(on_login, 0);
+        assert_eq!(terms.price, Some(5000));
+        assert_eq!(terms.validity_secs, Some(86_400));
+        assert!(!terms.lock);
+        assert!(mikhmon_terms(":put (\",rem,1000,3h,1000,,Enable,\")", 0).lock);
+        assert_eq!(mikhmon_terms("{:log info x}", 0), MikhmonTerms::default());
+        assert_eq!(
+            mikhmon_terms(":put (\",ntf,0,,0,,,\")", 0),
+            MikhmonTerms::default()
+        );
     }
 
     #[test]

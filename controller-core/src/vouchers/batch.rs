@@ -579,6 +579,8 @@ pub(crate) async fn insert(
                     activated_at_ms: None,
                     used_time_secs: 0,
                     used_bytes: 0,
+                    sites: Vec::new(),
+                    bound_mac: None,
                 })),
             )
         })

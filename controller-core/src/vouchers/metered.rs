@@ -1,16 +1,20 @@
 //! Vouchers judged on their fleet-wide use, inside the ingest transaction: the vouchers a
-//! batch names get the usage the ledger (`usage_sessions`) holds for their code at every site,
-//! and the state [`usage_state::decide`] gives them, so a voucher used up across several sites
+//! batch names get the usage the ledger (`usage_sessions`) holds for their code at every site
+//! (in total and split by site, with the open sessions and the bound device: [`fleet`]), and
+//! the state [`usage_state::decide`] gives them, so a voucher used up across several sites
 //! ends everywhere.
 
+use super::fleet::{self, LedgerSession};
 use super::lifecycle::State;
 use super::usage_state::{self, Limits, Used};
 use super::{RECORD_COLUMNS, Scope, record_from_row};
 use crate::audit::{self, Actor};
 use crate::db::{Backend, DbError};
+use crate::usage::online::DEFAULT_INTERIM_SECS;
 use mikrobill_protocol::items::Item;
 use mikrobill_protocol::messages::ChangeOp;
 use sqlx::Row;
+use std::collections::HashMap;
 
 /// Codes per statement: bound parameters stay well under SQLite's limit.
 const CHUNK: usize = 400;
@@ -48,10 +52,12 @@ pub async fn lock(
     Ok(())
 }
 
-/// Stores the ledger's totals and the decided state of every voucher among `codes` (sorted,
-/// distinct) whose row differs from them, audits state changes, and returns the changes the
-/// agents must learn. The ledger only grows and replays add nothing to it, so a replayed batch
-/// finds nothing to change. One grouped query reads the totals of a whole batch.
+/// Stores the ledger's totals, their split by site with the sessions open at each, the bound
+/// device of a MAC-locked voucher, and the decided state of every voucher among `codes`
+/// (sorted, distinct) whose row differs from them; audits state changes and returns the
+/// changes the agents must learn. The ledger only grows and replays add nothing to it, so a
+/// replayed batch finds nothing to change; a Start or Stop changes the open sessions, so the
+/// other sites learn of it with the next sync push. Two queries read a whole chunk of codes.
 pub async fn apply(
     tx: &mut sqlx::AnyConnection,
     codes: &[&str],
@@ -59,14 +65,12 @@ pub async fn apply(
 ) -> Result<Vec<(Scope, ChangeOp)>, DbError> {
     let mut changes = Vec::new();
     for chunk in codes.chunks(CHUNK) {
+        let sessions = ledger_sessions(tx, chunk).await?;
         let sql = format!(
             "SELECT v.code, v.status, v.activated_at, v.expires_at, v.used_time_secs, v.used_bytes, \
-             p.time_limit_secs, p.data_limit_bytes, p.validity_secs, u.secs, u.bytes \
-             FROM vouchers v JOIN plans p ON p.id = v.plan_id JOIN ( \
-               SELECT username, CAST(SUM(session_time_secs) AS BIGINT) AS secs, \
-               CAST(SUM(input_octets + output_octets) AS BIGINT) AS bytes \
-               FROM usage_sessions WHERE username IN ({}) GROUP BY username) u \
-             ON u.username = v.code ORDER BY v.code",
+             v.fleet_usage, v.bound_mac, p.time_limit_secs, p.data_limit_bytes, p.validity_secs, \
+             p.interim_interval_secs, p.mac_lock \
+             FROM vouchers v JOIN plans p ON p.id = v.plan_id WHERE v.code IN ({}) ORDER BY v.code",
             marks(chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -76,14 +80,24 @@ pub async fn apply(
         let rows = q.fetch_all(&mut *tx).await?;
         for row in rows {
             let code: String = row.try_get("code")?;
+            let Some(of_code) = sessions.get(&code) else {
+                continue;
+            };
             let from: State = super::parse_status(&row.try_get::<String, _>("status")?)?.into();
             let stored = Used {
                 secs: row.try_get("used_time_secs")?,
                 bytes: row.try_get("used_bytes")?,
             };
-            let used = Used {
-                secs: row.try_get("secs")?,
-                bytes: row.try_get("bytes")?,
+            let interim = row
+                .try_get::<Option<i64>, _>("interim_interval_secs")?
+                .unwrap_or(DEFAULT_INTERIM_SECS);
+            let summary = fleet::summarize(of_code, interim, now);
+            let used = summary.used;
+            let sites = fleet::encode_sites(&summary.sites);
+            let bound_mac = if row.try_get::<i64, _>("mac_lock")? != 0 {
+                summary.first_mac
+            } else {
+                None
             };
             let limits = Limits {
                 time_secs: row.try_get("time_limit_secs")?,
@@ -98,12 +112,17 @@ pub async fn apply(
                 row.try_get("expires_at")?,
                 now,
             );
-            if to.is_none() && used == stored {
+            if to.is_none()
+                && used == stored
+                && sites == row.try_get::<Option<String>, _>("fleet_usage")?
+                && bound_mac == row.try_get::<Option<String>, _>("bound_mac")?
+            {
                 continue;
             }
             let to = to.unwrap_or(from);
             let Some(after) = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE vouchers SET used_time_secs = $1, used_bytes = $2, status = $3 \
+                "UPDATE vouchers SET used_time_secs = $1, used_bytes = $2, status = $3, \
+                 fleet_usage = $6, bound_mac = $7 \
                  WHERE code = $4 AND status = $5 RETURNING {RECORD_COLUMNS}"
             )))
             .bind(used.secs)
@@ -111,6 +130,8 @@ pub async fn apply(
             .bind(to.as_str())
             .bind(&code)
             .bind(from.as_str())
+            .bind(sites)
+            .bind(bound_mac)
             .fetch_all(&mut *tx)
             .await?
             .into_iter()
@@ -146,4 +167,38 @@ pub async fn apply(
         }
     }
     Ok(changes)
+}
+
+/// The ledger sessions of `codes`, by code.
+async fn ledger_sessions(
+    tx: &mut sqlx::AnyConnection,
+    codes: &[&str],
+) -> Result<HashMap<String, Vec<LedgerSession>>, DbError> {
+    let sql = format!(
+        "SELECT username, site_id, first_at, last_at, stopped_at, session_time_secs, \
+         input_octets, output_octets, calling_station_id FROM usage_sessions \
+         WHERE username IN ({})",
+        marks(codes.len())
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for code in codes {
+        q = q.bind(code.to_string());
+    }
+    let mut out: HashMap<String, Vec<LedgerSession>> = HashMap::new();
+    for row in q.fetch_all(&mut *tx).await? {
+        let bytes_in: i64 = row.try_get("input_octets")?;
+        let bytes_out: i64 = row.try_get("output_octets")?;
+        out.entry(row.try_get("username")?)
+            .or_default()
+            .push(LedgerSession {
+                site_id: row.try_get("site_id")?,
+                first_at: row.try_get("first_at")?,
+                last_at: row.try_get("last_at")?,
+                stopped: row.try_get::<Option<i64>, _>("stopped_at")?.is_some(),
+                secs: row.try_get("session_time_secs")?,
+                bytes: bytes_in.saturating_add(bytes_out),
+                calling_station_id: row.try_get("calling_station_id")?,
+            });
+    }
+    Ok(out)
 }

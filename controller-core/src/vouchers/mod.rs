@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod carried;
+pub mod fleet;
 pub mod lifecycle;
 pub mod metered;
 pub mod sale;
@@ -25,8 +26,7 @@ use sqlx::Row;
 use std::collections::BTreeMap;
 
 /// Columns read by [`from_row`].
-pub const COLUMNS: &str =
-    "code, password, plan_id, status, activated_at, used_time_secs, used_bytes";
+pub const COLUMNS: &str = "code, password, plan_id, status, activated_at, used_time_secs, used_bytes, fleet_usage, bound_mac";
 
 /// Characters that cannot be confused when read off paper (no 0/O, 1/I/L).
 pub const UNAMBIGUOUS_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -95,6 +95,8 @@ pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Voucher, sqlx::Error> {
         activated_at_ms: row.try_get("activated_at")?,
         used_time_secs: row.try_get::<i64, _>("used_time_secs")?.max(0) as u64,
         used_bytes: row.try_get::<i64, _>("used_bytes")?.max(0) as u64,
+        sites: fleet::decode_sites(row.try_get::<Option<String>, _>("fleet_usage")?.as_deref()),
+        bound_mac: row.try_get("bound_mac")?,
     })
 }
 
@@ -143,6 +145,8 @@ pub async fn create(
             activated_at_ms: None,
             used_time_secs: 0,
             used_bytes: 0,
+            sites: Vec::new(),
+            bound_mac: None,
         })
         .collect();
     let now = now_ms();
@@ -327,7 +331,7 @@ pub async fn sync(
 
 /// Columns read by [`record_from_row`].
 pub const RECORD_COLUMNS: &str = "code, password, plan_id, status, activated_at, used_time_secs, used_bytes, \
-     site_id, group_id, batch_id, price, sold_at, sold_to, expires_at, created_at";
+     site_id, group_id, batch_id, price, sold_at, sold_to, expires_at, created_at, fleet_usage, bound_mac";
 
 /// A voucher as the API shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -364,6 +368,11 @@ pub struct VoucherRecord {
     pub used_bytes: i64,
     /// Creation time (unix ms).
     pub created_at: i64,
+    /// The device (MAC) a voucher of a MAC-locked plan is bound to: its earliest session's.
+    pub bound_mac: Option<String>,
+    /// `used_time_secs` and `used_bytes` split by site, with the sessions open at each.
+    #[serde(skip)]
+    pub sites: Vec<mikrobill_protocol::items::SiteUsage>,
 }
 
 impl VoucherRecord {
@@ -382,6 +391,8 @@ impl VoucherRecord {
             activated_at_ms: self.activated_at,
             used_time_secs: self.used_time_secs.max(0) as u64,
             used_bytes: self.used_bytes.max(0) as u64,
+            sites: self.sites.clone(),
+            bound_mac: self.bound_mac.clone(),
         }
     }
 }
@@ -407,6 +418,8 @@ pub fn record_from_row(row: &sqlx::any::AnyRow) -> Result<VoucherRecord, sqlx::E
         used_time_secs: row.try_get("used_time_secs")?,
         used_bytes: row.try_get("used_bytes")?,
         created_at: row.try_get("created_at")?,
+        bound_mac: row.try_get("bound_mac")?,
+        sites: fleet::decode_sites(row.try_get::<Option<String>, _>("fleet_usage")?.as_deref()),
     })
 }
 

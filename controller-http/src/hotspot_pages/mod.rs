@@ -31,6 +31,8 @@ pub struct Branding {
     pub voucher_check_url: Option<String>,
     /// The portal's voucher shop for this site, when the portal sells vouchers.
     pub buy_url: Option<String>,
+    /// The company logo as a `data:` URI, when an admin uploaded one (else the initials).
+    pub logo: Option<String>,
 }
 
 impl Branding {
@@ -75,7 +77,7 @@ pub fn render(b: &Branding) -> Result<Vec<HotspotFile>, askama::Error> {
         name: name.to_owned(),
         contents,
     };
-    Ok(vec![
+    let mut files = vec![
         file("login.html", LoginPage { b, t }.render()?),
         file("alogin.html", AfterLoginPage { b, t }.render()?),
         file("status.html", StatusPage { b, t }.render()?),
@@ -84,7 +86,16 @@ pub fn render(b: &Branding) -> Result<Vec<HotspotFile>, askama::Error> {
         file("redirect.html", RedirectPage { b, t }.render()?),
         file("mikrobill.js", SCRIPT.to_owned()),
         file("mikrobill.css", STYLESHEET.to_owned()),
-    ])
+    ];
+    // Its own file: a logo inside every page would be sent six times and could push a page
+    // past what RouterOS writes over its API.
+    if let Some(uri) = &b.logo {
+        files.push(file(
+            "logo.css",
+            format!(".logo-image {{ background-image: url(\"{uri}\"); }}\n"),
+        ));
+    }
+    Ok(files)
 }
 
 /// The branding of one site from the stored settings: the company, the portal's links
@@ -98,6 +109,7 @@ pub async fn branding(state: &AppState, site_id: &str) -> Result<Branding, Domai
         .public_url;
     let portal = (!public_url.is_empty()).then(|| format!("{public_url}/portal"));
     let sells = state.gateways.links().is_some();
+    let logo = mikrobill_core::logo::get(&state.db).await?;
     let site_query = form_urlencoded::byte_serialize(site.id.as_bytes()).collect::<String>();
     Ok(Branding {
         site_name: site.name,
@@ -108,6 +120,7 @@ pub async fn branding(state: &AppState, site_id: &str) -> Result<Branding, Domai
         buy_url: portal
             .filter(|_| sells)
             .map(|p| format!("{p}/buy?site={site_query}")),
+        logo: logo.map(|l| l.data_uri()),
     })
 }
 
@@ -157,6 +170,7 @@ mod tests {
             lang: Lang::En,
             voucher_check_url: Some("https://billing.example.net/portal/voucher".into()),
             buy_url: buy.then(|| "https://billing.example.net/portal/buy?site=s1".into()),
+            logo: None,
         }
     }
 
@@ -205,6 +219,43 @@ mod tests {
         for f in render(&branding(true)).unwrap() {
             assert!(f.contents.len() < 60 * 1024, "{} is too big", f.name);
         }
+    }
+
+    #[test]
+    fn the_largest_logo_rides_in_its_own_file_within_the_api_limit() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.resize(mikrobill_core::logo::MAX_BYTES, 0xff);
+        let logo = mikrobill_core::logo::Logo::parse(png).unwrap();
+        let b = Branding {
+            logo: Some(logo.data_uri()),
+            ..branding(true)
+        };
+        let files = render(&b).unwrap();
+        let css = files.iter().find(|f| f.name == "logo.css").unwrap();
+        assert!(
+            css.contents
+                .contains("url(\"data:image/png;base64,iVBORw0KGg")
+        );
+        for f in &files {
+            assert!(f.contents.len() < 60 * 1024, "{} is too big", f.name);
+        }
+        let login = &files
+            .iter()
+            .find(|f| f.name == "login.html")
+            .unwrap()
+            .contents;
+        assert!(login.contains(r#"href="logo.css""#) && login.contains("logo-image"));
+        assert!(
+            !login.contains("<svg class=\"logo\""),
+            "no initials beside a logo"
+        );
+        assert!(
+            render(&branding(true))
+                .unwrap()
+                .iter()
+                .all(|f| f.name != "logo.css"),
+            "no logo, no file"
+        );
     }
 
     #[test]

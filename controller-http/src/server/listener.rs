@@ -8,7 +8,7 @@
 //! not limited), and waiting idle for the next request (idle timeout). A watchdog per
 //! connection drops it when the current phase's deadline passes.
 
-use crate::server::body::{BodyTimeout, MAX_BODY_BYTES};
+use crate::server::body::{BodyTimeout, limit_for};
 use crate::server::client_ip::{self, ClientIp};
 use axum::Router;
 use axum::body::Body;
@@ -175,7 +175,7 @@ async fn serve_connection(
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|n| n > MAX_BODY_BYTES as u64);
+            .is_some_and(|n| n > limit_for(request.uri().path()) as u64);
         let mut request =
             request.map(|body| Body::new(DeadlineBody::new(body, limits.body_timeout)));
         let client = client_ip::resolve(

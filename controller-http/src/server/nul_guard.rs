@@ -2,9 +2,10 @@
 //! text at all (SQLite can), so a NUL that reached a query would answer 500 on one backend and
 //! store garbage on the other; no field of ours has a use for it. The URL (path and query) and
 //! bodies (JSON, or anything else read as form text) are checked before any handler runs, and
-//! the request answers 400.
+//! the request answers 400. Uploads (images, multipart forms, the import routes) are left to
+//! their readers, which refuse NUL where they read text.
 
-use crate::server::body::MAX_BODY_BYTES;
+use crate::server::body::{MAX_BODY_BYTES, is_upload_path};
 use crate::server::problem::{Problem, body_problem};
 use axum::extract::Request;
 use axum::http::header;
@@ -74,7 +75,13 @@ pub async fn reject_nul(request: Request, next: Next) -> Response {
         .get(header::CONTENT_LENGTH)
         .is_some_and(|v| v.as_bytes() != b"0")
         || request.headers().contains_key(header::TRANSFER_ENCODING);
-    if !has_body {
+    // Binary bodies (a logo, a multipart upload) may hold NUL bytes: the upload reader
+    // refuses NUL in a multipart form's text fields, and the upload routes' handlers check
+    // the files they read as text.
+    let binary = content_type.starts_with("image/")
+        || content_type.starts_with("multipart/form-data")
+        || is_upload_path(request.uri().path());
+    if !has_body || binary {
         return next.run(request).await;
     }
     // Any other body is read as form text: some extractors (the admin UI's forms) read a body

@@ -46,6 +46,7 @@ fn sample_plan(name: &str, rate: &str, time: Option<u64>, validity: Option<u64>)
         interim_interval_secs: Some(300),
         router_group: None,
         address_list: None,
+        mac_lock: false,
     }
 }
 

@@ -192,6 +192,11 @@ fn close_reason(conn: &quinn::Connection) -> String {
         .unwrap_or_else(|| "closed".into())
 }
 
+/// Writes a sync message in the layout the session's negotiated version decodes.
+async fn write_sync(send: &mut Send, version: u16, msg: SyncMessage) -> Result<(), FrameError> {
+    write_frame(send, &ControllerMessage::Sync(msg).for_version(version)).await
+}
+
 /// Which session a control loop serves.
 struct Link<'a> {
     site_id: &'a str,
@@ -230,7 +235,7 @@ async fn control_loop(
     });
     let result = async {
         let mut head = ctx.head.clone();
-        let mut sent = initial_sync(ctx, site_id, &cursor, &mut send).await?;
+        let mut sent = initial_sync(ctx, site_id, version, &cursor, &mut send).await?;
         let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
         catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let catches_up = version >= mikrobill_protocol::SYNC_CAUGHT_UP_VERSION;
@@ -262,10 +267,10 @@ async fn control_loop(
                     if changed.is_err() {
                         return Ok(());
                     }
-                    sent = push_changes(ctx, site_id, sent, &mut send).await?;
+                    sent = push_changes(ctx, site_id, version, sent, &mut send).await?;
                 }
                 _ = catch_up.tick(), if catches_up => {
-                    sent = caught_up(ctx, site_id, sent, &mut send).await?;
+                    sent = caught_up(ctx, site_id, version, sent, &mut send).await?;
                 }
                 _ = conn.closed() => return Ok(()),
             }
@@ -282,22 +287,24 @@ async fn control_loop(
 async fn caught_up(
     ctx: &EdgeContext,
     site_id: &str,
+    version: u16,
     sent: u64,
     send: &mut Send,
 ) -> Result<u64, String> {
     let head = sync_log::head(&ctx.db).await.map_err(|e| e.to_string())?;
-    let sent = push_changes(ctx, site_id, sent, send).await?;
+    let sent = push_changes(ctx, site_id, version, sent, send).await?;
     if head <= sent {
         return Ok(sent);
     }
-    write_frame(
+    write_sync(
         send,
-        &ControllerMessage::Sync(SyncMessage::CaughtUp {
+        version,
+        SyncMessage::CaughtUp {
             cursor: SyncCursor {
                 epoch: ctx.epoch.clone(),
                 seq: head,
             },
-        }),
+        },
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -309,6 +316,7 @@ async fn caught_up(
 async fn initial_sync(
     ctx: &EdgeContext,
     site_id: &str,
+    version: u16,
     cursor: &SyncCursor,
     send: &mut Send,
 ) -> Result<u64, String> {
@@ -323,22 +331,20 @@ async fn initial_sync(
         // changes after the head on top converges on the current state.
         let seq = sync_log::head(db).await.map_err(err)?;
         let frame_err = |e: FrameError| e.to_string();
-        write_frame(
+        write_sync(
             send,
-            &ControllerMessage::Sync(SyncMessage::SnapshotBegin {
+            version,
+            SyncMessage::SnapshotBegin {
                 cursor: SyncCursor { epoch, seq },
-            }),
+            },
         )
         .await
         .map_err(frame_err)?;
         let plans = mikrobill_core::plans::snapshot(db).await.map_err(err)?;
         for chunk in plans.chunks(SYNC_CHUNK as usize) {
-            write_frame(
-                send,
-                &ControllerMessage::Sync(SyncMessage::SnapshotItems(chunk.to_vec())),
-            )
-            .await
-            .map_err(frame_err)?;
+            write_sync(send, version, SyncMessage::SnapshotItems(chunk.to_vec()))
+                .await
+                .map_err(frame_err)?;
         }
         let mut after = String::new();
         let mut count = 0usize;
@@ -350,14 +356,11 @@ async fn initial_sync(
             after = last.code.clone();
             count += page.len();
             let items = page.into_iter().map(Item::Voucher).collect();
-            write_frame(
-                send,
-                &ControllerMessage::Sync(SyncMessage::SnapshotItems(items)),
-            )
-            .await
-            .map_err(frame_err)?;
+            write_sync(send, version, SyncMessage::SnapshotItems(items))
+                .await
+                .map_err(frame_err)?;
         }
-        write_frame(send, &ControllerMessage::Sync(SyncMessage::SnapshotEnd))
+        write_sync(send, version, SyncMessage::SnapshotEnd)
             .await
             .map_err(frame_err)?;
         tracing::info!(
@@ -371,13 +374,14 @@ async fn initial_sync(
     } else {
         cursor.seq
     };
-    push_changes(ctx, site_id, from, send).await
+    push_changes(ctx, site_id, version, from, send).await
 }
 
 /// Sends every change after `after` for the site; returns the last sequence sent.
 async fn push_changes(
     ctx: &EdgeContext,
     site_id: &str,
+    version: u16,
     mut after: u64,
     send: &mut Send,
 ) -> Result<u64, String> {
@@ -390,12 +394,9 @@ async fn push_changes(
         };
         after = last.seq;
         let full = changes.len() as u32 == SYNC_CHUNK;
-        write_frame(
-            send,
-            &ControllerMessage::Sync(SyncMessage::Changes(changes)),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+        write_sync(send, version, SyncMessage::Changes(changes))
+            .await
+            .map_err(|e| e.to_string())?;
         if !full {
             return Ok(after);
         }

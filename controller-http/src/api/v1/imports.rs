@@ -8,14 +8,14 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
-use mikrobill_core::auth::Perm;
 use mikrobill_core::db::now_ms;
 use mikrobill_core::importer::{self, ImportError, PhpnuxbillOptions, report::Report};
 use serde::Deserialize;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// The largest dump taken over HTTP (the CLI reads any size from a file).
+/// The largest dump taken over HTTP (the CLI reads any size from a file); the listener lets
+/// this route's bodies grow to it (`server::body::limit_for`).
 pub const MAX_DUMP_BYTES: usize = 64 * 1024 * 1024;
 
 /// Routes of this module.
@@ -34,10 +34,11 @@ pub struct ImportQuery {
 }
 
 /// Imports PHPNuxBill's routers, plans, customers, active recharges and unused vouchers from
-/// a `mysqldump` SQL file sent as the body (at most 64 MiB), in one transaction; re-running
+/// a `mysqldump` SQL file sent as the body (at most 64 MiB), or its customers from a customer
+/// CSV export (a first line naming `id` and `username`), in one transaction; re-running
 /// reports what an earlier run imported. Needs the permission to create each of those.
 #[utoipa::path(post, path = "/imports/phpnuxbill", tag = "imports", security(("bearer" = [])), params(ImportQuery),
-    request_body(content = String, content_type = "text/plain", description = "The mysqldump SQL file (any content type is read as the dump)"),
+    request_body(content = String, content_type = "text/plain", description = "The mysqldump SQL file or the customer CSV export (any content type; the first line tells which)"),
     responses((status = 200, body = Report), (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 async fn import_phpnuxbill(
     State(state): State<AppState>,
@@ -45,13 +46,7 @@ async fn import_phpnuxbill(
     Query(q): Query<ImportQuery>,
     body: Body,
 ) -> ApiResult<Json<Report>> {
-    for perm in [
-        Perm::WriteSites,
-        Perm::WritePlans,
-        Perm::WriteCustomers,
-        Perm::WriteSubscriptions,
-        Perm::WriteVouchers,
-    ] {
+    for perm in importer::PERMS {
         caller.require(perm)?;
     }
     // Read only after the role check: a caller who may not import never uploads 64 MiB.

@@ -124,6 +124,8 @@ const NAV: &[(Option<&str>, &[NavEntry])] = &[
             ("/events", "event.title", Some(Perm::ReadAudit)),
             ("/webhooks", "webhook.title", Some(Perm::WriteSettings)),
             ("/jobs", "job.title", Some(Perm::RunJobs)),
+            // Importing needs every write permission; only admins hold WritePlans.
+            ("/imports", "import.title", Some(Perm::WritePlans)),
             // Also shown to a role that reads settings only (the section then opens on
             // templates).
             ("/notifications", "notify.title", Some(Perm::ReadCustomers)),

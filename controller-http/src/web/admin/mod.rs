@@ -15,6 +15,7 @@ pub mod flash;
 pub mod form;
 pub mod form_values;
 pub mod groups;
+pub mod imports;
 pub mod invoices;
 pub mod jobs;
 pub mod lookups;
@@ -32,12 +33,14 @@ pub mod sites;
 pub mod subscriptions;
 pub mod texts;
 pub mod totp;
+pub mod upload;
 pub mod vouchers;
 pub mod webhooks;
 
 use crate::server::AppState;
 use crate::web::assets;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 /// Every admin page.
@@ -151,8 +154,20 @@ pub fn router() -> Router<AppState> {
         .route("/webhooks/{id}/deactivate", post(webhooks::deactivate))
         .route("/webhooks/{id}/replay", post(webhooks::replay))
         .route("/jobs", get(jobs::list))
+        .route(
+            "/imports",
+            get(imports::page)
+                .post(imports::run)
+                // The dump and the form's other fields.
+                .layer(DefaultBodyLimit::max(crate::server::body::MAX_UPLOAD_BYTES)),
+        )
         .route("/jobs/{name}/run", post(jobs::run))
         .route("/settings", get(settings::page).post(settings::save))
+        .route(
+            "/settings/logo",
+            get(settings::logo_image).post(settings::upload_logo),
+        )
+        .route("/settings/logo/remove", post(settings::remove_logo))
         .route(
             "/vouchers/batches",
             get(vouchers::batches).post(vouchers::create_batch),

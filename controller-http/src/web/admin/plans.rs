@@ -110,6 +110,8 @@ pub struct PlanFields {
     router_group: Option<String>,
     address_list: Option<String>,
     isolation_profile: Option<String>,
+    /// A checkbox: present ("1") when ticked.
+    mac_lock: Option<String>,
 }
 
 fn input_from(f: PlanFields, money: super::form_values::MoneyInput) -> Result<PlanInput, String> {
@@ -143,6 +145,7 @@ fn input_from(f: PlanFields, money: super::form_values::MoneyInput) -> Result<Pl
         router_group: opt(&f.router_group),
         address_list: opt(&f.address_list),
         isolation_profile: opt(&f.isolation_profile),
+        mac_lock: f.mac_lock.is_some_and(|v| !v.is_empty()),
     })
 }
 

@@ -1,19 +1,25 @@
 //! Settings: tax, currency, time zone, billing terms, company details, the UI's default
 //! language and the hotspot login URL printed on vouchers. Saved through
 //! `settings::save_billing`, which validates and audits. Administrators also see the security
-//! section: which roles must use two-factor sign-in (`admin_totp::set_security_settings`).
+//! section: which roles must use two-factor sign-in (`admin_totp::set_security_settings`),
+//! and the company logo the hotspot pages show (`logo`).
 
 use super::ctx::Ctx;
 use super::error::WebError;
-use super::form::Form;
+use super::form::{Form, NoFields};
 use super::form_values::opt;
+use super::upload;
 use crate::server::AppState;
 use crate::web::Lang;
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
 use mikrobill_core::admin_totp::{self, SecuritySettings};
 use mikrobill_core::auth::roles::ALL_ROLES;
 use mikrobill_core::auth::{Perm, Role};
+use mikrobill_core::error::DomainError;
+use mikrobill_core::logo::{self, LogoInfo};
 use mikrobill_core::settings::{self, BillingSettings};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -26,6 +32,8 @@ struct SettingsPage<'a> {
     langs: [Lang; 2],
     security: Option<SecuritySettings>,
     roles: [Role; 5],
+    logo: Option<LogoInfo>,
+    max_logo_kib: usize,
 }
 
 impl SettingsPage<'_> {
@@ -48,7 +56,70 @@ pub async fn page(State(state): State<AppState>, c: Ctx) -> Result<Response, Web
         langs: Lang::ALL,
         security,
         roles: ALL_ROLES,
+        logo: logo::get(&state.db).await?.map(|l| l.info()),
+        max_logo_kib: logo::MAX_BYTES / 1024,
     }))
+}
+
+/// `GET /settings/logo`: the uploaded logo, for the settings page's preview.
+pub async fn logo_image(State(state): State<AppState>, c: Ctx) -> Result<Response, WebError> {
+    c.require(Perm::ReadSettings)?;
+    let logo = logo::get(&state.db)
+        .await?
+        .ok_or(WebError::NotFound(c.lang))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, logo.content_type),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        logo.bytes,
+    )
+        .into_response())
+}
+
+/// `POST /settings/logo`: a new logo from the upload form.
+pub async fn upload_logo(
+    State(state): State<AppState>,
+    c: Ctx,
+    headers: HeaderMap,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteSettings)?;
+    // A little over the limit, so that a too large image is refused with the logo's reason.
+    let upload = upload::read(&headers, multipart, c.lang, logo::MAX_BYTES + 1).await;
+    let result = match upload {
+        Ok(u) => match u.file {
+            Some(file) => match logo::Logo::parse(file) {
+                Ok(new) => logo::set(&state.db, &c.actor(), &new).await,
+                Err(e) => Err(e),
+            },
+            None => Err(DomainError::invalid("logo", c.t("settings.logo_none"))),
+        },
+        Err(WebError::BadRequest(_, why)) => Err(DomainError::invalid("logo", why)),
+        Err(e) => return Err(e),
+    };
+    Ok(c.outcome(
+        result,
+        |_| "/settings#logo".into(),
+        c.t("saved"),
+        "/settings#logo",
+    ))
+}
+
+/// `POST /settings/logo/remove`: back to the company's initials.
+pub async fn remove_logo(
+    State(state): State<AppState>,
+    c: Ctx,
+    _form: Form<NoFields>,
+) -> Result<Response, WebError> {
+    c.require(Perm::WriteSettings)?;
+    let result = logo::clear(&state.db, &c.actor()).await;
+    Ok(c.outcome(
+        result,
+        |_| "/settings#logo".into(),
+        c.t("saved"),
+        "/settings#logo",
+    ))
 }
 
 /// `POST /settings/security`: a ticked `totp_<role>` box makes that role sign in with a code.
