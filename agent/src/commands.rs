@@ -18,6 +18,7 @@ use crate::radius::sessions::{OpenSession, Sessions};
 use crate::radius::{Clients, NasClient};
 use crate::reconnect::Reconnect;
 use crate::router::{self, Change, Mode, Owned, Router, RouterConfig, RouterError};
+use mikrobill_protocol::inventory::{EntryRef, TakeOver};
 use mikrobill_protocol::items::AccountStatus;
 use mikrobill_protocol::messages::{
     Command, CommandEnvelope, CommandOutcome, CommandResult, HotspotFile,
@@ -38,6 +39,8 @@ const KEEP_RESULTS_MS: i64 = 7 * 24 * 3600 * 1000;
 const PRUNE_EVERY_MS: i64 = 3600 * 1000;
 /// Longest pause between attempts to reach the router.
 const RETRY_MAX: Duration = Duration::from_secs(10);
+/// How long a take-over waits for sync to bring the imported logins into the cache.
+const TAKE_OVER_CACHE_WAIT: Duration = Duration::from_secs(15);
 /// Lets the steps report their own error at the deadline before the backstop fires.
 const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 
@@ -103,7 +106,35 @@ pub fn command_kind(command: &Command) -> &'static str {
         Command::ApplyPlan { .. } => "apply_plan",
         Command::ResyncRouter => "resync_router",
         Command::InstallHotspotPages { .. } => "install_hotspot_pages",
+        Command::ReadRouterAccounts => "read_router_accounts",
+        Command::TakeOverRouterAccounts { .. } => "take_over_router_accounts",
     }
+}
+
+/// The answer to a router read: the accounts, or a failure with their counts when they
+/// would not fit one frame (the command stream carries exactly one).
+fn answer_fitting_one_frame(
+    id: u64,
+    accounts: mikrobill_protocol::inventory::RouterAccounts,
+) -> CommandOutcome {
+    let outcome = CommandOutcome::RouterAccounts(accounts);
+    let size = postcard::experimental::serialized_size(&CommandResult {
+        id,
+        outcome: outcome.clone(),
+    })
+    .unwrap_or(usize::MAX);
+    if size <= mikrobill_protocol::MAX_FRAME_LEN {
+        return outcome;
+    }
+    let CommandOutcome::RouterAccounts(a) = outcome else {
+        unreachable!("built above")
+    };
+    CommandOutcome::Failed(format!(
+        "the router's {} hotspot users and {} PPP secrets take {size} bytes, more than one answer carries ({} bytes)",
+        a.hotspot_users.len(),
+        a.ppp_secrets.len(),
+        mikrobill_protocol::MAX_FRAME_LEN
+    ))
 }
 
 /// Errors worth another attempt: the router may come back before the deadline.
@@ -256,6 +287,18 @@ impl Applier {
                 Command::ResyncRouter => return self.resync_router(deadline).await,
                 Command::InstallHotspotPages { files } => {
                     return self.install_hotspot_pages(files, deadline).await;
+                }
+                Command::ReadRouterAccounts => {
+                    return self.read_router_accounts(envelope.id, deadline).await;
+                }
+                Command::TakeOverRouterAccounts {
+                    mode,
+                    hotspot_users,
+                    ppp_secrets,
+                } => {
+                    return self
+                        .take_over_router_accounts(*mode, hotspot_users, ppp_secrets, deadline)
+                        .await;
                 }
             }
             .map_or_else(CommandOutcome::Failed, |()| CommandOutcome::Applied)
@@ -442,6 +485,108 @@ impl Applier {
             }
             Err(e) => CommandOutcome::Failed(e),
         }
+    }
+
+    /// Reads the router's own accounts for an import; an answer too large for one frame
+    /// fails with the counts instead of breaking the command stream.
+    async fn read_router_accounts(&self, id: u64, deadline: Instant) -> CommandOutcome {
+        let Some(managed) = &self.router else {
+            return CommandOutcome::Unsupported("no router configured".into());
+        };
+        let accounts = match self
+            .on_router("reading the router's accounts", deadline, || {
+                router::read_accounts(&managed.router)
+            })
+            .await
+        {
+            Ok(accounts) => accounts,
+            Err(e) => return CommandOutcome::Failed(e),
+        };
+        answer_fitting_one_frame(id, accounts)
+    }
+
+    /// Adopts (API mode) or retires (RADIUS mode) the router entries an import carried
+    /// over, once sync has brought their vouchers and accounts into the cache: adopted
+    /// entries are then reconciled, and retired logins answered by RADIUS, from the cache.
+    async fn take_over_router_accounts(
+        &self,
+        mode: TakeOver,
+        hotspot_users: &[EntryRef],
+        ppp_secrets: &[EntryRef],
+        deadline: Instant,
+    ) -> CommandOutcome {
+        let Some(managed) = &self.router else {
+            return CommandOutcome::Unsupported("no router configured".into());
+        };
+        match (mode, managed.config.mode) {
+            (TakeOver::Adopt, Mode::Radius) => {
+                return CommandOutcome::Failed(
+                    "the agent manages this router in RADIUS mode, where it keeps no hotspot users or PPP secrets: import with mode retire".into(),
+                );
+            }
+            (TakeOver::Retire, Mode::Api) => {
+                return CommandOutcome::Failed(
+                    "the agent manages this router in API mode, where logins are router entries: import with mode adopt".into(),
+                );
+            }
+            _ => {}
+        }
+        let in_cache = |users: &[EntryRef], secrets: &[EntryRef]| {
+            let mut missing = Vec::new();
+            for u in users {
+                if self.cache.voucher(&u.name)?.is_none() {
+                    missing.push(u.name.clone());
+                }
+            }
+            for s in secrets {
+                if self.cache.user(&s.name)?.is_none() {
+                    missing.push(s.name.clone());
+                }
+            }
+            Ok::<_, crate::cache::CacheError>(missing)
+        };
+        // Sync brings the import's changes within moments; one that never comes (a voucher
+        // revoked since) must not hold the site's command queue until the deadline.
+        // Half the time left at most: the router steps need the rest.
+        let now = Instant::now();
+        let wait_until =
+            now + TAKE_OVER_CACHE_WAIT.min(deadline.saturating_duration_since(now) / 2);
+        let _ = self
+            .wait_for_cache(wait_until, "the imported vouchers and accounts", || {
+                Ok(in_cache(hotspot_users, ppp_secrets)?.is_empty())
+            })
+            .await;
+        let missing = match in_cache(hotspot_users, ppp_secrets) {
+            Ok(missing) => missing,
+            Err(e) => return CommandOutcome::Failed(format!("cannot read the cache: {e}")),
+        };
+        // Entries whose login the agent cannot answer stay on the router as they are.
+        let keep = |entries: &[EntryRef]| -> Vec<EntryRef> {
+            entries
+                .iter()
+                .filter(|e| !missing.contains(&e.name))
+                .cloned()
+                .collect()
+        };
+        let (hotspot_users, ppp_secrets) = (keep(hotspot_users), keep(ppp_secrets));
+        let summary = match self
+            .on_router("taking over the router's accounts", deadline, || {
+                router::take_over(&managed.router, mode, &hotspot_users, &ppp_secrets)
+            })
+            .await
+        {
+            Ok(mut summary) => {
+                summary.not_cached = missing;
+                summary
+            }
+            Err(e) => return CommandOutcome::Failed(e),
+        };
+        if mode == TakeOver::Adopt
+            && let Err(e) = self.reconcile(managed, deadline).await
+        {
+            return CommandOutcome::Failed(format!("{}; then {e}", summary.note(mode)));
+        }
+        CommandOutcome::AppliedWithNote(summary.note(mode))
     }
 
     async fn reconcile_api_mode(&self, deadline: Instant) -> Result<(), String> {
@@ -700,6 +845,35 @@ mod tests {
         }));
         assert!(!retryable(&RouterError::Stopped));
         assert!(!retryable(&RouterError::Config("no secret".into())));
+    }
+
+    #[test]
+    fn a_read_too_large_for_one_frame_fails_with_its_counts() {
+        use mikrobill_protocol::inventory::{HotspotUserEntry, RouterAccounts};
+        let user = |i: usize| HotspotUserEntry {
+            id: format!("*{i:X}"),
+            name: format!("vc{i}"),
+            comment: Some("x".repeat(1000)),
+            ..HotspotUserEntry::default()
+        };
+        let small = RouterAccounts {
+            hotspot_users: (0..10).map(user).collect(),
+            ..RouterAccounts::default()
+        };
+        assert!(matches!(
+            answer_fitting_one_frame(1, small),
+            CommandOutcome::RouterAccounts(_)
+        ));
+        let huge = RouterAccounts {
+            hotspot_users: (0..5000).map(user).collect(),
+            ..RouterAccounts::default()
+        };
+        match answer_fitting_one_frame(1, huge) {
+            CommandOutcome::Failed(m) => {
+                assert!(m.contains("5000 hotspot users"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

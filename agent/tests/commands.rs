@@ -8,6 +8,7 @@ use mikrobill_agent::outbox::Outbox;
 use mikrobill_agent::radius::{Clients, NasClient, RadiusConfig, RadiusServer, Sessions};
 use mikrobill_agent::router::{Mode, Owned, Router, RouterConfig, Secret};
 use mikrobill_fake_routeros::{FakeRouter, FakeRouterConfig};
+use mikrobill_protocol::inventory::{EntryRef, TakeOver};
 use mikrobill_protocol::items::{AccountStatus, Item, Plan, User};
 use mikrobill_protocol::messages::{
     Change, ChangeOp, Command, CommandEnvelope, CommandOutcome, HotspotFile, SyncMessage,
@@ -1024,6 +1025,126 @@ async fn hotspot_pages_go_under_flash_and_oversized_or_refused_ones_fail() {
     match site.applier.apply(envelope).await.outcome {
         CommandOutcome::Failed(m) => assert!(m.contains("not enough space"), "{m}"),
         other => panic!("not failed: {other:?}"),
+    }
+    site.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_routers_accounts_answers_them_or_fails_with_the_reason() {
+    let mut site = Site::start(Some(Mode::Radius)).await;
+    let fake = site.fake();
+    fake.add_row(
+        "/ip/hotspot/user",
+        &[
+            ("name", "vc1"),
+            ("password", "pw1"),
+            ("profile", "default"),
+            ("limit-uptime", "3h"),
+            ("uptime", "1h"),
+            ("comment", "vc-1-08.12.26-"),
+        ],
+    );
+    fake.add_row(
+        "/ppp/secret",
+        &[
+            ("name", "budi"),
+            ("password", "rahasia"),
+            ("service", "pppoe"),
+        ],
+    );
+    fake.add_row("/ppp/active", &[("name", "budi")]);
+    let envelope = site.envelope(Command::ReadRouterAccounts, Duration::from_secs(10));
+    let accounts = match site.applier.apply(envelope).await.outcome {
+        CommandOutcome::RouterAccounts(a) => a,
+        other => panic!("{other:?}"),
+    };
+    let vc1 = &accounts.hotspot_users[0];
+    assert_eq!(vc1.name, "vc1");
+    assert_eq!(vc1.password.as_deref(), Some("pw1"));
+    assert_eq!(vc1.limit_uptime.as_deref(), Some("3h"));
+    assert_eq!(vc1.uptime.as_deref(), Some("1h"));
+    assert_eq!(accounts.ppp_secrets[0].name, "budi");
+    assert_eq!(accounts.ppp_active, ["budi"]);
+    assert!(
+        accounts
+            .hotspot_profiles
+            .iter()
+            .any(|p| p.name == "default")
+    );
+
+    // An unreachable router fails the read at its deadline, saying why.
+    site.fake().faults().set_refuse(true);
+    let envelope = site.envelope(Command::ReadRouterAccounts, Duration::from_secs(3));
+    match site.applier.apply(envelope).await.outcome {
+        CommandOutcome::Failed(message) => assert!(
+            message.contains("reading the router's accounts")
+                && message.contains("cannot connect to the router"),
+            "{message}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    site.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retiring_leaves_online_logins_and_entries_that_changed_alone() {
+    let mut site = Site::start(Some(Mode::Radius)).await;
+    site.sync(vec![
+        Item::Plan(plan("p1", "1M/2M")),
+        Item::User(user("budi", "p1", AccountStatus::Active)),
+        Item::User(user("sari", "p1", AccountStatus::Active)),
+        Item::User(user("tono", "p1", AccountStatus::Active)),
+    ])
+    .await;
+    let fake = site.fake();
+    let id = |name: &str| fake.add_row("/ppp/secret", &[("name", name), ("password", "x")]);
+    let (budi, sari, tono) = (id("budi"), id("sari"), id("tono"));
+    fake.add_row("/ppp/active", &[("name", "sari")]);
+    let entry = |id: &str, name: &str| EntryRef {
+        id: id.into(),
+        name: name.into(),
+    };
+    let envelope = site.envelope(
+        Command::TakeOverRouterAccounts {
+            mode: TakeOver::Retire,
+            hotspot_users: vec![],
+            // tono's id read as another name: gone. anto was revoked in MikroBill since
+            // the import, so it is not in the cache: left on the router.
+            ppp_secrets: vec![
+                entry(&budi, "budi"),
+                entry(&sari, "sari"),
+                entry(&tono, "sari"),
+                entry(&tono, "anto"),
+            ],
+        },
+        Duration::from_secs(10),
+    );
+    match site.applier.apply(envelope).await.outcome {
+        CommandOutcome::AppliedWithNote(note) => assert!(
+            note.contains("1 router entries retired")
+                && note.contains("online (sari)")
+                && note.contains("1 no longer on the router")
+                && note.contains("no longer has them (anto)"),
+            "{note}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let left = names(&site.fake().rows("/ppp/secret"), "name");
+    assert_eq!(left, ["sari", "tono"]);
+    assert_eq!(site.fake().rows("/ppp/active").len(), 1);
+
+    // Adopting is for API mode: this RADIUS-mode agent refuses and changes nothing.
+    let envelope = site.envelope(
+        Command::TakeOverRouterAccounts {
+            mode: TakeOver::Adopt,
+            hotspot_users: vec![],
+            ppp_secrets: vec![entry(&sari, "sari")],
+        },
+        Duration::from_secs(10),
+    );
+    match site.applier.apply(envelope).await.outcome {
+        CommandOutcome::Failed(message) => assert!(message.contains("mode retire"), "{message}"),
+        other => panic!("{other:?}"),
     }
     site.shutdown();
 }

@@ -2,10 +2,12 @@
 //! new plan to running sessions, re-sync the router). Commands are ordered by id per site,
 //! wait while the site is offline, are delivered at least once by the edge session and
 //! applied idempotently by the agent, which keys its results by id. A command past its
-//! deadline is reported expired, never sent.
+//! deadline is reported expired, never sent. A router read's answer (`RouterAccounts`) is
+//! kept in `router_inventories` for the router import.
 
 use crate::db::{Db, DbError, now_ms};
 use crate::error::{DomainError, DomainResult};
+use mikrobill_protocol::inventory::RouterAccounts;
 use mikrobill_protocol::messages::{Command, CommandEnvelope, CommandOutcome};
 use serde::Serialize;
 use sqlx::Row;
@@ -60,6 +62,8 @@ pub fn kind(c: &Command) -> &'static str {
         Command::ApplyPlan { .. } => "apply_plan",
         Command::ResyncRouter => "resync_router",
         Command::InstallHotspotPages { .. } => "install_hotspot_pages",
+        Command::ReadRouterAccounts => "read_router_accounts",
+        Command::TakeOverRouterAccounts { .. } => "take_over_router_accounts",
     }
 }
 
@@ -70,8 +74,8 @@ pub struct QueuedCommand {
     pub id: i64,
     /// Target site.
     pub site_id: String,
-    /// `disconnect`, `set_isolation`, `apply_plan`, `resync_router` or
-    /// `install_hotspot_pages`.
+    /// `disconnect`, `set_isolation`, `apply_plan`, `resync_router`,
+    /// `install_hotspot_pages`, `read_router_accounts` or `take_over_router_accounts`.
     pub kind: String,
     /// The command as the agent receives it: its name for a command without fields (e.g.
     /// `"ResyncRouter"`), else an object keyed by its name holding its fields.
@@ -206,6 +210,17 @@ pub async fn queue_manual(
 /// themselves are rendered from settings and would only bloat the log.
 fn audited(command: &Command) -> serde_json::Value {
     match command {
+        Command::TakeOverRouterAccounts {
+            mode,
+            hotspot_users,
+            ppp_secrets,
+        } => serde_json::json!({
+            "TakeOverRouterAccounts": {
+                "mode": mode,
+                "hotspot_users": hotspot_users.len(),
+                "ppp_secrets": ppp_secrets.len(),
+            }
+        }),
         Command::InstallHotspotPages { files } => serde_json::json!({
             "InstallHotspotPages": {
                 "files": files
@@ -279,6 +294,7 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
         CommandOutcome::Failed(m) => (CommandStatus::Failed, Some(m.as_str())),
         CommandOutcome::Expired => (CommandStatus::Expired, None),
         CommandOutcome::Unsupported(m) => (CommandStatus::Unsupported, Some(m.as_str())),
+        CommandOutcome::RouterAccounts(_) => (CommandStatus::Applied, None),
     };
     let mut tx = db.begin().await?;
     let first = sqlx::query("UPDATE commands SET status = $1, result = $2, completed_at = $3 WHERE id = $4 AND status = 'pending' RETURNING site_id, subscription_id, kind")
@@ -290,6 +306,10 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
         .await?
         .into_iter()
         .next();
+    if let (Some(row), CommandOutcome::RouterAccounts(accounts)) = (&first, outcome) {
+        let site_id: String = row.try_get("site_id")?;
+        store_router_accounts(&mut tx, id, &site_id, accounts).await?;
+    }
     if let Some(row) = first
         && matches!(status, CommandStatus::Failed | CommandStatus::Expired)
     {
@@ -324,6 +344,56 @@ pub async fn complete(db: &Db, id: i64, outcome: &CommandOutcome) -> Result<(), 
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Stores what a `ReadRouterAccounts` read inside the transaction that completes it, for the
+/// router import's dry run and apply to read the same entries.
+async fn store_router_accounts(
+    conn: &mut sqlx::AnyConnection,
+    command_id: i64,
+    site_id: &str,
+    accounts: &RouterAccounts,
+) -> Result<(), DbError> {
+    let json = serde_json::to_string(accounts).map_err(|e| {
+        DbError::Sqlx(sqlx::Error::Encode(
+            format!("router accounts of command {command_id}: {e}").into(),
+        ))
+    })?;
+    sqlx::query(
+        "INSERT INTO router_inventories (command_id, site_id, accounts, read_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (command_id) DO NOTHING",
+    )
+    .bind(command_id)
+    .bind(site_id)
+    .bind(json)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// What the `ReadRouterAccounts` command `command_id` of `site_id` read; `None` while its
+/// agent has not answered (or when it failed).
+pub async fn router_accounts(
+    conn: &mut sqlx::AnyConnection,
+    command_id: i64,
+    site_id: &str,
+) -> DomainResult<Option<RouterAccounts>> {
+    let row = sqlx::query(
+        "SELECT accounts FROM router_inventories WHERE command_id = $1 AND site_id = $2",
+    )
+    .bind(command_id)
+    .bind(site_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let json: String = row.try_get("accounts")?;
+    let accounts = serde_json::from_str(&json).map_err(|e| {
+        DomainError::Db(DbError::Sqlx(sqlx::Error::Decode(
+            format!("stored router accounts of command {command_id}: {e}").into(),
+        )))
+    })?;
+    Ok(Some(accounts))
 }
 
 /// One command.

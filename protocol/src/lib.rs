@@ -10,6 +10,7 @@
 pub mod accounting;
 pub mod enroll;
 pub mod frame;
+pub mod inventory;
 pub mod items;
 pub mod legacy;
 pub mod messages;
@@ -19,8 +20,10 @@ pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 /// The protocol version this build speaks. 2 added `AgentMessage::Router`, 3 certificate
 /// renewal (`AgentRequest::RenewCertificate`) and hotspot pages
 /// (`Command::InstallHotspotPages`, answered `CommandOutcome::AppliedWithNote`), and
-/// `SyncMessage::CaughtUp`, 4 the fleet ledger's item fields (see [`FLEET_VERSION`]).
-pub const PROTOCOL_VERSION: u16 = 4;
+/// `SyncMessage::CaughtUp`, 4 the fleet ledger's item fields (see [`FLEET_VERSION`]), 5 the
+/// router import (`Command::ReadRouterAccounts`, answered `CommandOutcome::RouterAccounts`,
+/// and `Command::TakeOverRouterAccounts`).
+pub const PROTOCOL_VERSION: u16 = 5;
 /// The first version whose controllers understand `AgentMessage::Router`.
 pub const ROUTER_REPORT_VERSION: u16 = 2;
 /// The first version whose controllers renew agent certificates over the session.
@@ -30,6 +33,8 @@ pub const SYNC_CAUGHT_UP_VERSION: u16 = 3;
 /// The first version whose synced items carry a plan's `mac_lock` and a voucher's per-site
 /// usage and bound device; older peers get the layout of [`legacy`].
 pub const FLEET_VERSION: u16 = 4;
+/// The first version whose agents read and take over a router's own accounts.
+pub const ROUTER_IMPORT_VERSION: u16 = 5;
 /// The oldest peer version this build still talks to.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 

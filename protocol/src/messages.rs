@@ -10,6 +10,7 @@
 //!   answered by exactly one [`CommandResult`].
 
 use crate::accounting::AccountingRecord;
+use crate::inventory::{EntryRef, RouterAccounts, TakeOver};
 use crate::items::{Item, ItemKey};
 use serde::{Deserialize, Serialize};
 
@@ -286,6 +287,19 @@ pub enum Command {
         /// The files of the hotspot directory, named relative to it.
         files: Vec<HotspotFile>,
     },
+    /// Read the router's own hotspot users and PPP secrets with their profiles, and who is
+    /// online, for an import; answered [`CommandOutcome::RouterAccounts`]. Protocol 5.
+    ReadRouterAccounts,
+    /// Adopt or retire router entries an import carried over (once their vouchers and
+    /// accounts are in the agent's cache). Protocol 5.
+    TakeOverRouterAccounts {
+        /// Adopt (API mode) or retire (RADIUS mode).
+        mode: TakeOver,
+        /// `/ip/hotspot/user` rows.
+        hotspot_users: Vec<EntryRef>,
+        /// `/ppp/secret` rows.
+        ppp_secrets: Vec<EntryRef>,
+    },
 }
 
 /// One file of a hotspot directory (pages, stylesheet, script): all text, as the RouterOS
@@ -304,6 +318,9 @@ impl Command {
     pub fn min_version(&self) -> u16 {
         match self {
             Command::InstallHotspotPages { .. } => 3,
+            Command::ReadRouterAccounts | Command::TakeOverRouterAccounts { .. } => {
+                crate::ROUTER_IMPORT_VERSION
+            }
             _ => 1,
         }
     }
@@ -365,6 +382,8 @@ pub enum CommandOutcome {
     Unsupported(String),
     /// Done, with a note for the operator (e.g. where on the router the files are).
     AppliedWithNote(String),
+    /// The router's accounts, answering [`Command::ReadRouterAccounts`].
+    RouterAccounts(RouterAccounts),
 }
 
 /// The agent's answer on a command stream.
@@ -448,6 +467,34 @@ mod tests {
             postcard::to_stdvec(&CommandOutcome::Applied).unwrap(),
             [0],
             "an outcome stored by an older agent still reads back"
+        );
+    }
+
+    #[test]
+    fn router_import_variants_come_after_the_old_ones() {
+        assert_eq!(
+            postcard::to_stdvec(&Command::ReadRouterAccounts).unwrap(),
+            [5]
+        );
+        let take = Command::TakeOverRouterAccounts {
+            mode: TakeOver::Retire,
+            hotspot_users: vec![EntryRef {
+                id: "*1".into(),
+                name: "vc1".into(),
+            }],
+            ppp_secrets: vec![],
+        };
+        let bytes = postcard::to_stdvec(&take).unwrap();
+        assert_eq!(bytes[0], 6);
+        assert_eq!(postcard::from_bytes::<Command>(&bytes).unwrap(), take);
+        assert_eq!(take.min_version(), crate::ROUTER_IMPORT_VERSION);
+        assert_eq!(Command::ReadRouterAccounts.min_version(), 5);
+        let accounts = CommandOutcome::RouterAccounts(RouterAccounts::default());
+        let bytes = postcard::to_stdvec(&accounts).unwrap();
+        assert_eq!(bytes[0], 5);
+        assert_eq!(
+            postcard::from_bytes::<CommandOutcome>(&bytes).unwrap(),
+            accounts
         );
     }
 

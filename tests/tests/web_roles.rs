@@ -51,6 +51,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/sites", "aov"),
     ("/sites/{site}", "aov"),
     ("/sites/{site}/hotspot.zip", "ao"),
+    ("/sites/{site}/router-import/{import}", "a"),
     ("/sites/groups", "aov"),
     ("/sessions", "aov"),
     ("/jobs", "a"),
@@ -112,6 +113,8 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/sites/{site}/token", "ao"),
     ("/sites/{site}/revoke", "ao"),
     ("/sites/{site}/commands", "ao"),
+    ("/sites/{site}/router-import", "a"),
+    ("/sites/{site}/router-import/{import}/apply", "a"),
     ("/sites/groups", "ao"),
     ("/sites/groups/{group}/add", "ao"),
     ("/sites/groups/{group}/remove", "ao"),
@@ -288,6 +291,14 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         .await
         .expect(201);
     let hook_id = hook["webhook"]["id"].as_str().unwrap().to_string();
+    let import = admin
+        .post(
+            &format!("/api/v1/sites/{site_id}/router-import"),
+            &json!({}),
+        )
+        .await
+        .expect(202);
+    let import_id = import["read"]["id"].as_i64().unwrap().to_string();
     let mut admin_ids = Vec::new();
     for (role, _) in ROLES.iter().skip(1) {
         let a = admin
@@ -315,6 +326,7 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         ("{plan}", hotspot["id"].as_str().unwrap().to_string()),
         ("{notification}", notification_id.clone()),
         ("{channel}", channel_id.clone()),
+        ("{import}", import_id.clone()),
     ]
     .into();
     let fill = |pattern: &str, ids: &dyn Fn(&str) -> String| {
@@ -335,6 +347,7 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
             "{hook}",
             "{notification}",
             "{channel}",
+            "{import}",
         ] {
             if p.contains(key) {
                 p = p.replace(key, &ids(key));
@@ -343,7 +356,11 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
         p
     };
     // Turns a form action found on a page back into its pattern.
-    let mut known: Vec<(String, &str)> = real.iter().map(|(k, v)| (v.clone(), *k)).collect();
+    let mut known: Vec<(String, &str)> = real
+        .iter()
+        .filter(|(k, _)| **k != "{import}")
+        .map(|(k, v)| (v.clone(), *k))
+        .collect();
     for id in &admin_ids {
         known.push((id.clone(), "{admin}"));
     }
@@ -353,6 +370,11 @@ async fn every_role_gets_exactly_its_pages(backend: Backend) {
     for code in &codes {
         known.push((code.clone(), "{code}"));
     }
+    // The import id is a number: only where it stands in an import's path is it one.
+    known.push((
+        format!("router-import/{import_id}/"),
+        "router-import/{import}/",
+    ));
     for job in [
         "invoice-run",
         "isolation-sweep",

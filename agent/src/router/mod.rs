@@ -4,7 +4,7 @@
 //! (reconnects with backoff, times every call out, and trips a circuit breaker so a dead
 //! router fails calls fast instead of piling them up) and hands out the cloneable [`Router`];
 //! `state` is what the router reports about itself; `bootstrap` points the router's RADIUS at
-//! the agent; `profiles` turns plans into router profiles; `api_mode` pushes hotspot users and
+//! the agent; `import` reads the router's own accounts and adopts or retires them; `profiles` turns plans into router profiles; `api_mode` pushes hotspot users and
 //! PPP secrets for sites without RADIUS; `reconcile` is the create/update/remove of the items
 //! we own; `runner` ties them to the agent's cache; `hotspot` writes the site's login pages
 //! into a directory on the router. Nothing here is on the RADIUS path.
@@ -13,6 +13,7 @@ mod api_mode;
 mod bootstrap;
 mod client;
 mod hotspot;
+mod import;
 mod owned;
 mod profiles;
 mod reconcile;
@@ -26,6 +27,7 @@ pub use bootstrap::{RADIUS_COMMENT, bootstrap};
 pub use hotspot::{
     FILE_ADD_SINCE, HOTSPOT_DIR, MAX_FILE_BYTES, check_files, install_hotspot_files, receives_files,
 };
+pub use import::{TakeOverSummary, read_accounts, take_over};
 pub use owned::Owned;
 pub use profiles::{ISOLATION_COMMENT, ProfileSpec, desired_profiles, profile_name, sync_profiles};
 pub use runner::reconcile_all;

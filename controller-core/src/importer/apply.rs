@@ -18,6 +18,11 @@ use std::collections::BTreeMap;
 /// `import_sources.source` of PHPNuxBill imports.
 pub const SOURCE: &str = "phpnuxbill";
 
+/// `import_sources.source` of the import of a site's router: its `.id`s are the router's own.
+pub fn router_source(site_id: &str) -> String {
+    format!("routeros:{site_id}")
+}
+
 /// How an import is written.
 #[derive(Debug, Clone)]
 pub struct Run<'a> {
@@ -29,17 +34,20 @@ pub struct Run<'a> {
     pub now: i64,
     /// Roll everything back at the end and only report.
     pub dry_run: bool,
+    /// `import_sources.source`: [`SOURCE`] or [`router_source`].
+    pub source: &'a str,
 }
 
 async fn imported(
     conn: &mut sqlx::AnyConnection,
+    source: &str,
     kind: Kind,
     source_id: &str,
 ) -> DomainResult<Option<String>> {
     let row = sqlx::query(
         "SELECT target_id FROM import_sources WHERE source = $1 AND kind = $2 AND source_id = $3",
     )
-    .bind(SOURCE)
+    .bind(source)
     .bind(kind.as_str())
     .bind(source_id)
     .fetch_optional(&mut *conn)
@@ -49,6 +57,7 @@ async fn imported(
 
 async fn remember(
     conn: &mut sqlx::AnyConnection,
+    source: &str,
     kind: Kind,
     source_id: &str,
     target_id: &str,
@@ -57,7 +66,7 @@ async fn remember(
     sqlx::query(
         "INSERT INTO import_sources (source, kind, source_id, target_id, imported_at) VALUES ($1, $2, $3, $4, $5)",
     )
-    .bind(SOURCE)
+    .bind(source)
     .bind(kind.as_str())
     .bind(source_id)
     .bind(target_id)
@@ -112,7 +121,7 @@ impl Writer<'_> {
         if let Some(id) = self.ids.get(&(kind, source_id.to_string())) {
             return Ok(Some(id.clone()));
         }
-        imported(conn, kind, source_id).await
+        imported(conn, self.run.source, kind, source_id).await
     }
 
     /// Whether an earlier run imported the row (then reported and its id kept).
@@ -122,7 +131,7 @@ impl Writer<'_> {
         kind: Kind,
         source: &Source,
     ) -> DomainResult<bool> {
-        match imported(conn, kind, &source.id).await? {
+        match imported(conn, self.run.source, kind, &source.id).await? {
             Some(target) => {
                 self.ids.insert((kind, source.id.clone()), target);
                 self.push(kind, source.clone(), Outcome::AlreadyImported);
@@ -147,7 +156,15 @@ impl Writer<'_> {
         let mut sp = conn.begin().await?;
         match write(&mut sp).await {
             Ok((target, what)) => {
-                remember(&mut sp, kind, &source.id, &target, self.run.now).await?;
+                remember(
+                    &mut sp,
+                    self.run.source,
+                    kind,
+                    &source.id,
+                    &target,
+                    self.run.now,
+                )
+                .await?;
                 sp.commit().await?;
                 self.ids.insert((kind, source.id.clone()), target);
                 self.push(kind, source, Outcome::Created { what });
@@ -170,6 +187,7 @@ impl Writer<'_> {
         site: &SiteRef,
     ) -> DomainResult<Result<String, String>> {
         match site {
+            SiteRef::Id(id) => Ok(Ok(id.clone())),
             SiteRef::Router(id) => Ok(self
                 .target(conn, Kind::Site, id)
                 .await?
@@ -198,6 +216,7 @@ impl Writer<'_> {
                                 table: "--site-for-unassigned",
                                 id: name.clone(),
                                 line: 0,
+                                name: None,
                             },
                             Outcome::Created { what: name.clone() },
                         );
@@ -236,6 +255,7 @@ impl Writer<'_> {
             site_id,
             activated_at: v.activated_at,
             expires_at: v.expires_at,
+            used: v.used,
         };
         self.row(conn, v.kind, v.source, async move |c| {
             let r = crate::vouchers::carried::create_in(c, actor, carried, now).await?;
@@ -248,6 +268,22 @@ impl Writer<'_> {
 /// Writes a mapping in one transaction and reports every row; a dry run writes nothing.
 pub async fn apply(db: &Db, run: &Run<'_>, mapped: Mapped) -> DomainResult<Report> {
     let mut tx = db.begin().await?;
+    let report = apply_in(&mut tx, run, mapped).await?;
+    if run.dry_run {
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(report)
+}
+
+/// Writes a mapping inside the caller's transaction (which a dry run must roll back), for
+/// an import that writes more in the same transaction.
+pub async fn apply_in(
+    tx: &mut sqlx::AnyConnection,
+    run: &Run<'_>,
+    mapped: Mapped,
+) -> DomainResult<Report> {
     let mut w = Writer {
         run,
         report: Report {
@@ -258,11 +294,11 @@ pub async fn apply(db: &Db, run: &Run<'_>, mapped: Mapped) -> DomainResult<Repor
     };
     let (actor, now) = (run.actor, run.now);
     for s in mapped.sites {
-        if w.seen_before(&mut tx, Kind::Site, &s.source).await? {
+        if w.seen_before(tx, Kind::Site, &s.source).await? {
             continue;
         }
         let name = s.name;
-        w.row(&mut tx, Kind::Site, s.source, async move |c| {
+        w.row(tx, Kind::Site, s.source, async move |c| {
             let site = crate::sites::create_in(c, actor, &name, now)
                 .await
                 .map_err(DomainError::from)?;
@@ -271,22 +307,22 @@ pub async fn apply(db: &Db, run: &Run<'_>, mapped: Mapped) -> DomainResult<Repor
         .await?;
     }
     for p in mapped.plans {
-        if w.seen_before(&mut tx, Kind::Plan, &p.source).await? {
+        if w.seen_before(tx, Kind::Plan, &p.source).await? {
             continue;
         }
         let input = p.input;
-        w.row(&mut tx, Kind::Plan, p.source, async move |c| {
+        w.row(tx, Kind::Plan, p.source, async move |c| {
             let plan = crate::plans::create_in(c, actor, &input, now).await?;
             Ok((plan.id, plan.name))
         })
         .await?;
     }
     for cu in mapped.customers {
-        if w.seen_before(&mut tx, Kind::Customer, &cu.source).await? {
+        if w.seen_before(tx, Kind::Customer, &cu.source).await? {
             continue;
         }
         let (input, balance) = (cu.input, cu.balance);
-        w.row(&mut tx, Kind::Customer, cu.source, async move |c| {
+        w.row(tx, Kind::Customer, cu.source, async move |c| {
             let customer = crate::customers::create_in(c, actor, input, balance, now).await?;
             Ok((
                 customer.id,
@@ -296,22 +332,20 @@ pub async fn apply(db: &Db, run: &Run<'_>, mapped: Mapped) -> DomainResult<Repor
         .await?;
     }
     for s in mapped.subscriptions {
-        if w.seen_before(&mut tx, Kind::Subscription, &s.source)
-            .await?
-        {
+        if w.seen_before(tx, Kind::Subscription, &s.source).await? {
             continue;
         }
-        let Some(customer_id) = w.target(&mut tx, Kind::Customer, &s.customer).await? else {
+        let Some(customer_id) = w.target(tx, Kind::Customer, &s.customer).await? else {
             let why = format!("customer {} was not imported", s.customer);
             w.skip(Kind::Subscription, s.source, Some("customer_id"), why);
             continue;
         };
-        let Some(plan_id) = w.target(&mut tx, Kind::Plan, &s.plan).await? else {
+        let Some(plan_id) = w.target(tx, Kind::Plan, &s.plan).await? else {
             let why = format!("plan {} was not imported", s.plan);
             w.skip(Kind::Subscription, s.source, Some("plan_id"), why);
             continue;
         };
-        let site_id = match w.site(&mut tx, &s.site).await? {
+        let site_id = match w.site(tx, &s.site).await? {
             Ok(id) => id,
             Err(why) => {
                 w.skip(Kind::Subscription, s.source, Some("routers"), why);
@@ -324,7 +358,7 @@ pub async fn apply(db: &Db, run: &Run<'_>, mapped: Mapped) -> DomainResult<Repor
             site_id,
             username: s.username,
             password: Some(s.password),
-            static_ip: None,
+            static_ip: s.static_ip,
             billing_day: None,
             start_date: Some(s.start_date.to_string()),
             bill_from: Some(s.bill_from.to_string()),
@@ -332,19 +366,14 @@ pub async fn apply(db: &Db, run: &Run<'_>, mapped: Mapped) -> DomainResult<Repor
             grace_days: None,
         };
         let st = run.settings;
-        w.row(&mut tx, Kind::Subscription, s.source, async move |c| {
+        w.row(tx, Kind::Subscription, s.source, async move |c| {
             let sub = crate::subscriptions::create_in(c, actor, input, st, now).await?;
             Ok((sub.id, sub.username))
         })
         .await?;
     }
     for v in mapped.vouchers {
-        w.voucher(&mut tx, v).await?;
-    }
-    if run.dry_run {
-        tx.rollback().await?;
-    } else {
-        tx.commit().await?;
+        w.voucher(tx, v).await?;
     }
     Ok(w.report)
 }

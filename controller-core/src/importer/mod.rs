@@ -1,13 +1,18 @@
 //! Moving in from another billing system. `mysqldump` reads the rows of a MySQL dump without
-//! a MySQL server, `customers_csv` PHPNuxBill's customer CSV exports; `phpnuxbill` decides purely what PHPNuxBill's rows become; `apply` writes
-//! that in one transaction, remembering each source id in `import_sources` so a re-run is
-//! idempotent; `report` says what was created, already imported or skipped and why.
+//! a MySQL server, `customers_csv` PHPNuxBill's customer CSV exports; `phpnuxbill` decides
+//! purely what PHPNuxBill's rows become; `routeros` decides purely what a router's own
+//! hotspot users and PPP secrets (Mikhmon's vouchers) become, and `router` runs that import
+//! from what an agent read (kept with its command); `apply` writes a mapping in one
+//! transaction, remembering each source id in `import_sources` so a re-run is idempotent;
+//! `report` says what was created, already imported or skipped and why.
 
 pub mod apply;
 pub mod customers_csv;
 pub mod mysqldump;
 pub mod phpnuxbill;
 pub mod report;
+pub mod router;
+pub mod routeros;
 
 use crate::audit::Actor;
 use crate::auth::Perm;
@@ -74,6 +79,7 @@ pub async fn import_phpnuxbill(
             settings: &settings,
             now,
             dry_run: options.dry_run,
+            source: apply::SOURCE,
         },
         mapped,
     )

@@ -42,6 +42,8 @@ pub enum SiteRef {
     Router(String),
     /// The site named by `--site-for-unassigned`.
     Named(String),
+    /// An existing site, by id (the router an import reads from).
+    Id(String),
 }
 
 /// A router to create as a site.
@@ -92,6 +94,8 @@ pub struct NewSubscription {
     pub start_date: Date,
     /// First day billed: the expiration, up to which PHPNuxBill was paid.
     pub bill_from: Date,
+    /// A fixed IPv4 address.
+    pub static_ip: Option<String>,
 }
 
 /// A voucher to create: unused, or an active hotspot login.
@@ -113,6 +117,8 @@ pub struct NewVoucher {
     pub activated_at: Option<i64>,
     /// End of validity (unix ms), for an active login.
     pub expires_at: Option<i64>,
+    /// Use the other system already counted: (seconds online, bytes both ways).
+    pub used: Option<(u64, u64)>,
 }
 
 /// Everything an import would create, and the rows it skips.
@@ -144,6 +150,7 @@ fn source(table: &'static str, row: &Row) -> Source {
         table,
         id: row.get("id").unwrap_or("?").to_string(),
         line: row.line,
+        name: None,
     }
 }
 
@@ -633,6 +640,7 @@ fn map_recharges(
                     password,
                     start_date,
                     bill_from: exp_date,
+                    static_ip: None,
                 }));
             }
             let code = required(row, "username")?.to_string();
@@ -651,6 +659,7 @@ fn map_recharges(
                 code,
                 activated_at: Some(activated_at.min(opts.now)),
                 expires_at: Some(expires_at),
+                used: None,
             }))
         })();
         match r {
@@ -705,6 +714,7 @@ fn map_vouchers(
                 password: None,
                 activated_at: None,
                 expires_at: None,
+                used: None,
             })
         })();
         match r {

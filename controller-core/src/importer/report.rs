@@ -1,5 +1,6 @@
 //! What an import did (or, in a dry run, would do) with each source row: created, already
-//! imported by an earlier run, or skipped with the reason, the source table, line and field.
+//! imported by an earlier run, or skipped with the reason, the source table (or router menu),
+//! line (or entry name) and field.
 
 use serde::Serialize;
 
@@ -48,12 +49,15 @@ impl Kind {
 /// Where a row came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Source {
-    /// The source table, e.g. `tbl_customers`.
+    /// The source table, e.g. `tbl_customers`, or router menu, e.g. `/ip/hotspot/user`.
     pub table: &'static str,
-    /// The row's id there.
+    /// The row's id there (a router's `.id`, e.g. `*1A`).
     pub id: String,
-    /// The dump line its values start on.
+    /// The dump line its values start on (0 for a router's entries).
     pub line: u64,
+    /// The entry's name, for a router's entries (whose ids say little to an operator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// What happened to one row.
@@ -150,13 +154,16 @@ impl Report {
                     .as_deref()
                     .map(|f| format!(", field {f}"))
                     .unwrap_or_default();
+                let place = match &e.source.name {
+                    Some(name) => format!("{name:?}"),
+                    None => format!("line {}", e.source.line),
+                };
                 let _ = writeln!(
                     out,
-                    "skipped {} {} id {} (line {}{field}): {reason}",
+                    "skipped {} {} id {} ({place}{field}): {reason}",
                     e.kind.as_str(),
                     e.source.table,
                     e.source.id,
-                    e.source.line
                 );
             }
         }

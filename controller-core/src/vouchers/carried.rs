@@ -24,6 +24,8 @@ pub struct CarriedVoucher {
     pub activated_at: Option<i64>,
     /// The end of validity the other system gave it (unix ms).
     pub expires_at: Option<i64>,
+    /// What the other system already counted (seconds online, bytes both ways).
+    pub used: Option<(u64, u64)>,
 }
 
 /// Stores a carried-over voucher (new, or active when it has a first use) and syncs it to
@@ -49,9 +51,14 @@ pub async fn create_in(
     } else {
         State::New
     };
+    let (used_secs, used_bytes) = v.used.unwrap_or((0, 0));
+    let (used_secs, used_bytes) = (
+        i64::try_from(used_secs).map_err(|_| DomainError::invalid("uptime", "is too large"))?,
+        i64::try_from(used_bytes).map_err(|_| DomainError::invalid("bytes", "is too large"))?,
+    );
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO vouchers (code, password, plan_id, site_id, status, activated_at, expires_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (code) DO NOTHING RETURNING {RECORD_COLUMNS}"
+        "INSERT INTO vouchers (code, password, plan_id, site_id, status, activated_at, expires_at, created_at, used_time_secs, used_bytes) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (code) DO NOTHING RETURNING {RECORD_COLUMNS}"
     )))
     .bind(&v.code)
     .bind(&v.password)
@@ -61,6 +68,8 @@ pub async fn create_in(
     .bind(v.activated_at)
     .bind(v.expires_at)
     .bind(now)
+    .bind(used_secs)
+    .bind(used_bytes)
     .fetch_all(&mut *conn)
     .await?;
     let Some(row) = rows.first() else {
@@ -70,6 +79,9 @@ pub async fn create_in(
         ));
     };
     let record = record_from_row(row)?;
+    if v.used.is_some() {
+        carry_usage(conn, &v.site_id, &record.code, used_secs, used_bytes, now).await?;
+    }
     sync(
         conn,
         vec![(
@@ -90,3 +102,34 @@ pub async fn create_in(
     .await?;
     Ok(record)
 }
+
+/// Use counted before the import, as one ended session in the usage ledger: a voucher's
+/// totals are the sums of its sessions there (`metered.rs`), so later ingests add to it
+/// instead of replacing it.
+async fn carry_usage(
+    conn: &mut sqlx::AnyConnection,
+    site_id: &str,
+    code: &str,
+    secs: i64,
+    bytes: i64,
+    now: i64,
+) -> DomainResult<()> {
+    sqlx::query(
+        "INSERT INTO usage_sessions (site_id, nas_identifier, session_id, username, session_time_secs, \
+         input_octets, output_octets, first_at, last_at, stopped_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $7)",
+    )
+    .bind(site_id)
+    .bind(CARRIED_NAS)
+    .bind(format!("carried:{code}"))
+    .bind(code)
+    .bind(secs)
+    .bind(bytes)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// `usage_sessions.nas_identifier` of use carried over from another system.
+pub const CARRIED_NAS: &str = "import";

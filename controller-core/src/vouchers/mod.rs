@@ -116,7 +116,7 @@ pub fn generate_codes(count: usize, prefix: &str, length: usize) -> Vec<String> 
     seen.into_iter().collect()
 }
 
-fn valid_code(code: &str) -> bool {
+pub(crate) fn valid_code(code: &str) -> bool {
     (1..=64).contains(&code.len())
         && code
             .chars()

@@ -14,6 +14,7 @@ pub mod notifications;
 pub mod payments;
 pub mod plans;
 pub mod reports;
+pub mod router_import;
 pub mod sessions;
 pub mod settings;
 pub mod site_groups;
@@ -39,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(settings::routes())
         .merge(jobs::routes())
         .merge(imports::routes())
+        .merge(router_import::routes())
         .merge(commands::routes())
         .merge(events::routes())
         .merge(notifications::routes())

@@ -25,6 +25,7 @@ pub mod plans;
 pub mod print;
 pub mod reports;
 pub mod return_path;
+pub mod router_import;
 pub mod session;
 pub mod sessions;
 pub mod settings;
@@ -119,6 +120,15 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{id}/revoke", post(sites::revoke))
         .route("/sites/{id}/commands", post(sites::command))
         .route("/sites/{id}/hotspot.zip", get(sites::hotspot_zip))
+        .route("/sites/{id}/router-import", post(router_import::start))
+        .route(
+            "/sites/{id}/router-import/{import}",
+            get(router_import::show),
+        )
+        .route(
+            "/sites/{id}/router-import/{import}/apply",
+            post(router_import::apply),
+        )
         .route("/sessions", get(sessions::list))
         .route("/sessions/kick", post(sessions::kick))
         .route("/admins", get(admins::list).post(admins::create))

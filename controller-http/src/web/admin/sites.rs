@@ -212,6 +212,7 @@ struct DetailPage<'a> {
     site: Site,
     router: Option<RouterView>,
     commands: Vec<mikrobill_core::commands::QueuedCommand>,
+    can_import: bool,
 }
 
 /// `GET /sites/{id}`.
@@ -236,6 +237,7 @@ pub async fn detail(
         site,
         router,
         commands,
+        can_import: super::router_import::can_import(&c),
     }))
 }
 
