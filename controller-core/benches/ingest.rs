@@ -1,0 +1,237 @@
+//! Accounting ingest: records per second through `accounting::ingest`, the function the edge
+//! calls for every batch an agent sends, with the fleet ledger's work included (usage per
+//! session, each named voucher's per-site totals, its state, the sync of what changed).
+//!
+//! The load looks like a NAS, not one user with thousands of sessions: every site has
+//! `BENCH_SUBSCRIBERS` subscribers online (half PPPoE accounts, half hotspot vouchers valid at
+//! every site), each sending a Start and then Interim-Updates with growing counters; a
+//! tenth of them stop and start a new session each round. Batches hold 500 records, as the
+//! agent's uplink sends them, and every site's agent has one batch in flight at a time (as
+//! today); `BENCH_SITES` agents send at once. The table shows records per second and the
+//! p50/p99 of one batch's commit.
+//!
+//! `cargo bench -p mikrobill-core --bench ingest` (SQLite in a temporary directory; with
+//! `BENCH_POSTGRES_URL`, PostgreSQL as well). `BENCH_ROUNDS` sets how many interim rounds run,
+//! `BENCH_SUBSCRIBERS` the subscribers per site; `BENCH_NO_VOUCHERS=1` makes every subscriber
+//! a PPPoE account, which leaves the vouchers' ledger step out.
+
+use mikrobill_core::audit::Actor;
+use mikrobill_core::db::{Db, now_ms};
+use mikrobill_core::plans::{PlanInput, PlanKind};
+use mikrobill_core::vouchers::ScopeKind;
+use mikrobill_core::vouchers::batch::BatchSpec;
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One subscriber's current session at a site.
+struct Online {
+    username: String,
+    session: u32,
+    seconds: u64,
+    octets: u64,
+}
+
+fn record(site: &str, s: &Online, status: AcctStatus, at_ms: i64) -> AccountingRecord {
+    let session_id = format!("{site}-{}-{}", s.username, s.session);
+    AccountingRecord {
+        id: RecordId::derive(site, &session_id, status, s.seconds),
+        nas_identifier: site.to_string(),
+        nas_ip: Some("10.0.0.1".parse().unwrap()),
+        session_id,
+        username: s.username.clone(),
+        status,
+        event_time_ms: at_ms,
+        session_time_secs: s.seconds,
+        input_octets: s.octets / 5,
+        output_octets: s.octets,
+        input_packets: s.octets / 1000,
+        output_packets: s.octets / 800,
+        terminate_cause: (status == AcctStatus::Stop).then_some(1),
+        framed_ip: Some("10.5.0.9".parse().unwrap()),
+        calling_station_id: Some("AA:BB:CC:00:11:22".into()),
+    }
+}
+
+/// The records one site sends over the run, in the order its NAS would.
+fn site_records(
+    site: &str,
+    vouchers: &[String],
+    subscribers: usize,
+    rounds: usize,
+) -> Vec<AccountingRecord> {
+    let start = now_ms() - (rounds as i64 + 1) * 300_000;
+    let mut online: Vec<Online> = (0..subscribers)
+        .map(|i| Online {
+            username: if i % 2 == 0 || vouchers.is_empty() {
+                format!("{site}-ppp-{i}")
+            } else {
+                vouchers[(i / 2) % vouchers.len()].clone()
+            },
+            session: 0,
+            seconds: 0,
+            octets: 0,
+        })
+        .collect();
+    let mut out: Vec<AccountingRecord> = online
+        .iter()
+        .map(|s| record(site, s, AcctStatus::Start, start))
+        .collect();
+    for round in 1..=rounds {
+        let at = start + round as i64 * 300_000;
+        for (i, s) in online.iter_mut().enumerate() {
+            s.seconds += 300;
+            s.octets += 3_000_000 + (i as u64 % 7) * 1_000_000;
+            if (i + round) % 10 == 0 {
+                out.push(record(site, s, AcctStatus::Stop, at));
+                s.session += 1;
+                s.seconds = 0;
+                s.octets = 0;
+                out.push(record(site, s, AcctStatus::Start, at));
+            } else {
+                out.push(record(site, s, AcctStatus::InterimUpdate, at));
+            }
+        }
+    }
+    out
+}
+
+async fn run(name: &str, db: Arc<Db>, sites: usize, subscribers: usize, rounds: usize) {
+    let actor = Actor::cli();
+    let now = now_ms();
+    let mut site_ids = Vec::new();
+    for n in 0..sites {
+        let site = mikrobill_core::sites::create(&db, &actor, &format!("bench-{n}-{now}"))
+            .await
+            .unwrap();
+        site_ids.push(site.id);
+    }
+    let plan = {
+        let mut tx = db.begin().await.unwrap();
+        let plan = mikrobill_core::plans::create_in(
+            &mut tx,
+            &actor,
+            &PlanInput {
+                name: format!("bench-{now}"),
+                kind: PlanKind::Hotspot,
+                price: 5000,
+                rate_limit: Some("2M/10M".into()),
+                time_limit_secs: Some(30 * 86_400),
+                data_limit_bytes: None,
+                validity_secs: Some(30 * 86_400),
+                shared_users: Some(2),
+                interim_interval_secs: Some(300),
+                router_group: None,
+                address_list: None,
+                mac_lock: false,
+                isolation_profile: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        plan
+    };
+    let voucher_count = (subscribers / 2).max(1) * sites;
+    mikrobill_core::vouchers::batch::generate(
+        &db,
+        &actor,
+        BatchSpec {
+            plan_id: plan.id.clone(),
+            count: voucher_count as i64,
+            scope: ScopeKind::All,
+            site_id: None,
+            group_id: None,
+            prefix: Some(format!("B{}", now % 100_000)),
+            length: Some(8),
+            password_mode: None,
+            password_length: None,
+            password_digits: false,
+            price: None,
+            note: None,
+        },
+    )
+    .await
+    .unwrap();
+    let codes: Vec<String> = sqlx::query_scalar("SELECT code FROM vouchers WHERE plan_id = $1")
+        .bind(&plan.id)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    let per_site: Vec<Vec<AccountingRecord>> = site_ids
+        .iter()
+        .enumerate()
+        .map(|(n, site)| {
+            // Each site's vouchers are its own slice, as sold at that site.
+            let share = codes.len() / sites;
+            site_records(
+                site,
+                &codes[n * share..(n + 1) * share],
+                subscribers,
+                rounds,
+            )
+        })
+        .collect();
+    let total: usize = per_site.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (site, records) in site_ids.into_iter().zip(per_site) {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut commits = Vec::new();
+            for batch in records.chunks(500) {
+                let t = Instant::now();
+                mikrobill_core::accounting::ingest(&db, &site, batch)
+                    .await
+                    .unwrap();
+                commits.push(t.elapsed());
+            }
+            commits
+        }));
+    }
+    let mut commits: Vec<Duration> = Vec::new();
+    for t in tasks {
+        commits.extend(t.await.unwrap());
+    }
+    let took = started.elapsed();
+    commits.sort();
+    let pct = |p: f64| commits[((commits.len() - 1) as f64 * p) as usize].as_secs_f64() * 1000.0;
+    println!(
+        "| {name} | {sites} | {subscribers} | {total} | {:.1} | {:.0} | {:.1} | {:.1} |",
+        took.as_secs_f64(),
+        total as f64 / took.as_secs_f64(),
+        pct(0.5),
+        pct(0.99)
+    );
+}
+
+#[tokio::main]
+async fn main() {
+    let subscribers = env("BENCH_SUBSCRIBERS", 2_000);
+    let rounds = env("BENCH_ROUNDS", 10);
+    println!(
+        "\n| backend | sites | subscribers per site | records | seconds | records/s | batch p50 ms | batch p99 ms |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for sites in [1, 4] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&mikrobill_core::db::sqlite_url_for_dir(dir.path()))
+            .await
+            .unwrap();
+        run("SQLite", Arc::new(db), sites, subscribers, rounds).await;
+    }
+    if let Ok(url) = std::env::var("BENCH_POSTGRES_URL") {
+        for sites in [1, 4] {
+            let db = Db::open(&url).await.unwrap();
+            run("PostgreSQL", Arc::new(db), sites, subscribers, rounds).await;
+        }
+    }
+}
