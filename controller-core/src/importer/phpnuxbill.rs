@@ -139,7 +139,8 @@ pub struct Mapped {
 }
 
 /// A row's problem: the field (when one is at fault) and why.
-type Problem = (Option<&'static str>, String);
+/// Why a source row was skipped: the field at fault, if one is, and the reason.
+pub(super) type Problem = (Option<&'static str>, String);
 
 fn field(f: &'static str, why: impl Into<String>) -> Problem {
     (Some(f), why.into())
@@ -154,7 +155,8 @@ fn source(table: &'static str, row: &Row) -> Source {
     }
 }
 
-fn skip(out: &mut Mapped, kind: Kind, source: Source, (f, reason): Problem) {
+/// Records a skipped row in the mapping's report.
+pub(super) fn skip(out: &mut Mapped, kind: Kind, source: Source, (f, reason): Problem) {
     out.skipped.push(Entry {
         kind,
         source,

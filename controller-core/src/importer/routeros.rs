@@ -8,9 +8,9 @@
 //! with their name, field and reason.
 
 use super::phpnuxbill::{
-    Mapped, NewCustomer, NewPlan, NewSubscription, NewVoucher, SiteRef, parse_amount,
+    Mapped, NewCustomer, NewPlan, NewSubscription, NewVoucher, Problem, SiteRef, parse_amount, skip,
 };
-use super::report::{Entry, Kind, Outcome, Source};
+use super::report::{Kind, Source};
 use crate::billing::cycle;
 use crate::customers::CustomerInput;
 use crate::plans::{PlanInput, PlanKind};
@@ -42,8 +42,6 @@ pub struct Options {
 }
 
 /// An entry's problem: the router field at fault and why.
-type Problem = (Option<&'static str>, String);
-
 fn field(f: &'static str, why: impl Into<String>) -> Problem {
     (Some(f), why.into())
 }
@@ -55,17 +53,6 @@ fn source(table: &'static str, id: &str, name: &str) -> Source {
         line: 0,
         name: Some(name.to_string()),
     }
-}
-
-fn skip(out: &mut Mapped, kind: Kind, source: Source, (f, reason): Problem) {
-    out.skipped.push(Entry {
-        kind,
-        source,
-        outcome: Outcome::Skipped {
-            field: f.map(str::to_string),
-            reason,
-        },
-    });
 }
 
 /// A RouterOS duration as printed or typed: `3h`, `1d2h30m`, `1w`, `45s`, `00:30:00`,
@@ -545,6 +532,7 @@ fn map_ppp(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::importer::report::Outcome;
     use mikrobill_protocol::inventory::PppProfileEntry;
     use proptest::prelude::*;
 
