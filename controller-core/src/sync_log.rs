@@ -13,9 +13,9 @@ use sqlx::{AnyConnection, Row};
 
 const EPOCH_SETTING: &str = "sync_epoch";
 /// Changes per INSERT: SQLite's cost per statement grows with the square of its numbered
-/// parameters, so statements stay at a few hundred (100,000 changes append in well under
-/// a second instead of several).
-const APPEND_CHUNK: usize = 100;
+/// parameters, so statements stay near a hundred (100,000 changes append in well under a
+/// second instead of several).
+const APPEND_CHUNK: usize = 24;
 
 /// Appends changes for `site_id` (None: every site) inside the caller's transaction and
 /// returns the sequence of the last one.
