@@ -38,6 +38,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/vouchers/batches/new", "ao"),
     ("/vouchers/batches/{batch}", "aocvR"),
     ("/vouchers/batches/{batch}/print", "aocvR"),
+    ("/voucher-conflicts", "aocv"),
     ("/shop", "r"),
     ("/subscriptions", "aocv"),
     ("/subscriptions/{sub}", "aocv"),
@@ -82,6 +83,7 @@ const PAGES: &[(&str, &str)] = &[
 
 /// Form actions: path pattern, who may post it. `/logout` is everyone's and not posted here.
 const ACTIONS: &[(&str, &str)] = &[
+    ("/voucher-conflicts", "aocv"),
     ("/shop", "r"),
     ("/account/password", "aocrv"),
     ("/account/totp/enrol", "aocrv"),
