@@ -70,10 +70,12 @@ fn use_at_both(north: &RadiusAgent, south: &RadiusAgent, code: &str, secs: u64) 
             "offline, each site lets it in: {r:?}"
         );
     }
-    account(north, "Start", code, "n1", 0, PHONE);
-    account(south, "Start", code, "s1", 0, LAPTOP);
-    account(north, "Stop", code, "n1", secs, PHONE);
-    account(south, "Stop", code, "s1", secs, LAPTOP);
+    // Session ids are per NAS: each voucher's sessions get their own.
+    let (n, s) = (format!("n-{code}"), format!("s-{code}"));
+    account(north, "Start", code, &n, 0, PHONE);
+    account(south, "Start", code, &s, 0, LAPTOP);
+    account(north, "Stop", code, &n, secs, PHONE);
+    account(south, "Stop", code, &s, secs, LAPTOP);
 }
 
 async fn conflicts_of(admin: &mikrobill_tests::http::Api, code: &str) -> Vec<Value> {

@@ -83,7 +83,6 @@ const PAGES: &[(&str, &str)] = &[
 
 /// Form actions: path pattern, who may post it. `/logout` is everyone's and not posted here.
 const ACTIONS: &[(&str, &str)] = &[
-    ("/voucher-conflicts", "aocv"),
     ("/shop", "r"),
     ("/account/password", "aocrv"),
     ("/account/totp/enrol", "aocrv"),
