@@ -5,10 +5,12 @@
 //! applied: by default the voucher is closed at every site; with `accept` it stays as its
 //! use decides. Replayed records record nothing twice.
 
+use mikrobill_tests::messaging::{Gateway, serve_gateway};
 use mikrobill_tests::radius::{RadiusAgent, SECRET, radclient};
 use mikrobill_tests::scenario::plan;
 use mikrobill_tests::{Backend, Scenario};
 use serde_json::{Value, json};
+use std::time::Duration;
 
 mikrobill_tests::on_both_backends!(double_use_offline_is_reported_and_closed);
 
@@ -88,6 +90,31 @@ async fn conflicts_of(admin: &mikrobill_tests::http::Api, code: &str) -> Vec<Val
 
 async fn double_use_offline_is_reported_and_closed(backend: Backend) {
     let mut s = Scenario::start(backend).await;
+    // Integrators subscribe to conflicts; operators get them on Telegram.
+    let gw = Gateway::default();
+    let base = serve_gateway(gw.clone()).await;
+    s.admin
+        .post(
+            "/api/v1/webhooks",
+            &json!({"url": format!("{base}/hook"), "events": ["voucher.conflict"]}),
+        )
+        .await
+        .expect(201);
+    s.admin
+        .put(
+            "/api/v1/settings/notifications",
+            &json!({"default_lang": "en"}),
+        )
+        .await
+        .expect(200);
+    s.admin
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"name": "Telegram", "rate_per_minute": 6000, "config": {"kind": "telegram",
+                    "api_base": format!("{base}/tg"), "bot_token": "7:noc", "operator_chat_id": "-100555"}}),
+        )
+        .await
+        .expect(201);
     let north = RadiusAgent::start(&s.admin, "North").await;
     let south = RadiusAgent::start(&s.admin, "South").await;
     let five_minutes = plan(
@@ -187,6 +214,22 @@ async fn double_use_offline_is_reported_and_closed(backend: Backend) {
                 && e["data"]["kind"] == "over_budget"),
         "{events}"
     );
+    mikrobill_tests::eventually(
+        Duration::from_secs(60),
+        "the conflict reaches the webhook and the operators' chat",
+        || async {
+            let hooked = gw
+                .delivered("/hook", &over)
+                .iter()
+                .any(|h| h.body.contains("voucher.conflict") && h.body.contains("over_budget"));
+            let told = gw
+                .delivered("/tg/", "-100555")
+                .iter()
+                .any(|h| h.body.contains(&over) && h.body.contains("100 s over the limit"));
+            (hooked && told).then_some(())
+        },
+    )
+    .await;
     let conflicts_before = s.admin.get("/api/v1/voucher-conflicts").await.expect(200);
     let events_before = items.len();
 

@@ -474,13 +474,18 @@ async fn handle(conn: &mut sqlx::AnyConnection, ctx: &Context, e: &Event) -> Dom
                 int(d, &["over_devices"]),
             );
             to_operators(conn, ctx, Topic::VoucherConflict, &origin, |l| {
+                let (secs_word, bytes_word, and) = match l {
+                    Lang::Id => ("detik", "byte", " dan "),
+                    Lang::En => ("s", "bytes", " and "),
+                };
+                let amounts: Vec<String> = [(secs, secs_word), (bytes, bytes_word)]
+                    .into_iter()
+                    .filter(|(n, _)| *n > 0)
+                    .map(|(n, word)| format!("{n} {word}"))
+                    .collect();
                 let problem = match (kind.as_str(), l) {
-                    ("over_budget", Lang::Id) => {
-                        format!("lebih {secs} detik / {bytes} byte dari batas")
-                    }
-                    ("over_budget", Lang::En) => {
-                        format!("{secs} s / {bytes} bytes over the limit")
-                    }
+                    ("over_budget", Lang::Id) => format!("lebih {} dari batas", amounts.join(and)),
+                    ("over_budget", Lang::En) => format!("{} over the limit", amounts.join(and)),
                     ("mac_lock", Lang::Id) => format!("{devices} perangkat lain (kunci MAC)"),
                     ("mac_lock", Lang::En) => format!("{devices} other device(s) (MAC lock)"),
                     (_, Lang::Id) => format!("{devices} perangkat lebih dari batas bersamaan"),
