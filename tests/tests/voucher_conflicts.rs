@@ -8,6 +8,7 @@
 use mikrobill_tests::messaging::{Gateway, serve_gateway};
 use mikrobill_tests::radius::{RadiusAgent, SECRET, radclient};
 use mikrobill_tests::scenario::plan;
+use mikrobill_tests::web::WebClient;
 use mikrobill_tests::{Backend, Scenario};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -230,6 +231,25 @@ async fn double_use_offline_is_reported_and_closed(backend: Backend) {
         },
     )
     .await;
+    // The admin page lists it with the sites by name.
+    let mut web = WebClient::login(
+        s.ctl.api_addr,
+        "admin",
+        mikrobill_tests::http::ADMIN_PASSWORD,
+    )
+    .await;
+    let page = web
+        .get(&format!("/voucher-conflicts?code={over}&kind=over_budget"))
+        .await;
+    assert_eq!(page.status, 200);
+    let html = &page.text;
+    assert!(
+        html.contains(over.as_str())
+            && html.contains("Melebihi kuota")
+            && html.contains("North, South")
+            && html.contains("Sisa kuota ditutup"),
+        "{html}"
+    );
     let conflicts_before = s.admin.get("/api/v1/voucher-conflicts").await.expect(200);
     let events_before = items.len();
 
