@@ -246,7 +246,8 @@ async fn double_use_offline_is_reported_and_closed(backend: Backend) {
     assert!(
         html.contains(over.as_str())
             && html.contains("Melebihi kuota")
-            && html.contains("North, South")
+            // Sorted by site id, so either order.
+            && (html.contains("North, South") || html.contains("South, North"))
             && html.contains("Sisa kuota ditutup"),
         "{html}"
     );

@@ -216,21 +216,27 @@ fn too_many_devices(
         }
     };
     // The most sessions at once is reached at some session's start; a session ending as
-    // another starts does not overlap it.
-    let starts: BTreeSet<i64> = sessions.iter().map(|s| s.first_at).collect();
+    // another starts does not overlap it. One sweep by start keeps the sessions still open
+    // (a voucher's sessions are many over a month, but few at once).
+    let mut by_start: Vec<&LedgerSession> = sessions.iter().collect();
+    by_start.sort_by_key(|s| s.first_at);
+    let mut open: Vec<&LedgerSession> = Vec::new();
     let mut worst: Option<Vec<&LedgerSession>> = None;
+    let mut i = 0;
     // Earliest first, so of equally bad instants the first is reported whatever the order.
-    for at in starts {
-        let open: Vec<&LedgerSession> = sessions
-            .iter()
-            .filter(|s| s.first_at <= at && at < end(s))
-            .collect();
+    while i < by_start.len() {
+        let at = by_start[i].first_at;
+        while i < by_start.len() && by_start[i].first_at == at {
+            open.push(by_start[i]);
+            i += 1;
+        }
+        open.retain(|s| at < end(s));
         let sites: BTreeSet<&str> = open.iter().map(|s| s.site_id.as_str()).collect();
         if open.len() as i64 > allow.shared_users.max(1)
             && sites.len() > 1
             && worst.as_ref().is_none_or(|w| open.len() > w.len())
         {
-            worst = Some(open);
+            worst = Some(open.clone());
         }
     }
     let worst = worst?;
@@ -477,6 +483,32 @@ mod tests {
                     prop_assert!(x.started_at <= at);
                 }
             }
+        }
+
+        #[test]
+        fn the_worst_instant_is_the_most_sessions_open_at_any_start(
+            a in allowance(), s in sessions(), now in T0..T0 + 2_000_000,
+        ) {
+            // Brute force over every start: the most sessions covering it, from 2+ sites.
+            let window = (INTERIM as f64 * STALE_INTERIMS * 1000.0) as i64;
+            let end = |x: &LedgerSession| {
+                if !x.stopped && now - x.last_at < window { x.last_at.max(now) } else { x.last_at }
+            };
+            let most = s
+                .iter()
+                .map(|at| {
+                    let open: Vec<&LedgerSession> =
+                        s.iter().filter(|x| x.first_at <= at.first_at && at.first_at < end(x)).collect();
+                    let sites: BTreeSet<&str> = open.iter().map(|x| x.site_id.as_str()).collect();
+                    if sites.len() > 1 { open.len() as i64 } else { 0 }
+                })
+                .filter(|n| *n > a.shared_users)
+                .max();
+            let found = detect(&a, &s, INTERIM, now)
+                .into_iter()
+                .find(|c| c.kind == ConflictKind::TooManyDevices)
+                .map(|c| c.over_devices + a.shared_users);
+            prop_assert_eq!(found, most);
         }
 
         #[test]
