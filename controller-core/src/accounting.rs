@@ -103,14 +103,12 @@ pub async fn ingest(
     validate(records)?;
     let now = now_ms();
     // Usage is credited to the operator's local days.
-    let offset_min = crate::settings::billing(db)
-        .await
-        .map_err(|e| match e {
-            // The agent retries: its records are fine, the settings could not be read.
-            crate::error::DomainError::Db(db) => IngestError::Db(db),
-            other => IngestError::Db(DbError::Sqlx(sqlx::Error::Protocol(other.to_string()))),
-        })?
-        .utc_offset_minutes;
+    let billing = crate::settings::billing(db).await.map_err(|e| match e {
+        // The agent retries: its records are fine, the settings could not be read.
+        crate::error::DomainError::Db(db) => IngestError::Db(db),
+        other => IngestError::Db(DbError::Sqlx(sqlx::Error::Protocol(other.to_string()))),
+    })?;
+    let offset_min = billing.utc_offset_minutes;
     // SQLite has one writer: batches from many agents queue here in arrival order rather
     // than in SQLite's busy handler, which sleeps and retries and left the writer idle
     // between them (four sites at once ingested half as fast as one).
@@ -155,7 +153,10 @@ pub async fn ingest(
     let codes: Vec<&str> = first_use.keys().copied().collect();
     crate::vouchers::metered::lock(&mut tx, db.backend, &codes).await?;
     let mut changes = activate_vouchers(&mut tx, site_id, &first_use).await?;
-    changes.extend(crate::vouchers::metered::apply(&mut tx, &codes, now).await?);
+    changes.extend(
+        crate::vouchers::metered::apply(&mut tx, &codes, billing.voucher_conflict_policy, now)
+            .await?,
+    );
     // Every voucher row is written before the change log is locked, the order all voucher
     // writers follow, so two writers never wait on each other's locks.
     crate::vouchers::sync(&mut tx, changes).await?;

@@ -41,6 +41,9 @@ pub struct BillingSettings {
     /// The hotspot login URL printed as each voucher's QR code; `{code}` and `{password}`
     /// are replaced by the voucher's (URL-encoded).
     pub hotspot_login_url: String,
+    /// What happens to a voucher whose records from several sites show it used beyond its
+    /// plan (offline double use): `close` its remaining budget everywhere, or `accept` it.
+    pub voucher_conflict_policy: crate::vouchers::conflicts::ConflictPolicy,
 }
 
 impl Default for BillingSettings {
@@ -58,6 +61,7 @@ impl Default for BillingSettings {
             company_phone: String::new(),
             language: crate::locale::Lang::Id,
             hotspot_login_url: DEFAULT_LOGIN_URL.into(),
+            voucher_conflict_policy: Default::default(),
         }
     }
 }

@@ -95,6 +95,7 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/voucher-batches/{id}/vouchers", "aocrv"),
     ("POST", "/voucher-batches/{id}/sell", "aoc"),
     ("POST", "/voucher-batches/{id}/revoke", "ao"),
+    ("GET", "/voucher-conflicts", "aocv"),
     ("GET", "/vouchers", "aocrv"),
     ("GET", "/vouchers/{code}", "aocrv"),
     ("POST", "/vouchers/{code}/sell", "aoc"),

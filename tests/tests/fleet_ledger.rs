@@ -157,8 +157,11 @@ async fn budgets_and_devices_hold_across_sites(backend: Backend) {
         .await
         .expect(200);
     south
-        .wait_voucher(&bound, "South learns the bound device", |v| {
+        .wait_voucher(&bound, "South learns the bound device and its Stop", |v| {
+            // The Start alone binds it too: until the Stop arrives, the phone's session
+            // holds the one seat and South would refuse the laptop for that instead.
             v.bound_mac.as_deref() == Some(PHONE)
+                && v.sites.iter().all(|s| s.open_last_seen_ms.is_empty())
         })
         .await;
     let v_after = admin

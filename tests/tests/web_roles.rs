@@ -38,6 +38,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/vouchers/batches/new", "ao"),
     ("/vouchers/batches/{batch}", "aocvR"),
     ("/vouchers/batches/{batch}/print", "aocvR"),
+    ("/voucher-conflicts", "aocv"),
     ("/shop", "r"),
     ("/subscriptions", "aocv"),
     ("/subscriptions/{sub}", "aocv"),

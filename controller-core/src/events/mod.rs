@@ -44,13 +44,16 @@ pub enum EventKind {
     /// A command failed or expired at its site.
     #[serde(rename = "command.failed")]
     CommandFailed,
+    /// Records from several sites showed a voucher used beyond its plan.
+    #[serde(rename = "voucher.conflict")]
+    VoucherConflict,
     /// A consumer gave up on an event after repeated failures and moved on.
     #[serde(rename = "event.parked")]
     EventParked,
 }
 
 /// Every kind, for filters and the API.
-pub const ALL_KINDS: [EventKind; 11] = [
+pub const ALL_KINDS: [EventKind; 12] = [
     EventKind::InvoiceCreated,
     EventKind::PaymentReceived,
     EventKind::SubscriptionIsolated,
@@ -61,6 +64,7 @@ pub const ALL_KINDS: [EventKind; 11] = [
     EventKind::SiteOffline,
     EventKind::SiteRevoked,
     EventKind::CommandFailed,
+    EventKind::VoucherConflict,
     EventKind::EventParked,
 ];
 
@@ -78,6 +82,7 @@ impl EventKind {
             EventKind::SiteOffline => "site.offline",
             EventKind::SiteRevoked => "site.revoked",
             EventKind::CommandFailed => "command.failed",
+            EventKind::VoucherConflict => "voucher.conflict",
             EventKind::EventParked => "event.parked",
         }
     }

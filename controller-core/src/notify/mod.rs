@@ -59,6 +59,9 @@ pub enum Topic {
     /// Operators: an event consumer gave up on an event and parked it.
     #[serde(rename = "event.parked")]
     EventParked,
+    /// Operators: a voucher was used beyond its plan across sites.
+    #[serde(rename = "voucher.conflict")]
+    VoucherConflict,
     /// A voucher bought in the portal, to the phone number the buyer gave.
     #[serde(rename = "voucher.purchased")]
     VoucherPurchased,
@@ -75,7 +78,7 @@ pub enum Audience {
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 11] = [
+    pub const ALL: [Topic; 12] = [
         Topic::InvoiceCreated,
         Topic::InvoiceReminder,
         Topic::PaymentReceived,
@@ -87,6 +90,7 @@ impl Topic {
         Topic::PortalCode,
         Topic::EventParked,
         Topic::VoucherPurchased,
+        Topic::VoucherConflict,
     ];
 
     /// Storage name, e.g. `invoice.reminder`.
@@ -103,6 +107,7 @@ impl Topic {
             Topic::PortalCode => "portal.code",
             Topic::EventParked => "event.parked",
             Topic::VoucherPurchased => "voucher.purchased",
+            Topic::VoucherConflict => "voucher.conflict",
         }
     }
 
@@ -117,7 +122,8 @@ impl Topic {
             Topic::VoucherBatchSold
             | Topic::SiteOffline
             | Topic::CommandFailed
-            | Topic::EventParked => Audience::Operators,
+            | Topic::EventParked
+            | Topic::VoucherConflict => Audience::Operators,
             _ => Audience::Customer,
         }
     }

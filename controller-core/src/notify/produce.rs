@@ -453,6 +453,59 @@ async fn handle(conn: &mut sqlx::AnyConnection, ctx: &Context, e: &Event) -> Dom
             })
             .await
         }
+        (EventKind::VoucherConflict, _) => {
+            let code = text(d, &["voucher_code"]);
+            let sites: Vec<String> = d["sites"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut names = Vec::new();
+            for site in &sites {
+                names.push(site_name(conn, Some(site)).await?);
+            }
+            let (kind, closed) = (text(d, &["kind"]), text(d, &["resolution"]) == "closed");
+            let (secs, bytes, devices) = (
+                int(d, &["over_secs"]),
+                int(d, &["over_bytes"]),
+                int(d, &["over_devices"]),
+            );
+            to_operators(conn, ctx, Topic::VoucherConflict, &origin, |l| {
+                let (secs_word, bytes_word, and) = match l {
+                    Lang::Id => ("detik", "byte", " dan "),
+                    Lang::En => ("s", "bytes", " and "),
+                };
+                let amounts: Vec<String> = [(secs, secs_word), (bytes, bytes_word)]
+                    .into_iter()
+                    .filter(|(n, _)| *n > 0)
+                    .map(|(n, word)| format!("{n} {word}"))
+                    .collect();
+                let problem = match (kind.as_str(), l) {
+                    ("over_budget", Lang::Id) => format!("lebih {} dari batas", amounts.join(and)),
+                    ("over_budget", Lang::En) => format!("{} over the limit", amounts.join(and)),
+                    ("mac_lock", Lang::Id) => format!("{devices} perangkat lain (kunci MAC)"),
+                    ("mac_lock", Lang::En) => format!("{devices} other device(s) (MAC lock)"),
+                    (_, Lang::Id) => format!("{devices} perangkat lebih dari batas bersamaan"),
+                    (_, Lang::En) => format!("{devices} device(s) more than allowed at once"),
+                };
+                let resolution = match (closed, l) {
+                    (true, Lang::Id) => "sisa kuota voucher ditutup di semua site",
+                    (true, Lang::En) => "the voucher's remaining budget was closed at every site",
+                    (false, Lang::Id) => "kelebihan diterima",
+                    (false, Lang::En) => "the overuse was accepted",
+                };
+                Vars::from([
+                    ("code", code.clone()),
+                    ("problem", problem),
+                    ("sites", names.join(", ")),
+                    ("resolution", resolution.to_string()),
+                ])
+            })
+            .await
+        }
         (EventKind::EventParked, _) => {
             let (consumer, kind) = (text(d, &["consumer"]), text(d, &["event_kind"]));
             let (event_id, error) = (int(d, &["event_id"]), text(d, &["error"]));

@@ -82,6 +82,7 @@ pub fn placeholders(topic: Topic) -> &'static [&'static str] {
             "error",
         ],
         Topic::VoucherPurchased => &["company_name", "code", "plan_name", "price"],
+        Topic::VoucherConflict => &["company_name", "code", "problem", "sites", "resolution"],
         Topic::PortalCode => &[
             "company_name",
             "customer_name",
@@ -178,6 +179,14 @@ pub fn default_text(topic: Topic, lang: Lang) -> (&'static str, &'static str) {
         (Topic::EventParked, Lang::Id) => (
             "Event {{event_kind}} diparkir ({{consumer}})",
             "PERINGATAN: {{consumer}} gagal memproses event #{{event_id}} ({{event_kind}}) berulang kali dan melewatinya: {{error}}. Coba lagi dari halaman Event setelah penyebabnya diperbaiki.",
+        ),
+        (Topic::VoucherConflict, Lang::Id) => (
+            "Voucher {{code}} dipakai ganda",
+            "PERINGATAN: voucher {{code}} dipakai melebihi paketnya di beberapa site ({{sites}}): {{problem}}. Tindakan: {{resolution}}.",
+        ),
+        (Topic::VoucherConflict, Lang::En) => (
+            "Voucher {{code}} used twice",
+            "ALERT: voucher {{code}} was used beyond its plan across sites ({{sites}}): {{problem}}. Action: {{resolution}}.",
         ),
         (Topic::EventParked, Lang::En) => (
             "Event {{event_kind}} parked ({{consumer}})",

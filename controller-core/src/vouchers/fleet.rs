@@ -13,6 +13,10 @@ use mikrobill_protocol::items::SiteUsage;
 pub struct LedgerSession {
     /// The site that reported it.
     pub site_id: String,
+    /// Acct-Session-Id.
+    pub session_id: String,
+    /// The NAS that ran it.
+    pub nas_identifier: String,
     /// Its first record (unix ms).
     pub first_at: i64,
     /// Its latest record (unix ms).
@@ -92,6 +96,8 @@ mod tests {
     fn session(site: &str, first_at: i64, last_at: i64, stopped: bool, secs: i64) -> LedgerSession {
         LedgerSession {
             site_id: site.into(),
+            session_id: format!("{site}-{first_at}"),
+            nas_identifier: site.into(),
             first_at,
             last_at,
             stopped,

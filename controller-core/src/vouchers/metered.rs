@@ -4,8 +4,10 @@
 //! the state [`usage_state::decide`] gives them, so a voucher used up across several sites
 //! ends everywhere.
 
+use super::conflict::{self, Allowance};
+use super::conflicts::{self, ConflictPolicy};
 use super::fleet::{self, LedgerSession};
-use super::lifecycle::State;
+use super::lifecycle::{self, State};
 use super::usage_state::{self, Limits, Used};
 use super::{RECORD_COLUMNS, Scope, record_from_row};
 use crate::audit::{self, Actor};
@@ -59,9 +61,15 @@ pub async fn lock(
 /// changes the agents must learn. The ledger only grows and replays add nothing to it, so a
 /// replayed batch finds nothing to change; a Start or Stop changes the open sessions, so the
 /// other sites learn of it with the next sync push. Two queries read a whole chunk of codes.
+///
+/// Offline double use is detected from the same sessions ([`conflict::detect`]); a conflict
+/// not recorded before is stored, reported (`voucher.conflict` event, audit) and, under
+/// [`ConflictPolicy::Close`], ends the voucher as exhausted everywhere and disconnects its
+/// open sessions at every site.
 pub async fn apply(
     tx: &mut sqlx::AnyConnection,
     codes: &[&str],
+    policy: ConflictPolicy,
     now: i64,
 ) -> Result<Vec<(Scope, ChangeOp)>, DbError> {
     let mut changes = Vec::new();
@@ -70,7 +78,7 @@ pub async fn apply(
         let sql = format!(
             "SELECT v.code, v.status, v.activated_at, v.expires_at, v.used_time_secs, v.used_bytes, \
              v.fleet_usage, v.bound_mac, p.time_limit_secs, p.data_limit_bytes, p.validity_secs, \
-             p.interim_interval_secs, p.mac_lock \
+             p.interim_interval_secs, p.mac_lock, p.shared_users \
              FROM vouchers v JOIN plans p ON p.id = v.plan_id WHERE v.code IN ({}) ORDER BY v.code",
             marks(chunk.len())
         );
@@ -93,6 +101,55 @@ pub async fn apply(
                 .try_get::<Option<i64>, _>("interim_interval_secs")?
                 .unwrap_or(DEFAULT_INTERIM_SECS);
             let summary = fleet::summarize(of_code, interim, now);
+            let allowance = Allowance {
+                time_secs: row.try_get("time_limit_secs")?,
+                data_bytes: row.try_get("data_limit_bytes")?,
+                shared_users: row.try_get("shared_users")?,
+                mac_lock: row.try_get::<i64, _>("mac_lock")? != 0,
+            };
+            let found = conflict::detect(&allowance, of_code, interim, now);
+            let new = conflicts::record(tx, &code, &found, policy, now).await?;
+            for c in &new {
+                audit::record(
+                    &mut *tx,
+                    &Actor::system("accounting"),
+                    "voucher.conflict",
+                    "voucher",
+                    Some(&code),
+                    None::<&()>,
+                    Some(c),
+                )
+                .await?;
+                crate::events::emit(
+                    &mut *tx,
+                    crate::events::EventKind::VoucherConflict,
+                    crate::events::Refs::default(),
+                    c,
+                )
+                .await?;
+            }
+            let close = policy == ConflictPolicy::Close && !new.is_empty();
+            if close {
+                // Every site with a session still open is told to end it; the status below
+                // refuses the next login everywhere.
+                for site in summary
+                    .sites
+                    .iter()
+                    .filter(|s| !s.open_last_seen_ms.is_empty())
+                {
+                    crate::commands::enqueue(
+                        &mut *tx,
+                        &site.site_id,
+                        &mikrobill_protocol::messages::Command::Disconnect {
+                            username: code.clone(),
+                        },
+                        None,
+                        "accounting",
+                        crate::commands::DEFAULT_TTL_MS,
+                    )
+                    .await?;
+                }
+            }
             let used = summary.used;
             let sites = fleet::encode_sites(&summary.sites);
             let bound_mac = if row.try_get::<i64, _>("mac_lock")? != 0 {
@@ -112,7 +169,12 @@ pub async fn apply(
                 row.try_get("activated_at")?,
                 row.try_get("expires_at")?,
                 now,
-            );
+            )
+            .or_else(|| {
+                close
+                    .then(|| lifecycle::next(from, lifecycle::Event::Exhaust))
+                    .flatten()
+            });
             if to.is_none()
                 && used == stored
                 && sites == row.try_get::<Option<String>, _>("fleet_usage")?
@@ -176,7 +238,7 @@ async fn ledger_sessions(
     codes: &[&str],
 ) -> Result<HashMap<String, Vec<LedgerSession>>, DbError> {
     let sql = format!(
-        "SELECT username, site_id, first_at, last_at, stopped_at, session_time_secs, \
+        "SELECT username, site_id, session_id, nas_identifier, first_at, last_at, stopped_at, session_time_secs, \
          input_octets, output_octets, calling_station_id FROM usage_sessions \
          WHERE username IN ({})",
         marks(codes.len())
@@ -193,6 +255,8 @@ async fn ledger_sessions(
             .or_default()
             .push(LedgerSession {
                 site_id: row.try_get("site_id")?,
+                session_id: row.try_get("session_id")?,
+                nas_identifier: row.try_get("nas_identifier")?,
                 first_at: row.try_get("first_at")?,
                 last_at: row.try_get("last_at")?,
                 stopped: row.try_get::<Option<i64>, _>("stopped_at")?.is_some(),

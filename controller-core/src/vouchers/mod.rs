@@ -5,6 +5,8 @@
 
 pub mod batch;
 pub mod carried;
+pub mod conflict;
+pub mod conflicts;
 pub mod fleet;
 pub mod lifecycle;
 pub mod metered;

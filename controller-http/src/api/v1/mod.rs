@@ -20,6 +20,7 @@ pub mod settings;
 pub mod site_groups;
 pub mod sites;
 pub mod subscriptions;
+pub mod voucher_conflicts;
 pub mod vouchers;
 
 use crate::server::AppState;
@@ -46,6 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(notifications::routes())
         .merge(site_groups::routes())
         .merge(vouchers::routes())
+        .merge(voucher_conflicts::routes())
         .merge(reports::routes())
         .merge(sessions::routes())
 }

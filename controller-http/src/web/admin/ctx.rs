@@ -80,6 +80,11 @@ const NAV: &[(Option<&str>, &[NavEntry])] = &[
         Some("nav.sales"),
         &[
             ("/vouchers", "nav.vouchers", Some(Perm::ReadVouchers)),
+            (
+                "/voucher-conflicts",
+                "nav.conflicts",
+                Some(Perm::ReadVouchers),
+            ),
             ("/shop", "nav.shop", Some(Perm::BuyVouchers)),
             (
                 "/resellers",

@@ -34,6 +34,7 @@ pub mod subscriptions;
 pub mod texts;
 pub mod totp;
 pub mod upload;
+pub mod voucher_conflicts;
 pub mod vouchers;
 pub mod webhooks;
 
@@ -130,6 +131,7 @@ pub fn router() -> Router<AppState> {
             post(router_import::apply),
         )
         .route("/sessions", get(sessions::list))
+        .route("/voucher-conflicts", get(voucher_conflicts::list))
         .route("/sessions/kick", post(sessions::kick))
         .route("/admins", get(admins::list).post(admins::create))
         .route("/admins/{id}", get(admins::detail).post(admins::update))

@@ -50,10 +50,10 @@ struct Line {
 impl Line {
     fn of(e: &Entry) -> Line {
         let (outcome, what, field) = match &e.outcome {
-            Outcome::Created { what } => ("import.created", what.clone(), String::new()),
-            Outcome::AlreadyImported => ("import.already", String::new(), String::new()),
+            Outcome::Created { what } => ("router_import.created", what.clone(), String::new()),
+            Outcome::AlreadyImported => ("router_import.already", String::new(), String::new()),
             Outcome::Skipped { field, reason } => (
-                "import.skipped",
+                "router_import.skipped",
                 reason.clone(),
                 field.clone().unwrap_or_default(),
             ),
@@ -100,7 +100,7 @@ pub async fn start(
     Ok(c.outcome(
         result,
         |started| format!("/sites/{id}/router-import/{}", started.read.id),
-        c.t("import.read_queued"),
+        c.t("router_import.read_queued"),
         &back,
     ))
 }
@@ -172,10 +172,10 @@ pub async fn apply(
     let message = match &result {
         Ok((created, Some(take_over))) => format!(
             "{}: {created}; {} #{take_over}",
-            c.t("import.applied"),
-            c.t("import.take_over_queued")
+            c.t("router_import.applied"),
+            c.t("router_import.take_over_queued")
         ),
-        Ok((created, None)) => format!("{}: {created}", c.t("import.applied")),
+        Ok((created, None)) => format!("{}: {created}", c.t("router_import.applied")),
         Err(_) => String::new(),
     };
     Ok(c.outcome(result, |_| format!("/sites/{id}"), &message, &back))

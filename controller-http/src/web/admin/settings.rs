@@ -21,6 +21,7 @@ use mikrobill_core::auth::{Perm, Role};
 use mikrobill_core::error::DomainError;
 use mikrobill_core::logo::{self, LogoInfo};
 use mikrobill_core::settings::{self, BillingSettings};
+use mikrobill_core::vouchers::conflicts::ConflictPolicy;
 use serde::Deserialize;
 use std::collections::HashMap;
 
@@ -165,6 +166,7 @@ pub struct SettingsFields {
     language: Option<String>,
     #[serde(default)]
     hotspot_login_url: String,
+    voucher_conflict_policy: Option<String>,
 }
 
 fn parse(f: SettingsFields, old: &BillingSettings) -> Result<BillingSettings, String> {
@@ -218,6 +220,11 @@ fn parse(f: SettingsFields, old: &BillingSettings) -> Result<BillingSettings, St
             .and_then(Lang::parse)
             .unwrap_or(old.language),
         hotspot_login_url: f.hotspot_login_url.trim().to_string(),
+        voucher_conflict_policy: match opt(&f.voucher_conflict_policy) {
+            None => old.voucher_conflict_policy,
+            Some(p) => ConflictPolicy::parse(&p)
+                .ok_or_else(|| "voucher_conflict_policy: must be close or accept".to_string())?,
+        },
     })
 }
 
@@ -256,6 +263,7 @@ mod tests {
             company_phone: String::new(),
             language: Some("en".into()),
             hotspot_login_url: old.hotspot_login_url.clone(),
+            voucher_conflict_policy: Some("accept".into()),
         };
         let s = parse(f, &old).unwrap();
         assert_eq!(s.tax_rate_bp, old.tax_rate_bp);
@@ -263,5 +271,6 @@ mod tests {
         assert_eq!(s.company_name, "Net Desa");
         assert_eq!(s.language, Lang::En);
         assert!(!s.tax_inclusive);
+        assert_eq!(s.voucher_conflict_policy, ConflictPolicy::Accept);
     }
 }
