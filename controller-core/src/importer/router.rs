@@ -110,10 +110,15 @@ async fn run(
     mode: Option<TakeOver>,
     now: i64,
 ) -> DomainResult<RouterImport> {
-    let read = read_command(db, site_id, id).await?;
+    // Also checks the read belongs to the site before anything else.
+    read_command(db, site_id, id).await?;
     let settings = crate::settings::billing(db).await?;
     let mut tx = db.begin().await?;
-    let Some(accounts) = commands::router_accounts(&mut tx, id, site_id).await? else {
+    let accounts = commands::router_accounts(&mut tx, id, site_id).await?;
+    // Read after the accounts: the answer and the read's status commit together, so a status
+    // read before them could still say pending beside a report.
+    let read = read_command(db, site_id, id).await?;
+    let Some(accounts) = accounts else {
         tx.rollback().await?;
         if mode.is_some() {
             return Err(DomainError::conflict(
