@@ -185,8 +185,12 @@ pub async fn record(
                 .bind(&detail)
                 .bind(policy.resolution().as_str())
                 .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+                // Read to the end: SQLite finishes a RETURNING statement only then.
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or(sqlx::Error::RowNotFound)?;
                 new.push(from_row(&row)?);
             }
         }
