@@ -276,6 +276,37 @@ impl RadiusAgent {
         self.agent.radius().unwrap().acct_addr
     }
 
+    /// A hotspot login of `code` (its own password) from the device `mac`, through `radclient`.
+    pub fn login(&self, code: &str, mac: &str) -> RadclientReply {
+        radclient(
+            self.auth_addr(),
+            "auth",
+            SECRET,
+            &format!(
+                "User-Name = {code}, User-Password = {code}, Calling-Station-Id = \"{mac}\", Message-Authenticator = 0x00\n"
+            ),
+        )
+        .expect("an answer to the login")
+    }
+
+    /// An accounting record (`kind` Start, Interim-Update or Stop) of `code`'s `session`
+    /// with `secs` online from `mac`, as this site's router sends it; asserts it is answered.
+    pub fn account(&self, kind: &str, code: &str, session: &str, secs: u64, mac: &str) {
+        let nas = format!("{}-router", &self.site_id[..8]);
+        let reply = radclient(
+            self.acct_addr(),
+            "acct",
+            SECRET,
+            &format!(
+                "Acct-Status-Type = {kind}, User-Name = {code}, Acct-Session-Id = {session}, NAS-Identifier = {nas}, \
+                 Acct-Session-Time = {secs}, Acct-Input-Octets = {secs}, Acct-Output-Octets = 0, \
+                 Calling-Station-Id = \"{mac}\"\n"
+            ),
+        )
+        .expect("an answer to accounting");
+        assert_eq!(reply.code, "Accounting-Response", "{reply:?}");
+    }
+
     /// Waits until the cached voucher `code` satisfies `pred`.
     pub async fn wait_voucher(
         &self,

@@ -101,6 +101,25 @@ pub async fn site(admin: &Api, name: &str) -> String {
         .to_string()
 }
 
+/// Generates one voucher of `plan_id` valid at every site; returns its code.
+pub async fn voucher(admin: &Api, plan_id: &str) -> String {
+    let batch = admin
+        .post(
+            "/api/v1/voucher-batches",
+            &serde_json::json!({"plan_id": plan_id, "count": 1, "scope": "all"}),
+        )
+        .await
+        .expect(201);
+    let codes = admin
+        .get(&format!(
+            "/api/v1/voucher-batches/{}/vouchers",
+            batch["id"].as_str().unwrap()
+        ))
+        .await
+        .expect(200);
+    codes["items"][0]["code"].as_str().unwrap().to_string()
+}
+
 /// Creates a plan from a full JSON body; returns its id.
 pub async fn plan(admin: &Api, body: &Value) -> String {
     admin.post("/api/v1/plans", body).await.expect(201)["id"]

@@ -5,8 +5,8 @@
 //! a session open at North refuses a login at South until North's Stop; a MAC-locked voucher
 //! is bound to its first device at every site.
 
-use mikrobill_tests::radius::{RadiusAgent, SECRET, radclient};
-use mikrobill_tests::scenario::plan;
+use mikrobill_tests::radius::RadiusAgent;
+use mikrobill_tests::scenario::{plan, voucher};
 use mikrobill_tests::{Backend, Scenario};
 use serde_json::json;
 
@@ -14,52 +14,6 @@ mikrobill_tests::on_both_backends!(budgets_and_devices_hold_across_sites);
 
 const PHONE: &str = "AA:BB:CC:00:00:01";
 const LAPTOP: &str = "AA:BB:CC:00:00:02";
-
-fn login(site: &RadiusAgent, code: &str, mac: &str) -> mikrobill_tests::radius::RadclientReply {
-    radclient(
-        site.auth_addr(),
-        "auth",
-        SECRET,
-        &format!(
-            "User-Name = {code}, User-Password = {code}, Calling-Station-Id = \"{mac}\", Message-Authenticator = 0x00\n"
-        ),
-    )
-    .expect("an answer to the login")
-}
-
-fn account(site: &RadiusAgent, kind: &str, code: &str, session: &str, secs: u64, mac: &str) {
-    let nas = format!("{}-router", &site.site_id[..8]);
-    let reply = radclient(
-        site.acct_addr(),
-        "acct",
-        SECRET,
-        &format!(
-            "Acct-Status-Type = {kind}, User-Name = {code}, Acct-Session-Id = {session}, NAS-Identifier = {nas}, \
-             Acct-Session-Time = {secs}, Acct-Input-Octets = {secs}, Acct-Output-Octets = 0, \
-             Calling-Station-Id = \"{mac}\"\n"
-        ),
-    )
-    .expect("an answer to accounting");
-    assert_eq!(reply.code, "Accounting-Response", "{reply:?}");
-}
-
-async fn voucher(admin: &mikrobill_tests::http::Api, plan_id: &str) -> String {
-    let batch = admin
-        .post(
-            "/api/v1/voucher-batches",
-            &json!({"plan_id": plan_id, "count": 1, "scope": "all"}),
-        )
-        .await
-        .expect(201);
-    let codes = admin
-        .get(&format!(
-            "/api/v1/voucher-batches/{}/vouchers",
-            batch["id"].as_str().unwrap()
-        ))
-        .await
-        .expect(200);
-    codes["items"][0]["code"].as_str().unwrap().to_string()
-}
 
 async fn budgets_and_devices_hold_across_sites(backend: Backend) {
     let mut s = Scenario::start(backend).await;
@@ -93,10 +47,10 @@ async fn budgets_and_devices_hold_across_sites(backend: Backend) {
     }
 
     // Shared users = 1: a session open at North holds the one seat at South too.
-    let first = login(&north, &code, PHONE);
+    let first = north.login(&code, PHONE);
     assert_eq!(first.code, "Access-Accept", "{first:?}");
     assert_eq!(first.get("Session-Timeout"), Some("300"), "{first:?}");
-    account(&north, "Start", &code, "n1", 0, PHONE);
+    north.account("Start", &code, "n1", 0, PHONE);
     let north_id = north.site_id.clone();
     south
         .wait_voucher(&code, "South learns of North's open session", |v| {
@@ -105,7 +59,7 @@ async fn budgets_and_devices_hold_across_sites(backend: Backend) {
                 .any(|s| s.site_id == north_id && !s.open_last_seen_ms.is_empty())
         })
         .await;
-    let refused = login(&south, &code, LAPTOP);
+    let refused = south.login(&code, LAPTOP);
     assert_eq!(refused.code, "Access-Reject", "{refused:?}");
     assert!(
         refused
@@ -115,23 +69,23 @@ async fn budgets_and_devices_hold_across_sites(backend: Backend) {
     );
 
     // North's session ends after 290 s: South offers the 10 s left, not 300.
-    account(&north, "Interim-Update", &code, "n1", 200, PHONE);
-    account(&north, "Stop", &code, "n1", 290, PHONE);
+    north.account("Interim-Update", &code, "n1", 200, PHONE);
+    north.account("Stop", &code, "n1", 290, PHONE);
     south
         .wait_voucher(&code, "South learns of North's 290 s and its Stop", |v| {
             v.used_time_secs == 290 && v.sites.iter().all(|s| s.open_last_seen_ms.is_empty())
         })
         .await;
-    let offered = login(&south, &code, LAPTOP);
+    let offered = south.login(&code, LAPTOP);
     assert_eq!(offered.code, "Access-Accept", "{offered:?}");
     assert_eq!(offered.get("Session-Timeout"), Some("10"), "{offered:?}");
 
     // With the controller gone, South's own 4 s add to North's 290 s as last synced (the
     // larger of the two alone would offer 10 s again).
     s.ctl.kill();
-    account(&south, "Start", &code, "s1", 0, LAPTOP);
-    account(&south, "Stop", &code, "s1", 4, LAPTOP);
-    let offline = login(&south, &code, LAPTOP);
+    south.account("Start", &code, "s1", 0, LAPTOP);
+    south.account("Stop", &code, "s1", 4, LAPTOP);
+    let offline = south.login(&code, LAPTOP);
     assert_eq!(offline.get("Session-Timeout"), Some("6"), "{offline:?}");
     // Back online, the controller folds them: they count once, at both sites.
     s.ctl.restart().await;
@@ -141,17 +95,17 @@ async fn budgets_and_devices_hold_across_sites(backend: Backend) {
             v.used_time_secs == 294 && v.sites.iter().any(|s| s.site_id == south_id)
         })
         .await;
-        let folded = login(site, &code, LAPTOP);
+        let folded = site.login(&code, LAPTOP);
         assert_eq!(folded.get("Session-Timeout"), Some("6"), "{folded:?}");
     }
 
     // MAC lock: the phone uses the voucher first, at North...
-    let phone = login(&north, &bound, PHONE);
+    let phone = north.login(&bound, PHONE);
     assert_eq!(phone.code, "Access-Accept", "{phone:?}");
-    let laptop_north = login(&north, &bound, LAPTOP);
+    let laptop_north = north.login(&bound, LAPTOP);
     assert_eq!(laptop_north.code, "Access-Reject", "{laptop_north:?}");
-    account(&north, "Start", &bound, "n2", 0, PHONE);
-    account(&north, "Stop", &bound, "n2", 30, PHONE);
+    north.account("Start", &bound, "n2", 0, PHONE);
+    north.account("Stop", &bound, "n2", 30, PHONE);
     let v = admin
         .get(&format!("/api/v1/vouchers/{bound}"))
         .await
@@ -170,14 +124,14 @@ async fn budgets_and_devices_hold_across_sites(backend: Backend) {
         .expect(200);
     assert_eq!(v_after["bound_mac"], PHONE, "{v} {v_after}");
     // ...so South refuses the laptop with a clear reason, and lets the phone in.
-    let laptop = login(&south, &bound, LAPTOP);
+    let laptop = south.login(&bound, LAPTOP);
     assert_eq!(laptop.code, "Access-Reject", "{laptop:?}");
     assert_eq!(
         laptop.get("Reply-Message"),
         Some("This voucher is locked to another device"),
         "{laptop:?}"
     );
-    let phone_south = login(&south, &bound, PHONE);
+    let phone_south = south.login(&bound, PHONE);
     assert_eq!(phone_south.code, "Access-Accept", "{phone_south:?}");
     let stats = south.agent.radius().unwrap().stats.clone();
     let locked_out = mikrobill_agent::radius::stats::REJECT_CODES

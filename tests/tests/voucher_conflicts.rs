@@ -6,8 +6,8 @@
 //! use decides. Replayed records record nothing twice.
 
 use mikrobill_tests::messaging::{Gateway, serve_gateway};
-use mikrobill_tests::radius::{RadiusAgent, SECRET, radclient};
-use mikrobill_tests::scenario::plan;
+use mikrobill_tests::radius::RadiusAgent;
+use mikrobill_tests::scenario::{plan, voucher};
 use mikrobill_tests::web::WebClient;
 use mikrobill_tests::{Backend, Scenario};
 use serde_json::{Value, json};
@@ -18,56 +18,10 @@ mikrobill_tests::on_both_backends!(double_use_offline_is_reported_and_closed);
 const PHONE: &str = "AA:BB:CC:00:00:01";
 const LAPTOP: &str = "AA:BB:CC:00:00:02";
 
-fn login(site: &RadiusAgent, code: &str, mac: &str) -> mikrobill_tests::radius::RadclientReply {
-    radclient(
-        site.auth_addr(),
-        "auth",
-        SECRET,
-        &format!(
-            "User-Name = {code}, User-Password = {code}, Calling-Station-Id = \"{mac}\", Message-Authenticator = 0x00\n"
-        ),
-    )
-    .expect("an answer to the login")
-}
-
-fn account(site: &RadiusAgent, kind: &str, code: &str, session: &str, secs: u64, mac: &str) {
-    let nas = format!("{}-router", &site.site_id[..8]);
-    let reply = radclient(
-        site.acct_addr(),
-        "acct",
-        SECRET,
-        &format!(
-            "Acct-Status-Type = {kind}, User-Name = {code}, Acct-Session-Id = {session}, NAS-Identifier = {nas}, \
-             Acct-Session-Time = {secs}, Acct-Input-Octets = {secs}, Acct-Output-Octets = 0, \
-             Calling-Station-Id = \"{mac}\"\n"
-        ),
-    )
-    .expect("an answer to accounting");
-    assert_eq!(reply.code, "Accounting-Response", "{reply:?}");
-}
-
-async fn voucher(admin: &mikrobill_tests::http::Api, plan_id: &str) -> String {
-    let batch = admin
-        .post(
-            "/api/v1/voucher-batches",
-            &json!({"plan_id": plan_id, "count": 1, "scope": "all"}),
-        )
-        .await
-        .expect(201);
-    let codes = admin
-        .get(&format!(
-            "/api/v1/voucher-batches/{}/vouchers",
-            batch["id"].as_str().unwrap()
-        ))
-        .await
-        .expect(200);
-    codes["items"][0]["code"].as_str().unwrap().to_string()
-}
-
 /// Both sites use `code` at overlapping times, `secs` each, while the controller is away.
 fn use_at_both(north: &RadiusAgent, south: &RadiusAgent, code: &str, secs: u64) {
     for (site, mac) in [(north, PHONE), (south, LAPTOP)] {
-        let r = login(site, code, mac);
+        let r = site.login(code, mac);
         assert_eq!(
             r.code, "Access-Accept",
             "offline, each site lets it in: {r:?}"
@@ -75,10 +29,10 @@ fn use_at_both(north: &RadiusAgent, south: &RadiusAgent, code: &str, secs: u64) 
     }
     // Session ids are per NAS: each voucher's sessions get their own.
     let (n, s) = (format!("n-{code}"), format!("s-{code}"));
-    account(north, "Start", code, &n, 0, PHONE);
-    account(south, "Start", code, &s, 0, LAPTOP);
-    account(north, "Stop", code, &n, secs, PHONE);
-    account(south, "Stop", code, &s, secs, LAPTOP);
+    north.account("Start", code, &n, 0, PHONE);
+    south.account("Start", code, &s, 0, LAPTOP);
+    north.account("Stop", code, &n, secs, PHONE);
+    south.account("Stop", code, &s, secs, LAPTOP);
 }
 
 async fn conflicts_of(admin: &mikrobill_tests::http::Api, code: &str) -> Vec<Value> {
@@ -198,7 +152,7 @@ async fn double_use_offline_is_reported_and_closed(backend: Backend) {
     );
     for site in [&north, &south] {
         for code in [&over, &shared] {
-            let r = login(site, code, PHONE);
+            let r = site.login(code, PHONE);
             assert_eq!(r.code, "Access-Reject", "{code}: {r:?}");
         }
     }
@@ -281,7 +235,7 @@ async fn double_use_offline_is_reported_and_closed(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(v["status"], "active", "{v}");
-    let r = login(&north, &accepted, PHONE);
+    let r = north.login(&accepted, PHONE);
     assert_eq!(r.code, "Access-Accept", "{r:?}");
     // The first outage's conflicts were not recorded again by the agents' re-sent records.
     let all = s.admin.get("/api/v1/voucher-conflicts").await.expect(200);

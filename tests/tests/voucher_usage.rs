@@ -40,21 +40,7 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
                 "time_limit_secs": 300, "validity_secs": 86400}),
     )
     .await;
-    let batch = admin
-        .post(
-            "/api/v1/voucher-batches",
-            &json!({"plan_id": hotspot, "count": 1, "scope": "all"}),
-        )
-        .await
-        .expect(201);
-    let codes = admin
-        .get(&format!(
-            "/api/v1/voucher-batches/{}/vouchers",
-            batch["id"].as_str().unwrap()
-        ))
-        .await
-        .expect(200);
-    let code = codes["items"][0]["code"].as_str().unwrap().to_string();
+    let code = mikrobill_tests::scenario::voucher(admin, &hotspot).await;
     cached_status(&north_agent, &code, VoucherStatus::New).await;
     cached_status(&south_agent, &code, VoucherStatus::New).await;
 
