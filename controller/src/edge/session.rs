@@ -535,7 +535,7 @@ async fn deliver_commands(
     let mut wake = ctx.commands.clone();
     loop {
         match mikrobill_core::commands::next_pending(&ctx.db, &site_id).await {
-            Ok(Some(envelope)) => {
+            Ok(Some(mut envelope)) => {
                 let id = envelope.id as i64;
                 let delivered = if envelope.command.min_version() > version {
                     Ok(CommandOutcome::Unsupported(format!(
@@ -554,10 +554,8 @@ async fn deliver_commands(
                         mikrobill_telemetry::set_parent(&span, parent);
                     }
                     async {
-                        let envelope = CommandEnvelope {
-                            trace_parent: mikrobill_telemetry::current_traceparent(),
-                            ..envelope.clone()
-                        };
+                        // The agent continues the delivery's trace, not the queuing one's.
+                        envelope.trace_parent = mikrobill_telemetry::current_traceparent();
                         deliver_command(&ctx, &conn, &envelope).await
                     }
                     .instrument(span)
