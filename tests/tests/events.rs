@@ -221,17 +221,25 @@ async fn events_reach_webhooks_once_signed_and_retried(backend: Backend) {
         .collect();
     assert_eq!(tries.len(), 6, "five failures then one success");
     assert_eq!(tries.iter().filter(|h| h.answered == 200).count(), 1);
-    let deliveries = admin
-        .get(&format!("/api/v1/webhooks/{hook_id}/deliveries"))
-        .await
-        .expect(200);
-    let d = deliveries
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["id"].as_i64() == ok.delivery.parse().ok())
-        .unwrap()
-        .clone();
+    // The receiver answers before the worker records the answer: wait for the record.
+    let d = eventually(
+        Duration::from_secs(10),
+        "the delivery recorded as delivered",
+        || async {
+            let deliveries = admin
+                .get(&format!("/api/v1/webhooks/{hook_id}/deliveries"))
+                .await
+                .expect(200);
+            deliveries
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["id"].as_i64() == ok.delivery.parse().ok())
+                .filter(|d| d["status"] != "pending")
+                .cloned()
+        },
+    )
+    .await;
     assert_eq!(d["status"], "delivered");
     assert_eq!(d["attempts"], 6);
     // Not subscribed: site.online went to the other webhook only.
