@@ -398,11 +398,17 @@ pub async fn router_accounts(
 
 /// One command.
 pub async fn get(db: &Db, id: i64) -> DomainResult<QueuedCommand> {
+    let mut conn = db.pool.acquire().await?;
+    fetch(&mut conn, id).await
+}
+
+/// One command by id, as the caller's transaction sees it.
+pub(crate) async fn fetch(conn: &mut sqlx::AnyConnection, id: i64) -> DomainResult<QueuedCommand> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM commands WHERE id = $1"
     )))
     .bind(id)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| DomainError::not_found("command", id.to_string()))?;
     Ok(from_row(&row)?)

@@ -156,12 +156,38 @@ pub async fn billing(db: &Db) -> DomainResult<BillingSettings> {
     load(db, KEY).await
 }
 
+/// The billing settings as the caller's transaction sees them.
+pub(crate) async fn billing_in(conn: &mut sqlx::AnyConnection) -> DomainResult<BillingSettings> {
+    load_in(conn, KEY).await
+}
+
 /// A settings document by key, or its defaults until an admin saves one.
 pub(crate) async fn load<T: serde::de::DeserializeOwned + Default>(
     db: &Db,
     key: &str,
 ) -> DomainResult<T> {
-    match db.setting(key).await? {
+    parse(key, db.setting(key).await?)
+}
+
+/// [`load`] inside the caller's transaction. A transaction must read through its own
+/// connection: on SQLite it holds the write lock, and waiting for a second pooled connection
+/// while every other one waits for that lock stalls all writers until the busy timeout.
+pub(crate) async fn load_in<T: serde::de::DeserializeOwned + Default>(
+    conn: &mut sqlx::AnyConnection,
+    key: &str,
+) -> DomainResult<T> {
+    let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
+    parse(key, value)
+}
+
+fn parse<T: serde::de::DeserializeOwned + Default>(
+    key: &str,
+    stored: Option<String>,
+) -> DomainResult<T> {
+    match stored {
         Some(json) => serde_json::from_str(&json).map_err(|e| {
             DomainError::Db(crate::db::DbError::Sqlx(sqlx::Error::Decode(
                 format!("stored {key} settings are corrupt: {e}").into(),

@@ -152,10 +152,11 @@ pub trait Handler: Sync {
     type Batch: Send + Sync;
     /// The consumer's name in `event_consumers`.
     fn name(&self) -> &'static str;
-    /// Loads what a batch needs.
+    /// Loads what a batch needs, through the batch's transaction only: on SQLite it holds
+    /// the write lock, and reading through a second pooled connection can wait on writers
+    /// that wait on this one.
     fn prepare(
         &self,
-        db: &Db,
         conn: &mut sqlx::AnyConnection,
     ) -> impl std::future::Future<Output = Result<Self::Batch, String>> + Send;
     /// Handles one event inside the batch's transaction; returns how many effects (messages,
@@ -202,7 +203,7 @@ pub async fn drive<H: Handler>(db: &Db, handler: &H, holder: &str) -> Result<u64
         if batch.is_empty() {
             return Ok(created);
         }
-        let (done, failure) = match handler.prepare(db, &mut tx).await {
+        let (done, failure) = match handler.prepare(&mut tx).await {
             Ok(prepared) => handle_batch(handler, &prepared, &mut tx, &batch).await?,
             // Nothing of the batch can be handled: count it against the first event.
             Err(e) => ((cursor, 0), Some((batch[0].clone(), e))),
@@ -306,7 +307,7 @@ async fn retry_parked<H: Handler>(db: &Db, handler: &H, event_id: i64) -> Result
         tx.commit().await?;
         return Ok(0);
     };
-    let outcome = match handler.prepare(db, &mut tx).await {
+    let outcome = match handler.prepare(&mut tx).await {
         Ok(prepared) => {
             match handle_batch(handler, &prepared, &mut tx, std::slice::from_ref(&event)).await? {
                 ((_, n), None) => Ok(n),

@@ -295,7 +295,6 @@ impl consumer::Handler for FanOut {
 
     async fn prepare(
         &self,
-        _db: &Db,
         conn: &mut sqlx::AnyConnection,
     ) -> Result<Self::Batch, String> {
         let rows =

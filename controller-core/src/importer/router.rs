@@ -65,8 +65,12 @@ pub async fn start(db: &Db, actor: &Actor, site_id: &str) -> DomainResult<Router
 }
 
 /// The read command `id` of `site_id`.
-async fn read_command(db: &Db, site_id: &str, id: i64) -> DomainResult<QueuedCommand> {
-    let read = commands::get(db, id).await?;
+async fn read_command(
+    conn: &mut sqlx::AnyConnection,
+    site_id: &str,
+    id: i64,
+) -> DomainResult<QueuedCommand> {
+    let read = commands::fetch(conn, id).await?;
     if read.site_id != site_id || read.kind != "read_router_accounts" {
         return Err(DomainError::not_found("router import", id.to_string()));
     }
@@ -111,13 +115,13 @@ async fn run(
     now: i64,
 ) -> DomainResult<RouterImport> {
     // Also checks the read belongs to the site before anything else.
-    read_command(db, site_id, id).await?;
+    read_command(&mut *db.pool.acquire().await?, site_id, id).await?;
     let settings = crate::settings::billing(db).await?;
     let mut tx = db.begin().await?;
     let accounts = commands::router_accounts(&mut tx, id, site_id).await?;
     // Read after the accounts: the answer and the read's status commit together, so a status
     // read before them could still say pending beside a report.
-    let read = read_command(db, site_id, id).await?;
+    let read = read_command(&mut tx, site_id, id).await?;
     let Some(accounts) = accounts else {
         tx.rollback().await?;
         if mode.is_some() {

@@ -647,10 +647,16 @@ pub async fn get(db: &Db, id: &str) -> DomainResult<Channel> {
 
 /// Every channel, with secrets (for producers and workers).
 pub async fn all(db: &Db) -> DomainResult<Vec<Channel>> {
+    let mut conn = db.pool.acquire().await?;
+    all_in(&mut conn).await
+}
+
+/// Every channel, as the caller's transaction sees them.
+pub(crate) async fn all_in(conn: &mut sqlx::AnyConnection) -> DomainResult<Vec<Channel>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM notification_channels ORDER BY name"
     )))
-    .fetch_all(&db.pool)
+    .fetch_all(&mut *conn)
     .await?;
     rows.iter().map(from_row).collect()
 }

@@ -31,12 +31,12 @@ pub(crate) struct Context {
 
 impl Context {
     /// Loads everything for one batch.
-    pub(crate) async fn load(db: &Db, conn: &mut sqlx::AnyConnection) -> DomainResult<Context> {
+    pub(crate) async fn load(conn: &mut sqlx::AnyConnection) -> DomainResult<Context> {
         Ok(Context {
-            billing: crate::settings::billing(db).await?,
-            settings: super::settings::get(db).await?,
+            billing: crate::settings::billing_in(conn).await?,
+            settings: super::settings::get_in(conn).await?,
             catalog: Catalog::load(conn).await?,
-            channels: channels::all(db)
+            channels: channels::all_in(conn)
                 .await?
                 .into_iter()
                 .filter(|c| c.active)
@@ -533,8 +533,8 @@ impl consumer::Handler for Producer {
         CONSUMER
     }
 
-    async fn prepare(&self, db: &Db, conn: &mut sqlx::AnyConnection) -> Result<Context, String> {
-        Context::load(db, conn).await.map_err(|e| e.to_string())
+    async fn prepare(&self, conn: &mut sqlx::AnyConnection) -> Result<Context, String> {
+        Context::load(conn).await.map_err(|e| e.to_string())
     }
 
     async fn handle(

@@ -25,7 +25,7 @@ pub fn threshold(thresholds: &[u32], days_left: i64) -> Option<u32> {
 /// Queues the reminders due at `now`; returns how many messages were new.
 pub async fn run(db: &Db, now: i64) -> DomainResult<u64> {
     let mut tx = db.begin().await?;
-    let ctx = Context::load(db, &mut tx).await?;
+    let ctx = Context::load(&mut tx).await?;
     let Some(max) = ctx.settings.reminder_days.first().copied() else {
         return Ok(0);
     };

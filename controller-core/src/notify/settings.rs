@@ -75,6 +75,11 @@ pub async fn get(db: &Db) -> DomainResult<NotificationSettings> {
     crate::settings::load(db, KEY).await
 }
 
+/// The settings in effect, as the caller's transaction sees them.
+pub(crate) async fn get_in(conn: &mut sqlx::AnyConnection) -> DomainResult<NotificationSettings> {
+    crate::settings::load_in(conn, KEY).await
+}
+
 /// Saves new settings.
 pub async fn save(
     db: &Db,

@@ -371,7 +371,7 @@ pub async fn record_manual(db: &Db, actor: &Actor, input: PaymentInput) -> Domai
             invoice.customer_id
         }
         (None, Some(c)) => {
-            crate::customers::get(db, c)
+            crate::customers::fetch(&mut tx, c)
                 .await
                 .map_err(|_| DomainError::invalid("customer_id", "no such customer"))?;
             c.clone()

@@ -59,7 +59,7 @@ pub async fn request(db: &Db, customer: &Customer) -> DomainResult<Requested> {
     .bind(now + LIFETIME_MS)
     .execute(&mut *tx)
     .await?;
-    let ctx = Context::load(db, &mut tx).await?;
+    let ctx = Context::load(&mut tx).await?;
     let origin = Origin::new(format!("portal-code:{}:{now}", customer.id), now);
     let sent = to_customer(
         &mut tx,

@@ -357,7 +357,6 @@ pub async fn view(db: &Db, order_id: &str, secret: &str) -> DomainResult<Order> 
 /// Queues the code to the buyer's phone on every channel that sends to phone numbers
 /// (WhatsApp, SMS), in the transaction that issues it: once per order.
 async fn send_code(
-    db: &Db,
     tx: &mut sqlx::AnyConnection,
     order_id: &str,
     phone: &str,
@@ -365,8 +364,8 @@ async fn send_code(
     code: &str,
     amount: i64,
 ) -> DomainResult<()> {
-    let ctx = Context::load(db, tx).await?;
-    let plan_name = plans::get(db, plan_id).await?.name;
+    let ctx = Context::load(tx).await?;
+    let plan_name = plans::fetch_info(tx, plan_id).await?.name;
     let origin = Origin::new(format!("voucher-purchased:{order_id}"), now_ms());
     to_phone(tx, &ctx, Topic::VoucherPurchased, phone, &origin, |lang| {
         Vars::from([
@@ -477,7 +476,6 @@ pub async fn settle(
             let phone: Option<String> = row.try_get("phone")?;
             if let Some(phone) = phone {
                 send_code(
-                    db,
                     &mut tx,
                     &n.order_id,
                     &phone,

@@ -92,7 +92,7 @@ async fn invoice_next_cycle(
     if claimed == 0 {
         return Ok(false);
     }
-    let plan = plans::get(db, &s.plan_id).await?;
+    let plan = plans::fetch_info(&mut tx, &s.plan_id).await?;
     let billed = period.days();
     let amount = if full.start == start {
         plan.price

@@ -38,7 +38,7 @@ pub async fn change_plan(
             "the subscription is already on this plan",
         ));
     }
-    let old_plan = plans::get(db, &before.plan_id).await?;
+    let old_plan = plans::fetch_info(&mut tx, &before.plan_id).await?;
     let now = now_ms();
     let off = st.utc_offset_minutes;
     let today = cycle::local_date(now, off);
