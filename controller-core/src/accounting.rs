@@ -84,13 +84,6 @@ fn validate(records: &[AccountingRecord]) -> Result<(), IngestError> {
     Ok(())
 }
 
-/// Records per INSERT statement (136 parameters). Binding a parameter costs SQLite time linear
-/// in the statement's parameter count (numbered parameters are found by scanning a list), so
-/// a statement's binding grows with the square of its size: 500 rows of 17 columns spent 70 %
-/// of an ingest there (`cargo bench -p mikrobill-core --bench ingest`, under `perf`). Small
-/// statements cost a few more round trips and far less binding.
-const ROWS_PER_INSERT: usize = 8;
-
 /// Serialises this process's SQLite ingests (see [`ingest`]).
 static SQLITE_INGEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -118,12 +111,12 @@ pub async fn ingest(
     };
     let mut tx = db.begin().await?;
     let mut inserted = 0u64;
-    for chunk in records.chunks(ROWS_PER_INSERT) {
+    for chunk in records.chunks(crate::db::params::rows_per_statement(17)) {
         let sql = format!(
             "INSERT INTO accounting_records (site_id, record_id, nas_identifier, nas_ip, session_id, username, status, \
              event_time, session_time_secs, input_octets, output_octets, input_packets, output_packets, terminate_cause, \
              framed_ip, calling_station_id, received_at) VALUES {} ON CONFLICT (site_id, record_id) DO NOTHING",
-            crate::db::values_rows(chunk.len(), 17)
+            crate::db::params::Params::new(db.backend).rows(chunk.len(), 17)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {

@@ -12,10 +12,8 @@ use mikrobill_protocol::messages::{Change, ChangeOp, SyncCursor};
 use sqlx::{AnyConnection, Row};
 
 const EPOCH_SETTING: &str = "sync_epoch";
-/// Changes per INSERT: SQLite's cost per statement grows with the square of its numbered
-/// parameters, so statements stay near a hundred (100,000 changes append in well under a
-/// second instead of several).
-const APPEND_CHUNK: usize = 24;
+/// Changes per INSERT (see [`crate::db::params`]).
+const APPEND_CHUNK: usize = crate::db::params::MAX_PARAMS / 6;
 
 /// Appends changes for `site_id` (None: every site) inside the caller's transaction and
 /// returns the sequence of the last one.
@@ -43,7 +41,7 @@ pub async fn append(
     for (chunk_index, chunk) in ops.chunks(APPEND_CHUNK).enumerate() {
         let sql = format!(
             "INSERT INTO sync_log (seq, site_id, item_kind, item_key, payload, created_at) VALUES {}",
-            crate::db::values_rows(chunk.len(), 6)
+            crate::db::params::Params::of(conn).rows(chunk.len(), 6)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, op) in chunk.iter().enumerate() {

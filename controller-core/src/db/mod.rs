@@ -3,6 +3,7 @@
 //! milliseconds in BIGINT columns, `$n` placeholders, integers and text only).
 
 pub mod data_steps;
+pub mod params;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
@@ -20,6 +21,17 @@ pub enum Backend {
     Sqlite,
     /// PostgreSQL server.
     Postgres,
+}
+
+impl Backend {
+    /// The engine behind a connection taken from a pool.
+    pub fn of(conn: &sqlx::AnyConnection) -> Backend {
+        if conn.backend_name() == "SQLite" {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        }
+    }
 }
 
 /// Errors from the storage layer.
@@ -236,52 +248,12 @@ pub(crate) async fn billing_utc_offset(conn: &mut sqlx::AnyConnection) -> Result
         .unwrap_or(420))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://bob:secret@db:5432/x"),
-            "postgres://bob:***@db:5432/x"
-        );
-        assert_eq!(redact_url("postgres://bob@db/x"), "postgres://bob@db/x");
-        assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
-    }
-}
 
 /// Escapes LIKE's wildcards (and the escape character) in user text, for `ESCAPE '\'`.
 pub fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\")
         .replace('%', "\\%")
         .replace('_', "\\_")
-}
-
-/// `($1, $2), ($3, $4)`-style VALUES rows for a multi-row insert. sqlx's QueryBuilder emits
-/// `?` under the Any driver, which PostgreSQL rejects, so numbered placeholders are built here.
-pub fn values_rows(rows: usize, cols: usize) -> String {
-    let mut sql = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..cols {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(r * cols + c + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql
-}
-
-#[cfg(test)]
-mod values_tests {
-    #[test]
-    fn numbered_rows() {
-        assert_eq!(super::values_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
-    }
 }
 
 /// Runs `inner` (a SELECT with its WHERE, ORDER BY and LIMIT) and has the database render
@@ -332,4 +304,19 @@ fn sqlite_pool_size() -> u32 {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get() as u32);
             (cores * 2).clamp(4, 16)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://bob:secret@db:5432/x"),
+            "postgres://bob:***@db:5432/x"
+        );
+        assert_eq!(redact_url("postgres://bob@db/x"), "postgres://bob@db/x");
+        assert_eq!(redact_url("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+    }
 }

@@ -2,14 +2,14 @@
 //! the ingest transaction, so the usage ledger moves exactly when the records are committed.
 
 use super::fold::{Counters, DayUsage, Folded, Reading, SessionHigh, SessionKey, fold};
-use crate::db::{Backend, DbError, values_rows};
+use crate::db::params::{Params, rows_per_statement};
+use crate::db::{Backend, DbError};
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use sqlx::Row;
 use std::collections::HashMap;
 
-/// Bound parameters per statement: few, because SQLite's binding costs time linear in a
-/// statement's parameter count for every parameter (see `accounting::ROWS_PER_INSERT`).
-const CHUNK: usize = 120;
+/// Sessions named per query (a batch of 500 records names at most 500).
+const CHUNK: usize = 1000;
 
 /// The readings in a batch: Start, Interim-Update and Stop of named accounts.
 pub fn readings(records: &[AccountingRecord]) -> Vec<Reading> {
@@ -110,12 +110,13 @@ async fn load(
     ids.dedup();
     let mut known = HashMap::new();
     for chunk in ids.chunks(CHUNK) {
-        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let mut p = Params::of(tx);
         let sql = format!(
             "SELECT nas_identifier, session_id, username, session_time_secs, input_octets, \
              output_octets, first_at, last_at FROM usage_sessions \
-             WHERE site_id = $1 AND session_id IN ({})",
-            marks.join(", ")
+             WHERE site_id = {} AND session_id IN ({})",
+            p.one(),
+            p.list(chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(site_id.to_string());
         for id in chunk {
@@ -152,7 +153,7 @@ async fn store(
 ) -> Result<(), DbError> {
     let sessions: Vec<_> = f.sessions.iter().collect();
     let none = Place::default();
-    for chunk in sessions.chunks(CHUNK / 13) {
+    for chunk in sessions.chunks(rows_per_statement(13)) {
         // A session once stopped stays stopped, whatever order its records arrive in.
         let sql = format!(
             "INSERT INTO usage_sessions (site_id, nas_identifier, session_id, username, \
@@ -166,7 +167,7 @@ async fn store(
              nas_ip = COALESCE(excluded.nas_ip, usage_sessions.nas_ip), \
              framed_ip = COALESCE(excluded.framed_ip, usage_sessions.framed_ip), \
              calling_station_id = COALESCE(excluded.calling_station_id, usage_sessions.calling_station_id)",
-            values_rows(chunk.len(), 13)
+            Params::of(tx).rows(chunk.len(), 13)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (k, h) in chunk {
@@ -219,7 +220,7 @@ async fn add_usage(
     site_id: &str,
     rows: &[(i64, &str, DayUsage)],
 ) -> Result<(), DbError> {
-    for chunk in rows.chunks(CHUNK / 7) {
+    for chunk in rows.chunks(rows_per_statement(7)) {
         let sql = format!(
             "INSERT INTO {table} ({period}, site_id, username, session_time_secs, input_octets, \
              output_octets, sessions) VALUES {} ON CONFLICT ({period}, site_id, username) DO UPDATE SET \
@@ -227,7 +228,7 @@ async fn add_usage(
              input_octets = {table}.input_octets + excluded.input_octets, \
              output_octets = {table}.output_octets + excluded.output_octets, \
              sessions = {table}.sessions + excluded.sessions",
-            values_rows(chunk.len(), 7)
+            Params::of(tx).rows(chunk.len(), 7)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (period_start, user, u) in chunk {

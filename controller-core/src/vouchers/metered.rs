@@ -18,15 +18,11 @@ use mikrobill_protocol::messages::ChangeOp;
 use sqlx::Row;
 use std::collections::HashMap;
 
-/// Codes per statement: few, because SQLite's binding costs time linear in a statement's
-/// parameter count for every parameter (see `accounting::ROWS_PER_INSERT`).
-const CHUNK: usize = 120;
+/// Codes per statement (a batch of 500 records names at most 500).
+const CHUNK: usize = 1000;
 
-fn marks(n: usize) -> String {
-    (1..=n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+fn marks(conn: &sqlx::AnyConnection, n: usize) -> String {
+    crate::db::params::Params::of(conn).list(n)
 }
 
 /// Locks the voucher rows of `codes` (PostgreSQL; SQLite's write lock already serialises
@@ -44,7 +40,7 @@ pub async fn lock(
     for chunk in codes.chunks(CHUNK) {
         let sql = format!(
             "SELECT code FROM vouchers WHERE code IN ({}) ORDER BY code FOR UPDATE",
-            marks(chunk.len())
+            marks(tx, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for code in chunk {
@@ -80,13 +76,14 @@ pub async fn apply(
              v.fleet_usage, v.bound_mac, p.time_limit_secs, p.data_limit_bytes, p.validity_secs, \
              p.interim_interval_secs, p.mac_lock, p.shared_users \
              FROM vouchers v JOIN plans p ON p.id = v.plan_id WHERE v.code IN ({}) ORDER BY v.code",
-            marks(chunk.len())
+            marks(tx, chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for code in chunk {
             q = q.bind(code.to_string());
         }
         let rows = q.fetch_all(&mut *tx).await?;
+        let mut updates = Vec::with_capacity(rows.len());
         for row in rows {
             let code: String = row.try_get("code")?;
             let Some(of_code) = sessions.get(&code) else {
@@ -182,51 +179,101 @@ pub async fn apply(
             {
                 continue;
             }
-            let to = to.unwrap_or(from);
-            let Some(after) = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE vouchers SET used_time_secs = $1, used_bytes = $2, status = $3, \
-                 fleet_usage = $6, bound_mac = $7 \
-                 WHERE code = $4 AND status = $5 RETURNING {RECORD_COLUMNS}"
-            )))
-            .bind(used.secs)
-            .bind(used.bytes)
-            .bind(to.as_str())
-            .bind(&code)
-            .bind(from.as_str())
-            .bind(sites)
-            .bind(bound_mac)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .next() else {
-                continue;
+            updates.push(Update {
+                code,
+                from,
+                to: to.unwrap_or(from),
+                stored,
+                used,
+                sites,
+                bound_mac,
+            });
+        }
+        for part in updates.chunks(crate::db::params::rows_per_statement(7)) {
+            changes.extend(write(tx, part).await?);
+        }
+    }
+    Ok(changes)
+}
+
+/// A voucher's new usage and state, written only if its state is still `from`.
+struct Update {
+    code: String,
+    from: State,
+    to: State,
+    stored: Used,
+    used: Used,
+    sites: Option<String>,
+    bound_mac: Option<String>,
+}
+
+/// Writes `updates` in one statement (a voucher per VALUES row; one UPDATE each was half of an
+/// ingest's time), audits the state changes and returns the changes for the agents. A voucher
+/// whose state moved meanwhile (revoked by an operator) is left as it is.
+async fn write(
+    tx: &mut sqlx::AnyConnection,
+    updates: &[Update],
+) -> Result<Vec<(Scope, ChangeOp)>, DbError> {
+    if updates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut p = crate::db::params::Params::of(tx);
+    let sql = format!(
+        "WITH v (v_code, v_from, v_secs, v_bytes, v_status, v_fleet, v_mac) AS (VALUES {}) \
+         UPDATE vouchers SET used_time_secs = v.v_secs, used_bytes = v.v_bytes, status = v.v_status, \
+         fleet_usage = v.v_fleet, bound_mac = v.v_mac \
+         FROM v WHERE vouchers.code = v.v_code AND vouchers.status = v.v_from \
+         RETURNING {RECORD_COLUMNS}",
+        p.rows(updates.len(), 7)
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for u in updates {
+        q = q
+            .bind(u.code.clone())
+            .bind(u.from.as_str())
+            .bind(u.used.secs)
+            .bind(u.used.bytes)
+            .bind(u.to.as_str())
+            .bind(u.sites.clone())
+            .bind(u.bound_mac.clone());
+    }
+    let mut written = q
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(record_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    written.sort_by(|a, b| a.code.cmp(&b.code));
+    let by_code: HashMap<&str, &Update> = updates.iter().map(|u| (u.code.as_str(), u)).collect();
+    let mut changes = Vec::with_capacity(written.len());
+    for after in written {
+        let Some(u) = by_code.get(after.code.as_str()) else {
+            continue;
+        };
+        if u.to != u.from {
+            let mut before = after.clone();
+            before.status = u.from;
+            before.used_time_secs = u.stored.secs;
+            before.used_bytes = u.stored.bytes;
+            let action = if u.to == State::Exhausted {
+                "voucher.exhaust"
+            } else {
+                "voucher.expire"
             };
-            let after = record_from_row(&after)?;
-            if to != from {
-                let mut before = after.clone();
-                before.status = from;
-                before.used_time_secs = stored.secs;
-                before.used_bytes = stored.bytes;
-                let action = if to == State::Exhausted {
-                    "voucher.exhaust"
-                } else {
-                    "voucher.expire"
-                };
-                audit::record(
-                    &mut *tx,
-                    &Actor::system("accounting"),
-                    action,
-                    "voucher",
-                    Some(&code),
-                    Some(&before),
-                    Some(&after),
-                )
-                .await?;
-            }
-            // A revoked voucher is gone from every cache; usage must not bring it back.
-            if to != State::Revoked {
-                changes.push((after.scope(), ChangeOp::Upsert(Item::Voucher(after.item()))));
-            }
+            audit::record(
+                &mut *tx,
+                &Actor::system("accounting"),
+                action,
+                "voucher",
+                Some(&after.code),
+                Some(&before),
+                Some(&after),
+            )
+            .await?;
+        }
+        // A revoked voucher is gone from every cache; usage must not bring it back.
+        if u.to != State::Revoked {
+            changes.push((after.scope(), ChangeOp::Upsert(Item::Voucher(after.item()))));
         }
     }
     Ok(changes)
@@ -241,7 +288,7 @@ async fn ledger_sessions(
         "SELECT username, site_id, session_id, nas_identifier, first_at, last_at, stopped_at, session_time_secs, \
          input_octets, output_octets, calling_station_id FROM usage_sessions \
          WHERE username IN ({})",
-        marks(codes.len())
+        marks(tx, codes.len())
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for code in codes {

@@ -153,12 +153,11 @@ pub async fn create(
         .collect();
     let now = now_ms();
     let mut tx = db.begin().await?;
-    // SQLite's statement cost grows with the square of its parameters: keep them few.
-    for chunk in vouchers.chunks(100) {
+    for chunk in vouchers.chunks(crate::db::params::rows_per_statement(6)) {
         let sql = format!(
             "INSERT INTO vouchers (code, password, plan_id, site_id, status, created_at) VALUES {} \
              ON CONFLICT (code) DO NOTHING",
-            crate::db::values_rows(chunk.len(), 6)
+            crate::db::params::Params::new(db.backend).rows(chunk.len(), 6)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for v in chunk {
