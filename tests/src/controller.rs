@@ -176,6 +176,11 @@ impl Controller {
         .unwrap_or_default()
     }
 
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the process at once (SIGKILL): no graceful shutdown.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
