@@ -1,0 +1,67 @@
+//! A reconciliation that reports drift: read the RADIUS/AAA settings when the agent manages
+//! them (and write them back when repairing), reconcile the items the agent owns, then
+//! decide what was changed by hand and record the report for the controller.
+
+use super::bootstrap::{bootstrap, inspect};
+use super::drift::decide;
+use super::drift_log::DriftLog;
+use super::owned::Owned;
+use super::sync_all::reconcile_seen;
+use super::{Change, Mode, Router, RouterConfig, RouterError};
+use crate::cache::Cache;
+
+/// Reconciles the router and records its drift report. `repair_aaa` writes RADIUS/AAA
+/// settings that differ back (an operator's repair); otherwise they are only reported, since
+/// the agent changes them on its own only when it starts.
+pub async fn reconcile_reported(
+    router: &Router,
+    cache: &Cache,
+    owned: &Owned,
+    config: &RouterConfig,
+    drift: &DriftLog,
+    repair_aaa: bool,
+) -> Result<Vec<Change>, RouterError> {
+    let _run = drift.lock().await;
+    let mut changes = Vec::new();
+    let mut aaa = Vec::new();
+    let mut aaa_repaired = false;
+    // The agent answers for RADIUS settings only where it was asked to set them up.
+    if config.mode == Mode::Radius && config.bootstrap_on_start {
+        match inspect(router, &config.radius).await {
+            Ok(found) => aaa = found,
+            Err(RouterError::Config(message)) if !repair_aaa => {
+                tracing::debug!("RADIUS settings not checked: {message}");
+            }
+            Err(e) => return Err(e),
+        }
+        if repair_aaa && !aaa.is_empty() {
+            changes.extend(bootstrap(router, &config.radius).await?);
+            aaa_repaired = true;
+        }
+    }
+    let done = reconcile_seen(router, cache, owned, config).await?;
+    changes.extend(done.changes);
+    let baseline = drift.baseline().map_err(storage)?;
+    let (report, next) = decide(
+        &done.seen,
+        &aaa,
+        aaa_repaired,
+        &baseline,
+        crate::now_ms(),
+    );
+    for entry in &report.entries {
+        tracing::warn!(
+            menu = %entry.menu,
+            name = %entry.name,
+            kind = entry.kind.as_str(),
+            repaired = entry.repaired,
+            "router drift: changed outside MikroBill"
+        );
+    }
+    drift.record(report, &next).await.map_err(storage)?;
+    Ok(changes)
+}
+
+fn storage(e: sled::Error) -> RouterError {
+    RouterError::Storage(e.to_string())
+}
