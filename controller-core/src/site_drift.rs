@@ -163,7 +163,10 @@ pub async fn record(db: &Db, site_id: &str, report: &DriftReport) -> Result<Reco
                 return Ok(Recorded::Ignored);
             }
             let findings: i64 = row.try_get("findings")?;
-            (findings > 0, row.try_get::<Option<i64>, _>("drifted_since")?)
+            (
+                findings > 0,
+                row.try_get::<Option<i64>, _>("drifted_since")?,
+            )
         }
         None => (false, None),
     };
@@ -209,11 +212,10 @@ pub async fn record(db: &Db, site_id: &str, report: &DriftReport) -> Result<Reco
     .execute(&mut *tx)
     .await?;
     if newly {
-        let site_name: Option<String> =
-            sqlx::query_scalar("SELECT name FROM sites WHERE id = $1")
-                .bind(site_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let site_name: Option<String> = sqlx::query_scalar("SELECT name FROM sites WHERE id = $1")
+            .bind(site_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         crate::events::emit(
             &mut tx,
             EventKind::SiteDrift,
@@ -252,15 +254,14 @@ pub async fn status(db: &Db, site_id: &str, limit: u32) -> DomainResult<SiteDrif
         ));
     }
     let site = crate::sites::by_id(db, site_id).await?;
-    let current = sqlx::query(
-        "SELECT findings, entries, checked_at, drifted_since FROM site_drift WHERE site_id = $1",
-    )
-    .bind(&site.id)
-    .fetch_optional(&db.pool)
-    .await?;
+    // One statement, so the current state and the history come from one snapshot (on
+    // PostgreSQL two statements could straddle a report's commit).
     let rows = sqlx::query(
-        "SELECT id, findings, entries, checked_at, received_at FROM site_drift_reports \
-         WHERE site_id = $1 ORDER BY id DESC LIMIT $2",
+        "SELECT r.id, r.findings, r.entries, r.checked_at, r.received_at, \
+         d.findings AS current_findings, d.entries AS current_entries, \
+         d.checked_at AS current_checked_at, d.drifted_since \
+         FROM site_drift_reports r JOIN site_drift d ON d.site_id = r.site_id \
+         WHERE r.site_id = $1 ORDER BY r.id DESC LIMIT $2",
     )
     .bind(&site.id)
     .bind(limit as i64)
@@ -278,7 +279,8 @@ pub async fn status(db: &Db, site_id: &str, limit: u32) -> DomainResult<SiteDrif
             })
         })
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
-    Ok(match current {
+    // Every stored report has its history row, so no rows means none was ever received.
+    Ok(match rows.first() {
         None => SiteDrift {
             site_id: site.id,
             status: DriftStatus::Unknown,
@@ -289,9 +291,9 @@ pub async fn status(db: &Db, site_id: &str, limit: u32) -> DomainResult<SiteDrif
         },
         Some(r) => SiteDrift {
             site_id: site.id,
-            status: DriftStatus::of(r.try_get("findings")?),
-            findings: decode_findings(&r.try_get::<String, _>("entries")?)?,
-            checked_at: Some(r.try_get("checked_at")?),
+            status: DriftStatus::of(r.try_get("current_findings")?),
+            findings: decode_findings(&r.try_get::<String, _>("current_entries")?)?,
+            checked_at: Some(r.try_get("current_checked_at")?),
             drifted_since: r.try_get("drifted_since")?,
             history,
         },
@@ -309,10 +311,7 @@ pub async fn statuses(
     rows.iter()
         .map(|r| {
             let findings: i64 = r.try_get("findings")?;
-            Ok((
-                r.try_get("site_id")?,
-                (DriftStatus::of(findings), findings),
-            ))
+            Ok((r.try_get("site_id")?, (DriftStatus::of(findings), findings)))
         })
         .collect::<Result<_, sqlx::Error>>()
         .map_err(DbError::from)

@@ -517,7 +517,10 @@ mod tests {
         });
         let bytes = postcard::to_stdvec(&report).unwrap();
         assert_eq!(bytes[0], 3, "appended after Router");
-        assert_eq!(postcard::from_bytes::<AgentMessage>(&bytes).unwrap(), report);
+        assert_eq!(
+            postcard::from_bytes::<AgentMessage>(&bytes).unwrap(),
+            report
+        );
         // A controller of protocol 6 or older knows three variants and cannot read it: hence
         // the agent sends it only to controllers that negotiated DRIFT_VERSION.
         #[derive(Deserialize, Debug)]

@@ -91,11 +91,8 @@ struct Write {
 
 impl Write {
     async fn apply(self, router: &Router) -> Result<Change, RouterError> {
-        let fields: Vec<(String, String)> = self
-            .differs
-            .into_iter()
-            .map(|(k, _, v)| (k, v))
-            .collect();
+        let fields: Vec<(String, String)> =
+            self.differs.into_iter().map(|(k, _, v)| (k, v)).collect();
         let action = match &self.target {
             Target::Add => {
                 router.add(self.menu, &fields, "comment").await?;

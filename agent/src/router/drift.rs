@@ -304,7 +304,10 @@ mod tests {
         );
         assert_eq!(report.entries.len(), 2, "{report:?}");
         let aaa = &report.entries[0];
-        assert_eq!((aaa.menu.as_str(), aaa.kind), ("/ppp/aaa", DriftKind::AaaChanged));
+        assert_eq!(
+            (aaa.menu.as_str(), aaa.kind),
+            ("/ppp/aaa", DriftKind::AaaChanged)
+        );
         assert_eq!(aaa.properties.len(), 2);
         assert!(aaa.repaired);
         let radius = &report.entries[1];

@@ -149,7 +149,11 @@ mod tests {
         }
         let db = sled::open(dir.path()).unwrap();
         let log = DriftLog::open(&db).unwrap();
-        assert_eq!(log.latest(), Some(drifted(2)), "the unsent report is still there");
+        assert_eq!(
+            log.latest(),
+            Some(drifted(2)),
+            "the unsent report is still there"
+        );
         assert_eq!(log.baseline().unwrap(), baseline);
         assert!(log.record(clean(3), &baseline).await.unwrap());
         assert!(!log.record(clean(4), &baseline).await.unwrap());

@@ -42,13 +42,7 @@ pub async fn reconcile_reported(
     let done = reconcile_seen(router, cache, owned, config).await?;
     changes.extend(done.changes);
     let baseline = drift.baseline().map_err(storage)?;
-    let (report, next) = decide(
-        &done.seen,
-        &aaa,
-        aaa_repaired,
-        &baseline,
-        crate::now_ms(),
-    );
+    let (report, next) = decide(&done.seen, &aaa, aaa_repaired, &baseline, crate::now_ms());
     for entry in &report.entries {
         tracing::warn!(
             menu = %entry.menu,

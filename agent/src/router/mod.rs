@@ -40,9 +40,9 @@ pub use import::{TakeOverSummary, read_accounts, take_over};
 pub use owned::Owned;
 pub use profiles::{ISOLATION_COMMENT, ProfileSpec, desired_profiles, profile_name, sync_profiles};
 pub use runner::run;
-pub use sync_all::reconcile_all;
 pub use state::RouterState;
 pub use supervisor::Router;
+pub use sync_all::reconcile_all;
 pub use values::{format_duration, parse_duration};
 
 use serde::Deserialize;

@@ -96,10 +96,7 @@ pub(crate) async fn reconcile(
                         "the router has an item of this name that MikroBill did not make: left alone");
                     (Found::Unmanaged, Ok(None))
                 }
-                None => (
-                    Found::Missing,
-                    create(router, menu, want, ownership).await,
-                ),
+                None => (Found::Missing, create(router, menu, want, ownership).await),
             };
             let settled = result.is_ok() && found != Found::Unmanaged;
             match result {

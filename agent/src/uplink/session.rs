@@ -215,9 +215,7 @@ async fn next_router_state(
 }
 
 /// The next drift report to send; never resolves without a router, or once it is gone.
-async fn next_drift_report(
-    rx: &mut Option<watch::Receiver<Option<DriftReport>>>,
-) -> DriftReport {
+async fn next_drift_report(rx: &mut Option<watch::Receiver<Option<DriftReport>>>) -> DriftReport {
     if let Some(r) = rx {
         while r.changed().await.is_ok() {
             if let Some(report) = r.borrow_and_update().clone() {
@@ -290,7 +288,9 @@ async fn control_writer(
 mod tests {
     #[test]
     fn drift_reports_go_only_to_controllers_of_protocol_7() {
-        assert!(!super::sends_drift(mikrobill_protocol::ROUTER_IMPORT_VERSION));
+        assert!(!super::sends_drift(
+            mikrobill_protocol::ROUTER_IMPORT_VERSION
+        ));
         assert!(!super::sends_drift(6));
         assert!(super::sends_drift(7));
         assert!(super::sends_drift(mikrobill_protocol::PROTOCOL_VERSION));

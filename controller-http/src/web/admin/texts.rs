@@ -944,7 +944,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("drift.menu", "Menu", "Menu"),
     ("drift.item", "Item", "Item"),
     ("drift.kind", "Jenis perubahan", "Kind of change"),
-    ("drift.properties", "Nilai (semula → di router)", "Values (set → on the router)"),
+    (
+        "drift.properties",
+        "Nilai (semula → di router)",
+        "Values (set → on the router)",
+    ),
     ("drift.repaired", "Dipulihkan", "Repaired"),
     ("drift.repaired_yes", "ya", "yes"),
     ("drift.repaired_no", "belum", "not yet"),
@@ -955,10 +959,18 @@ const TEXTS: &[(&str, &str, &str)] = &[
         "tertutup item lain bernama sama",
         "shadowed by an unmanaged item",
     ),
-    ("drift.aaa_changed", "pengaturan RADIUS/AAA diubah", "RADIUS/AAA settings changed"),
+    (
+        "drift.aaa_changed",
+        "pengaturan RADIUS/AAA diubah",
+        "RADIUS/AAA settings changed",
+    ),
     ("drift.history", "Laporan terakhir", "Recent reports"),
     ("drift.findings", "Temuan", "Findings"),
-    ("drift.repair", "Pulihkan konfigurasi router", "Repair the router configuration"),
+    (
+        "drift.repair",
+        "Pulihkan konfigurasi router",
+        "Repair the router configuration",
+    ),
     (
         "drift.repair_queued",
         "Pemulihan diantrekan; agen menerapkannya saat lokasi online.",
