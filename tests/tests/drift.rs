@@ -16,7 +16,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-mikrobill_tests::on_both_backends!(drift_found_on_the_router_is_reported_and_repaired);
+mikrobill_tests::on_both_backends!(
+    drift_found_on_the_router_is_reported_and_repaired,
+    drift_found_while_offline_arrives_on_reconnect,
+);
 
 const HOTSPOT_PROFILES: &str = "/ip/hotspot/user/profile";
 const PPP_PROFILES: &str = "/ppp/profile";
@@ -24,6 +27,18 @@ const PPP_PROFILES: &str = "/ppp/profile";
 /// An agent in RADIUS mode that set up the router's RADIUS itself and reconciles every
 /// second.
 async fn agent(token: &str, dir: &std::path::Path, router: &FakeRouter) -> Agent {
+    let agent = start_agent(token, dir, router, None).await;
+    agents::wait_connected(&agent).await;
+    agent
+}
+
+/// [`agent`] without waiting for the link, reaching the controller `via` a relay if given.
+async fn start_agent(
+    token: &str,
+    dir: &std::path::Path,
+    router: &FakeRouter,
+    via: Option<std::net::SocketAddr>,
+) -> Agent {
     agents::enroll(token, dir).await;
     let mut rc = RouterConfig::new(&router.addr().to_string(), "api", Secret::new("router-pw"));
     rc.mode = Mode::Radius;
@@ -43,9 +58,9 @@ async fn agent(token: &str, dir: &std::path::Path, router: &FakeRouter) -> Agent
         coa_port: 3799,
     }])
     .unwrap();
-    let agent = Agent::start(AgentOptions {
+    Agent::start(AgentOptions {
         data_dir: dir.to_path_buf(),
-        controller_addr: None,
+        controller_addr: via.map(|a| a.to_string()),
         reconnect_max: Duration::from_millis(500),
         radius: Some(RadiusConfig {
             auth_listen: "127.0.0.1:0".parse().unwrap(),
@@ -58,9 +73,7 @@ async fn agent(token: &str, dir: &std::path::Path, router: &FakeRouter) -> Agent
         status_listen: None,
     })
     .await
-    .unwrap();
-    agents::wait_connected(&agent).await;
-    agent
+    .unwrap()
 }
 
 /// The row of `menu` named `name`.
@@ -351,5 +364,81 @@ async fn drift_found_on_the_router_is_reported_and_repaired(backend: Backend) {
     let page = viewer_web.get(&format!("/sites/{site_id}")).await;
     assert_eq!(page.status, 200);
     assert!(!page.text.contains("/drift/repair"), "{}", page.text);
+    s.finish().await;
+}
+
+/// A report made while the controller cannot be reached is kept by the agent and arrives
+/// when the link comes up.
+async fn drift_found_while_offline_arrives_on_reconnect(backend: Backend) {
+    let s = Scenario::start(backend).await;
+    let admin = &s.admin;
+    let router = FakeRouter::start(FakeRouterConfig {
+        username: "api".into(),
+        password: "router-pw".into(),
+    })
+    .await
+    .unwrap();
+    scenario::plan(
+        admin,
+        &json!({"name": "Emas", "kind": "hotspot", "price": 5000, "rate_limit": "1M/2M", "router_group": "gold"}),
+    )
+    .await;
+    let enr = admin
+        .post("/api/v1/sites", &json!({"name": "Warung Putus"}))
+        .await
+        .expect(201);
+    let site_id = enr["site"]["id"].as_str().unwrap().to_string();
+    let proxy = mikrobill_tests::UdpProxy::start(s.ctl.edge_addr).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agent = start_agent(
+        enr["token"].as_str().unwrap(),
+        dir.path(),
+        &router,
+        Some(proxy.addr()),
+    )
+    .await;
+    agents::wait_connected(&agent).await;
+    eventually(Duration::from_secs(30), "the agent's profile", || async {
+        row(&router, HOTSPOT_PROFILES, "gold").map(|_| ())
+    })
+    .await;
+    // Cut off: the agent notices and keeps reconnecting in vain.
+    proxy.set_mode(mikrobill_tests::ProxyMode::Cut);
+    agents::wait_link(&agent, Duration::from_secs(60), "down", |l| {
+        !matches!(l, mikrobill_agent::uplink::LinkState::Connected { .. })
+    })
+    .await;
+    let gold = row(&router, HOTSPOT_PROFILES, "gold").unwrap();
+    assert!(router.update_row(HOTSPOT_PROFILES, &gold[".id"], &[("rate-limit", "7M/7M")]));
+    eventually(
+        Duration::from_secs(15),
+        "the repair while offline",
+        || async {
+            row(&router, HOTSPOT_PROFILES, "gold")
+                .is_some_and(|r| r["rate-limit"] == "1M/2M")
+                .then_some(())
+        },
+    )
+    .await;
+    let path = format!("/api/v1/sites/{site_id}/drift");
+    assert_eq!(admin.get(&path).await.expect(200)["status"], "unknown");
+
+    proxy.set_mode(mikrobill_tests::ProxyMode::Pass);
+    let drift = eventually(
+        Duration::from_secs(60),
+        "the report after reconnecting",
+        || async {
+            let d = admin.get(&path).await.expect(200);
+            (d["history"].as_array().is_some_and(|h| !h.is_empty())).then_some(d)
+        },
+    )
+    .await;
+    let first = &drift["history"].as_array().unwrap().last().unwrap()["findings"][0];
+    assert_eq!(first["kind"], "changed_by_hand", "{drift}");
+    assert_eq!(
+        first["properties"],
+        json!([{"name": "rate-limit", "old": "1M/2M", "new": "7M/7M"}])
+    );
+    agent.shutdown().await;
     s.finish().await;
 }
