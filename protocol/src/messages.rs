@@ -539,8 +539,7 @@ mod tests {
         }))
         .unwrap();
         assert!(postcard::from_bytes::<OldAgentMessage>(&heartbeat).is_ok());
-        assert_eq!(crate::DRIFT_VERSION, 7);
-        assert!(crate::DRIFT_VERSION > crate::ROUTER_IMPORT_VERSION);
+        const { assert!(crate::DRIFT_VERSION == 7 && crate::PROTOCOL_VERSION >= 7) };
         assert!(crate::version_supported(crate::DRIFT_VERSION));
     }
 
