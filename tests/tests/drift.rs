@@ -144,6 +144,18 @@ async fn drift_found_on_the_router_is_reported_and_repaired(backend: Backend) {
         .expect(201);
     let site_id = enr["site"]["id"].as_str().unwrap().to_string();
     let drift_path = format!("/api/v1/sites/{site_id}/drift");
+    // The operators' alert channel.
+    let gateway = mikrobill_tests::messaging::Gateway::default();
+    let base = mikrobill_tests::messaging::serve_gateway(gateway.clone()).await;
+    admin
+        .post(
+            "/api/v1/notification-channels",
+            &json!({"name": "SMS", "rate_per_minute": 6000, "config": {"kind": "http",
+                "url": format!("{base}/sms/send"), "body_template": "to={{to}}&msg={{text}}",
+                "encoding": "form", "address": "phone", "operator_to": "628111000111"}}),
+        )
+        .await
+        .expect(201);
     let dir = tempfile::tempdir().unwrap();
     let _agent = agent(enr["token"].as_str().unwrap(), dir.path(), &router).await;
 
@@ -267,6 +279,25 @@ async fn drift_found_on_the_router_is_reported_and_repaired(backend: Backend) {
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["site_id"], site_id.as_str());
     assert!(!events[0].to_string().contains(SECRET));
+    // The operators are told, once.
+    let alert = eventually(Duration::from_secs(30), "the operators' alert", || async {
+        let sent = admin
+            .get("/api/v1/notifications?topic=site.drift")
+            .await
+            .expect(200);
+        sent["items"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+            .then_some(sent)
+    })
+    .await;
+    let alert = &alert["items"].as_array().unwrap();
+    assert_eq!(alert.len(), 1, "{alert:?}");
+    assert!(
+        alert[0].to_string().contains("Warung Drift"),
+        "{:?}",
+        alert[0]
+    );
 
     // A viewer may look but not repair; an operator repairs: the AAA settings come back.
     admin
