@@ -421,7 +421,10 @@ impl Applier {
         let Some(managed) = &self.router else {
             return CommandOutcome::Unsupported("no router configured".into());
         };
-        match self.reconcile_with(managed, deadline, true).await {
+        match self
+            .reconcile_with(managed, deadline, router::Aaa::Repair)
+            .await
+        {
             Ok(()) => CommandOutcome::Applied,
             Err(e) => CommandOutcome::Failed(e),
         }
@@ -590,15 +593,16 @@ impl Applier {
     }
 
     async fn reconcile(&self, managed: &ManagedRouter, deadline: Instant) -> Result<(), String> {
-        self.reconcile_with(managed, deadline, false).await
+        self.reconcile_with(managed, deadline, router::Aaa::Check)
+            .await
     }
 
-    /// A reconciliation with its drift report; `repair_aaa` also writes RADIUS settings back.
+    /// A reconciliation with its drift report (and, on a repair, RADIUS settings written back).
     async fn reconcile_with(
         &self,
         managed: &ManagedRouter,
         deadline: Instant,
-        repair_aaa: bool,
+        aaa: router::Aaa,
     ) -> Result<(), String> {
         let changes = self
             .on_router("router sync", deadline, || {
@@ -608,7 +612,7 @@ impl Applier {
                     &managed.owned,
                     &managed.config,
                     &managed.drift,
-                    repair_aaa,
+                    aaa,
                 )
             })
             .await?;

@@ -734,7 +734,14 @@ async fn drift_found_on_the_router_is_reported_and_aaa_repaired_on_request() {
     let mut gold = plan("p1", "Emas", "1M/2M");
     gold.router_group = Some("gold".into());
     apply(&cache, &mut seq, vec![ChangeOp::Upsert(Item::Plan(gold))]).await;
-    let run = |repair| router::reconcile_reported(&router, &cache, &owned, &cfg, &drift, repair);
+    let run = |repair: bool| {
+        let aaa = if repair {
+            router::Aaa::Repair
+        } else {
+            router::Aaa::Check
+        };
+        router::reconcile_reported(&router, &cache, &owned, &cfg, &drift, aaa)
+    };
 
     // Setting the router up is not drift, and a clean run after clean sends nothing.
     run(false).await.unwrap();

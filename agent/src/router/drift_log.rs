@@ -79,16 +79,22 @@ impl DriftLog {
         baseline: &Baseline,
     ) -> Result<bool, sled::Error> {
         let items: Vec<_> = baseline.iter().collect();
-        self.tree.insert(
-            BASELINE,
-            serde_json::to_vec(&items).expect("a baseline serializes"),
-        )?;
+        let bytes = serde_json::to_vec(&items).expect("a baseline serializes");
+        // Most runs change nothing: no write, no flush (API mode holds every voucher).
+        let mut dirty = self.tree.get(BASELINE)?.is_none_or(|old| *old != *bytes);
+        if dirty {
+            self.tree.insert(BASELINE, bytes)?;
+        }
         let send = worth_sending(self.latest.borrow().as_ref(), &report);
         if send {
             self.tree.insert(
                 REPORT,
                 serde_json::to_vec(&report).expect("a report serializes"),
             )?;
+            dirty = true;
+        }
+        if !dirty {
+            return Ok(false);
         }
         let tree = self.tree.clone();
         match tokio::task::spawn_blocking(move || tree.flush()).await {

@@ -10,23 +10,33 @@ use super::sync_all::reconcile_seen;
 use super::{Change, Mode, Router, RouterConfig, RouterError};
 use crate::cache::Cache;
 
-/// Reconciles the router and records its drift report. `repair_aaa` writes RADIUS/AAA
-/// settings that differ back (an operator's repair); otherwise they are only reported, since
-/// the agent changes them on its own only when it starts.
+/// What a reconciliation does about the router's RADIUS/AAA settings (only ever where the
+/// agent was asked to set them up: RADIUS mode with `bootstrap_on_start`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aaa {
+    /// Leave them out (the agent has not set them up yet: what differs is not drift).
+    Skip,
+    /// Report what differs; the agent changes them on its own only when it starts.
+    Check,
+    /// Write what differs back (an operator's repair) and report it repaired.
+    Repair,
+}
+
+/// Reconciles the router and records its drift report.
 pub async fn reconcile_reported(
     router: &Router,
     cache: &Cache,
     owned: &Owned,
     config: &RouterConfig,
     drift: &DriftLog,
-    repair_aaa: bool,
+    aaa_mode: Aaa,
 ) -> Result<Vec<Change>, RouterError> {
     let _run = drift.lock().await;
     let mut changes = Vec::new();
     let mut aaa = Vec::new();
     let mut aaa_repaired = false;
-    // The agent answers for RADIUS settings only where it was asked to set them up.
-    if config.mode == Mode::Radius && config.bootstrap_on_start {
+    let repair_aaa = aaa_mode == Aaa::Repair;
+    if aaa_mode != Aaa::Skip && config.mode == Mode::Radius && config.bootstrap_on_start {
         match inspect(router, &config.radius).await {
             Ok(found) => aaa = found,
             Err(RouterError::Config(message)) if !repair_aaa => {

@@ -32,7 +32,7 @@ pub use api_mode::{HOTSPOT_USER_COMMENT, PPP_SECRET_COMMENT, sync_accounts};
 pub use bootstrap::{RADIUS_COMMENT, bootstrap};
 pub use drift::Baseline;
 pub use drift_log::DriftLog;
-pub use drift_run::reconcile_reported;
+pub use drift_run::{Aaa, reconcile_reported};
 pub use hotspot::{
     FILE_ADD_SINCE, HOTSPOT_DIR, MAX_FILE_BYTES, check_files, install_hotspot_files, receives_files,
 };

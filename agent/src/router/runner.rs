@@ -5,7 +5,7 @@
 
 use super::bootstrap::bootstrap;
 use super::drift_log::DriftLog;
-use super::drift_run::reconcile_reported;
+use super::drift_run::{Aaa, reconcile_reported};
 use super::owned::Owned;
 use super::supervisor::stopped;
 use super::{Change, Mode, Router, RouterConfig, RouterError};
@@ -58,7 +58,13 @@ pub async fn run(
             }
         }
         if reachable && dirty {
-            match reconcile_reported(&router, &cache, &owned, &config, &drift, false).await {
+            // Until its own bootstrap went through, what differs was never set by the agent.
+            let aaa = if bootstrap_pending {
+                Aaa::Skip
+            } else {
+                Aaa::Check
+            };
+            match reconcile_reported(&router, &cache, &owned, &config, &drift, aaa).await {
                 Ok(changes) => {
                     dirty = false;
                     log_changes("router sync", &changes);
