@@ -58,6 +58,8 @@ pub struct ManagedRouter {
     pub config: RouterConfig,
     /// Records of the router items the agent made.
     pub owned: Owned,
+    /// Where each reconciliation's drift report goes.
+    pub drift: router::DriftLog,
 }
 
 /// An outcome as stored under its command id.
@@ -413,24 +415,16 @@ impl Applier {
         Ok(())
     }
 
-    /// Bootstrap (when the router is set to bootstrap) and a full reconciliation.
+    /// A full reconciliation that also writes back RADIUS/AAA settings changed on the
+    /// router (when the router is set to bootstrap): the operator's repair of drift.
     async fn resync_router(&self, deadline: Instant) -> CommandOutcome {
         let Some(managed) = &self.router else {
             return CommandOutcome::Unsupported("no router configured".into());
         };
-        let config = &managed.config;
-        if config.bootstrap_on_start && config.mode == Mode::Radius {
-            match self
-                .on_router("router bootstrap", deadline, || {
-                    router::bootstrap(&managed.router, &config.radius)
-                })
-                .await
-            {
-                Ok(changes) => log_changes("router bootstrap", &changes),
-                Err(e) => return CommandOutcome::Failed(e),
-            }
-        }
-        match self.reconcile(managed, deadline).await {
+        match self
+            .reconcile_with(managed, deadline, router::Aaa::Repair)
+            .await
+        {
             Ok(()) => CommandOutcome::Applied,
             Err(e) => CommandOutcome::Failed(e),
         }
@@ -599,13 +593,26 @@ impl Applier {
     }
 
     async fn reconcile(&self, managed: &ManagedRouter, deadline: Instant) -> Result<(), String> {
+        self.reconcile_with(managed, deadline, router::Aaa::Check)
+            .await
+    }
+
+    /// A reconciliation with its drift report (and, on a repair, RADIUS settings written back).
+    async fn reconcile_with(
+        &self,
+        managed: &ManagedRouter,
+        deadline: Instant,
+        aaa: router::Aaa,
+    ) -> Result<(), String> {
         let changes = self
             .on_router("router sync", deadline, || {
-                router::reconcile_all(
+                router::reconcile_reported(
                     &managed.router,
                     &self.cache,
                     &managed.owned,
                     &managed.config,
+                    &managed.drift,
+                    aaa,
                 )
             })
             .await?;

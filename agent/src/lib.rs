@@ -202,24 +202,28 @@ impl Agent {
         let (router, managed) = match options.router {
             Some(config) => {
                 let owned = router::Owned::open(&db).map_err(AgentError::RouterRecords)?;
+                let drift = router::DriftLog::open(&db).map_err(AgentError::RouterRecords)?;
                 let handle = router::Router::spawn(&config);
                 tracing::info!(router = %config.address, mode = ?config.mode, "managing the router");
                 let managed = commands::ManagedRouter {
                     router: handle.clone(),
                     config: config.clone(),
                     owned: owned.clone(),
+                    drift: drift.clone(),
                 };
                 let task = tokio::spawn(router::run(
                     handle.clone(),
                     config,
                     cache.clone(),
                     owned,
+                    drift,
                     shutdown_rx.clone(),
                 ));
                 (Some((handle, task)), Some(managed))
             }
             None => (None, None),
         };
+        let drift_reports = managed.as_ref().map(|m| m.drift.subscribe());
         let clients = options
             .radius
             .as_ref()
@@ -276,6 +280,7 @@ impl Agent {
             outbox: outbox.clone(),
             commands: commands.clone(),
             router_state: router.as_ref().map(|(r, _)| r.state()),
+            drift: drift_reports,
             link: link_tx,
             reconnect_max: options.reconnect_max,
             started: Instant::now(),

@@ -245,6 +245,7 @@ impl Site {
                     router: router.clone(),
                     config,
                     owned: Owned::open(&db).unwrap(),
+                    drift: mikrobill_agent::router::DriftLog::open(&db).unwrap(),
                 };
                 (Some(fake), Some(router), Some(managed))
             }

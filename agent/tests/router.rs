@@ -488,6 +488,7 @@ async fn the_runner_bootstraps_and_follows_the_cache() {
         cfg.clone(),
         cache.clone(),
         owned,
+        router::DriftLog::open(&db).unwrap(),
         stop_rx,
     ));
     eventually("the isolation profile", || async {
@@ -528,6 +529,7 @@ async fn the_runner_bootstraps_and_follows_the_cache() {
         cfg,
         cache,
         Owned::open(&db).unwrap(),
+        router::DriftLog::open(&db).unwrap(),
         stop_rx,
     ));
     eventually("the RADIUS entry", || async {
@@ -714,5 +716,69 @@ async fn the_breaker_fails_fast_while_the_router_is_down_and_closes_when_it_is_b
     .await;
     router.print("/ppp/secret", &[]).await.expect("closed");
     assert!(router.state().borrow().reachable);
+    router.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_found_on_the_router_is_reported_and_aaa_repaired_on_request() {
+    use mikrobill_protocol::drift::DriftKind;
+    let fake = fake().await;
+    let (router, mut cfg) = connected(&fake, Mode::Radius).await;
+    cfg.bootstrap_on_start = true;
+    router::bootstrap(&router, &cfg.radius).await.unwrap();
+    let (_dir, db) = temp_db();
+    let owned = Owned::open(&db).unwrap();
+    let drift = router::DriftLog::open(&db).unwrap();
+    let cache = Cache::open(&db, "site").unwrap();
+    let mut seq = 0;
+    let mut gold = plan("p1", "Emas", "1M/2M");
+    gold.router_group = Some("gold".into());
+    apply(&cache, &mut seq, vec![ChangeOp::Upsert(Item::Plan(gold))]).await;
+    let run = |repair: bool| {
+        let aaa = if repair {
+            router::Aaa::Repair
+        } else {
+            router::Aaa::Check
+        };
+        router::reconcile_reported(&router, &cache, &owned, &cfg, &drift, aaa)
+    };
+
+    // Setting the router up is not drift, and a clean run after clean sends nothing.
+    run(false).await.unwrap();
+    run(false).await.unwrap();
+    assert_eq!(drift.latest(), None);
+
+    let profiles = fake.rows("/ip/hotspot/user/profile");
+    let id = row(&profiles, "gold")[".id"].clone();
+    assert!(fake.update_row("/ip/hotspot/user/profile", &id, &[("rate-limit", "9M/9M")]));
+    fake.set_settings("/ppp/aaa", &[("accounting", "no")]);
+    run(false).await.unwrap();
+    let report = drift.latest().expect("a drift report");
+    let kinds: Vec<(DriftKind, &str, bool)> = report
+        .entries
+        .iter()
+        .map(|e| (e.kind, e.name.as_str(), e.repaired))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (DriftKind::ChangedByHand, "gold", true),
+            (DriftKind::AaaChanged, "settings", false)
+        ]
+    );
+    assert_eq!(
+        row(&fake.rows("/ip/hotspot/user/profile"), "gold")["rate-limit"],
+        "1M/2M"
+    );
+    assert_eq!(fake.rows("/ppp/aaa")[0]["accounting"], "no");
+
+    // The operator's repair writes the AAA settings back, and then drift clears.
+    run(true).await.unwrap();
+    assert_eq!(fake.rows("/ppp/aaa")[0]["accounting"], "yes");
+    let report = drift.latest().unwrap();
+    assert_eq!(report.entries.len(), 1, "{report:?}");
+    assert!(report.entries[0].repaired);
+    run(false).await.unwrap();
+    assert!(!drift.latest().unwrap().is_drifted());
     router.shutdown();
 }

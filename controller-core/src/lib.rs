@@ -45,6 +45,7 @@ pub mod revenue;
 pub mod secrets;
 pub mod settings;
 pub mod site_bulk;
+pub mod site_drift;
 pub mod site_groups;
 pub mod sites;
 pub mod stats;

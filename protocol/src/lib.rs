@@ -8,6 +8,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod accounting;
+pub mod drift;
 pub mod enroll;
 pub mod frame;
 pub mod inventory;
@@ -22,8 +23,9 @@ pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 /// (`Command::InstallHotspotPages`, answered `CommandOutcome::AppliedWithNote`), and
 /// `SyncMessage::CaughtUp`, 4 the fleet ledger's item fields (see [`FLEET_VERSION`]), 5 the
 /// router import (`Command::ReadRouterAccounts`, answered `CommandOutcome::RouterAccounts`,
-/// and `Command::TakeOverRouterAccounts`).
-pub const PROTOCOL_VERSION: u16 = 5;
+/// and `Command::TakeOverRouterAccounts`), 7 drift reports (`AgentMessage::Drift`, see
+/// [`DRIFT_VERSION`]). 6 is another feature's number, not used by this build.
+pub const PROTOCOL_VERSION: u16 = 7;
 /// The first version whose controllers understand `AgentMessage::Router`.
 pub const ROUTER_REPORT_VERSION: u16 = 2;
 /// The first version whose controllers renew agent certificates over the session.
@@ -35,6 +37,8 @@ pub const SYNC_CAUGHT_UP_VERSION: u16 = 3;
 pub const FLEET_VERSION: u16 = 4;
 /// The first version whose agents read and take over a router's own accounts.
 pub const ROUTER_IMPORT_VERSION: u16 = 5;
+/// The first version whose controllers understand `AgentMessage::Drift`.
+pub const DRIFT_VERSION: u16 = 7;
 /// The oldest peer version this build still talks to.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 

@@ -121,6 +121,10 @@ pub enum AgentMessage {
     /// The router's state as the agent last read it (protocol 2 and later; sent only when
     /// the controller's `Welcome` names version 2 or more).
     Router(RouterReport),
+    /// What the agent's last reconciliation found changed on the router by hand (protocol
+    /// 7 and later; sent only when the controller's `Welcome` names [`crate::DRIFT_VERSION`]
+    /// or more).
+    Drift(crate::drift::DriftReport),
 }
 
 /// What the agent knows about its router.
@@ -496,6 +500,47 @@ mod tests {
             postcard::from_bytes::<CommandOutcome>(&bytes).unwrap(),
             accounts
         );
+    }
+
+    #[test]
+    fn the_drift_report_comes_after_the_router_report() {
+        use crate::drift::{DriftEntry, DriftKind, DriftReport, PropertyDrift};
+        let report = AgentMessage::Drift(DriftReport {
+            checked_at_ms: 1_700_000_000_000,
+            entries: vec![DriftEntry {
+                menu: "/ppp/aaa".into(),
+                name: "settings".into(),
+                kind: DriftKind::AaaChanged,
+                properties: vec![PropertyDrift::new("use-radius", Some("yes"), Some("no"))],
+                repaired: false,
+            }],
+        });
+        let bytes = postcard::to_stdvec(&report).unwrap();
+        assert_eq!(bytes[0], 3, "appended after Router");
+        assert_eq!(
+            postcard::from_bytes::<AgentMessage>(&bytes).unwrap(),
+            report
+        );
+        // A controller of protocol 6 or older knows three variants and cannot read it: hence
+        // the agent sends it only to controllers that negotiated DRIFT_VERSION.
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        enum OldAgentMessage {
+            Heartbeat(Heartbeat),
+            SyncApplied(SyncCursor),
+            Router(RouterReport),
+        }
+        assert!(postcard::from_bytes::<OldAgentMessage>(&bytes).is_err());
+        let heartbeat = postcard::to_stdvec(&AgentMessage::Heartbeat(Heartbeat {
+            sent_at_ms: 1,
+            outbox_pending: 2,
+            cache_items: 3,
+            uptime_secs: 4,
+        }))
+        .unwrap();
+        assert!(postcard::from_bytes::<OldAgentMessage>(&heartbeat).is_ok());
+        const { assert!(crate::DRIFT_VERSION == 7 && crate::PROTOCOL_VERSION >= 7) };
+        assert!(crate::version_supported(crate::DRIFT_VERSION));
     }
 
     #[test]

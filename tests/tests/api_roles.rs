@@ -50,6 +50,8 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("GET", "/sites/{id}", "aov"),
     ("POST", "/sites/{id}/token", "ao"),
     ("POST", "/sites/{id}/revoke", "ao"),
+    ("GET", "/sites/{id}/drift", "aov"),
+    ("POST", "/sites/{id}/drift/repair", "ao"),
     ("GET", "/sites/{id}/hotspot-pages", "ao"),
     ("POST", "/sites/{id}/hotspot-pages", "ao"),
     ("POST", "/sites/{id}/router-import", "a"),

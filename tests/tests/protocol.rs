@@ -220,3 +220,87 @@ async fn each_agent_gets_items_in_the_layout_of_its_version() {
     }
     db.cleanup().await;
 }
+
+/// A protocol 7 session's drift reports are stored per site: a re-send (same report time,
+/// as after a reconnect) or an older report changes nothing, a newer clean one clears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_reports_of_a_protocol_7_session_are_stored_once() {
+    use mikrobill_protocol::drift::{DriftEntry, DriftKind, DriftReport, PropertyDrift};
+    use mikrobill_protocol::messages::AgentMessage;
+    use serde_json::json;
+    let s = mikrobill_tests::Scenario::start(Backend::Sqlite).await;
+    let enr = s
+        .admin
+        .post("/api/v1/sites", &json!({"name": "Protokol Tujuh"}))
+        .await
+        .expect(201);
+    let site_id = enr["site"]["id"].as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    agents::enroll(enr["token"].as_str().unwrap(), dir.path()).await;
+    let identity = mikrobill_agent::identity::load(dir.path()).unwrap();
+    let (_ep, conn) = connect(
+        &s.ctl,
+        mikrobill_agent::tls::session_config(&identity).unwrap(),
+    )
+    .await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let hello = Hello {
+        protocol_version: mikrobill_protocol::DRIFT_VERSION,
+        agent_version: "test".into(),
+        cursor: SyncCursor::default(),
+    };
+    write_frame(&mut send, &hello).await.unwrap();
+    let welcome = read_frame::<_, HelloReply>(&mut recv).await.unwrap();
+    assert!(
+        matches!(welcome, Some(HelloReply::Welcome { protocol_version, .. }) if protocol_version == mikrobill_protocol::DRIFT_VERSION),
+        "{welcome:?}"
+    );
+    let drifted = |at: i64| {
+        AgentMessage::Drift(DriftReport {
+            checked_at_ms: at,
+            entries: vec![DriftEntry {
+                menu: "/ppp/aaa".into(),
+                name: "settings".into(),
+                kind: DriftKind::AaaChanged,
+                properties: vec![PropertyDrift::new("use-radius", Some("yes"), Some("no"))],
+                repaired: false,
+            }],
+        })
+    };
+    let path = format!("/api/v1/sites/{site_id}/drift");
+    write_frame(&mut send, &drifted(1_000)).await.unwrap();
+    let drift = mikrobill_tests::eventually(Duration::from_secs(10), "the report", || async {
+        let d = s.admin.get(&path).await.expect(200);
+        (d["status"] == "drifted").then_some(d)
+    })
+    .await;
+    assert_eq!(drift["findings"][0]["kind"], "aaa_changed", "{drift}");
+    assert_eq!(drift["drifted_since"], 1_000);
+    // The same report again and an older one, then a newer clean one: only that is stored.
+    write_frame(&mut send, &drifted(1_000)).await.unwrap();
+    write_frame(&mut send, &drifted(500)).await.unwrap();
+    let clean = AgentMessage::Drift(DriftReport {
+        checked_at_ms: 2_000,
+        entries: Vec::new(),
+    });
+    write_frame(&mut send, &clean).await.unwrap();
+    let drift =
+        mikrobill_tests::eventually(Duration::from_secs(10), "the clean report", || async {
+            let d = s.admin.get(&path).await.expect(200);
+            (d["status"] == "clean").then_some(d)
+        })
+        .await;
+    let history = drift["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2, "{drift}");
+    assert_eq!(history[0]["checked_at"], 2_000);
+    assert_eq!(history[1]["checked_at"], 1_000);
+    assert!(drift["drifted_since"].is_null());
+    let events = s
+        .admin
+        .get("/api/v1/events?kind=site.drift")
+        .await
+        .expect(200);
+    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+    conn.close(0u32.into(), b"done");
+    s.finish().await;
+}

@@ -114,6 +114,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("/sites/{site}/token", "ao"),
     ("/sites/{site}/revoke", "ao"),
     ("/sites/{site}/commands", "ao"),
+    ("/sites/{site}/drift/repair", "ao"),
     ("/sites/{site}/router-import", "a"),
     ("/sites/{site}/router-import/{import}/apply", "a"),
     ("/sites/groups", "ao"),

@@ -7,7 +7,7 @@
 //! hotspot user and is not enforced in this mode.
 
 use super::profiles::profile_name;
-use super::reconcile::{Ownership, Phase, Wanted, reconcile};
+use super::reconcile::{Ownership, Phase, Reconciled, Wanted, reconcile};
 use super::values::format_duration;
 use super::{Change, Router, RouterError};
 use crate::cache::Cache;
@@ -107,6 +107,14 @@ pub(crate) fn ppp_secrets(plans: &BTreeMap<String, Plan>, users: &[User]) -> Vec
 /// Pushes the cache's vouchers and accounts to the router (the profiles they name must
 /// already exist: see [`super::sync_profiles`]).
 pub async fn sync_accounts(router: &Router, cache: &Cache) -> Result<Vec<Change>, RouterError> {
+    Ok(reconcile_accounts(router, cache).await?.changes)
+}
+
+/// [`sync_accounts`] with what it found, for the drift report.
+pub(crate) async fn reconcile_accounts(
+    router: &Router,
+    cache: &Cache,
+) -> Result<Reconciled, RouterError> {
     let storage = |e: crate::cache::CacheError| RouterError::Storage(e.to_string());
     let plans: BTreeMap<String, Plan> = cache
         .plans()
@@ -116,7 +124,7 @@ pub async fn sync_accounts(router: &Router, cache: &Cache) -> Result<Vec<Change>
         .collect();
     let vouchers = cache.vouchers().map_err(storage)?;
     let users = cache.users().map_err(storage)?;
-    let mut changes = reconcile(
+    let mut done = reconcile(
         router,
         HOTSPOT_USER_MENU,
         &hotspot_users(&plans, &vouchers),
@@ -124,7 +132,7 @@ pub async fn sync_accounts(router: &Router, cache: &Cache) -> Result<Vec<Change>
         Phase::All,
     )
     .await?;
-    changes.extend(
+    done.extend(
         reconcile(
             router,
             PPP_SECRET_MENU,
@@ -134,7 +142,7 @@ pub async fn sync_accounts(router: &Router, cache: &Cache) -> Result<Vec<Change>
         )
         .await?,
     );
-    Ok(changes)
+    Ok(done)
 }
 
 #[cfg(test)]

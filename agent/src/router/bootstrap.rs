@@ -2,6 +2,7 @@
 //! PPP, incoming CoA, PPP AAA with accounting and interim updates, and RADIUS on every hotspot
 //! server profile. Only what differs is written, so a second run reports no change.
 
+use super::drift::AaaSeen;
 use super::values::{equivalent, format_duration};
 use super::{Action, Change, MARKER, RadiusSetup, Router, RouterError, Row};
 use std::collections::BTreeSet;
@@ -16,21 +17,110 @@ const SERVICES: [&str; 2] = ["hotspot", "ppp"];
 /// Makes the router use the agent for RADIUS; returns what it changed (empty when the router
 /// was already set up).
 pub async fn bootstrap(router: &Router, setup: &RadiusSetup) -> Result<Vec<Change>, RouterError> {
-    let secret = setup.secret.as_ref().ok_or_else(|| {
+    let secret = wanted_secret(setup)?;
+    let agent = agent_address(router, setup).await?;
+    let _exclusive = router.exclusive().await;
+    let mut changes = Vec::new();
+    for write in plan(router, agent, secret, setup).await? {
+        changes.push(write.apply(router).await?);
+    }
+    Ok(changes)
+}
+
+/// Reads the router's RADIUS/AAA settings and returns each one that differs from what
+/// [`bootstrap`] would set, with the value read; writes nothing.
+pub(crate) async fn inspect(
+    router: &Router,
+    setup: &RadiusSetup,
+) -> Result<Vec<AaaSeen>, RouterError> {
+    let secret = wanted_secret(setup)?;
+    let agent = agent_address(router, setup).await?;
+    Ok(plan(router, agent, secret, setup)
+        .await?
+        .into_iter()
+        .flat_map(|w| {
+            let (menu, item) = (w.menu, w.item);
+            w.differs
+                .into_iter()
+                .map(move |(property, read, wanted)| AaaSeen {
+                    menu: menu.to_owned(),
+                    name: item.clone(),
+                    property,
+                    read,
+                    wanted,
+                })
+        })
+        .collect())
+}
+
+fn wanted_secret(setup: &RadiusSetup) -> Result<&str, RouterError> {
+    setup.secret.as_ref().map(|s| s.expose()).ok_or_else(|| {
         RouterError::Config(
             "no RADIUS secret for the router: set [router] radius_secret, or a [[radius.clients]] \
              entry for the router's address"
                 .into(),
         )
-    })?;
-    let agent = match setup.agent_address {
-        Some(ip) => ip,
-        None => local_address_towards(router.address()).await?,
-    };
-    let _exclusive = router.exclusive().await;
-    let mut changes = Vec::new();
-    changes.extend(radius_entry(router, agent, secret.expose(), setup).await?);
-    changes.extend(
+    })
+}
+
+async fn agent_address(router: &Router, setup: &RadiusSetup) -> Result<IpAddr, RouterError> {
+    match setup.agent_address {
+        Some(ip) => Ok(ip),
+        None => local_address_towards(router.address()).await,
+    }
+}
+
+/// Where a write goes.
+enum Target {
+    /// A new `/radius` entry.
+    Add,
+    /// The list item with this `.id`.
+    Item(String),
+    /// A menu of settings (no items).
+    Settings,
+}
+
+/// One write bootstrap makes: the properties that differ, each with the value read.
+struct Write {
+    menu: &'static str,
+    item: String,
+    target: Target,
+    /// Property, the router's value, the wanted value.
+    differs: Vec<(String, Option<String>, String)>,
+}
+
+impl Write {
+    async fn apply(self, router: &Router) -> Result<Change, RouterError> {
+        let fields: Vec<(String, String)> =
+            self.differs.into_iter().map(|(k, _, v)| (k, v)).collect();
+        let action = match &self.target {
+            Target::Add => {
+                router.add(self.menu, &fields, "comment").await?;
+                Action::Added
+            }
+            Target::Item(id) => {
+                router.set(self.menu, Some(id), &fields).await?;
+                Action::Updated
+            }
+            Target::Settings => {
+                router.set(self.menu, None, &fields).await?;
+                Action::Updated
+            }
+        };
+        Ok(Change::new(self.menu, self.item, action, &fields))
+    }
+}
+
+/// Every write that would make the router's RADIUS settings what the agent wants.
+async fn plan(
+    router: &Router,
+    agent: IpAddr,
+    secret: &str,
+    setup: &RadiusSetup,
+) -> Result<Vec<Write>, RouterError> {
+    let mut writes = Vec::new();
+    writes.extend(radius_entry(router, agent, secret, setup).await?);
+    writes.extend(
         settings(
             router,
             "/radius/incoming",
@@ -38,7 +128,7 @@ pub async fn bootstrap(router: &Router, setup: &RadiusSetup) -> Result<Vec<Chang
         )
         .await?,
     );
-    changes.extend(
+    writes.extend(
         settings(
             router,
             "/ppp/aaa",
@@ -51,8 +141,8 @@ pub async fn bootstrap(router: &Router, setup: &RadiusSetup) -> Result<Vec<Chang
         )
         .await?,
     );
-    changes.extend(hotspot_profiles(router).await?);
-    Ok(changes)
+    writes.extend(hotspot_profiles(router).await?);
+    Ok(writes)
 }
 
 /// The local address of the route towards the router: what the router sees the agent as.
@@ -95,7 +185,7 @@ async fn radius_entry(
     agent: IpAddr,
     secret: &str,
     setup: &RadiusSetup,
-) -> Result<Vec<Change>, RouterError> {
+) -> Result<Option<Write>, RouterError> {
     const MENU: &str = "/radius";
     let rows = router.print(MENU, &[]).await?;
     // Ours by marker first; else an entry the operator made for this address is adopted.
@@ -116,8 +206,12 @@ async fn radius_entry(
         wanted.push(("src-address".into(), src.to_string()));
     }
     let Some(row) = existing else {
-        router.add(MENU, &wanted, "comment").await?;
-        return Ok(vec![Change::new(MENU, item, Action::Added, &wanted)]);
+        return Ok(Some(Write {
+            menu: MENU,
+            item,
+            target: Target::Add,
+            differs: wanted.into_iter().map(|(k, v)| (k, None, v)).collect(),
+        }));
     };
     let mut differs = Vec::new();
     for (key, value) in wanted {
@@ -135,13 +229,14 @@ async fn radius_entry(
                     let mut all: BTreeSet<&str> = have;
                     all.extend(SERVICES);
                     all.remove("");
-                    differs.push((key, all.into_iter().collect::<Vec<_>>().join(",")));
+                    let value = all.into_iter().collect::<Vec<_>>().join(",");
+                    differs.push((key, current.cloned(), value));
                     continue;
                 }
             }
             // Readable only with the `sensitive` policy; unreadable means unchecked.
             "secret" if current.is_none() => {
-                tracing::info!(
+                tracing::debug!(
                     "the router hides the RADIUS secret from this API user (no 'sensitive' policy): not checked"
                 );
                 true
@@ -149,22 +244,25 @@ async fn radius_entry(
             _ => equivalent(&key, current.map(String::as_str), &value),
         };
         if !same {
-            differs.push((key, value));
+            differs.push((key, current.cloned(), value));
         }
     }
     if differs.is_empty() {
-        return Ok(Vec::new());
+        return Ok(None);
     }
-    let id = row_id(MENU, row)?;
-    router.set(MENU, Some(id), &differs).await?;
-    Ok(vec![Change::new(MENU, item, Action::Updated, &differs)])
+    Ok(Some(Write {
+        menu: MENU,
+        item,
+        target: Target::Item(row_id(MENU, row)?.to_owned()),
+        differs,
+    }))
 }
 
 async fn settings(
     router: &Router,
-    menu: &str,
+    menu: &'static str,
     wanted: &[(&str, &str)],
-) -> Result<Vec<Change>, RouterError> {
+) -> Result<Option<Write>, RouterError> {
     let row = router
         .print(menu, &[])
         .await?
@@ -172,19 +270,15 @@ async fn settings(
         .next()
         .unwrap_or_default();
     let differs = differing(&row, wanted);
-    if differs.is_empty() {
-        return Ok(Vec::new());
-    }
-    router.set(menu, None, &differs).await?;
-    Ok(vec![Change::new(
+    Ok((!differs.is_empty()).then(|| Write {
         menu,
-        "settings",
-        Action::Updated,
-        &differs,
-    )])
+        item: "settings".into(),
+        target: Target::Settings,
+        differs,
+    }))
 }
 
-async fn hotspot_profiles(router: &Router) -> Result<Vec<Change>, RouterError> {
+async fn hotspot_profiles(router: &Router) -> Result<Vec<Write>, RouterError> {
     const MENU: &str = "/ip/hotspot/profile";
     let rows = match router.print(MENU, &[]).await {
         Ok(rows) => rows,
@@ -200,25 +294,28 @@ async fn hotspot_profiles(router: &Router) -> Result<Vec<Change>, RouterError> {
         // Hotspot takes Acct-Interim-Interval from RADIUS only when told to.
         ("radius-interim-update", "received"),
     ];
-    let mut changes = Vec::new();
+    let mut writes = Vec::new();
     for row in &rows {
         let differs = differing(row, &wanted);
         if differs.is_empty() {
             continue;
         }
         let id = row_id(MENU, row)?;
-        router.set(MENU, Some(id), &differs).await?;
-        let name = row.get("name").cloned().unwrap_or_else(|| id.to_owned());
-        changes.push(Change::new(MENU, name, Action::Updated, &differs));
+        writes.push(Write {
+            menu: MENU,
+            item: row.get("name").cloned().unwrap_or_else(|| id.to_owned()),
+            target: Target::Item(id.to_owned()),
+            differs,
+        });
     }
-    Ok(changes)
+    Ok(writes)
 }
 
-fn differing(row: &Row, wanted: &[(&str, &str)]) -> Vec<(String, String)> {
+fn differing(row: &Row, wanted: &[(&str, &str)]) -> Vec<(String, Option<String>, String)> {
     wanted
         .iter()
         .filter(|(k, v)| !equivalent(k, row.get(*k).map(String::as_str), v))
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .map(|(k, v)| ((*k).to_owned(), row.get(*k).cloned(), (*v).to_owned()))
         .collect()
 }
 

@@ -7,11 +7,16 @@
 //! the agent; `import` reads the router's own accounts and adopts or retires them; `profiles` turns plans into router profiles; `api_mode` pushes hotspot users and
 //! PPP secrets for sites without RADIUS; `reconcile` is the create/update/remove of the items
 //! we own; `runner` ties them to the agent's cache; `hotspot` writes the site's login pages
-//! into a directory on the router. Nothing here is on the RADIUS path.
+//! into a directory on the router; `drift` decides what was changed on the router by hand
+//! (`drift_run` runs a reconciliation with it, `drift_log` keeps the report for the
+//! controller). Nothing here is on the RADIUS path.
 
 mod api_mode;
 mod bootstrap;
 mod client;
+mod drift;
+mod drift_log;
+mod drift_run;
 mod hotspot;
 mod import;
 mod owned;
@@ -20,20 +25,24 @@ mod reconcile;
 mod runner;
 mod state;
 mod supervisor;
+mod sync_all;
 mod values;
 
 pub use api_mode::{HOTSPOT_USER_COMMENT, PPP_SECRET_COMMENT, sync_accounts};
 pub use bootstrap::{RADIUS_COMMENT, bootstrap};
+pub use drift::Baseline;
+pub use drift_log::DriftLog;
+pub use drift_run::{Aaa, reconcile_reported};
 pub use hotspot::{
     FILE_ADD_SINCE, HOTSPOT_DIR, MAX_FILE_BYTES, check_files, install_hotspot_files, receives_files,
 };
 pub use import::{TakeOverSummary, read_accounts, take_over};
 pub use owned::Owned;
 pub use profiles::{ISOLATION_COMMENT, ProfileSpec, desired_profiles, profile_name, sync_profiles};
-pub use runner::reconcile_all;
 pub use runner::run;
 pub use state::RouterState;
 pub use supervisor::Router;
+pub use sync_all::reconcile_all;
 pub use values::{format_duration, parse_duration};
 
 use serde::Deserialize;

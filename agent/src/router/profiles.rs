@@ -7,7 +7,7 @@
 //! carries the marker; hotspot user profiles have no comment, see [`super::Owned`].
 
 use super::owned::Owned;
-use super::reconcile::{Ownership, Phase, Wanted, reconcile};
+use super::reconcile::{Ownership, Phase, Reconciled, Wanted, reconcile};
 use super::{Change, MARKER, Mode, Router, RouterError};
 use crate::radius::policy::ISOLATION_PROFILE;
 use mikrobill_protocol::items::Plan;
@@ -94,7 +94,7 @@ pub async fn sync_profiles(
     specs: &[ProfileSpec],
     owned: &Owned,
 ) -> Result<Vec<Change>, RouterError> {
-    sync_phase(router, specs, owned, Phase::All).await
+    Ok(sync_phase(router, specs, owned, Phase::All).await?.changes)
 }
 
 pub(crate) async fn sync_phase(
@@ -102,7 +102,7 @@ pub(crate) async fn sync_phase(
     specs: &[ProfileSpec],
     owned: &Owned,
     phase: Phase,
-) -> Result<Vec<Change>, RouterError> {
+) -> Result<Reconciled, RouterError> {
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let hotspot: Vec<Wanted> = specs
         .iter()
@@ -130,7 +130,7 @@ pub(crate) async fn sync_phase(
             ],
         })
         .collect();
-    let mut changes = reconcile(
+    let mut done = reconcile(
         router,
         HOTSPOT_PROFILE_MENU,
         &hotspot,
@@ -138,8 +138,8 @@ pub(crate) async fn sync_phase(
         phase,
     )
     .await?;
-    changes.extend(reconcile(router, PPP_PROFILE_MENU, &ppp, Ownership::Comment, phase).await?);
-    Ok(changes)
+    done.extend(reconcile(router, PPP_PROFILE_MENU, &ppp, Ownership::Comment, phase).await?);
+    Ok(done)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! what is missing, update what differs, remove owned items no longer wanted. Items the
 //! operator made are never changed, even when one has a name the agent wants.
 
+use super::drift::{Found, Seen};
 use super::owned::Owned;
 use super::values::equivalent;
 use super::{Action, Change, MARKER, Router, RouterError, Row};
@@ -37,6 +38,23 @@ pub(crate) enum Phase {
     All,
 }
 
+/// What a reconciliation did, and what it found before acting (for the drift report).
+#[derive(Debug, Default)]
+pub(crate) struct Reconciled {
+    /// The changes made.
+    pub changes: Vec<Change>,
+    /// Each wanted item as found (upsert phases only).
+    pub seen: Vec<Seen>,
+}
+
+impl Reconciled {
+    /// Appends another menu's or phase's outcome.
+    pub(crate) fn extend(&mut self, other: Reconciled) {
+        self.changes.extend(other.changes);
+        self.seen.extend(other.seen);
+    }
+}
+
 /// Reconciles `menu` towards `wanted`. A refusal for one item is logged and the others go
 /// on; a connection failure ends the run.
 pub(crate) async fn reconcile(
@@ -45,7 +63,7 @@ pub(crate) async fn reconcile(
     wanted: &[Wanted],
     ownership: Ownership<'_>,
     phase: Phase,
-) -> Result<Vec<Change>, RouterError> {
+) -> Result<Reconciled, RouterError> {
     let rows = router.print(menu, &[]).await?;
     let recorded = match ownership {
         Ownership::Recorded(owned) => owned.names(menu).map_err(storage)?,
@@ -60,18 +78,27 @@ pub(crate) async fn reconcile(
         .filter_map(|r| r.get("name").map(|n| (n.as_str(), r)))
         .collect();
     let mut changes = Vec::new();
+    let mut seen = Vec::new();
 
     if matches!(phase, Phase::Upsert | Phase::All) {
         for want in wanted {
-            let result = match by_name.get(want.name.as_str()) {
-                Some(row) if is_ours(row) => update(router, menu, row, want).await,
+            let (found, result) = match by_name.get(want.name.as_str()) {
+                Some(row) if is_ours(row) => {
+                    let read = want
+                        .attrs
+                        .iter()
+                        .map(|(k, _)| (k.clone(), row.get(k).cloned()))
+                        .collect();
+                    (Found::Ours(read), update(router, menu, row, want).await)
+                }
                 Some(_) => {
                     tracing::warn!(menu, name = %want.name,
                         "the router has an item of this name that MikroBill did not make: left alone");
-                    Ok(None)
+                    (Found::Unmanaged, Ok(None))
                 }
-                None => create(router, menu, want, ownership).await,
+                None => (Found::Missing, create(router, menu, want, ownership).await),
             };
+            let settled = result.is_ok() && found != Found::Unmanaged;
             match result {
                 Ok(Some(change)) => changes.push(change),
                 Ok(None) => {}
@@ -80,6 +107,13 @@ pub(crate) async fn reconcile(
                 }
                 Err(e) => tracing::warn!(menu, name = %want.name, "not applied: {e}"),
             }
+            seen.push(Seen {
+                menu: menu.to_owned(),
+                name: want.name.clone(),
+                wanted: want.attrs.clone(),
+                found,
+                settled,
+            });
         }
     }
 
@@ -113,7 +147,7 @@ pub(crate) async fn reconcile(
             }
         }
     }
-    Ok(changes)
+    Ok(Reconciled { changes, seen })
 }
 
 async fn update(

@@ -4,11 +4,11 @@
 //! nothing on the RADIUS path waits for it.
 
 use super::bootstrap::bootstrap;
+use super::drift_log::DriftLog;
+use super::drift_run::{Aaa, reconcile_reported};
 use super::owned::Owned;
-use super::profiles::{desired_profiles, sync_phase};
-use super::reconcile::Phase;
 use super::supervisor::stopped;
-use super::{Change, Mode, Router, RouterConfig, RouterError, sync_accounts};
+use super::{Change, Mode, Router, RouterConfig, RouterError};
 use crate::cache::Cache;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,33 +17,14 @@ use tokio::sync::watch;
 /// Sync messages come in bursts: wait this long for the burst to end before reconciling.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// Profiles first (accounts name them), then API-mode accounts, then stale profiles; one
-/// reconciliation at a time per router (the runner and controller commands both run them).
-pub async fn reconcile_all(
-    router: &Router,
-    cache: &Cache,
-    owned: &Owned,
-    config: &RouterConfig,
-) -> Result<Vec<Change>, RouterError> {
-    let plans = cache
-        .plans()
-        .map_err(|e| RouterError::Storage(e.to_string()))?;
-    let specs = desired_profiles(&plans, config.mode, config.isolation_rate_limit.as_deref());
-    let _exclusive = router.exclusive().await;
-    let mut changes = sync_phase(router, &specs, owned, Phase::Upsert).await?;
-    if config.mode == Mode::Api {
-        changes.extend(sync_accounts(router, cache).await?);
-    }
-    changes.extend(sync_phase(router, &specs, owned, Phase::Prune).await?);
-    Ok(changes)
-}
-
-/// Keeps the router in step with the cache until `shutdown` turns true (the agent spawns it).
+/// Keeps the router in step with the cache until `shutdown` turns true (the agent spawns
+/// it), reporting drift after each reconciliation.
 pub async fn run(
     router: Router,
     config: RouterConfig,
     cache: Arc<Cache>,
     owned: Owned,
+    drift: DriftLog,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut state = router.state();
@@ -77,7 +58,13 @@ pub async fn run(
             }
         }
         if reachable && dirty {
-            match reconcile_all(&router, &cache, &owned, &config).await {
+            // Until its own bootstrap went through, what differs was never set by the agent.
+            let aaa = if bootstrap_pending {
+                Aaa::Skip
+            } else {
+                Aaa::Check
+            };
+            match reconcile_reported(&router, &cache, &owned, &config, &drift, aaa).await {
                 Ok(changes) => {
                     dirty = false;
                     log_changes("router sync", &changes);

@@ -92,6 +92,9 @@ pub(crate) struct UplinkContext {
     pub commands: Arc<crate::commands::Applier>,
     /// The managed router's state, reported to controllers that understand it.
     pub router_state: Option<watch::Receiver<crate::router::RouterState>>,
+    /// The managed router's last drift report worth sending, sent to controllers that
+    /// understand it at every session start and whenever it changes.
+    pub drift: Option<watch::Receiver<Option<mikrobill_protocol::drift::DriftReport>>>,
     pub link: watch::Sender<LinkState>,
     pub reconnect_max: Duration,
     pub started: Instant,

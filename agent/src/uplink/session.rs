@@ -2,6 +2,7 @@
 
 use super::{LinkState, UplinkContext};
 use crate::net;
+use mikrobill_protocol::drift::DriftReport;
 use mikrobill_protocol::messages::{AgentMessage, ControllerMessage, Heartbeat, Hello, HelloReply};
 use mikrobill_protocol::{
     CONTROLLER_SERVER_NAME, PROTOCOL_VERSION, close_code, read_frame, write_frame,
@@ -213,6 +214,24 @@ async fn next_router_state(
     std::future::pending().await
 }
 
+/// The next drift report to send; never resolves without a router, or once it is gone.
+async fn next_drift_report(rx: &mut Option<watch::Receiver<Option<DriftReport>>>) -> DriftReport {
+    if let Some(r) = rx {
+        while r.changed().await.is_ok() {
+            if let Some(report) = r.borrow_and_update().clone() {
+                return report;
+            }
+        }
+        *rx = None;
+    }
+    std::future::pending().await
+}
+
+/// Whether a controller that negotiated `version` reads drift reports.
+pub(super) fn sends_drift(version: u16) -> bool {
+    version >= mikrobill_protocol::DRIFT_VERSION
+}
+
 async fn control_writer(
     ctx: &UplinkContext,
     mut send: quinn::SendStream,
@@ -232,9 +251,22 @@ async fn control_writer(
             return format!("cannot write to the controller: {e}");
         }
     }
+    // Older controllers cannot decode drift reports either. A newer one gets the latest at
+    // every session start: one made while the link was down (or before a restart) arrives
+    // now, and the controller ignores one it already holds.
+    let mut drift = ctx.drift.clone().filter(|_| sends_drift(version));
+    if let Some(r) = &mut drift {
+        let latest = r.borrow_and_update().clone();
+        if let Some(report) = latest
+            && let Err(e) = write_frame(&mut send, &AgentMessage::Drift(report)).await
+        {
+            return format!("cannot write to the controller: {e}");
+        }
+    }
     loop {
         let msg = tokio::select! {
             state = next_router_state(&mut router) => AgentMessage::Router(state.report()),
+            report = next_drift_report(&mut drift) => AgentMessage::Drift(report),
             _ = ticker.tick() => AgentMessage::Heartbeat(Heartbeat {
                 sent_at_ms: crate::now_ms(),
                 outbox_pending: ctx.outbox.len(),
@@ -249,5 +281,18 @@ async fn control_writer(
         if let Err(e) = write_frame(&mut send, &msg).await {
             return format!("cannot write to the controller: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn drift_reports_go_only_to_controllers_of_protocol_7() {
+        assert!(!super::sends_drift(
+            mikrobill_protocol::ROUTER_IMPORT_VERSION
+        ));
+        assert!(!super::sends_drift(6));
+        assert!(super::sends_drift(7));
+        assert!(super::sends_drift(mikrobill_protocol::PROTOCOL_VERSION));
     }
 }

@@ -50,10 +50,13 @@ pub enum EventKind {
     /// A consumer gave up on an event after repeated failures and moved on.
     #[serde(rename = "event.parked")]
     EventParked,
+    /// A site's agent found its router changed by hand, after it was clean.
+    #[serde(rename = "site.drift")]
+    SiteDrift,
 }
 
 /// Every kind, for filters and the API.
-pub const ALL_KINDS: [EventKind; 12] = [
+pub const ALL_KINDS: [EventKind; 13] = [
     EventKind::InvoiceCreated,
     EventKind::PaymentReceived,
     EventKind::SubscriptionIsolated,
@@ -66,6 +69,7 @@ pub const ALL_KINDS: [EventKind; 12] = [
     EventKind::CommandFailed,
     EventKind::VoucherConflict,
     EventKind::EventParked,
+    EventKind::SiteDrift,
 ];
 
 impl EventKind {
@@ -84,6 +88,7 @@ impl EventKind {
             EventKind::CommandFailed => "command.failed",
             EventKind::VoucherConflict => "voucher.conflict",
             EventKind::EventParked => "event.parked",
+            EventKind::SiteDrift => "site.drift",
         }
     }
 

@@ -65,6 +65,9 @@ pub enum Topic {
     /// A voucher bought in the portal, to the phone number the buyer gave.
     #[serde(rename = "voucher.purchased")]
     VoucherPurchased,
+    /// Operators: a site's router was changed by hand (outside MikroBill).
+    #[serde(rename = "site.drift")]
+    SiteDrift,
 }
 
 /// Who a topic is for.
@@ -78,7 +81,7 @@ pub enum Audience {
 
 impl Topic {
     /// Every topic.
-    pub const ALL: [Topic; 12] = [
+    pub const ALL: [Topic; 13] = [
         Topic::InvoiceCreated,
         Topic::InvoiceReminder,
         Topic::PaymentReceived,
@@ -91,6 +94,7 @@ impl Topic {
         Topic::EventParked,
         Topic::VoucherPurchased,
         Topic::VoucherConflict,
+        Topic::SiteDrift,
     ];
 
     /// Storage name, e.g. `invoice.reminder`.
@@ -108,6 +112,7 @@ impl Topic {
             Topic::EventParked => "event.parked",
             Topic::VoucherPurchased => "voucher.purchased",
             Topic::VoucherConflict => "voucher.conflict",
+            Topic::SiteDrift => "site.drift",
         }
     }
 
@@ -123,7 +128,8 @@ impl Topic {
             | Topic::SiteOffline
             | Topic::CommandFailed
             | Topic::EventParked
-            | Topic::VoucherConflict => Audience::Operators,
+            | Topic::VoucherConflict
+            | Topic::SiteDrift => Audience::Operators,
             _ => Audience::Customer,
         }
     }

@@ -453,6 +453,31 @@ async fn handle(conn: &mut sqlx::AnyConnection, ctx: &Context, e: &Event) -> Dom
             })
             .await
         }
+        (EventKind::SiteDrift, _) => {
+            let site_name = site_name(conn, e.site_id.as_deref()).await?;
+            let found = d["findings"].as_array().cloned().unwrap_or_default();
+            let findings = found
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{} {} {}",
+                        text(f, &["kind"]),
+                        text(f, &["menu"]),
+                        text(f, &["name"])
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let count = found.len().to_string();
+            to_operators(conn, ctx, Topic::SiteDrift, &origin, |_| {
+                Vars::from([
+                    ("site_name", site_name.clone()),
+                    ("count", count.clone()),
+                    ("findings", findings.clone()),
+                ])
+            })
+            .await
+        }
         (EventKind::VoucherConflict, _) => {
             let code = text(d, &["voucher_code"]);
             let sites: Vec<String> = d["sites"]

@@ -83,6 +83,7 @@ pub fn placeholders(topic: Topic) -> &'static [&'static str] {
         ],
         Topic::VoucherPurchased => &["company_name", "code", "plan_name", "price"],
         Topic::VoucherConflict => &["company_name", "code", "problem", "sites", "resolution"],
+        Topic::SiteDrift => &["company_name", "site_name", "count", "findings"],
         Topic::PortalCode => &[
             "company_name",
             "customer_name",
@@ -187,6 +188,14 @@ pub fn default_text(topic: Topic, lang: Lang) -> (&'static str, &'static str) {
         (Topic::VoucherConflict, Lang::En) => (
             "Voucher {{code}} used twice",
             "ALERT: voucher {{code}} was used beyond its plan across sites ({{sites}}): {{problem}}. Action: {{resolution}}.",
+        ),
+        (Topic::SiteDrift, Lang::Id) => (
+            "Router {{site_name}} diubah manual",
+            "PERINGATAN: router di site {{site_name}} diubah di luar MikroBill ({{count}} temuan): {{findings}}. Lihat halaman site untuk memulihkannya.",
+        ),
+        (Topic::SiteDrift, Lang::En) => (
+            "Router at {{site_name}} changed by hand",
+            "ALERT: the router at site {{site_name}} was changed outside MikroBill ({{count}} findings): {{findings}}. See the site's page to repair it.",
         ),
         (Topic::EventParked, Lang::En) => (
             "Event {{event_kind}} parked ({{consumer}})",

@@ -258,6 +258,17 @@ async fn control_loop(
                             tracing::warn!(site_id, "cannot record router state: {e}");
                         }
                     }
+                    Some(Ok(AgentMessage::Drift(report))) => {
+                        match mikrobill_core::site_drift::record(&ctx.db, site_id, &report).await {
+                            Ok(recorded) => tracing::info!(
+                                site_id,
+                                findings = report.entries.len(),
+                                ?recorded,
+                                "router drift reported"
+                            ),
+                            Err(e) => tracing::warn!(site_id, "cannot record router drift: {e}"),
+                        }
+                    }
                     Some(Ok(AgentMessage::SyncApplied(c))) => {
                         if let Err(e) = sites::sync_applied(&ctx.db, site_id, c.seq).await {
                             tracing::warn!(site_id, "cannot record sync position: {e}");

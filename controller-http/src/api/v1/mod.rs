@@ -17,6 +17,7 @@ pub mod reports;
 pub mod router_import;
 pub mod sessions;
 pub mod settings;
+pub mod site_drift;
 pub mod site_groups;
 pub mod sites;
 pub mod subscriptions;
@@ -35,6 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(customers::routes())
         .merge(plans::routes())
         .merge(sites::routes())
+        .merge(site_drift::routes())
         .merge(subscriptions::routes())
         .merge(invoices::routes())
         .merge(payments::routes())

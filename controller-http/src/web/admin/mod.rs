@@ -10,6 +10,7 @@ pub mod auth;
 pub mod ctx;
 pub mod customers;
 pub mod dashboard;
+pub mod drift;
 pub mod error;
 pub mod flash;
 pub mod form;
@@ -120,6 +121,7 @@ pub fn router() -> Router<AppState> {
         .route("/sites/{id}/token", post(sites::new_token))
         .route("/sites/{id}/revoke", post(sites::revoke))
         .route("/sites/{id}/commands", post(sites::command))
+        .route("/sites/{id}/drift/repair", post(drift::repair))
         .route("/sites/{id}/hotspot.zip", get(sites::hotspot_zip))
         .route("/sites/{id}/router-import", post(router_import::start))
         .route(

@@ -1,7 +1,8 @@
 //! Site pages: the list with online state and last contact, enrolling a new site (the
 //! one-time token and the technician's command are shown once, never stored), a new token
 //! for an existing site, revocation, the router state the agent last reported, and the
-//! site's branded hotspot pages (a zip download, or an upload to the router by the agent).
+//! site's branded hotspot pages (a zip download, or an upload to the router by the agent),
+//! and the router's drift (see `drift.rs`).
 
 use super::ctx::Ctx;
 use super::error::WebError;
@@ -13,6 +14,7 @@ use crate::web::pager::{PAGE_ROWS, Pager};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use mikrobill_core::auth::Perm;
+use mikrobill_core::site_drift::{self, DriftStatus};
 use mikrobill_core::sites::{self, IssuedToken, Site};
 use serde::Deserialize;
 
@@ -22,6 +24,17 @@ struct ListPage<'a> {
     c: &'a Ctx,
     rows: Vec<Site>,
     pager: Pager,
+    drift: std::collections::HashMap<String, (DriftStatus, i64)>,
+}
+
+impl ListPage<'_> {
+    /// A site's drift status and number of findings (unknown until its agent reports).
+    fn drift_of(&self, site_id: &str) -> (DriftStatus, i64) {
+        self.drift
+            .get(site_id)
+            .copied()
+            .unwrap_or((DriftStatus::Unknown, 0))
+    }
 }
 
 /// `?after=`.
@@ -40,7 +53,13 @@ pub async fn list(
     let after = opt(&q.after).unwrap_or_default();
     let mut rows = sites::list_page(&state.db, &after, PAGE_ROWS + 1).await?;
     let pager = Pager::split(&mut rows, &[], &after, |s| s.name.clone());
-    Ok(c.render(&ListPage { c: &c, rows, pager }))
+    let drift = site_drift::statuses(&state.db).await?;
+    Ok(c.render(&ListPage {
+        c: &c,
+        rows,
+        pager,
+        drift,
+    }))
 }
 
 #[derive(askama::Template)]
@@ -213,6 +232,7 @@ struct DetailPage<'a> {
     router: Option<RouterView>,
     commands: Vec<mikrobill_core::commands::QueuedCommand>,
     can_import: bool,
+    drift: mikrobill_core::site_drift::SiteDrift,
 }
 
 /// `GET /sites/{id}`.
@@ -232,12 +252,14 @@ pub async fn detail(
         ..Default::default()
     };
     let commands = mikrobill_core::commands::list(&state.db, &f, None, 20).await?;
+    let drift = super::drift::for_site(&state, &site.id).await?;
     Ok(c.render(&DetailPage {
         c: &c,
         site,
         router,
         commands,
         can_import: super::router_import::can_import(&c),
+        drift,
     }))
 }
 
