@@ -22,8 +22,8 @@ pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 /// (`Command::InstallHotspotPages`, answered `CommandOutcome::AppliedWithNote`), and
 /// `SyncMessage::CaughtUp`, 4 the fleet ledger's item fields (see [`FLEET_VERSION`]), 5 the
 /// router import (`Command::ReadRouterAccounts`, answered `CommandOutcome::RouterAccounts`,
-/// and `Command::TakeOverRouterAccounts`).
-pub const PROTOCOL_VERSION: u16 = 5;
+/// and `Command::TakeOverRouterAccounts`), 6 a plan's fair-usage rate (see [`FUP_VERSION`]).
+pub const PROTOCOL_VERSION: u16 = 6;
 /// The first version whose controllers understand `AgentMessage::Router`.
 pub const ROUTER_REPORT_VERSION: u16 = 2;
 /// The first version whose controllers renew agent certificates over the session.
@@ -35,6 +35,9 @@ pub const SYNC_CAUGHT_UP_VERSION: u16 = 3;
 pub const FLEET_VERSION: u16 = 4;
 /// The first version whose agents read and take over a router's own accounts.
 pub const ROUTER_IMPORT_VERSION: u16 = 5;
+/// The first version whose synced plans carry `fup_rate_limit`; protocol 4 and 5 peers get
+/// the plan layout of [`legacy::PlanV5`].
+pub const FUP_VERSION: u16 = 6;
 /// The oldest peer version this build still talks to.
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
 

@@ -538,6 +538,7 @@ mod tests {
             router_group: None,
             address_list: None,
             mac_lock: false,
+            fup_rate_limit: None,
         };
         // MAC login: the router sends the client's MAC as User-Name and an empty password.
         let member = User {

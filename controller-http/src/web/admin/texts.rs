@@ -1091,6 +1091,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("plan.data_limit_mb", "Batas data (MB)", "Data limit (MB)"),
     (
+        "plan.fup_rate_limit",
+        "Kecepatan setelah kuota habis (FUP, rx/tx)",
+        "Speed once the data limit is used (FUP, rx/tx)",
+    ),
+    (
         "plan.interim",
         "Interval interim akunting",
         "Accounting interim interval",
