@@ -637,6 +637,48 @@ mod tests {
     }
 
     #[test]
+    fn a_fair_usage_coa_is_claimed_once_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let reopen = || {
+            let db = sled::Config::new()
+                .path(dir.path())
+                .cache_capacity(1 << 20)
+                .open()
+                .unwrap();
+            Sessions::open(&db).unwrap()
+        };
+        let s = reopen();
+        s.apply(&rec(AcctStatus::Start, "a", 0, 0), None, 1_000)
+            .unwrap();
+        assert_eq!(s.open_accounts().unwrap(), vec!["v1".to_string()]);
+        let session = s.open_sessions("v1").unwrap().remove(0);
+        let sent = s
+            .claim_throttle("v1", &session, "1M/1M", 2_000)
+            .unwrap()
+            .expect("the first check sends");
+        assert_eq!(
+            s.claim_throttle("v1", &session, "1M/1M", 2_001).unwrap(),
+            None
+        );
+        s.settle_throttle("v1", &session, &sent).unwrap();
+        drop(s);
+        // After a restart the answered CoA is still known: nothing is sent again.
+        let s = reopen();
+        assert!(s.throttle("v1", &session).unwrap().unwrap().settled);
+        assert_eq!(
+            s.claim_throttle("v1", &session, "1M/1M", 10_000_000)
+                .unwrap(),
+            None
+        );
+        // Pruned with the session's tombstone.
+        s.apply(&rec(AcctStatus::Stop, "a", 10, 10), None, 3_000)
+            .unwrap();
+        assert!(s.open_accounts().unwrap().is_empty());
+        s.prune(3_000 + TOMBSTONE_MS + 1).unwrap();
+        assert_eq!(s.throttle("v1", &session).unwrap(), None);
+    }
+
+    #[test]
     fn accounting_on_closes_the_nas_sessions_and_activation_is_kept() {
         let (_d, s) = open();
         s.record_activation("v1", 10).unwrap();
