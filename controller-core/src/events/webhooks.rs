@@ -293,10 +293,7 @@ impl consumer::Handler for FanOut {
         CONSUMER
     }
 
-    async fn prepare(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-    ) -> Result<Self::Batch, String> {
+    async fn prepare(&self, conn: &mut sqlx::AnyConnection) -> Result<Self::Batch, String> {
         let rows =
             sqlx::query("SELECT id, event_filter, after_event FROM webhooks WHERE active = 1")
                 .fetch_all(&mut *conn)

@@ -475,15 +475,7 @@ pub async fn settle(
                 .await?;
             let phone: Option<String> = row.try_get("phone")?;
             if let Some(phone) = phone {
-                send_code(
-                    &mut tx,
-                    &n.order_id,
-                    &phone,
-                    plan_id,
-                    &code,
-                    order.amount,
-                )
-                .await?;
+                send_code(&mut tx, &n.order_id, &phone, plan_id, &code, order.amount).await?;
             }
             // The money is in the revenue ledger under the voucher; no customer's payment.
             None
