@@ -493,8 +493,10 @@ fn enforce_quota(
         return;
     };
     let Some(reason) = policy::exhausted(&plan, usage.time_secs, usage.bytes) else {
-        if let Some(rate) = policy::fair_usage_rate(&plan, usage.bytes) {
-            ctx.throttler.throttle(&record.username, rate, now);
+        if policy::fair_usage_rate(&plan, usage.bytes).is_some()
+            && let Some(rate) = ctx.throttler.rate_for(&record.username, now)
+        {
+            ctx.throttler.throttle(&record.username, &rate, now);
         }
         return;
     };

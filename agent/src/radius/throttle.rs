@@ -13,6 +13,7 @@ use super::sessions::{OpenSession, Sessions};
 use super::stats::RadiusStats;
 use super::{access, policy};
 use crate::cache::Cache;
+use mikrobill_protocol::items::AccountStatus;
 use mikrobill_radius::dict::{self, mikrotik};
 use mikrobill_radius::{Code, Packet};
 use std::net::{IpAddr, SocketAddr};
@@ -66,7 +67,15 @@ impl Throttler {
     pub(super) fn rate_for(&self, username: &str, now_ms: i64) -> Option<String> {
         let plan_id = match self.cache.voucher(username) {
             Ok(Some(v)) => v.plan_id,
-            _ => self.cache.user(username).ok()??.plan_id,
+            _ => {
+                let user = self.cache.user(username).ok()??;
+                // An isolated account runs at the isolation profile's speed, which its
+                // plan's fair-usage rate must not replace.
+                if user.status != AccountStatus::Active {
+                    return None;
+                }
+                user.plan_id
+            }
         };
         let plan = self.cache.plan(&plan_id).ok()??;
         plan.fup_rate_limit.as_ref()?;
