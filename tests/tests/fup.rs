@@ -205,6 +205,14 @@ async fn a_used_up_plan_slows_down_instead_of_cutting_off(backend: Backend) {
         .await
         .expect(200);
     assert_eq!(listed["items"][0]["throttled"], true, "{listed}");
+    // The portal's voucher check says so too.
+    let cdb = s.ctl.db().await;
+    let balance = mikrobill_core::portal::usage::voucher_balance(&cdb, &code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(balance.throttled, "{balance:?}");
+    assert_eq!(balance.data_left_bytes, Some(0));
 
     // The next login is accepted at the fair-usage rate, with nothing that ends it for data.
     acct(&north, "Stop", &code, "n1", 1_300_000);
