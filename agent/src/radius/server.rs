@@ -90,6 +90,7 @@ pub struct RadiusServer {
     /// Counters.
     pub stats: Arc<RadiusStats>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    throttler: Arc<Throttler>,
 }
 
 impl Drop for RadiusServer {
@@ -118,6 +119,7 @@ impl RadiusServer {
         for t in tasks {
             let _ = t.await;
         }
+        self.throttler.stop().await;
     }
 
     /// Binds both listeners and starts serving.
@@ -174,12 +176,13 @@ impl RadiusServer {
         }
         tasks.push(tokio::spawn(acct_loop(ctx.clone(), acct_sock.clone())));
         tasks.push(tokio::spawn(housekeeping(ctx.clone())));
-        tasks.push(tokio::spawn(throttler.watch_sync()));
+        tasks.push(tokio::spawn(throttler.clone().watch_sync()));
         Ok(RadiusServer {
             auth_addr: auth_sock.local_addr()?,
             acct_addr: acct_sock.local_addr()?,
             stats,
             tasks,
+            throttler,
         })
     }
 }

@@ -17,8 +17,9 @@ use mikrobill_protocol::items::AccountStatus;
 use mikrobill_radius::dict::{self, mikrotik};
 use mikrobill_radius::{Code, Packet};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::task::JoinSet;
 
 /// How often at most a sync's news is checked against the open sessions: syncs come with
 /// every accounting batch of any site, and each check reads the whole session table.
@@ -31,6 +32,9 @@ pub(super) struct Throttler {
     sessions: Arc<Sessions>,
     clients: Clients,
     stats: Arc<RadiusStats>,
+    /// CoA exchanges under way: each holds the session table until it records the answer,
+    /// so stopping the server waits for them ([`Throttler::stop`]).
+    inflight: Mutex<JoinSet<()>>,
 }
 
 /// The CoA-Request that slows `session` of `username` to `rate`: the session's identity
@@ -59,6 +63,7 @@ impl Throttler {
             sessions,
             clients,
             stats,
+            inflight: Mutex::new(JoinSet::new()),
         }
     }
 
@@ -117,7 +122,9 @@ impl Throttler {
             let secret = client.secret.clone();
             let this = self.clone();
             let user = username.to_string();
-            tokio::spawn(async move {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            while inflight.try_join_next().is_some() {}
+            inflight.spawn(async move {
                 let req = request(&user, &session, &attempt.rate);
                 let answer = coa::send(nas, secret.as_bytes(), &req).await;
                 this.answered(&user, &session, &attempt, nas, &secret, answer)
@@ -192,6 +199,14 @@ impl Throttler {
         let ip = session.nas_addr.or(session.nas_ip.map(IpAddr::V4))?;
         let client = self.clients.find(SocketAddr::new(ip, 0))?;
         Some((SocketAddr::new(ip, client.coa_port), client))
+    }
+
+    /// Aborts the CoA exchanges under way and waits until they let go of the session table.
+    /// One cut short stays unsettled and is sent again, spaced out, after a restart.
+    pub(super) async fn stop(&self) {
+        let mut inflight =
+            std::mem::take(&mut *self.inflight.lock().unwrap_or_else(|p| p.into_inner()));
+        inflight.shutdown().await;
     }
 
     /// Checks every account with a session open here after each sync (at most every
