@@ -629,6 +629,7 @@ fn plan() -> Plan {
         router_group: None,
         address_list: None,
         mac_lock: false,
+        fup_rate_limit: None,
     }
 }
 

@@ -89,6 +89,7 @@ fn plan(id: &str, name: &str, rate: &str) -> Plan {
         router_group: None,
         address_list: None,
         mac_lock: false,
+        fup_rate_limit: None,
     }
 }
 

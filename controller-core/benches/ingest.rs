@@ -131,6 +131,7 @@ async fn run(name: &str, db: Arc<Db>, sites: usize, subscribers: usize, rounds: 
                 router_group: None,
                 address_list: None,
                 mac_lock: false,
+                fup_rate_limit: None,
                 isolation_profile: None,
             },
             now,

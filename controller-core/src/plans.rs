@@ -7,7 +7,7 @@ use mikrobill_protocol::messages::ChangeOp;
 use sqlx::Row;
 
 /// Columns read by [`from_row`].
-pub const COLUMNS: &str = "id, name, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, mac_lock";
+pub const COLUMNS: &str = "id, name, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, mac_lock, fup_rate_limit";
 
 /// Errors of plan operations.
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +53,14 @@ pub fn from_row(row: &sqlx::any::AnyRow) -> Result<Plan, sqlx::Error> {
         router_group: row.try_get("router_group")?,
         address_list: row.try_get("address_list")?,
         mac_lock: row.try_get::<i64, _>("mac_lock")? != 0,
+        fup_rate_limit: row.try_get("fup_rate_limit")?,
     })
 }
+
+/// Why a fair-usage rate is refused on a plan without a data limit: it applies only once
+/// the data limit is reached.
+const FUP_NEEDS_DATA_LIMIT: &str =
+    "a fair-usage rate limit needs a data limit: it applies once that much data is used";
 
 /// Checks a Mikrotik-Rate-Limit string's basic `rx/tx` shape, e.g. `512k/2M`.
 pub fn valid_rate_limit(s: &str) -> bool {
@@ -83,6 +89,16 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
             "rate limit {r:?} is not of the form upload/download (RouterOS rx/tx), e.g. 2M/10M"
         )));
     }
+    if let Some(r) = &plan.fup_rate_limit
+        && !valid_rate_limit(r)
+    {
+        return Err(PlanError::Invalid(format!(
+            "fair-usage rate limit {r:?} is not of the form upload/download (RouterOS rx/tx), e.g. 512k/1M"
+        )));
+    }
+    if plan.fup_rate_limit.is_some() && plan.data_limit_bytes.is_none() {
+        return Err(PlanError::Invalid(FUP_NEEDS_DATA_LIMIT.into()));
+    }
     if plan.shared_users == 0 {
         return Err(PlanError::Invalid("shared users must be at least 1".into()));
     }
@@ -93,8 +109,8 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
     let as_i64 = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
     let mut tx = db.begin().await?;
     let res = sqlx::query(
-        "INSERT INTO plans (id, name, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, created_at, mac_lock) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO plans (id, name, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, created_at, mac_lock, fup_rate_limit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (name) DO NOTHING",
     )
     .bind(&plan.id)
     .bind(&plan.name)
@@ -109,6 +125,7 @@ pub async fn create(db: &Db, mut plan: Plan, price: i64) -> Result<Plan, PlanErr
     .bind(&plan.address_list)
     .bind(now_ms())
     .bind(plan.mac_lock as i64)
+    .bind(&plan.fup_rate_limit)
     .execute(&mut *tx)
     .await?;
     if res.rows_affected() == 0 {
@@ -197,6 +214,9 @@ pub struct PlanInfo {
     pub address_list: Option<String>,
     /// Vouchers are bound to the first device (MAC) that uses them, at every site.
     pub mac_lock: bool,
+    /// Fair usage: the rate limit (`rx/tx`) an account drops to once its data reaches
+    /// `data_limit_bytes`, instead of being cut off; absent cuts it off.
+    pub fup_rate_limit: Option<String>,
     /// Router profile an isolated (overdue) subscriber gets.
     pub isolation_profile: Option<String>,
     /// No new vouchers or subscriptions on an archived plan.
@@ -205,7 +225,7 @@ pub struct PlanInfo {
     pub created_at: i64,
 }
 
-const INFO_COLUMNS: &str = "id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, mac_lock, isolation_profile, archived_at, created_at";
+const INFO_COLUMNS: &str = "id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, mac_lock, fup_rate_limit, isolation_profile, archived_at, created_at";
 
 fn info_from_row(r: &sqlx::any::AnyRow) -> Result<PlanInfo, sqlx::Error> {
     Ok(PlanInfo {
@@ -225,6 +245,7 @@ fn info_from_row(r: &sqlx::any::AnyRow) -> Result<PlanInfo, sqlx::Error> {
         router_group: r.try_get("router_group")?,
         address_list: r.try_get("address_list")?,
         mac_lock: r.try_get::<i64, _>("mac_lock")? != 0,
+        fup_rate_limit: r.try_get("fup_rate_limit")?,
         isolation_profile: r.try_get("isolation_profile")?,
         archived: r.try_get::<Option<i64>, _>("archived_at")?.is_some(),
         created_at: r.try_get("created_at")?,
@@ -260,6 +281,10 @@ pub struct PlanInput {
     /// Bind each voucher to the first device (MAC) that uses it, at every site (hotspot).
     #[serde(default)]
     pub mac_lock: bool,
+    /// Fair usage: the rate limit `rx/tx` an account drops to once its data reaches
+    /// `data_limit_bytes` (which it needs), instead of being cut off, e.g. `512k/1M`.
+    #[serde(default)]
+    pub fup_rate_limit: Option<String>,
     /// Router profile for isolated subscribers (PPPoE).
     pub isolation_profile: Option<String>,
 }
@@ -275,6 +300,18 @@ fn checked(input: &PlanInput) -> Result<(Plan, i64), crate::error::DomainError> 
             "rate_limit",
             format!("{r:?} is not of the form upload/download (RouterOS rx/tx), e.g. 2M/10M"),
         ));
+    }
+    let fup_rate_limit = text("fup_rate_limit", input.fup_rate_limit.clone(), 200)?;
+    if let Some(r) = &fup_rate_limit {
+        if !valid_rate_limit(r) {
+            return Err(DomainError::invalid(
+                "fup_rate_limit",
+                format!("{r:?} is not of the form upload/download (RouterOS rx/tx), e.g. 512k/1M"),
+            ));
+        }
+        if input.data_limit_bytes.is_none() {
+            return Err(DomainError::invalid("fup_rate_limit", FUP_NEEDS_DATA_LIMIT));
+        }
     }
     if input.price < 0 || input.price > crate::tax::MAX_AMOUNT {
         return Err(DomainError::invalid("price", "must be between 0 and 10^15"));
@@ -308,6 +345,7 @@ fn checked(input: &PlanInput) -> Result<(Plan, i64), crate::error::DomainError> 
             router_group: text("router_group", input.router_group.clone(), 64)?,
             address_list: text("address_list", input.address_list.clone(), 64)?,
             mac_lock: input.mac_lock,
+            fup_rate_limit,
         },
         input.price,
     ))
@@ -350,8 +388,8 @@ pub async fn create_in(
     plan.id = uuid::Uuid::new_v4().to_string();
     let as_i64 = |v: Option<u64>| v.map(|v| v.min(i64::MAX as u64) as i64);
     let res = sqlx::query(
-        "INSERT INTO plans (id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, isolation_profile, created_at, updated_at, mac_lock) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO plans (id, name, kind, price, rate_limit, time_limit_secs, data_limit_bytes, validity_secs, shared_users, interim_interval_secs, router_group, address_list, isolation_profile, created_at, updated_at, mac_lock, fup_rate_limit) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16) ON CONFLICT (name) DO NOTHING",
     )
     .bind(&plan.id)
     .bind(&plan.name)
@@ -368,6 +406,7 @@ pub async fn create_in(
     .bind(isolation)
     .bind(now)
     .bind(plan.mac_lock as i64)
+    .bind(&plan.fup_rate_limit)
     .execute(&mut *conn)
     .await?;
     if res.rows_affected() == 0 {
@@ -456,7 +495,7 @@ pub async fn update(
     let res = sqlx::query(
         "UPDATE plans SET name = $1, price = $2, rate_limit = $3, time_limit_secs = $4, data_limit_bytes = $5, \
          validity_secs = $6, shared_users = $7, interim_interval_secs = $8, router_group = $9, address_list = $10, \
-         isolation_profile = $11, updated_at = $12, mac_lock = $14 WHERE id = $13 AND NOT EXISTS (SELECT 1 FROM plans o WHERE o.name = $1 AND o.id <> $13)",
+         isolation_profile = $11, updated_at = $12, mac_lock = $14, fup_rate_limit = $15 WHERE id = $13 AND NOT EXISTS (SELECT 1 FROM plans o WHERE o.name = $1 AND o.id <> $13)",
     )
     .bind(&plan.name)
     .bind(price)
@@ -472,6 +511,7 @@ pub async fn update(
     .bind(now_ms())
     .bind(id)
     .bind(plan.mac_lock as i64)
+    .bind(&plan.fup_rate_limit)
     .execute(&mut *tx)
     .await?;
     if res.rows_affected() == 0 {

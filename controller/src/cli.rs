@@ -571,6 +571,10 @@ pub struct PlanArgs {
     /// Bind each voucher to the first device (MAC) that uses it, at every site.
     #[arg(long)]
     pub mac_lock: bool,
+    /// Fair usage: the speed (rx/tx, e.g. 512k/1M) an account drops to once it has used
+    /// --data-limit, instead of being cut off.
+    #[arg(long, requires = "data_limit")]
+    pub fup_rate_limit: Option<String>,
 }
 
 /// `voucher` subcommands.
@@ -779,6 +783,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 router_group: None,
                 address_list: None,
                 mac_lock: args.mac_lock,
+                fup_rate_limit: args.fup_rate_limit,
             };
             let plan = plans::create(&db, plan, args.price).await?;
             println!("plan {:?} created (id {})", plan.name, plan.id);

@@ -32,6 +32,9 @@ pub struct Plan {
     /// A voucher is bound to the first device (Calling-Station-Id) that uses it, at every
     /// site. Protocol 4.
     pub mac_lock: bool,
+    /// Fair usage: the Mikrotik-Rate-Limit an account gets once its data reaches
+    /// `data_limit_bytes`, instead of losing service; `None` cuts it off there. Protocol 6.
+    pub fup_rate_limit: Option<String>,
 }
 
 /// Where a voucher is in its life.

@@ -23,8 +23,8 @@ pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 /// (`Command::InstallHotspotPages`, answered `CommandOutcome::AppliedWithNote`), and
 /// `SyncMessage::CaughtUp`, 4 the fleet ledger's item fields (see [`FLEET_VERSION`]), 5 the
 /// router import (`Command::ReadRouterAccounts`, answered `CommandOutcome::RouterAccounts`,
-/// and `Command::TakeOverRouterAccounts`), 7 drift reports (`AgentMessage::Drift`, see
-/// [`DRIFT_VERSION`]). 6 is another feature's number, not used by this build.
+/// and `Command::TakeOverRouterAccounts`), 6 a plan's fair-usage rate (see [`FUP_VERSION`]),
+/// 7 drift reports (`AgentMessage::Drift`, see [`DRIFT_VERSION`]).
 pub const PROTOCOL_VERSION: u16 = 7;
 /// The first version whose controllers understand `AgentMessage::Router`.
 pub const ROUTER_REPORT_VERSION: u16 = 2;
@@ -37,6 +37,9 @@ pub const SYNC_CAUGHT_UP_VERSION: u16 = 3;
 pub const FLEET_VERSION: u16 = 4;
 /// The first version whose agents read and take over a router's own accounts.
 pub const ROUTER_IMPORT_VERSION: u16 = 5;
+/// The first version whose synced plans carry `fup_rate_limit`; protocol 4 and 5 peers get
+/// the plan layout of [`legacy::PlanV5`].
+pub const FUP_VERSION: u16 = 6;
 /// The first version whose controllers understand `AgentMessage::Drift`.
 pub const DRIFT_VERSION: u16 = 7;
 /// The oldest peer version this build still talks to.

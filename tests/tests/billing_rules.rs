@@ -1,7 +1,7 @@
 //! The SQL forms of the pure billing rules agree with the Rust functions on both backends:
 //! queries that filter in the database (the isolation sweep's candidates, the dashboard's
-//! overdue count, the invoice list's filter, the voucher writers' `status IN (...)`) decide
-//! exactly as the functions the rest of the code asks.
+//! overdue count, the invoice list's filter, the voucher writers' `status IN (...)`, the
+//! voucher read model's `throttled`) decide exactly as the functions the rest of the code asks.
 
 use mikrobill_core::billing::overdue;
 use mikrobill_core::db::Db;
@@ -13,7 +13,8 @@ use sqlx::Row;
 
 on_both_backends!(
     overdue_in_sql_is_overdue_in_rust,
-    voucher_state_filters_match_the_table
+    voucher_state_filters_match_the_table,
+    throttled_in_sql_is_throttled_in_rust
 );
 
 async fn open(db: &TestDb, dir: &std::path::Path) -> Db {
@@ -95,6 +96,48 @@ async fn voucher_state_filters_match_the_table(backend: Backend) {
                 lifecycle::next(state, event).is_some(),
                 "{state:?} {event:?}"
             );
+        }
+    }
+    db.pool.close().await;
+    test_db.cleanup().await;
+}
+
+async fn throttled_in_sql_is_throttled_in_rust(backend: Backend) {
+    use mikrobill_core::vouchers::usage_state::{self, Limits, Used};
+    init_tracing();
+    let test_db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(&test_db, dir.path()).await;
+    let sql = format!(
+        "SELECT CASE WHEN {} THEN 1 ELSE 0 END AS throttled \
+         FROM (SELECT CAST($1 AS TEXT) AS status, CAST($2 AS BIGINT) AS used_bytes) v, \
+         (SELECT CAST($3 AS TEXT) AS fup_rate_limit, CAST($4 AS BIGINT) AS data_limit_bytes) p",
+        usage_state::throttled_sql("v", "p")
+    );
+    for state in State::ALL {
+        for fup in [None, Some("256k/512k")] {
+            for limit in [None, Some(1_000_000i64)] {
+                for bytes in [0i64, 999_999, 1_000_000, 5_000_000] {
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(state.as_str())
+                        .bind(bytes)
+                        .bind(fup)
+                        .bind(limit)
+                        .fetch_one(&db.pool)
+                        .await
+                        .unwrap();
+                    let limits = Limits {
+                        data_bytes: limit,
+                        fair_usage: fup.is_some(),
+                        ..Limits::default()
+                    };
+                    assert_eq!(
+                        row.try_get::<i32, _>("throttled").unwrap() == 1,
+                        usage_state::throttled(state, &limits, Used { secs: 0, bytes }),
+                        "{state:?} {fup:?} {limit:?} {bytes}"
+                    );
+                }
+            }
         }
     }
     db.pool.close().await;

@@ -155,17 +155,10 @@ async fn snapshot_items(
     recv: &mut quinn::RecvStream,
     version: u16,
 ) -> Vec<mikrobill_protocol::items::Item> {
-    use mikrobill_protocol::legacy::ControllerMessageV3;
     use mikrobill_protocol::messages::{ControllerMessage, SyncMessage};
     let mut items = Vec::new();
     loop {
-        let msg = if version >= mikrobill_protocol::FLEET_VERSION {
-            read_frame::<_, ControllerMessage>(recv).await
-        } else {
-            read_frame::<_, ControllerMessageV3>(recv)
-                .await
-                .map(|m| m.map(ControllerMessage::from))
-        };
+        let msg = ControllerMessage::read_for_version(recv, version).await;
         match msg.expect("a frame in the session's layout") {
             Some(ControllerMessage::Sync(SyncMessage::SnapshotItems(chunk))) => items.extend(chunk),
             Some(ControllerMessage::Sync(SyncMessage::SnapshotEnd)) => return items,
@@ -182,9 +175,20 @@ async fn each_agent_gets_items_in_the_layout_of_its_version() {
     let db = TestDb::new(Backend::Sqlite).await;
     let dir = tempfile::tempdir().unwrap();
     let ctl = Controller::start(dir.path(), &db).await;
-    ctl.cli(&["plan", "add", "Terkunci", "--price", "5000", "--mac-lock"]);
+    ctl.cli(&[
+        "plan",
+        "add",
+        "Terkunci",
+        "--price",
+        "5000",
+        "--mac-lock",
+        "--data-limit",
+        "1M",
+        "--fup-rate-limit",
+        "256k/512k",
+    ]);
     ctl.cli(&["voucher", "add", "--plan", "Terkunci", "--count", "2"]);
-    for version in [3, mikrobill_protocol::PROTOCOL_VERSION] {
+    for version in [3, 5, mikrobill_protocol::PROTOCOL_VERSION] {
         let (_d, _ep, conn) = session(&ctl).await;
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
         let hello = Hello {
@@ -208,6 +212,12 @@ async fn each_agent_gets_items_in_the_layout_of_its_version() {
             .expect("the plan in the snapshot");
         // A protocol 3 agent cannot know of the MAC lock; it still reads every item.
         assert_eq!(plan.mac_lock, version >= mikrobill_protocol::FLEET_VERSION);
+        // Nor a protocol 4 or 5 agent of fair usage: its plans keep their own layout.
+        assert_eq!(
+            plan.fup_rate_limit.as_deref(),
+            (version >= mikrobill_protocol::FUP_VERSION).then_some("256k/512k")
+        );
+        assert_eq!(plan.data_limit_bytes, Some(1_000_000));
         assert_eq!(
             items
                 .iter()

@@ -109,6 +109,7 @@ async fn forms_change_what_the_api_sees(backend: Backend) {
                 ("time_limit", "2h"),
                 ("validity", "1d 12h"),
                 ("data_limit_mb", "500"),
+                ("fup_rate_limit", "256k/512k"),
                 ("shared_users", "2"),
             ],
         )
@@ -120,10 +121,13 @@ async fn forms_change_what_the_api_sees(backend: Backend) {
         .expect(200);
     assert_eq!(edited["validity_secs"], 36 * 3600);
     assert_eq!(edited["data_limit_bytes"], 500_000_000);
+    assert_eq!(edited["fup_rate_limit"], "256k/512k");
     assert_eq!(edited["shared_users"], 2);
     let page = web.get(&format!("/plans/{plan_id}")).await.text;
     assert!(
-        page.contains("value=\"1d 12h\"") && page.contains("value=\"2h\""),
+        page.contains("value=\"1d 12h\"")
+            && page.contains("value=\"2h\"")
+            && page.contains("value=\"256k/512k\""),
         "{page}"
     );
 

@@ -145,6 +145,8 @@ pub struct Grant {
     pub activates: bool,
     /// The account is isolated: [`isolated_rate_limit`] decides its speed.
     pub isolated: bool,
+    /// The account's data limit is used and its plan's fair-usage rate applies.
+    pub throttled: bool,
 }
 
 /// The Rate-Limit of an isolated session: the operator's isolation speed when one is set
@@ -186,7 +188,9 @@ pub fn decide(
                 // decision below would.
                 VoucherStatus::Exhausted => {
                     let bytes = v.used_bytes.max(usage.bytes);
-                    return Err(if plan.data_limit_bytes.is_some_and(|l| bytes >= l) {
+                    let data = plan.fup_rate_limit.is_none()
+                        && plan.data_limit_bytes.is_some_and(|l| bytes >= l);
+                    return Err(if data {
                         RejectReason::DataExhausted
                     } else {
                         RejectReason::TimeExhausted
@@ -237,10 +241,19 @@ pub fn decide(
     }
     if let Some(limit) = plan.data_limit_bytes {
         let left = limit.saturating_sub(used_bytes);
-        if left == 0 {
-            return Err(RejectReason::DataExhausted);
+        match &plan.fup_rate_limit {
+            // Fair usage: the data limit slows the account down instead of ending it, so the
+            // router gets no byte limit that would end the session there; the agent sends a
+            // CoA when a running session reaches it.
+            Some(fup) => {
+                if left == 0 {
+                    grant.rate_limit = Some(fup.clone());
+                    grant.throttled = true;
+                }
+            }
+            None if left == 0 => return Err(RejectReason::DataExhausted),
+            None => grant.total_limit_bytes = Some(left),
         }
-        grant.total_limit_bytes = Some(left);
     }
     if open_sessions >= grant.port_limit {
         return Err(RejectReason::TooManySessions {
@@ -252,15 +265,25 @@ pub fn decide(
     Ok(grant)
 }
 
-/// Whether an account has used up its plan mid-session (time or data), for disconnects.
+/// Whether an account has used up its plan mid-session (time, or data without fair usage),
+/// for disconnects.
 pub fn exhausted(plan: &Plan, used_time_secs: u64, used_bytes: u64) -> Option<RejectReason> {
     if plan.time_limit_secs.is_some_and(|l| used_time_secs >= l) {
         return Some(RejectReason::TimeExhausted);
     }
-    if plan.data_limit_bytes.is_some_and(|l| used_bytes >= l) {
+    if plan.fup_rate_limit.is_none() && plan.data_limit_bytes.is_some_and(|l| used_bytes >= l) {
         return Some(RejectReason::DataExhausted);
     }
     None
+}
+
+/// The fair-usage rate a running session of an account that used `used_bytes` must be
+/// slowed to: its plan's, once the data limit is reached; `None` otherwise.
+pub fn fair_usage_rate(plan: &Plan, used_bytes: u64) -> Option<&str> {
+    let limit = plan.data_limit_bytes?;
+    plan.fup_rate_limit
+        .as_deref()
+        .filter(|_| used_bytes >= limit)
 }
 
 /// How long an open session may stay silent before it no longer holds a shared-users seat:
@@ -383,6 +406,7 @@ mod tests {
             router_group: None,
             address_list: None,
             mac_lock: false,
+            fup_rate_limit: None,
         }
     }
 
@@ -641,6 +665,121 @@ mod tests {
             ),
             Err(RejectReason::Suspended)
         );
+    }
+
+    fn fup_plan() -> Plan {
+        Plan {
+            fup_rate_limit: Some("256k/512k".into()),
+            ..plan()
+        }
+    }
+
+    #[test]
+    fn fair_usage_slows_a_login_past_the_data_limit_instead_of_refusing_it() {
+        let usage = Usage {
+            bytes: 5_000_000_000,
+            ..Usage::default()
+        };
+        let g = decide(
+            Account::Voucher(&voucher()),
+            Some(&fup_plan()),
+            &usage,
+            0,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(g.rate_limit.as_deref(), Some("256k/512k"));
+        assert!(g.throttled);
+        assert_eq!(g.total_limit_bytes, None);
+        assert_eq!(g.session_timeout_secs, Some(3 * 3600), "time still limits");
+        // Below the limit: the full rate, and no byte limit the router would cut at.
+        let g = decide(
+            Account::Voucher(&voucher()),
+            Some(&fup_plan()),
+            &Usage::default(),
+            0,
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(g.rate_limit.as_deref(), Some("2M/5M"));
+        assert!(!g.throttled);
+        assert_eq!(g.total_limit_bytes, None);
+        // Time still exhausts it.
+        let spent = Usage {
+            time_secs: 3 * 3600,
+            bytes: 6_000_000_000,
+            ..Usage::default()
+        };
+        assert_eq!(
+            decide(
+                Account::Voucher(&voucher()),
+                Some(&fup_plan()),
+                &spent,
+                0,
+                NOW
+            ),
+            Err(RejectReason::TimeExhausted)
+        );
+        assert_eq!(exhausted(&fup_plan(), 0, 6_000_000_000), None);
+        assert_eq!(
+            fair_usage_rate(&fup_plan(), 6_000_000_000),
+            Some("256k/512k")
+        );
+        assert_eq!(fair_usage_rate(&fup_plan(), 4_999_999_999), None);
+        assert_eq!(fair_usage_rate(&plan(), 6_000_000_000), None);
+    }
+
+    proptest! {
+        #[test]
+        fn fair_usage_changes_only_what_the_data_limit_did(
+            time_limit in proptest::option::of(1u64..10_000),
+            data_limit in 1u64..10_000_000,
+            validity in proptest::option::of(1u64..100_000),
+            used_secs in 0u64..20_000,
+            used_bytes in 0u64..20_000_000,
+            activated_ago_ms in proptest::option::of(0i64..200_000_000),
+            open in 0u32..3,
+            shared in 1u32..3,
+        ) {
+            let base = Plan {
+                time_limit_secs: time_limit,
+                data_limit_bytes: Some(data_limit),
+                validity_secs: validity,
+                shared_users: shared,
+                ..plan()
+            };
+            let fup = Plan { fup_rate_limit: Some("64k/128k".into()), ..base.clone() };
+            let unlimited = Plan { data_limit_bytes: None, ..base.clone() };
+            let usage = Usage {
+                activated_at_ms: activated_ago_ms.map(|a| NOW - a),
+                time_secs: used_secs,
+                bytes: used_bytes,
+            };
+            let v = voucher();
+            let with_fup = decide(Account::Voucher(&v), Some(&fup), &usage, open, NOW);
+            let without = decide(Account::Voucher(&v), Some(&base), &usage, open, NOW);
+            let no_data = decide(Account::Voucher(&v), Some(&unlimited), &usage, open, NOW);
+            let reached = used_bytes >= data_limit;
+            // Under fair usage data never refuses: time, validity and seats decide as if
+            // there were no data limit at all, with the same timeout.
+            prop_assert_eq!(with_fup.as_ref().err(), no_data.as_ref().err());
+            prop_assert_ne!(with_fup.as_ref().err(), Some(&RejectReason::DataExhausted));
+            if let (Ok(g), Ok(n)) = (&with_fup, &no_data) {
+                prop_assert_eq!(g.session_timeout_secs, n.session_timeout_secs);
+                prop_assert_eq!(g.total_limit_bytes, None);
+                prop_assert_eq!(g.throttled, reached);
+                let rate = if reached { fup.fup_rate_limit.clone() } else { base.rate_limit.clone() };
+                prop_assert_eq!(&g.rate_limit, &rate);
+            }
+            // Without it, reaching the data limit refuses, as before.
+            if reached && no_data.is_ok() {
+                prop_assert_eq!(without, Err(RejectReason::DataExhausted));
+            }
+            // Mid-session: never a data disconnect under fair usage, the rate instead.
+            prop_assert_ne!(exhausted(&fup, used_secs, used_bytes), Some(RejectReason::DataExhausted));
+            prop_assert_eq!(fair_usage_rate(&fup, used_bytes).is_some(), reached);
+            prop_assert_eq!(fair_usage_rate(&base, used_bytes), None);
+        }
     }
 
     #[test]

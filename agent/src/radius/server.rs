@@ -6,6 +6,7 @@ use super::clients::{Clients, NasClient};
 use super::dedup::{ReplyCache, Seen};
 use super::sessions::Sessions;
 use super::stats::RadiusStats;
+use super::throttle::Throttler;
 use super::{access, accounting, coa, policy};
 use crate::cache::Cache;
 use crate::outbox::{Outbox, OutboxError};
@@ -56,6 +57,7 @@ pub(super) struct Context {
     auth_replies: ReplyCache,
     acct_replies: ReplyCache,
     disconnected: Mutex<HashSet<(String, String)>>,
+    throttler: Arc<Throttler>,
     committer: mpsc::Sender<Commit>,
 }
 
@@ -88,6 +90,7 @@ pub struct RadiusServer {
     /// Counters.
     pub stats: Arc<RadiusStats>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    throttler: Arc<Throttler>,
 }
 
 impl Drop for RadiusServer {
@@ -116,6 +119,7 @@ impl RadiusServer {
         for t in tasks {
             let _ = t.await;
         }
+        self.throttler.stop().await;
     }
 
     /// Binds both listeners and starts serving.
@@ -143,6 +147,12 @@ impl RadiusServer {
         let stats = Arc::new(RadiusStats::default());
         let (committer, commits) = mpsc::channel(COMMIT_GROUP);
         let commit_task = tokio::spawn(commit_loop(sessions.clone(), outbox, commits));
+        let throttler = Arc::new(Throttler::new(
+            cache.clone(),
+            sessions.clone(),
+            config.clients.clone(),
+            stats.clone(),
+        ));
         let ctx = Arc::new(Context {
             cache,
             sessions,
@@ -153,6 +163,7 @@ impl RadiusServer {
             auth_replies: ReplyCache::default(),
             acct_replies: ReplyCache::default(),
             disconnected: Mutex::new(HashSet::new()),
+            throttler: throttler.clone(),
             committer,
         });
         let workers = std::thread::available_parallelism()
@@ -165,11 +176,13 @@ impl RadiusServer {
         }
         tasks.push(tokio::spawn(acct_loop(ctx.clone(), acct_sock.clone())));
         tasks.push(tokio::spawn(housekeeping(ctx.clone())));
+        tasks.push(tokio::spawn(throttler.clone().watch_sync()));
         Ok(RadiusServer {
             auth_addr: auth_sock.local_addr()?,
             acct_addr: acct_sock.local_addr()?,
             stats,
             tasks,
+            throttler,
         })
     }
 }
@@ -454,7 +467,8 @@ async fn commit_loop(
 }
 
 /// Ends a running session whose account has used up its plan (the router enforces per-session
-/// limits itself; this covers usage across sessions and devices).
+/// limits itself; this covers usage across sessions and devices), or, when its data limit is
+/// reached under a fair-usage plan, slows its sessions down instead ([`Throttler`]).
 fn enforce_quota(
     ctx: &Arc<Context>,
     client: &NasClient,
@@ -482,6 +496,11 @@ fn enforce_quota(
         return;
     };
     let Some(reason) = policy::exhausted(&plan, usage.time_secs, usage.bytes) else {
+        if policy::fair_usage_rate(&plan, usage.bytes).is_some()
+            && let Some(rate) = ctx.throttler.rate_for(&record.username, now)
+        {
+            ctx.throttler.throttle(&record.username, &rate, now);
+        }
         return;
     };
     let key = (record.nas_identifier.clone(), record.session_id.clone());
@@ -538,6 +557,7 @@ mod tests {
             router_group: None,
             address_list: None,
             mac_lock: false,
+            fup_rate_limit: None,
         };
         // MAC login: the router sends the client's MAC as User-Name and an empty password.
         let member = User {
@@ -572,16 +592,24 @@ mod tests {
         let sessions = Arc::new(Sessions::open(&db).unwrap());
         let (committer, commits) = mpsc::channel(COMMIT_GROUP);
         tokio::spawn(commit_loop(sessions.clone(), outbox, commits));
+        let stats = Arc::new(RadiusStats::default());
+        let throttler = Arc::new(Throttler::new(
+            cache.clone(),
+            sessions.clone(),
+            clients.clone(),
+            stats.clone(),
+        ));
         Context {
             cache,
             sessions,
             clients,
             interim_secs: 300,
             isolation_rate_limit: None,
-            stats: Arc::new(RadiusStats::default()),
+            stats,
             auth_replies: ReplyCache::default(),
             acct_replies: ReplyCache::default(),
             disconnected: Mutex::new(HashSet::new()),
+            throttler,
             committer,
         }
     }

@@ -6,6 +6,7 @@
 //! Stop is never counted twice. Each session remembers where its NAS sent accounting from,
 //! so a controller command can reach it with CoA or Disconnect.
 
+use super::fair_usage::{self, Attempt};
 use super::policy::{FixedAtLogin, Usage};
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use serde::{Deserialize, Serialize};
@@ -164,6 +165,8 @@ pub struct Sessions {
     granted: sled::Tree,
     /// Per MAC-locked voucher, the device this site bound it to (the first it let in).
     macs: sled::Tree,
+    /// Per session (its key), the fair-usage CoA sent to it ([`fair_usage::Attempt`]).
+    throttles: sled::Tree,
 }
 
 fn session_key(username: &str, nas: &str, session_id: &str) -> Vec<u8> {
@@ -256,7 +259,79 @@ impl Sessions {
             usage: db.open_tree("usage")?,
             granted: db.open_tree("granted")?,
             macs: db.open_tree("mac_bindings")?,
+            throttles: db.open_tree("throttles")?,
         })
+    }
+
+    /// Claims the fair-usage CoA that `session` of `username` should get now to run at
+    /// `rate` ([`fair_usage::next`]), recorded before it is sent: `None` when nothing is due,
+    /// or another task claimed it first.
+    pub fn claim_throttle(
+        &self,
+        username: &str,
+        session: &OpenSession,
+        rate: &str,
+        now_ms: i64,
+    ) -> Result<Option<Attempt>, SessionError> {
+        let key = session_key(username, &session.nas_identifier, &session.session_id);
+        let stored = self.throttles.get(&key)?;
+        let prev: Option<Attempt> = stored.as_deref().map(postcard::from_bytes).transpose()?;
+        let Some(next) = fair_usage::next(prev.as_ref(), rate, now_ms) else {
+            return Ok(None);
+        };
+        let won = self
+            .throttles
+            .compare_and_swap(&key, stored, Some(enc(&next)))?
+            .is_ok();
+        Ok(won.then_some(next))
+    }
+
+    /// Records that the NAS answered `attempt` for `session`: nothing more is sent for its
+    /// rate. A newer attempt recorded meanwhile is left alone.
+    pub fn settle_throttle(
+        &self,
+        username: &str,
+        session: &OpenSession,
+        attempt: &Attempt,
+    ) -> Result<(), SessionError> {
+        let key = session_key(username, &session.nas_identifier, &session.session_id);
+        let settled = Attempt {
+            settled: true,
+            ..attempt.clone()
+        };
+        let _ = self
+            .throttles
+            .compare_and_swap(&key, Some(enc(attempt)), Some(enc(&settled)))?;
+        Ok(())
+    }
+
+    /// The fair-usage CoA recorded for `session` of `username`, if any.
+    pub fn throttle(
+        &self,
+        username: &str,
+        session: &OpenSession,
+    ) -> Result<Option<Attempt>, SessionError> {
+        let key = session_key(username, &session.nas_identifier, &session.session_id);
+        Ok(match self.throttles.get(key)? {
+            Some(v) => Some(postcard::from_bytes(&v)?),
+            None => None,
+        })
+    }
+
+    /// Accounts with at least one session not stopped yet, each once.
+    pub fn open_accounts(&self) -> Result<Vec<String>, SessionError> {
+        let mut accounts: Vec<String> = Vec::new();
+        for item in self.sessions.iter() {
+            let (k, v) = item?;
+            if decode_state(&v)?.closed {
+                continue;
+            }
+            let username = String::from_utf8_lossy(k.split(|b| *b == 0).next().unwrap_or_default());
+            if accounts.last().map(String::as_str) != Some(&username) {
+                accounts.push(username.into_owned());
+            }
+        }
+        Ok(accounts)
     }
 
     /// Remembers what an accepted login fixed for its session; written only when it changed,
@@ -470,6 +545,7 @@ impl Sessions {
             let (k, v) = item?;
             let s = decode_state(&v)?;
             if s.closed && now_ms - s.last_ms > TOMBSTONE_MS {
+                self.throttles.remove(&k)?;
                 self.sessions.remove(k)?;
                 removed += 1;
             }
@@ -558,6 +634,48 @@ mod tests {
                 .open_sessions,
             0
         );
+    }
+
+    #[test]
+    fn a_fair_usage_coa_is_claimed_once_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let reopen = || {
+            let db = sled::Config::new()
+                .path(dir.path())
+                .cache_capacity(1 << 20)
+                .open()
+                .unwrap();
+            Sessions::open(&db).unwrap()
+        };
+        let s = reopen();
+        s.apply(&rec(AcctStatus::Start, "a", 0, 0), None, 1_000)
+            .unwrap();
+        assert_eq!(s.open_accounts().unwrap(), vec!["v1".to_string()]);
+        let session = s.open_sessions("v1").unwrap().remove(0);
+        let sent = s
+            .claim_throttle("v1", &session, "1M/1M", 2_000)
+            .unwrap()
+            .expect("the first check sends");
+        assert_eq!(
+            s.claim_throttle("v1", &session, "1M/1M", 2_001).unwrap(),
+            None
+        );
+        s.settle_throttle("v1", &session, &sent).unwrap();
+        drop(s);
+        // After a restart the answered CoA is still known: nothing is sent again.
+        let s = reopen();
+        assert!(s.throttle("v1", &session).unwrap().unwrap().settled);
+        assert_eq!(
+            s.claim_throttle("v1", &session, "1M/1M", 10_000_000)
+                .unwrap(),
+            None
+        );
+        // Pruned with the session's tombstone.
+        s.apply(&rec(AcctStatus::Stop, "a", 10, 10), None, 3_000)
+            .unwrap();
+        assert!(s.open_accounts().unwrap().is_empty());
+        s.prune(3_000 + TOMBSTONE_MS + 1).unwrap();
+        assert_eq!(s.throttle("v1", &session).unwrap(), None);
     }
 
     #[test]

@@ -106,6 +106,8 @@ pub struct RadiusStats {
     pub accounting_failed: AtomicU64,
     /// Disconnect-Requests sent for exhausted quotas.
     pub disconnects: AtomicU64,
+    /// Sessions slowed to their plan's fair-usage rate (CoA acknowledged).
+    pub fup_throttles: AtomicU64,
     /// Time to decide an Access-Request.
     pub auth_latency: Latency,
     /// Time to store and answer an Accounting-Request (the disk flush included).

@@ -162,6 +162,7 @@ mod tests {
             router_group: None,
             address_list: None,
             mac_lock: false,
+            fup_rate_limit: None,
         };
         BTreeMap::from([("p".to_owned(), plan)])
     }

@@ -159,6 +159,7 @@ mod tests {
             router_group: group.map(Into::into),
             address_list: None,
             mac_lock: false,
+            fup_rate_limit: None,
         }
     }
 

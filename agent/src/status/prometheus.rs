@@ -16,6 +16,7 @@ pub const METRIC_NAMES: &[&str] = &[
     "mikrobill_agent_radius_dropped_total",
     "mikrobill_agent_radius_retransmits_total",
     "mikrobill_agent_radius_disconnects_total",
+    "mikrobill_agent_radius_fup_throttles_total",
     "mikrobill_agent_radius_request_duration_seconds",
     "mikrobill_agent_radius_up",
     "mikrobill_agent_accounting_stored_total",
@@ -173,6 +174,12 @@ pub fn render(report: &StatusReport, radius: Option<&RadiusStats>) -> String {
             "counter",
             "Disconnect-Requests sent for exhausted quotas.",
             get(&stats.disconnects),
+        );
+        o.one(
+            "mikrobill_agent_radius_fup_throttles_total",
+            "counter",
+            "Sessions slowed to their plan's fair-usage rate (CoA acknowledged).",
+            get(&stats.fup_throttles),
         );
         o.head(
             "mikrobill_agent_radius_request_duration_seconds",

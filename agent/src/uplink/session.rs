@@ -171,14 +171,8 @@ async fn control_reader(
     version: u16,
 ) -> String {
     loop {
-        // A controller of protocol 3 or earlier sends items in their older layout.
-        let frame = if version >= mikrobill_protocol::FLEET_VERSION {
-            read_frame::<_, ControllerMessage>(&mut recv).await
-        } else {
-            read_frame::<_, mikrobill_protocol::legacy::ControllerMessageV3>(&mut recv)
-                .await
-                .map(|m| m.map(ControllerMessage::from))
-        };
+        // An older controller sends items in the layout of its version.
+        let frame = ControllerMessage::read_for_version(&mut recv, version).await;
         if let Ok(Some(_)) = &frame {
             ctx.stats.contact();
         }

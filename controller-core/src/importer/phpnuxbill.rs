@@ -375,6 +375,7 @@ fn plan_input(
         address_list: None,
         isolation_profile: None,
         mac_lock: false,
+        fup_rate_limit: None,
     };
     match kind {
         PlanKind::Pppoe => {

@@ -387,6 +387,7 @@ fn map_hotspot(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
                     address_list: None,
                     isolation_profile: None,
                     mac_lock: terms.lock,
+                    fup_rate_limit: None,
                 },
             });
         }
@@ -524,6 +525,7 @@ fn map_ppp(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
                 address_list: None,
                 isolation_profile: None,
                 mac_lock: false,
+                fup_rate_limit: None,
             },
         });
     }

@@ -120,6 +120,8 @@ pub struct VoucherBalance {
     pub code: String,
     /// Lifecycle state.
     pub status: State,
+    /// Active at its plan's fair-usage rate: the data limit is used.
+    pub throttled: bool,
     /// The plan's name.
     pub plan_name: String,
     /// First use (unix ms).
@@ -161,6 +163,7 @@ pub async fn voucher_balance(db: &Db, code: &str) -> DomainResult<Option<Voucher
     Ok(Some(VoucherBalance {
         code: voucher.code,
         status: voucher.status,
+        throttled: voucher.throttled,
         plan_name: plan.name,
         activated_at: voucher.activated_at,
         valid_until,

@@ -74,7 +74,7 @@ pub async fn apply(
         let sql = format!(
             "SELECT v.code, v.status, v.activated_at, v.expires_at, v.used_time_secs, v.used_bytes, \
              v.fleet_usage, v.bound_mac, p.time_limit_secs, p.data_limit_bytes, p.validity_secs, \
-             p.interim_interval_secs, p.mac_lock, p.shared_users \
+             p.interim_interval_secs, p.mac_lock, p.shared_users, p.fup_rate_limit \
              FROM vouchers v JOIN plans p ON p.id = v.plan_id WHERE v.code IN ({}) ORDER BY v.code",
             marks(tx, chunk.len())
         );
@@ -98,9 +98,17 @@ pub async fn apply(
                 .try_get::<Option<i64>, _>("interim_interval_secs")?
                 .unwrap_or(DEFAULT_INTERIM_SECS);
             let summary = fleet::summarize(of_code, interim, now);
+            let fair_usage = row
+                .try_get::<Option<String>, _>("fup_rate_limit")?
+                .is_some();
             let allowance = Allowance {
                 time_secs: row.try_get("time_limit_secs")?,
-                data_bytes: row.try_get("data_limit_bytes")?,
+                // Under fair usage data beyond the limit is allowed (slowly): no budget.
+                data_bytes: if fair_usage {
+                    None
+                } else {
+                    row.try_get("data_limit_bytes")?
+                },
                 shared_users: row.try_get("shared_users")?,
                 mac_lock: row.try_get::<i64, _>("mac_lock")? != 0,
             };
@@ -158,6 +166,7 @@ pub async fn apply(
                 time_secs: row.try_get("time_limit_secs")?,
                 data_bytes: row.try_get("data_limit_bytes")?,
                 validity_secs: row.try_get("validity_secs")?,
+                fair_usage,
             };
             let to = usage_state::decide(
                 from,

@@ -371,6 +371,9 @@ pub struct VoucherRecord {
     pub created_at: i64,
     /// The device (MAC) a voucher of a MAC-locked plan is bound to: its earliest session's.
     pub bound_mac: Option<String>,
+    /// Active at its plan's fair-usage rate: the data limit is used, and the plan slows the
+    /// voucher down instead of using it up. Read by [`get`] and [`list`].
+    pub throttled: bool,
     /// `used_time_secs` and `used_bytes` split by site, with the sessions open at each.
     #[serde(skip)]
     pub sites: Vec<mikrobill_protocol::items::SiteUsage>,
@@ -420,8 +423,24 @@ pub fn record_from_row(row: &sqlx::any::AnyRow) -> Result<VoucherRecord, sqlx::E
         used_bytes: row.try_get("used_bytes")?,
         created_at: row.try_get("created_at")?,
         bound_mac: row.try_get("bound_mac")?,
+        throttled: false,
         sites: fleet::decode_sites(row.try_get::<Option<String>, _>("fleet_usage")?.as_deref()),
     })
+}
+
+/// The `throttled` column [`with_throttled`] reads, for a query over `vouchers`.
+fn throttled_column() -> String {
+    format!(
+        "CAST(COALESCE((SELECT 1 FROM plans p WHERE p.id = vouchers.plan_id AND {}), 0) AS BIGINT) AS throttled",
+        usage_state::throttled_sql("vouchers", "p")
+    )
+}
+
+/// A record from a row selected with [`RECORD_COLUMNS`] and [`throttled_column`].
+fn with_throttled(row: &sqlx::any::AnyRow) -> Result<VoucherRecord, sqlx::Error> {
+    let mut record = record_from_row(row)?;
+    record.throttled = row.try_get::<i64, _>("throttled")? != 0;
+    Ok(record)
 }
 
 /// Which vouchers and batches a caller may see.
@@ -446,14 +465,15 @@ impl Viewer {
 /// One voucher, if the viewer may see it.
 pub async fn get(db: &Db, viewer: &Viewer, code: &str) -> DomainResult<VoucherRecord> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {RECORD_COLUMNS} FROM vouchers WHERE code = $1 AND (CAST($2 AS TEXT) IS NULL OR sold_to = $2)"
+        "SELECT {RECORD_COLUMNS}, {} FROM vouchers WHERE code = $1 AND (CAST($2 AS TEXT) IS NULL OR sold_to = $2)",
+        throttled_column()
     )))
     .bind(code)
     .bind(viewer.reseller())
     .fetch_optional(&db.pool)
     .await?
     .ok_or_else(|| DomainError::not_found("voucher", code))?;
-    Ok(record_from_row(&row)?)
+    Ok(with_throttled(&row)?)
 }
 
 /// Filters of [`list`]; `None` matches everything.
@@ -491,7 +511,7 @@ pub async fn list(
         ));
     }
     let sql = format!(
-        "SELECT {RECORD_COLUMNS} FROM vouchers WHERE code > $1 \
+        "SELECT {RECORD_COLUMNS}, {} FROM vouchers WHERE code > $1 \
          AND (CAST($2 AS TEXT) IS NULL OR sold_to = $2) \
          AND (CAST($3 AS TEXT) IS NULL OR batch_id = $3) \
          AND (CAST($4 AS TEXT) IS NULL OR status = $4) \
@@ -499,6 +519,7 @@ pub async fn list(
          AND (CAST($6 AS TEXT) IS NULL OR substr(code, 1, length($6)) = $6) \
          AND (CAST($7 AS TEXT) IS NULL OR {}) \
          ORDER BY code LIMIT $8",
+        throttled_column(),
         usable_at_site_sql(7)
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -512,7 +533,7 @@ pub async fn list(
         .bind(limit as i64)
         .fetch_all(&db.pool)
         .await?;
-    Ok(rows.iter().map(record_from_row).collect::<Result<_, _>>()?)
+    Ok(rows.iter().map(with_throttled).collect::<Result<_, _>>()?)
 }
 
 /// Changes one voucher's state from what `before` shows, provided nobody changed it since;

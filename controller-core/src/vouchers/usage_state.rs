@@ -1,7 +1,9 @@
 //! When use ends a voucher: a pure decision from its plan's limits, its fleet-wide usage from
 //! the ledger, its first use and `now` (passed in, never read), to the lifecycle state it
 //! moves to. Ingest asks it for every voucher a batch names; the expiry sweep filters by the
-//! same validity rule in SQL ([`expired_sql`]), and the portal shows [`validity_end`].
+//! same validity rule in SQL ([`expired_sql`]), and the portal shows [`validity_end`]. A plan
+//! with fair usage never ends a voucher for data: reaching its data limit throttles it
+//! instead ([`throttled`], in SQL [`throttled_sql`] for the read model).
 
 use super::lifecycle::{self, Event, State};
 
@@ -14,6 +16,9 @@ pub struct Limits {
     pub data_bytes: Option<i64>,
     /// Validity after first use, seconds.
     pub validity_secs: Option<i64>,
+    /// The plan has a fair-usage rate: reaching `data_bytes` slows the voucher down
+    /// instead of using it up.
+    pub fair_usage: bool,
 }
 
 /// What a voucher used at every site together.
@@ -43,10 +48,28 @@ pub fn validity_end(
 }
 
 /// Whether `used` reaches the time or the data limit (reaching it is using it up, as the
-/// agent's login decision counts it).
+/// agent's login decision counts it); under fair usage only the time limit uses it up.
 pub fn used_up(limits: &Limits, used: Used) -> bool {
     limits.time_secs.is_some_and(|l| used.secs >= l)
-        || limits.data_bytes.is_some_and(|l| used.bytes >= l)
+        || data_reached(limits, used) && !limits.fair_usage
+}
+
+fn data_reached(limits: &Limits, used: Used) -> bool {
+    limits.data_bytes.is_some_and(|l| used.bytes >= l)
+}
+
+/// Whether a voucher in `state` runs at its plan's fair-usage rate: active, and its data
+/// limit reached under fair usage.
+pub fn throttled(state: State, limits: &Limits, used: Used) -> bool {
+    state == State::Active && limits.fair_usage && data_reached(limits, used)
+}
+
+/// SQL condition of [`throttled`] over a voucher row `v` and its plan row `p`.
+pub fn throttled_sql(v: &str, p: &str) -> String {
+    format!(
+        "({v}.status = 'active' AND {p}.fup_rate_limit IS NOT NULL \
+         AND {p}.data_limit_bytes IS NOT NULL AND {v}.used_bytes >= {p}.data_limit_bytes)"
+    )
 }
 
 /// The state a voucher in `from` moves to at `now` (unix ms), or `None` when it stays: used
@@ -89,12 +112,16 @@ mod tests {
             proptest::option::of(1i64..10_000),
             proptest::option::of(1i64..10_000_000),
             proptest::option::of(1i64..100_000),
+            any::<bool>(),
         )
-            .prop_map(|(time_secs, data_bytes, validity_secs)| Limits {
-                time_secs,
-                data_bytes,
-                validity_secs,
-            })
+            .prop_map(
+                |(time_secs, data_bytes, validity_secs, fair_usage)| Limits {
+                    time_secs,
+                    data_bytes,
+                    validity_secs,
+                    fair_usage,
+                },
+            )
     }
 
     fn used() -> impl Strategy<Value = Used> {
@@ -129,9 +156,32 @@ mod tests {
             now in T0..T0 + 300_000_000,
         ) {
             let reached = l.time_secs.is_some_and(|t| u.secs >= t)
-                || l.data_bytes.is_some_and(|d| u.bytes >= d);
+                || (!l.fair_usage && l.data_bytes.is_some_and(|d| u.bytes >= d));
             let to = decide(State::Active, &l, u, act, None, now);
             prop_assert_eq!(to == Some(State::Exhausted), reached);
+        }
+
+        #[test]
+        fn fair_usage_throttles_instead_of_exhausting_for_data(
+            l in limits(), u in used(),
+            act in proptest::option::of(T0..T0 + 1_000_000),
+            now in T0..T0 + 300_000_000,
+        ) {
+            let fup = Limits { fair_usage: true, ..l };
+            let data_only = Used { secs: 0, ..u };
+            let time_left = fup.time_secs.is_none_or(|t| t > 0);
+            // Data alone never ends a fair-usage voucher; it throttles it once reached.
+            if time_left {
+                prop_assert_ne!(decide(State::Active, &fup, data_only, act, None, now), Some(State::Exhausted));
+            }
+            prop_assert_eq!(
+                throttled(State::Active, &fup, u),
+                fup.data_bytes.is_some_and(|d| u.bytes >= d)
+            );
+            // Without fair usage nothing is ever throttled, and an ended voucher is not.
+            let plain = Limits { fair_usage: false, ..l };
+            prop_assert!(!throttled(State::Active, &plain, u));
+            prop_assert!(!throttled(State::Expired, &fup, u));
         }
 
         #[test]
@@ -175,6 +225,7 @@ mod tests {
             time_secs: Some(300),
             data_bytes: None,
             validity_secs: Some(3600),
+            fair_usage: false,
         };
         let at = |secs| Used { secs, bytes: 0 };
         assert_eq!(decide(State::Active, &l, at(299), Some(T0), None, T0), None);

@@ -47,6 +47,7 @@ fn sample_plan(name: &str, rate: &str, time: Option<u64>, validity: Option<u64>)
         router_group: None,
         address_list: None,
         mac_lock: false,
+        fup_rate_limit: None,
     }
 }
 

@@ -105,6 +105,7 @@ pub struct PlanFields {
     validity: Option<String>,
     time_limit: Option<String>,
     data_limit_mb: Option<String>,
+    fup_rate_limit: Option<String>,
     shared_users: Option<String>,
     interim_interval: Option<String>,
     router_group: Option<String>,
@@ -146,6 +147,7 @@ fn input_from(f: PlanFields, money: super::form_values::MoneyInput) -> Result<Pl
         address_list: opt(&f.address_list),
         isolation_profile: opt(&f.isolation_profile),
         mac_lock: f.mac_lock.is_some_and(|v| !v.is_empty()),
+        fup_rate_limit: opt(&f.fup_rate_limit),
     })
 }
 

@@ -1137,6 +1137,16 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ),
     ("plan.data_limit_mb", "Batas data (MB)", "Data limit (MB)"),
     (
+        "voucher.throttled",
+        "diperlambat, kuota data habis",
+        "slowed down, data limit used",
+    ),
+    (
+        "plan.fup_rate_limit",
+        "Kecepatan setelah kuota habis (FUP, rx/tx)",
+        "Speed once the data limit is used (FUP, rx/tx)",
+    ),
+    (
         "plan.interim",
         "Interval interim akunting",
         "Accounting interim interval",

@@ -196,6 +196,8 @@ pub struct Texts {
     pub v_sold: &'static str,
     /// Voucher in use.
     pub v_active: &'static str,
+    /// Voucher in use at its plan's fair-usage rate (data limit used).
+    pub v_throttled: &'static str,
     /// Voucher expired.
     pub v_expired: &'static str,
     /// Voucher used up.
@@ -360,6 +362,7 @@ static ID: Texts = Texts {
     v_new: "Belum dipakai",
     v_sold: "Belum dipakai",
     v_active: "Aktif",
+    v_throttled: "Aktif, kecepatan diturunkan (kuota data habis)",
     v_expired: "Kedaluwarsa",
     v_exhausted: "Habis",
     v_revoked: "Dibatalkan",
@@ -482,6 +485,7 @@ static EN: Texts = Texts {
     v_new: "Unused",
     v_sold: "Unused",
     v_active: "Active",
+    v_throttled: "Active, slowed down (data limit used)",
     v_expired: "Expired",
     v_exhausted: "Used up",
     v_revoked: "Revoked",

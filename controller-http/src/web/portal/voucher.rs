@@ -40,7 +40,11 @@ fn view(f: &Fmt, b: &VoucherBalance) -> BalanceView {
     BalanceView {
         code: b.code.clone(),
         plan: b.plan_name.clone(),
-        status: f.voucher_state(b.status),
+        status: if b.throttled {
+            f.t.v_throttled
+        } else {
+            f.voucher_state(b.status)
+        },
         time_left: match b.time_left_secs {
             Some(s) => f.duration(s),
             None => f.t.unlimited.to_string(),
