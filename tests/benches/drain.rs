@@ -16,18 +16,10 @@
 //! `postgres`, which reads `MIKROBILL_TEST_POSTGRES_URL`).
 
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
+use mikrobill_tests::bench::{self, env_or};
 use mikrobill_tests::{Backend, ProxyMode, Scenario, UdpProxy, agents};
 use serde_json::json;
 use std::time::{Duration, Instant};
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    match std::env::var(key) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{key}={v} is not a valid value")),
-        Err(_) => default,
-    }
-}
 
 /// Round `round` of a NAS's accounting for `subscribers` sessions: Starts first, then
 /// Interim-Updates five minutes apart with counters that grow.
@@ -132,16 +124,8 @@ fn main() {
         .split(',')
         .map(|v| v.trim().parse().expect("BENCH_RTT_MS: milliseconds"))
         .collect();
-    let backend = match env_or("BENCH_BACKEND", "sqlite".to_string()).as_str() {
-        "sqlite" => Backend::Sqlite,
-        "postgres" => Backend::Postgres,
-        other => panic!("BENCH_BACKEND={other}: sqlite or postgres"),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let backend = bench::backend();
+    let runtime = bench::runtime();
     let mut rows = Vec::new();
     for rtt in rtts {
         rows.push(runtime.block_on(run(backend, records, subscribers, rtt)));

@@ -22,19 +22,11 @@
 use mikrobill_agent::uplink::LinkState;
 use mikrobill_agent::{Agent, AgentOptions};
 use mikrobill_protocol::accounting::AcctStatus;
+use mikrobill_tests::bench::{self, env_or};
 use mikrobill_tests::{Backend, Scenario, agents};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
-    match std::env::var(key) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{key}={v} is not a valid value")),
-        Err(_) => default,
-    }
-}
 
 /// p-th percentile (0-100) of sorted values.
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -117,16 +109,8 @@ fn main() {
     );
     let sites: usize = env_or("BENCH_SITES", 200);
     let records_per_site: u64 = env_or("BENCH_RECORDS_PER_SITE", 200);
-    let backend = match env_or("BENCH_BACKEND", "sqlite".to_string()).as_str() {
-        "sqlite" => Backend::Sqlite,
-        "postgres" => Backend::Postgres,
-        other => panic!("BENCH_BACKEND={other}: sqlite or postgres"),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let backend = bench::backend();
+    let runtime = bench::runtime();
     let rows = runtime.block_on(run(backend, sites, records_per_site));
     println!("\n**{backend:?}: {sites} sites, one controller**\n");
     println!("| measure | value |");

@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod agents;
+pub mod bench;
 pub mod browser;
 pub mod controller;
 pub mod db;
@@ -55,6 +56,23 @@ pub fn bin(name: &str) -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Every `.rs` file under `dir`, for the tests that read the code itself.
+pub fn rust_sources(dir: &std::path::Path) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read a source directory") {
+            let path = entry.expect("directory entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out
 }
 
 /// The repository's root directory.

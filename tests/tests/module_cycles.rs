@@ -5,18 +5,7 @@
 //! reader follows too), so a new cycle fails here before anyone has to find it in a review.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read src") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use std::path::Path;
 
 /// The module path of a source file (`billing::invoices`; `""` for `lib.rs` and `main.rs`),
 /// and whether the file is a directory module (`mod.rs`, `lib.rs`, `main.rs`).
@@ -239,8 +228,7 @@ fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<BTreeSet<String>> {
 
 /// The module dependency edges of one crate's sources.
 fn crate_edges(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let mut files = Vec::new();
-    sources(src, &mut files);
+    let files = mikrobill_tests::rust_sources(src);
     let modules: BTreeSet<String> = files.iter().map(|f| module_of(src, f).0).collect();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for file in &files {

@@ -5,18 +5,7 @@
 //! waits and, after the busy timeout, fails with "database is locked" (seen as 500s on logins
 //! and payments under load).
 
-use std::path::{Path, PathBuf};
-
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read src") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use std::path::Path;
 
 /// The `fetch_*` call that runs the statement starting at byte `at`: the first one after it.
 fn fetch_after(text: &str, at: usize) -> Option<&str> {
@@ -31,7 +20,7 @@ fn returning_rows_are_read_to_the_end() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
     for krate in ["controller-core", "controller-http", "controller", "agent"] {
-        sources(&root.join(krate).join("src"), &mut files);
+        files.extend(mikrobill_tests::rust_sources(&root.join(krate).join("src")));
     }
     let mut offenders = Vec::new();
     let mut seen = 0;

@@ -8,18 +8,7 @@
 //! The check is textual: from each `X.begin().await` to the transaction's first `commit()` or
 //! `rollback()`, the handle `X` may not be passed on nor its pool used.
 
-use std::path::{Path, PathBuf};
-
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("read src") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            sources(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
+use std::path::Path;
 
 /// The expression a `.begin()` call at `at` is made on: `db`, `self.db`, `state.db`.
 fn receiver(text: &str, at: usize) -> &str {
@@ -54,7 +43,7 @@ fn transactions_use_only_their_own_connection() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut files = Vec::new();
     for krate in ["controller-core", "controller-http", "controller"] {
-        sources(&root.join(krate).join("src"), &mut files);
+        files.extend(mikrobill_tests::rust_sources(&root.join(krate).join("src")));
     }
     let mut offenders = Vec::new();
     let mut seen = 0;
