@@ -248,7 +248,6 @@ pub(crate) async fn billing_utc_offset(conn: &mut sqlx::AnyConnection) -> Result
         .unwrap_or(420))
 }
 
-
 /// Escapes LIKE's wildcards (and the escape character) in user text, for `ESCAPE '\'`.
 pub fn escape_like(text: &str) -> String {
     text.replace('\\', "\\\\")
