@@ -18,9 +18,10 @@ CREATE TABLE usage_customer_monthly (
 );
 CREATE INDEX usage_customer_monthly_rank ON usage_customer_monthly (month, octets DESC, customer_id);
 
--- Refiles the customers a subscription row change touches from usage_monthly. The table
--- lock waits for ingests that already added to the summary and holds back those that have
--- not, so a refile and an ingest never count a batch twice or lose it (renames are rare).
+-- Refiles the customers a subscription row change touches from usage_monthly. Ingest reads
+-- the subscriptions it maps accounts through FOR SHARE, so a rename or move of an account
+-- and an ingest of it run one after the other: the refile sees the batch in usage_monthly,
+-- or the ingest files it by the new mapping.
 CREATE FUNCTION usage_customer_refile() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     touched TEXT[];
@@ -32,7 +33,6 @@ BEGIN
     ELSE
         touched := ARRAY[OLD.customer_id, NEW.customer_id];
     END IF;
-    LOCK TABLE usage_customer_monthly IN SHARE ROW EXCLUSIVE MODE;
     DELETE FROM usage_customer_monthly WHERE customer_id = ANY (touched);
     INSERT INTO usage_customer_monthly (customer_id, month, session_time_secs, input_octets,
                                         output_octets, sessions, octets)
