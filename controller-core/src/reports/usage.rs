@@ -150,9 +150,9 @@ async fn customer_months(
     rows.iter().map(|r| line(r, None)).collect()
 }
 
-/// The `top` customers by traffic over days: usage is summed per account first (one pass over the
-/// range's days), and only those sums are mapped to their customers, instead of joining
-/// every day's row to its subscription.
+/// The `top` customers by traffic over days: usage is summed per account first (one pass
+/// over the range's days), and only those sums are mapped to their customers, instead of
+/// joining every day's row to its subscription.
 async fn by_customer(
     db: &Db,
     range: Range,
