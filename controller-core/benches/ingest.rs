@@ -3,9 +3,10 @@
 //! session, each named voucher's per-site totals, its state, the sync of what changed).
 //!
 //! The load looks like a NAS, not one user with thousands of sessions: every site has
-//! `BENCH_SUBSCRIBERS` subscribers online (half PPPoE accounts, half hotspot vouchers valid at
-//! every site), each sending a Start and then Interim-Updates with growing counters; a
-//! tenth of them stop and start a new session each round. Batches hold 500 records, as the
+//! `BENCH_SUBSCRIBERS` subscribers online (half PPPoE accounts, each a customer's
+//! subscription, half hotspot vouchers valid at every site), each sending a Start and then
+//! Interim-Updates with growing counters; a tenth of them stop and start a new session each
+//! round. Batches hold 500 records, as the
 //! agent's uplink sends them, and every site's agent has one batch in flight at a time (as
 //! today); `BENCH_SITES` agents send at once. The table shows records per second and the
 //! p50/p99 of one batch's commit.
@@ -167,6 +168,53 @@ async fn run(name: &str, db: Arc<Db>, sites: usize, subscribers: usize, rounds: 
         .fetch_all(&db.pool)
         .await
         .unwrap();
+    // Every PPPoE account is a customer's subscription, so ingest maps its usage to the
+    // customer as it does in production.
+    let pppoe = format!("bench-pppoe-{now}");
+    sqlx::query(
+        "INSERT INTO plans (id, name, price, kind, created_at) VALUES ($1, $1, 100000, 'pppoe', $2)",
+    )
+    .bind(&pppoe)
+    .bind(now)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    for site in &site_ids {
+        let accounts: Vec<usize> = (0..subscribers)
+            .filter(|i| i % 2 == 0 || codes.is_empty())
+            .collect();
+        for chunk in accounts.chunks(200) {
+            let customers: Vec<String> = chunk
+                .iter()
+                .map(|i| format!("('c-{site}-{i}', 'N-{site}-{i}', 'Customer {i}', {now}, {now})"))
+                .collect();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO customers (id, number, name, created_at, updated_at) VALUES {}",
+                customers.join(", ")
+            )))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+            let subscriptions: Vec<String> = chunk
+                .iter()
+                .map(|i| {
+                    format!(
+                        "('s-{site}-{i}', 'c-{site}-{i}', '{pppoe}', '{site}', '{site}-ppp-{i}', 'x', 1, 7, 3, \
+                         'active', {now}, {now}, {now}, {now})"
+                    )
+                })
+                .collect();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "INSERT INTO subscriptions (id, customer_id, plan_id, site_id, username, password, \
+                 billing_day, due_days, grace_days, status, next_cycle_at, started_at, created_at, \
+                 updated_at) VALUES {}",
+                subscriptions.join(", ")
+            )))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+    }
     let per_site: Vec<Vec<AccountingRecord>> = site_ids
         .iter()
         .enumerate()

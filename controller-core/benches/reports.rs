@@ -2,7 +2,8 @@
 //! each, three invoices per customer (one in ten unpaid), a payment per paid invoice and
 //! 200,000 cash voucher sales in the revenue ledger, isolation events, and 10,000,000
 //! accounting records whose usage ledger (`usage_sessions`, `usage_daily`) is derived from
-//! them as the 0015 migration's backfill does (and `revenue_daily` from the revenue rows). Every report the admin page and the API serve
+//! them as the 0015 migration's backfill does (and `revenue_daily` from the revenue rows, the
+//! monthly, per-customer and voucher sales summaries by the data steps). Every report the admin page and the API serve
 //! is then run repeatedly through the same `reports::*` functions; the table shows p50, p99
 //! and max per report. Rows are generated inside the database (a recursive series), so
 //! building the data set is bounded by the engine, not the bench.
@@ -10,7 +11,8 @@
 //! `cargo bench -p mikrobill-core --bench reports` (SQLite in a temporary directory; with
 //! `BENCH_POSTGRES_URL` set, PostgreSQL as well). `BENCH_CUSTOMERS` and `BENCH_RECORDS` scale
 //! the data set, `BENCH_RUNS` the repetitions (default 50); `BENCH_SKIP_SQLITE` runs
-//! PostgreSQL alone.
+//! PostgreSQL alone; `BENCH_DIR` keeps the SQLite database there, `BENCH_KEEP_POSTGRES` the
+//! PostgreSQL one.
 
 use mikrobill_core::db::{Backend, Db};
 use mikrobill_core::reports::receivables;
@@ -168,10 +170,14 @@ async fn generate(db: &Db, customers: i64, records: i64, now: i64) {
          GROUP BY ((last_at + {off}) / {DAY}) * {DAY} - {off}, site_id, username"
     ))
     .await;
-    // The months of that usage, as the data step files days stored before usage_monthly.
+    // The months of that usage, as the data step files days stored before usage_monthly,
+    // and the customers' months and the voucher sales' days, as 0027's steps file rows
+    // stored before those summaries.
     exec(
         db,
-        "DELETE FROM data_migrations WHERE name = '0019_usage_monthly'".into(),
+        "DELETE FROM data_migrations WHERE name IN ('0019_usage_monthly', \
+         '0027_usage_customer_monthly', '0027_voucher_sales_daily')"
+            .into(),
     )
     .await;
     mikrobill_core::db::data_steps::run_pending(db)
@@ -333,6 +339,11 @@ async fn main() {
             runs,
         )
         .await;
-        exec(&admin, format!("DROP DATABASE {name}")).await;
+        // BENCH_KEEP_POSTGRES keeps it for a look with `psql` afterwards.
+        if std::env::var("BENCH_KEEP_POSTGRES").is_ok() {
+            println!("\nkept PostgreSQL database {name}");
+        } else {
+            exec(&admin, format!("DROP DATABASE {name}")).await;
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Read-only business figures for the admin dashboard: revenue per local day (from the
 //! revenue ledger's per-day summary, `revenue_daily`), vouchers
-//! sold, overdue subscriptions. Each figure is one indexed aggregate, so the dashboard stays
+//! sold (from `voucher_sales_daily`), overdue subscriptions. Each figure is one indexed aggregate, so the dashboard stays
 //! cheap however many payments and vouchers exist.
 
 use crate::db::{Db, DbError};
@@ -56,8 +56,8 @@ pub async fn summary(db: &Db, now: i64, offset_min: i32) -> Result<Summary, DbEr
     .fetch_one(pool)
     .await?;
     let sold = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN sold_at >= $1 THEN 1 ELSE 0 END), 0) AS BIGINT) AS today, \
-         COUNT(*) AS month FROM vouchers WHERE sold_at >= $2",
+        "SELECT CAST(COALESCE(SUM(CASE WHEN day >= $1 THEN count ELSE 0 END), 0) AS BIGINT) AS today, \
+         CAST(COALESCE(SUM(count), 0) AS BIGINT) AS month FROM voucher_sales_daily WHERE day >= $2",
     )
     .bind(day)
     .bind(month)

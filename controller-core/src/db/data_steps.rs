@@ -22,6 +22,82 @@ pub async fn run_pending(db: &Db) -> Result<(), DbError> {
     scrub_stored(db).await?;
     fill_revenue_daily(db).await?;
     fill_usage_monthly(db).await?;
+    // After the months: the customers' months are made of them.
+    fill_once(db, USAGE_CUSTOMER_MONTHLY_STEP, |_| {
+        USAGE_CUSTOMER_MONTHLY_FILL_SQL.to_string()
+    })
+    .await?;
+    fill_once(db, VOUCHER_SALES_DAILY_STEP, |offset| {
+        voucher_sales_daily_fill_sql(offset, "true")
+    })
+    .await?;
+    Ok(())
+}
+
+/// The summary's key columns, as every writer names them ('' where none is named).
+const SALES_KEY: &str = "day, site_id, plan_id, reseller_id, batch_id";
+
+/// SQL that adds the sold vouchers matching `filter` (a condition on `vouchers`, its
+/// placeholders bound by the caller from `$1`) to their days at `offset_min`.
+pub(crate) fn voucher_sales_daily_fill_sql(offset_min: i32, filter: &str) -> String {
+    const DAY: i64 = 86_400_000;
+    let off = i64::from(offset_min) * 60_000;
+    // Floor division, also for instants before the offset's first midnight.
+    let day =
+        format!("(({off} + sold_at) - ((({off} + sold_at) % {DAY}) + {DAY}) % {DAY} - {off})");
+    format!(
+        "INSERT INTO voucher_sales_daily ({SALES_KEY}, count, amount) \
+         SELECT {day}, COALESCE(site_id, ''), plan_id, COALESCE(sold_to, ''), COALESCE(batch_id, ''), \
+         COUNT(*), CAST(SUM(price) AS BIGINT) FROM vouchers WHERE sold_at IS NOT NULL AND ({filter}) \
+         GROUP BY {day}, COALESCE(site_id, ''), plan_id, COALESCE(sold_to, ''), COALESCE(batch_id, '') \
+         ON CONFLICT ({SALES_KEY}) DO UPDATE SET count = voucher_sales_daily.count + excluded.count, \
+         amount = voucher_sales_daily.amount + excluded.amount"
+    )
+}
+
+/// SQL that fills `usage_customer_monthly` from `usage_monthly` through the subscriptions
+/// as they are now (customers already there are left alone): the backfill of rows stored
+/// before the summary, and the rebuild after usage was written by SQL.
+pub(crate) const USAGE_CUSTOMER_MONTHLY_FILL_SQL: &str = "INSERT INTO usage_customer_monthly (customer_id, month, \
+    session_time_secs, input_octets, output_octets, sessions, octets) \
+    SELECT s.customer_id, u.month, CAST(SUM(u.session_time_secs) AS BIGINT), \
+    CAST(SUM(u.input_octets) AS BIGINT), CAST(SUM(u.output_octets) AS BIGINT), \
+    CAST(SUM(u.sessions) AS BIGINT), CAST(SUM(u.input_octets + u.output_octets) AS BIGINT) \
+    FROM usage_monthly u JOIN subscriptions s ON s.username = u.username WHERE true \
+    GROUP BY s.customer_id, u.month ON CONFLICT (customer_id, month) DO NOTHING";
+
+/// The name of the data step that fills `usage_customer_monthly` from `usage_monthly`.
+const USAGE_CUSTOMER_MONTHLY_STEP: &str = "0027_usage_customer_monthly";
+/// The name of the data step that fills `voucher_sales_daily` from the sold vouchers.
+const VOUCHER_SALES_DAILY_STEP: &str = "0027_voucher_sales_daily";
+
+/// Runs the statement `sql` makes of the stored UTC offset, in one transaction with the
+/// step's marker row: the summary it fills is empty or complete, and the step runs once.
+async fn fill_once(db: &Db, name: &str, sql: impl Fn(i32) -> String) -> Result<(), DbError> {
+    if recorded(db, name).await? {
+        return Ok(());
+    }
+    let mut tx = db.begin().await?;
+    let done: Option<String> =
+        sqlx::query_scalar("SELECT name FROM data_migrations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if done.is_some() {
+        return Ok(());
+    }
+    let offset_min = super::billing_utc_offset(&mut tx).await?;
+    sqlx::query(sqlx::AssertSqlSafe(sql(offset_min)))
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO data_migrations (name, applied_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(super::now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Reports over the ledgers: revenue, voucher sales, receivables aging, subscriber movements
-//! and usage. Each report is one grouped query over an indexed or summary table (`revenue`,
-//! `vouchers.sold_at`, `invoices(status, due_at)`, `events(kind)`, `usage_daily`), so its cost
+//! and usage. Each report is one grouped query over an indexed or summary table
+//! (`revenue_daily`, `voucher_sales_daily`, `invoices(status, due_at)`, `events(kind)`,
+//! `usage_daily`, `usage_monthly`, `usage_customer_monthly`), so its cost
 //! follows the number of days and groups shown, not the number of payments or accounting
 //! records behind them. SQL groups by local day; [`period`] rolls days up into months.
 

@@ -97,6 +97,9 @@ pub async fn ranking(
 ) -> Result<Vec<UsageLine>, DbError> {
     let (table, col) = source(range, offset_min, now);
     if by == UsageBy::Customer {
+        if table == "usage_monthly" {
+            return customer_months(db, range, top, offset_min).await;
+        }
         return by_customer(db, range, top, table, col).await;
     }
     let (key, label, join) = by.sql();
@@ -113,9 +116,43 @@ pub async fn ranking(
     rows.iter().map(|r| line(r, None)).collect()
 }
 
-/// The `top` customers by traffic: usage is summed per account first (one pass over the
-/// range's days), and only those sums are mapped to their customers, instead of joining
-/// every day's row to its subscription.
+/// The `top` customers by traffic over whole months, from the per-customer summary
+/// (`usage_customer_monthly`, usage_monthly mapped to customers as it is written). One month
+/// is the first `top` entries of its ranking index; several are summed per customer.
+async fn customer_months(
+    db: &Db,
+    range: Range,
+    top: u32,
+    offset_min: i32,
+) -> Result<Vec<UsageLine>, DbError> {
+    // `source` chose months, so `range.from` starts one; a range within it names that row
+    // by equality, which the ranking index serves in order.
+    let one_month = super::period::starts(range, Period::Month, offset_min).len() == 1;
+    let sql = if one_month {
+        "SELECT c.id AS k, c.name AS l, u.session_time_secs AS secs, u.input_octets AS bin, \
+         u.output_octets AS bout, u.sessions AS n FROM usage_customer_monthly u \
+         JOIN customers c ON c.id = u.customer_id WHERE u.month = $1 \
+         ORDER BY u.octets DESC, u.customer_id LIMIT $2"
+    } else {
+        "SELECT c.id AS k, c.name AS l, y.secs, y.bin, y.bout, y.n FROM \
+         (SELECT u.customer_id AS cid, CAST(SUM(u.session_time_secs) AS BIGINT) AS secs, \
+          CAST(SUM(u.input_octets) AS BIGINT) AS bin, CAST(SUM(u.output_octets) AS BIGINT) AS bout, \
+          CAST(SUM(u.sessions) AS BIGINT) AS n, CAST(SUM(u.octets) AS BIGINT) AS o \
+          FROM usage_customer_monthly u WHERE u.month >= $1 AND u.month < $2 \
+          GROUP BY u.customer_id ORDER BY CAST(SUM(u.octets) AS BIGINT) DESC, u.customer_id \
+          LIMIT $3) y JOIN customers c ON c.id = y.cid ORDER BY y.o DESC, c.id"
+    };
+    let mut q = sqlx::query(sql).bind(range.from);
+    if !one_month {
+        q = q.bind(range.to);
+    }
+    let rows = q.bind(i64::from(top)).fetch_all(&db.pool).await?;
+    rows.iter().map(|r| line(r, None)).collect()
+}
+
+/// The `top` customers by traffic over days: usage is summed per account first (one pass
+/// over the range's days), and only those sums are mapped to their customers, instead of
+/// joining every day's row to its subscription.
 async fn by_customer(
     db: &Db,
     range: Range,
@@ -123,22 +160,13 @@ async fn by_customer(
     table: &str,
     col: &str,
 ) -> Result<Vec<UsageLine>, DbError> {
-    // Days are summed per account before the join (several rows per account); a month has
-    // about one row per account and site, so it is joined as it is. Customers' names are
-    // looked up for the top ones only.
-    let per_account = if table == "usage_monthly" {
-        format!(
-            "(SELECT u.username, u.session_time_secs AS secs, u.input_octets AS bin, \
-             u.output_octets AS bout, u.sessions AS n FROM {table} u \
-             WHERE u.{col} >= $1 AND u.{col} < $2)"
-        )
-    } else {
-        format!(
-            "(SELECT u.username, SUM(u.session_time_secs) AS secs, SUM(u.input_octets) AS bin, \
-             SUM(u.output_octets) AS bout, SUM(u.sessions) AS n FROM {table} u \
-             WHERE u.{col} >= $1 AND u.{col} < $2 GROUP BY u.username)"
-        )
-    };
+    // Days are summed per account before the join (several rows per account). Customers'
+    // names are looked up for the top ones only.
+    let per_account = format!(
+        "(SELECT u.username, SUM(u.session_time_secs) AS secs, SUM(u.input_octets) AS bin, \
+         SUM(u.output_octets) AS bout, SUM(u.sessions) AS n FROM {table} u \
+         WHERE u.{col} >= $1 AND u.{col} < $2 GROUP BY u.username)"
+    );
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT c.id AS k, c.name AS l, y.secs, y.bin, y.bout, y.n FROM \
          (SELECT sub.customer_id AS cid, CAST(SUM(x.secs) AS BIGINT) AS secs, \

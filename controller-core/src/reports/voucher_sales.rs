@@ -1,9 +1,13 @@
 //! Vouchers sold per local day or month, counted and priced, by batch, plan, reseller or
 //! site. A voucher is sold when it is sold at the cash desk or in a batch to a reseller.
+//! Reads the per-day summary written where vouchers are sold (`voucher_sales_daily`), so its
+//! cost follows the days and groups shown, not the vouchers behind them. A range is taken in
+//! whole local days: the day holding `from` to the day before `to`.
 
 use super::period::{Period, Range, day_number_sql};
 use super::{Line, roll_up};
 use crate::db::{Db, DbError};
+use crate::stats::local_day_start;
 use sqlx::Row;
 
 /// What voucher sales are grouped by.
@@ -23,6 +27,8 @@ pub enum SalesBy {
 }
 
 impl SalesBy {
+    /// The key and label expressions, and the join that names the key ('' in the summary is
+    /// "none named").
     fn sql(self) -> (&'static str, &'static str, &'static str) {
         match self {
             SalesBy::Batch => (
@@ -36,9 +42,9 @@ impl SalesBy {
                 "LEFT JOIN plans p ON p.id = v.plan_id",
             ),
             SalesBy::Reseller => (
-                "v.sold_to",
+                "v.reseller_id",
                 "COALESCE(a.username, '')",
-                "LEFT JOIN admin_users a ON a.id = v.sold_to",
+                "LEFT JOIN admin_users a ON a.id = v.reseller_id",
             ),
             SalesBy::Site => (
                 "v.site_id",
@@ -58,23 +64,24 @@ pub async fn report(
     offset_min: i32,
 ) -> Result<Vec<Line>, DbError> {
     let (key, label, join) = by.sql();
-    let day = day_number_sql("v.sold_at", "$1");
+    let day = day_number_sql("v.day", "$1");
     let sql = format!(
-        "SELECT {day} AS d, {key} AS k, {label} AS l, COUNT(*) AS n, \
-         CAST(SUM(v.price) AS BIGINT) AS total FROM vouchers v {join} \
-         WHERE v.sold_at >= $2 AND v.sold_at < $3 GROUP BY {day}, {key}, {label}"
+        "SELECT {day} AS d, {key} AS k, {label} AS l, CAST(SUM(v.count) AS BIGINT) AS n, \
+         CAST(SUM(v.amount) AS BIGINT) AS total FROM voucher_sales_daily v {join} \
+         WHERE v.day >= $2 AND v.day < $3 GROUP BY {day}, {key}, {label}"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(offset_min as i64 * 60_000)
-        .bind(range.from)
+        .bind(local_day_start(range.from, offset_min))
         .bind(range.to)
         .fetch_all(&db.pool)
         .await?;
     let mut days = Vec::with_capacity(rows.len());
     for r in rows {
+        let key: String = r.try_get("k")?;
         days.push((
             r.try_get("d")?,
-            r.try_get("k")?,
+            Some(key).filter(|k| !k.is_empty()),
             r.try_get("l")?,
             r.try_get("n")?,
             r.try_get("total")?,

@@ -1,5 +1,6 @@
 //! Loads the highs of the sessions a batch names and stores what [`fold`] made of it, inside
-//! the ingest transaction, so the usage ledger moves exactly when the records are committed.
+//! the ingest transaction, so the usage ledger (and its per-customer months,
+//! [`super::customers`]) moves exactly when the records are committed.
 
 use super::fold::{Counters, DayUsage, Folded, Reading, SessionHigh, SessionKey, fold};
 use crate::db::params::{Params, rows_per_statement};
@@ -208,7 +209,9 @@ async fn store(
         .into_iter()
         .map(|((t, user), u)| (t, user, u))
         .collect();
-    add_usage(tx, "usage_monthly", "month", site_id, &months).await
+    add_usage(tx, "usage_monthly", "month", site_id, &months).await?;
+    // And per customer, for rankings of customers over whole months.
+    super::customers::add_months(tx, &months).await
 }
 
 /// Adds `(period start, account, usage)` rows of one site to a usage summary (`usage_daily`

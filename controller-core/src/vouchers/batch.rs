@@ -586,6 +586,9 @@ pub(crate) async fn insert(
         })
         .collect();
     sync(conn, changes).await?;
+    if let Some(owner) = owner {
+        super::sales_daily::add_batch(conn, &batch.id, owner, now).await?;
+    }
     Ok(batch)
 }
 

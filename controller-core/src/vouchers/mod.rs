@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod lifecycle;
 pub mod metered;
 pub mod sale;
+pub mod sales_daily;
 pub mod sweep;
 pub mod usage_state;
 

@@ -3,7 +3,7 @@
 
 use super::batch::{self, Batch, BatchSpec};
 use super::lifecycle::{self, Event};
-use super::{Viewer, VoucherRecord, get, transition};
+use super::{Viewer, VoucherRecord, get, sales_daily, transition};
 use crate::admins;
 use crate::audit::{self, Actor};
 use crate::auth::Role;
@@ -38,6 +38,7 @@ pub async fn sell_voucher(
         Some(now_ms()),
     )
     .await?;
+    sales_daily::add_code(&mut tx, code).await?;
     // Cash taken at the desk is revenue now (a voucher sold to a reseller was paid from its
     // balance, which was revenue when topped up).
     if after.price > 0 {
@@ -145,6 +146,7 @@ pub async fn sell_batch(
             format!("batch {batch_id} has no unsold vouchers"),
         ));
     }
+    sales_daily::add_batch(&mut tx, batch_id, &reseller.id, now).await?;
     let amount = sold
         .checked_mul(before.price)
         .ok_or_else(|| DomainError::invalid("batch", "count x price is too large"))?;
@@ -276,6 +278,7 @@ pub async fn issue_paid(
         DomainError::conflict("exists", "could not find a free voucher code; try again")
     })?;
     let code = voucher.code.clone();
+    sales_daily::add_code(conn, &code).await?;
     // The scoped sync every voucher change goes through (it takes the change log's lock).
     super::sync(
         conn,

@@ -282,8 +282,10 @@ pub(super) async fn seed(db: &Db, sites: &[Site], now: i64) -> anyhow::Result<Se
         }
     }
     out.vouchers_sold = sold.len();
-    // The money moved back in time above: file it under the days it now belongs to.
+    // The money and the sales moved back in time above: file them under the days they now
+    // belong to.
     mikrobill_core::revenue::rebuild_daily(db).await?;
+    mikrobill_core::vouchers::sales_daily::rebuild(db).await?;
 
     // Accounting: each subscriber online most evenings since joining, and most sold vouchers
     // used an hour after their sale, at the site they were bought for.

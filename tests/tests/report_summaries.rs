@@ -1,0 +1,506 @@
+//! The report summaries of migration 0027 against what they sum, on both engines: a
+//! customer's usage (read from `usage_customer_monthly` over whole months, from the accounts'
+//! days otherwise) is the sum of the usage of the accounts its subscriptions hold, also after
+//! a subscription is renamed or moved to another customer and after the backfill; voucher
+//! sales (read from `voucher_sales_daily`) count and price exactly the sold vouchers, sold at
+//! the desk, in a batch to a reseller, bought by a reseller and paid online.
+
+use mikrobill_core::audit::Actor;
+use mikrobill_core::db::{Db, now_ms};
+use mikrobill_core::plans::{PlanInput, PlanKind};
+use mikrobill_core::reports::period::DAY_MS;
+use mikrobill_core::reports::usage::{self, UsageBy, UsageLine};
+use mikrobill_core::reports::voucher_sales::{self, SalesBy};
+use mikrobill_core::reports::{Period, Range};
+use mikrobill_core::stats::{local_day_start, local_month_start};
+use mikrobill_core::vouchers::ScopeKind;
+use mikrobill_core::vouchers::batch::BatchSpec;
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use mikrobill_tests::{Backend, TestDb, init_tracing};
+use std::collections::BTreeMap;
+
+mikrobill_tests::on_both_backends!(
+    customer_usage_is_the_sum_of_its_accounts,
+    voucher_sales_summary_counts_every_sold_voucher
+);
+
+/// The operator's default offset (UTC+7).
+const WIB: i32 = 420;
+
+async fn open(backend: Backend) -> (Db, Option<TestDb>, tempfile::TempDir) {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    match backend {
+        Backend::Sqlite => {
+            let db = Db::open(&mikrobill_core::db::sqlite_url_for_dir(dir.path()))
+                .await
+                .unwrap();
+            (db, None, dir)
+        }
+        Backend::Postgres => {
+            let t = TestDb::new(Backend::Postgres).await;
+            let db = Db::open(t.url.as_deref().unwrap()).await.unwrap();
+            (db, Some(t), dir)
+        }
+    }
+}
+
+async fn exec(db: &Db, sql: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+}
+
+/// One session of `user` at `at`: a Start and a Stop with `secs` and `octets` (a fifth of it
+/// upstream).
+fn session(
+    site: &str,
+    user: &str,
+    id: &str,
+    at: i64,
+    secs: u64,
+    octets: u64,
+) -> Vec<AccountingRecord> {
+    [(AcctStatus::Start, 0), (AcctStatus::Stop, 1)]
+        .into_iter()
+        .map(|(status, k)| AccountingRecord {
+            id: RecordId::derive(site, id, status, secs * k),
+            nas_identifier: "router-1".into(),
+            nas_ip: None,
+            session_id: id.to_string(),
+            username: user.to_string(),
+            status,
+            event_time_ms: at + k as i64 * secs as i64 * 1000,
+            session_time_secs: secs * k,
+            input_octets: octets / 5 * k,
+            output_octets: octets * k,
+            input_packets: 0,
+            output_packets: 0,
+            terminate_cause: None,
+            framed_ip: None,
+            calling_station_id: None,
+        })
+        .collect()
+}
+
+async fn ingest(db: &Db, site: &str, records: Vec<AccountingRecord>) {
+    mikrobill_core::accounting::ingest(db, site, &records)
+        .await
+        .expect("ingest");
+}
+
+/// Usage as (online secs, bytes in, bytes out, sessions).
+type Used = (i64, i64, i64, i64);
+
+fn used(l: &UsageLine) -> Used {
+    (l.online_secs, l.bytes_in, l.bytes_out, l.sessions)
+}
+
+fn add(a: Used, b: Used) -> Used {
+    (a.0 + b.0, a.1 + b.1, a.2 + b.2, a.3 + b.3)
+}
+
+async fn ranking(db: &Db, range: Range, by: UsageBy, now: i64) -> BTreeMap<String, Used> {
+    usage::ranking(db, range, by, 100, WIB, now)
+        .await
+        .unwrap()
+        .iter()
+        .map(|l| (l.key.clone(), used(l)))
+        .collect()
+}
+
+/// Checks, for every range, that each customer's line is the sum of the account lines of the
+/// usernames `owners` gives it, and that whole months (the summary) and the same span read
+/// by days (the accounts' rows mapped at read time) agree.
+async fn check(db: &Db, ranges: &[(Range, Range)], owners: &[(&str, &[&str])], now: i64) {
+    for (months, days) in ranges {
+        assert_eq!(usage::source(*months, WIB, now).0, "usage_monthly");
+        assert_eq!(usage::source(*days, WIB, now).0, "usage_daily");
+        let customers = ranking(db, *months, UsageBy::Customer, now).await;
+        let by_days = ranking(db, *days, UsageBy::Customer, now).await;
+        assert_eq!(
+            customers, by_days,
+            "months and days disagree for {months:?}"
+        );
+        let accounts = ranking(db, *months, UsageBy::Account, now).await;
+        let mut want = BTreeMap::new();
+        for (customer, users) in owners {
+            let sum = users
+                .iter()
+                .filter_map(|u| accounts.get(*u))
+                .fold((0, 0, 0, 0), |a, b| add(a, *b));
+            if users.iter().any(|u| accounts.contains_key(*u)) {
+                want.insert(customer.to_string(), sum);
+            }
+        }
+        assert_eq!(customers, want, "customers over {months:?}");
+    }
+}
+
+async fn customer_usage_is_the_sum_of_its_accounts(backend: Backend) {
+    let (db, pg, _dir) = open(backend).await;
+    let now = now_ms();
+    for sql in [
+        format!(
+            "INSERT INTO sites (id, name, created_at) VALUES ('n', 'North', {now}), ('s', 'South', {now})"
+        ),
+        format!(
+            "INSERT INTO plans (id, name, price, kind, created_at) VALUES ('p', 'Home', 100000, 'pppoe', {now})"
+        ),
+        format!(
+            "INSERT INTO customers (id, number, name, created_at, updated_at) VALUES \
+             ('ca', 'C1', 'Ani', {now}, {now}), ('cb', 'C2', 'Budi', {now}, {now}), ('cc', 'C3', 'Citra', {now}, {now})"
+        ),
+    ] {
+        exec(&db, &sql).await;
+    }
+    let subscribe = |id: &str, customer: &str, site: &str, user: &str| {
+        format!(
+            "INSERT INTO subscriptions (id, customer_id, plan_id, site_id, username, password, billing_day, \
+             due_days, grace_days, status, next_cycle_at, started_at, created_at, updated_at) VALUES \
+             ('{id}', '{customer}', 'p', '{site}', '{user}', 'x', 1, 7, 3, 'active', {now}, {now}, {now}, {now})"
+        )
+    };
+    // Ani holds two accounts at two sites, Budi one; "tamu" is a voucher (no customer).
+    exec(&db, &subscribe("s1", "ca", "n", "ani")).await;
+    exec(&db, &subscribe("s2", "ca", "s", "ani2")).await;
+    exec(&db, &subscribe("s3", "cb", "n", "budi")).await;
+    let this_month = local_month_start(now, WIB);
+    let last_month = local_month_start(this_month - 1, WIB);
+    // Sessions this month (an hour ago, or on its first day if that is today) and last month.
+    let recent = (now - 3_600_000).max(this_month);
+    let old = last_month + 3 * DAY_MS;
+    ingest(&db, "n", session("n", "ani", "a1", recent, 600, 50_000)).await;
+    ingest(&db, "n", session("n", "ani", "a2", old, 300, 10_000)).await;
+    ingest(&db, "s", session("s", "ani2", "a3", recent, 60, 7_000)).await;
+    ingest(&db, "n", session("n", "budi", "b1", old, 900, 80_000)).await;
+    // Budi's account is also used at South, in one batch with a voucher's session.
+    let mut batch = session("s", "budi", "b2", recent, 120, 30_000);
+    batch.extend(session("s", "tamu", "t1", recent, 30, 999_000));
+    ingest(&db, "s", batch).await;
+
+    let today_end = local_day_start(now, WIB) + DAY_MS;
+    // Whole months (the summary) and the same span starting a day earlier (read by days:
+    // no usage is on that day).
+    let ranges = [
+        (
+            Range {
+                from: this_month,
+                to: today_end,
+            },
+            Range {
+                from: this_month - DAY_MS,
+                to: today_end,
+            },
+        ),
+        (
+            Range {
+                from: last_month,
+                to: this_month,
+            },
+            Range {
+                from: last_month - DAY_MS,
+                to: this_month,
+            },
+        ),
+        (
+            Range {
+                from: last_month,
+                to: today_end,
+            },
+            Range {
+                from: last_month - DAY_MS,
+                to: today_end,
+            },
+        ),
+    ];
+    let owners: &[(&str, &[&str])] = &[("ca", &["ani", "ani2"]), ("cb", &["budi"])];
+    check(&db, &ranges, owners, now).await;
+    let months = ranking(&db, ranges[2].0, UsageBy::Customer, now).await;
+    assert_eq!(months["ca"], (960, 13_400, 67_000, 3));
+    assert_eq!(months["cb"], (1_020, 22_000, 110_000, 2));
+    assert!(!months.contains_key("cc"), "no usage, no line");
+
+    // Ani's second account is renamed: its usage so far stays with the old name, which no
+    // subscription holds any more, and new usage comes under the new name.
+    exec(
+        &db,
+        "UPDATE subscriptions SET username = 'ani-baru' WHERE id = 's2'",
+    )
+    .await;
+    ingest(
+        &db,
+        "s",
+        session("s", "ani-baru", "a4", recent + 1_000, 45, 4_000),
+    )
+    .await;
+    check(
+        &db,
+        &ranges,
+        &[("ca", &["ani", "ani-baru"]), ("cb", &["budi"])],
+        now,
+    )
+    .await;
+    // Budi's account moves to Citra, with its history.
+    exec(
+        &db,
+        "UPDATE subscriptions SET customer_id = 'cc' WHERE id = 's3'",
+    )
+    .await;
+    ingest(
+        &db,
+        "n",
+        session("n", "budi", "b3", recent + 2_000, 10, 1_000),
+    )
+    .await;
+    let after: &[(&str, &[&str])] = &[("ca", &["ani", "ani-baru"]), ("cc", &["budi"])];
+    check(&db, &ranges, after, now).await;
+    // A subscription created for an account that was already used brings its usage along,
+    // and one deleted takes it away.
+    exec(&db, &subscribe("s4", "cb", "s", "tamu")).await;
+    check(
+        &db,
+        &ranges,
+        &[
+            ("ca", &["ani", "ani-baru"]),
+            ("cb", &["tamu"]),
+            ("cc", &["budi"]),
+        ],
+        now,
+    )
+    .await;
+    exec(&db, "DELETE FROM subscriptions WHERE id = 's4'").await;
+    check(&db, &ranges, after, now).await;
+
+    // The backfill of a database whose summary was never written files the same rows.
+    let before = ranking(&db, ranges[2].0, UsageBy::Customer, now).await;
+    exec(&db, "DELETE FROM usage_customer_monthly").await;
+    exec(
+        &db,
+        "DELETE FROM data_migrations WHERE name = '0027_usage_customer_monthly'",
+    )
+    .await;
+    assert!(
+        ranking(&db, ranges[2].0, UsageBy::Customer, now)
+            .await
+            .is_empty()
+    );
+    mikrobill_core::db::data_steps::run_pending(&db)
+        .await
+        .unwrap();
+    assert_eq!(
+        ranking(&db, ranges[2].0, UsageBy::Customer, now).await,
+        before
+    );
+    check(&db, &ranges, after, now).await;
+
+    db.pool.close().await;
+    if let Some(pg) = pg {
+        pg.cleanup().await;
+    }
+}
+
+/// What each grouping of the sales report should show per local day, computed from the sold
+/// vouchers themselves: (day start, key) -> (count, amount).
+async fn sold_per_day(db: &Db, by: SalesBy) -> BTreeMap<(i64, Option<String>), (i64, i64)> {
+    let col = match by {
+        SalesBy::Batch => "batch_id",
+        SalesBy::Plan => "plan_id",
+        SalesBy::Reseller => "sold_to",
+        SalesBy::Site => "site_id",
+    };
+    let rows: Vec<(Option<String>, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {col}, sold_at, price FROM vouchers WHERE sold_at IS NOT NULL"
+    )))
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let mut out = BTreeMap::new();
+    for (key, at, price) in rows {
+        let e = out.entry((local_day_start(at, WIB), key)).or_insert((0, 0));
+        e.0 += 1;
+        e.1 += price;
+    }
+    out
+}
+
+async fn sales_report(
+    db: &Db,
+    by: SalesBy,
+    now: i64,
+) -> BTreeMap<(i64, Option<String>), (i64, i64)> {
+    let range = Range::last_days(now, WIB, 30);
+    voucher_sales::report(db, range, Period::Day, by, WIB)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| ((l.period_start, l.key), (l.count, l.amount)))
+        .collect()
+}
+
+async fn voucher_sales_summary_counts_every_sold_voucher(backend: Backend) {
+    use mikrobill_core::vouchers::sale;
+    let (db, pg, _dir) = open(backend).await;
+    let actor = Actor::cli();
+    let now = now_ms();
+    let north = mikrobill_core::sites::create(&db, &actor, "North")
+        .await
+        .unwrap();
+    let plan = |name: &str, price: i64| PlanInput {
+        name: name.into(),
+        kind: PlanKind::Hotspot,
+        price,
+        rate_limit: None,
+        time_limit_secs: Some(86_400),
+        data_limit_bytes: None,
+        validity_secs: Some(86_400),
+        shared_users: Some(1),
+        interim_interval_secs: Some(300),
+        router_group: None,
+        address_list: None,
+        mac_lock: false,
+        isolation_profile: None,
+    };
+    let mut tx = db.begin().await.unwrap();
+    let day = mikrobill_core::plans::create_in(&mut tx, &actor, &plan("Harian", 5_000), now)
+        .await
+        .unwrap();
+    let week = mikrobill_core::plans::create_in(&mut tx, &actor, &plan("Mingguan", 20_000), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let spec = |plan_id: &str, count: i64, site: Option<&str>| BatchSpec {
+        plan_id: plan_id.into(),
+        count,
+        scope: if site.is_some() {
+            ScopeKind::Site
+        } else {
+            ScopeKind::All
+        },
+        site_id: site.map(str::to_string),
+        group_id: None,
+        prefix: None,
+        length: Some(8),
+        password_mode: None,
+        password_length: None,
+        password_digits: false,
+        price: None,
+        note: None,
+    };
+    let reseller = mikrobill_core::admins::create(
+        &db,
+        &actor,
+        mikrobill_core::admins::NewAdmin {
+            username: "toko".into(),
+            password: "reseller-password-1".into(),
+            role: mikrobill_core::auth::Role::Reseller,
+            display_name: None,
+        },
+    )
+    .await
+    .unwrap();
+    mikrobill_core::admins::credit_reseller(&db, &actor, &reseller.id, 1_000_000, None)
+        .await
+        .unwrap();
+
+    // At the desk: two of a North batch, one at another price; the third is never sold.
+    let desk =
+        mikrobill_core::vouchers::batch::generate(&db, &actor, spec(&day.id, 3, Some(&north.id)))
+            .await
+            .unwrap();
+    let codes: Vec<String> =
+        sqlx::query_scalar("SELECT code FROM vouchers WHERE batch_id = $1 ORDER BY code")
+            .bind(&desk.id)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    sale::sell_voucher(&db, &actor, &codes[0], None)
+        .await
+        .unwrap();
+    sale::sell_voucher(&db, &actor, &codes[1], Some(4_500))
+        .await
+        .unwrap();
+    // A sold voucher revoked afterwards still was sold.
+    mikrobill_core::vouchers::revoke_voucher(&db, &actor, &codes[1])
+        .await
+        .unwrap();
+    // A batch sold to the reseller after one of its vouchers went at the desk: the rest.
+    let sold_batch =
+        mikrobill_core::vouchers::batch::generate(&db, &actor, spec(&week.id, 4, None))
+            .await
+            .unwrap();
+    let first: String = sqlx::query_scalar("SELECT MIN(code) FROM vouchers WHERE batch_id = $1")
+        .bind(&sold_batch.id)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    sale::sell_voucher(&db, &actor, &first, None).await.unwrap();
+    let s = sale::sell_batch(&db, &actor, &sold_batch.id, &reseller.id)
+        .await
+        .unwrap();
+    assert_eq!(s.sold, 3);
+    // The reseller buys a batch of its own; a buyer pays one online.
+    sale::buy(&db, &actor, &reseller.id, spec(&day.id, 5, Some(&north.id)))
+        .await
+        .unwrap();
+    let mut tx = db.begin().await.unwrap();
+    sale::issue_paid(&mut tx, &actor, &week.id, None, 19_000, "gateway")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    for by in [
+        SalesBy::Batch,
+        SalesBy::Plan,
+        SalesBy::Reseller,
+        SalesBy::Site,
+    ] {
+        let want = sold_per_day(&db, by).await;
+        assert_eq!(sales_report(&db, by, now).await, want, "{by:?}");
+    }
+    let total: (i64, i64) = sales_report(&db, SalesBy::Plan, now)
+        .await
+        .values()
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert_eq!(
+        total,
+        (
+            2 + 1 + 3 + 5 + 1,
+            5_000 + 4_500 + 4 * 20_000 + 5 * 5_000 + 19_000
+        )
+    );
+
+    // Sales moved back in time by SQL (as the demo does) are refiled by a rebuild, and the
+    // backfill of a database that never had the summary files the same rows.
+    exec(
+        &db,
+        &format!(
+            "UPDATE vouchers SET sold_at = sold_at - {} WHERE batch_id = '{}'",
+            3 * DAY_MS,
+            sold_batch.id
+        ),
+    )
+    .await;
+    mikrobill_core::vouchers::sales_daily::rebuild(&db)
+        .await
+        .unwrap();
+    let moved = sales_report(&db, SalesBy::Batch, now).await;
+    assert_eq!(moved, sold_per_day(&db, SalesBy::Batch).await);
+    exec(&db, "DELETE FROM voucher_sales_daily").await;
+    exec(
+        &db,
+        "DELETE FROM data_migrations WHERE name = '0027_voucher_sales_daily'",
+    )
+    .await;
+    assert!(sales_report(&db, SalesBy::Batch, now).await.is_empty());
+    mikrobill_core::db::data_steps::run_pending(&db)
+        .await
+        .unwrap();
+    assert_eq!(sales_report(&db, SalesBy::Batch, now).await, moved);
+
+    db.pool.close().await;
+    if let Some(pg) = pg {
+        pg.cleanup().await;
+    }
+}
