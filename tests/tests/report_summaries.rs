@@ -360,6 +360,7 @@ async fn voucher_sales_summary_counts_every_sold_voucher(backend: Backend) {
         router_group: None,
         address_list: None,
         mac_lock: false,
+        fup_rate_limit: None,
         isolation_profile: None,
     };
     let mut tx = db.begin().await.unwrap();
