@@ -191,15 +191,15 @@ async fn activate_vouchers(
     if first_use.is_empty() {
         return Ok(Vec::new());
     }
-    let placeholders: Vec<String> = (0..first_use.len())
-        .map(|i| format!("${}", i + 2))
-        .collect();
+    let mut params = crate::db::params::Params::of(tx);
     let sql = format!(
         "SELECT code FROM vouchers WHERE activated_at IS NULL AND {} AND code IN ({})",
-        crate::vouchers::usable_at_site_sql(1),
-        placeholders.join(", ")
+        crate::vouchers::usable_at_site_params(&mut params),
+        params.list(first_use.len())
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(site_id.to_string());
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(site_id.to_string())
+        .bind(site_id.to_string());
     for code in first_use.keys() {
         q = q.bind(code.to_string());
     }

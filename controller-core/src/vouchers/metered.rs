@@ -11,6 +11,7 @@ use super::lifecycle::{self, State};
 use super::usage_state::{self, Limits, Used};
 use super::{RECORD_COLUMNS, Scope, record_from_row};
 use crate::audit::{self, Actor};
+use crate::db::params::Params;
 use crate::db::{Backend, DbError};
 use crate::usage::online::DEFAULT_INTERIM_SECS;
 use mikrobill_protocol::items::Item;
@@ -20,10 +21,6 @@ use std::collections::HashMap;
 
 /// Codes per statement (a batch of 500 records names at most 500).
 const CHUNK: usize = 1000;
-
-fn marks(conn: &sqlx::AnyConnection, n: usize) -> String {
-    crate::db::params::Params::of(conn).list(n)
-}
 
 /// Locks the voucher rows of `codes` (PostgreSQL; SQLite's write lock already serialises
 /// ingests). Taken before any voucher row is written and before the change log's lock, the
@@ -40,7 +37,7 @@ pub async fn lock(
     for chunk in codes.chunks(CHUNK) {
         let sql = format!(
             "SELECT code FROM vouchers WHERE code IN ({}) ORDER BY code FOR UPDATE",
-            marks(tx, chunk.len())
+            Params::of(tx).list(chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for code in chunk {
@@ -76,7 +73,7 @@ pub async fn apply(
              v.fleet_usage, v.bound_mac, p.time_limit_secs, p.data_limit_bytes, p.validity_secs, \
              p.interim_interval_secs, p.mac_lock, p.shared_users, p.fup_rate_limit \
              FROM vouchers v JOIN plans p ON p.id = v.plan_id WHERE v.code IN ({}) ORDER BY v.code",
-            marks(tx, chunk.len())
+            Params::of(tx).list(chunk.len())
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for code in chunk {
@@ -297,7 +294,7 @@ async fn ledger_sessions(
         "SELECT username, site_id, session_id, nas_identifier, first_at, last_at, stopped_at, session_time_secs, \
          input_octets, output_octets, calling_station_id FROM usage_sessions \
          WHERE username IN ({})",
-        marks(tx, codes.len())
+        Params::of(tx).list(codes.len())
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for code in codes {

@@ -281,9 +281,20 @@ impl Scope {
 /// group the site belongs to, or every site). Used by snapshots, activation and filters so
 /// they all agree with where [`sync`] sends changes.
 pub fn usable_at_site_sql(n: usize) -> String {
+    usable_at(&format!("${n}"), &format!("${n}"))
+}
+
+/// [`usable_at_site_sql`] for a statement whose placeholders come from `params`: the site is
+/// bound twice, once for each placeholder taken here.
+pub fn usable_at_site_params(params: &mut crate::db::params::Params) -> String {
+    let (own, member) = (params.one(), params.one());
+    usable_at(&own, &member)
+}
+
+fn usable_at(own: &str, member: &str) -> String {
     format!(
-        "(site_id = ${n} OR (site_id IS NULL AND group_id IS NULL) \
-         OR group_id IN (SELECT m.group_id FROM site_group_members m WHERE m.site_id = ${n}))"
+        "(site_id = {own} OR (site_id IS NULL AND group_id IS NULL) \
+         OR group_id IN (SELECT m.group_id FROM site_group_members m WHERE m.site_id = {member}))"
     )
 }
 
