@@ -40,6 +40,7 @@ pub struct Running {
     pub metrics_addr: Option<SocketAddr>,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    _checkpointer: mikrobill_core::db::checkpoint::Checkpointer,
 }
 
 impl Running {
@@ -62,7 +63,7 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
             )
         })?;
     let url = config.store.database_url();
-    let db = Db::open(&url)
+    let (db, checkpointer) = Db::open_server(&url)
         .await
         .with_context(|| format!("cannot open database {}", redact_url(&url)))?;
     tracing::info!(database = %redact_url(&url), "database ready");
@@ -189,6 +190,7 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         metrics_addr,
         shutdown,
         tasks,
+        _checkpointer: checkpointer,
     })
 }
 

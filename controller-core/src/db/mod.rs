@@ -2,6 +2,7 @@
 //! both, and the conventions every domain module follows (timestamps are UTC unix
 //! milliseconds in BIGINT columns, `$n` placeholders, integers and text only).
 
+pub mod checkpoint;
 pub mod data_steps;
 pub mod params;
 
@@ -96,6 +97,19 @@ pub fn redact_url(url: &str) -> String {
 impl Db {
     /// Opens a pool for `url` (`sqlite://...` or `postgres://...`).
     pub async fn connect(url: &str) -> Result<Db, DbError> {
+        Db::connect_as(url, false).await
+    }
+
+    /// Opens and migrates the database of a serving controller, with SQLite's checkpoints
+    /// moved off the commit path ([`checkpoint`]) for as long as the returned guard lives.
+    pub async fn open_server(url: &str) -> Result<(Db, checkpoint::Checkpointer), DbError> {
+        let db = Db::connect_as(url, true).await?;
+        db.migrate().await?;
+        let checkpointer = checkpoint::start(&db);
+        Ok((db, checkpointer))
+    }
+
+    async fn connect_as(url: &str, server: bool) -> Result<Db, DbError> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -113,10 +127,13 @@ impl Db {
             // holds it fails at once with "database is locked".
             Backend::Sqlite => options
                 .max_connections(sqlite_pool_size())
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
                         conn.execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
                             .await?;
+                        if server {
+                            conn.execute(checkpoint::SERVER_PRAGMAS).await?;
+                        }
                         Ok(())
                     })
                 })
