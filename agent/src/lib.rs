@@ -233,13 +233,14 @@ impl Agent {
             commands::Applier::open(&db, cache.clone(), sessions.clone(), clients, managed)
                 .map_err(AgentError::Commands)?,
         );
-        let uplink_stats = Arc::new(uplink::UplinkStats::starting(now_ms()));
+        let started_at_ms = now_ms();
+        let uplink_stats = Arc::new(uplink::UplinkStats::starting(started_at_ms));
         let status = Arc::new(status::Sources {
             site_id,
             site_name: site_name.clone(),
             controller_addr: controller_addr.clone(),
             certificate_expires_ms: certificate_expires_ms.clone(),
-            started_at_ms: now_ms(),
+            started_at_ms,
             cache: cache.clone(),
             outbox: outbox.clone(),
             link: link.clone(),
@@ -282,6 +283,8 @@ impl Agent {
             router_state: router.as_ref().map(|(r, _)| r.state()),
             drift: drift_reports,
             link: link_tx,
+            radius_stats: radius.as_ref().map(|r| r.stats.clone()),
+            started_at_ms,
             reconnect_max: options.reconnect_max,
             started: Instant::now(),
             stats: uplink_stats,

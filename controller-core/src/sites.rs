@@ -4,6 +4,7 @@
 use crate::audit::{self, Actor};
 use crate::db::{Db, DbError, now_ms};
 use mikrobill_protocol::enroll::secret_hash;
+use mikrobill_protocol::radius_counters::RadiusCounters;
 use sqlx::Row;
 
 /// Setting under which `serve` records the address agents should dial.
@@ -78,6 +79,11 @@ pub struct Site {
     /// memory, sessions online), if it manages one.
     #[schema(value_type = Option<Object>)]
     pub router: Option<serde_json::Value>,
+    /// The agent's RADIUS counters as it last reported them, counted since `since_ms` (its
+    /// start): Access-Accepts, Access-Rejects by reason, accounting stored, requests dropped
+    /// by reason. None until an agent of protocol 9 or later running RADIUS reports.
+    #[schema(value_type = Option<Object>)]
+    pub radius: Option<serde_json::Value>,
 }
 
 pub(crate) fn valid_name(name: &str) -> bool {
@@ -106,10 +112,13 @@ fn site_from_row(row: &sqlx::any::AnyRow, now: i64) -> Result<Site, sqlx::Error>
         router: row
             .try_get::<Option<String>, _>("router_json")?
             .and_then(|j| serde_json::from_str(&j).ok()),
+        radius: row
+            .try_get::<Option<String>, _>("radius_json")?
+            .and_then(|j| serde_json::from_str(&j).ok()),
     })
 }
 
-const SITE_COLUMNS: &str = "id, name, created_at, revoked_at, session_id, last_seen_at, agent_version, outbox_pending, router_json";
+const SITE_COLUMNS: &str = "id, name, created_at, revoked_at, session_id, last_seen_at, agent_version, outbox_pending, router_json, radius_json";
 
 /// Creates a site.
 pub async fn create(db: &Db, actor: &Actor, name: &str) -> Result<Site, SiteError> {
@@ -537,18 +546,25 @@ pub async fn session_opened(
     Ok(())
 }
 
-/// Records a heartbeat.
+/// Records a heartbeat, with the RADIUS counters the agent sent just before it, if any (a
+/// report outside the bounds [`RadiusCounters::is_well_formed`] sets is not stored).
 pub async fn heard_from(
     db: &Db,
     site_id: &str,
     session_id: &str,
     outbox_pending: u64,
+    radius: Option<&RadiusCounters>,
 ) -> Result<(), SiteError> {
+    let radius = radius
+        .filter(|c| c.is_well_formed())
+        .and_then(|c| serde_json::to_string(c).ok());
     sqlx::query(
-        "UPDATE sites SET last_seen_at = $1, outbox_pending = $2 WHERE id = $3 AND session_id = $4",
+        "UPDATE sites SET last_seen_at = $1, outbox_pending = $2, radius_json = COALESCE($3, radius_json) \
+         WHERE id = $4 AND session_id = $5",
     )
     .bind(now_ms())
     .bind(outbox_pending.min(i64::MAX as u64) as i64)
+    .bind(radius)
     .bind(site_id)
     .bind(session_id)
     .execute(&db.pool)

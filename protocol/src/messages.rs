@@ -125,6 +125,9 @@ pub enum AgentMessage {
     /// 7 and later; sent only when the controller's `Welcome` names [`crate::DRIFT_VERSION`]
     /// or more).
     Drift(crate::drift::DriftReport),
+    /// The agent's RADIUS counters, sent before each heartbeat (protocol 9 and later; sent
+    /// only when the controller's `Welcome` names [`crate::RADIUS_COUNTERS_VERSION`] or more).
+    Radius(crate::radius_counters::RadiusCounters),
 }
 
 /// What the agent knows about its router.
@@ -544,19 +547,39 @@ mod tests {
     }
 
     #[test]
+    fn radius_counters_come_after_the_drift_report() {
+        use crate::radius_counters::RadiusCounters;
+        let counters = AgentMessage::Radius(RadiusCounters {
+            since_ms: 1_700_000_000_000,
+            accepted: 7,
+            rejected: vec![("expired".into(), 2)],
+            accounted: 40,
+            dropped: vec![],
+        });
+        let bytes = postcard::to_stdvec(&counters).unwrap();
+        assert_eq!(bytes[0], 4, "appended after Drift");
+        assert_eq!(
+            postcard::from_bytes::<AgentMessage>(&bytes).unwrap(),
+            counters
+        );
+        const { assert!(crate::RADIUS_COUNTERS_VERSION > crate::DRIFT_VERSION) };
+        assert!(crate::version_supported(crate::RADIUS_COUNTERS_VERSION));
+    }
+
+    #[test]
     fn a_future_hello_still_yields_its_version() {
         let bytes = postcard::to_stdvec(&FutureHello {
-            protocol_version: 9,
-            agent_version: "9.0.0".into(),
+            protocol_version: 99,
+            agent_version: "99.0.0".into(),
             cursor: SyncCursor::default(),
             something_new: vec![1, 2, 3],
         })
         .unwrap();
         let v: HelloVersion = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(v.protocol_version, 9);
-        assert!(!crate::version_supported(9));
+        assert_eq!(v.protocol_version, 99);
+        assert!(!crate::version_supported(99));
         let hello: Hello = postcard::from_bytes(&bytes).unwrap();
-        assert_eq!(hello.agent_version, "9.0.0");
+        assert_eq!(hello.agent_version, "99.0.0");
     }
 
     #[test]

@@ -17,6 +17,18 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// The value of the first series `name` whose labels include every one of `labels`.
+fn labelled(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+        let (set, value) = rest.split_once("} ")?;
+        labels
+            .iter()
+            .all(|want| set.split(',').any(|have| have == *want))
+            .then(|| value.parse().ok())?
+    })
+}
+
 fn agent_status(data_dir: &std::path::Path, listen: &str, json: bool) -> String {
     let mut cmd = Command::new(bin("mikrobill-agent"));
     cmd.arg("--data-dir")
@@ -162,6 +174,68 @@ async fn a_technician_sees_what_the_agent_does() {
         serde_json::from_str(&agent_status(&dir, &status_addr.to_string(), true)).unwrap();
     assert_eq!(json["radius"]["accepted"], 1);
     assert_eq!(json["cache"]["vouchers"], 1);
+
+    // The controller shows the same counters for the site, from the agent's heartbeat: an
+    // operator whose Prometheus cannot reach the site still sees its logins and rejects.
+    let fleet = [
+        (
+            "mikrobill_site_radius_requests_total",
+            &[r#"site="menara""#, r#"kind="auth""#, r#"outcome="accept""#][..],
+            1.0,
+        ),
+        (
+            "mikrobill_site_radius_requests_total",
+            &[r#"site="menara""#, r#"kind="auth""#, r#"outcome="reject""#],
+            2.0,
+        ),
+        (
+            "mikrobill_site_radius_requests_total",
+            &[r#"site="menara""#, r#"kind="acct""#, r#"outcome="stored""#],
+            1.0,
+        ),
+        (
+            "mikrobill_site_radius_rejects_total",
+            &[r#"site="menara""#, r#"reason="bad_credentials""#],
+            1.0,
+        ),
+        (
+            "mikrobill_site_radius_rejects_total",
+            &[r#"site="menara""#, r#"reason="unknown_account""#],
+            1.0,
+        ),
+    ];
+    let m = eventually(
+        Duration::from_secs(40),
+        "the site's RADIUS counters at the controller",
+        || async {
+            let m = site.ctl.metrics().await;
+            fleet
+                .iter()
+                .all(|(name, labels, want)| labelled(&m, name, labels) == Some(*want))
+                .then_some(m)
+        },
+    )
+    .await;
+    assert_eq!(
+        labelled(
+            &m,
+            "mikrobill_site_radius_rejects_total",
+            &[r#"reason="expired""#]
+        ),
+        None,
+        "reasons with no reject are not reported"
+    );
+    // The site as the API lists it carries them too.
+    let sites = mikrobill_core::sites::list(&site.ctl.db().await)
+        .await
+        .unwrap();
+    let menara = sites.iter().find(|s| s.name == "menara").unwrap();
+    let radius = menara
+        .radius
+        .as_ref()
+        .expect("counters stored with the site");
+    assert_eq!(radius["accepted"], 1, "{radius}");
+    assert_eq!(radius["accounted"], 1, "{radius}");
 
     // The controller turns the site away: the site is still healthy (it serves from its
     // cache), and says the link is refused and why.

@@ -147,6 +147,28 @@ impl RadiusStats {
         recent.iter().rev().cloned().collect()
     }
 
+    /// The counters the controller is told of, counted since `since_ms`; reasons that
+    /// never happened are left out.
+    pub fn counters(&self, since_ms: i64) -> mikrobill_protocol::radius_counters::RadiusCounters {
+        let nonzero = |list: &mut dyn Iterator<Item = (&str, u64)>| {
+            list.filter(|(_, n)| *n > 0)
+                .map(|(code, n)| (code.to_string(), n))
+                .collect()
+        };
+        mikrobill_protocol::radius_counters::RadiusCounters {
+            since_ms,
+            accepted: Self::get(&self.accepted),
+            rejected: nonzero(
+                &mut REJECT_CODES
+                    .iter()
+                    .zip(&self.rejected_by)
+                    .map(|(code, n)| (*code, Self::get(n))),
+            ),
+            accounted: Self::get(&self.accounted),
+            dropped: nonzero(&mut self.dropped().into_iter()),
+        }
+    }
+
     /// Packets dropped without an answer, by reason, for `/metrics`.
     pub fn dropped(&self) -> [(&'static str, u64); 5] {
         [

@@ -96,6 +96,10 @@ pub(crate) struct UplinkContext {
     /// understand it at every session start and whenever it changes.
     pub drift: Option<watch::Receiver<Option<mikrobill_protocol::drift::DriftReport>>>,
     pub link: watch::Sender<LinkState>,
+    /// The RADIUS server's counters, reported to controllers that understand them.
+    pub radius_stats: Option<Arc<crate::radius::RadiusStats>>,
+    /// When the agent started (UTC ms): the counters' origin.
+    pub started_at_ms: i64,
     pub reconnect_max: Duration,
     pub started: Instant,
     pub stats: Arc<UplinkStats>,

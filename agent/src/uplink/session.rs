@@ -226,6 +226,11 @@ pub(super) fn sends_drift(version: u16) -> bool {
     version >= mikrobill_protocol::DRIFT_VERSION
 }
 
+/// Whether a controller of `version` can read RADIUS counters.
+pub(super) fn sends_radius_counters(version: u16) -> bool {
+    version >= mikrobill_protocol::RADIUS_COUNTERS_VERSION
+}
+
 async fn control_writer(
     ctx: &UplinkContext,
     mut send: quinn::SendStream,
@@ -257,6 +262,10 @@ async fn control_writer(
             return format!("cannot write to the controller: {e}");
         }
     }
+    let radius = ctx
+        .radius_stats
+        .clone()
+        .filter(|_| sends_radius_counters(version));
     loop {
         let msg = tokio::select! {
             state = next_router_state(&mut router) => AgentMessage::Router(state.report()),
@@ -272,6 +281,14 @@ async fn control_writer(
                 None => return "control channel closed".into(),
             },
         };
+        // The counters go just before each heartbeat, which the controller stores them with:
+        // one write per site and interval, however many sites there are.
+        if let (AgentMessage::Heartbeat(_), Some(stats)) = (&msg, &radius) {
+            let counters = AgentMessage::Radius(stats.counters(ctx.started_at_ms));
+            if let Err(e) = write_frame(&mut send, &counters).await {
+                return format!("cannot write to the controller: {e}");
+            }
+        }
         if let Err(e) = write_frame(&mut send, &msg).await {
             return format!("cannot write to the controller: {e}");
         }
@@ -288,5 +305,17 @@ mod tests {
         assert!(!super::sends_drift(6));
         assert!(super::sends_drift(7));
         assert!(super::sends_drift(mikrobill_protocol::PROTOCOL_VERSION));
+    }
+
+    #[test]
+    fn radius_counters_go_only_to_controllers_of_protocol_9() {
+        assert!(!super::sends_radius_counters(
+            mikrobill_protocol::DRIFT_VERSION
+        ));
+        assert!(!super::sends_radius_counters(8));
+        assert!(super::sends_radius_counters(9));
+        assert!(super::sends_radius_counters(
+            mikrobill_protocol::PROTOCOL_VERSION
+        ));
     }
 }

@@ -9,6 +9,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use mikrobill_core::db::now_ms;
+use mikrobill_protocol::radius_counters::RadiusCounters;
 use sqlx::Row;
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -120,6 +121,36 @@ async fn site_gauges(state: &AppState) {
         metrics::gauge!("mikrobill_site_last_seen_timestamp_seconds", &labels)
             .set(site.last_seen_at.unwrap_or(0) as f64 / 1000.0);
         metrics::gauge!("mikrobill_site_outbox_records", &labels).set(site.outbox_pending as f64);
+        if let Some(counters) = site
+            .radius
+            .and_then(|v| serde_json::from_value::<RadiusCounters>(v).ok())
+        {
+            radius_counters(&labels, &counters);
+        }
+    }
+}
+
+/// A site's RADIUS counters as its agent reported them. They are the agent's own counters,
+/// so they fall back to zero when it restarts, which Prometheus's `rate()` reads as a reset.
+fn radius_counters(site: &[(&'static str, String); 2], c: &RadiusCounters) {
+    let requests = |kind: &'static str, outcome: &'static str| {
+        let mut labels = site.to_vec();
+        labels.extend([("kind", kind.to_string()), ("outcome", outcome.to_string())]);
+        metrics::counter!("mikrobill_site_radius_requests_total", &labels)
+    };
+    let rejected: u64 = c.rejected.iter().map(|(_, n)| n).sum();
+    requests("auth", "accept").absolute(c.accepted);
+    requests("auth", "reject").absolute(rejected);
+    requests("acct", "stored").absolute(c.accounted);
+    for (reason, n) in &c.rejected {
+        let mut labels = site.to_vec();
+        labels.push(("reason", reason.clone()));
+        metrics::counter!("mikrobill_site_radius_rejects_total", &labels).absolute(*n);
+    }
+    for (reason, n) in &c.dropped {
+        let mut labels = site.to_vec();
+        labels.push(("reason", reason.clone()));
+        metrics::counter!("mikrobill_site_radius_dropped_total", &labels).absolute(*n);
     }
 }
 

@@ -240,13 +240,16 @@ async fn control_loop(
         let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
         catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let catches_up = version >= mikrobill_protocol::SYNC_CAUGHT_UP_VERSION;
+        // The agent's RADIUS counters arrive just before its heartbeat and are stored with it.
+        let mut radius = None;
         loop {
             tokio::select! {
                 msg = msg_rx.recv() => match msg {
                     None => return Ok(()),
                     Some(Err(e)) => return Err(format!("bad frame from agent: {e}")),
+                    Some(Ok(AgentMessage::Radius(counters))) => radius = Some(counters),
                     Some(Ok(AgentMessage::Heartbeat(hb))) => {
-                        if let Err(e) = sites::heard_from(&ctx.db, site_id, session_id, hb.outbox_pending).await {
+                        if let Err(e) = sites::heard_from(&ctx.db, site_id, session_id, hb.outbox_pending, radius.take().as_ref()).await {
                             tracing::warn!(site_id, "cannot record heartbeat: {e}");
                         }
                         write_frame(&mut send, &ControllerMessage::HeartbeatAck { server_time_ms: now_ms() })
