@@ -63,6 +63,19 @@ pub fn version_supported(version: u16) -> bool {
     (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version)
 }
 
+/// Whether a controller lets an agent speaking `version` in. A newer agent is let in: the
+/// session runs at [`negotiate`]'s version, which every agent speaks to older controllers
+/// (it reads the `Welcome`'s version and sends and decodes that version's layouts), so agents
+/// and controllers can be upgraded in either order.
+pub fn controller_admits(version: u16) -> bool {
+    version >= MIN_PROTOCOL_VERSION
+}
+
+/// The version a session with a peer speaking `version` runs at: the older of the two.
+pub fn negotiate(version: u16) -> u16 {
+    version.min(PROTOCOL_VERSION)
+}
+
 /// QUIC application close codes used on the link.
 pub mod close_code {
     /// Normal shutdown of either side.

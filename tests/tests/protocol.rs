@@ -84,12 +84,13 @@ async fn broken_and_incompatible_clients_get_clear_errors() {
         .unwrap();
     assert!(closed_reason(&conn).await.contains("exceeds the limit"));
 
-    // A hello from a future protocol version: refused with the supported range.
+    // A hello from a protocol version older than any this controller speaks: refused with the
+    // supported range.
     let (_d, _ep, conn) = session(&ctl).await;
     let (mut send, mut recv) = conn.open_bi().await.unwrap();
     let hello = Hello {
-        protocol_version: 99,
-        agent_version: "99.0".into(),
+        protocol_version: 0,
+        agent_version: "0.0".into(),
         cursor: SyncCursor::default(),
     };
     write_frame(&mut send, &hello).await.unwrap();
@@ -106,6 +107,24 @@ async fn broken_and_incompatible_clients_get_clear_errors() {
             .await
             .contains("incompatible protocol version")
     );
+
+    // A hello from a future version is welcomed at this controller's version, which the
+    // newer agent then speaks: agents may be upgraded before their controller.
+    let (_d, _ep, conn) = session(&ctl).await;
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    let hello = Hello {
+        protocol_version: 99,
+        agent_version: "99.0".into(),
+        cursor: SyncCursor::default(),
+    };
+    write_frame(&mut send, &hello).await.unwrap();
+    let reply: HelloReply = read_frame(&mut recv).await.unwrap().unwrap();
+    match reply {
+        HelloReply::Welcome {
+            protocol_version, ..
+        } => assert_eq!(protocol_version, mikrobill_protocol::PROTOCOL_VERSION),
+        other => panic!("a newer agent is welcomed, got {other:?}"),
+    }
 
     // A valid session whose request stream carries an oversized frame: that request is
     // rejected, the session itself stays up.

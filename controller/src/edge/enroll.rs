@@ -3,7 +3,7 @@
 use super::EdgeContext;
 use mikrobill_core::sites::{self, SiteError};
 use mikrobill_protocol::enroll::{EnrollReply, EnrollRequest};
-use mikrobill_protocol::{close_code, read_frame, version_supported, write_frame};
+use mikrobill_protocol::{close_code, read_frame, write_frame};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +56,7 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
 
 async fn decide(ctx: &EdgeContext, request: &EnrollRequest) -> EnrollReply {
     let refused = |message: String| EnrollReply::Refused { message };
-    if !version_supported(request.protocol_version) {
+    if !mikrobill_protocol::controller_admits(request.protocol_version) {
         return refused(format!(
             "incompatible protocol version {}: this controller accepts {} to {}",
             request.protocol_version,

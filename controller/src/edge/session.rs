@@ -14,7 +14,7 @@ use mikrobill_protocol::messages::{
     ControllerReply, Hello, HelloReply, HelloVersion, Refusal, SyncCursor, SyncMessage,
 };
 use mikrobill_protocol::{
-    MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, close_code, read_frame, version_supported, write_frame,
+    MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, close_code, read_frame, write_frame,
 };
 use rustls::pki_types::CertificateDer;
 use std::sync::Arc;
@@ -81,7 +81,7 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
             );
         }
     };
-    if !version_supported(version) {
+    if !mikrobill_protocol::controller_admits(version) {
         tracing::warn!(%remote, site_id = cert.site_id, version, "agent speaks an incompatible protocol version");
         let refusal = Refusal::IncompatibleVersion {
             min: MIN_PROTOCOL_VERSION,
@@ -146,7 +146,7 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
     }
 
     let welcome = HelloReply::Welcome {
-        protocol_version: version.min(PROTOCOL_VERSION),
+        protocol_version: mikrobill_protocol::negotiate(version),
         site_id: site_id.clone(),
         site_name: site_name.clone(),
         server_time_ms: now_ms(),
@@ -157,14 +157,14 @@ pub(super) async fn handle(ctx: Arc<EdgeContext>, conn: quinn::Connection) {
         ctx.clone(),
         conn.clone(),
         site_id.clone(),
-        version.min(PROTOCOL_VERSION),
+        mikrobill_protocol::negotiate(version),
     ));
     let result = match write_frame(&mut send, &welcome).await {
         Ok(()) => {
             let link = Link {
                 site_id: &site_id,
                 session_id: &session_id,
-                version: version.min(PROTOCOL_VERSION),
+                version: mikrobill_protocol::negotiate(version),
             };
             control_loop(&ctx, &conn, link, hello.cursor, send, recv).await
         }
