@@ -15,8 +15,9 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Payment gateways by name, for webhooks.
     pub gateways: Arc<mikrobill_core::payments::gateway::Gateways>,
-    /// The CA's fingerprint, written into enrollment tokens.
-    pub ca_fingerprint: [u8; 32],
+    /// The issuing CA's fingerprint, written into enrollment tokens; it changes when a CA
+    /// rotation activates a new CA (the edge's reload sends it).
+    pub ca_fingerprint: tokio::sync::watch::Receiver<[u8; 32]>,
     /// Browsers reach us through a TLS-terminating proxy: cookies get `Secure`.
     pub secure_cookies: bool,
     /// Token buckets of API callers.
@@ -30,7 +31,7 @@ impl AppState {
     pub fn new(
         db: Db,
         gateways: mikrobill_core::payments::gateway::Gateways,
-        ca_fingerprint: [u8; 32],
+        ca_fingerprint: tokio::sync::watch::Receiver<[u8; 32]>,
     ) -> AppState {
         AppState {
             db,
@@ -43,5 +44,12 @@ impl AppState {
             )),
             metrics_token: None,
         }
+    }
+}
+
+impl AppState {
+    /// The fingerprint a new enrollment token pins: the CA issuing now.
+    pub fn enrollment_fingerprint(&self) -> [u8; 32] {
+        *self.ca_fingerprint.borrow()
     }
 }
