@@ -120,6 +120,7 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         config.http.rate_limits.clone(),
     ));
     state.metrics_token = config.http.metrics_token.as_deref().map(Arc::from);
+    state.data_dir = Some(Arc::from(config.store.data_dir.as_path()));
     let trusted: Arc<[ipnet::IpNet]> = config.http.trusted_proxies.clone().into();
     if !trusted.is_empty() {
         tracing::info!(proxies = ?trusted, "X-Forwarded-For is believed from these proxies only");

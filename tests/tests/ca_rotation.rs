@@ -176,6 +176,22 @@ async fn agents_keep_working_across_a_ca_rotation(backend: Backend) {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+    // The admin API tells the same, and refuses the same.
+    let api_status = admin.get("/api/v1/ca").await.expect(200);
+    assert_eq!(api_status["issuing_fingerprint"], new_ca.as_str());
+    assert_eq!(api_status["rotation"]["phase"], "active");
+    assert_eq!(api_status["sites_on_previous_ca"], 1);
+    let conflict = admin
+        .post("/api/v1/ca/retire", &serde_json::json!({}))
+        .await
+        .expect(409);
+    assert!(
+        conflict["detail"]
+            .as_str()
+            .unwrap()
+            .contains("still run on the previous CA"),
+        "{conflict}"
+    );
 
     // Another restart, in the active phase.
     ctl.restart().await;

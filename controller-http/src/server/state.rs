@@ -24,6 +24,8 @@ pub struct AppState {
     pub rate_limiter: Arc<rate_limit::RateLimiter>,
     /// Bearer token that opens `/metrics` on this listener; without one it is not served here.
     pub metrics_token: Option<Arc<str>>,
+    /// The data directory holding the CA files (`/api/v1/ca` writes a new CA there).
+    pub data_dir: Option<Arc<std::path::Path>>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
                 rate_limit::RateLimits::default(),
             )),
             metrics_token: None,
+            data_dir: None,
         }
     }
 }
