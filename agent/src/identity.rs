@@ -254,3 +254,43 @@ pub fn cert_expires_in_secs(cert: &CertificateDer<'_>) -> Option<i64> {
         .as_secs() as i64;
     Some(parsed.validity().not_after.timestamp() - now)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem(name: &str) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn a_trust_bundle_replaces_the_stored_cas_only_when_it_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (ca_pem("old"), ca_pem("new"));
+        fs::write(dir.path().join(CA_FILE), &old).unwrap();
+        let stored = store_trust(dir.path(), &[old.clone(), new.clone()])
+            .unwrap()
+            .expect("changed");
+        assert_eq!(stored.len(), 2);
+        assert!(
+            store_trust(dir.path(), &[old.clone(), new.clone()])
+                .unwrap()
+                .is_none()
+        );
+        let stored = store_trust(dir.path(), std::slice::from_ref(&new))
+            .unwrap()
+            .expect("changed");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(fs::read_to_string(dir.path().join(CA_FILE)).unwrap(), new);
+        // Garbage or an empty bundle is refused and the stored CAs stay.
+        assert!(store_trust(dir.path(), &[]).is_err());
+        assert!(store_trust(dir.path(), &["not a certificate".into()]).is_err());
+        assert_eq!(fs::read_to_string(dir.path().join(CA_FILE)).unwrap(), new);
+    }
+}

@@ -683,4 +683,69 @@ mod tests {
             Err(PkiError::BadCsr(_))
         ));
     }
+
+    /// Whether a client trusting only `roots` accepts the edge's chain of `set`.
+    fn accepted(set: &CaSet, roots: &[&Ca]) -> bool {
+        use rustls::client::danger::ServerCertVerifier;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut store = rustls::RootCertStore::empty();
+        for ca in roots {
+            store.add(ca.cert_der().clone()).unwrap();
+        }
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(store.into(), provider)
+                .build()
+                .unwrap();
+        let (chain, _) = set.edge_identity().unwrap();
+        let name =
+            rustls::pki_types::ServerName::try_from(mikrobill_protocol::CONTROLLER_SERVER_NAME)
+                .unwrap();
+        verifier
+            .verify_server_cert(
+                &chain[0],
+                &chain[1..],
+                &name,
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .is_ok()
+    }
+
+    #[test]
+    fn the_cross_certificate_carries_old_agents_until_retirement() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Ca::load_or_create(dir.path()).unwrap();
+        let new = old.create_successor(Slot::Next).unwrap();
+        assert_ne!(new.fingerprint(), old.fingerprint());
+        let mode = fs::metadata(dir.path().join(NEXT_KEY))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the new CA's key is private");
+        let reload = || Ca::load(dir.path(), Slot::Next).unwrap();
+        let old_again = || Ca::load(dir.path(), Slot::First).unwrap();
+        // Active: the edge certificate is the new CA's, and the chain carries the cross
+        // certificate, so an agent that trusts only the old CA accepts it, as does one that
+        // trusts only the new.
+        let active = CaSet {
+            active: reload(),
+            also_trusted: vec![old.cert_der().clone()],
+            cross: Ca::cross_cert(dir.path()).unwrap(),
+        };
+        let (chain, _) = active.edge_identity().unwrap();
+        assert!(new.issued(&chain[0]) && !old.issued(&chain[0]));
+        assert!(accepted(&active, &[&old_again()]));
+        assert!(accepted(&active, &[&reload()]));
+        // Retired: only the new CA's chain; an agent of the old CA alone refuses it.
+        let retired = CaSet::single(reload());
+        assert!(!accepted(&retired, &[&old_again()]));
+        assert!(accepted(&retired, &[&reload(), &old_again()]));
+        assert_eq!(active.bundle_pems().len(), 2);
+        assert_eq!(
+            pem_to_der(&active.bundle_pems()[0]).unwrap(),
+            *new.cert_der(),
+            "the issuing CA first"
+        );
+    }
 }
