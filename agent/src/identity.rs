@@ -1,5 +1,6 @@
 //! The agent's identity on disk: its private key (never leaves the machine), its
-//! certificate, the controller CA and where to reach the controller.
+//! certificate, the controller's CAs (`ca.crt`, one or, during a CA rotation, several PEM
+//! certificates, the issuing one first) and where to reach the controller.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -60,8 +61,64 @@ pub struct Identity {
     pub cert: CertificateDer<'static>,
     /// The agent private key.
     pub key: PrivateKeyDer<'static>,
-    /// The controller CA.
-    pub ca: CertificateDer<'static>,
+    /// The controller's CAs, the one issuing agent certificates first.
+    pub ca: Vec<CertificateDer<'static>>,
+}
+
+impl Identity {
+    /// Whether the agent's certificate was issued by the CA that issues now (the first of
+    /// the bundle); false means a CA rotation wants it renewed onto that one.
+    pub fn issued_by_current_ca(&self) -> bool {
+        match self.ca.first() {
+            Some(ca) => issued_by(&self.cert, ca),
+            None => true,
+        }
+    }
+}
+
+/// Whether `ca`'s name is the issuer of `cert` (each controller CA has a name of its own).
+pub fn issued_by(cert: &CertificateDer<'_>, ca: &CertificateDer<'_>) -> bool {
+    let issuer =
+        x509_parser::parse_x509_certificate(cert).map(|(_, c)| c.issuer().as_raw().to_vec());
+    let subject =
+        x509_parser::parse_x509_certificate(ca).map(|(_, c)| c.subject().as_raw().to_vec());
+    matches!((issuer, subject), (Ok(i), Ok(s)) if i == s)
+}
+
+/// Every certificate of a PEM text; an error names what is wrong.
+pub fn parse_bundle(pem: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    if certs.is_empty() {
+        return Err("no certificate".into());
+    }
+    for cert in &certs {
+        let (_, parsed) = x509_parser::parse_x509_certificate(cert).map_err(|e| e.to_string())?;
+        if !parsed.is_ca() {
+            return Err(format!("{} is not a CA", parsed.subject()));
+        }
+    }
+    Ok(certs)
+}
+
+/// Stores the controller's trust bundle (the CAs of a rotation, the issuing one first) in
+/// place of `ca.crt`, atomically; returns the parsed CAs when they differ from the stored
+/// ones, `None` when nothing changed.
+pub fn store_trust(
+    dir: &Path,
+    ca_pems: &[String],
+) -> Result<Option<Vec<CertificateDer<'static>>>, IdentityError> {
+    let path = dir.join(CA_FILE);
+    let text: String = ca_pems.concat();
+    let certs = parse_bundle(&text).map_err(|e| corrupt(&path, format!("trust bundle: {e}")))?;
+    let stored = fs::read_to_string(&path).ok();
+    let stored = stored.as_deref().and_then(|s| parse_bundle(s).ok());
+    if stored.as_ref() == Some(&certs) {
+        return Ok(None);
+    }
+    write_file(&path, &text, 0o644)?;
+    Ok(Some(certs))
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> IdentityError + '_ {
@@ -132,7 +189,8 @@ pub fn load(dir: &Path) -> Result<Identity, IdentityError> {
     let cert_path = dir.join(CERT_FILE);
     let cert = CertificateDer::from_pem_file(&cert_path).map_err(|e| corrupt(&cert_path, e))?;
     let ca_path = dir.join(CA_FILE);
-    let ca = CertificateDer::from_pem_file(&ca_path).map_err(|e| corrupt(&ca_path, e))?;
+    let ca = parse_bundle(&fs::read_to_string(&ca_path).map_err(io(&ca_path))?)
+        .map_err(|e| corrupt(&ca_path, e))?;
     Ok(Identity {
         state,
         cert,
@@ -195,4 +253,44 @@ pub fn cert_expires_in_secs(cert: &CertificateDer<'_>) -> Option<i64> {
         .ok()?
         .as_secs() as i64;
     Some(parsed.validity().not_after.timestamp() - now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem(name: &str) -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn a_trust_bundle_replaces_the_stored_cas_only_when_it_differs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old, new) = (ca_pem("old"), ca_pem("new"));
+        fs::write(dir.path().join(CA_FILE), &old).unwrap();
+        let stored = store_trust(dir.path(), &[old.clone(), new.clone()])
+            .unwrap()
+            .expect("changed");
+        assert_eq!(stored.len(), 2);
+        assert!(
+            store_trust(dir.path(), &[old.clone(), new.clone()])
+                .unwrap()
+                .is_none()
+        );
+        let stored = store_trust(dir.path(), std::slice::from_ref(&new))
+            .unwrap()
+            .expect("changed");
+        assert_eq!(stored.len(), 1);
+        assert_eq!(fs::read_to_string(dir.path().join(CA_FILE)).unwrap(), new);
+        // Garbage or an empty bundle is refused and the stored CAs stay.
+        assert!(store_trust(dir.path(), &[]).is_err());
+        assert!(store_trust(dir.path(), &["not a certificate".into()]).is_err());
+        assert_eq!(fs::read_to_string(dir.path().join(CA_FILE)).unwrap(), new);
+    }
 }

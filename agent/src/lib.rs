@@ -288,6 +288,7 @@ impl Agent {
             reconnect_max: options.reconnect_max,
             started: Instant::now(),
             stats: uplink_stats,
+            trust_changed: tokio::sync::Notify::new(),
         });
         let uplink = tokio::spawn(uplink::run(ctx, shutdown_rx));
         Ok(Agent {

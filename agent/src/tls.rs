@@ -32,12 +32,13 @@ fn quic_config(tls: rustls::ClientConfig) -> Result<quinn::ClientConfig, TlsErro
     Ok(config)
 }
 
-/// Mutual TLS for the session: trust only the controller CA, present the agent certificate.
+/// Mutual TLS for the session: trust only the controller's CAs (more than one during a CA
+/// rotation), present the agent certificate.
 pub fn session_config(identity: &Identity) -> Result<quinn::ClientConfig, TlsError> {
     let mut roots = RootCertStore::empty();
-    roots
-        .add(identity.ca.clone())
-        .map_err(|e| TlsError(e.to_string()))?;
+    for ca in &identity.ca {
+        roots.add(ca.clone()).map_err(|e| TlsError(e.to_string()))?;
+    }
     let mut tls = rustls::ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| TlsError(e.to_string()))?

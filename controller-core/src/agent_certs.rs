@@ -60,17 +60,19 @@ pub async fn record_renewal(
     site_id: &str,
     serial_hex: &str,
     not_after_ms: i64,
+    ca_fingerprint: &str,
 ) -> Result<(), RenewError> {
     let now = now_ms();
     let mut tx = db.begin().await?;
     let inserted = sqlx::query(
-        "INSERT INTO agent_certificates (serial, site_id, issued_at, not_after) \
-         SELECT $1, id, $3, $4 FROM sites WHERE id = $2 AND revoked_at IS NULL",
+        "INSERT INTO agent_certificates (serial, site_id, issued_at, not_after, ca_fingerprint) \
+         SELECT $1, id, $3, $4, $5 FROM sites WHERE id = $2 AND revoked_at IS NULL",
     )
     .bind(serial_hex)
     .bind(site_id)
     .bind(now)
     .bind(not_after_ms)
+    .bind(ca_fingerprint)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -84,7 +86,11 @@ pub async fn record_renewal(
         "site",
         Some(site_id),
         None::<&()>,
-        Some(&serde_json::json!({ "serial": serial_hex, "not_after": not_after_ms })),
+        Some(&serde_json::json!({
+            "serial": serial_hex,
+            "not_after": not_after_ms,
+            "ca_fingerprint": ca_fingerprint,
+        })),
     )
     .await?;
     tx.commit().await?;

@@ -23,6 +23,7 @@ pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod billing;
+pub mod ca_rotation;
 pub mod commands;
 pub mod customers;
 pub mod db;

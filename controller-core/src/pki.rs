@@ -1,5 +1,7 @@
 //! The controller's own certificate authority: created on first start, it signs the edge
-//! server certificate and every agent certificate.
+//! server certificate and every agent certificate. A CA rotation (`ca_rotation.rs` decides
+//! and records it) adds a second CA in the other file slot, cross-signed by the first, and
+//! [`CaSet`] is what the edge then trusts and presents.
 //!
 //! Agent certificates are built from scratch from the CSR's public key alone: nothing the
 //! agent asked for (CA flag, names, validity) is copied, so an agent cannot mint itself
@@ -22,8 +24,20 @@ const CA_KEY: &str = "ca.key";
 const EDGE_CERT: &str = "edge.crt";
 const EDGE_KEY: &str = "edge.key";
 const EDGE_RESET_KEY: &str = "edge-reset.key";
+const NEXT_CERT: &str = "ca-next.crt";
+const NEXT_KEY: &str = "ca-next.key";
+const CROSS_CERT: &str = "ca-cross.crt";
 /// Every file of key material the PKI keeps in a data directory (what a backup carries).
-pub const DATA_FILES: [&str; 5] = [CA_CERT, CA_KEY, EDGE_CERT, EDGE_KEY, EDGE_RESET_KEY];
+pub const DATA_FILES: [&str; 8] = [
+    CA_CERT,
+    CA_KEY,
+    EDGE_CERT,
+    EDGE_KEY,
+    EDGE_RESET_KEY,
+    NEXT_CERT,
+    NEXT_KEY,
+    CROSS_CERT,
+];
 /// The files without which a data directory has no CA (a backup refuses to go without them).
 pub const CA_FILES: [&str; 2] = [CA_CERT, CA_KEY];
 
@@ -68,6 +82,50 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
     }
 }
 
+/// Where a CA's key and certificate live in the data directory: rotations alternate between
+/// the two, so a new CA never overwrites one still trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `ca.crt` / `ca.key`: the first CA.
+    First,
+    /// `ca-next.crt` / `ca-next.key`.
+    Next,
+}
+
+impl Slot {
+    /// The name stored in `ca_rotations.slot`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Slot::First => "ca",
+            Slot::Next => "ca-next",
+        }
+    }
+
+    /// The slot named `name` in `ca_rotations.slot`.
+    pub fn parse(name: &str) -> Option<Slot> {
+        match name {
+            "ca" => Some(Slot::First),
+            "ca-next" => Some(Slot::Next),
+            _ => None,
+        }
+    }
+
+    /// The other slot.
+    pub fn other(self) -> Slot {
+        match self {
+            Slot::First => Slot::Next,
+            Slot::Next => Slot::First,
+        }
+    }
+
+    fn files(self) -> (&'static str, &'static str) {
+        match self {
+            Slot::First => (CA_CERT, CA_KEY),
+            Slot::Next => (NEXT_CERT, NEXT_KEY),
+        }
+    }
+}
+
 /// A freshly signed agent certificate.
 #[derive(Debug, Clone)]
 pub struct IssuedCert {
@@ -77,6 +135,9 @@ pub struct IssuedCert {
     pub serial_hex: String,
     /// End of validity, UTC unix milliseconds.
     pub not_after_ms: i64,
+    /// The issuing CA's fingerprint, lower-case hex (stored with the certificate, so a
+    /// rotation knows which agents still run on the previous CA).
+    pub ca_fingerprint: String,
 }
 
 /// The loaded certificate authority.
@@ -146,23 +207,7 @@ impl Ca {
         let key_path = dir.join(CA_KEY);
         let cert_path = dir.join(CA_CERT);
         if !key_path.exists() {
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::default();
-            let mut dn = DistinguishedName::new();
-            dn.push(DnType::CommonName, "MikroBill controller CA");
-            dn.push(DnType::OrganizationName, "MikroBill");
-            params.distinguished_name = dn;
-            params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-            params.key_usages = vec![
-                KeyUsagePurpose::KeyCertSign,
-                KeyUsagePurpose::CrlSign,
-                KeyUsagePurpose::DigitalSignature,
-            ];
-            params.serial_number = Some(random_serial());
-            let now = SystemTime::now();
-            params.not_before = (now - Duration::from_secs(3600)).into();
-            params.not_after = (now + CA_VALIDITY).into();
-            let cert = params.self_signed(&key)?;
+            let (key, cert) = new_ca("MikroBill controller CA")?;
             if write_new(&key_path, &key.serialize_pem(), true)? {
                 write_new(&cert_path, &cert.pem(), false)?;
             }
@@ -173,6 +218,14 @@ impl Ca {
             std::thread::sleep(Duration::from_millis(100));
             tries += 1;
         }
+        Ca::load(dir, Slot::First)
+    }
+
+    /// Loads the CA stored in `slot` of `dir` (never creates one).
+    pub fn load(dir: &Path, slot: Slot) -> Result<Ca, PkiError> {
+        let (cert_file, key_file) = slot.files();
+        let key_path = dir.join(key_file);
+        let cert_path = dir.join(cert_file);
         let key = KeyPair::from_pem(&read(&key_path)?).map_err(|e| PkiError::Corrupt {
             path: key_path.clone(),
             message: format!("not a usable private key: {e}"),
@@ -190,6 +243,38 @@ impl Ca {
             dir: dir.to_path_buf(),
             agent_validity: AGENT_CERT_VALIDITY,
         })
+    }
+
+    /// Creates a new CA in `slot` (replacing whatever that slot held, which the caller made
+    /// sure is trusted no more) and the cross certificate by which this CA vouches for it, so
+    /// an agent that trusts only this one still accepts an edge certificate of the new one.
+    pub fn create_successor(&self, slot: Slot) -> Result<Ca, PkiError> {
+        // A name of its own: agents tell which CA issued their certificate by its issuer.
+        let name = format!(
+            "MikroBill controller CA {}",
+            hex::encode(rand::random::<[u8; 6]>())
+        );
+        let (key, cert) = new_ca(&name)?;
+        let cross = ca_params(&name)?.signed_by(&key, &self.issuer)?;
+        let (cert_file, key_file) = slot.files();
+        replace_file(&self.dir.join(key_file), &key.serialize_pem(), 0o600)?;
+        replace_file(&self.dir.join(cert_file), &cert.pem(), 0o644)?;
+        replace_file(&self.dir.join(CROSS_CERT), &cross.pem(), 0o644)?;
+        Ca::load(&self.dir, slot)
+    }
+
+    /// The cross certificate of the newest CA (signed by the one before), if any.
+    pub fn cross_cert(dir: &Path) -> Result<Option<CertificateDer<'static>>, PkiError> {
+        let path = dir.join(CROSS_CERT);
+        if !path.exists() {
+            return Ok(None);
+        }
+        pem_to_der(&read(&path)?)
+            .map(Some)
+            .ok_or_else(|| PkiError::Corrupt {
+                path,
+                message: "no PEM certificate found".into(),
+            })
     }
 
     /// The same CA issuing agent certificates valid for `validity` (`serve
@@ -212,6 +297,11 @@ impl Ca {
     /// SHA-256 of the CA certificate, pinned by enrollment tokens.
     pub fn fingerprint(&self) -> [u8; 32] {
         mikrobill_protocol::enroll::fingerprint(&self.cert_der)
+    }
+
+    /// [`Ca::fingerprint`] as lower-case hex, as the database stores it.
+    pub fn fingerprint_hex(&self) -> String {
+        hex::encode(self.fingerprint())
     }
 
     /// Signs an agent's CSR as a client certificate for `site_id`.
@@ -250,6 +340,7 @@ impl Ca {
             pem: cert.pem(),
             serial_hex,
             not_after_ms,
+            ca_fingerprint: self.fingerprint_hex(),
         })
     }
 
@@ -324,13 +415,17 @@ impl Ca {
             _ => None,
         };
         let (cert_der, key_pem) = match existing {
-            Some((der, key)) if !expires_within(&der, EDGE_RENEW_BEFORE) => (der, key),
+            Some((der, key)) if !expires_within(&der, EDGE_RENEW_BEFORE) && self.issued(&der) => {
+                (der, key)
+            }
             existing => match self.issue_edge_cert(&cert_path, &key_path) {
                 Ok(pair) => pair,
                 // A read-only data directory (a Kubernetes secret, say) cannot take the new
                 // files: keep serving the old certificate while it is valid, and say so.
                 Err(e) => match existing {
-                    Some((der, key)) if !expires_within(&der, Duration::ZERO) => {
+                    Some((der, key))
+                        if !expires_within(&der, Duration::ZERO) && self.issued(&der) =>
+                    {
                         tracing::warn!(
                             "the edge certificate expires soon and cannot be renewed: {e}"
                         );
@@ -347,6 +442,119 @@ impl Ca {
         let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         Ok((vec![cert_der, self.cert_der.clone()], key_der))
     }
+}
+
+impl Ca {
+    /// Whether this CA's name is the issuer of `der` (each CA has a name of its own).
+    pub fn issued(&self, der: &[u8]) -> bool {
+        let subject = x509_parser::parse_x509_certificate(&self.cert_der)
+            .map(|(_, c)| c.subject().as_raw().to_vec());
+        let issuer =
+            x509_parser::parse_x509_certificate(der).map(|(_, c)| c.issuer().as_raw().to_vec());
+        matches!((subject, issuer), (Ok(s), Ok(i)) if s == i)
+    }
+}
+
+/// The CAs the edge works with at one phase of a rotation: the one that issues (and whose
+/// edge certificate is presented), and every one an agent certificate may chain to.
+#[derive(Debug)]
+pub struct CaSet {
+    /// The CA that signs agent and edge certificates now.
+    pub active: Ca,
+    /// Other CAs still trusted (the previous one until retired, or the published next one).
+    pub also_trusted: Vec<CertificateDer<'static>>,
+    /// Sent after the edge certificate while the previous CA is still trusted: the active
+    /// CA signed by the previous one, for agents that trust only that.
+    pub cross: Option<CertificateDer<'static>>,
+}
+
+impl CaSet {
+    /// A set of one CA, no rotation under way.
+    pub fn single(active: Ca) -> CaSet {
+        CaSet {
+            active,
+            also_trusted: Vec::new(),
+            cross: None,
+        }
+    }
+
+    /// Every trusted CA, the active one first.
+    pub fn trusted(&self) -> Vec<CertificateDer<'static>> {
+        let mut all = vec![self.active.cert_der.clone()];
+        all.extend(self.also_trusted.iter().cloned());
+        all
+    }
+
+    /// Every trusted CA as PEM, the active one first (the agents' trust bundle).
+    pub fn bundle_pems(&self) -> Vec<String> {
+        self.trusted().iter().map(|der| der_to_pem(der)).collect()
+    }
+
+    /// The edge's chain and key: its certificate by the active CA, then the cross certificate
+    /// while the previous CA is trusted, then the active CA itself (pinned by enrollment).
+    pub fn edge_identity(
+        &self,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+        let (mut chain, key) = self.active.edge_identity()?;
+        if let Some(cross) = &self.cross {
+            // Before the active CA: an agent of the previous CA finds its path here first.
+            chain.insert(1, cross.clone());
+        }
+        Ok((chain, key))
+    }
+}
+
+/// PEM text of a DER certificate.
+pub fn der_to_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+fn ca_params(name: &str) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    dn.push(DnType::OrganizationName, "MikroBill");
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.serial_number = Some(random_serial());
+    let now = SystemTime::now();
+    params.not_before = (now - Duration::from_secs(3600)).into();
+    params.not_after = (now + CA_VALIDITY).into();
+    Ok(params)
+}
+
+fn new_ca(name: &str) -> Result<(KeyPair, rcgen::Certificate), PkiError> {
+    let key = KeyPair::generate()?;
+    let cert = ca_params(name)?.self_signed(&key)?;
+    Ok((key, cert))
+}
+
+/// Replaces `path` atomically: written and synced beside it, then renamed over it.
+fn replace_file(path: &Path, contents: &str, mode: u32) -> Result<(), PkiError> {
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    f.write_all(contents.as_bytes()).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// The first certificate in a PEM text, as DER.
@@ -474,5 +682,70 @@ mod tests {
             ca.sign_agent_csr(b"not a csr", "s", "n"),
             Err(PkiError::BadCsr(_))
         ));
+    }
+
+    /// Whether a client trusting only `roots` accepts the edge's chain of `set`.
+    fn accepted(set: &CaSet, roots: &[&Ca]) -> bool {
+        use rustls::client::danger::ServerCertVerifier;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut store = rustls::RootCertStore::empty();
+        for ca in roots {
+            store.add(ca.cert_der().clone()).unwrap();
+        }
+        let verifier =
+            rustls::client::WebPkiServerVerifier::builder_with_provider(store.into(), provider)
+                .build()
+                .unwrap();
+        let (chain, _) = set.edge_identity().unwrap();
+        let name =
+            rustls::pki_types::ServerName::try_from(mikrobill_protocol::CONTROLLER_SERVER_NAME)
+                .unwrap();
+        verifier
+            .verify_server_cert(
+                &chain[0],
+                &chain[1..],
+                &name,
+                &[],
+                rustls::pki_types::UnixTime::now(),
+            )
+            .is_ok()
+    }
+
+    #[test]
+    fn the_cross_certificate_carries_old_agents_until_retirement() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = Ca::load_or_create(dir.path()).unwrap();
+        let new = old.create_successor(Slot::Next).unwrap();
+        assert_ne!(new.fingerprint(), old.fingerprint());
+        let mode = fs::metadata(dir.path().join(NEXT_KEY))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "the new CA's key is private");
+        let reload = || Ca::load(dir.path(), Slot::Next).unwrap();
+        let old_again = || Ca::load(dir.path(), Slot::First).unwrap();
+        // Active: the edge certificate is the new CA's, and the chain carries the cross
+        // certificate, so an agent that trusts only the old CA accepts it, as does one that
+        // trusts only the new.
+        let active = CaSet {
+            active: reload(),
+            also_trusted: vec![old.cert_der().clone()],
+            cross: Ca::cross_cert(dir.path()).unwrap(),
+        };
+        let (chain, _) = active.edge_identity().unwrap();
+        assert!(new.issued(&chain[0]) && !old.issued(&chain[0]));
+        assert!(accepted(&active, &[&old_again()]));
+        assert!(accepted(&active, &[&reload()]));
+        // Retired: only the new CA's chain; an agent of the old CA alone refuses it.
+        let retired = CaSet::single(reload());
+        assert!(!accepted(&retired, &[&old_again()]));
+        assert!(accepted(&retired, &[&reload(), &old_again()]));
+        assert_eq!(active.bundle_pems().len(), 2);
+        assert_eq!(
+            pem_to_der(&active.bundle_pems()[0]).unwrap(),
+            *new.cert_der(),
+            "the issuing CA first"
+        );
     }
 }

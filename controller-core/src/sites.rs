@@ -249,6 +249,7 @@ pub async fn complete_enrollment(
     site_id: &str,
     serial_hex: &str,
     not_after_ms: i64,
+    ca_fingerprint: &str,
 ) -> Result<(), SiteError> {
     let now = now_ms();
     let mut tx = db.begin().await?;
@@ -264,11 +265,12 @@ pub async fn complete_enrollment(
     if used.rows_affected() != 1 {
         return Err(SiteError::TokenRejected);
     }
-    sqlx::query("INSERT INTO agent_certificates (serial, site_id, issued_at, not_after) VALUES ($1, $2, $3, $4)")
+    sqlx::query("INSERT INTO agent_certificates (serial, site_id, issued_at, not_after, ca_fingerprint) VALUES ($1, $2, $3, $4, $5)")
         .bind(serial_hex)
         .bind(site_id)
         .bind(now)
         .bind(not_after_ms)
+        .bind(ca_fingerprint)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;

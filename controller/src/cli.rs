@@ -7,9 +7,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use mikrobill_core::audit::Actor;
 use mikrobill_core::db::{Db, format_ms, now_ms, redact_url};
-use mikrobill_core::pki::Ca;
 use mikrobill_core::sites::EDGE_ADVERTISE_SETTING;
-use mikrobill_core::{plans, sites, vouchers};
+use mikrobill_core::{ca_rotation, plans, sites, vouchers};
 use mikrobill_protocol::items::Plan;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,6 +88,26 @@ pub enum Command {
     /// Import customers, plans, sites, subscriptions and vouchers from another billing system.
     #[command(subcommand)]
     Import(crate::import::ImportCommand),
+    /// Rotate the certificate authority agents and the edge authenticate with.
+    #[command(subcommand)]
+    Ca(CaCommand),
+}
+
+/// `ca` subcommands: the steps of a CA rotation, in this order.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Show the issuing CA, the rotation under way and the sites still on the previous CA.
+    Status,
+    /// Create a new CA and publish it: agents are sent it and trust both; nothing else changes.
+    Rotate,
+    /// Make the published CA the issuing one: the edge presents it, agents renew onto it.
+    Activate,
+    /// Stop trusting the previous CA (refused while live sites still run on it).
+    Retire {
+        /// Retire anyway; the agents still on the previous CA must be enrolled again.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// `admin` subcommands.
@@ -768,6 +787,7 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Backup(args) => crate::backup::run_backup(&store, args).await,
         Command::Restore(args) => crate::backup::run_restore(&store, args).await,
         Command::Site(cmd) => site(&store, cmd).await,
+        Command::Ca(cmd) => ca(&store, cmd).await,
         Command::Import(cmd) => crate::import::run(&open(&store).await?, cmd).await,
         Command::Plan(PlanCommand::Add(args)) => {
             let db = open(&store).await?;
@@ -917,17 +937,78 @@ async fn issue_token(
             "the controller's edge address is not known yet: start `serve` once (it records it) or pass --edge-addr HOST:PORT",
         )?,
     };
-    let ca = Ca::load_or_create(&store.data_dir)?;
+    let fingerprint = ca_rotation::enrollment_fingerprint(db, &store.data_dir).await?;
     let ttl_ms = i64::try_from(args.token_ttl.as_millis()).context("token lifetime too long")?;
     Ok(sites::issue_enrollment_token(
         db,
         &Actor::cli(),
         &site.id,
         controller_addr,
-        ca.fingerprint(),
+        fingerprint,
         ttl_ms,
     )
     .await?)
+}
+
+fn print_rotation(r: &ca_rotation::Rotation) {
+    println!("rotation:     {}", r.phase().as_str());
+    println!("new CA:       {}", r.fingerprint);
+    println!("previous CA:  {}", r.previous_fingerprint);
+    println!("published:    {}", format_ms(r.published_at));
+    if let Some(t) = r.activated_at {
+        println!("activated:    {}", format_ms(t));
+    }
+    if let Some(t) = r.retired_at {
+        println!("retired:      {}", format_ms(t));
+    }
+    if r.forced_pending > 0 {
+        println!(
+            "forced with:  {} site(s) left to enroll again",
+            r.forced_pending
+        );
+    }
+}
+
+async fn ca(store: &StoreConfig, cmd: CaCommand) -> anyhow::Result<()> {
+    let db = open(store).await?;
+    let actor = Actor::cli();
+    // Running controllers follow each step within a poll interval.
+    match cmd {
+        CaCommand::Status => {
+            let set = ca_rotation::load(&db, &store.data_dir).await?;
+            println!("issuing CA:   {}", set.active.fingerprint_hex());
+            match ca_rotation::latest(&db).await? {
+                None => println!("rotation:     none"),
+                Some(r) => {
+                    print_rotation(&r);
+                    if r.phase() != ca_rotation::Phase::Retired {
+                        let pending =
+                            ca_rotation::pending_agents(&db, &r.fingerprint, now_ms()).await?;
+                        println!("sites still on the previous CA: {pending}");
+                    }
+                }
+            }
+        }
+        CaCommand::Rotate => {
+            let r = ca_rotation::publish(&db, &store.data_dir, &actor, now_ms()).await?;
+            print_rotation(&r);
+            eprintln!(
+                "agents are sent the new CA; once they have it (`ca status`), run `ca activate`"
+            );
+        }
+        CaCommand::Activate => {
+            let r = ca_rotation::activate(&db, &actor, now_ms()).await?;
+            print_rotation(&r);
+            eprintln!(
+                "new enrollment tokens pin the new CA (create unused older tokens again); agents renew onto it, then run `ca retire`"
+            );
+        }
+        CaCommand::Retire { force } => {
+            let r = ca_rotation::retire(&db, &actor, force, now_ms()).await?;
+            print_rotation(&r);
+        }
+    }
+    Ok(())
 }
 
 async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
@@ -961,10 +1042,9 @@ async fn site(store: &StoreConfig, cmd: SiteCommand) -> anyhow::Result<()> {
             )?;
             let ttl_ms =
                 i64::try_from(token.token_ttl.as_millis()).context("token lifetime too long")?;
-            let ca = Ca::load_or_create(&store.data_dir)?;
+            let fingerprint = ca_rotation::enrollment_fingerprint(&db, &store.data_dir).await?;
             let created =
-                site_bulk::create(&db, &Actor::cli(), &names, &addr, ca.fingerprint(), ttl_ms)
-                    .await?;
+                site_bulk::create(&db, &Actor::cli(), &names, &addr, fingerprint, ttl_ms).await?;
             use mikrobill_http::csv::push_record;
             let mut out = String::new();
             push_record(

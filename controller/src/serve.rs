@@ -4,7 +4,6 @@ use crate::config::ServeConfig;
 use crate::edge::Edge;
 use anyhow::Context;
 use mikrobill_core::db::{Db, redact_url};
-use mikrobill_core::pki::Ca;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -76,13 +75,19 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         )
         .await?;
     }
-    let ca = Arc::new(
-        Ca::load_or_create(&config.store.data_dir)?.with_agent_validity(config.agent_cert_validity),
-    );
-    tracing::info!(fingerprint = %hex::encode(ca.fingerprint()), "certificate authority loaded");
-
-    let ca_fingerprint = ca.fingerprint();
-    let edge = Edge::bind(config.edge_listen, db.clone(), ca, HEARTBEAT_INTERVAL_SECS).await?;
+    let source = crate::edge::CaSource {
+        dir: config.store.data_dir.clone(),
+        agent_validity: config.agent_cert_validity,
+    };
+    let edge = Edge::bind(
+        config.edge_listen,
+        db.clone(),
+        source,
+        HEARTBEAT_INTERVAL_SECS,
+    )
+    .await?;
+    let ca_fingerprint = edge.enrollment_fingerprint();
+    tracing::info!(fingerprint = %hex::encode(*ca_fingerprint.borrow()), "certificate authority loaded");
     let edge_addr = edge.local_addr()?;
     let advertise = config
         .edge_advertise
@@ -116,6 +121,7 @@ pub async fn start(config: &ServeConfig) -> anyhow::Result<Running> {
         config.http.rate_limits.clone(),
     ));
     state.metrics_token = config.http.metrics_token.as_deref().map(Arc::from);
+    state.data_dir = Some(Arc::from(config.store.data_dir.as_path()));
     let trusted: Arc<[ipnet::IpNet]> = config.http.trusted_proxies.clone().into();
     if !trusted.is_empty() {
         tracing::info!(proxies = ?trusted, "X-Forwarded-For is believed from these proxies only");

@@ -393,17 +393,20 @@ impl<I: Into<Item>> From<ControllerMessageAs<I>> for ControllerMessage {
     }
 }
 
-impl<I> From<ControllerMessage> for ControllerMessageAs<I>
+impl<I> ControllerMessageAs<I>
 where
     Item: Into<I>,
 {
-    fn from(m: ControllerMessage) -> ControllerMessageAs<I> {
-        match m {
+    /// `m` in this older layout; `None` for a message the older layout has no place for (a
+    /// trust bundle), which such a peer is never sent.
+    pub fn from_current(m: ControllerMessage) -> Option<ControllerMessageAs<I>> {
+        Some(match m {
             ControllerMessage::HeartbeatAck { server_time_ms } => {
                 ControllerMessageAs::HeartbeatAck { server_time_ms }
             }
             ControllerMessage::Sync(s) => ControllerMessageAs::Sync(s.into()),
-        }
+            ControllerMessage::TrustBundle(_) => return None,
+        })
     }
 }
 
@@ -420,15 +423,20 @@ pub enum ForVersion {
 }
 
 impl ControllerMessage {
-    /// This message in the layout a peer speaking `version` decodes.
-    pub fn for_version(self, version: u16) -> ForVersion {
-        if version >= crate::FUP_VERSION {
+    /// This message in the layout a peer speaking `version` decodes; `None` when that
+    /// peer cannot decode it at all (a trust bundle before [`crate::CA_ROTATION_VERSION`]).
+    pub fn for_version(self, version: u16) -> Option<ForVersion> {
+        if matches!(self, ControllerMessage::TrustBundle(_)) && version < crate::CA_ROTATION_VERSION
+        {
+            return None;
+        }
+        Some(if version >= crate::FUP_VERSION {
             ForVersion::Current(self)
         } else if version >= crate::FLEET_VERSION {
-            ForVersion::V5(self.into())
+            ForVersion::V5(ControllerMessageAs::from_current(self)?)
         } else {
-            ForVersion::V3(self.into())
-        }
+            ForVersion::V3(ControllerMessageAs::from_current(self)?)
+        })
     }
 
     /// Reads a frame of a controller speaking `version` from `recv`, in that version's
@@ -481,7 +489,7 @@ mod tests {
             Item::Voucher(voucher()),
             Item::Voucher(voucher()),
         ]));
-        let bytes = postcard::to_stdvec(&msg.clone().for_version(3)).unwrap();
+        let bytes = postcard::to_stdvec(&msg.clone().for_version(3).unwrap()).unwrap();
         let old: ControllerMessageV3 = postcard::from_bytes(&bytes).unwrap();
         let ControllerMessage::Sync(SyncMessage::SnapshotItems(items)) =
             ControllerMessage::from(old)
@@ -492,7 +500,7 @@ mod tests {
             panic!("not a voucher")
         };
         assert_eq!((v.used_time_secs, v.sites.len()), (290, 0));
-        let bytes = postcard::to_stdvec(&msg.clone().for_version(4)).unwrap();
+        let bytes = postcard::to_stdvec(&msg.clone().for_version(4).unwrap()).unwrap();
         assert_eq!(
             postcard::from_bytes::<ControllerMessage>(&bytes).unwrap(),
             msg
@@ -531,7 +539,7 @@ mod tests {
         // A controller writing to a protocol 5 agent: the agent reads every item after the
         // plan too, and the plan keeps its MAC lock.
         for version in [crate::FLEET_VERSION, crate::ROUTER_IMPORT_VERSION] {
-            let bytes = postcard::to_stdvec(&msg.clone().for_version(version)).unwrap();
+            let bytes = postcard::to_stdvec(&msg.clone().for_version(version).unwrap()).unwrap();
             let old: ControllerMessageV5 = postcard::from_bytes(&bytes).unwrap();
             let ControllerMessage::Sync(SyncMessage::Changes(changes)) =
                 ControllerMessage::from(old)
@@ -547,7 +555,8 @@ mod tests {
             );
         }
         // An agent of this version reading a protocol 5 controller: what it sends decodes.
-        let from_old = postcard::to_stdvec(&ControllerMessageV5::from(msg.clone())).unwrap();
+        let from_old =
+            postcard::to_stdvec(&ControllerMessageV5::from_current(msg.clone()).unwrap()).unwrap();
         let read = ControllerMessage::from(
             postcard::from_bytes::<ControllerMessageV5>(&from_old).unwrap(),
         );
@@ -566,7 +575,8 @@ mod tests {
         ]));
         assert_eq!(read, expected);
         // The current layout round-trips with the rate.
-        let bytes = postcard::to_stdvec(&msg.clone().for_version(crate::FUP_VERSION)).unwrap();
+        let bytes =
+            postcard::to_stdvec(&msg.clone().for_version(crate::FUP_VERSION).unwrap()).unwrap();
         assert_eq!(
             postcard::from_bytes::<ControllerMessage>(&bytes).unwrap(),
             msg
@@ -598,5 +608,25 @@ mod tests {
         assert!(matches!(Item::decode_stored(&item), Ok(Item::Voucher(_))));
         let new = postcard::to_stdvec(&voucher()).unwrap();
         assert_eq!(Voucher::decode_stored(&new).unwrap(), voucher());
+    }
+
+    #[test]
+    fn a_trust_bundle_goes_only_to_protocol_8_peers() {
+        let msg = ControllerMessage::TrustBundle(crate::messages::TrustBundle {
+            ca_pems: vec!["-----BEGIN CERTIFICATE-----".into()],
+        });
+        for version in 1..crate::CA_ROTATION_VERSION {
+            assert!(
+                msg.clone().for_version(version).is_none(),
+                "version {version}"
+            );
+        }
+        let bytes =
+            postcard::to_stdvec(&msg.clone().for_version(crate::CA_ROTATION_VERSION).unwrap())
+                .unwrap();
+        assert_eq!(
+            postcard::from_bytes::<ControllerMessage>(&bytes).unwrap(),
+            msg
+        );
     }
 }

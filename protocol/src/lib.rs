@@ -25,7 +25,8 @@ pub use frame::{FrameError, MAX_FRAME_LEN, read_frame, write_frame};
 /// `SyncMessage::CaughtUp`, 4 the fleet ledger's item fields (see [`FLEET_VERSION`]), 5 the
 /// router import (`Command::ReadRouterAccounts`, answered `CommandOutcome::RouterAccounts`,
 /// and `Command::TakeOverRouterAccounts`), 6 a plan's fair-usage rate (see [`FUP_VERSION`]),
-/// 7 drift reports (`AgentMessage::Drift`, see [`DRIFT_VERSION`]), 9 RADIUS counters
+/// 7 drift reports (`AgentMessage::Drift`, see [`DRIFT_VERSION`]), 8 the CA trust bundle
+/// (`ControllerMessage::TrustBundle`, see [`CA_ROTATION_VERSION`]), 9 RADIUS counters
 /// (`AgentMessage::Radius`, see [`RADIUS_COUNTERS_VERSION`]).
 pub const PROTOCOL_VERSION: u16 = 9;
 /// The first version whose controllers understand `AgentMessage::Router`.
@@ -44,6 +45,9 @@ pub const ROUTER_IMPORT_VERSION: u16 = 5;
 pub const FUP_VERSION: u16 = 6;
 /// The first version whose controllers understand `AgentMessage::Drift`.
 pub const DRIFT_VERSION: u16 = 7;
+/// The first version whose agents take `ControllerMessage::TrustBundle` (the CAs to trust
+/// during a CA rotation); older agents are never sent it.
+pub const CA_ROTATION_VERSION: u16 = 8;
 /// The first version whose controllers understand `AgentMessage::Radius`.
 pub const RADIUS_COUNTERS_VERSION: u16 = 9;
 /// The oldest peer version this build still talks to.

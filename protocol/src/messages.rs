@@ -211,6 +211,18 @@ pub enum ControllerMessage {
     },
     /// Cache sync.
     Sync(SyncMessage),
+    /// The CAs the agent must trust from now on (protocol 8 and later; sent only to agents
+    /// whose `Hello` names [`crate::CA_ROTATION_VERSION`] or more): at every session start
+    /// and whenever a CA rotation moves on.
+    TrustBundle(TrustBundle),
+}
+
+/// The controller's CAs an agent trusts, during a CA rotation more than one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustBundle {
+    /// PEM certificates, the CA that issues agent certificates now first: an agent whose
+    /// certificate another one issued renews onto it.
+    pub ca_pems: Vec<String>,
 }
 
 /// A batch of accounting records, sent on its own request stream.

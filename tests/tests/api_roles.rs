@@ -137,6 +137,10 @@ const MATRIX: &[(&str, &str, &str)] = &[
     ("POST", "/notifications/{id}/retry", "a"),
     ("GET", "/jobs", "a"),
     ("POST", "/jobs/{name}/run", "a"),
+    ("GET", "/ca", "a"),
+    ("POST", "/ca/rotate", "a"),
+    ("POST", "/ca/activate", "a"),
+    ("POST", "/ca/retire", "a"),
 ];
 
 /// Operations that take no bearer token, or end the caller's own session.

@@ -333,3 +333,50 @@ async fn drift_reports_of_a_protocol_7_session_are_stored_once() {
     conn.close(0u32.into(), b"done");
     s.finish().await;
 }
+
+/// A protocol 8 session gets the trust bundle (the controller's CAs) before anything else;
+/// a protocol 7 one never does, and its first frame is sync as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_protocol_8_sessions_get_the_trust_bundle() {
+    use mikrobill_protocol::messages::{ControllerMessage, SyncMessage};
+    init_tracing();
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ctl = Controller::start(dir.path(), &db).await;
+    for version in [
+        mikrobill_protocol::DRIFT_VERSION,
+        mikrobill_protocol::CA_ROTATION_VERSION,
+    ] {
+        let (agent_dir, _ep, conn) = session(&ctl).await;
+        let (mut send, mut recv) = conn.open_bi().await.unwrap();
+        let hello = Hello {
+            protocol_version: version,
+            agent_version: "test".into(),
+            cursor: SyncCursor::default(),
+        };
+        write_frame(&mut send, &hello).await.unwrap();
+        let welcome = read_frame::<_, HelloReply>(&mut recv).await.unwrap();
+        assert!(matches!(welcome, Some(HelloReply::Welcome { .. })));
+        let first = ControllerMessage::read_for_version(&mut recv, version)
+            .await
+            .unwrap()
+            .unwrap();
+        match first {
+            ControllerMessage::TrustBundle(bundle) => {
+                assert_eq!(version, mikrobill_protocol::CA_ROTATION_VERSION);
+                let stored = std::fs::read_to_string(agent_dir.path().join("ca.crt")).unwrap();
+                assert_eq!(
+                    bundle.ca_pems.concat(),
+                    stored,
+                    "the CA the agent enrolled with"
+                );
+            }
+            ControllerMessage::Sync(SyncMessage::SnapshotBegin { .. }) => {
+                assert_eq!(version, mikrobill_protocol::DRIFT_VERSION);
+            }
+            other => panic!("unexpected first frame {other:?}"),
+        }
+        conn.close(0u32.into(), b"done");
+    }
+    db.cleanup().await;
+}

@@ -103,6 +103,8 @@ pub(crate) struct UplinkContext {
     pub reconnect_max: Duration,
     pub started: Instant,
     pub stats: Arc<UplinkStats>,
+    /// Woken when a trust bundle changed the CAs: the renewal looks again at once.
+    pub trust_changed: tokio::sync::Notify,
 }
 
 impl UplinkContext {

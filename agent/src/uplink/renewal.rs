@@ -2,7 +2,9 @@
 //! the agent makes a new key pair, sends a CSR on a request stream, stores the certificate
 //! the controller signs beside its key (crash-safe, see `identity::store_renewed`) and ends
 //! the session, so the next one runs on the new certificate and the controller retires the
-//! old serial. The private key never leaves the agent.
+//! old serial. The private key never leaves the agent. A CA rotation renews too: once the
+//! controller's trust bundle names another issuing CA than the one of this certificate, the
+//! agent renews at once, onto that CA, before the operator can retire the old one.
 
 use super::UplinkContext;
 use crate::identity;
@@ -31,13 +33,22 @@ pub(super) async fn run(conn: &quinn::Connection, ctx: &UplinkContext, version: 
         return std::future::pending().await;
     }
     loop {
-        let validity = identity::cert_validity_ms(&ctx.identity().cert);
+        let (validity, current) = {
+            let id = ctx.identity();
+            (
+                identity::cert_validity_ms(&id.cert),
+                id.issued_by_current_ca(),
+            )
+        };
         let now = crate::now_ms();
         let last = ctx.stats.last_renewal_attempt_ms.load(Ordering::Relaxed);
         if let Some((not_before, not_after)) = validity
-            && should_renew(not_before, not_after, now)
+            && (should_renew(not_before, not_after, now) || !current)
             && (last == 0 || now - last >= RETRY_MS)
         {
+            if !current {
+                tracing::info!("the controller issues from a new CA now; renewing onto it");
+            }
             ctx.stats
                 .last_renewal_attempt_ms
                 .store(now, Ordering::Relaxed);
@@ -56,7 +67,10 @@ pub(super) async fn run(conn: &quinn::Connection, ctx: &UplinkContext, version: 
                 }
             }
         }
-        tokio::time::sleep(CHECK_EVERY).await;
+        tokio::select! {
+            _ = tokio::time::sleep(CHECK_EVERY) => {}
+            _ = ctx.trust_changed.notified() => {}
+        }
     }
 }
 

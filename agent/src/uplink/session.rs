@@ -48,18 +48,38 @@ fn classify(err: &quinn::ConnectionError, was_up: bool) -> End {
         E::TransportError(t)
             if t.code.to_string().contains("CRYPTO") || t.code.to_string().contains("crypto") =>
         {
-            End::Refused(format!("TLS authentication failed: {t}"))
+            End::Refused(format!(
+                "TLS authentication failed: {t}{}",
+                tls_hint(&t.reason)
+            ))
         }
         E::ConnectionClosed(c)
             if c.error_code.to_string().contains("CRYPTO")
                 || c.error_code.to_string().contains("crypto") =>
         {
-            End::Refused(format!("TLS authentication failed: {c}"))
+            let reason = String::from_utf8_lossy(&c.reason);
+            End::Refused(format!(
+                "TLS authentication failed: {c}{}",
+                tls_hint(&reason)
+            ))
         }
         other => End::Lost {
             was_up,
             reason: other.to_string(),
         },
+    }
+}
+
+/// What an operator should do about a TLS failure, when its reason tells: an unknown issuer
+/// on either side is what a CA rotation retired while this agent was away looks like.
+fn tls_hint(reason: &str) -> &'static str {
+    if reason.contains("UnknownIssuer")
+        || reason.contains("unknown ca")
+        || reason.contains("UnknownCa")
+    {
+        " (the controller and this agent no longer share a CA: if the controller's CA was rotated and the old one retired while this agent was offline, this agent must be enrolled again with a new token)"
+    } else {
+        ""
     }
 }
 
@@ -189,6 +209,20 @@ async fn control_reader(
                 Err(e) => return format!("cannot apply sync: {e}"),
             },
             Ok(Some(ControllerMessage::HeartbeatAck { .. })) => {}
+            Ok(Some(ControllerMessage::TrustBundle(bundle))) => {
+                match crate::identity::store_trust(&ctx.data_dir, &bundle.ca_pems) {
+                    Ok(Some(cas)) => {
+                        tracing::info!(
+                            cas = cas.len(),
+                            "the controller's CAs changed (CA rotation); stored them"
+                        );
+                        ctx.identity().ca = cas;
+                        ctx.trust_changed.notify_one();
+                    }
+                    Ok(None) => {}
+                    Err(e) => return format!("cannot store the controller's CAs: {e}"),
+                }
+            }
             Ok(None) => return "controller closed the control stream".into(),
             Err(e) => return format!("bad frame from the controller: {e}"),
         }

@@ -76,6 +76,8 @@ pub enum Perm {
     WriteSettings,
     /// Trigger scheduled jobs by hand.
     RunJobs,
+    /// See and step the controller's CA rotation.
+    ManageCa,
 }
 
 impl Role {
@@ -170,6 +172,7 @@ mod tests {
         for r in ALL_ROLES {
             assert_eq!(r.allows(Perm::WriteAdmins), r == Role::Admin);
             assert_eq!(r.allows(Perm::ReadAudit), r == Role::Admin);
+            assert_eq!(r.allows(Perm::ManageCa), r == Role::Admin);
         }
     }
 
@@ -189,6 +192,7 @@ mod tests {
             ManageResellerBalance,
             WriteSettings,
             RunJobs,
+            ManageCa,
         ] {
             assert!(!Role::Viewer.allows(p), "{p:?}");
         }

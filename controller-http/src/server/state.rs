@@ -15,14 +15,17 @@ pub struct AppState {
     pub tokens: Arc<TokenCache>,
     /// Payment gateways by name, for webhooks.
     pub gateways: Arc<mikrobill_core::payments::gateway::Gateways>,
-    /// The CA's fingerprint, written into enrollment tokens.
-    pub ca_fingerprint: [u8; 32],
+    /// The issuing CA's fingerprint, written into enrollment tokens; it changes when a CA
+    /// rotation activates a new CA (the edge's reload sends it).
+    pub ca_fingerprint: tokio::sync::watch::Receiver<[u8; 32]>,
     /// Browsers reach us through a TLS-terminating proxy: cookies get `Secure`.
     pub secure_cookies: bool,
     /// Token buckets of API callers.
     pub rate_limiter: Arc<rate_limit::RateLimiter>,
     /// Bearer token that opens `/metrics` on this listener; without one it is not served here.
     pub metrics_token: Option<Arc<str>>,
+    /// The data directory holding the CA files (`/api/v1/ca` writes a new CA there).
+    pub data_dir: Option<Arc<std::path::Path>>,
 }
 
 impl AppState {
@@ -30,7 +33,7 @@ impl AppState {
     pub fn new(
         db: Db,
         gateways: mikrobill_core::payments::gateway::Gateways,
-        ca_fingerprint: [u8; 32],
+        ca_fingerprint: tokio::sync::watch::Receiver<[u8; 32]>,
     ) -> AppState {
         AppState {
             db,
@@ -42,6 +45,14 @@ impl AppState {
                 rate_limit::RateLimits::default(),
             )),
             metrics_token: None,
+            data_dir: None,
         }
+    }
+}
+
+impl AppState {
+    /// The fingerprint a new enrollment token pins: the CA issuing now.
+    pub fn enrollment_fingerprint(&self) -> [u8; 32] {
+        *self.ca_fingerprint.borrow()
     }
 }

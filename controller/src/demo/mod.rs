@@ -77,7 +77,8 @@ async fn seed(
     {
         return Err(e.into());
     }
-    let ca = mikrobill_core::pki::Ca::load_or_create(&store.data_dir)?;
+    let fingerprint =
+        mikrobill_core::ca_rotation::enrollment_fingerprint(db, &store.data_dir).await?;
     let mut tokens = Vec::new();
     let mut all = Vec::new();
     for name in SITES {
@@ -91,7 +92,7 @@ async fn seed(
         tokens.push(
             EnrollmentToken {
                 controller_addr: edge.to_string(),
-                ca_fingerprint: ca.fingerprint(),
+                ca_fingerprint: fingerprint,
                 secret,
             }
             .encode(),

@@ -74,8 +74,9 @@ async fn decide(ctx: &EdgeContext, request: &EnrollRequest) -> EnrollReply {
             return refused("controller error, try again later".into());
         }
     };
-    let issued = match ctx
-        .ca
+    let ca = ctx.ca.borrow().clone();
+    let issued = match ca
+        .active
         .sign_agent_csr(&request.csr_der, &site.id, &site.name)
     {
         Ok(issued) => issued,
@@ -87,6 +88,7 @@ async fn decide(ctx: &EdgeContext, request: &EnrollRequest) -> EnrollReply {
         &site.id,
         &issued.serial_hex,
         issued.not_after_ms,
+        &issued.ca_fingerprint,
     )
     .await
     {
@@ -94,7 +96,8 @@ async fn decide(ctx: &EdgeContext, request: &EnrollRequest) -> EnrollReply {
             site_id: site.id,
             site_name: site.name,
             certificate_pem: issued.pem,
-            ca_certificate_pem: ctx.ca.cert_pem().to_string(),
+            // Every CA to trust, the issuing one first: an older agent reads only that one.
+            ca_certificate_pem: ca.bundle_pems().concat(),
         },
         Err(SiteError::TokenRejected) => {
             refused("enrollment token is invalid, expired or already used".into())

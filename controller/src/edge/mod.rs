@@ -15,9 +15,10 @@ mod watcher;
 use registry::Registry;
 
 use mikrobill_core::db::Db;
-use mikrobill_core::pki::Ca;
+use mikrobill_core::pki::CaSet;
 use mikrobill_protocol::{ALPN_ENROLL, ALPN_SESSION};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -30,7 +31,8 @@ const RESET_INTERVAL: Duration = Duration::from_micros(100);
 /// Shared state of all connections.
 pub(crate) struct EdgeContext {
     pub db: Db,
-    pub ca: Arc<Ca>,
+    /// The CAs of the current rotation phase; the watcher replaces them after each step.
+    pub ca: watch::Receiver<Arc<CaSet>>,
     pub registry: Registry,
     /// Newest change-log sequence, updated by the watcher.
     pub head: watch::Receiver<u64>,
@@ -46,6 +48,7 @@ pub struct Edge {
     endpoint: quinn::Endpoint,
     ctx: Arc<EdgeContext>,
     watcher: tokio::task::JoinHandle<()>,
+    fingerprint: watch::Receiver<[u8; 32]>,
 }
 
 /// Errors starting the edge.
@@ -68,6 +71,27 @@ pub enum EdgeError {
     /// PKI failed.
     #[error(transparent)]
     Pki(#[from] mikrobill_core::pki::PkiError),
+    /// The CA rotation's state could not be read.
+    #[error(transparent)]
+    Rotation(#[from] mikrobill_core::ca_rotation::RotationError),
+}
+
+/// Where the edge's CAs come from, to load them again after a rotation step.
+#[derive(Debug, Clone)]
+pub struct CaSource {
+    /// The data directory with the CA files.
+    pub dir: PathBuf,
+    /// Validity of the agent certificates the issuing CA signs.
+    pub agent_validity: Duration,
+}
+
+impl CaSource {
+    /// The CAs of the current phase.
+    pub async fn load(&self, db: &Db) -> Result<CaSet, EdgeError> {
+        let mut set = mikrobill_core::ca_rotation::load(db, &self.dir).await?;
+        set.active = set.active.with_agent_validity(self.agent_validity);
+        Ok(set)
+    }
 }
 
 impl Edge {
@@ -75,14 +99,15 @@ impl Edge {
     pub async fn bind(
         addr: SocketAddr,
         db: Db,
-        ca: Arc<Ca>,
+        source: CaSource,
         heartbeat_interval_secs: u32,
     ) -> Result<Edge, EdgeError> {
+        let ca = Arc::new(source.load(&db).await?);
         let config = tls::server_config(&ca)?;
         // Both keys persist across restarts: the CID key so a restarted edge still recognises
         // the connection IDs it handed out, the reset key so it can then reset those stale
         // connections and agents reconnect at once instead of after a timeout.
-        let secret = ca.edge_reset_secret()?;
+        let secret = ca.active.edge_reset_secret()?;
         let reset_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &secret);
         let cid_key = u64::from_be_bytes(secret[..8].try_into().expect("8 bytes"));
         let mut endpoint_config = quinn::EndpointConfig::new(Arc::new(reset_key));
@@ -110,15 +135,24 @@ impl Edge {
         let (head_tx, head_rx) = watch::channel(head);
         let (commands_tx, commands_rx) = watch::channel(mikrobill_core::commands::head(&db).await?);
         let registry = Registry::default();
+        let (fingerprint_tx, fingerprint_rx) = watch::channel(ca.active.fingerprint());
+        let (ca_tx, ca_rx) = watch::channel(ca);
         let watcher = tokio::spawn(watcher::run(
             db.clone(),
             registry.clone(),
             head_tx,
             commands_tx,
+            watcher::Rotation {
+                source,
+                endpoint: endpoint.clone(),
+                sets: ca_tx,
+                fingerprint: fingerprint_tx,
+                stamp: mikrobill_core::ca_rotation::stamp(&db).await?,
+            },
         ));
         let ctx = Arc::new(EdgeContext {
             db,
-            ca,
+            ca: ca_rx,
             registry,
             head: head_rx,
             commands: commands_rx,
@@ -129,7 +163,13 @@ impl Edge {
             endpoint,
             ctx,
             watcher,
+            fingerprint: fingerprint_rx,
         })
+    }
+
+    /// The issuing CA's fingerprint (for enrollment tokens), following rotation steps.
+    pub fn enrollment_fingerprint(&self) -> watch::Receiver<[u8; 32]> {
+        self.fingerprint.clone()
     }
 
     /// The bound address.

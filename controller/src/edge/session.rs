@@ -4,7 +4,7 @@ use super::EdgeContext;
 use super::registry::LiveSession;
 use mikrobill_core::accounting::{self, IngestError};
 use mikrobill_core::db::now_ms;
-use mikrobill_core::pki::{AgentCertInfo, agent_cert_info};
+use mikrobill_core::pki::{AgentCertInfo, CaSet, agent_cert_info};
 use mikrobill_core::sites::{self, CertStatus};
 use mikrobill_core::sync_log;
 use mikrobill_protocol::frame::{FrameError, decode_payload, read_payload};
@@ -12,6 +12,7 @@ use mikrobill_protocol::items::Item;
 use mikrobill_protocol::messages::{
     AgentMessage, AgentRequest, CommandEnvelope, CommandOutcome, CommandResult, ControllerMessage,
     ControllerReply, Hello, HelloReply, HelloVersion, Refusal, SyncCursor, SyncMessage,
+    TrustBundle,
 };
 use mikrobill_protocol::{
     MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, close_code, read_frame, write_frame,
@@ -195,7 +196,26 @@ fn close_reason(conn: &quinn::Connection) -> String {
 
 /// Writes a sync message in the layout the session's negotiated version decodes.
 async fn write_sync(send: &mut Send, version: u16, msg: SyncMessage) -> Result<(), FrameError> {
-    write_frame(send, &ControllerMessage::Sync(msg).for_version(version)).await
+    let framed = ControllerMessage::Sync(msg)
+        .for_version(version)
+        .expect("every protocol version decodes sync");
+    write_frame(send, &framed).await
+}
+
+/// Whether an agent that negotiated `version` takes trust bundles.
+fn takes_trust_bundle(version: u16) -> bool {
+    version >= mikrobill_protocol::CA_ROTATION_VERSION
+}
+
+/// Sends the agent the CAs to trust (an agent of an older protocol is sent nothing).
+async fn write_trust_bundle(send: &mut Send, version: u16, ca: &CaSet) -> Result<(), String> {
+    let msg = ControllerMessage::TrustBundle(TrustBundle {
+        ca_pems: ca.bundle_pems(),
+    });
+    match msg.for_version(version) {
+        Some(framed) => write_frame(send, &framed).await.map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// Which session a control loop serves.
@@ -236,6 +256,12 @@ async fn control_loop(
     });
     let result = async {
         let mut head = ctx.head.clone();
+        let mut cas = ctx.ca.clone();
+        let bundles = takes_trust_bundle(version);
+        if bundles {
+            let set = cas.borrow_and_update().clone();
+            write_trust_bundle(&mut send, version, &set).await?;
+        }
         let mut sent = initial_sync(ctx, site_id, version, &cursor, &mut send).await?;
         let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
         catch_up.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -283,6 +309,13 @@ async fn control_loop(
                         return Ok(());
                     }
                     sent = push_changes(ctx, site_id, version, sent, &mut send).await?;
+                }
+                changed = cas.changed(), if bundles => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    let set = cas.borrow_and_update().clone();
+                    write_trust_bundle(&mut send, version, &set).await?;
                 }
                 _ = catch_up.tick(), if catches_up => {
                     sent = caught_up(ctx, site_id, version, sent, &mut send).await?;
@@ -511,12 +544,21 @@ async fn renew(ctx: &EdgeContext, site_id: &str, csr_der: &[u8]) -> ControllerRe
             return refused("controller error, try again later".into());
         }
     };
-    let issued = match ctx.ca.sign_agent_csr(csr_der, site_id, &site_name) {
+    // The issuing CA of the current rotation phase: once a new CA is active, renewals move
+    // agents onto it.
+    let ca = ctx.ca.borrow().clone();
+    let issued = match ca.active.sign_agent_csr(csr_der, site_id, &site_name) {
         Ok(issued) => issued,
         Err(e) => return refused(e.to_string()),
     };
-    match agent_certs::record_renewal(&ctx.db, site_id, &issued.serial_hex, issued.not_after_ms)
-        .await
+    match agent_certs::record_renewal(
+        &ctx.db,
+        site_id,
+        &issued.serial_hex,
+        issued.not_after_ms,
+        &issued.ca_fingerprint,
+    )
+    .await
     {
         Ok(()) => {
             tracing::info!(site = %site_name, serial = issued.serial_hex, "agent certificate renewed");

@@ -1,7 +1,7 @@
 //! TLS and QUIC transport settings of the edge.
 
 use super::EdgeError;
-use mikrobill_core::pki::Ca;
+use mikrobill_core::pki::CaSet;
 use mikrobill_protocol::{ALPN_ENROLL, ALPN_SESSION};
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
@@ -11,12 +11,14 @@ use std::time::Duration;
 /// Idle connections die after this long without any packet.
 pub(super) const MAX_IDLE: Duration = Duration::from_secs(45);
 
-pub(super) fn server_config(ca: &Ca) -> Result<quinn::ServerConfig, EdgeError> {
+/// The edge's TLS for one phase of a CA rotation: client certificates of every trusted CA
+/// pass, the edge certificate is the issuing CA's.
+pub(super) fn server_config(ca: &CaSet) -> Result<quinn::ServerConfig, EdgeError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
-    roots
-        .add(ca.cert_der().clone())
-        .map_err(|e| EdgeError::Tls(e.to_string()))?;
+    for der in ca.trusted() {
+        roots.add(der).map_err(|e| EdgeError::Tls(e.to_string()))?;
+    }
     // Unauthenticated clients may only enroll; the session handler refuses them.
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()

@@ -4,6 +4,7 @@
 pub mod admins;
 pub mod audit;
 pub mod auth;
+pub mod ca;
 pub mod commands;
 pub mod customers;
 pub mod events;
@@ -52,4 +53,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(voucher_conflicts::routes())
         .merge(reports::routes())
         .merge(sessions::routes())
+        .merge(ca::routes())
 }

@@ -100,7 +100,7 @@ async fn enrollment(
         &state.db,
         &caller.actor(),
         &site.id,
-        state.ca_fingerprint,
+        state.enrollment_fingerprint(),
         ttl_hours,
     )
     .await?
@@ -207,7 +207,7 @@ async fn create_sites_bulk(
         &caller.actor(),
         &req.names,
         &addr,
-        state.ca_fingerprint,
+        state.enrollment_fingerprint(),
         ttl_ms,
     )
     .await?;

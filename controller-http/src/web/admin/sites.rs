@@ -118,10 +118,15 @@ pub async fn create(
             ));
         }
     };
-    let issued =
-        sites::issue_for_technician(&state.db, &c.actor(), &site.id, state.ca_fingerprint, ttl)
-            .await?
-            .ok_or_else(|| edge_unknown(&c))?;
+    let issued = sites::issue_for_technician(
+        &state.db,
+        &c.actor(),
+        &site.id,
+        state.enrollment_fingerprint(),
+        ttl,
+    )
+    .await?
+    .ok_or_else(|| edge_unknown(&c))?;
     Ok(c.render(&TokenPage {
         c: &c,
         site,
@@ -154,7 +159,7 @@ pub async fn new_token(
         &state.db,
         &c.actor(),
         &site.id,
-        state.ca_fingerprint,
+        state.enrollment_fingerprint(),
         ttl,
     )
     .await
