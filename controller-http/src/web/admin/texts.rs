@@ -163,6 +163,11 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("report.reactivated", "Aktif kembali", "Reactivated"),
     ("report.terminated", "Berhenti", "Terminated"),
     ("report.top", "Pemakai terbesar", "Top users"),
+    (
+        "report.ranking_months",
+        "Pemakai terbesar dihitung per bulan kalender penuh:",
+        "Top users are ranked over whole calendar months:",
+    ),
     ("report.by.source", "Sumber", "Source"),
     ("report.by.method", "Metode pembayaran", "Payment method"),
     ("report.by.site", "Lokasi", "Site"),
