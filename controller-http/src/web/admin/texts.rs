@@ -882,6 +882,12 @@ const TEXTS: &[(&str, &str, &str)] = &[
     ("import.line", "Baris", "Line"),
     ("import.field", "Kolom", "Field"),
     ("import.reason", "Alasan", "Reason"),
+    (
+        "import.notes",
+        "Diimpor dengan perbedaan",
+        "Imported differently",
+    ),
+    ("import.note", "Catatan", "Note"),
     ("import.kind.site", "Lokasi (router)", "Sites (routers)"),
     ("import.kind.plan", "Paket", "Plans"),
     ("import.kind.customer", "Pelanggan", "Customers"),
