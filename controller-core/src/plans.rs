@@ -546,16 +546,30 @@ pub async fn set_archived(
     archived: bool,
 ) -> crate::error::DomainResult<PlanInfo> {
     let mut tx = db.begin().await?;
-    let before = fetch_info(&mut tx, id).await?;
+    let after = set_archived_in(&mut tx, actor, id, archived, now_ms()).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+/// [`set_archived`] inside the caller's transaction (an import archives the plans its source
+/// had disabled).
+pub(crate) async fn set_archived_in(
+    conn: &mut sqlx::AnyConnection,
+    actor: &crate::audit::Actor,
+    id: &str,
+    archived: bool,
+    now: i64,
+) -> crate::error::DomainResult<PlanInfo> {
+    let before = fetch_info(&mut *conn, id).await?;
     sqlx::query("UPDATE plans SET archived_at = CASE WHEN $1 = 1 THEN COALESCE(archived_at, $2) ELSE NULL END, updated_at = $2 WHERE id = $3")
         .bind(archived as i64)
-        .bind(now_ms())
+        .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
-    let after = fetch_info(&mut tx, id).await?;
+    let after = fetch_info(&mut *conn, id).await?;
     crate::audit::record(
-        &mut tx,
+        &mut *conn,
         actor,
         if archived {
             "plan.archive"
@@ -568,7 +582,6 @@ pub async fn set_archived(
         Some(&after),
     )
     .await?;
-    tx.commit().await?;
     Ok(after)
 }
 

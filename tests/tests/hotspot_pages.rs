@@ -193,10 +193,10 @@ async fn log_in(
     .await
 }
 
-fn chap_md5(code: &str) -> String {
+fn chap_md5(password: &str) -> String {
     let mut h = Md5::new();
     h.update(CHAP_ID);
-    h.update(code.as_bytes());
+    h.update(password.as_bytes());
     h.update(CHAP_CHALLENGE);
     hex::encode(h.finalize())
 }
@@ -294,6 +294,34 @@ async fn the_pages_log_in_as_routeros_expects(backend: Backend) {
     );
     assert_eq!(chap.get("dst").map(String::as_str), Some(WANTED));
     assert_eq!(chap.get("popup").map(String::as_str), Some("true"));
+
+    // Going back to the form as the browser left it and signing in again posts the hash of
+    // the typed password again, not a hash of the hash.
+    let typed = log_in(&browser, &hotspot, "chap", "VCODE3", "kata-sandi").await;
+    assert_eq!(
+        typed.get("password").map(String::as_str),
+        Some(chap_md5("kata-sandi").as_str())
+    );
+    for _ in 0..2 {
+        let before = hotspot.posts.lock().unwrap().len();
+        browser.execute("history.back()", json!([])).await;
+        browser
+            .wait_url("the login page again", |u| u.ends_with("/chap/login.html"))
+            .await;
+        let submit = browser.find("button[type=submit]").await;
+        browser.click(&submit).await;
+        let again = eventually(Duration::from_secs(10), "the form posted again", || async {
+            hotspot.posts.lock().unwrap().get(before).cloned()
+        })
+        .await;
+        let again: BTreeMap<_, _> = again.into_iter().collect();
+        assert_eq!(again.get("username").map(String::as_str), Some("VCODE3"));
+        assert_eq!(
+            again.get("password").map(String::as_str),
+            Some(chap_md5("kata-sandi").as_str()),
+            "the same hash as the first time"
+        );
+    }
 
     // The QR scan button shows only where the browser can read QR codes; a scanned
     // voucher link fills the code and password, plain text the code.

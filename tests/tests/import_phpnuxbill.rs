@@ -1,8 +1,10 @@
 //! Moving in from PHPNuxBill with the real CLI: a dry run writes nothing, the import creates
 //! sites, plans, customers with balances, a subscription billed from its expiration and
 //! vouchers (checked through the API), a bad row is reported with its line and field while
-//! the good rows go in, a second run imports nothing again, and a malformed dump imports
-//! nothing at all.
+//! the good rows go in, a disabled plan is archived, a banned customer's subscription is
+//! isolated and a disabled one's hotspot login left out (noted on the customer, and in the
+//! report as validity in months taken as 30 days is), a second run imports nothing again,
+//! and a malformed dump imports nothing at all.
 
 use mikrobill_core::billing::cycle;
 use mikrobill_core::settings::BillingSettings;
@@ -68,10 +70,20 @@ async fn phpnuxbill_dump_moves_in_once(backend: Backend) {
     let dry = import(&["--dry-run"]);
     assert!(dry.contains("Dry run: nothing was written."), "{dry}");
     assert!(
-        dry.contains("customer        would create 3, 0 already imported, 1 skipped"),
+        dry.contains("customer        would create 6, 0 already imported, 1 skipped"),
         "{dry}"
     );
-    assert!(dry.contains("subscription    would create 1,"), "{dry}");
+    assert!(dry.contains("subscription    would create 2,"), "{dry}");
+    // What is imported differently is said before anything is written.
+    for note in [
+        "note plan tbl_plans id 4 (line 69): validity 1 Months becomes 30 days",
+        "note plan tbl_plans id 5 (line 69): archived: the plan is disabled in PHPNuxBill",
+        "note customer tbl_customers id 5 (line 99): Banned in PHPNuxBill: noted on the customer; its PPPoE subscriptions are isolated",
+        "note customer tbl_customers id 6 (line 99): Disabled in PHPNuxBill",
+        "note customer tbl_customers id 7 (line 99): Inactive in PHPNuxBill: noted on the customer\n",
+    ] {
+        assert!(dry.contains(note), "{note:?} missing from {dry}");
+    }
     assert!(items(admin.get("/api/v1/customers").await.expect(200)).is_empty());
     assert!(items(admin.get("/api/v1/plans").await.expect(200)).is_empty());
     assert!(items(admin.get("/api/v1/sites").await.expect(200)).is_empty());
@@ -83,10 +95,20 @@ async fn phpnuxbill_dump_moves_in_once(backend: Backend) {
         "{out}"
     );
     assert!(
-        out.contains("plan            created 3, 0 already imported, 0 skipped"),
+        out.contains("plan            created 5, 0 already imported, 0 skipped"),
         "{out}"
     );
-    assert!(out.contains("active_voucher  created 1,"), "{out}");
+    assert!(
+        out.contains("active_voucher  created 1, 0 already imported, 1 skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "skipped active_voucher tbl_user_recharges id 5 (line 119, field customer_id): \
+             customer 6 is Disabled in PHPNuxBill"
+        ),
+        "{out}"
+    );
     assert!(
         out.contains("voucher         created 3, 0 already imported, 1 skipped"),
         "{out}"
@@ -108,13 +130,21 @@ async fn phpnuxbill_dump_moves_in_once(backend: Backend) {
     let radius = find(&sites, "name", "Radius")["id"].clone();
 
     let customers = items(admin.get("/api/v1/customers?limit=100").await.expect(200));
-    assert_eq!(customers.len(), 3, "{customers:?}");
+    assert_eq!(customers.len(), 6, "{customers:?}");
     let budi = find(&customers, "name", "Budi O'Neil \\ \"Warnet\"");
     assert_eq!(budi["balance"], 25000);
     assert_eq!(budi["phone"], "+6281234567890");
     assert_eq!(budi["address"], "Jl. Mawar 1\nRT 02");
     let sari = find(&customers, "name", "Sari Dewi").clone();
     assert_eq!(sari["email"], "sari@example.com");
+    // MikroBill customers have no status: PHPNuxBill's is kept in the notes.
+    let joko = find(&customers, "name", "Joko").clone();
+    assert_eq!(joko["notes"], "PHPNuxBill user joko, status Banned");
+    assert_eq!(
+        find(&customers, "name", "Eko")["notes"],
+        "PHPNuxBill user eko, status Inactive"
+    );
+    assert_eq!(sari["notes"], "PHPNuxBill user sari");
 
     let plans = items(admin.get("/api/v1/plans").await.expect(200));
     let hotspot = find(&plans, "name", "Hotspot 3 Jam");
@@ -129,10 +159,32 @@ async fn phpnuxbill_dump_moves_in_once(backend: Backend) {
     assert_eq!(home["price"], 150_000);
     assert_eq!(home["rate_limit"], "2M/10M");
     assert_eq!(find(&plans, "name", "Harian")["shared_users"], 2);
+    // A month of validity is 30 days here (the report said so).
+    assert_eq!(
+        find(&plans, "name", "Bulanan")["validity_secs"],
+        30 * 86_400
+    );
+    // The disabled plan is archived: listed only with the archived ones.
+    assert!(plans.iter().all(|p| p["name"] != "Paket Lama"), "{plans:?}");
+    let all_plans = items(admin.get("/api/v1/plans?archived=true").await.expect(200));
+    let old_plan = find(&all_plans, "name", "Paket Lama");
+    assert_eq!(old_plan["archived"], true);
 
     // Sari's PPPoE account, paid in PHPNuxBill until its expiration: no invoice before it.
-    let subs = items(admin.get("/api/v1/subscriptions").await.expect(200));
-    assert_eq!(subs.len(), 1, "{subs:?}");
+    let all_subs = items(admin.get("/api/v1/subscriptions").await.expect(200));
+    assert_eq!(all_subs.len(), 2, "{all_subs:?}");
+    // Banned Joko's account is there, on the archived plan, isolated until an operator
+    // lifts it.
+    let joko_sub = find(&all_subs, "username", "joko.ppp");
+    assert_eq!(joko_sub["customer_id"], joko["id"]);
+    assert_eq!(joko_sub["plan_id"], old_plan["id"]);
+    assert_eq!(joko_sub["status"], "isolated");
+    assert_eq!(joko_sub["isolation_reason"], "manual");
+    let subs: Vec<Value> = all_subs
+        .iter()
+        .filter(|x| x["username"] == "sari.ppp")
+        .cloned()
+        .collect();
     assert_eq!(subs[0]["username"], "sari.ppp");
     assert_eq!(subs[0]["customer_id"], sari["id"]);
     assert_eq!(subs[0]["site_id"], pusat);
@@ -157,18 +209,18 @@ async fn phpnuxbill_dump_moves_in_once(backend: Backend) {
     let audit = admin.get("/api/v1/audit?limit=200").await;
     assert_eq!(audit.status, 200, "{}", audit.text);
     assert!(audit.text.contains("subscription.create"));
-    for secret in ["ppp-secret-9", "budi-pass", "router-secret"] {
+    for secret in ["ppp-secret-9", "budi-pass", "router-secret", "ppp-joko"] {
         assert!(!audit.text.contains(secret), "{secret} in the audit log");
     }
 
     // A second run imports nothing again.
     let again = import(&[]);
     assert!(
-        again.contains("customer        created 0, 3 already imported, 1 skipped"),
+        again.contains("customer        created 0, 6 already imported, 1 skipped"),
         "{again}"
     );
     assert!(
-        again.contains("subscription    created 0, 1 already imported"),
+        again.contains("subscription    created 0, 2 already imported"),
         "{again}"
     );
     assert!(
@@ -177,7 +229,7 @@ async fn phpnuxbill_dump_moves_in_once(backend: Backend) {
     );
     assert_eq!(
         items(admin.get("/api/v1/customers?limit=100").await.expect(200)).len(),
-        3
+        6
     );
 
     // A malformed dump (cut short after a new router) imports nothing and fails.
@@ -339,11 +391,11 @@ async fn customer_csv_export_moves_in_before_the_dump() {
         "Radius",
     ]);
     assert!(
-        out.contains("customer        created 1, 2 already imported, 1 skipped"),
+        out.contains("customer        created 4, 2 already imported, 1 skipped"),
         "{out}"
     );
     let customers = items(admin.get("/api/v1/customers?limit=100").await.expect(200));
-    assert_eq!(customers.len(), 3, "{customers:?}");
+    assert_eq!(customers.len(), 6, "{customers:?}");
 
     // The same file over HTTP is recognised as CSV too; a cut-off file imports nothing.
     let cut = admin
@@ -410,11 +462,18 @@ async fn the_admin_ui_uploads_a_dump() {
     assert!(dry.text.contains("id=\"report\""), "{}", dry.text);
     assert!(
         dry.text
-            .contains("<tr data-kind=\"customer\"><td>Customers</td><td class=\"num\">3</td><td class=\"num\">0</td><td class=\"num\">1</td></tr>"),
+            .contains("<tr data-kind=\"customer\"><td>Customers</td><td class=\"num\">6</td><td class=\"num\">0</td><td class=\"num\">1</td></tr>"),
         "{}",
         dry.text
     );
     assert!(dry.text.contains("tbl_customers #3"), "{}", dry.text);
+    // Rows imported differently are listed too.
+    assert!(
+        dry.text
+            .contains("<td>archived: the plan is disabled in PHPNuxBill</td>"),
+        "{}",
+        dry.text
+    );
     assert!(items(s.admin.get("/api/v1/customers").await.expect(200)).is_empty());
 
     let done = web
@@ -428,7 +487,7 @@ async fn the_admin_ui_uploads_a_dump() {
     assert!(done.text.contains("Import done."), "{}", done.text);
     assert_eq!(
         items(s.admin.get("/api/v1/customers?limit=100").await.expect(200)).len(),
-        3
+        6
     );
 
     // A file that is not a dump is reported on the page; no file at all is asked for.

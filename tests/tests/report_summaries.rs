@@ -1,7 +1,9 @@
-//! The report summaries of migration 0027 against what they sum, on both engines: a
-//! customer's usage (read from `usage_customer_monthly` over whole months, from the accounts'
-//! days otherwise) is the sum of the usage of the accounts its subscriptions hold, also after
-//! a subscription is renamed or moved to another customer and after the backfill; voucher
+//! The report summaries of migrations 0027 and 0030 against what they sum, on both engines:
+//! an account's usage (`usage_account_monthly`) is its usage in the ledger's days over the
+//! whole months a range touches, a site's (`usage_site_daily`) its days in the range, and a
+//! customer's (`usage_customer_monthly`) the sum of the usage of the accounts its
+//! subscriptions hold, also after a subscription is renamed or moved to another customer and
+//! after the backfills; voucher
 //! sales (read from `voucher_sales_daily`) count and price exactly the sold vouchers, sold at
 //! the desk, in a batch to a reseller, bought by a reseller and paid online.
 
@@ -110,20 +112,54 @@ async fn ranking(db: &Db, range: Range, by: UsageBy, now: i64) -> BTreeMap<Strin
         .collect()
 }
 
-/// Checks, for every range, that each customer's line is the sum of the account lines of the
-/// usernames `owners` gives it, and that whole months (the summary) and the same span read
-/// by days (the accounts' rows mapped at read time) agree.
-async fn check(db: &Db, ranges: &[(Range, Range)], owners: &[(&str, &[&str])], now: i64) {
-    for (months, days) in ranges {
-        assert_eq!(usage::source(*months, WIB, now).0, "usage_monthly");
-        assert_eq!(usage::source(*days, WIB, now).0, "usage_daily");
-        let customers = ranking(db, *months, UsageBy::Customer, now).await;
-        let by_days = ranking(db, *days, UsageBy::Customer, now).await;
+/// Usage per account (`by` = "username") or site (`by` = "site_id") in the usage ledger's
+/// days (`usage_daily`, what ingest folds accounting into) from `from` to `to`.
+async fn ledger(db: &Db, by: &str, range: Range) -> BTreeMap<String, Used> {
+    let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {by}, CAST(SUM(session_time_secs) AS BIGINT), CAST(SUM(input_octets) AS BIGINT), \
+         CAST(SUM(output_octets) AS BIGINT), CAST(SUM(sessions) AS BIGINT) FROM usage_daily \
+         WHERE day >= $1 AND day < $2 GROUP BY {by}"
+    )))
+    .bind(range.from)
+    .bind(range.to)
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(k, a, b, c, d)| (k, (a, b, c, d)))
+        .collect()
+}
+
+/// Checks, for every range, that accounts are ranked with their usage in the ledger's days
+/// over the whole months the range touches, sites with theirs over the range itself, and each
+/// customer with the sum of the account lines of the usernames `owners` gives it; and that
+/// a range ranks customers and accounts as the whole months it touches do.
+async fn check(db: &Db, ranges: &[Range], owners: &[(&str, &[&str])], now: i64) {
+    for range in ranges {
+        let months = usage::ranking_range(*range, UsageBy::Account, WIB, now);
         assert_eq!(
-            customers, by_days,
-            "months and days disagree for {months:?}"
+            usage::ranking_range(*range, UsageBy::Customer, WIB, now),
+            months
         );
-        let accounts = ranking(db, *months, UsageBy::Account, now).await;
+        assert_eq!(
+            usage::ranking_range(*range, UsageBy::Site, WIB, now),
+            *range
+        );
+        let accounts = ranking(db, *range, UsageBy::Account, now).await;
+        assert_eq!(
+            accounts,
+            ledger(db, "username", months).await,
+            "accounts over {range:?}"
+        );
+        assert_eq!(accounts, ranking(db, months, UsageBy::Account, now).await);
+        let sites = ranking(db, *range, UsageBy::Site, now).await;
+        assert_eq!(
+            sites,
+            ledger(db, "site_id", *range).await,
+            "sites over {range:?}"
+        );
+        let customers = ranking(db, *range, UsageBy::Customer, now).await;
+        assert_eq!(customers, ranking(db, months, UsageBy::Customer, now).await);
         let mut want = BTreeMap::new();
         for (customer, users) in owners {
             let sum = users
@@ -134,7 +170,14 @@ async fn check(db: &Db, ranges: &[(Range, Range)], owners: &[(&str, &[&str])], n
                 want.insert(customer.to_string(), sum);
             }
         }
-        assert_eq!(customers, want, "customers over {months:?}");
+        assert_eq!(customers, want, "customers over {range:?}");
+        // The chart of all usage (from the sites' days) adds up to the ledger's days.
+        let series = usage::series(db, *range, Period::Day, None, WIB)
+            .await
+            .unwrap();
+        let total = series.iter().fold((0, 0, 0, 0), |a, l| add(a, used(l)));
+        let want = sites.values().fold((0, 0, 0, 0), |a, b| add(a, *b));
+        assert_eq!(total, want, "all usage per day over {range:?}");
     }
 }
 
@@ -181,44 +224,35 @@ async fn customer_usage_is_the_sum_of_its_accounts(backend: Backend) {
     ingest(&db, "s", batch).await;
 
     let today_end = local_day_start(now, WIB) + DAY_MS;
-    // Whole months (the summary) and the same span starting a day earlier (read by days:
-    // no usage is on that day).
+    let r = |from, to| Range { from, to };
+    // Whole months, and days that are not: the last 30 days, a day before this month
+    // (customers and accounts over last month too, sites over that day), last month without
+    // the day of its sessions, the day of the old sessions alone.
     let ranges = [
-        (
-            Range {
-                from: this_month,
-                to: today_end,
-            },
-            Range {
-                from: this_month - DAY_MS,
-                to: today_end,
-            },
-        ),
-        (
-            Range {
-                from: last_month,
-                to: this_month,
-            },
-            Range {
-                from: last_month - DAY_MS,
-                to: this_month,
-            },
-        ),
-        (
-            Range {
-                from: last_month,
-                to: today_end,
-            },
-            Range {
-                from: last_month - DAY_MS,
-                to: today_end,
-            },
-        ),
+        r(this_month, today_end),
+        r(last_month, this_month),
+        r(last_month, today_end),
+        Range::last_days(now, WIB, 30),
+        r(this_month - DAY_MS, today_end),
+        r(last_month + 4 * DAY_MS, this_month),
+        r(old - 3_600_000, old + DAY_MS),
     ];
+    let whole = ranges[2];
     let owners: &[(&str, &[&str])] = &[("ca", &["ani", "ani2"]), ("cb", &["budi"])];
     check(&db, &ranges, owners, now).await;
-    let months = ranking(&db, ranges[2].0, UsageBy::Customer, now).await;
+    let months = ranking(&db, whole, UsageBy::Customer, now).await;
     assert_eq!(months["ca"], (960, 13_400, 67_000, 3));
+    // Days that are not whole months rank customers over the months they touch.
+    assert_eq!(
+        ranking(
+            &db,
+            r(last_month + 4 * DAY_MS, this_month),
+            UsageBy::Customer,
+            now
+        )
+        .await["cb"],
+        (900, 16_000, 80_000, 1)
+    );
     assert_eq!(months["cb"], (1_020, 22_000, 110_000, 2));
     assert!(!months.contains_key("cc"), "no usage, no line");
 
@@ -274,25 +308,35 @@ async fn customer_usage_is_the_sum_of_its_accounts(backend: Backend) {
     check(&db, &ranges, after, now).await;
 
     // The backfill of a database whose summary was never written files the same rows.
-    let before = ranking(&db, ranges[2].0, UsageBy::Customer, now).await;
+    let before = ranking(&db, whole, UsageBy::Customer, now).await;
     exec(&db, "DELETE FROM usage_customer_monthly").await;
     exec(
         &db,
         "DELETE FROM data_migrations WHERE name = '0027_usage_customer_monthly'",
     )
     .await;
-    assert!(
-        ranking(&db, ranges[2].0, UsageBy::Customer, now)
-            .await
-            .is_empty()
-    );
+    assert!(ranking(&db, whole, UsageBy::Customer, now).await.is_empty());
     mikrobill_core::db::data_steps::run_pending(&db)
         .await
         .unwrap();
-    assert_eq!(
-        ranking(&db, ranges[2].0, UsageBy::Customer, now).await,
-        before
-    );
+    assert_eq!(ranking(&db, whole, UsageBy::Customer, now).await, before);
+    check(&db, &ranges, after, now).await;
+    // So does the backfill of the accounts' months and the sites' days (migration 0030).
+    let accounts = ranking(&db, whole, UsageBy::Account, now).await;
+    let sites = ranking(&db, whole, UsageBy::Site, now).await;
+    exec(&db, "DELETE FROM usage_account_monthly").await;
+    exec(&db, "DELETE FROM usage_site_daily").await;
+    exec(
+        &db,
+        "DELETE FROM data_migrations WHERE name IN ('0030_usage_account_monthly', '0030_usage_site_daily')",
+    )
+    .await;
+    assert!(ranking(&db, whole, UsageBy::Account, now).await.is_empty());
+    mikrobill_core::db::data_steps::run_pending(&db)
+        .await
+        .unwrap();
+    assert_eq!(ranking(&db, whole, UsageBy::Account, now).await, accounts);
+    assert_eq!(ranking(&db, whole, UsageBy::Site, now).await, sites);
     check(&db, &ranges, after, now).await;
 
     db.pool.close().await;

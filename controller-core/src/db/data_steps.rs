@@ -31,8 +31,38 @@ pub async fn run_pending(db: &Db) -> Result<(), DbError> {
         voucher_sales_daily_fill_sql(offset, "true")
     })
     .await?;
+    // Also after the months: the accounts' months are made of them.
+    fill_once(db, USAGE_ACCOUNT_MONTHLY_STEP, |_| {
+        USAGE_ACCOUNT_MONTHLY_FILL_SQL.to_string()
+    })
+    .await?;
+    fill_once(db, USAGE_SITE_DAILY_STEP, |_| {
+        USAGE_SITE_DAILY_FILL_SQL.to_string()
+    })
+    .await?;
     Ok(())
 }
+
+/// SQL that fills `usage_account_monthly` from `usage_monthly` (accounts already there are
+/// left alone): the backfill of rows stored before the summary.
+pub(crate) const USAGE_ACCOUNT_MONTHLY_FILL_SQL: &str = "INSERT INTO usage_account_monthly (username, month, \
+    session_time_secs, input_octets, output_octets, sessions, octets) \
+    SELECT username, month, CAST(SUM(session_time_secs) AS BIGINT), CAST(SUM(input_octets) AS BIGINT), \
+    CAST(SUM(output_octets) AS BIGINT), CAST(SUM(sessions) AS BIGINT), \
+    CAST(SUM(input_octets + output_octets) AS BIGINT) FROM usage_monthly WHERE true \
+    GROUP BY username, month ON CONFLICT (username, month) DO NOTHING";
+
+/// SQL that fills `usage_site_daily` from `usage_daily` (days already there are left alone).
+pub(crate) const USAGE_SITE_DAILY_FILL_SQL: &str = "INSERT INTO usage_site_daily (day, site_id, \
+    session_time_secs, input_octets, output_octets, sessions) \
+    SELECT day, site_id, CAST(SUM(session_time_secs) AS BIGINT), CAST(SUM(input_octets) AS BIGINT), \
+    CAST(SUM(output_octets) AS BIGINT), CAST(SUM(sessions) AS BIGINT) FROM usage_daily WHERE true \
+    GROUP BY day, site_id ON CONFLICT (day, site_id) DO NOTHING";
+
+/// The name of the data step that fills `usage_account_monthly` from `usage_monthly`.
+const USAGE_ACCOUNT_MONTHLY_STEP: &str = "0030_usage_account_monthly";
+/// The name of the data step that fills `usage_site_daily` from `usage_daily`.
+const USAGE_SITE_DAILY_STEP: &str = "0030_usage_site_daily";
 
 /// The summary's key columns, as every writer names them ('' where none is named).
 const SALES_KEY: &str = "day, site_id, plan_id, reseller_id, batch_id";

@@ -289,6 +289,7 @@ pub async fn apply_in(
         report: Report {
             dry_run: run.dry_run,
             entries: mapped.skipped.clone(),
+            notes: mapped.notes.clone(),
         },
         ids: BTreeMap::new(),
     };
@@ -306,9 +307,14 @@ pub async fn apply_in(
         })
         .await?;
     }
+    // Plans disabled in the source, archived once what was sold on them is in.
+    let mut to_archive = Vec::new();
     for p in mapped.plans {
         if w.seen_before(tx, Kind::Plan, &p.source).await? {
             continue;
+        }
+        if p.archived {
+            to_archive.push(p.source.id.clone());
         }
         let input = p.input;
         w.row(tx, Kind::Plan, p.source, async move |c| {
@@ -366,8 +372,12 @@ pub async fn apply_in(
             grace_days: None,
         };
         let st = run.settings;
+        let isolated = s.isolated.is_some();
         w.row(tx, Kind::Subscription, s.source, async move |c| {
-            let sub = crate::subscriptions::create_in(c, actor, input, st, now).await?;
+            let mut sub = crate::subscriptions::create_in(c, actor, input, st, now).await?;
+            if isolated {
+                sub = crate::subscriptions::isolate_in(c, actor, &sub.id).await?;
+            }
             Ok((sub.id, sub.username))
         })
         .await?;
@@ -375,5 +385,22 @@ pub async fn apply_in(
     for v in mapped.vouchers {
         w.voucher(tx, v).await?;
     }
+    for source_id in to_archive {
+        // A plan whose row failed was reported skipped and has nothing to archive.
+        if let Some(plan_id) = w.target(tx, Kind::Plan, &source_id).await? {
+            crate::plans::set_archived_in(tx, actor, &plan_id, true, now).await?;
+        }
+    }
+    // A note tells how a row is (or would be) created: rows an earlier run imported, or
+    // that were skipped, are not created now.
+    let Report { entries, notes, .. } = &mut w.report;
+    notes.retain(|n| {
+        entries.iter().any(|e| {
+            e.kind == n.kind
+                && e.source.table == n.source.table
+                && e.source.id == n.source.id
+                && matches!(e.outcome, Outcome::Created { .. })
+        })
+    });
     Ok(w.report)
 }

@@ -5,7 +5,7 @@
 //! that cannot be carried over are skipped with the table, line, field and reason.
 
 use super::mysqldump::{Dump, Row};
-use super::report::{Entry, Kind, Outcome, Source};
+use super::report::{Entry, Kind, Note, Outcome, Source};
 use crate::billing::cycle;
 use crate::customers::CustomerInput;
 use crate::plans::{PlanInput, PlanKind};
@@ -62,6 +62,9 @@ pub struct NewPlan {
     pub source: Source,
     /// The plan.
     pub input: PlanInput,
+    /// Archived once everything on it is imported: the source had it disabled, so it sells
+    /// nothing new while what was sold on it keeps working.
+    pub archived: bool,
 }
 
 /// A customer to create.
@@ -96,6 +99,9 @@ pub struct NewSubscription {
     pub bill_from: Date,
     /// A fixed IPv4 address.
     pub static_ip: Option<String>,
+    /// Imported isolated (by hand: only an operator lifts it), for the reason given: the
+    /// customer was blocked in the source.
+    pub isolated: Option<String>,
 }
 
 /// A voucher to create: unused, or an active hotspot login.
@@ -136,6 +142,8 @@ pub struct Mapped {
     pub vouchers: Vec<NewVoucher>,
     /// Skipped rows.
     pub skipped: Vec<Entry>,
+    /// Rows imported differently from how the source had them.
+    pub notes: Vec<Note>,
 }
 
 /// A row's problem: the field (when one is at fault) and why.
@@ -300,7 +308,8 @@ fn unit_secs(unit: &str) -> Option<u64> {
         "Mins" => Some(60),
         "Hrs" => Some(3600),
         "Days" => Some(86_400),
-        // PHPNuxBill adds calendar months; a voucher's validity here is a fixed length.
+        // PHPNuxBill adds calendar months; a plan's validity here is a fixed length, so a
+        // month is 30 days (the import notes it, see `map_plans`).
         "Months" => Some(30 * 86_400),
         _ => None,
     }
@@ -457,7 +466,34 @@ fn map_plans(dump: &Dump, opts: &Options, out: &mut Mapped) -> PlanKinds {
             ),
             Ok(input) => {
                 kinds.insert(src.id.clone(), input.kind);
-                out.plans.push(NewPlan { source: src, input });
+                let months = (input.kind == PlanKind::Hotspot
+                    && row.get("validity_unit") == Some("Months"))
+                .then(|| row.get("validity").unwrap_or("").trim().to_string());
+                if let Some(n) = months {
+                    out.notes.push(Note {
+                        kind: Kind::Plan,
+                        source: src.clone(),
+                        text: format!(
+                            "validity {n} Months becomes {} days: a MikroBill plan's validity \
+                             is a fixed length, not calendar months",
+                            input.validity_secs.unwrap_or(0) / 86_400
+                        ),
+                    });
+                }
+                // PHPNuxBill's `enabled` is 1 or 0; a disabled plan sells nothing new.
+                let archived = row.get("enabled").map(str::trim) == Some("0");
+                if archived {
+                    out.notes.push(Note {
+                        kind: Kind::Plan,
+                        source: src.clone(),
+                        text: "archived: the plan is disabled in PHPNuxBill".into(),
+                    });
+                }
+                out.plans.push(NewPlan {
+                    source: src,
+                    input,
+                    archived,
+                });
             }
             Err(p) => skip(out, Kind::Plan, src, p),
         }
@@ -471,6 +507,19 @@ struct Logins {
     password: String,
     pppoe_username: String,
     pppoe_password: String,
+    /// The PHPNuxBill status, when it keeps the customer from the service.
+    blocked: Option<String>,
+}
+
+/// PHPNuxBill's customer statuses that keep a customer off the service. `Inactive` and
+/// `Limited` do not (they are noted on the customer).
+const BLOCKED: [&str; 3] = ["Banned", "Disabled", "Suspended"];
+
+/// The customer's PHPNuxBill status when it is not `Active` (an empty or missing one is).
+fn status_of(row: &Row) -> Option<&str> {
+    row.get("status")
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && *s != "Active")
 }
 
 fn customer_input(row: &Row, opts: &Options) -> Result<(CustomerInput, i64), Problem> {
@@ -517,7 +566,13 @@ fn customer_input(row: &Row, opts: &Options) -> Result<(CustomerInput, i64), Pro
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(str::to_string),
-            notes: Some(format!("PHPNuxBill user {username}")),
+            // MikroBill customers have no status of their own: a status other than Active is
+            // kept in the notes (and a blocking one isolates the subscriptions, see
+            // `map_recharges`).
+            notes: Some(match status_of(row) {
+                Some(status) => format!("PHPNuxBill user {username}, status {status}"),
+                None => format!("PHPNuxBill user {username}"),
+            }),
         },
         balance,
     ))
@@ -537,8 +592,26 @@ fn map_customers(dump: &Dump, opts: &Options, out: &mut Mapped) -> BTreeMap<Stri
                         password: row.get("password").unwrap_or("").to_string(),
                         pppoe_username: get("pppoe_username"),
                         pppoe_password: row.get("pppoe_password").unwrap_or("").to_string(),
+                        blocked: status_of(row)
+                            .filter(|s| BLOCKED.contains(s))
+                            .map(str::to_string),
                     },
                 );
+                if let Some(status) = status_of(row) {
+                    let text = if BLOCKED.contains(&status) {
+                        format!(
+                            "{status} in PHPNuxBill: noted on the customer; its PPPoE \
+                             subscriptions are isolated and its hotspot logins not carried over"
+                        )
+                    } else {
+                        format!("{status} in PHPNuxBill: noted on the customer")
+                    };
+                    out.notes.push(Note {
+                        kind: Kind::Customer,
+                        source: src.clone(),
+                        text,
+                    });
+                }
                 out.customers.push(NewCustomer {
                     source: src,
                     input,
@@ -631,6 +704,10 @@ fn map_recharges(
                         format!("{username:?} has another active recharge"),
                     ));
                 }
+                let isolated = login
+                    .blocked
+                    .as_ref()
+                    .map(|status| format!("the customer is {status} in PHPNuxBill"));
                 // A subscription starts at most a year back; the months before were billed
                 // in PHPNuxBill.
                 let start_date = start.max(today - time::Duration::days(365)).min(exp_date);
@@ -644,9 +721,16 @@ fn map_recharges(
                     start_date,
                     bill_from: exp_date,
                     static_ip: None,
+                    isolated,
                 }));
             }
             let code = required(row, "username")?.to_string();
+            if let Some(status) = login.and_then(|l| l.blocked.as_deref()) {
+                return Err(field(
+                    "customer_id",
+                    format!("customer {customer} is {status} in PHPNuxBill"),
+                ));
+            }
             if !users.insert(code.clone()) {
                 return Err(field(
                     "username",

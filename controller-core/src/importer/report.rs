@@ -91,6 +91,19 @@ pub struct Entry {
     pub outcome: Outcome,
 }
 
+/// Something an operator should know about a row that is imported, but not as it was: a
+/// disabled plan archived, a banned customer's subscription isolated, a length MikroBill
+/// keeps differently.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Note {
+    /// What the row becomes.
+    pub kind: Kind,
+    /// Where it came from.
+    pub source: Source,
+    /// What differs, and why.
+    pub text: String,
+}
+
 /// The outcome of a whole import.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Report {
@@ -98,6 +111,8 @@ pub struct Report {
     pub dry_run: bool,
     /// Every row's entry, in the order they were handled.
     pub entries: Vec<Entry>,
+    /// Rows imported differently from how the source had them.
+    pub notes: Vec<Note>,
 }
 
 /// Counts of one kind.
@@ -125,7 +140,8 @@ impl Report {
         c
     }
 
-    /// The report as an operator reads it: counts per kind, then every skipped row.
+    /// The report as an operator reads it: counts per kind, then every skipped row, then
+    /// every note.
     pub fn render(&self) -> String {
         use std::fmt::Write;
         let mut out = String::new();
@@ -166,6 +182,20 @@ impl Report {
                     e.source.id,
                 );
             }
+        }
+        for n in &self.notes {
+            let place = match &n.source.name {
+                Some(name) => format!("{name:?}"),
+                None => format!("line {}", n.source.line),
+            };
+            let _ = writeln!(
+                out,
+                "note {} {} id {} ({place}): {}",
+                n.kind.as_str(),
+                n.source.table,
+                n.source.id,
+                n.text
+            );
         }
         out
     }

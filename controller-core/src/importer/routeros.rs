@@ -389,6 +389,7 @@ fn map_hotspot(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
                     mac_lock: terms.lock,
                     fup_rate_limit: None,
                 },
+                archived: false,
             });
         }
     }
@@ -503,6 +504,7 @@ fn map_ppp(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
             start_date: today,
             bill_from: next_month,
             static_ip,
+            isolated: None,
         });
     }
     for p in &accounts.ppp_profiles {
@@ -527,6 +529,7 @@ fn map_ppp(accounts: &RouterAccounts, opts: &Options, out: &mut Mapped) {
                 mac_lock: false,
                 fup_rate_limit: None,
             },
+            archived: false,
         });
     }
 }

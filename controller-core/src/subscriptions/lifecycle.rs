@@ -109,6 +109,19 @@ pub async fn isolate(db: &Db, actor: &Actor, id: &str) -> DomainResult<Subscript
     by_operator(db, actor, id, Cause::OperatorIsolates).await
 }
 
+/// [`isolate`] inside the caller's transaction (an import carries over a subscriber the
+/// source had blocked).
+pub(crate) async fn isolate_in(
+    conn: &mut sqlx::AnyConnection,
+    actor: &Actor,
+    id: &str,
+) -> DomainResult<Subscription> {
+    let s = fetch(conn, id).await?;
+    Ok(apply(conn, actor, &s, Cause::OperatorIsolates)
+        .await?
+        .unwrap_or(s))
+}
+
 /// Re-activates an isolated subscription by hand.
 pub async fn reactivate(db: &Db, actor: &Actor, id: &str) -> DomainResult<Subscription> {
     by_operator(db, actor, id, Cause::OperatorReactivates).await

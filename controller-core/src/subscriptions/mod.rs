@@ -17,6 +17,7 @@ mod validation;
 
 pub use create::{SubscriptionInput, create, create_in};
 pub use invoicing::invoice_run;
+pub(crate) use lifecycle::isolate_in;
 pub use lifecycle::{
     isolate, isolation_sweep, reactivate, reactivate_if_settled, settle_from_credit, terminate,
 };

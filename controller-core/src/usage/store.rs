@@ -210,8 +210,86 @@ async fn store(
         .map(|((t, user), u)| (t, user, u))
         .collect();
     add_usage(tx, "usage_monthly", "month", site_id, &months).await?;
-    // And per customer, for rankings of customers over whole months.
-    super::customers::add_months(tx, &months).await
+    // And per customer and per account, for rankings over whole months.
+    super::customers::add_months(tx, &months).await?;
+    add_account_months(tx, &months).await?;
+    // And per site and day, for site rankings and the chart of all usage.
+    let mut site_days: std::collections::BTreeMap<i64, DayUsage> = Default::default();
+    for (day, _, u) in &days {
+        let d = site_days.entry(*day).or_default();
+        d.used.add(u.used);
+        d.sessions += u.sessions;
+    }
+    add_site_days(tx, site_id, &site_days).await
+}
+
+/// Adds a batch's `(month start, account, usage)` rows to `usage_account_monthly`, whose
+/// rows are the account's months over every site.
+async fn add_account_months(
+    tx: &mut sqlx::AnyConnection,
+    months: &[(i64, &str, DayUsage)],
+) -> Result<(), DbError> {
+    // Two sites' batches may name the same accounts: rows go in key order, so on PostgreSQL
+    // both lock them in the same order instead of deadlocking.
+    let mut rows: Vec<_> = months.iter().collect();
+    rows.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
+    for chunk in rows.chunks(rows_per_statement(7)) {
+        let sql = format!(
+            "INSERT INTO usage_account_monthly (username, month, session_time_secs, input_octets, \
+             output_octets, sessions, octets) VALUES {} ON CONFLICT (username, month) DO UPDATE SET \
+             session_time_secs = usage_account_monthly.session_time_secs + excluded.session_time_secs, \
+             input_octets = usage_account_monthly.input_octets + excluded.input_octets, \
+             output_octets = usage_account_monthly.output_octets + excluded.output_octets, \
+             sessions = usage_account_monthly.sessions + excluded.sessions, \
+             octets = usage_account_monthly.octets + excluded.octets",
+            Params::of(tx).rows(chunk.len(), 7)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (month, user, u) in chunk {
+            q = q
+                .bind(user.to_string())
+                .bind(*month)
+                .bind(u.used.secs)
+                .bind(u.used.bytes_in)
+                .bind(u.used.bytes_out)
+                .bind(u.sessions)
+                .bind(u.used.bytes_in.saturating_add(u.used.bytes_out));
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Adds one site's usage per local day to `usage_site_daily`.
+async fn add_site_days(
+    tx: &mut sqlx::AnyConnection,
+    site_id: &str,
+    days: &std::collections::BTreeMap<i64, DayUsage>,
+) -> Result<(), DbError> {
+    let rows: Vec<_> = days.iter().collect();
+    for chunk in rows.chunks(rows_per_statement(6)) {
+        let sql = format!(
+            "INSERT INTO usage_site_daily (day, site_id, session_time_secs, input_octets, \
+             output_octets, sessions) VALUES {} ON CONFLICT (day, site_id) DO UPDATE SET \
+             session_time_secs = usage_site_daily.session_time_secs + excluded.session_time_secs, \
+             input_octets = usage_site_daily.input_octets + excluded.input_octets, \
+             output_octets = usage_site_daily.output_octets + excluded.output_octets, \
+             sessions = usage_site_daily.sessions + excluded.sessions",
+            Params::of(tx).rows(chunk.len(), 6)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (day, u) in chunk {
+            q = q
+                .bind(**day)
+                .bind(site_id.to_string())
+                .bind(u.used.secs)
+                .bind(u.used.bytes_in)
+                .bind(u.used.bytes_out)
+                .bind(u.sessions);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// Adds `(period start, account, usage)` rows of one site to a usage summary (`usage_daily`

@@ -79,12 +79,22 @@
   var user = document.getElementById('username');
   var pass = document.getElementById('password');
 
+  // What is posted as `password` goes in a field of its own: the typed one keeps what was
+  // typed, so a login sent again after going back (the browser restores the page as it was
+  // left) hashes the typed password, never the hash posted the first time. Without script
+  // the typed field posts itself.
+  var sent = document.createElement('input');
+  sent.type = 'hidden';
+  form.appendChild(sent);
+
   form.addEventListener('submit', function () {
     user.value = user.value.replace(/^\s+|\s+$/g, '');
     // A voucher without its own password logs in with its code as the password.
     var password = pass.value === '' ? user.value : pass.value;
     var chap = window.mikrobillChap;
-    pass.value = chap ? chapResponse(chap[0], password, chap[1]) : password;
+    pass.removeAttribute('name');
+    sent.name = 'password';
+    sent.value = chap ? chapResponse(chap[0], password, chap[1]) : password;
   });
 
   // Scanning needs the browser's own QR reader; without it the code is typed.

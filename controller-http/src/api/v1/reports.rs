@@ -249,7 +249,9 @@ pub struct UsageQuery {
 }
 
 /// Usage (online time, traffic, sessions) from the usage ledger: the top sites, customers or
-/// accounts in a range, or (with `key`) one of them per local day or month.
+/// accounts in a range, or (with `key`) one of them per local day or month. Sites are ranked
+/// over the range itself; customers and accounts over the whole local months it touches
+/// (read in order from a monthly summary: a ranking over days would sum every account).
 #[utoipa::path(get, path = "/reports/usage", tag = "reports", security(("bearer" = [])),
     params(ReportQuery, UsageQuery),
     responses((status = 200, description = "The report: JSON, or CSV with `format=csv`", content((Vec<UsageLine> = "application/json"), (String = "text/csv"))), (status = 403, body = Problem), (status = 422, body = Problem)))]
@@ -270,8 +272,8 @@ async fn usage_report(
     let rows = match &u.key {
         Some(key) => usage::series(&state.db, r.range, r.period, Some((by, key)), r.offset).await?,
         None => {
-            // A ranking without a range covers this local month: whole months read one
-            // summary row per account and site.
+            // A ranking without a range covers this local month: the first entries of its
+            // monthly summary.
             let range = if q.from.is_none() && q.to.is_none() {
                 Range::last_months(now_ms(), r.offset, 1)
             } else {

@@ -40,6 +40,23 @@ impl ImportsPage<'_> {
         })
     }
 
+    /// The notes on rows imported differently: kind, table, id, line, text.
+    fn notes(&self) -> Vec<(&'static str, &str, &str, u64, &str)> {
+        self.report
+            .iter()
+            .flat_map(|r| r.notes.iter())
+            .map(|n| {
+                (
+                    self.kind_label(&n.kind),
+                    n.source.table,
+                    n.source.id.as_str(),
+                    n.source.line,
+                    n.text.as_str(),
+                )
+            })
+            .collect()
+    }
+
     /// The skipped rows: kind, table, id, line, field, reason.
     fn skipped(&self) -> Vec<(Kind, &str, &str, u64, &str, &str)> {
         self.report

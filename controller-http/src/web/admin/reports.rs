@@ -259,6 +259,8 @@ struct ReportsPage<'a> {
     to: String,
     chart_title: &'static str,
     chart: String,
+    /// What range the ranking covers, when it is not the chosen one.
+    note: String,
     tables: Vec<(&'static str, Table)>,
     csv_href: String,
     exports: Vec<&'static str>,
@@ -588,10 +590,33 @@ pub async fn page(
         to: ch.to.clone(),
         chart_title: c.t(chart_key),
         chart: chart::bars(c.t(chart_key), &bars),
+        note: ranking_note(&c, &ch),
         tables,
         csv_href: format!("/reports/csv{}", query(&ch)),
         exports,
     }))
+}
+
+/// The whole months a ranking of customers or accounts covers, said when they are more
+/// than the chosen days (see [`usage::ranking_range`]).
+fn ranking_note(c: &Ctx, ch: &Chosen) -> String {
+    let by: Option<UsageBy> = named(ch.by);
+    match by {
+        Some(by) if ch.view == View::Usage => {
+            let offset = c.settings.utc_offset_minutes;
+            let covered = usage::ranking_range(ch.range, by, offset, now_ms());
+            if covered == ch.range {
+                return String::new();
+            }
+            format!(
+                "{} {} – {}",
+                c.t("report.ranking_months"),
+                c.date(covered.from),
+                c.date(covered.to - 1)
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 /// `GET /reports/csv`: the report on the page as CSV.
