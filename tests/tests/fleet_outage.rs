@@ -28,7 +28,10 @@ use mikrobill_tests::{Backend, Scenario, agents};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-mikrobill_tests::on_both_backends!(a_72_hour_outage_is_enforced_at_each_site_and_settled_after);
+mikrobill_tests::on_both_backends!(
+    a_72_hour_outage_is_enforced_at_each_site_and_settled_after,
+    the_earliest_first_use_counts_whichever_site_reconnects_first
+);
 
 const PHONE: &str = "AA:BB:CC:00:00:01";
 const LAPTOP: &str = "AA:BB:CC:00:00:02";
@@ -353,5 +356,49 @@ async fn a_72_hour_outage_is_enforced_at_each_site_and_settled_after(backend: Ba
     for site in [north, south, east] {
         site.agent.shutdown().await;
     }
+    s.finish().await;
+}
+
+/// Sites reconnect in any order: South, which used a two-hour voucher an hour ago, delivers
+/// first, then North, which used it three hours ago. The voucher's validity counts from
+/// North's use, so it has ended, though South's alone left it an hour.
+async fn the_earliest_first_use_counts_whichever_site_reconnects_first(backend: Backend) {
+    let s = Scenario::start(backend).await;
+    let admin = &s.admin;
+    let (_, north, _north_dir) = agents::api_site(admin, "North").await;
+    let (_, south, _south_dir) = agents::api_site(admin, "South").await;
+    let two_hours = plan(
+        admin,
+        &json!({"name": "Dua jam", "kind": "hotspot", "price": 2000,
+                "validity_secs": 2 * HOUR, "shared_users": 1}),
+    )
+    .await;
+    let code = voucher(admin, &two_hours).await;
+    let now = mikrobill_agent::now_ms();
+    let ago = |hours: u64| now - (hours * HOUR * 1000) as i64;
+    let session = |nas: &str, id: &str, at: i64| {
+        vec![
+            agents::reading(nas, id, &code, AcctStatus::Start, at, 0, 0),
+            agents::reading(nas, id, &code, AcctStatus::Stop, at + 60_000, 60, 10),
+        ]
+    };
+    agents::deliver(&south, session("south-router", "s1", ago(1))).await;
+    let v = admin
+        .get(&format!("/api/v1/vouchers/{code}"))
+        .await
+        .expect(200);
+    assert_eq!(v["activated_at"].as_i64(), Some(ago(1)), "{v}");
+    assert_eq!(v["status"], "active", "an hour of its two left: {v}");
+    agents::deliver(&north, session("north-router", "n1", ago(3))).await;
+    let v = admin
+        .get(&format!("/api/v1/vouchers/{code}"))
+        .await
+        .expect(200);
+    assert_eq!(v["activated_at"].as_i64(), Some(ago(3)), "{v}");
+    assert_eq!(v["status"], "expired", "two hours after North's use: {v}");
+    assert_eq!(v["used_time_secs"], 120, "{v}");
+
+    north.shutdown().await;
+    south.shutdown().await;
     s.finish().await;
 }
