@@ -348,6 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 radius: Some(radius),
                 router,
                 status_listen,
+                clock: crate::clock::Clock::system(),
             };
             let agent = Agent::start(options).await?;
             if let Some(r) = agent.radius() {

@@ -90,6 +90,7 @@ pub struct Applier {
     router: Option<ManagedRouter>,
     in_flight: Mutex<HashMap<u64, Weak<tokio::sync::Mutex<()>>>>,
     last_prune_ms: AtomicI64,
+    clock: crate::clock::Clock,
 }
 
 impl std::fmt::Debug for Applier {
@@ -174,7 +175,16 @@ impl Applier {
             router,
             in_flight: Mutex::new(HashMap::new()),
             last_prune_ms: AtomicI64::new(0),
+            clock: crate::clock::Clock::system(),
         })
+    }
+
+    /// Decides the grants of running sessions (a plan change) at `clock`'s time, the one the
+    /// RADIUS server decides logins at; command deadlines stay on the system clock, the
+    /// controller's.
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Applier {
+        self.clock = clock;
+        self
     }
 
     /// Applies a command unless this id was applied before, and answers its outcome.
@@ -268,6 +278,7 @@ impl Applier {
     }
 
     async fn run(&self, envelope: &CommandEnvelope) -> CommandOutcome {
+        // The controller's deadline, by the controller's clock: the system's, not `self.clock`.
         let now = crate::now_ms();
         if envelope.expires_at_ms <= now {
             return CommandOutcome::Expired;
@@ -367,7 +378,8 @@ impl Applier {
         .await?;
         self.reconcile_api_mode(deadline).await?;
         let sessions = self.open_sessions(username)?;
-        let grant = match running_grant(&self.cache, &self.sessions, username, crate::now_ms()) {
+        let grant = match running_grant(&self.cache, &self.sessions, username, self.clock.now_ms())
+        {
             Ok(grant) => grant,
             Err(reason) => {
                 tracing::info!(

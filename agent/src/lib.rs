@@ -13,6 +13,7 @@
 
 pub mod cache;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod enroll;
@@ -30,19 +31,17 @@ use cache::Cache;
 use outbox::Outbox;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use uplink::LinkState;
 
 /// sled page cache size: plenty for 100k accounts, far below sled's 1 GiB default.
 pub const CACHE_CAPACITY_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Current time as UTC unix milliseconds.
+/// The system clock as UTC unix milliseconds: for what is compared with the controller's or
+/// the certificates' time; subscriber time comes from [`AgentOptions::clock`].
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    clock::system_now_ms()
 }
 
 /// Opens the agent's sled store in `data_dir` (the running agent, and `status` reading the
@@ -90,6 +89,8 @@ pub struct AgentOptions {
     pub router: Option<router::RouterConfig>,
     /// Where to serve `/metrics`, `/health` and `/status`; none when `None`.
     pub status_listen: Option<std::net::SocketAddr>,
+    /// The time RADIUS decisions, accounting and status read: the system clock but in tests.
+    pub clock: clock::Clock,
 }
 
 impl AgentOptions {
@@ -102,6 +103,7 @@ impl AgentOptions {
             radius: None,
             router: None,
             status_listen: None,
+            clock: clock::Clock::system(),
         }
     }
 }
@@ -161,6 +163,7 @@ impl Agent {
     /// Opens the local state and starts the uplink.
     pub async fn start(options: AgentOptions) -> Result<Agent, AgentError> {
         let identity = identity::load(&options.data_dir)?;
+        let clock = options.clock.clone();
         let db = open_store(&options.data_dir)?;
         let cache = Arc::new(Cache::open(&db, &identity.state.site_id)?);
         let outbox = Outbox::open(&db)?;
@@ -168,11 +171,12 @@ impl Agent {
         // RADIUS starts before the uplink: the router is served from the cache whatever the link does.
         let radius = match options.radius.clone() {
             Some(config) => Some(
-                radius::RadiusServer::start(
+                radius::RadiusServer::start_with_clock(
                     config,
                     cache.clone(),
                     outbox.clone(),
                     sessions.clone(),
+                    clock.clone(),
                 )
                 .await
                 .map_err(AgentError::Radius)?,
@@ -231,16 +235,18 @@ impl Agent {
             .unwrap_or_default();
         let commands = Arc::new(
             commands::Applier::open(&db, cache.clone(), sessions.clone(), clients, managed)
-                .map_err(AgentError::Commands)?,
+                .map_err(AgentError::Commands)?
+                .with_clock(clock.clone()),
         );
-        let started_at_ms = now_ms();
-        let uplink_stats = Arc::new(uplink::UplinkStats::starting(started_at_ms));
+        let started_at_ms = clock.now_ms();
+        let uplink_stats = Arc::new(uplink::UplinkStats::starting(clock.clone()));
         let status = Arc::new(status::Sources {
             site_id,
             site_name: site_name.clone(),
             controller_addr: controller_addr.clone(),
             certificate_expires_ms: certificate_expires_ms.clone(),
             started_at_ms,
+            clock: clock.clone(),
             cache: cache.clone(),
             outbox: outbox.clone(),
             link: link.clone(),
@@ -310,7 +316,7 @@ impl Agent {
 
     /// What the agent is doing now.
     pub fn status(&self) -> status::report::StatusReport {
-        self.status.collect(now_ms())
+        self.status.collect(self.status.clock.now_ms())
     }
 
     /// Where `/metrics`, `/health` and `/status` are served, if they are.

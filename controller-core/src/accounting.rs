@@ -179,10 +179,22 @@ fn first_use(records: &[AccountingRecord]) -> std::collections::BTreeMap<&str, i
     first_use
 }
 
-/// Marks vouchers first used in these records as active from their first event, and returns
-/// the changes that sync the new state to every site that holds them, so validity counts from
-/// one moment everywhere. Only new or sold vouchers this site may use are touched: a revoked
-/// one used offline stays revoked.
+/// What a voucher's first use becomes when a batch shows it used at `seen` (unix ms):
+/// `Some` to store, `None` to keep what is stored. Validity counts from the earliest use at
+/// any site, and sites that were cut off deliver in any order, so a later batch may bring an
+/// earlier first use than the one stored.
+pub fn first_use_to_store(stored: Option<i64>, seen: i64) -> Option<i64> {
+    match stored {
+        Some(at) if at <= seen => None,
+        _ => Some(seen),
+    }
+}
+
+/// Marks vouchers first used in these records as active from their first event (or moves an
+/// active voucher's first use earlier, [`first_use_to_store`]), and returns the changes that
+/// sync the new state to every site that holds them, so validity counts from one moment
+/// everywhere. Only vouchers this site may use are touched, and only new or sold ones become
+/// active: a revoked one used offline stays revoked.
 async fn activate_vouchers(
     tx: &mut sqlx::AnyConnection,
     site_id: &str,
@@ -193,7 +205,7 @@ async fn activate_vouchers(
     }
     let mut params = crate::db::params::Params::of(tx);
     let sql = format!(
-        "SELECT code FROM vouchers WHERE activated_at IS NULL AND {} AND code IN ({})",
+        "SELECT code, activated_at FROM vouchers WHERE {} AND code IN ({})",
         crate::vouchers::usable_at_site_params(&mut params),
         params.list(first_use.len())
     );
@@ -203,28 +215,39 @@ async fn activate_vouchers(
     for code in first_use.keys() {
         q = q.bind(code.to_string());
     }
-    let fresh: Vec<String> = q
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get("code"))
-        .collect::<Result<_, _>>()?;
+    let mut due: Vec<(String, Option<i64>, i64)> = Vec::new();
+    for row in q.fetch_all(&mut *tx).await? {
+        let code: String = row.try_get("code")?;
+        let stored: Option<i64> = row.try_get("activated_at")?;
+        if let Some(at) = first_use_to_store(stored, first_use[code.as_str()]) {
+            due.push((code, stored, at));
+        }
+    }
     let mut changes = Vec::new();
-    for code in fresh {
-        let at = first_use[code.as_str()];
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "UPDATE vouchers SET activated_at = $1, status = $2 WHERE code = $3 AND activated_at IS NULL \
-             AND {} RETURNING {}",
-            lifecycle::applies_sql("status", Event::FirstUse),
-            crate::vouchers::RECORD_COLUMNS
-        )))
-        .bind(at)
-        .bind(State::Active.as_str())
-        .bind(&code)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .next();
+    for (code, stored, at) in due {
+        let sql = match stored {
+            None => format!(
+                "UPDATE vouchers SET activated_at = $1, status = $2 WHERE code = $3 AND activated_at IS NULL \
+                 AND {} RETURNING {}",
+                lifecycle::applies_sql("status", Event::FirstUse),
+                crate::vouchers::RECORD_COLUMNS
+            ),
+            // Only an active one: `metered::apply` decides next whether its validity ended
+            // with the earlier start; an ended voucher stays as it ended.
+            Some(_) => format!(
+                "UPDATE vouchers SET activated_at = $1 WHERE code = $3 AND activated_at > $1 \
+                 AND status = $2 RETURNING {}",
+                crate::vouchers::RECORD_COLUMNS
+            ),
+        };
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(at)
+            .bind(State::Active.as_str())
+            .bind(&code)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .next();
         let Some(row) = row else { continue };
         let voucher = crate::vouchers::record_from_row(&row)?;
         changes.push((
@@ -233,4 +256,29 @@ async fn activate_vouchers(
         ));
     }
     Ok(changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever order sites deliver their first uses in, the stored one ends as the
+        /// earliest, and a later one never moves it.
+        #[test]
+        fn the_first_use_stored_is_the_earliest_delivered(
+            seen in proptest::collection::vec(-1_000_000i64..1_000_000, 1..8),
+        ) {
+            let mut stored = None;
+            for &at in &seen {
+                let before = stored;
+                if let Some(new) = first_use_to_store(stored, at) {
+                    prop_assert!(before.is_none_or(|b| new < b));
+                    stored = Some(new);
+                }
+            }
+            prop_assert_eq!(stored, seen.iter().copied().min());
+        }
+    }
 }

@@ -98,6 +98,7 @@ async fn start_agent(dir: &std::path::Path) -> Agent {
         radius: None,
         router: None,
         status_listen: None,
+        clock: mikrobill_agent::clock::Clock::system(),
     };
     Agent::start(options).await.expect("agent start")
 }

@@ -23,6 +23,7 @@ pub async fn start(dir: &Path, via: Option<SocketAddr>) -> Agent {
         radius: None,
         router: None,
         status_listen: None,
+        clock: mikrobill_agent::clock::Clock::system(),
     };
     Agent::start(options).await.expect("agent start")
 }
@@ -39,6 +40,7 @@ pub async fn restart(dir: &Path) -> Agent {
             radius: None,
             router: None,
             status_listen: None,
+            clock: mikrobill_agent::clock::Clock::system(),
         };
         match Agent::start(options).await {
             Ok(agent) => return agent,

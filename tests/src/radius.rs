@@ -73,6 +73,7 @@ impl RadiusSite {
             router: None,
             // Every RADIUS test agent also serves its status, on a port of its own.
             status_listen: Some("127.0.0.1:0".parse().unwrap()),
+            clock: mikrobill_agent::clock::Clock::system(),
         };
         self.agent = Some(Agent::start(options).await.expect("agent with RADIUS"));
     }
@@ -227,6 +228,16 @@ impl RadiusAgent {
     /// Creates the site `name`, enrolls a fresh agent for it and starts it connected, serving
     /// RADIUS to 127.0.0.1.
     pub async fn start(admin: &crate::http::Api, name: &str) -> RadiusAgent {
+        RadiusAgent::start_with_clock(admin, name, mikrobill_agent::clock::Clock::system()).await
+    }
+
+    /// [`RadiusAgent::start`] with the agent deciding and timing by `clock` (a test's
+    /// `ManualClock`).
+    pub async fn start_with_clock(
+        admin: &crate::http::Api,
+        name: &str,
+        clock: mikrobill_agent::clock::Clock,
+    ) -> RadiusAgent {
         let enr = admin
             .post("/api/v1/sites", &serde_json::json!({ "name": name }))
             .await
@@ -255,6 +266,7 @@ impl RadiusAgent {
             }),
             router: None,
             status_listen: None,
+            clock,
         };
         let agent = Agent::start(options).await.expect("agent with RADIUS");
         agents::wait_connected(&agent).await;

@@ -71,6 +71,7 @@ async fn start_agent(
         }),
         router: Some(rc),
         status_listen: None,
+        clock: mikrobill_agent::clock::Clock::system(),
     })
     .await
     .unwrap()

@@ -432,6 +432,7 @@ async fn the_agent_uploads_the_pages_to_the_router(backend: Backend) {
         radius: None,
         router: Some(rc),
         status_listen: None,
+        clock: mikrobill_agent::clock::Clock::system(),
     })
     .await
     .unwrap();

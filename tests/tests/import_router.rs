@@ -123,6 +123,7 @@ async fn agent(token: &str, dir: &std::path::Path, router: &FakeRouter, mode: Mo
         }),
         router: Some(rc),
         status_listen: None,
+        clock: mikrobill_agent::clock::Clock::system(),
     })
     .await
     .unwrap();

@@ -162,6 +162,7 @@ async fn isolation_payment_and_plan_change_reach_the_router(backend: Backend) {
         }),
         router: Some(rc),
         status_listen: None,
+        clock: mikrobill_agent::clock::Clock::system(),
     })
     .await
     .unwrap();

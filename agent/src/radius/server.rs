@@ -9,6 +9,7 @@ use super::stats::RadiusStats;
 use super::throttle::Throttler;
 use super::{access, accounting, coa, policy};
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::outbox::{Outbox, OutboxError};
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use mikrobill_radius::auth::{self, MaStatus};
@@ -59,6 +60,8 @@ pub(super) struct Context {
     disconnected: Mutex<HashSet<(String, String)>>,
     throttler: Arc<Throttler>,
     committer: mpsc::Sender<Commit>,
+    /// What "now" is for every decision and record: read once per request.
+    clock: Clock,
 }
 
 impl Context {
@@ -122,12 +125,24 @@ impl RadiusServer {
         self.throttler.stop().await;
     }
 
-    /// Binds both listeners and starts serving.
+    /// Binds both listeners and starts serving, on the system clock.
     pub async fn start(
         config: RadiusConfig,
         cache: Arc<Cache>,
         outbox: Arc<Outbox>,
         sessions: Arc<Sessions>,
+    ) -> std::io::Result<RadiusServer> {
+        RadiusServer::start_with_clock(config, cache, outbox, sessions, Clock::system()).await
+    }
+
+    /// Binds both listeners and starts serving; `clock` is what logins are decided and
+    /// accounting is timed by.
+    pub async fn start_with_clock(
+        config: RadiusConfig,
+        cache: Arc<Cache>,
+        outbox: Arc<Outbox>,
+        sessions: Arc<Sessions>,
+        clock: Clock,
     ) -> std::io::Result<RadiusServer> {
         let auth_sock = Arc::new(
             UdpSocket::bind(config.auth_listen)
@@ -152,6 +167,7 @@ impl RadiusServer {
             sessions.clone(),
             config.clients.clone(),
             stats.clone(),
+            clock.clone(),
         ));
         let ctx = Arc::new(Context {
             cache,
@@ -165,6 +181,7 @@ impl RadiusServer {
             disconnected: Mutex::new(HashSet::new()),
             throttler: throttler.clone(),
             committer,
+            clock,
         });
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -197,7 +214,7 @@ async fn housekeeping(ctx: Arc<Context>) {
         tick.tick().await;
         ctx.auth_replies.expire();
         ctx.acct_replies.expire();
-        if let Err(e) = ctx.sessions.prune(crate::now_ms()) {
+        if let Err(e) = ctx.sessions.prune(ctx.clock.now_ms()) {
             tracing::warn!("cannot prune the session table: {e}");
         }
         let mut d = ctx.disconnected.lock().expect("disconnect set");
@@ -279,7 +296,7 @@ fn handle_auth(ctx: &Context, raw: &[u8], from: SocketAddr) -> Option<Vec<u8>> {
     if let Some(resend) = ctx.repeated(&ctx.auth_replies, from, &req) {
         return resend;
     }
-    let now = crate::now_ms();
+    let now = ctx.clock.now_ms();
     let answer = access::handle(
         &ctx.cache,
         &ctx.sessions,
@@ -352,7 +369,7 @@ async fn handle_acct(ctx: &Arc<Context>, raw: &[u8], from: SocketAddr) -> Option
     if let Some(resend) = ctx.repeated(&ctx.acct_replies, from, &req) {
         return resend;
     }
-    let now = crate::now_ms();
+    let now = ctx.clock.now_ms();
     let record = match accounting::record_from(&req, &client.name, from, now) {
         Ok(r) => r,
         Err(e) => {
@@ -598,6 +615,7 @@ mod tests {
             sessions.clone(),
             clients.clone(),
             stats.clone(),
+            Clock::system(),
         ));
         Context {
             cache,
@@ -611,6 +629,7 @@ mod tests {
             disconnected: Mutex::new(HashSet::new()),
             throttler,
             committer,
+            clock: Clock::system(),
         }
     }
 

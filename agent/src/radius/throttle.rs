@@ -13,6 +13,7 @@ use super::sessions::{OpenSession, Sessions};
 use super::stats::RadiusStats;
 use super::{access, policy};
 use crate::cache::Cache;
+use crate::clock::Clock;
 use mikrobill_protocol::items::AccountStatus;
 use mikrobill_radius::dict::{self, mikrotik};
 use mikrobill_radius::{Code, Packet};
@@ -32,6 +33,7 @@ pub(super) struct Throttler {
     sessions: Arc<Sessions>,
     clients: Clients,
     stats: Arc<RadiusStats>,
+    clock: Clock,
     /// CoA exchanges under way: each holds the session table until it records the answer,
     /// so stopping the server waits for them ([`Throttler::stop`]).
     inflight: Mutex<JoinSet<()>>,
@@ -57,12 +59,14 @@ impl Throttler {
         sessions: Arc<Sessions>,
         clients: Clients,
         stats: Arc<RadiusStats>,
+        clock: Clock,
     ) -> Throttler {
         Throttler {
             cache,
             sessions,
             clients,
             stats,
+            clock,
             inflight: Mutex::new(JoinSet::new()),
         }
     }
@@ -219,7 +223,7 @@ impl Throttler {
                 return;
             }
             synced.borrow_and_update();
-            let now = crate::now_ms();
+            let now = self.clock.now_ms();
             let this = self.clone();
             let due = tokio::task::spawn_blocking(move || {
                 let accounts = match this.sessions.open_accounts() {

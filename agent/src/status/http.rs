@@ -56,7 +56,7 @@ pub(crate) fn parse(head: &[u8]) -> Request<'_> {
 fn answer(sources: &Sources, req: Request<'_>) -> (u16, &'static str, String) {
     const JSON: &str = "application/json";
     const TEXT: &str = "text/plain; charset=utf-8";
-    let now = crate::now_ms();
+    let now = sources.clock.now_ms();
     match req {
         Request::Get {
             path: "/metrics", ..

@@ -76,8 +76,9 @@ pub async fn offline(data_dir: &Path) -> anyhow::Result<StatusReport> {
         uplink: Arc::new(UplinkStats::default()),
         radius: None,
         router: None,
+        clock: crate::clock::Clock::system(),
     };
-    let mut report = sources.collect(crate::now_ms());
+    let mut report = sources.collect(sources.clock.now_ms());
     report.link.state = "not running".into();
     Ok(report)
 }

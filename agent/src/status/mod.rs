@@ -63,6 +63,8 @@ pub struct Sources {
     pub radius: Option<RadiusSource>,
     /// The managed router, if any.
     pub router: Option<Router>,
+    /// The agent's clock: reports are "as of" its time, as the times in them are.
+    pub clock: crate::clock::Clock,
 }
 
 fn some(ms: i64) -> Option<i64> {

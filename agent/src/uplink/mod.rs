@@ -54,22 +54,28 @@ pub struct UplinkStats {
     pub delivered: AtomicU64,
     /// Sessions established since start.
     pub connects: AtomicU64,
-    /// Last certificate renewal attempt (UTC ms, 0 for none).
+    /// Last certificate renewal attempt (UTC ms on the system clock, which certificates
+    /// are checked against; 0 for none).
     pub last_renewal_attempt_ms: AtomicI64,
+    /// The agent's clock, which the other times are read from.
+    pub clock: crate::clock::Clock,
 }
 
 impl UplinkStats {
-    /// Stats of an agent that starts with the link down at `now`.
-    pub fn starting(now: i64) -> UplinkStats {
-        let s = UplinkStats::default();
-        s.down_since_ms.store(now, Ordering::Relaxed);
+    /// Stats of an agent that starts with the link down now, by `clock`.
+    pub fn starting(clock: crate::clock::Clock) -> UplinkStats {
+        let s = UplinkStats {
+            clock,
+            ..UplinkStats::default()
+        };
+        s.down_since_ms.store(s.clock.now_ms(), Ordering::Relaxed);
         s
     }
 
     /// Notes that the controller was heard from.
     pub(crate) fn contact(&self) {
         self.last_contact_ms
-            .store(crate::now_ms(), Ordering::Relaxed);
+            .store(self.clock.now_ms(), Ordering::Relaxed);
     }
 
     /// Reads a time or counter.
@@ -121,7 +127,7 @@ impl UplinkContext {
 
     /// Publishes a link state, noting when the link came up or went down.
     pub(crate) fn set_link(&self, state: LinkState) {
-        let now = crate::now_ms();
+        let now = self.stats.clock.now_ms();
         if matches!(state, LinkState::Connected { .. }) {
             self.stats.up_since_ms.store(now, Ordering::Relaxed);
             self.stats.down_since_ms.store(0, Ordering::Relaxed);

@@ -199,9 +199,10 @@ async fn control_reader(
         match frame {
             Ok(Some(ControllerMessage::Sync(msg))) => match ctx.cache.apply(msg).await {
                 Ok(Some(cursor)) => {
-                    ctx.stats
-                        .last_sync_ms
-                        .store(crate::now_ms(), std::sync::atomic::Ordering::Relaxed);
+                    ctx.stats.last_sync_ms.store(
+                        ctx.stats.clock.now_ms(),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     tracing::debug!(seq = cursor.seq, "cache synced");
                     let _ = out.send(AgentMessage::SyncApplied(cursor)).await;
                 }
@@ -305,7 +306,7 @@ async fn control_writer(
             state = next_router_state(&mut router) => AgentMessage::Router(state.report()),
             report = next_drift_report(&mut drift) => AgentMessage::Drift(report),
             _ = ticker.tick() => AgentMessage::Heartbeat(Heartbeat {
-                sent_at_ms: crate::now_ms(),
+                sent_at_ms: ctx.stats.clock.now_ms(),
                 outbox_pending: ctx.outbox.len(),
                 cache_items: ctx.cache.item_count(),
                 uptime_secs: ctx.started.elapsed().as_secs(),
