@@ -22,6 +22,7 @@ use mikrobill_tests::{Backend, TestDb, init_tracing};
 use std::collections::BTreeMap;
 
 mikrobill_tests::on_both_backends!(
+    a_ranking_over_months_is_the_exact_top,
     customer_usage_is_the_sum_of_its_accounts,
     voucher_sales_summary_counts_every_sold_voucher
 );
@@ -547,5 +548,68 @@ async fn voucher_sales_summary_counts_every_sold_voucher(backend: Backend) {
     db.pool.close().await;
     if let Some(pg) = pg {
         pg.cleanup().await;
+    }
+}
+
+/// A ranking of accounts over several months (read month by month from the ranking indexes
+/// until no unread account can enter) is the exact top of the sums, ties broken by the smaller
+/// name: when the heavy users of every month are the same, when every account ties (flat-rate
+/// usage, where the search settles on names), and when usage is scattered, some months with no
+/// row or zero octets.
+async fn a_ranking_over_months_is_the_exact_top(backend: Backend) {
+    let (db, _t, _dir) = open(backend).await;
+    let now = now_ms();
+    let this = local_month_start(now, WIB);
+    let m0 = local_month_start(this - DAY_MS, WIB);
+    let m1 = local_month_start(m0 - DAY_MS, WIB);
+    let months = [m1, m0, this];
+    let range = Range { from: m1, to: now };
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for shape in ["skewed", "flat", "scattered"] {
+        exec(&db, "DELETE FROM usage_account_monthly").await;
+        let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+        let mut values = Vec::new();
+        for i in 0..3_000i64 {
+            let name = format!("a{i:05}");
+            for (j, month) in months.iter().enumerate() {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let octets = match shape {
+                    "skewed" => 1_000_000_000 / (i + 1) + j as i64,
+                    "flat" => 3_000_000,
+                    _ => match (seed >> 33) % 7 {
+                        0 => continue,
+                        1 => 0,
+                        r => (r as i64) * 1_000 + ((seed >> 40) % 3) as i64,
+                    },
+                };
+                *sums.entry(name.clone()).or_default() += octets;
+                values.push(format!(
+                    "('{name}', {month}, 60, {}, {}, 1, {octets})",
+                    octets / 4,
+                    octets - octets / 4
+                ));
+            }
+        }
+        for chunk in values.chunks(500) {
+            exec(
+                &db,
+                &format!(
+                    "INSERT INTO usage_account_monthly (username, month, session_time_secs, \
+                     input_octets, output_octets, sessions, octets) VALUES {}",
+                    chunk.join(", ")
+                ),
+            )
+            .await;
+        }
+        let mut want: Vec<(String, i64)> = sums.into_iter().collect();
+        want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        want.truncate(50);
+        let got: Vec<(String, i64)> = usage::ranking(&db, range, UsageBy::Account, 50, WIB, now)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.key, l.bytes_in + l.bytes_out))
+            .collect();
+        assert_eq!(got, want, "{shape} usage");
     }
 }

@@ -9,6 +9,7 @@ pub mod period;
 pub mod receivables;
 pub mod revenue;
 pub mod subscribers;
+pub mod top_of_sums;
 pub mod usage;
 pub mod voucher_sales;
 

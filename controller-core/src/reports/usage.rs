@@ -4,7 +4,9 @@
 //! customer's days), never from raw accounting.
 
 use super::period::{DAY_MS, Period, Range, start_of};
-use crate::db::{Db, DbError};
+use super::top_of_sums::TopOfSums;
+use crate::db::params::{MAX_PARAMS, Params};
+use crate::db::{Backend, Db, DbError};
 use crate::stats::{local_day_start, local_month_start};
 use sqlx::Row;
 
@@ -106,7 +108,8 @@ pub async fn ranking(
 ) -> Result<Vec<UsageLine>, DbError> {
     let covered = ranking_range(range, by, offset_min, now);
     // One month is a row per group with that month: the first `top` entries of the ranking
-    // index. Several are summed per group (a row per group and month).
+    // index. Several are searched through their months' ranking indexes (`TopOfSums`), and
+    // summed per group (a row per group and month) only when that search gives up.
     let one_month = local_month_start(covered.to - 1, offset_min) == covered.from;
     let (table, key, label, join) = match by {
         UsageBy::Site => {
@@ -132,6 +135,25 @@ pub async fn ranking(
         ),
         UsageBy::Account => ("usage_account_monthly", "username", "y.k", ""),
     };
+    if !one_month {
+        let mut tx = match db.backend {
+            // A deferred transaction: one snapshot for every read, and no write lock.
+            Backend::Sqlite => db.pool.begin().await?,
+            Backend::Postgres => {
+                db.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?
+            }
+        };
+        let months = month_starts(covered, offset_min);
+        let found = top_over_months(&mut tx, table, key, &months, covered, top).await?;
+        if let Some(keys) = found {
+            let lines = lines_of(&mut tx, (table, key, label, join), covered, &keys).await?;
+            tx.commit().await?;
+            return Ok(lines);
+        }
+        tx.commit().await?;
+    }
     let sql = if one_month {
         format!(
             "SELECT y.k, {label} AS l, y.secs, y.bin, y.bout, y.n FROM \
@@ -157,6 +179,132 @@ pub async fn ranking(
     }
     let rows = q.bind(i64::from(top)).fetch_all(&db.pool).await?;
     rows.iter().map(|r| line(r, None)).collect()
+}
+
+/// Keys a ranking over several months may look at before it sums every group instead: about
+/// what summing 100,000 groups over two months costs.
+const GIVE_UP_AFTER: usize = 20_000;
+
+/// The local month starts from `covered.from` to before `covered.to`.
+fn month_starts(covered: Range, offset_min: i32) -> Vec<i64> {
+    let mut months = Vec::new();
+    let mut m = covered.from;
+    while m < covered.to {
+        months.push(m);
+        m = start_of(m + 32 * DAY_MS, Period::Month, offset_min);
+    }
+    months
+}
+
+/// The `top` keys of `table` with the most octets over `months`, in ranking order, read
+/// from each month's ranking index ([`TopOfSums`]); `None` when the search gave up.
+async fn top_over_months(
+    conn: &mut sqlx::AnyConnection,
+    table: &str,
+    key: &str,
+    months: &[i64],
+    covered: Range,
+    top: u32,
+) -> Result<Option<Vec<String>>, DbError> {
+    let mut search = TopOfSums::new(months.len(), top as usize, GIVE_UP_AFTER);
+    while !search.settled() {
+        if search.gave_up() {
+            return Ok(None);
+        }
+        for read in search.reads() {
+            let mut p = Params::of(conn);
+            let sql = match &read.after {
+                None => format!(
+                    "SELECT {key} AS k, octets AS o FROM {table} WHERE month = {} \
+                     ORDER BY octets DESC, {key} LIMIT {}",
+                    p.one(),
+                    p.one()
+                ),
+                Some(_) => format!(
+                    "SELECT {key} AS k, octets AS o FROM {table} WHERE month = {} AND octets <= {} \
+                     AND (octets < {} OR {key} > {}) ORDER BY octets DESC, {key} LIMIT {}",
+                    p.one(),
+                    p.one(),
+                    p.one(),
+                    p.one(),
+                    p.one()
+                ),
+            };
+            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql))
+                .bind(months[read.month]);
+            if let Some((octets, after)) = &read.after {
+                q = q.bind(*octets).bind(*octets).bind(after.clone());
+            }
+            let rows = q.bind(read.limit as i64).fetch_all(&mut *conn).await?;
+            search.on_page(&read, rows);
+        }
+        let unknown = search.unknown();
+        for chunk in unknown.chunks(MAX_PARAMS - 2) {
+            let mut p = Params::of(conn);
+            let sql = format!(
+                "SELECT {key} AS k, CAST(SUM(octets) AS BIGINT) AS o FROM {table} \
+                 WHERE {key} IN ({}) AND month >= {} AND month < {} GROUP BY {key}",
+                p.list(chunk.len()),
+                p.one(),
+                p.one()
+            );
+            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            let rows = q
+                .bind(covered.from)
+                .bind(covered.to)
+                .fetch_all(&mut *conn)
+                .await?;
+            search.on_totals(rows);
+        }
+        search.next_round();
+    }
+    Ok(Some(search.best().into_iter().map(|(k, _)| k).collect()))
+}
+
+/// The usage lines of `keys` over `covered`, in the order of `keys`.
+async fn lines_of(
+    conn: &mut sqlx::AnyConnection,
+    (table, key, label, join): (&str, &str, &str, &str),
+    covered: Range,
+    keys: &[String],
+) -> Result<Vec<UsageLine>, DbError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut p = Params::of(conn);
+    let sql = format!(
+        "SELECT y.k, {label} AS l, y.secs, y.bin, y.bout, y.n FROM \
+         (SELECT u.{key} AS k, CAST(SUM(u.session_time_secs) AS BIGINT) AS secs, \
+          CAST(SUM(u.input_octets) AS BIGINT) AS bin, CAST(SUM(u.output_octets) AS BIGINT) AS bout, \
+          CAST(SUM(u.sessions) AS BIGINT) AS n FROM {table} u \
+          WHERE u.{key} IN ({}) AND u.month >= {} AND u.month < {} GROUP BY u.{key}) y {join}",
+        p.list(keys.len()),
+        p.one(),
+        p.one()
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for k in keys {
+        q = q.bind(k.clone());
+    }
+    let rows = q
+        .bind(covered.from)
+        .bind(covered.to)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut lines = rows
+        .iter()
+        .map(|r| line(r, None))
+        .collect::<Result<Vec<_>, _>>()?;
+    let order: std::collections::HashMap<&str, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
+    lines.sort_by_key(|l| order.get(l.key.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(lines)
 }
 
 /// Usage per `period` in `range`, of everything or of one site, customer or account.
