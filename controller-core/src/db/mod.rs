@@ -2,6 +2,7 @@
 //! both, and the conventions every domain module follows (timestamps are UTC unix
 //! milliseconds in BIGINT columns, `$n` placeholders, integers and text only).
 
+pub mod changes;
 pub mod checkpoint;
 pub mod data_steps;
 pub mod params;
@@ -56,6 +57,18 @@ pub struct Db {
     pub pool: AnyPool,
     /// The engine behind the pool.
     pub backend: Backend,
+    /// Where [`changes::listen`] connects: PostgreSQL's URL; none for SQLite.
+    listen_url: Option<ListenUrl>,
+}
+
+/// A database URL, which may hold a password: never printed.
+#[derive(Clone)]
+struct ListenUrl(std::sync::Arc<str>);
+
+impl std::fmt::Debug for ListenUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
 }
 
 /// The newest migration this binary carries for `backend`.
@@ -141,7 +154,12 @@ impl Db {
                 .await?,
             Backend::Postgres => options.max_connections(16).connect(url).await?,
         };
-        Ok(Db { pool, backend })
+        let listen_url = (backend == Backend::Postgres).then(|| ListenUrl(url.into()));
+        Ok(Db {
+            pool,
+            backend,
+            listen_url,
+        })
     }
 
     /// Applies pending migrations for this backend.

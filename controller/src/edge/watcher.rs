@@ -1,4 +1,5 @@
-//! Polls the database for what other processes changed: new change-log entries (so sync
+//! Polls the database for what other processes changed (and, on PostgreSQL, as soon as a
+//! change or command is committed: [`mikrobill_core::db::changes`]): new change-log entries (so sync
 //! reaches agents within a poll interval even when the CLI or another replica wrote them)
 //! revocations (so a revoked agent is cut off at once) and queued commands (so the replica
 //! holding a site's session delivers them within a poll interval, whoever queued them),
@@ -11,7 +12,8 @@ use mikrobill_core::db::Db;
 use mikrobill_core::pki::CaSet;
 use mikrobill_core::sites::{self, CertStatus};
 use std::sync::Arc;
-use tokio::sync::watch;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
 
 /// What the watcher needs to follow a CA rotation.
 pub(super) struct Rotation {
@@ -53,6 +55,18 @@ impl Rotation {
     }
 }
 
+/// Shortest time between two polls woken by notifications.
+const MIN_WAKE_SPACING: Duration = Duration::from_millis(10);
+
+/// Aborts the listener when the watcher stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 pub(super) async fn run(
     db: Db,
     registry: Registry,
@@ -63,8 +77,21 @@ pub(super) async fn run(
     let mut revocations = None;
     let mut ticker = tokio::time::interval(POLL_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // On PostgreSQL every committed change or command wakes the poll at once, whichever
+    // replica or CLI wrote it; the ticker stays for what sends no notification (revocations,
+    // CA rotation steps) and for a listener that is reconnecting.
+    let wake = Arc::new(Notify::new());
+    let _listener = mikrobill_core::db::changes::spawn_listener(&db, wake.clone()).map(AbortOnDrop);
+    let mut last_poll = tokio::time::Instant::now();
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = wake.notified() => {
+                // A busy fleet commits changes all the time: at most one poll per spacing.
+                tokio::time::sleep_until(last_poll + MIN_WAKE_SPACING).await;
+            }
+        }
+        last_poll = tokio::time::Instant::now();
         match mikrobill_core::sync_log::head(&db).await {
             Ok(seq) => {
                 head.send_if_modified(|cur| {
