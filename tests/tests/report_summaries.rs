@@ -554,8 +554,9 @@ async fn voucher_sales_summary_counts_every_sold_voucher(backend: Backend) {
 /// A ranking of accounts over several months (read month by month from the ranking indexes
 /// until no unread account can enter) is the exact top of the sums, ties broken by the smaller
 /// name: when the heavy users of every month are the same, when every account ties (flat-rate
-/// usage, where the search settles on names), and when usage is scattered, some months with no
-/// row or zero octets.
+/// usage, where the search settles on names), when usage is scattered, some months with no
+/// row or zero octets, and when one month's heaviest are the next one's lightest (the search
+/// gives up and every account is summed).
 async fn a_ranking_over_months_is_the_exact_top(backend: Backend) {
     let (db, _t, _dir) = open(backend).await;
     let now = now_ms();
@@ -565,17 +566,26 @@ async fn a_ranking_over_months_is_the_exact_top(backend: Backend) {
     let months = [m1, m0, this];
     let range = Range { from: m1, to: now };
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    for shape in ["skewed", "flat", "scattered"] {
+    for shape in ["skewed", "flat", "scattered", "anti"] {
         exec(&db, "DELETE FROM usage_account_monthly").await;
         let mut sums: BTreeMap<String, i64> = BTreeMap::new();
         let mut values = Vec::new();
-        for i in 0..3_000i64 {
+        // Enough accounts that the search gives up on the last shape before it has read them all.
+        let accounts = if shape == "anti" { 10_000 } else { 3_000 };
+        for i in 0..accounts {
             let name = format!("a{i:05}");
             for (j, month) in months.iter().enumerate() {
                 seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 let octets = match shape {
                     "skewed" => 1_000_000_000 / (i + 1) + j as i64,
                     "flat" => 3_000_000,
+                    // Last month's heaviest are this month's lightest: the search cannot
+                    // settle early, gives up and sums every account.
+                    "anti" => match j {
+                        0 => accounts - i,
+                        1 => 2 * i,
+                        _ => 1,
+                    },
                     _ => match (seed >> 33) % 7 {
                         0 => continue,
                         1 => 0,
