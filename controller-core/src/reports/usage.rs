@@ -251,20 +251,33 @@ async fn top_over_months(
                 p.one(),
                 p.one()
             );
-            let mut q = sqlx::query_as::<_, (String, i64)>(sqlx::AssertSqlSafe(sql));
-            for k in chunk {
-                q = q.bind(k.clone());
-            }
-            let rows = q
-                .bind(covered.from)
-                .bind(covered.to)
-                .fetch_all(&mut *conn)
-                .await?;
-            search.on_totals(rows);
+            let rows = fetch_for_keys(conn, sql, chunk, covered).await?;
+            let totals = rows
+                .iter()
+                .map(|r| Ok((r.try_get("k")?, r.try_get("o")?)))
+                .collect::<Result<Vec<(String, i64)>, sqlx::Error>>()?;
+            search.on_totals(totals);
         }
         search.next_round();
     }
     Ok(Some(search.best().into_iter().map(|(k, _)| k).collect()))
+}
+
+/// Runs `sql`, whose placeholders take `keys` and then `covered`'s ends.
+async fn fetch_for_keys(
+    conn: &mut sqlx::AnyConnection,
+    sql: String,
+    keys: &[String],
+    covered: Range,
+) -> Result<Vec<sqlx::any::AnyRow>, DbError> {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for k in keys {
+        q = q.bind(k.clone());
+    }
+    Ok(q.bind(covered.from)
+        .bind(covered.to)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 /// The usage lines of `keys` over `covered`, in the order of `keys`.
@@ -288,15 +301,7 @@ async fn lines_of(
         p.one(),
         p.one()
     );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for k in keys {
-        q = q.bind(k.clone());
-    }
-    let rows = q
-        .bind(covered.from)
-        .bind(covered.to)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows = fetch_for_keys(conn, sql, keys, covered).await?;
     let mut lines = rows
         .iter()
         .map(|r| line(r, None))
