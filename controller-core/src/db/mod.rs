@@ -57,7 +57,7 @@ pub struct Db {
     pub pool: AnyPool,
     /// The engine behind the pool.
     pub backend: Backend,
-    /// Where [`changes::listen`] connects: PostgreSQL's URL; none for SQLite.
+    /// Where [`changes::spawn_listener`] connects: PostgreSQL's URL; none for SQLite.
     listen_url: Option<ListenUrl>,
 }
 
