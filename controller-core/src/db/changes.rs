@@ -4,7 +4,7 @@
 //! next poll. SQLite has no notifications between processes; the edge's poll stays the only
 //! way there.
 
-use super::{Backend, Db};
+use super::Db;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -15,15 +15,24 @@ pub const CHANNEL: &str = "mikrobill_changes";
 /// Longest wait before connecting again after the listener's connection failed.
 const MAX_RETRY: Duration = Duration::from_secs(10);
 
+/// The running listener; stops when dropped.
+#[derive(Debug)]
+pub struct Listener {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// Starts a task that wakes `wake` for every committed change of `db`, and once more whenever
 /// its connection was lost and made again (what was committed meanwhile was not notified).
-/// `None` on SQLite.
-pub fn spawn_listener(db: &Db, wake: Arc<Notify>) -> Option<tokio::task::JoinHandle<()>> {
-    if db.backend != Backend::Postgres {
-        return None;
-    }
+/// `None` on SQLite, which keeps no URL to listen at.
+pub fn spawn_listener(db: &Db, wake: Arc<Notify>) -> Option<Listener> {
     let url = db.listen_url.clone()?;
-    Some(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut retry = Duration::from_millis(250);
         loop {
             match listen(&url.0, &wake).await {
@@ -37,7 +46,8 @@ pub fn spawn_listener(db: &Db, wake: Arc<Notify>) -> Option<tokio::task::JoinHan
                 }
             }
         }
-    }))
+    });
+    Some(Listener { task })
 }
 
 /// Listens until the connection breaks: `Ok` when it was lost and should be made again at

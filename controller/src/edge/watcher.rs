@@ -58,15 +58,6 @@ impl Rotation {
 /// Shortest time between two polls woken by notifications.
 const MIN_WAKE_SPACING: Duration = Duration::from_millis(10);
 
-/// Aborts the listener when the watcher stops.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 pub(super) async fn run(
     db: Db,
     registry: Registry,
@@ -81,7 +72,8 @@ pub(super) async fn run(
     // replica or CLI wrote it; the ticker stays for what sends no notification (revocations,
     // CA rotation steps) and for a listener that is reconnecting.
     let wake = Arc::new(Notify::new());
-    let _listener = mikrobill_core::db::changes::spawn_listener(&db, wake.clone()).map(AbortOnDrop);
+    // Stops with the watcher.
+    let _listener = mikrobill_core::db::changes::spawn_listener(&db, wake.clone());
     let mut last_poll = tokio::time::Instant::now();
     loop {
         tokio::select! {
