@@ -78,8 +78,19 @@ impl Controller {
             child: None,
             starts: 0,
         };
-        c.spawn().await;
-        c
+        // A port chosen free can be taken (by an outgoing connection's ephemeral port) before
+        // the controller binds it; a first start may then choose new HTTP ports and try again.
+        for _ in 0..3 {
+            match c.try_spawn().await {
+                Ok(()) => return c,
+                Err(log) if http_port_taken(&log, &c) => {
+                    c.api_addr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+                    c.metrics_addr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+                }
+                Err(log) => panic!("controller exited at start; log:\n{log}"),
+            }
+        }
+        panic!("controller found no free HTTP ports; log:\n{}", c.log());
     }
 
     fn base_command(&self) -> Command {
@@ -117,6 +128,13 @@ impl Controller {
     }
 
     async fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn().await {
+            panic!("controller exited at start; log:\n{log}");
+        }
+    }
+
+    /// Starts the process and waits until it answers; the log when it exits instead.
+    async fn try_spawn(&mut self) -> Result<(), String> {
         self.starts += 1;
         let log = std::fs::File::create(
             self.data_dir
@@ -144,10 +162,7 @@ impl Controller {
         // The edge binds before the HTTP listener, so an answering /health means both are up.
         while !health_ok(self.api_addr).await {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "controller exited with {status} at start; log:\n{}",
-                    self.log()
-                );
+                return Err(format!("exit {status}\n{}", self.log()));
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
@@ -156,6 +171,7 @@ impl Controller {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+        Ok(())
     }
 
     /// The Prometheus text of `/metrics` on the metrics listener.
@@ -271,4 +287,12 @@ pub async fn http_ok(addr: SocketAddr, path: &str) -> bool {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf)).await;
     buf.starts_with(b"HTTP/1.0 200") || buf.starts_with(b"HTTP/1.1 200")
+}
+
+/// Whether a controller that exited at start found its API or /metrics port taken.
+fn http_port_taken(log: &str, c: &Controller) -> bool {
+    [c.api_addr, c.metrics_addr].iter().any(|addr| {
+        log.lines()
+            .any(|l| l.contains(&format!("cannot listen on {addr}")) && l.contains("in use"))
+    })
 }

@@ -17,9 +17,11 @@ pub mod routeros_pages;
 pub mod scenario;
 pub mod web;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use controller::Controller;
@@ -98,21 +100,44 @@ pub fn run(cmd: &mut std::process::Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A loopback TCP port that was free a moment ago.
+/// A loopback TCP port that was free a moment ago and that no earlier call in this process
+/// returned.
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    fresh(&TCP_HANDED_OUT, || {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    })
+    .port()
 }
 
-/// A loopback UDP address that was free a moment ago.
+/// A loopback UDP address that was free a moment ago and that no earlier call in this process
+/// returned.
 pub fn free_udp_addr() -> SocketAddr {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    fresh(&UDP_HANDED_OUT, || {
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+    })
+}
+
+static TCP_HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+static UDP_HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+
+/// Asks the kernel for ports until one comes back that this process has not handed out.
+/// The kernel may give the port of a socket just closed again at once (two calls in a row
+/// once gave a controller the same port for its API and its /metrics), and a port handed
+/// out is usually not bound yet, so only remembering them keeps them apart.
+fn fresh(handed_out: &Mutex<BTreeSet<u16>>, probe: impl Fn() -> SocketAddr) -> SocketAddr {
+    let mut handed_out = handed_out.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let addr = probe();
+        if handed_out.insert(addr.port()) {
+            return addr;
+        }
+    }
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
