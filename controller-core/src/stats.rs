@@ -1,6 +1,6 @@
 //! Read-only business figures for the admin dashboard: revenue per local day (from the
 //! revenue ledger's per-day summary, `revenue_daily`), vouchers
-//! sold (from `voucher_sales_daily`), overdue subscriptions. Each figure is one indexed aggregate, so the dashboard stays
+//! sold (from `voucher_sales_daily`), overdue subscriptions (from `subscriptions.overdue_after`). Each figure is one indexed aggregate, so the dashboard stays
 //! cheap however many payments and vouchers exist.
 
 use crate::db::{Db, DbError};
@@ -63,14 +63,12 @@ pub async fn summary(db: &Db, now: i64, offset_min: i32) -> Result<Summary, DbEr
     .bind(month)
     .fetch_one(pool)
     .await?;
-    let overdue = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(DISTINCT i.subscription_id) AS n FROM invoices i \
-         JOIN subscriptions s ON s.id = i.subscription_id WHERE {}",
-        crate::billing::overdue::sql("$1")
-    )))
-    .bind(now)
-    .fetch_one(pool)
-    .await?;
+    // Kept per subscription by migration 0033's triggers: one entry of an index per overdue
+    // subscription, instead of every unpaid invoice joined to its subscription.
+    let overdue = sqlx::query("SELECT COUNT(*) AS n FROM subscriptions WHERE overdue_after < $1")
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
     let isolated = sqlx::query("SELECT COUNT(*) AS n FROM subscriptions WHERE status = 'isolated'")
         .fetch_one(pool)
         .await?;

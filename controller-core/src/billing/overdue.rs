@@ -1,6 +1,9 @@
 //! The one definition of "overdue": an unpaid invoice whose due date plus its subscription's
 //! grace days has passed. The isolation sweep, the payment that lifts an isolation, the
-//! dashboard and the invoice list all ask this module, in Rust or through [`SQL`].
+//! dashboard and the invoice list all ask this module, in Rust or through [`SQL`]. Migration
+//! 0033's triggers keep each subscription's [`overdue_after`] of its earliest unpaid invoice
+//! in `subscriptions.overdue_after` (NULL while nothing is unpaid), so "overdue at `now`" is
+//! also `overdue_after < now` there; the dashboard counts from it.
 
 /// One day in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
