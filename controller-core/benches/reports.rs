@@ -13,7 +13,8 @@
 //! `BENCH_POSTGRES_URL` set, PostgreSQL as well). `BENCH_CUSTOMERS` and `BENCH_RECORDS` scale
 //! the data set, `BENCH_RUNS` the repetitions (default 50); `BENCH_SKIP_SQLITE` runs
 //! PostgreSQL alone; `BENCH_DIR` keeps the SQLite database there, `BENCH_KEEP_POSTGRES` the
-//! PostgreSQL one.
+//! PostgreSQL one. A database that already holds the data (`BENCH_DIR` of an earlier run, or
+//! `BENCH_POSTGRES_DB` naming a kept one) is migrated and measured again without generating.
 
 use mikrobill_core::db::{Backend, Db};
 use mikrobill_core::reports::receivables;
@@ -220,14 +221,24 @@ async fn bench(name: &str, url: &str, customers: i64, records: i64, runs: usize)
     let db = Db::open(url).await.expect("database");
     let now = mikrobill_core::db::now_ms();
     let started = Instant::now();
-    generate(&db, customers, records, now).await;
-    let built = started.elapsed();
+    let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sites")
+        .fetch_one(&db.pool)
+        .await
+        .expect("count sites");
+    if kept == 0 {
+        generate(&db, customers, records, now).await;
+    } else {
+        println!("\n{name}: measuring the data an earlier run kept");
+    }
+    let built = (kept == 0).then(|| started.elapsed());
     let month = Range::default_for(Period::Month, now, OFFSET);
     let days = Range::default_for(Period::Day, now, OFFSET);
-    println!(
-        "\n{name}: {customers} customers, {records} accounting records generated in {:.0} s",
-        built.as_secs_f64()
-    );
+    if let Some(built) = built {
+        println!(
+            "\n{name}: {customers} customers, {records} accounting records generated in {:.0} s",
+            built.as_secs_f64()
+        );
+    }
     println!("\n| report | p50 ms | p99 ms | max ms |\n|---|---:|---:|---:|");
     macro_rules! row {
         ($label:expr, $body:expr) => {{
@@ -334,9 +345,14 @@ async fn main() {
     }
     if let Ok(admin_url) = std::env::var("BENCH_POSTGRES_URL") {
         // A database of its own, dropped afterwards: the bench fills every table.
-        let name = format!("mbbench_reports_{}", std::process::id());
+        let reuse = std::env::var("BENCH_POSTGRES_DB").ok();
+        let name = reuse
+            .clone()
+            .unwrap_or_else(|| format!("mbbench_reports_{}", std::process::id()));
         let admin = Db::connect(&admin_url).await.expect("PostgreSQL");
-        exec(&admin, format!("CREATE DATABASE {name}")).await;
+        if reuse.is_none() {
+            exec(&admin, format!("CREATE DATABASE {name}")).await;
+        }
         let base = admin_url
             .rsplit_once('/')
             .map_or(admin_url.as_str(), |(b, _)| b);
@@ -349,7 +365,7 @@ async fn main() {
         )
         .await;
         // BENCH_KEEP_POSTGRES keeps it for a look with `psql` afterwards.
-        if std::env::var("BENCH_KEEP_POSTGRES").is_ok() {
+        if std::env::var("BENCH_KEEP_POSTGRES").is_ok() || reuse.is_some() {
             println!("\nkept PostgreSQL database {name}");
         } else {
             exec(&admin, format!("DROP DATABASE {name}")).await;

@@ -26,6 +26,8 @@ struct Cursor {
     last: Option<(i64, String)>,
     /// No entry is left after `last`.
     exhausted: bool,
+    /// The octets of the month's first entry (0 for a month without rows), once read.
+    first: Option<i64>,
 }
 
 /// One page to read: `limit` entries of month number `month` after `after` in index order
@@ -86,6 +88,9 @@ impl TopOfSums {
     pub fn on_page(&mut self, read: &Read, rows: Vec<(String, i64)>) {
         let cursor = &mut self.cursors[read.month];
         cursor.exhausted = rows.len() < read.limit;
+        if read.after.is_none() {
+            cursor.first = Some(rows.first().map_or(0, |(_, octets)| *octets));
+        }
         if let Some((key, octets)) = rows.last() {
             cursor.last = Some((*octets, key.clone()));
         }
@@ -126,6 +131,41 @@ impl TopOfSums {
         all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         all.truncate(self.top);
         all
+    }
+
+    /// The `top`-th best key known with its total: every key of the top ranks at least as high
+    /// (a larger total, or the same total and a key no later).
+    pub fn top_known(&self) -> Option<(String, i64)> {
+        self.best().get(self.top.checked_sub(1)?).cloned()
+    }
+
+    /// The largest total any key can have: the sum of every month's first entry, once each
+    /// month has been read.
+    pub fn most_possible(&self) -> Option<i64> {
+        self.cursors
+            .iter()
+            .try_fold(0i64, |sum, c| Some(sum.saturating_add(c.first?)))
+    }
+
+    /// The least octets that each month's row must hold (a month where a key has no row counts
+    /// as 0) for the key's total to reach `least`, given that in every other month it holds at
+    /// most that month's first entry. Every key of the top totals at least the total of
+    /// [`TopOfSums::top_known`], so it holds that total's floors, and a key of the top with a
+    /// larger total holds the floors of one more. After the search gives up, the caller may
+    /// sum only the keys holding a floor above zero in one month.
+    pub fn floors(&self, least: i64) -> Option<Vec<i64>> {
+        let firsts = self
+            .cursors
+            .iter()
+            .map(|c| c.first)
+            .collect::<Option<Vec<i64>>>()?;
+        let all = self.most_possible()?;
+        Some(
+            firsts
+                .iter()
+                .map(|f| least.saturating_sub(all.saturating_sub(*f)))
+                .collect(),
+        )
     }
 
     /// No key left unseen can be among the best: [`TopOfSums::best`] is the answer.
@@ -172,8 +212,9 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    /// Runs the search over in-memory months (key -> octets each) as the database reads them.
-    fn search(months: &[BTreeMap<String, i64>], top: usize) -> Option<Vec<(String, i64)>> {
+    /// Runs the search over in-memory months (key -> octets each) as the database reads them,
+    /// for at most `rounds` rounds of one entry each.
+    fn run(months: &[BTreeMap<String, i64>], top: usize, rounds: usize) -> TopOfSums {
         let ranked: Vec<Vec<(String, i64)>> = months
             .iter()
             .map(|m| {
@@ -184,9 +225,9 @@ mod tests {
             .collect();
         let mut s = TopOfSums::new(months.len(), top, usize::MAX);
         s.page = 1;
-        for _ in 0..10_000 {
+        for _ in 0..rounds {
             if s.settled() {
-                return Some(s.best());
+                break;
             }
             for read in s.reads() {
                 let rows = &ranked[read.month];
@@ -212,7 +253,12 @@ mod tests {
             // One entry a round, so the search stops on its bound, not on reading everything.
             s.page = 1;
         }
-        None
+        s
+    }
+
+    fn search(months: &[BTreeMap<String, i64>], top: usize) -> Option<Vec<(String, i64)>> {
+        let s = run(months, top, 10_000);
+        s.settled().then(|| s.best())
     }
 
     fn exact(months: &[BTreeMap<String, i64>], top: usize) -> Vec<(String, i64)> {
@@ -242,6 +288,65 @@ mod tests {
             let got = search(&months, top).expect("settles");
             prop_assert_eq!(got, exact(&months, top));
         }
+    }
+
+    proptest! {
+        #[test]
+        fn every_key_of_the_top_holds_its_floors(
+            months in months(),
+            top in 1usize..12,
+            rounds in 1usize..8,
+        ) {
+            let s = run(&months, top, rounds);
+            if let Some((_, least)) = s.top_known() {
+                let floors = s.floors(least).expect("every month read");
+                let above = s.floors(least + 1).expect("every month read");
+                for (key, total) in exact(&months, top) {
+                    let want = if total > least { &above } else { &floors };
+                    for (m, floor) in months.iter().zip(want) {
+                        let held = m.get(&key).copied().unwrap_or(0);
+                        prop_assert!(held >= *floor, "{key} ({total}) holds {held} below its floor {floor}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn floors_narrow_a_flat_month_to_its_heaviest() {
+        // Month 0: a third of the keys at 4, the rest at 3; month 1: every tenth at 2, the rest
+        // at 1 (the reports bench's shape). Once 50 keys at 4 + 2 are known, a key of the top
+        // needs 2 in month 1.
+        let months: Vec<BTreeMap<String, i64>> = vec![
+            (0..3_000)
+                .map(|i| (format!("k{i:04}"), if i % 3 == 0 { 4 } else { 3 }))
+                .collect(),
+            (0..3_000)
+                .map(|i| (format!("k{i:04}"), if i % 10 == 0 { 2 } else { 1 }))
+                .collect(),
+        ];
+        // One round reading 2,000 entries of each month: 50 keys at 4 + 2 are among them.
+        let mut s = TopOfSums::new(2, 50, usize::MAX);
+        s.page = 2_000;
+        for read in s.reads() {
+            let mut rows: Vec<(String, i64)> = months[read.month]
+                .iter()
+                .map(|(k, o)| (k.clone(), *o))
+                .collect();
+            rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            rows.truncate(read.limit);
+            s.on_page(&read, rows);
+        }
+        let totals: Vec<(String, i64)> = s
+            .unknown()
+            .into_iter()
+            .map(|k| (k.clone(), months[0][&k] + months[1][&k]))
+            .collect();
+        s.on_totals(totals);
+        assert_eq!(s.top_known(), Some(("k1470".to_string(), 6)));
+        assert_eq!(s.most_possible(), Some(6));
+        assert_eq!(s.floors(6), Some(vec![4, 2]));
+        assert_eq!(s.floors(5), Some(vec![3, 1]));
     }
 
     #[test]
