@@ -312,6 +312,19 @@ mod tests {
         }
     }
 
+    /// Reads one page of every month into `s`, as the database would return it.
+    fn read_one_round(s: &mut TopOfSums, months: &[BTreeMap<String, i64>]) {
+        for read in s.reads() {
+            let mut rows: Vec<(String, i64)> = months[read.month]
+                .iter()
+                .map(|(k, o)| (k.clone(), *o))
+                .collect();
+            rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            rows.truncate(read.limit);
+            s.on_page(&read, rows);
+        }
+    }
+
     #[test]
     fn floors_narrow_a_flat_month_to_its_heaviest() {
         // Month 0: a third of the keys at 4, the rest at 3; month 1: every tenth at 2, the rest
@@ -328,15 +341,7 @@ mod tests {
         // One round reading 2,000 entries of each month: 50 keys at 4 + 2 are among them.
         let mut s = TopOfSums::new(2, 50, usize::MAX);
         s.page = 2_000;
-        for read in s.reads() {
-            let mut rows: Vec<(String, i64)> = months[read.month]
-                .iter()
-                .map(|(k, o)| (k.clone(), *o))
-                .collect();
-            rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            rows.truncate(read.limit);
-            s.on_page(&read, rows);
-        }
+        read_one_round(&mut s, &months);
         let totals: Vec<(String, i64)> = s
             .unknown()
             .into_iter()
@@ -359,15 +364,7 @@ mod tests {
             })
             .collect();
         let mut s = TopOfSums::new(2, 50, usize::MAX);
-        for read in s.reads() {
-            let mut rows: Vec<(String, i64)> = months[read.month]
-                .iter()
-                .map(|(k, o)| (k.clone(), *o))
-                .collect();
-            rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            rows.truncate(read.limit);
-            s.on_page(&read, rows);
-        }
+        read_one_round(&mut s, &months);
         let totals: Vec<(String, i64)> = s
             .unknown()
             .into_iter()
