@@ -31,24 +31,30 @@ pub async fn start(dir: &Path, via: Option<SocketAddr>) -> Agent {
 /// Starts an agent again on a directory another agent in this process just shut down; its
 /// store's file lock is released a moment after the last handle goes.
 pub async fn restart(dir: &Path) -> Agent {
+    start_when_store_free(AgentOptions {
+        data_dir: dir.to_path_buf(),
+        controller_addr: None,
+        reconnect_max: Duration::from_millis(500),
+        radius: None,
+        router: None,
+        status_listen: None,
+        clock: mikrobill_agent::clock::Clock::system(),
+    })
+    .await
+}
+
+/// Starts an agent on a store that an agent just shut down: sled lets go of the store's file
+/// lock a moment after the last handle, so this tries again until it is free (20 s at most).
+pub async fn start_when_store_free(options: AgentOptions) -> Agent {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let options = AgentOptions {
-            data_dir: dir.to_path_buf(),
-            controller_addr: None,
-            reconnect_max: Duration::from_millis(500),
-            radius: None,
-            router: None,
-            status_listen: None,
-            clock: mikrobill_agent::clock::Clock::system(),
-        };
-        match Agent::start(options).await {
+        match Agent::start(options.clone()).await {
             Ok(agent) => return agent,
             Err(e) if std::time::Instant::now() < deadline => {
-                tracing::debug!("agent not restartable yet: {e}");
+                tracing::debug!("agent not startable yet: {e}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            Err(e) => panic!("agent restart: {e}"),
+            Err(e) => panic!("agent start: {e}"),
         }
     }
 }

@@ -75,19 +75,8 @@ impl RadiusSite {
             status_listen: Some("127.0.0.1:0".parse().unwrap()),
             clock: mikrobill_agent::clock::Clock::system(),
         };
-        // After `shutdown` the store's file lock goes a moment after the last handle (as
-        // `agents::restart` waits for): try again until it is free.
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        let agent = loop {
-            match Agent::start(options.clone()).await {
-                Ok(agent) => break agent,
-                Err(e) if std::time::Instant::now() < deadline => {
-                    tracing::debug!("agent not startable yet: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => panic!("agent with RADIUS: {e}"),
-            }
-        };
+        // After `shutdown` the store's file lock goes a moment after the last handle.
+        let agent = crate::agents::start_when_store_free(options).await;
         self.agent = Some(agent);
     }
 
