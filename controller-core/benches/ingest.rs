@@ -6,10 +6,11 @@
 //! `BENCH_SUBSCRIBERS` subscribers online (half PPPoE accounts, each a customer's
 //! subscription, half hotspot vouchers valid at every site), each sending a Start and then
 //! Interim-Updates with growing counters; a tenth of them stop and start a new session each
-//! round. Batches hold 500 records, as the
-//! agent's uplink sends them, and every site's agent has one batch in flight at a time (as
-//! today); `BENCH_SITES` agents send at once. The table shows records per second and the
-//! p50/p99 of one batch's commit.
+//! round. Batches hold 500 records and every site's agent keeps four in flight, as the agent's
+//! uplink does; one or four sites send at once. Each configuration runs twice: one
+//! transaction per batch (`accounting::ingest`, as the edge did before group commit) and the
+//! edge's group commit (`accounting::writer::Ingester`). The table shows records per second and
+//! the p50/p99 of one batch from sending to its answer.
 //!
 //! `cargo bench -p mikrobill-core --bench ingest` (SQLite in a temporary directory; with
 //! `BENCH_POSTGRES_URL`, PostgreSQL as well). `BENCH_ROUNDS` sets how many interim rounds run,
@@ -104,7 +105,19 @@ fn site_records(
     out
 }
 
-async fn run(name: &str, db: Arc<Db>, sites: usize, subscribers: usize, rounds: usize) {
+/// How batches reach the database.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// One transaction per batch.
+    PerBatch,
+    /// The edge's group commit.
+    Grouped,
+}
+
+/// Batches each site's agent keeps in flight (the agent's `IN_FLIGHT`).
+const IN_FLIGHT: usize = 4;
+
+async fn run(name: &str, db: Arc<Db>, mode: Mode, sites: usize, subscribers: usize, rounds: usize) {
     let actor = Actor::cli();
     let now = now_ms();
     let mut site_ids = Vec::new();
@@ -230,20 +243,40 @@ async fn run(name: &str, db: Arc<Db>, sites: usize, subscribers: usize, rounds: 
         })
         .collect();
     let total: usize = per_site.iter().map(Vec::len).sum();
+    let ingester = mikrobill_core::accounting::writer::Ingester::start(&db);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (site, records) in site_ids.into_iter().zip(per_site) {
-        let db = db.clone();
+        let (db, ingester) = (db.clone(), ingester.clone());
         tasks.push(tokio::spawn(async move {
-            let mut commits = Vec::new();
+            let site: Arc<str> = site.into();
+            let mut in_flight = tokio::task::JoinSet::new();
+            let mut answers = Vec::new();
             for batch in records.chunks(500) {
-                let t = Instant::now();
-                mikrobill_core::accounting::ingest(&db, &site, batch)
-                    .await
-                    .unwrap();
-                commits.push(t.elapsed());
+                if in_flight.len() == IN_FLIGHT {
+                    answers.push(in_flight.join_next().await.unwrap().unwrap());
+                }
+                let (db, ingester, site, batch) =
+                    (db.clone(), ingester.clone(), site.clone(), batch.to_vec());
+                in_flight.spawn(async move {
+                    let t = Instant::now();
+                    match mode {
+                        Mode::PerBatch => {
+                            mikrobill_core::accounting::ingest(&db, &site, &batch)
+                                .await
+                                .unwrap();
+                        }
+                        Mode::Grouped => {
+                            ingester.ingest(&site, batch).await.unwrap();
+                        }
+                    }
+                    t.elapsed()
+                });
             }
-            commits
+            while let Some(done) = in_flight.join_next().await {
+                answers.push(done.unwrap());
+            }
+            answers
         }));
     }
     let mut commits: Vec<Duration> = Vec::new();
@@ -267,32 +300,39 @@ async fn main() {
     let subscribers = env("BENCH_SUBSCRIBERS", 2_000);
     let rounds = env("BENCH_ROUNDS", 10);
     println!(
-        "\n| backend | sites | subscribers per site | records | seconds | records/s | batch p50 ms | batch p99 ms |"
+        "\n| backend, commits | sites | subscribers per site | records | seconds | records/s | batch p50 ms | batch p99 ms |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for sites in [1, 4] {
-        // SQLite's own checkpoint on commit (CLI tools) beside the serving controller's
-        // background checkpoint, so the table shows what moving it off the commit path buys.
-        let dir = tempfile::tempdir().unwrap();
-        let url = mikrobill_core::db::sqlite_url_for_dir(dir.path());
-        let db = Db::open(&url).await.unwrap();
-        run(
-            "SQLite, checkpoint on commit",
-            Arc::new(db),
-            sites,
-            subscribers,
-            rounds,
-        )
-        .await;
-        let dir = tempfile::tempdir().unwrap();
-        let url = mikrobill_core::db::sqlite_url_for_dir(dir.path());
-        let (db, _checkpointer) = Db::open_server(&url).await.unwrap();
-        run("SQLite (serve)", Arc::new(db), sites, subscribers, rounds).await;
+        for (mode, label) in [(Mode::PerBatch, "per batch"), (Mode::Grouped, "grouped")] {
+            let dir = tempfile::tempdir().unwrap();
+            let url = mikrobill_core::db::sqlite_url_for_dir(dir.path());
+            let (db, _checkpointer) = Db::open_server(&url).await.unwrap();
+            run(
+                &format!("SQLite, {label}"),
+                Arc::new(db),
+                mode,
+                sites,
+                subscribers,
+                rounds,
+            )
+            .await;
+        }
     }
     if let Ok(url) = std::env::var("BENCH_POSTGRES_URL") {
         for sites in [1, 4] {
-            let db = Db::open(&url).await.unwrap();
-            run("PostgreSQL", Arc::new(db), sites, subscribers, rounds).await;
+            for (mode, label) in [(Mode::PerBatch, "per batch"), (Mode::Grouped, "grouped")] {
+                let db = Db::open(&url).await.unwrap();
+                run(
+                    &format!("PostgreSQL, {label}"),
+                    Arc::new(db),
+                    mode,
+                    sites,
+                    subscribers,
+                    rounds,
+                )
+                .await;
+            }
         }
     }
 }

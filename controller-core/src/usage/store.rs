@@ -1,5 +1,5 @@
-//! Loads the highs of the sessions a batch names and stores what [`fold`] made of it, inside
-//! the ingest transaction, so the usage ledger (and its per-customer months,
+//! Loads the highs of the sessions a group of batches names and stores what [`fold`] made of
+//! it, inside the ingest transaction, so the usage ledger (and its per-customer months,
 //! [`super::customers`]) moves exactly when the records are committed.
 
 use super::fold::{Counters, DayUsage, Folded, Reading, SessionHigh, SessionKey, fold};
@@ -7,13 +7,22 @@ use crate::db::params::{Params, rows_per_statement};
 use crate::db::{Backend, DbError};
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Sessions named per query (a batch of 500 records names at most 500).
 const CHUNK: usize = 1000;
 
+/// One site's records in an ingest group, from one or several of its batches, in any order.
+#[derive(Debug)]
+pub struct SiteRecords<'a> {
+    /// The site the agent's certificate names.
+    pub site_id: &'a str,
+    /// Its records in the group.
+    pub records: Vec<&'a AccountingRecord>,
+}
+
 /// The readings in a batch: Start, Interim-Update and Stop of named accounts.
-pub fn readings(records: &[AccountingRecord]) -> Vec<Reading> {
+pub fn readings(records: &[&AccountingRecord]) -> Vec<Reading> {
     records
         .iter()
         .filter(|r| {
@@ -39,30 +48,67 @@ pub fn readings(records: &[AccountingRecord]) -> Vec<Reading> {
         .collect()
 }
 
-/// Folds a site's batch into the ledger inside `tx`. On PostgreSQL the site's ledger rows are
-/// locked first, so two deliveries of one site (an agent reconnecting to another replica while
-/// its old session still commits) cannot both count the same growth; SQLite's write lock
-/// already serialises them.
-pub async fn apply(
+/// Locks the ledger rows of `sites` (sorted, distinct) on PostgreSQL, so two deliveries of one
+/// site (an agent reconnecting to another replica while its old session still commits) cannot
+/// both count the same growth; SQLite's write lock already serialises them. Taken first in an
+/// ingest and in site order, so two groups naming the same sites wait instead of deadlocking.
+pub async fn lock_sites(
     tx: &mut sqlx::AnyConnection,
     backend: Backend,
-    site_id: &str,
-    records: &[AccountingRecord],
-    offset_min: i32,
+    sites: &[&str],
 ) -> Result<(), DbError> {
-    let readings = readings(records);
-    if readings.is_empty() {
+    if backend != Backend::Postgres {
         return Ok(());
     }
-    if backend == Backend::Postgres {
+    for site in sites {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('usage:' || $1))")
-            .bind(site_id)
+            .bind(*site)
             .execute(&mut *tx)
             .await?;
     }
-    let known = load(tx, site_id, &readings).await?;
-    let folded = fold(&known, &readings, offset_min);
-    store(tx, site_id, &folded, &places(records), offset_min).await
+    Ok(())
+}
+
+/// Folds a group's records into the ledger inside `tx`, after [`lock_sites`]: each site's
+/// sessions, days and months, then the months of accounts and customers over every site of the
+/// group in one pass, so rows shared between sites are written once and in key order.
+pub async fn apply(
+    tx: &mut sqlx::AnyConnection,
+    sites: &[SiteRecords<'_>],
+    offset_min: i32,
+) -> Result<(), DbError> {
+    let mut months: BTreeMap<(i64, String), DayUsage> = BTreeMap::new();
+    for site in sites {
+        let readings = readings(&site.records);
+        if readings.is_empty() {
+            continue;
+        }
+        let known = load(tx, site.site_id, &readings).await?;
+        let folded = fold(&known, &readings, offset_min);
+        let site_months = store(
+            tx,
+            site.site_id,
+            &folded,
+            &places(&site.records),
+            offset_min,
+        )
+        .await?;
+        for (month, user, u) in site_months {
+            let m = months.entry((month, user.to_string())).or_default();
+            m.used.add(u.used);
+            m.sessions += u.sessions;
+        }
+    }
+    if months.is_empty() {
+        return Ok(());
+    }
+    let months: Vec<_> = months
+        .iter()
+        .map(|((t, user), u)| (*t, user.as_str(), *u))
+        .collect();
+    // Per customer and per account, for rankings over whole months.
+    super::customers::add_months(tx, &months).await?;
+    add_account_months(tx, &months).await
 }
 
 /// Where a session is and whether it ended, as a batch tells: kept beside its highs for the
@@ -75,7 +121,7 @@ struct Place {
     calling_station_id: Option<String>,
 }
 
-fn places(records: &[AccountingRecord]) -> HashMap<SessionKey, Place> {
+fn places(records: &[&AccountingRecord]) -> HashMap<SessionKey, Place> {
     let mut out: HashMap<SessionKey, Place> = HashMap::new();
     for r in records {
         let p = out
@@ -145,13 +191,15 @@ async fn load(
     Ok(known)
 }
 
-async fn store(
+/// Stores one site's folded sessions, days, months and site days; returns its months for the
+/// group's account and customer months.
+async fn store<'f>(
     tx: &mut sqlx::AnyConnection,
     site_id: &str,
-    f: &Folded,
+    f: &'f Folded,
     places: &HashMap<SessionKey, Place>,
     offset_min: i32,
-) -> Result<(), DbError> {
+) -> Result<Vec<(i64, &'f str, DayUsage)>, DbError> {
     let sessions: Vec<_> = f.sessions.iter().collect();
     let none = Place::default();
     for chunk in sessions.chunks(rows_per_statement(13)) {
@@ -197,7 +245,7 @@ async fn store(
         .collect();
     add_usage(tx, "usage_daily", "day", site_id, &days).await?;
     // The same growth per local month, for rankings over whole months.
-    let mut months: std::collections::BTreeMap<(i64, &str), DayUsage> = Default::default();
+    let mut months: BTreeMap<(i64, &str), DayUsage> = BTreeMap::new();
     for (day, user, u) in &days {
         let m = months
             .entry((crate::stats::local_month_start(*day, offset_min), user))
@@ -210,17 +258,15 @@ async fn store(
         .map(|((t, user), u)| (t, user, u))
         .collect();
     add_usage(tx, "usage_monthly", "month", site_id, &months).await?;
-    // And per customer and per account, for rankings over whole months.
-    super::customers::add_months(tx, &months).await?;
-    add_account_months(tx, &months).await?;
     // And per site and day, for site rankings and the chart of all usage.
-    let mut site_days: std::collections::BTreeMap<i64, DayUsage> = Default::default();
+    let mut site_days: BTreeMap<i64, DayUsage> = BTreeMap::new();
     for (day, _, u) in &days {
         let d = site_days.entry(*day).or_default();
         d.used.add(u.used);
         d.sessions += u.sessions;
     }
-    add_site_days(tx, site_id, &site_days).await
+    add_site_days(tx, site_id, &site_days).await?;
+    Ok(months)
 }
 
 /// Adds a batch's `(month start, account, usage)` rows to `usage_account_monthly`, whose
@@ -264,7 +310,7 @@ async fn add_account_months(
 async fn add_site_days(
     tx: &mut sqlx::AnyConnection,
     site_id: &str,
-    days: &std::collections::BTreeMap<i64, DayUsage>,
+    days: &BTreeMap<i64, DayUsage>,
 ) -> Result<(), DbError> {
     let rows: Vec<_> = days.iter().collect();
     for chunk in rows.chunks(rows_per_statement(6)) {

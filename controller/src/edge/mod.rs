@@ -31,6 +31,8 @@ const RESET_INTERVAL: Duration = Duration::from_micros(100);
 /// Shared state of all connections.
 pub(crate) struct EdgeContext {
     pub db: Db,
+    /// Gathers the accounting batches of every session into group commits.
+    pub ingester: mikrobill_core::accounting::writer::Ingester,
     /// The CAs of the current rotation phase; the watcher replaces them after each step.
     pub ca: watch::Receiver<Arc<CaSet>>,
     pub registry: Registry,
@@ -151,6 +153,7 @@ impl Edge {
             },
         ));
         let ctx = Arc::new(EdgeContext {
+            ingester: mikrobill_core::accounting::writer::Ingester::start(&db),
             db,
             ca: ca_rx,
             registry,

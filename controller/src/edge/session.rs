@@ -2,7 +2,7 @@
 
 use super::EdgeContext;
 use super::registry::LiveSession;
-use mikrobill_core::accounting::{self, IngestError};
+use mikrobill_core::accounting::IngestError;
 use mikrobill_core::db::now_ms;
 use mikrobill_core::pki::{AgentCertInfo, CaSet, agent_cert_info};
 use mikrobill_core::sites::{self, CertStatus};
@@ -483,11 +483,12 @@ async fn handle_request(
         };
     let reply = match request {
         AgentRequest::Accounting(batch) => {
-            match accounting::ingest(&ctx.db, site_id, &batch.records).await {
+            let (batch_id, records) = (batch.batch_id, batch.records);
+            match ctx.ingester.ingest(site_id, records).await {
                 Ok(outcome) => {
                     tracing::debug!(
                         site_id,
-                        batch = batch.batch_id,
+                        batch = batch_id,
                         ?outcome,
                         "accounting batch committed"
                     );
@@ -496,7 +497,7 @@ async fn handle_request(
                     metrics::counter!("mikrobill_accounting_records_total", "outcome" => "duplicate")
                         .increment(u64::from(outcome.duplicates));
                     ControllerReply::AccountingCommitted {
-                        batch_id: batch.batch_id,
+                        batch_id,
                         inserted: outcome.inserted,
                         duplicates: outcome.duplicates,
                     }
@@ -504,18 +505,14 @@ async fn handle_request(
                 Err(IngestError::Invalid(message)) => {
                     tracing::warn!(
                         site_id,
-                        batch = batch.batch_id,
+                        batch = batch_id,
                         "accounting batch rejected: {message}"
                     );
                     ControllerReply::Rejected { message }
                 }
                 Err(IngestError::Db(e)) => {
                     // No answer at all: the agent keeps the batch and retries.
-                    tracing::error!(
-                        site_id,
-                        batch = batch.batch_id,
-                        "accounting ingest failed: {e}"
-                    );
+                    tracing::error!(site_id, batch = batch_id, "accounting ingest failed: {e}");
                     let _ = send.reset(close_code::INTERNAL.into());
                     return;
                 }

@@ -9,6 +9,8 @@ use mikrobill_protocol::messages::ChangeOp;
 use mikrobill_protocol::messages::MAX_ACCOUNTING_BATCH;
 use sqlx::Row;
 
+pub mod writer;
+
 /// Longest text field accepted (RADIUS attributes hold at most 253 octets).
 const MAX_TEXT: usize = 253;
 
@@ -84,8 +86,17 @@ fn validate(records: &[AccountingRecord]) -> Result<(), IngestError> {
     Ok(())
 }
 
-/// Serialises this process's SQLite ingests (see [`ingest`]).
+/// Serialises this process's SQLite ingests (see [`ingest_group`]).
 static SQLITE_INGEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// One agent's batch: the site its certificate names and the records it sent.
+#[derive(Debug, Clone, Copy)]
+pub struct Batch<'a> {
+    /// The site the batch comes from.
+    pub site_id: &'a str,
+    /// Its records.
+    pub records: &'a [AccountingRecord],
+}
 
 /// Stores a batch for `site_id` in one transaction; records seen before are skipped.
 pub async fn ingest(
@@ -93,7 +104,22 @@ pub async fn ingest(
     site_id: &str,
     records: &[AccountingRecord],
 ) -> Result<IngestOutcome, IngestError> {
-    validate(records)?;
+    let outcomes = ingest_group(db, &[Batch { site_id, records }]).await?;
+    Ok(outcomes[0])
+}
+
+/// Stores several batches, of one site or many, in one transaction, and returns each one's
+/// outcome in order; records seen before (in an earlier transaction or an earlier batch of the
+/// group) are skipped. Nothing is stored if any part fails. The usage ledger folds the group as
+/// a whole, so a session's readings in several batches cost one row write instead of one each,
+/// and the commit (a log write and, on SQLite, the pages it dirtied) is paid once.
+pub async fn ingest_group(
+    db: &Db,
+    batches: &[Batch<'_>],
+) -> Result<Vec<IngestOutcome>, IngestError> {
+    for batch in batches {
+        validate(batch.records)?;
+    }
     let now = now_ms();
     // Usage is credited to the operator's local days.
     let billing = crate::settings::billing(db).await.map_err(|e| match e {
@@ -102,26 +128,85 @@ pub async fn ingest(
         other => IngestError::Db(DbError::Sqlx(sqlx::Error::Protocol(other.to_string()))),
     })?;
     let offset_min = billing.utc_offset_minutes;
-    // SQLite has one writer: batches from many agents queue here in arrival order rather
-    // than in SQLite's busy handler, which sleeps and retries and left the writer idle
-    // between them (four sites at once ingested half as fast as one).
+    let mut by_site: std::collections::BTreeMap<&str, Vec<&AccountingRecord>> =
+        std::collections::BTreeMap::new();
+    for batch in batches {
+        by_site
+            .entry(batch.site_id)
+            .or_default()
+            .extend(batch.records.iter());
+    }
+    let sites: Vec<crate::usage::store::SiteRecords<'_>> = by_site
+        .into_iter()
+        .map(|(site_id, records)| crate::usage::store::SiteRecords { site_id, records })
+        .collect();
+    let site_ids: Vec<&str> = sites.iter().map(|s| s.site_id).collect();
+    // SQLite has one writer: groups queue here in arrival order rather than in SQLite's busy
+    // handler, which sleeps and retries and left the writer idle between them (four sites at
+    // once ingested half as fast as one).
     let _one_writer = match db.backend {
         crate::db::Backend::Sqlite => Some(SQLITE_INGEST.lock().await),
         crate::db::Backend::Postgres => None,
     };
     let mut tx = db.begin().await?;
+    crate::usage::store::lock_sites(&mut tx, db.backend, &site_ids).await?;
+    let mut outcomes = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let inserted = insert_records(&mut tx, db.backend, batch, now).await?;
+        outcomes.push(IngestOutcome {
+            inserted,
+            duplicates: batch.records.len() as u32 - inserted,
+        });
+    }
+    crate::usage::store::apply(&mut tx, &sites, offset_min).await?;
+    let first_uses: Vec<(&str, std::collections::BTreeMap<&str, i64>)> = sites
+        .iter()
+        .map(|s| (s.site_id, first_use(&s.records)))
+        .collect();
+    let mut codes: Vec<&str> = first_uses
+        .iter()
+        .flat_map(|(_, f)| f.keys().copied())
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    crate::vouchers::metered::lock(&mut tx, db.backend, &codes).await?;
+    let mut changes = Vec::new();
+    for (site_id, first_use) in &first_uses {
+        changes.extend(activate_vouchers(&mut tx, site_id, first_use).await?);
+    }
+    changes.extend(
+        crate::vouchers::metered::apply(&mut tx, &codes, billing.voucher_conflict_policy, now)
+            .await?,
+    );
+    // Every voucher row is written before the change log is locked, the order all voucher
+    // writers follow, so two writers never wait on each other's locks.
+    crate::vouchers::sync(&mut tx, changes).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Inserts one batch's records, skipping those stored before; returns how many were new.
+async fn insert_records(
+    tx: &mut sqlx::AnyConnection,
+    backend: crate::db::Backend,
+    batch: &Batch<'_>,
+    now: i64,
+) -> Result<u32, IngestError> {
     let mut inserted = 0u64;
-    for chunk in records.chunks(crate::db::params::rows_per_statement(17)) {
+    for chunk in batch
+        .records
+        .chunks(crate::db::params::rows_per_statement(17))
+    {
         let sql = format!(
             "INSERT INTO accounting_records (site_id, record_id, nas_identifier, nas_ip, session_id, username, status, \
              event_time, session_time_secs, input_octets, output_octets, input_packets, output_packets, terminate_cause, \
              framed_ip, calling_station_id, received_at) VALUES {} ON CONFLICT (site_id, record_id) DO NOTHING",
-            crate::db::params::Params::new(db.backend).rows(chunk.len(), 17)
+            crate::db::params::Params::new(backend).rows(chunk.len(), 17)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
             q = q
-                .bind(site_id.to_string())
+                .bind(batch.site_id.to_string())
                 .bind(r.id.to_hex())
                 .bind(r.nas_identifier.clone())
                 .bind(r.nas_ip.map(|ip| ip.to_string()))
@@ -141,28 +226,11 @@ pub async fn ingest(
         }
         inserted += q.execute(&mut *tx).await?.rows_affected();
     }
-    crate::usage::store::apply(&mut tx, db.backend, site_id, records, offset_min).await?;
-    let first_use = first_use(records);
-    let codes: Vec<&str> = first_use.keys().copied().collect();
-    crate::vouchers::metered::lock(&mut tx, db.backend, &codes).await?;
-    let mut changes = activate_vouchers(&mut tx, site_id, &first_use).await?;
-    changes.extend(
-        crate::vouchers::metered::apply(&mut tx, &codes, billing.voucher_conflict_policy, now)
-            .await?,
-    );
-    // Every voucher row is written before the change log is locked, the order all voucher
-    // writers follow, so two writers never wait on each other's locks.
-    crate::vouchers::sync(&mut tx, changes).await?;
-    tx.commit().await?;
-    let inserted = inserted as u32;
-    Ok(IngestOutcome {
-        inserted,
-        duplicates: records.len() as u32 - inserted,
-    })
+    Ok(inserted as u32)
 }
 
 /// The earliest event of each account named by a usage reading in `records`, by name.
-fn first_use(records: &[AccountingRecord]) -> std::collections::BTreeMap<&str, i64> {
+fn first_use<'a>(records: &[&'a AccountingRecord]) -> std::collections::BTreeMap<&'a str, i64> {
     let mut first_use: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
     for r in records {
         if matches!(

@@ -1,0 +1,407 @@
+//! Group commit against one transaction per batch, on both engines: the same accounting sent
+//! as single batches, as groups the edge's `Ingester` forms from concurrent batches, and as
+//! one group holding every batch twice, leaves the same ledger (records, sessions, days,
+//! months, account, customer and site summaries, vouchers' fleet-wide use and state) and
+//! answers each batch with its own counts.
+
+use mikrobill_core::accounting::writer::Ingester;
+use mikrobill_core::accounting::{Batch, IngestError, ingest, ingest_group};
+use mikrobill_core::audit::Actor;
+use mikrobill_core::db::{Db, now_ms};
+use mikrobill_core::plans::{PlanInput, PlanKind};
+use mikrobill_core::vouchers::ScopeKind;
+use mikrobill_core::vouchers::batch::BatchSpec;
+use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
+use mikrobill_tests::{Backend, TestDb, init_tracing};
+
+mikrobill_tests::on_both_backends!(groups_store_what_single_batches_store);
+
+async fn open(backend: Backend) -> (Db, Option<TestDb>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    match backend {
+        Backend::Sqlite => {
+            let db = Db::open(&mikrobill_core::db::sqlite_url_for_dir(dir.path()))
+                .await
+                .unwrap();
+            (db, None, dir)
+        }
+        Backend::Postgres => {
+            let t = TestDb::new(Backend::Postgres).await;
+            let db = Db::open(t.url.as_deref().unwrap()).await.unwrap();
+            (db, Some(t), dir)
+        }
+    }
+}
+
+/// The sites, vouchers and subscriptions every database of the test starts with, under the
+/// same ids, so their ledgers can be compared row by row.
+async fn seed(db: &Db, now: i64) -> Vec<String> {
+    let actor = Actor::cli();
+    for site in ["north", "south"] {
+        sqlx::query("INSERT INTO sites (id, name, created_at) VALUES ($1, $1, $2)")
+            .bind(site)
+            .bind(now)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    let mut tx = db.begin().await.unwrap();
+    let plan = mikrobill_core::plans::create_in(
+        &mut tx,
+        &actor,
+        &PlanInput {
+            name: "day pass".into(),
+            kind: PlanKind::Hotspot,
+            price: 5000,
+            rate_limit: None,
+            // Small enough that the heavy users exhaust theirs during the test.
+            time_limit_secs: Some(4 * 3600),
+            data_limit_bytes: None,
+            validity_secs: Some(86_400),
+            shared_users: Some(2),
+            interim_interval_secs: Some(300),
+            router_group: None,
+            address_list: None,
+            mac_lock: false,
+            fup_rate_limit: None,
+            isolation_profile: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    mikrobill_core::vouchers::batch::generate(
+        db,
+        &actor,
+        BatchSpec {
+            plan_id: plan.id.clone(),
+            count: 6,
+            scope: ScopeKind::All,
+            site_id: None,
+            group_id: None,
+            prefix: Some("G".into()),
+            length: Some(8),
+            password_mode: None,
+            password_length: None,
+            password_digits: false,
+            price: None,
+            note: None,
+        },
+    )
+    .await
+    .unwrap();
+    let generated: Vec<String> = sqlx::query_scalar("SELECT code FROM vouchers ORDER BY code")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    // Every database gets the same codes, so ledgers compare by key.
+    let codes: Vec<String> = (0..generated.len()).map(|n| format!("GCODE{n}")).collect();
+    for (old, new) in generated.iter().zip(&codes) {
+        sqlx::query("UPDATE vouchers SET code = $1 WHERE code = $2")
+            .bind(new)
+            .bind(old)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "INSERT INTO plans (id, name, price, kind, created_at) VALUES ('ppp', 'ppp', 100000, 'pppoe', $1)",
+    )
+    .bind(now)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    for n in 0..4 {
+        let site = if n % 2 == 0 { "north" } else { "south" };
+        // Two accounts per customer, so customer months add up accounts of both sites.
+        let customer = format!("cust-{}", n / 2);
+        sqlx::query(
+            "INSERT INTO customers (id, number, name, created_at, updated_at) VALUES ($1, $1, $1, $2, $2) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&customer)
+        .bind(now)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO subscriptions (id, customer_id, plan_id, site_id, username, password, \
+             billing_day, due_days, grace_days, status, next_cycle_at, started_at, created_at, \
+             updated_at) VALUES ($1, $2, 'ppp', $3, $4, 'x', 1, 7, 3, 'active', $5, $5, $5, $5)",
+        )
+        .bind(format!("sub-{n}"))
+        .bind(&customer)
+        .bind(site)
+        .bind(format!("ppp-{n}"))
+        .bind(now)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    codes
+}
+
+/// A NAS's accounting at both sites: PPPoE accounts and vouchers (two of them used at both
+/// sites) online, a Start each and Interim-Updates with growing counters every five minutes
+/// across a local midnight, some sessions stopping and starting again; cut into batches of
+/// one site each, in send order.
+fn batches(codes: &[String], start: i64) -> Vec<(&'static str, Vec<AccountingRecord>)> {
+    struct Online {
+        site: &'static str,
+        user: String,
+        session: u32,
+        secs: u64,
+        octets: u64,
+    }
+    let mut online: Vec<Online> = Vec::new();
+    for n in 0..4 {
+        let site = if n % 2 == 0 { "north" } else { "south" };
+        online.push(Online {
+            site,
+            user: format!("ppp-{n}"),
+            session: 0,
+            secs: 0,
+            octets: 0,
+        });
+    }
+    for (n, code) in codes.iter().enumerate() {
+        for site in ["north", "south"] {
+            if site == "south" && n >= 2 {
+                continue;
+            }
+            online.push(Online {
+                site,
+                user: code.clone(),
+                session: 0,
+                secs: 0,
+                octets: 0,
+            });
+        }
+    }
+    let record = |o: &Online, status: AcctStatus, at: i64| {
+        let session_id = format!("{}-{}-{}", o.site, o.user, o.session);
+        AccountingRecord {
+            id: RecordId::derive(o.site, &session_id, status, o.secs),
+            nas_identifier: o.site.to_string(),
+            nas_ip: Some("10.0.0.1".parse().unwrap()),
+            session_id,
+            username: o.user.clone(),
+            status,
+            event_time_ms: at,
+            session_time_secs: o.secs,
+            input_octets: o.octets / 4,
+            output_octets: o.octets,
+            input_packets: o.octets / 1000,
+            output_packets: o.octets / 900,
+            terminate_cause: (status == AcctStatus::Stop).then_some(1),
+            framed_ip: None,
+            calling_station_id: Some(format!("AA:BB:CC:00:00:{:02X}", o.user.len())),
+        }
+    };
+    let mut per_site: Vec<(&'static str, Vec<AccountingRecord>)> =
+        vec![("north", Vec::new()), ("south", Vec::new())];
+    let push = |per_site: &mut Vec<(&'static str, Vec<AccountingRecord>)>, r: AccountingRecord| {
+        let i = usize::from(r.nas_identifier == "south");
+        per_site[i].1.push(r);
+    };
+    for o in &online {
+        push(&mut per_site, record(o, AcctStatus::Start, start));
+    }
+    for round in 1..=60i64 {
+        let at = start + round * 300_000;
+        for (i, o) in online.iter_mut().enumerate() {
+            o.secs += 300;
+            o.octets += 1_000_000 * (1 + i as u64 % 3);
+            if (i as i64 + round) % 17 == 0 {
+                push(&mut per_site, record(o, AcctStatus::Stop, at));
+                o.session += 1;
+                o.secs = 0;
+                o.octets = 0;
+                push(&mut per_site, record(o, AcctStatus::Start, at));
+            } else {
+                push(&mut per_site, record(o, AcctStatus::InterimUpdate, at));
+            }
+        }
+    }
+    // Batches of a few records, the two sites' interleaved as they would arrive.
+    let mut out = Vec::new();
+    let chunks: Vec<Vec<_>> = per_site
+        .iter()
+        .map(|(site, records)| {
+            records
+                .chunks(7)
+                .map(|c| (*site, c.to_vec()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let longest = chunks.iter().map(Vec::len).max().unwrap();
+    for i in 0..longest {
+        for site_chunks in &chunks {
+            if let Some(c) = site_chunks.get(i) {
+                out.push(c.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Every ledger table, each row as text, in key order.
+async fn ledger(db: &Db) -> Vec<String> {
+    let queries = [
+        "SELECT site_id || '|' || record_id || '|' || status || '|' || CAST(input_octets AS TEXT) \
+         FROM accounting_records ORDER BY site_id, record_id",
+        "SELECT site_id || '|' || session_id || '|' || username || '|' || CAST(session_time_secs AS TEXT) \
+         || '|' || CAST(input_octets AS TEXT) || '|' || CAST(output_octets AS TEXT) || '|' \
+         || CAST(first_at AS TEXT) || '|' || CAST(last_at AS TEXT) || '|' || COALESCE(CAST(stopped_at AS TEXT), '-') \
+         FROM usage_sessions ORDER BY site_id, session_id",
+        "SELECT CAST(day AS TEXT) || '|' || site_id || '|' || username || '|' || CAST(session_time_secs AS TEXT) \
+         || '|' || CAST(input_octets AS TEXT) || '|' || CAST(output_octets AS TEXT) || '|' || CAST(sessions AS TEXT) \
+         FROM usage_daily ORDER BY day, site_id, username",
+        "SELECT CAST(month AS TEXT) || '|' || site_id || '|' || username || '|' || CAST(session_time_secs AS TEXT) \
+         || '|' || CAST(input_octets AS TEXT) || '|' || CAST(output_octets AS TEXT) || '|' || CAST(sessions AS TEXT) \
+         FROM usage_monthly ORDER BY month, site_id, username",
+        "SELECT CAST(month AS TEXT) || '|' || username || '|' || CAST(session_time_secs AS TEXT) || '|' \
+         || CAST(octets AS TEXT) || '|' || CAST(sessions AS TEXT) FROM usage_account_monthly ORDER BY month, username",
+        "SELECT CAST(month AS TEXT) || '|' || customer_id || '|' || CAST(session_time_secs AS TEXT) || '|' \
+         || CAST(octets AS TEXT) || '|' || CAST(sessions AS TEXT) FROM usage_customer_monthly ORDER BY month, customer_id",
+        "SELECT CAST(day AS TEXT) || '|' || site_id || '|' || CAST(session_time_secs AS TEXT) || '|' \
+         || CAST(input_octets AS TEXT) || '|' || CAST(sessions AS TEXT) FROM usage_site_daily ORDER BY day, site_id",
+        "SELECT code || '|' || status || '|' || COALESCE(CAST(activated_at AS TEXT), '-') || '|' \
+         || CAST(used_time_secs AS TEXT) || '|' || CAST(used_bytes AS TEXT) || '|' || COALESCE(fleet_usage, '-') \
+         FROM vouchers ORDER BY code",
+    ];
+    let mut rows = Vec::new();
+    for sql in queries {
+        let table: Vec<String> = sqlx::query_scalar(sql)
+            .fetch_all(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {sql}"));
+        assert!(!table.is_empty(), "nothing stored for {sql}");
+        rows.push(format!("-- {}", &sql[..60.min(sql.len())]));
+        rows.extend(table);
+    }
+    rows
+}
+
+async fn groups_store_what_single_batches_store(backend: Backend) {
+    init_tracing();
+    let now = now_ms();
+    // Six hours ending an hour ago: long enough to cross a local midnight somewhere in most
+    // runs and to exhaust the vouchers' four hours.
+    let start = now - 7 * 3600 * 1000;
+    let mut dbs = Vec::new();
+    for _ in 0..3 {
+        let opened = open(backend).await;
+        let codes = seed(&opened.0, now).await;
+        dbs.push((opened, codes));
+    }
+    let codes = dbs[0].1.clone();
+    let sent = batches(&codes, start);
+    let total: usize = sent.iter().map(|(_, r)| r.len()).sum();
+    assert!(sent.len() > 100, "{} batches", sent.len());
+
+    // One transaction per batch, in send order.
+    let single = &dbs[0].0.0;
+    let mut inserted = 0;
+    for (site, records) in &sent {
+        let o = ingest(single, site, records).await.unwrap();
+        assert_eq!(o.duplicates, 0);
+        inserted += o.inserted as usize;
+    }
+    assert_eq!(inserted, total);
+
+    // Every batch sent at once through the edge's ingester, each agent keeping its batches in
+    // flight together: the lanes form groups of what queued while the previous one committed.
+    let grouped = &dbs[1].0.0;
+    let ingester = Ingester::start(grouped);
+    let mut answers = tokio::task::JoinSet::new();
+    for (site, records) in sent.clone() {
+        let ingester = ingester.clone();
+        answers.spawn(async move { ingester.ingest(site, records).await.unwrap() });
+    }
+    let mut inserted = 0;
+    while let Some(o) = answers.join_next().await {
+        let o = o.unwrap();
+        assert_eq!(o.duplicates, 0);
+        inserted += o.inserted as usize;
+    }
+    assert_eq!(inserted, total);
+    let committed = ingester.committed();
+    assert_eq!(committed.batches, sent.len() as u64);
+    assert!(
+        committed.groups < committed.batches / 2,
+        "batches sent together were not grouped: {committed:?}"
+    );
+    // A malformed batch is refused before it joins a group, and the others still commit.
+    let bad = vec![AccountingRecord {
+        username: "x".repeat(300),
+        ..sent[0].1[0].clone()
+    }];
+    let refused = ingester.ingest("north", bad).await;
+    assert!(
+        matches!(&refused, Err(IngestError::Invalid(m)) if m.contains("username longer than 253")),
+        "{refused:?}"
+    );
+
+    // One group holding every batch twice, in reverse order: the second copy of each batch
+    // is all duplicates and the ledger moves once.
+    let doubled = &dbs[2].0.0;
+    let mut twice: Vec<Batch<'_>> = Vec::new();
+    for (site, records) in sent.iter().rev() {
+        twice.push(Batch {
+            site_id: site,
+            records,
+        });
+    }
+    for (site, records) in sent.iter().rev() {
+        twice.push(Batch {
+            site_id: site,
+            records,
+        });
+    }
+    let outcomes = ingest_group(doubled, &twice).await.unwrap();
+    let half = sent.len();
+    for (n, (o, b)) in outcomes.iter().zip(&twice).enumerate() {
+        let len = b.records.len() as u32;
+        let expected = if n < half { (len, 0) } else { (0, len) };
+        assert_eq!((o.inserted, o.duplicates), expected, "batch {n}");
+    }
+
+    let want = ledger(single).await;
+    // The vouchers did change: some are exhausted, and two were used at both sites.
+    assert!(
+        want.iter()
+            .any(|r| r.starts_with("GCODE") && r.contains("|exhausted|")),
+        "{want:#?}"
+    );
+    assert!(
+        want.iter()
+            .any(|r| r.starts_with("GCODE0|") && r.contains("south")),
+        "{want:#?}"
+    );
+    assert_same(&ledger(grouped).await, &want, "grouped by the ingester");
+    assert_same(
+        &ledger(doubled).await,
+        &want,
+        "one group with every batch twice",
+    );
+    drop(dbs);
+}
+
+/// Fails with the first row that differs and the table it is in.
+fn assert_same(got: &[String], want: &[String], what: &str) {
+    let Some(i) = (0..got.len().max(want.len())).find(|&i| got.get(i) != want.get(i)) else {
+        return;
+    };
+    let table = want[..i.min(want.len())]
+        .iter()
+        .rev()
+        .find(|r| r.starts_with("-- "))
+        .map_or("", String::as_str);
+    panic!(
+        "{what}: row {i} differs ({table}):\n   got {:?}\n  want {:?}",
+        got.get(i),
+        want.get(i)
+    );
+}
