@@ -46,7 +46,7 @@ impl Usage {
 }
 
 /// Sums the sessions of `username` heard of at or after `since` (unix ms), at one site or,
-/// with `site_id` `None`, at every site.
+/// with `site_id` `None`, at every site, from the usage ledger's session highs.
 async fn usage_of(
     db: &Db,
     username: &str,
@@ -54,11 +54,10 @@ async fn usage_of(
     since: i64,
 ) -> DomainResult<Usage> {
     let row = sqlx::query(
-        "SELECT COUNT(*) AS sessions, CAST(COALESCE(SUM(t), 0) AS BIGINT) AS secs, \
-         CAST(COALESCE(SUM(d), 0) AS BIGINT) AS down, CAST(COALESCE(SUM(u), 0) AS BIGINT) AS up FROM ( \
-           SELECT site_id, session_id, MAX(session_time_secs) AS t, MAX(output_octets) AS d, MAX(input_octets) AS u \
-           FROM accounting_records WHERE username = $1 AND (CAST($2 AS TEXT) IS NULL OR site_id = $2) \
-           GROUP BY site_id, session_id HAVING MAX(event_time) >= $3) per_session",
+        "SELECT COUNT(*) AS sessions, CAST(COALESCE(SUM(session_time_secs), 0) AS BIGINT) AS secs, \
+         CAST(COALESCE(SUM(output_octets), 0) AS BIGINT) AS down, \
+         CAST(COALESCE(SUM(input_octets), 0) AS BIGINT) AS up FROM usage_sessions \
+         WHERE username = $1 AND (CAST($2 AS TEXT) IS NULL OR site_id = $2) AND last_at >= $3",
     )
     .bind(username)
     .bind(site_id)
