@@ -14,7 +14,9 @@
 //!
 //! `cargo bench -p mikrobill-core --bench ingest` (SQLite in a temporary directory; with
 //! `BENCH_POSTGRES_URL`, PostgreSQL as well). `BENCH_ROUNDS` sets how many interim rounds run,
-//! `BENCH_SUBSCRIBERS` the subscribers per site; `BENCH_NO_VOUCHERS=1` makes every subscriber
+//! `BENCH_SUBSCRIBERS` the subscribers per site, `BENCH_SITES` the site counts to run (`1,4`),
+//! `BENCH_BATCH` the records per batch (500, a drain's; an agent keeping up sends a few at a
+//! time); `BENCH_NO_VOUCHERS=1` makes every subscriber
 //! a PPPoE account, which leaves the vouchers' ledger step out.
 
 use mikrobill_core::audit::Actor;
@@ -252,7 +254,7 @@ async fn run(name: &str, db: Arc<Db>, mode: Mode, sites: usize, subscribers: usi
             let site: Arc<str> = site.into();
             let mut in_flight = tokio::task::JoinSet::new();
             let mut answers = Vec::new();
-            for batch in records.chunks(500) {
+            for batch in records.chunks(env("BENCH_BATCH", 500)) {
                 if in_flight.len() == IN_FLIGHT {
                     answers.push(in_flight.join_next().await.unwrap().unwrap());
                 }
@@ -303,7 +305,12 @@ async fn main() {
         "\n| backend, commits | sites | subscribers per site | records | seconds | records/s | batch p50 ms | batch p99 ms |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for sites in [1, 4] {
+    let site_counts: Vec<usize> = std::env::var("BENCH_SITES")
+        .unwrap_or_else(|_| "1,4".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("BENCH_SITES: site counts separated by commas"))
+        .collect();
+    for &sites in &site_counts {
         for (mode, label) in [(Mode::PerBatch, "per batch"), (Mode::Grouped, "grouped")] {
             let dir = tempfile::tempdir().unwrap();
             let url = mikrobill_core::db::sqlite_url_for_dir(dir.path());
@@ -320,7 +327,7 @@ async fn main() {
         }
     }
     if let Ok(url) = std::env::var("BENCH_POSTGRES_URL") {
-        for sites in [1, 4] {
+        for &sites in &site_counts {
             for (mode, label) in [(Mode::PerBatch, "per batch"), (Mode::Grouped, "grouped")] {
                 let db = Db::open(&url).await.unwrap();
                 run(
