@@ -308,37 +308,30 @@ async fn main() {
     let site_counts: Vec<usize> = std::env::var("BENCH_SITES")
         .unwrap_or_else(|_| "1,4".into())
         .split(',')
-        .map(|n| n.trim().parse().expect("BENCH_SITES: site counts separated by commas"))
+        .map(|n| {
+            n.trim()
+                .parse()
+                .expect("BENCH_SITES: site counts separated by commas")
+        })
         .collect();
-    for &sites in &site_counts {
-        for (mode, label) in [(Mode::PerBatch, "per batch"), (Mode::Grouped, "grouped")] {
-            let dir = tempfile::tempdir().unwrap();
-            let url = mikrobill_core::db::sqlite_url_for_dir(dir.path());
-            let (db, _checkpointer) = Db::open_server(&url).await.unwrap();
-            run(
-                &format!("SQLite, {label}"),
-                Arc::new(db),
-                mode,
-                sites,
-                subscribers,
-                rounds,
-            )
-            .await;
-        }
-    }
-    if let Ok(url) = std::env::var("BENCH_POSTGRES_URL") {
+    let postgres = std::env::var("BENCH_POSTGRES_URL").ok();
+    let engines = std::iter::once(None).chain(postgres.iter().map(Some));
+    for engine in engines {
         for &sites in &site_counts {
             for (mode, label) in [(Mode::PerBatch, "per batch"), (Mode::Grouped, "grouped")] {
-                let db = Db::open(&url).await.unwrap();
-                run(
-                    &format!("PostgreSQL, {label}"),
-                    Arc::new(db),
-                    mode,
-                    sites,
-                    subscribers,
-                    rounds,
-                )
-                .await;
+                // SQLite opens as `serve` does (its checkpoint off the commit path), in a new
+                // directory each run; PostgreSQL shares the server's database.
+                let dir = tempfile::tempdir().unwrap();
+                let (db, _checkpointer, name) = match engine {
+                    None => {
+                        let url = mikrobill_core::db::sqlite_url_for_dir(dir.path());
+                        let (db, checkpointer) = Db::open_server(&url).await.unwrap();
+                        (db, Some(checkpointer), "SQLite")
+                    }
+                    Some(url) => (Db::open(url).await.unwrap(), None, "PostgreSQL"),
+                };
+                let name = format!("{name}, {label}");
+                run(&name, Arc::new(db), mode, sites, subscribers, rounds).await;
             }
         }
     }

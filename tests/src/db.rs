@@ -92,6 +92,32 @@ impl TestDb {
     }
 }
 
+/// A migrated core database on `backend` for tests that call the domain functions directly:
+/// SQLite in a new temporary directory, or a new PostgreSQL database. Keep all three parts
+/// alive for as long as the database is used.
+pub async fn open_core(
+    backend: Backend,
+) -> (mikrobill_core::db::Db, Option<TestDb>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    match backend {
+        Backend::Sqlite => {
+            let url = mikrobill_core::db::sqlite_url_for_dir(dir.path());
+            let db = mikrobill_core::db::Db::open(&url)
+                .await
+                .expect("open SQLite");
+            (db, None, dir)
+        }
+        Backend::Postgres => {
+            let t = TestDb::new(Backend::Postgres).await;
+            let url = t.url.clone().expect("PostgreSQL URL");
+            let db = mikrobill_core::db::Db::open(&url)
+                .await
+                .expect("open PostgreSQL");
+            (db, Some(t), dir)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

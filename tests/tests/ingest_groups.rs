@@ -12,26 +12,9 @@ use mikrobill_core::plans::{PlanInput, PlanKind};
 use mikrobill_core::vouchers::ScopeKind;
 use mikrobill_core::vouchers::batch::BatchSpec;
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
-use mikrobill_tests::{Backend, TestDb, init_tracing};
+use mikrobill_tests::{Backend, init_tracing};
 
 mikrobill_tests::on_both_backends!(groups_store_what_single_batches_store);
-
-async fn open(backend: Backend) -> (Db, Option<TestDb>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    match backend {
-        Backend::Sqlite => {
-            let db = Db::open(&mikrobill_core::db::sqlite_url_for_dir(dir.path()))
-                .await
-                .unwrap();
-            (db, None, dir)
-        }
-        Backend::Postgres => {
-            let t = TestDb::new(Backend::Postgres).await;
-            let db = Db::open(t.url.as_deref().unwrap()).await.unwrap();
-            (db, Some(t), dir)
-        }
-    }
-}
 
 /// The sites, vouchers and subscriptions every database of the test starts with, under the
 /// same ids, so their ledgers can be compared row by row.
@@ -292,7 +275,7 @@ async fn groups_store_what_single_batches_store(backend: Backend) {
     let start = now - 7 * 3600 * 1000;
     let mut dbs = Vec::new();
     for _ in 0..3 {
-        let opened = open(backend).await;
+        let opened = mikrobill_tests::db::open_core(backend).await;
         let codes = seed(&opened.0, now).await;
         dbs.push((opened, codes));
     }

@@ -34,20 +34,7 @@ const WIB: i32 = 420;
 
 async fn open(backend: Backend) -> (Db, Option<TestDb>, tempfile::TempDir) {
     init_tracing();
-    let dir = tempfile::tempdir().unwrap();
-    match backend {
-        Backend::Sqlite => {
-            let db = Db::open(&mikrobill_core::db::sqlite_url_for_dir(dir.path()))
-                .await
-                .unwrap();
-            (db, None, dir)
-        }
-        Backend::Postgres => {
-            let t = TestDb::new(Backend::Postgres).await;
-            let db = Db::open(t.url.as_deref().unwrap()).await.unwrap();
-            (db, Some(t), dir)
-        }
-    }
+    mikrobill_tests::db::open_core(backend).await
 }
 
 async fn exec(db: &Db, sql: &str) {
