@@ -7,7 +7,8 @@
 //! its own tasks, so neither RADIUS nor the uplink ever waits on the router. `commands`
 //! applies what the controller asks of the site (Disconnect, isolation, plan changes,
 //! router resync) through RADIUS CoA/Disconnect and the router API. `status` tells what the
-//! running agent does (`/metrics`, `/health`, `/status` on a local port).
+//! running agent does (`/metrics`, `/health`, `/status` on a local port). `mapped_alloc` is
+//! the static build's allocator.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -18,6 +19,8 @@ pub mod commands;
 pub mod config;
 pub mod enroll;
 pub mod identity;
+#[cfg(target_os = "linux")]
+pub mod mapped_alloc;
 mod net;
 pub mod outbox;
 pub mod radius;
