@@ -14,7 +14,10 @@ use mikrobill_core::vouchers::batch::BatchSpec;
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
 use mikrobill_tests::{Backend, init_tracing};
 
-mikrobill_tests::on_both_backends!(groups_store_what_single_batches_store);
+mikrobill_tests::on_both_backends!(
+    groups_store_what_single_batches_store,
+    a_full_lane_refuses_batches_as_busy_and_stores_nothing_of_them
+);
 
 /// The sites, vouchers and subscriptions every database of the test starts with, under the
 /// same ids, so their ledgers can be compared row by row.
@@ -387,4 +390,52 @@ fn assert_same(got: &[String], want: &[String], what: &str) {
         got.get(i),
         want.get(i)
     );
+}
+
+/// While a lane holds more than its limit, a batch is refused as busy with nothing stored, and
+/// once the lane has drained the same batch is stored.
+async fn a_full_lane_refuses_batches_as_busy_and_stores_nothing_of_them(backend: Backend) {
+    init_tracing();
+    let now = now_ms();
+    let (db, _pg, _dir) = mikrobill_tests::db::open_core(backend).await;
+    let codes = seed(&db, now).await;
+    let sent = batches(&codes, now - 7 * 3600 * 1000);
+    let north: Vec<_> = sent.iter().filter(|(s, _)| *s == "north").take(2).collect();
+    let ingester = Ingester::with_queue_limit(&db, 10);
+    // Hold what the first group needs, so it stays queued: SQLite's write lock, or the
+    // site's ledger lock on PostgreSQL.
+    let mut holder = db.begin().await.unwrap();
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('usage:' || $1))")
+            .bind("north")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+    }
+    let first = {
+        let (ingester, records) = (ingester.clone(), north[0].1.clone());
+        tokio::spawn(async move { ingester.ingest("north", records).await })
+    };
+    // The spawned task queues the batch at its first poll.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        ingester.ingest("north", north[1].1.clone()),
+    )
+    .await
+    .expect("refused at once, not queued behind the held lock");
+    assert!(
+        matches!(refused, Err(IngestError::Busy { queued: 7 })),
+        "{refused:?}"
+    );
+    holder.rollback().await.unwrap();
+    let o = first.await.unwrap().unwrap();
+    assert_eq!((o.inserted, o.duplicates), (7, 0));
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounting_records")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 7, "nothing of the refused batch is stored");
+    let o = ingester.ingest("north", north[1].1.clone()).await.unwrap();
+    assert_eq!((o.inserted, o.duplicates), (7, 0));
 }

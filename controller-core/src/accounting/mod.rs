@@ -23,6 +23,13 @@ pub enum IngestError {
     /// The batch is malformed; retrying it will not help.
     #[error("invalid accounting batch: {0}")]
     Invalid(String),
+    /// More is queued than the controller stores before the agent's reply timeout; nothing
+    /// was stored, the agent should send again after a pause.
+    #[error("the controller is busy: {queued} accounting records wait to be stored")]
+    Busy {
+        /// Records queued in the batch's lane when it was refused.
+        queued: usize,
+    },
 }
 
 impl From<sqlx::Error> for IngestError {

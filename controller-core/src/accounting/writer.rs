@@ -12,12 +12,18 @@ use super::{Batch, IngestError, IngestOutcome, ingest_group, validate};
 use crate::db::{Backend, Db, DbError};
 use mikrobill_protocol::accounting::AccountingRecord;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most records in one group: 16 of the agents' 500-record batches. Larger groups commit fewer
 /// times but answer later; at this size a group commits in well under a second here.
 pub const GROUP_RECORDS: usize = 8_000;
+
+/// Most records queued in one lane before batches are refused as busy: about ten seconds of
+/// work at the measured rates, well inside the agent's 30 s reply timeout, so after a regional
+/// outage agents pause and send again instead of timing out, reconnecting and sending the
+/// same batches twice.
+pub const MAX_QUEUED_RECORDS: usize = 100_000;
 
 /// Lanes on PostgreSQL, each committing its own groups on its own connection; a site's batches
 /// always take the same lane, so they never wait on each other's site lock.
@@ -36,6 +42,10 @@ struct Job {
 pub struct Ingester {
     db: Db,
     lanes: Vec<mpsc::UnboundedSender<Job>>,
+    /// Records a lane may hold before it refuses batches ([`MAX_QUEUED_RECORDS`]).
+    limit: usize,
+    /// Records queued or being committed, per lane.
+    queued: Arc<Vec<AtomicUsize>>,
     counts: Arc<Counts>,
 }
 
@@ -66,21 +76,35 @@ impl std::fmt::Debug for Ingester {
 impl Ingester {
     /// Starts the lanes: one on SQLite, which has a single writer, several on PostgreSQL.
     pub fn start(db: &Db) -> Ingester {
+        Ingester::with_queue_limit(db, MAX_QUEUED_RECORDS)
+    }
+
+    /// [`Ingester::start`] with lanes that refuse batches as busy past `limit` queued records.
+    pub fn with_queue_limit(db: &Db, limit: usize) -> Ingester {
         let lanes = match db.backend {
             Backend::Sqlite => 1,
             Backend::Postgres => POSTGRES_LANES,
         };
         let counts = Arc::new(Counts::default());
+        let queued: Arc<Vec<AtomicUsize>> =
+            Arc::new((0..lanes).map(|_| AtomicUsize::new(0)).collect());
         let lanes = (0..lanes)
-            .map(|_| {
+            .map(|lane| {
                 let (tx, rx) = mpsc::unbounded_channel();
-                tokio::spawn(run_lane(db.clone(), rx, counts.clone()));
+                let done = Done {
+                    queued: queued.clone(),
+                    lane,
+                    counts: counts.clone(),
+                };
+                tokio::spawn(run_lane(db.clone(), rx, done));
                 tx
             })
             .collect();
         Ingester {
             db: db.clone(),
             lanes,
+            limit,
+            queued,
             counts,
         }
     }
@@ -101,14 +125,21 @@ impl Ingester {
         records: Vec<AccountingRecord>,
     ) -> Result<IngestOutcome, IngestError> {
         validate(&records)?;
+        let lane = lane_of(site_id, self.lanes.len());
+        let queued = &self.queued[lane];
+        let before = queued.fetch_add(records.len(), Ordering::Relaxed);
+        if !admits(before, records.len(), self.limit) {
+            queued.fetch_sub(records.len(), Ordering::Relaxed);
+            metrics::counter!("mikrobill_accounting_busy_total").increment(1);
+            return Err(IngestError::Busy { queued: before });
+        }
         let (reply, answer) = oneshot::channel();
         let job = Job {
             site_id: site_id.to_string(),
             records,
             reply,
         };
-        let lane = &self.lanes[lane_of(site_id, self.lanes.len())];
-        match lane.send(job) {
+        match self.lanes[lane].send(job) {
             Ok(()) => answer.await.unwrap_or_else(|_| {
                 // The lane ended with the batch unanswered (it panicked): nothing is known to
                 // be committed, so the agent keeps the batch and sends it again.
@@ -122,10 +153,25 @@ impl Ingester {
                     site_id: &job.site_id,
                     records: &job.records,
                 };
-                Ok(ingest_group(&self.db, &[batch]).await?[0])
+                let stored = ingest_group(&self.db, &[batch]).await;
+                queued.fetch_sub(job.records.len(), Ordering::Relaxed);
+                Ok(stored?[0])
             }
         }
     }
+}
+
+/// Whether a batch of `records` joins a lane holding `queued`: always into an empty lane (a
+/// batch is never too large by itself), otherwise while the lane stays within `limit`.
+fn admits(queued: usize, records: usize, limit: usize) -> bool {
+    queued == 0 || queued + records <= limit
+}
+
+/// What a lane reports as its groups end: the records it no longer holds, and the counts.
+struct Done {
+    queued: Arc<Vec<AtomicUsize>>,
+    lane: usize,
+    counts: Arc<Counts>,
 }
 
 /// The lane of a site: stable for the life of the process.
@@ -139,7 +185,7 @@ fn lane_of(site_id: &str, lanes: usize) -> usize {
 
 /// Takes the batches queued in a lane as groups of at most [`GROUP_RECORDS`] until every
 /// handle is dropped.
-async fn run_lane(db: Db, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<Counts>) {
+async fn run_lane(db: Db, mut queue: mpsc::UnboundedReceiver<Job>, done: Done) {
     while let Some(first) = queue.recv().await {
         let mut records = first.records.len();
         let mut group = vec![first];
@@ -152,7 +198,8 @@ async fn run_lane(db: Db, mut queue: mpsc::UnboundedReceiver<Job>, counts: Arc<C
                 Err(_) => break,
             }
         }
-        commit(&db, group, &counts).await;
+        commit(&db, group, &done.counts).await;
+        done.queued[done.lane].fetch_sub(records, Ordering::Relaxed);
     }
 }
 
@@ -209,6 +256,14 @@ async fn commit(db: &Db, group: Vec<Job>, counts: &Counts) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lane_takes_any_batch_when_empty_and_refuses_past_its_limit() {
+        assert!(admits(0, 5_000, 1_000));
+        assert!(admits(500, 500, 1_000));
+        assert!(!admits(501, 500, 1_000));
+        assert!(!admits(MAX_QUEUED_RECORDS, 1, MAX_QUEUED_RECORDS));
+    }
 
     #[test]
     fn a_site_keeps_its_lane_and_sites_spread_over_lanes() {

@@ -510,6 +510,13 @@ async fn handle_request(
                     );
                     ControllerReply::Rejected { message }
                 }
+                Err(e @ IngestError::Busy { .. }) => {
+                    // No answer: the agent pauses and sends again (counted in
+                    // `mikrobill_accounting_busy_total`; a storm would flood the log).
+                    tracing::debug!(site_id, batch = batch_id, "accounting batch deferred: {e}");
+                    let _ = send.reset(close_code::INTERNAL.into());
+                    return;
+                }
                 Err(IngestError::Db(e)) => {
                     // No answer at all: the agent keeps the batch and retries.
                     tracing::error!(site_id, batch = batch_id, "accounting ingest failed: {e}");
