@@ -127,8 +127,11 @@ impl Ingester {
         validate(&records)?;
         let lane = lane_of(site_id, self.lanes.len());
         let queued = &self.queued[lane];
+        // A lane that stopped (it panicked) never counts its batches down again: its batches
+        // are stored directly below, never refused.
+        let stopped = self.lanes[lane].is_closed();
         let before = queued.fetch_add(records.len(), Ordering::Relaxed);
-        if !admits(before, records.len(), self.limit) {
+        if !stopped && !admits(before, records.len(), self.limit) {
             queued.fetch_sub(records.len(), Ordering::Relaxed);
             metrics::counter!("mikrobill_accounting_busy_total").increment(1);
             return Err(IngestError::Busy { queued: before });
