@@ -8,7 +8,7 @@
 //! waits for nothing but the commit before it: with one agent sending, every batch still
 //! commits at once.
 
-use super::{Batch, IngestError, IngestOutcome, ingest_group, validate};
+use super::{Batch, IngestError, IngestOutcome, ingest, ingest_group, validate};
 use crate::db::{Backend, Db, DbError};
 use mikrobill_protocol::accounting::AccountingRecord;
 use std::sync::Arc;
@@ -54,6 +54,15 @@ pub struct Ingester {
 struct Counts {
     groups: AtomicU64,
     batches: AtomicU64,
+}
+
+impl Counts {
+    /// Counts one committed transaction of `batches` batches.
+    fn committed(&self, batches: usize) {
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.batches.fetch_add(batches as u64, Ordering::Relaxed);
+        metrics::counter!("mikrobill_accounting_groups_total").increment(1);
+    }
 }
 
 /// What an [`Ingester`] has committed since it started.
@@ -152,13 +161,9 @@ impl Ingester {
             }),
             // A lane that stopped takes no more batches; store this one by itself.
             Err(mpsc::error::SendError(job)) => {
-                let batch = Batch {
-                    site_id: &job.site_id,
-                    records: &job.records,
-                };
-                let stored = ingest_group(&self.db, &[batch]).await;
+                let stored = ingest(&self.db, &job.site_id, &job.records).await;
                 queued.fetch_sub(job.records.len(), Ordering::Relaxed);
-                Ok(stored?[0])
+                stored
             }
         }
     }
@@ -220,11 +225,7 @@ async fn commit(db: &Db, group: Vec<Job>, counts: &Counts) {
     drop(batches);
     match result {
         Ok(outcomes) => {
-            counts.groups.fetch_add(1, Ordering::Relaxed);
-            counts
-                .batches
-                .fetch_add(group.len() as u64, Ordering::Relaxed);
-            metrics::counter!("mikrobill_accounting_groups_total").increment(1);
+            counts.committed(group.len());
             for (job, outcome) in group.into_iter().zip(outcomes) {
                 let _ = job.reply.send(Ok(outcome));
             }
@@ -235,15 +236,9 @@ async fn commit(db: &Db, group: Vec<Job>, counts: &Counts) {
                 "accounting group failed, storing its batches one by one: {e}"
             );
             for job in group {
-                let batch = Batch {
-                    site_id: &job.site_id,
-                    records: &job.records,
-                };
-                let one = ingest_group(db, &[batch]).await.map(|o| o[0]);
+                let one = ingest(db, &job.site_id, &job.records).await;
                 if one.is_ok() {
-                    counts.groups.fetch_add(1, Ordering::Relaxed);
-                    counts.batches.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("mikrobill_accounting_groups_total").increment(1);
+                    counts.committed(1);
                 }
                 let _ = job.reply.send(one);
             }
