@@ -297,18 +297,30 @@ async fn groups_store_what_single_batches_store(backend: Backend) {
     }
     assert_eq!(inserted, total);
 
-    // Every batch sent at once through the edge's ingester, each agent keeping its batches in
-    // flight together: the lanes form groups of what queued while the previous one committed.
+    // Every batch sent at once through the edge's ingester, queued in send order (each
+    // request is polled once, which queues it, before the next): the lanes form groups of what
+    // queued while the previous one committed. Order matters for the days: a reading that
+    // commits before an earlier one of its session takes the growth to its own day, and the
+    // earlier one then adds nothing.
     let grouped = &dbs[1].0.0;
     let ingester = Ingester::start(grouped);
-    let mut answers = tokio::task::JoinSet::new();
-    for (site, records) in sent.clone() {
-        let ingester = ingester.clone();
-        answers.spawn(async move { ingester.ingest(site, records).await.unwrap() });
+    let mut answers: Vec<_> = sent
+        .iter()
+        .map(|(site, records)| Box::pin(ingester.ingest(site, records.clone())))
+        .collect();
+    for answer in &mut answers {
+        std::future::poll_fn(|cx| {
+            assert!(
+                answer.as_mut().poll(cx).is_pending(),
+                "answered before its commit"
+            );
+            std::task::Poll::Ready(())
+        })
+        .await;
     }
     let mut inserted = 0;
-    while let Some(o) = answers.join_next().await {
-        let o = o.unwrap();
+    for answer in answers {
+        let o = answer.await.unwrap();
         assert_eq!(o.duplicates, 0);
         inserted += o.inserted as usize;
     }
