@@ -31,6 +31,19 @@ impl AcctStatus {
             AcctStatus::AccountingOff => "accounting-off",
         }
     }
+
+    /// The status stored as `name` ([`AcctStatus::as_str`]), if it is one.
+    pub fn from_name(name: &str) -> Option<AcctStatus> {
+        [
+            AcctStatus::Start,
+            AcctStatus::Stop,
+            AcctStatus::InterimUpdate,
+            AcctStatus::AccountingOn,
+            AcctStatus::AccountingOff,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
 }
 
 /// Stable identity of an accounting record: the same event always yields the same id, so a
@@ -66,6 +79,13 @@ impl RecordId {
     /// Lower-case hex form, as stored by the controller.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
+    }
+
+    /// The id whose [`RecordId::to_hex`] is `hex`, if it is one.
+    pub fn from_hex(hex: &str) -> Option<RecordId> {
+        let mut id = [0u8; 16];
+        hex::decode_to_slice(hex, &mut id).ok()?;
+        Some(RecordId(id))
     }
 }
 
@@ -113,6 +133,24 @@ pub struct AccountingRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_forms_read_back() {
+        let id = RecordId::derive("nas1", "81a00001", AcctStatus::Stop, 7);
+        assert_eq!(RecordId::from_hex(&id.to_hex()), Some(id));
+        assert_eq!(RecordId::from_hex("zz"), None);
+        assert_eq!(RecordId::from_hex(&"ab".repeat(17)), None);
+        for s in [
+            AcctStatus::Start,
+            AcctStatus::Stop,
+            AcctStatus::InterimUpdate,
+            AcctStatus::AccountingOn,
+            AcctStatus::AccountingOff,
+        ] {
+            assert_eq!(AcctStatus::from_name(s.as_str()), Some(s));
+        }
+        assert_eq!(AcctStatus::from_name("Start"), None);
+    }
 
     #[test]
     fn record_id_is_stable_and_distinguishes_fields() {
