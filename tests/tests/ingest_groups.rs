@@ -1,11 +1,14 @@
-//! Group commit against one transaction per batch, on both engines: the same accounting sent
-//! as single batches, as groups the edge's `Ingester` forms from concurrent batches, and as
-//! one group holding every batch twice, leaves the same ledger (records, sessions, days,
-//! months, account, customer and site summaries, vouchers' fleet-wide use and state) and
-//! answers each batch with its own counts.
+//! Group commit and the background fold against one transaction per batch, on both engines:
+//! the same accounting sent as single batches, as groups the edge's `Ingester` forms from
+//! concurrent batches, as one group holding every batch twice, folded a few records at a time,
+//! by two replicas at once, or by the next process after a crash, leaves the same ledger
+//! (records, sessions, days, months, account, customer and site summaries, vouchers'
+//! fleet-wide use and state), folds every record once, and answers each batch with its own
+//! counts.
 
+use mikrobill_core::accounting::fold::{fold_pending, fold_until_current};
 use mikrobill_core::accounting::writer::Ingester;
-use mikrobill_core::accounting::{Batch, IngestError, ingest, ingest_group};
+use mikrobill_core::accounting::{Batch, IngestError, ingest, ingest_group, store_group};
 use mikrobill_core::audit::Actor;
 use mikrobill_core::db::{Db, now_ms};
 use mikrobill_core::plans::{PlanInput, PlanKind};
@@ -16,6 +19,9 @@ use mikrobill_tests::{Backend, init_tracing};
 
 mikrobill_tests::on_both_backends!(
     groups_store_what_single_batches_store,
+    small_folds_and_two_replicas_folding_at_once_leave_the_same_ledger,
+    an_edge_starting_folds_what_an_earlier_process_stored,
+    a_stored_record_repeated_with_more_octets_raises_the_ledger,
     a_full_lane_refuses_batches_as_busy_and_stores_nothing_of_them
 );
 
@@ -331,6 +337,9 @@ async fn groups_store_what_single_batches_store(backend: Backend) {
         committed.groups < committed.batches / 2,
         "batches sent together were not grouped: {committed:?}"
     );
+    // The answers came once the records were stored; the ledger follows in the background
+    // fold, which this waits out.
+    fold_until_current(grouped).await.unwrap();
     // A malformed batch is refused before it joins a group, and the others still commit.
     let bad = vec![AccountingRecord {
         username: "x".repeat(300),
@@ -387,6 +396,227 @@ async fn groups_store_what_single_batches_store(backend: Backend) {
     drop(dbs);
 }
 
+/// Stored records wait for a fold and leave the ledger as one transaction per batch does,
+/// whether folded a few groups at a time (cut at group boundaries) or by two replicas at once.
+async fn small_folds_and_two_replicas_folding_at_once_leave_the_same_ledger(backend: Backend) {
+    init_tracing();
+    let now = now_ms();
+    let start = now - 7 * 3600 * 1000;
+    let (single, _pg1, _dir1) = mikrobill_tests::db::open_core(backend).await;
+    let codes = seed(&single, now).await;
+    let sent = batches(&codes, start);
+    for (site, records) in &sent {
+        ingest(&single, site, records).await.unwrap();
+    }
+    let want = ledger(&single).await;
+
+    let (stepped, _pg2, _dir2) = mikrobill_tests::db::open_core(backend).await;
+    seed(&stepped, now).await;
+    for (site, records) in &sent {
+        store_group(
+            &stepped,
+            &[Batch {
+                site_id: site,
+                records,
+            }],
+        )
+        .await
+        .unwrap();
+    }
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_sessions")
+        .fetch_one(&stepped.pool)
+        .await
+        .unwrap();
+    assert_eq!(sessions, 0, "stored records wait for a fold");
+    // Budgets smaller than a group (of 7 records: the fold takes the one group whole) and
+    // between one and two groups (the second is cut short and waits): every fold takes
+    // whole groups.
+    let total: usize = sent.iter().map(|(_, r)| r.len()).sum();
+    let (mut folds, mut folded) = (0, 0);
+    let mut cursor = None;
+    loop {
+        let budget = if folds % 2 == 0 { 10 } else { 5 };
+        let o = fold_pending(&stepped, budget, cursor.as_deref())
+            .await
+            .unwrap();
+        if o.sites == 0 {
+            assert!(!o.more, "nothing else folds here: {o:?}");
+            break;
+        }
+        folds += 1;
+        folded += o.records;
+        cursor = o.last_site;
+    }
+    assert!(folds >= sent.len() / 2, "{folds} folds");
+    assert_eq!(folded, total as u64, "every record folded once");
+    assert_same(
+        &ledger(&stepped).await,
+        &want,
+        "folded a few records at a time",
+    );
+
+    // Two handles on one database fold at once while the groups are stored.
+    let (shared, pg3, dir3) = mikrobill_tests::db::open_core(backend).await;
+    seed(&shared, now).await;
+    let url = match &pg3 {
+        Some(t) => t.url.clone().expect("PostgreSQL URL"),
+        None => mikrobill_core::db::sqlite_url_for_dir(dir3.path()),
+    };
+    let replica = Db::open(&url).await.unwrap();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let folders: Vec<_> = [shared.clone(), replica.clone()]
+        .into_iter()
+        .map(|db| {
+            let done = done.clone();
+            tokio::spawn(async move {
+                let mut cursor: Option<String> = None;
+                let mut records = 0;
+                loop {
+                    let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                    let o = fold_pending(&db, 40, cursor.as_deref()).await.unwrap();
+                    records += o.records;
+                    if o.sites > 0 {
+                        cursor = o.last_site;
+                    } else if finished && !o.more {
+                        return records;
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                    }
+                }
+            })
+        })
+        .collect();
+    for (site, records) in &sent {
+        store_group(
+            &shared,
+            &[Batch {
+                site_id: site,
+                records,
+            }],
+        )
+        .await
+        .unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut folded = Vec::new();
+    for f in folders {
+        folded.push(f.await.unwrap());
+    }
+    fold_until_current(&replica).await.unwrap();
+    assert_eq!(
+        folded.iter().sum::<u64>(),
+        total as u64,
+        "every record folded once"
+    );
+    assert_same(
+        &ledger(&shared).await,
+        &want,
+        "two replicas folding at once",
+    );
+}
+
+/// Records stored by a process that stopped before folding them (a crash between the answer
+/// and the fold) are folded by the next edge's background fold as it starts, with nothing
+/// sent to it.
+async fn an_edge_starting_folds_what_an_earlier_process_stored(backend: Backend) {
+    init_tracing();
+    let now = now_ms();
+    let (want_db, _pg1, _dir1) = mikrobill_tests::db::open_core(backend).await;
+    let codes = seed(&want_db, now).await;
+    let sent = batches(&codes, now - 7 * 3600 * 1000);
+    for (site, records) in &sent {
+        ingest(&want_db, site, records).await.unwrap();
+    }
+    let (db, _pg2, _dir2) = mikrobill_tests::db::open_core(backend).await;
+    seed(&db, now).await;
+    for (site, records) in &sent {
+        store_group(
+            &db,
+            &[Batch {
+                site_id: site,
+                records,
+            }],
+        )
+        .await
+        .unwrap();
+    }
+    let _edge = Ingester::start(&db);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let unfolded: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounting_stored s \
+             JOIN accounting_folded f ON f.site_id = s.site_id WHERE s.seq > f.seq",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if unfolded == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{unfolded} sites still unfolded"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_same(
+        &ledger(&db).await,
+        &ledger(&want_db).await,
+        "folded by the next edge",
+    );
+}
+
+/// A NAS may repeat a reading's session time with more octets, which gives the same record
+/// id: the stored record takes the higher counters and the fold raises the session with them;
+/// the same copy again changes nothing.
+async fn a_stored_record_repeated_with_more_octets_raises_the_ledger(backend: Backend) {
+    init_tracing();
+    let now = now_ms();
+    let (db, _pg, _dir) = mikrobill_tests::db::open_core(backend).await;
+    let codes = seed(&db, now).await;
+    let sent = batches(&codes, now - 7 * 3600 * 1000);
+    let (site, records) = &sent[0];
+    let first = records[0].clone();
+    ingest(&db, site, std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    let high = |db: &Db| {
+        let (db, session) = (db.clone(), first.session_id.clone());
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT input_octets FROM usage_sessions WHERE session_id = $1",
+            )
+            .bind(session)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(high(&db).await, first.input_octets as i64);
+    let more = AccountingRecord {
+        input_octets: first.input_octets + 1_000_000,
+        ..first.clone()
+    };
+    let o = ingest(&db, site, &[more.clone(), more.clone()])
+        .await
+        .unwrap();
+    assert_eq!((o.inserted, o.duplicates), (1, 1), "raised once");
+    assert_eq!(high(&db).await, more.input_octets as i64);
+    let o = ingest(&db, site, std::slice::from_ref(&more))
+        .await
+        .unwrap();
+    assert_eq!((o.inserted, o.duplicates), (0, 1));
+    let o = ingest(&db, site, std::slice::from_ref(&first))
+        .await
+        .unwrap();
+    assert_eq!(
+        (o.inserted, o.duplicates),
+        (0, 1),
+        "lower counters change nothing"
+    );
+    assert_eq!(high(&db).await, more.input_octets as i64);
+}
+
 /// Fails with the first row that differs and the table it is in.
 fn assert_same(got: &[String], want: &[String], what: &str) {
     let Some(i) = (0..got.len().max(want.len())).find(|&i| got.get(i) != want.get(i)) else {
@@ -415,10 +645,10 @@ async fn a_full_lane_refuses_batches_as_busy_and_stores_nothing_of_them(backend:
     let north: Vec<_> = sent.iter().filter(|(s, _)| *s == "north").take(2).collect();
     let ingester = Ingester::with_queue_limit(&db, 10);
     // Hold what the first group needs, so it stays queued: SQLite's write lock, or the
-    // site's ledger lock on PostgreSQL.
+    // site's group numbering row on PostgreSQL.
     let mut holder = db.begin().await.unwrap();
     if backend == Backend::Postgres {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('usage:' || $1))")
+        sqlx::query("INSERT INTO accounting_stored (site_id, seq) VALUES ($1, 0)")
             .bind("north")
             .execute(&mut *holder)
             .await

@@ -1,15 +1,16 @@
-//! Accounting ingest: batches from agents become ledger rows exactly once.
+//! Accounting ingest: batches from agents are stored durably ([`store_group`]), then folded
+//! into the usage ledger exactly once ([`fold`]).
 
 use crate::db::{Db, DbError, now_ms};
-use crate::vouchers::State;
-use crate::vouchers::lifecycle::{self, Event};
-use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
-use mikrobill_protocol::items::Item;
-use mikrobill_protocol::messages::ChangeOp;
+use mikrobill_protocol::accounting::AccountingRecord;
 use mikrobill_protocol::messages::MAX_ACCOUNTING_BATCH;
-use sqlx::Row;
 
+mod activation;
+pub mod fold;
+pub mod folder;
 pub mod writer;
+
+pub use activation::first_use_to_store;
 
 /// Longest text field accepted (RADIUS attributes hold at most 253 octets).
 const MAX_TEXT: usize = 253;
@@ -93,7 +94,7 @@ fn validate(records: &[AccountingRecord]) -> Result<(), IngestError> {
     Ok(())
 }
 
-/// Serialises this process's SQLite ingests (see [`ingest_group`]).
+/// Serialises this process's SQLite writers of accounting, stores and folds ([`sqlite_writer`]).
 static SQLITE_INGEST: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// One agent's batch: the site its certificate names and the records it sent.
@@ -105,7 +106,9 @@ pub struct Batch<'a> {
     pub records: &'a [AccountingRecord],
 }
 
-/// Stores a batch for `site_id` in one transaction; records seen before are skipped.
+/// Stores a batch for `site_id` and folds it into the usage ledger before returning; records
+/// seen before are skipped. For callers that read the ledger next (the demo's history, tests);
+/// the edge stores through [`writer::Ingester`], which folds in the background.
 pub async fn ingest(
     db: &Db,
     site_id: &str,
@@ -115,12 +118,22 @@ pub async fn ingest(
     Ok(outcomes[0])
 }
 
+/// [`store_group`], then folds until nothing stored is left unfolded ([`fold::fold_until_current`]).
+pub async fn ingest_group(
+    db: &Db,
+    batches: &[Batch<'_>],
+) -> Result<Vec<IngestOutcome>, IngestError> {
+    let outcomes = store_group(db, batches).await?;
+    fold::fold_until_current(db).await?;
+    Ok(outcomes)
+}
+
 /// Stores several batches, of one site or many, in one transaction, and returns each one's
 /// outcome in order; records seen before (in an earlier transaction or an earlier batch of the
-/// group) are skipped. Nothing is stored if any part fails. The usage ledger folds the group as
-/// a whole, so a session's readings in several batches cost one row write instead of one each,
-/// and the commit (a log write and, on SQLite, the pages it dirtied) is paid once.
-pub async fn ingest_group(
+/// group) are skipped. Nothing is stored if any part fails. Once this returns the records are
+/// durable and the agent may forget them; the usage ledger learns of them in a later fold
+/// ([`fold`]), which writes a session's readings from many groups as one row.
+pub async fn store_group(
     db: &Db,
     batches: &[Batch<'_>],
 ) -> Result<Vec<IngestOutcome>, IngestError> {
@@ -128,87 +141,95 @@ pub async fn ingest_group(
         validate(batch.records)?;
     }
     let now = now_ms();
-    // Usage is credited to the operator's local days.
-    let billing = crate::settings::billing(db).await.map_err(|e| match e {
-        // The agent retries: its records are fine, the settings could not be read.
-        crate::error::DomainError::Db(db) => IngestError::Db(db),
-        other => IngestError::Db(DbError::Sqlx(sqlx::Error::Protocol(other.to_string()))),
-    })?;
-    let offset_min = billing.utc_offset_minutes;
-    let mut by_site: std::collections::BTreeMap<&str, Vec<&AccountingRecord>> =
-        std::collections::BTreeMap::new();
-    for batch in batches {
-        by_site
-            .entry(batch.site_id)
-            .or_default()
-            .extend(batch.records.iter());
-    }
-    let sites: Vec<crate::usage::store::SiteRecords<'_>> = by_site
-        .into_iter()
-        .map(|(site_id, records)| crate::usage::store::SiteRecords { site_id, records })
-        .collect();
-    let site_ids: Vec<&str> = sites.iter().map(|s| s.site_id).collect();
-    // SQLite has one writer: groups queue here in arrival order rather than in SQLite's busy
-    // handler, which sleeps and retries and left the writer idle between them (four sites at
-    // once ingested half as fast as one).
-    let _one_writer = match db.backend {
-        crate::db::Backend::Sqlite => Some(SQLITE_INGEST.lock().await),
-        crate::db::Backend::Postgres => None,
-    };
+    let mut site_ids: Vec<&str> = batches.iter().map(|b| b.site_id).collect();
+    site_ids.sort_unstable();
+    site_ids.dedup();
+    // SQLite has one writer: stores and folds queue here in arrival order rather than in
+    // SQLite's busy handler, which sleeps and retries and left the writer idle between them
+    // (four sites at once ingested half as fast as one).
+    let _one_writer = sqlite_writer(db).await;
     let mut tx = db.begin().await?;
-    crate::usage::store::lock_sites(&mut tx, db.backend, &site_ids).await?;
+    // Numbering a site's group takes its row: the site's groups commit in the order of their
+    // numbers, and taken in site order two groups naming the same sites wait, never deadlock.
+    let mut seqs = std::collections::HashMap::with_capacity(site_ids.len());
+    for site_id in site_ids {
+        // RETURNING is read to the end (`fetch_all`): see tests/tests/returning_statements.rs.
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO accounting_stored (site_id, seq) VALUES ($1, 1) ON CONFLICT (site_id) \
+             DO UPDATE SET seq = accounting_stored.seq + 1 RETURNING seq",
+        )
+        .bind(site_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| IngestError::Db(DbError::Sqlx(sqlx::Error::RowNotFound)))?;
+        if seq == 1 {
+            // The site's first group: its folded mark starts before it.
+            sqlx::query(
+                "INSERT INTO accounting_folded (site_id, seq) VALUES ($1, 0) \
+                 ON CONFLICT (site_id) DO NOTHING",
+            )
+            .bind(site_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        seqs.insert(site_id, seq);
+    }
     let mut outcomes = Vec::with_capacity(batches.len());
     for batch in batches {
-        let inserted = insert_records(&mut tx, db.backend, batch, now).await?;
+        let inserted = insert_records(&mut tx, db.backend, batch, seqs[batch.site_id], now).await?;
         outcomes.push(IngestOutcome {
             inserted,
             duplicates: batch.records.len() as u32 - inserted,
         });
     }
-    crate::usage::store::apply(&mut tx, &sites, offset_min).await?;
-    let first_uses: Vec<(&str, std::collections::BTreeMap<&str, i64>)> = sites
-        .iter()
-        .map(|s| (s.site_id, first_use(&s.records)))
-        .collect();
-    let mut codes: Vec<&str> = first_uses
-        .iter()
-        .flat_map(|(_, f)| f.keys().copied())
-        .collect();
-    codes.sort_unstable();
-    codes.dedup();
-    crate::vouchers::metered::lock(&mut tx, db.backend, &codes).await?;
-    let mut changes = Vec::new();
-    for (site_id, first_use) in &first_uses {
-        changes.extend(activate_vouchers(&mut tx, site_id, first_use).await?);
-    }
-    changes.extend(
-        crate::vouchers::metered::apply(&mut tx, &codes, billing.voucher_conflict_policy, now)
-            .await?,
-    );
-    // Every voucher row is written before the change log is locked, the order all voucher
-    // writers follow, so two writers never wait on each other's locks.
-    crate::vouchers::sync(&mut tx, changes).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
-/// Inserts one batch's records, skipping those stored before; returns how many were new.
+/// Holds SQLite's one writer for this process (`None` on PostgreSQL).
+pub(crate) async fn sqlite_writer(db: &Db) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    match db.backend {
+        crate::db::Backend::Sqlite => Some(SQLITE_INGEST.lock().await),
+        crate::db::Backend::Postgres => None,
+    }
+}
+
+/// Inserts one batch's records as part of the site's group `seq`; returns how many rows it
+/// wrote. A record stored before is skipped, unless this copy carries higher counters (a NAS
+/// that repeats a session time with more octets): then its stored row takes them and moves to
+/// group `seq`, so the fold raises the session's highs as it would have for a new record.
 async fn insert_records(
     tx: &mut sqlx::AnyConnection,
     backend: crate::db::Backend,
     batch: &Batch<'_>,
+    seq: i64,
     now: i64,
 ) -> Result<u32, IngestError> {
+    let max = match backend {
+        crate::db::Backend::Sqlite => "MAX",
+        crate::db::Backend::Postgres => "GREATEST",
+    };
+    let records = distinct(batch.records);
     let mut inserted = 0u64;
-    for chunk in batch
-        .records
-        .chunks(crate::db::params::rows_per_statement(17))
-    {
+    for chunk in records.chunks(crate::db::params::rows_per_statement(18)) {
         let sql = format!(
             "INSERT INTO accounting_records (site_id, record_id, nas_identifier, nas_ip, session_id, username, status, \
              event_time, session_time_secs, input_octets, output_octets, input_packets, output_packets, terminate_cause, \
-             framed_ip, calling_station_id, received_at) VALUES {} ON CONFLICT (site_id, record_id) DO NOTHING",
-            crate::db::params::Params::new(backend).rows(chunk.len(), 17)
+             framed_ip, calling_station_id, received_at, stored_seq) VALUES {} \
+             ON CONFLICT (site_id, record_id) DO UPDATE SET \
+             session_time_secs = {max}(accounting_records.session_time_secs, excluded.session_time_secs), \
+             input_octets = {max}(accounting_records.input_octets, excluded.input_octets), \
+             output_octets = {max}(accounting_records.output_octets, excluded.output_octets), \
+             input_packets = {max}(accounting_records.input_packets, excluded.input_packets), \
+             output_packets = {max}(accounting_records.output_packets, excluded.output_packets), \
+             event_time = excluded.event_time, received_at = excluded.received_at, \
+             stored_seq = excluded.stored_seq \
+             WHERE excluded.session_time_secs > accounting_records.session_time_secs \
+             OR excluded.input_octets > accounting_records.input_octets \
+             OR excluded.output_octets > accounting_records.output_octets",
+            crate::db::params::Params::new(backend).rows(chunk.len(), 18)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {
@@ -229,131 +250,85 @@ async fn insert_records(
                 .bind(r.terminate_cause.map(i64::from))
                 .bind(r.framed_ip.map(|ip| ip.to_string()))
                 .bind(r.calling_station_id.clone())
-                .bind(now);
+                .bind(now)
+                .bind(seq);
         }
         inserted += q.execute(&mut *tx).await?.rows_affected();
     }
     Ok(inserted as u32)
 }
 
-/// The earliest event of each account named by a usage reading in `records`, by name.
-fn first_use<'a>(records: &[&'a AccountingRecord]) -> std::collections::BTreeMap<&'a str, i64> {
-    let mut first_use: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+/// A batch's records with each id once: PostgreSQL refuses an upsert that writes one row
+/// twice. A repeated id keeps its first record with each counter at its highest.
+fn distinct(records: &[AccountingRecord]) -> std::borrow::Cow<'_, [AccountingRecord]> {
+    let mut seen = std::collections::HashMap::with_capacity(records.len());
+    let mut repeats = false;
+    for (i, r) in records.iter().enumerate() {
+        repeats |= seen.insert(r.id, i).is_some();
+    }
+    if !repeats {
+        return std::borrow::Cow::Borrowed(records);
+    }
+    let mut out: Vec<AccountingRecord> = Vec::with_capacity(seen.len());
+    let mut at: std::collections::HashMap<_, usize> = std::collections::HashMap::new();
     for r in records {
-        if matches!(
-            r.status,
-            AcctStatus::Start | AcctStatus::InterimUpdate | AcctStatus::Stop
-        ) && !r.username.is_empty()
-        {
-            let t = first_use
-                .entry(r.username.as_str())
-                .or_insert(r.event_time_ms);
-            *t = (*t).min(r.event_time_ms);
+        match at.get(&r.id) {
+            Some(&i) => {
+                let kept = &mut out[i];
+                kept.session_time_secs = kept.session_time_secs.max(r.session_time_secs);
+                kept.input_octets = kept.input_octets.max(r.input_octets);
+                kept.output_octets = kept.output_octets.max(r.output_octets);
+                kept.input_packets = kept.input_packets.max(r.input_packets);
+                kept.output_packets = kept.output_packets.max(r.output_packets);
+            }
+            None => {
+                at.insert(r.id, out.len());
+                out.push(r.clone());
+            }
         }
     }
-    first_use
-}
-
-/// What a voucher's first use becomes when a batch shows it used at `seen` (unix ms):
-/// `Some` to store, `None` to keep what is stored. Validity counts from the earliest use at
-/// any site, and sites that were cut off deliver in any order, so a later batch may bring an
-/// earlier first use than the one stored.
-pub fn first_use_to_store(stored: Option<i64>, seen: i64) -> Option<i64> {
-    match stored {
-        Some(at) if at <= seen => None,
-        _ => Some(seen),
-    }
-}
-
-/// Marks vouchers first used in these records as active from their first event (or moves an
-/// active voucher's first use earlier, [`first_use_to_store`]), and returns the changes that
-/// sync the new state to every site that holds them, so validity counts from one moment
-/// everywhere. Only vouchers this site may use are touched, and only new or sold ones become
-/// active: a revoked one used offline stays revoked.
-async fn activate_vouchers(
-    tx: &mut sqlx::AnyConnection,
-    site_id: &str,
-    first_use: &std::collections::BTreeMap<&str, i64>,
-) -> Result<Vec<(crate::vouchers::Scope, ChangeOp)>, IngestError> {
-    if first_use.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut params = crate::db::params::Params::of(tx);
-    let sql = format!(
-        "SELECT code, activated_at FROM vouchers WHERE {} AND code IN ({})",
-        crate::vouchers::usable_at_site_params(&mut params),
-        params.list(first_use.len())
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(site_id.to_string())
-        .bind(site_id.to_string());
-    for code in first_use.keys() {
-        q = q.bind(code.to_string());
-    }
-    let mut due: Vec<(String, Option<i64>, i64)> = Vec::new();
-    for row in q.fetch_all(&mut *tx).await? {
-        let code: String = row.try_get("code")?;
-        let stored: Option<i64> = row.try_get("activated_at")?;
-        if let Some(at) = first_use_to_store(stored, first_use[code.as_str()]) {
-            due.push((code, stored, at));
-        }
-    }
-    let mut changes = Vec::new();
-    for (code, stored, at) in due {
-        let sql = match stored {
-            None => format!(
-                "UPDATE vouchers SET activated_at = $1, status = $2 WHERE code = $3 AND activated_at IS NULL \
-                 AND {} RETURNING {}",
-                lifecycle::applies_sql("status", Event::FirstUse),
-                crate::vouchers::RECORD_COLUMNS
-            ),
-            // Only an active one: `metered::apply` decides next whether its validity ended
-            // with the earlier start; an ended voucher stays as it ended.
-            Some(_) => format!(
-                "UPDATE vouchers SET activated_at = $1 WHERE code = $3 AND activated_at > $1 \
-                 AND status = $2 RETURNING {}",
-                crate::vouchers::RECORD_COLUMNS
-            ),
-        };
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(at)
-            .bind(State::Active.as_str())
-            .bind(&code)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .next();
-        let Some(row) = row else { continue };
-        let voucher = crate::vouchers::record_from_row(&row)?;
-        changes.push((
-            voucher.scope(),
-            ChangeOp::Upsert(Item::Voucher(voucher.item())),
-        ));
-    }
-    Ok(changes)
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
+    use mikrobill_protocol::accounting::{AcctStatus, RecordId};
 
-    proptest! {
-        /// Whatever order sites deliver their first uses in, the stored one ends as the
-        /// earliest, and a later one never moves it.
-        #[test]
-        fn the_first_use_stored_is_the_earliest_delivered(
-            seen in proptest::collection::vec(-1_000_000i64..1_000_000, 1..8),
-        ) {
-            let mut stored = None;
-            for &at in &seen {
-                let before = stored;
-                if let Some(new) = first_use_to_store(stored, at) {
-                    prop_assert!(before.is_none_or(|b| new < b));
-                    stored = Some(new);
-                }
-            }
-            prop_assert_eq!(stored, seen.iter().copied().min());
+    fn reading(session: &str, secs: u64, octets: u64) -> AccountingRecord {
+        AccountingRecord {
+            id: RecordId::derive("nas", session, AcctStatus::InterimUpdate, secs),
+            nas_identifier: "nas".into(),
+            nas_ip: None,
+            session_id: session.into(),
+            username: "u".into(),
+            status: AcctStatus::InterimUpdate,
+            event_time_ms: 1,
+            session_time_secs: secs,
+            input_octets: octets,
+            output_octets: octets / 2,
+            input_packets: 1,
+            output_packets: 1,
+            terminate_cause: None,
+            framed_ip: None,
+            calling_station_id: None,
         }
+    }
+
+    #[test]
+    fn a_repeated_id_is_written_once_with_its_highest_counters() {
+        let plain = vec![reading("a", 60, 10), reading("b", 60, 10)];
+        assert!(matches!(distinct(&plain), std::borrow::Cow::Borrowed(_)));
+        let repeated = vec![
+            reading("a", 60, 10),
+            reading("b", 60, 5),
+            reading("a", 60, 30),
+            reading("a", 60, 20),
+        ];
+        let out = distinct(&repeated);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].id, repeated[0].id);
+        assert_eq!((out[0].input_octets, out[0].output_octets), (30, 15));
+        assert_eq!(out[1].input_octets, 5);
     }
 }

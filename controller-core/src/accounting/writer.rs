@@ -1,14 +1,16 @@
 //! Group commit for the edge: batches that arrive while a group commits wait in a lane and go
-//! into the next group together, one transaction for all of them ([`super::ingest_group`]),
-//! and each agent is answered after that commit, as with a transaction of its own.
+//! into the next group together, one transaction for all of them ([`super::store_group`]),
+//! and each agent is answered after that commit, as with a transaction of its own. The
+//! ledger learns of them from the background fold ([`super::folder`]), woken by each commit.
 //!
-//! One transaction per batch paid the fixed costs (the settings read, the locks, the voucher
-//! reads, the log write of every page the batch dirtied) once per 500 records; after a regional
+//! One transaction per batch paid the fixed costs (the sites' group numbers, the log write of
+//! every page the batch dirtied) once per 500 records; after a regional
 //! outage every site of the region sends at once, and those costs bound the drain. A group
 //! waits for nothing but the commit before it: with one agent sending, every batch still
 //! commits at once.
 
-use super::{Batch, IngestError, IngestOutcome, ingest, ingest_group, validate};
+use super::folder::Folder;
+use super::{Batch, IngestError, IngestOutcome, store_group, validate};
 use crate::db::{Backend, Db, DbError};
 use mikrobill_protocol::accounting::AccountingRecord;
 use std::sync::Arc;
@@ -47,6 +49,7 @@ pub struct Ingester {
     /// Records queued or being committed, per lane.
     queued: Arc<Vec<AtomicUsize>>,
     counts: Arc<Counts>,
+    folder: Folder,
 }
 
 /// Groups and batches committed since the start, for the metrics and the tests.
@@ -97,6 +100,10 @@ impl Ingester {
         let counts = Arc::new(Counts::default());
         let queued: Arc<Vec<AtomicUsize>> =
             Arc::new((0..lanes).map(|_| AtomicUsize::new(0)).collect());
+        let waiting = queued.clone();
+        let folder = Folder::start(db, move || {
+            waiting.iter().any(|q| q.load(Ordering::Relaxed) > 0)
+        });
         let lanes = (0..lanes)
             .map(|lane| {
                 let (tx, rx) = mpsc::unbounded_channel();
@@ -104,6 +111,7 @@ impl Ingester {
                     queued: queued.clone(),
                     lane,
                     counts: counts.clone(),
+                    folder: folder.clone(),
                 };
                 tokio::spawn(run_lane(db.clone(), rx, done));
                 tx
@@ -115,6 +123,7 @@ impl Ingester {
             limit,
             queued,
             counts,
+            folder,
         }
     }
 
@@ -161,8 +170,9 @@ impl Ingester {
             }),
             // A lane that stopped takes no more batches; store this one by itself.
             Err(mpsc::error::SendError(job)) => {
-                let stored = ingest(&self.db, &job.site_id, &job.records).await;
+                let stored = store_one(&self.db, &job).await;
                 queued.fetch_sub(job.records.len(), Ordering::Relaxed);
+                self.folder.wake();
                 stored
             }
         }
@@ -180,6 +190,7 @@ struct Done {
     queued: Arc<Vec<AtomicUsize>>,
     lane: usize,
     counts: Arc<Counts>,
+    folder: Folder,
 }
 
 /// The lane of a site: stable for the life of the process.
@@ -208,6 +219,7 @@ async fn run_lane(db: Db, mut queue: mpsc::UnboundedReceiver<Job>, done: Done) {
         }
         commit(&db, group, &done.counts).await;
         done.queued[done.lane].fetch_sub(records, Ordering::Relaxed);
+        done.folder.wake();
     }
 }
 
@@ -221,7 +233,7 @@ async fn commit(db: &Db, group: Vec<Job>, counts: &Counts) {
             records: &job.records,
         })
         .collect();
-    let result = ingest_group(db, &batches).await;
+    let result = store_group(db, &batches).await;
     drop(batches);
     match result {
         Ok(outcomes) => {
@@ -236,7 +248,7 @@ async fn commit(db: &Db, group: Vec<Job>, counts: &Counts) {
                 "accounting group failed, storing its batches one by one: {e}"
             );
             for job in group {
-                let one = ingest(db, &job.site_id, &job.records).await;
+                let one = store_one(db, &job).await;
                 if one.is_ok() {
                     counts.committed(1);
                 }
@@ -249,6 +261,15 @@ async fn commit(db: &Db, group: Vec<Job>, counts: &Counts) {
             }
         }
     }
+}
+
+/// Stores one batch in a transaction of its own.
+async fn store_one(db: &Db, job: &Job) -> Result<IngestOutcome, IngestError> {
+    let batch = Batch {
+        site_id: &job.site_id,
+        records: &job.records,
+    };
+    Ok(store_group(db, &[batch]).await?[0])
 }
 
 #[cfg(test)]

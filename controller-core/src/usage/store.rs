@@ -1,10 +1,10 @@
-//! Loads the highs of the sessions a group of batches names and stores what [`fold`] made of
-//! it, inside the ingest transaction, so the usage ledger (and its per-customer months,
-//! [`super::customers`]) moves exactly when the records are committed.
+//! Loads the highs of the sessions a fold's records name and stores what [`fold`] made of
+//! them, inside the accounting fold's transaction (`accounting::fold`), so the usage ledger
+//! (and its per-customer months, [`super::customers`]) moves exactly when the fold's marks do.
 
 use super::fold::{Counters, DayUsage, Folded, Reading, SessionHigh, SessionKey, fold};
+use crate::db::DbError;
 use crate::db::params::{Params, rows_per_statement};
-use crate::db::{Backend, DbError};
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
@@ -48,28 +48,8 @@ pub fn readings(records: &[&AccountingRecord]) -> Vec<Reading> {
         .collect()
 }
 
-/// Locks the ledger rows of `sites` (sorted, distinct) on PostgreSQL, so two deliveries of one
-/// site (an agent reconnecting to another replica while its old session still commits) cannot
-/// both count the same growth; SQLite's write lock already serialises them. Taken first in an
-/// ingest and in site order, so two groups naming the same sites wait instead of deadlocking.
-pub async fn lock_sites(
-    tx: &mut sqlx::AnyConnection,
-    backend: Backend,
-    sites: &[&str],
-) -> Result<(), DbError> {
-    if backend != Backend::Postgres {
-        return Ok(());
-    }
-    for site in sites {
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('usage:' || $1))")
-            .bind(*site)
-            .execute(&mut *tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Folds a group's records into the ledger inside `tx`, after [`lock_sites`]: each site's
+/// Folds a group's records into the ledger inside `tx`, which holds the sites' folded marks
+/// (`accounting::fold`), so no other fold credits the same growth: each site's
 /// sessions, days and months, then the months of accounts and customers over every site of the
 /// group in one pass, so rows shared between sites are written once and in key order.
 pub async fn apply(
