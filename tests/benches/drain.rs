@@ -4,7 +4,9 @@
 //! relay. The relay is cut, the agent's outbox is filled with a NAS's accounting (many
 //! subscribers online, a Start each and then Interim-Updates with growing counters), then
 //! the link comes back with a fixed delay each way and the clock runs until the outbox is
-//! empty; the controller's row count is checked against what was sent.
+//! empty (every record stored and answered), then until the controller's background fold has
+//! brought the usage ledger up to date; the controller's row count is checked against what
+//! was sent.
 //!
 //! ```sh
 //! cargo build --release -p mikrobill-controller
@@ -50,6 +52,8 @@ struct Row {
     records: u64,
     fill_secs: f64,
     drain_secs: f64,
+    /// From the link opening until the controller's ledger held every record.
+    ledger_secs: f64,
     stored: i64,
 }
 
@@ -98,6 +102,25 @@ async fn run(backend: Backend, records: u64, subscribers: u64, rtt_ms: u64) -> R
     }
     let drain_secs = started.elapsed().as_secs_f64();
     let db = s.ctl.db().await;
+    // Answered means stored; the controller's background fold brings the ledger up to date.
+    loop {
+        let unfolded: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM accounting_stored s \
+             JOIN accounting_folded f ON f.site_id = s.site_id WHERE s.seq > f.seq",
+        )
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        if unfolded == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ledger did not catch up in 30 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let ledger_secs = started.elapsed().as_secs_f64();
     let stored: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM accounting_records WHERE site_id = $1")
             .bind(&site_id)
@@ -111,6 +134,7 @@ async fn run(backend: Backend, records: u64, subscribers: u64, rtt_ms: u64) -> R
         records,
         fill_secs,
         drain_secs,
+        ledger_secs,
         stored,
     }
 }
@@ -131,16 +155,19 @@ fn main() {
         rows.push(runtime.block_on(run(backend, records, subscribers, rtt)));
     }
     println!("\n**{backend:?}: {records} records from {subscribers} subscribers, one agent**\n");
-    println!("| round trip ms | records | outbox fill s | drain s | records/s | stored |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| round trip ms | records | outbox fill s | drain s | records/s | ledger current s | stored |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.1} | {:.1} | {:.0} | {} |",
+            "| {} | {} | {:.1} | {:.1} | {:.0} | {:.1} | {} |",
             r.rtt_ms,
             r.records,
             r.fill_secs,
             r.drain_secs,
             r.records as f64 / r.drain_secs,
+            r.ledger_secs,
             r.stored
         );
     }
