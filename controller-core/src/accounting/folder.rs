@@ -4,7 +4,8 @@
 //! Stores come first. While batches wait in the ingest lanes the folder waits, up to
 //! [`MAX_DEFER`], so a drain after an outage is answered at the rate records can be stored,
 //! and the ledger catches up in folds that grow with the backlog and collapse more readings
-//! per session; under a load that never lets up it still folds once per [`MAX_DEFER`].
+//! per session; under a load that never lets up it still folds, at most
+//! [`BUSY_FOLD_RECORDS`] records once per [`MAX_DEFER`].
 
 use super::fold::{FOLD_RECORDS, fold_pending};
 use crate::db::Db;
@@ -13,6 +14,9 @@ use tokio::sync::mpsc;
 
 /// Longest a fold waits for queued stores to drain.
 pub const MAX_DEFER: Duration = Duration::from_secs(2);
+
+/// Most records a fold reads while stores wait ([`FOLD_RECORDS`] otherwise).
+pub const BUSY_FOLD_RECORDS: usize = 10_000;
 
 /// How often the folder looks for work nobody woke it for.
 const POLL: Duration = Duration::from_secs(1);
@@ -46,7 +50,14 @@ async fn run(db: Db, mut wake: mpsc::Receiver<()>, busy: impl Fn() -> bool) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         loop {
-            match fold_pending(&db, FOLD_RECORDS, cursor.as_deref()).await {
+            // A fold that starts while stores wait holds SQLite's one writer: kept small, it
+            // delays them by a fraction of a second instead of seconds.
+            let budget = if busy() {
+                BUSY_FOLD_RECORDS
+            } else {
+                FOLD_RECORDS
+            };
+            match fold_pending(&db, budget, cursor.as_deref()).await {
                 Ok(out) => {
                     if out.last_site.is_some() {
                         cursor = out.last_site;
