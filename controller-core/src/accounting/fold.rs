@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 
 /// Most records one fold reads: large enough to hold several readings of every session of a
 /// busy site, small enough to keep a fold's transaction well under a second here.
-pub const FOLD_RECORDS: usize = 50_000;
+pub const FOLD_RECORDS: usize = 20_000;
 
 /// What one fold did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

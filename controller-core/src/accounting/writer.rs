@@ -101,8 +101,10 @@ impl Ingester {
         let queued: Arc<Vec<AtomicUsize>> =
             Arc::new((0..lanes).map(|_| AtomicUsize::new(0)).collect());
         let waiting = queued.clone();
+        let last_store = Arc::new(LastStore::default());
+        let stored = last_store.clone();
         let folder = Folder::start(db, move || {
-            waiting.iter().any(|q| q.load(Ordering::Relaxed) > 0)
+            waiting.iter().any(|q| q.load(Ordering::Relaxed) > 0) || stored.recent()
         });
         let lanes = (0..lanes)
             .map(|lane| {
@@ -112,6 +114,7 @@ impl Ingester {
                     lane,
                     counts: counts.clone(),
                     folder: folder.clone(),
+                    last_store: last_store.clone(),
                 };
                 tokio::spawn(run_lane(db.clone(), rx, done));
                 tx
@@ -191,6 +194,50 @@ struct Done {
     lane: usize,
     counts: Arc<Counts>,
     folder: Folder,
+    last_store: Arc<LastStore>,
+}
+
+/// When a lane last committed a batch of an agent sending a backlog (a batch of at least
+/// [`BACKLOG_BATCH_RECORDS`]). Such an agent keeps four batches in flight, so its lane is empty
+/// for part of each round trip: the fold counts the lanes as busy for a moment after each such
+/// commit too, or it would start between two batches of a drain. A fleet that keeps up sends
+/// a few records a batch and never holds the fold back this way.
+#[derive(Debug)]
+struct LastStore {
+    epoch: std::time::Instant,
+    at_ms: AtomicU64,
+}
+
+impl Default for LastStore {
+    fn default() -> Self {
+        LastStore {
+            epoch: std::time::Instant::now(),
+            at_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How long after a backlog's commit the lanes still count as busy.
+const STORE_QUIET_MS: u64 = 200;
+
+/// Records in a batch that show its agent is sending a backlog: half the agent's batch (500),
+/// which it fills only when that much waits in its outbox.
+const BACKLOG_BATCH_RECORDS: usize = 250;
+
+impl LastStore {
+    fn now_ms(&self) -> u64 {
+        // Never 0, which means "no commit yet".
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    fn mark(&self) {
+        self.at_ms.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn recent(&self) -> bool {
+        let at = self.at_ms.load(Ordering::Relaxed);
+        at != 0 && self.now_ms().saturating_sub(at) < STORE_QUIET_MS
+    }
 }
 
 /// The lane of a site: stable for the life of the process.
@@ -217,7 +264,13 @@ async fn run_lane(db: Db, mut queue: mpsc::UnboundedReceiver<Job>, done: Done) {
                 Err(_) => break,
             }
         }
+        let backlog = group
+            .iter()
+            .any(|job| job.records.len() >= BACKLOG_BATCH_RECORDS);
         commit(&db, group, &done.counts).await;
+        if backlog {
+            done.last_store.mark();
+        }
         done.queued[done.lane].fetch_sub(records, Ordering::Relaxed);
         done.folder.wake();
     }
