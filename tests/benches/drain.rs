@@ -104,13 +104,9 @@ async fn run(backend: Backend, records: u64, subscribers: u64, rtt_ms: u64) -> R
     let db = s.ctl.db().await;
     // Answered means stored; the controller's background fold brings the ledger up to date.
     loop {
-        let unfolded: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM accounting_stored s \
-             JOIN accounting_folded f ON f.site_id = s.site_id WHERE s.seq > f.seq",
-        )
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+        let unfolded = mikrobill_core::accounting::fold::unfolded_sites(&db)
+            .await
+            .unwrap();
         if unfolded == 0 {
             break;
         }

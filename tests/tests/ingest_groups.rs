@@ -543,13 +543,9 @@ async fn an_edge_starting_folds_what_an_earlier_process_stored(backend: Backend)
     let _edge = Ingester::start(&db);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let unfolded: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM accounting_stored s \
-             JOIN accounting_folded f ON f.site_id = s.site_id WHERE s.seq > f.seq",
-        )
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
+        let unfolded = mikrobill_core::accounting::fold::unfolded_sites(&db)
+            .await
+            .unwrap();
         if unfolded == 0 {
             break;
         }

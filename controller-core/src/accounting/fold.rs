@@ -4,8 +4,8 @@
 //! folded exactly once whatever fails or runs twice.
 //!
 //! A fold holds up to [`FOLD_RECORDS`] records of many sites: a session's readings among them
-//! cost one row of each kind instead of one per reading, which is what lets a drain after an
-//! outage (dozens of readings per session) catch up faster than it arrives. Sites are locked
+//! cost one row of each kind instead of one per reading, so a drain after an outage (dozens
+//! of readings per session) folds for less than its records one by one. Sites are locked
 //! with `FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas folding at once share the sites
 //! instead of waiting on each other.
 
@@ -128,14 +128,19 @@ pub async fn fold_until_current(db: &Db) -> Result<(), IngestError> {
             cursor = out.last_site;
             continue;
         }
-        let mut conn = db.pool.acquire().await.map_err(DbError::Sqlx)?;
-        if pending(&mut conn).await?.is_empty() {
+        if unfolded_sites(db).await? == 0 {
             return Ok(());
         }
-        drop(conn);
         // Another fold holds the rest; it commits soon.
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
+}
+
+/// How many sites have stored records not yet folded (committed folds only): 0 once the
+/// ledger holds everything stored.
+pub async fn unfolded_sites(db: &Db) -> Result<usize, DbError> {
+    let mut conn = db.pool.acquire().await?;
+    Ok(pending(&mut conn).await?.len())
 }
 
 /// The sites with stored groups past their folded mark, by site id.
