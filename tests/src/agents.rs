@@ -176,3 +176,19 @@ pub async fn deliver(agent: &Agent, records: Vec<AccountingRecord>) {
     })
     .await;
 }
+
+/// Waits until the controller's background fold has folded everything it stored: an agent's
+/// batch is answered once stored, so what [`deliver`] sent reaches the usage ledger, the
+/// vouchers' use and the reports a moment later.
+pub async fn ledger_current(ctl: &crate::controller::Controller) {
+    let db = ctl.db().await;
+    crate::eventually(Duration::from_secs(30), "the ledger folded", || async {
+        (mikrobill_core::accounting::fold::unfolded_sites(&db)
+            .await
+            .expect("read the fold marks")
+            == 0)
+            .then_some(())
+    })
+    .await;
+    db.pool.close().await;
+}

@@ -332,6 +332,7 @@ async fn a_72_hour_outage_is_enforced_at_each_site_and_settled_after(backend: Ba
         calling_station_id: Some(PHONE.into()),
     };
     agents::deliver(&north.agent, vec![resent]).await;
+    agents::ledger_current(&s.ctl).await;
     let v = admin
         .get(&format!("/api/v1/vouchers/{roaming}"))
         .await
@@ -383,6 +384,7 @@ async fn the_earliest_first_use_counts_whichever_site_reconnects_first(backend: 
         ]
     };
     agents::deliver(&south, session("south-router", "s1", ago(1))).await;
+    agents::ledger_current(&s.ctl).await;
     let v = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await
@@ -390,6 +392,7 @@ async fn the_earliest_first_use_counts_whichever_site_reconnects_first(backend: 
     assert_eq!(v["activated_at"].as_i64(), Some(ago(1)), "{v}");
     assert_eq!(v["status"], "active", "an hour of its two left: {v}");
     agents::deliver(&north, session("north-router", "n1", ago(3))).await;
+    agents::ledger_current(&s.ctl).await;
     let v = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await

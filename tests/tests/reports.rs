@@ -239,6 +239,7 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
         ],
     )
     .await;
+    agents::ledger_current(&s.ctl).await;
     let expect_alice = |rows: &Value| {
         let a = by_key(rows, "alice");
         assert_eq!(a["online_secs"], 150, "{a}");
@@ -265,6 +266,7 @@ async fn reports_add_up_from_the_ledgers(backend: Backend) {
         2_000,
     ));
     agents::deliver(&north_agent, again).await;
+    agents::ledger_current(&s.ctl).await;
     let accounts = admin
         .get(&format!("/api/v1/reports/usage?by=account{monthly}"))
         .await

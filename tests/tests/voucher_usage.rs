@@ -68,6 +68,7 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
         ),
     ];
     agents::deliver(&north_agent, north_records.clone()).await;
+    agents::ledger_current(&s.ctl).await;
     let v = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await
@@ -92,6 +93,7 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
         ),
     ];
     agents::deliver(&south_agent, south_records.clone()).await;
+    agents::ledger_current(&s.ctl).await;
     let v = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await
@@ -129,6 +131,7 @@ async fn a_voucher_is_used_up_across_sites(backend: Backend) {
     let mut again = south_records.clone();
     again.reverse();
     agents::deliver(&south_agent, again).await;
+    agents::ledger_current(&s.ctl).await;
     let after = admin
         .get(&format!("/api/v1/vouchers/{code}"))
         .await
