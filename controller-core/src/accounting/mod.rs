@@ -130,7 +130,8 @@ pub async fn ingest_group(
 
 /// Stores several batches, of one site or many, in one transaction, and returns each one's
 /// outcome in order; records seen before (in an earlier transaction or an earlier batch of the
-/// group) are skipped. Nothing is stored if any part fails. Once this returns the records are
+/// group) are skipped unless they carry higher counters ([`insert_records`]). Nothing is
+/// stored if any part fails. Once this returns the records are
 /// durable and the agent may forget them; the usage ledger learns of them in a later fold
 /// ([`fold`]), which writes a session's readings from many groups as one row.
 pub async fn store_group(
