@@ -182,13 +182,18 @@ pub async fn deliver(agent: &Agent, records: Vec<AccountingRecord>) {
 /// vouchers' use and the reports a moment later.
 pub async fn ledger_current(ctl: &crate::controller::Controller) {
     let db = ctl.db().await;
-    crate::eventually(Duration::from_secs(30), "the ledger folded", || async {
-        (mikrobill_core::accounting::fold::unfolded_sites(&db)
+    folded(&db, Duration::from_secs(30)).await;
+    db.pool.close().await;
+}
+
+/// Waits up to `within` until nothing stored in `db` is left unfolded.
+pub async fn folded(db: &mikrobill_core::db::Db, within: Duration) {
+    crate::eventually(within, "the ledger folded", || async {
+        (mikrobill_core::accounting::fold::unfolded_sites(db)
             .await
             .expect("read the fold marks")
             == 0)
             .then_some(())
     })
     .await;
-    db.pool.close().await;
 }

@@ -541,20 +541,7 @@ async fn an_edge_starting_folds_what_an_earlier_process_stored(backend: Backend)
         .unwrap();
     }
     let _edge = Ingester::start(&db);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let unfolded = mikrobill_core::accounting::fold::unfolded_sites(&db)
-            .await
-            .unwrap();
-        if unfolded == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{unfolded} sites still unfolded"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    mikrobill_tests::agents::folded(&db, std::time::Duration::from_secs(20)).await;
     assert_same(
         &ledger(&db).await,
         &ledger(&want_db).await,
