@@ -326,7 +326,7 @@ async fn bench(name: &str, url: &str, customers: i64, records: i64, runs: usize)
         "usage of everything per day, 30 days",
         usage::series(&db, days, Period::Day, None, OFFSET)
     );
-    db.pool.close().await;
+    db.close().await;
 }
 
 #[tokio::main]

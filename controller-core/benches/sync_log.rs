@@ -98,7 +98,7 @@ async fn main() {
         .await
         .unwrap();
     run("SQLite", &db, changes).await;
-    db.pool.close().await;
+    db.close().await;
     if let Ok(url) = std::env::var("BENCH_POSTGRES_URL") {
         let db = Db::open(&url).await.unwrap();
         // A fresh log: whatever an earlier run left is cleared first.

@@ -124,7 +124,7 @@ pub async fn run_restore(store: &StoreConfig, args: RestoreArgs) -> anyhow::Resu
         mikrobill_core::sync_log::start_new_epoch(&db)
             .await
             .context("restore the PostgreSQL database (pg_restore) before the keys")?;
-        db.pool.close().await;
+        db.close().await;
     }
     let manifest = backup::restore(
         &args.archive,

@@ -183,7 +183,7 @@ pub async fn deliver(agent: &Agent, records: Vec<AccountingRecord>) {
 pub async fn ledger_current(ctl: &crate::controller::Controller) {
     let db = ctl.db().await;
     folded(&db, Duration::from_secs(30)).await;
-    db.pool.close().await;
+    db.close().await;
 }
 
 /// Waits up to `within` until nothing stored in `db` is left unfolded.

@@ -26,7 +26,7 @@ async fn ledger(ctl: &Controller, site_id: &str) -> (i64, i64) {
     .unwrap();
     let (n, d): (i64, i64) = (row.get("n"), row.get("d"));
     assert_eq!(n, d, "every stored row must be a distinct session");
-    db.pool.close().await;
+    db.close().await;
     (n, row.get("t"))
 }
 

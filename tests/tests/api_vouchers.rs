@@ -1001,7 +1001,7 @@ async fn the_expiry_sweep(backend: Backend) {
     let audit = admin.get("/api/v1/audit?entity=voucher").await.expect(200);
     assert_eq!(audit["items"][0]["action"], "voucher.expire");
     assert_eq!(audit["items"][0]["actor_name"], "expiry-sweep");
-    cdb.pool.close().await;
+    cdb.close().await;
     db.cleanup().await;
 }
 

@@ -239,7 +239,7 @@ async fn restore_brings_back_a_controller_its_agents_still_trust(backend: Backen
     .await
     .unwrap();
     assert_eq!(n, 1, "the record reached the restored ledger");
-    store.pool.close().await;
+    store.close().await;
 
     restored.kill();
     agent.shutdown().await;

@@ -71,7 +71,7 @@ async fn overdue_in_sql_is_overdue_in_rust(backend: Backend) {
             "status {status}, due {due_at}, grace {grace:?}, now {now}"
         );
     }
-    db.pool.close().await;
+    db.close().await;
     test_db.cleanup().await;
 }
 
@@ -98,7 +98,7 @@ async fn voucher_state_filters_match_the_table(backend: Backend) {
             );
         }
     }
-    db.pool.close().await;
+    db.close().await;
     test_db.cleanup().await;
 }
 
@@ -140,6 +140,6 @@ async fn throttled_in_sql_is_throttled_in_rust(backend: Backend) {
             }
         }
     }
-    db.pool.close().await;
+    db.close().await;
     test_db.cleanup().await;
 }

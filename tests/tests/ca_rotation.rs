@@ -252,7 +252,7 @@ async fn agents_keep_working_across_a_ca_rotation(backend: Backend) {
     assert_eq!(actions, ["ca.published", "ca.activated", "ca.retired"]);
 
     agent.shutdown().await;
-    store.pool.close().await;
+    store.close().await;
     drop(ctl);
     db.cleanup().await;
 }

@@ -128,7 +128,7 @@ async fn certificates_renew_before_they_expire(backend: Backend) {
         .unwrap();
     assert_eq!(n, 2);
     agent.shutdown().await;
-    store.pool.close().await;
+    store.close().await;
     drop(ctl);
     db.cleanup().await;
 }

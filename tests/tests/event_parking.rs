@@ -188,7 +188,7 @@ async fn a_poison_event_is_parked_for_webhooks_and_retried_from_the_ui(backend: 
         1,
         "delivered once: {got:?}"
     );
-    store.pool.close().await;
+    store.close().await;
     drop(ctl);
     db.cleanup().await;
 }

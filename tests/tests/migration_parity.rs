@@ -122,7 +122,7 @@ async fn both_engines_have_the_same_schema() {
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
     assert_eq!(lite_idx, pg_idx, "named indexes differ");
-    sqlite.pool.close().await;
-    postgres.pool.close().await;
+    sqlite.close().await;
+    postgres.close().await;
     pg_db.cleanup().await;
 }

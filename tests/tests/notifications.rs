@@ -1078,7 +1078,7 @@ async fn every_event_kind_produces_its_message(backend: Backend) {
     .execute(&store.pool)
     .await
     .unwrap();
-    store.pool.close().await;
+    store.close().await;
     agent.shutdown().await;
 
     for topic in [

@@ -460,7 +460,7 @@ async fn accounting_sessions_quotas_and_disconnect() {
     )
     .await;
     assert_eq!(synced.activated_at_ms, Some(activated));
-    db.pool.close().await;
+    db.close().await;
     site.finish().await;
 }
 
@@ -525,7 +525,7 @@ async fn offline_controller(backend: Backend) {
         .unwrap()
         .get("n");
     assert_eq!(n, 2 * SESSIONS as i64);
-    db.pool.close().await;
+    db.close().await;
     site.finish().await;
 }
 

@@ -329,7 +329,7 @@ async fn customer_usage_is_the_sum_of_its_accounts(backend: Backend) {
     assert_eq!(ranking(&db, whole, UsageBy::Site, now).await, sites);
     check(&db, &ranges, after, now).await;
 
-    db.pool.close().await;
+    db.close().await;
     if let Some(pg) = pg {
         pg.cleanup().await;
     }
@@ -534,7 +534,7 @@ async fn voucher_sales_summary_counts_every_sold_voucher(backend: Backend) {
         .unwrap();
     assert_eq!(sales_report(&db, SalesBy::Batch, now).await, moved);
 
-    db.pool.close().await;
+    db.close().await;
     if let Some(pg) = pg {
         pg.cleanup().await;
     }

@@ -168,7 +168,7 @@ async fn secrets_stay_out_of_audit_events_webhooks_and_logs(backend: Backend) {
         .execute(&store.pool)
         .await
         .unwrap();
-    store.pool.close().await;
+    store.close().await;
     ctl.restart().await;
     let admin = Api::admin(ctl.api_addr).await;
     let old = admin
@@ -201,7 +201,7 @@ async fn secrets_stay_out_of_audit_events_webhooks_and_logs(backend: Backend) {
         ["0013_scrub_audit_secrets"],
         "the step ran once more"
     );
-    store.pool.close().await;
+    store.close().await;
     drop(ctl);
     db.cleanup().await;
 }

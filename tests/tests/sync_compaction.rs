@@ -129,7 +129,7 @@ async fn an_agent_offline_across_compaction_takes_a_snapshot(backend: Backend) {
     .await;
     assert!(idle.cache().cursor().unwrap().seq >= head);
 
-    store.pool.close().await;
+    store.close().await;
     for a in [online, back, idle] {
         a.shutdown().await;
     }

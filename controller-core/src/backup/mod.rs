@@ -347,7 +347,7 @@ async fn prepare_sqlite(dir: &Path) -> Result<(), BackupError> {
     let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(&db.pool)
         .await;
-    db.pool.close().await;
+    db.close().await;
     for name in ["mikrobill.db-wal", "mikrobill.db-shm"] {
         let _ = fs::remove_file(dir.join(name));
     }

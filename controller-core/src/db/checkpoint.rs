@@ -7,6 +7,15 @@
 //! or the writer, and the writers never wait for it. Other processes opening the database
 //! (CLI commands, backups) keep SQLite's automatic checkpoint, so a log they grow while no
 //! server runs is still folded back.
+//!
+//! A passive checkpoint never starts the log over: SQLite rewinds the log only when a writer
+//! begins after every frame was copied back, and under a steady stream of commits new frames
+//! always arrive while the copy runs. A million-record drain grew the log to 4 GB; every
+//! commit then appended to fresh file blocks (which the kernel zeroes first: a quarter of the
+//! controller's CPU) and every page lookup searched a wal-index of a million frames. So once
+//! the log passes [`RESTART_AT_FRAMES`], the checkpoint runs as `RESTART` on the writer
+//! connection: no write is in flight there, what is left to copy is what arrived since the
+//! last passive run, and the next commit writes from the start of the file again.
 
 use super::{Backend, Db};
 use std::time::Duration;
@@ -18,6 +27,10 @@ pub const INTERVAL: Duration = Duration::from_millis(500);
 /// The log size at which the log file is truncated back after a checkpoint (SQLite's
 /// `journal_size_limit`), so one burst does not leave a large file behind for good.
 pub const LOG_SIZE_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The log length, in frames (pages), past which the checkpoint also rewinds the log: about
+/// the 64 MiB the file is truncated back to.
+pub const RESTART_AT_FRAMES: i64 = 16_384;
 
 /// Pragmas a serving controller's SQLite connections run after the common ones.
 pub const SERVER_PRAGMAS: &str =
@@ -38,27 +51,76 @@ impl Drop for Checkpointer {
     }
 }
 
+/// When the background checkpoint runs and when it also rewinds the log.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// Time between runs.
+    pub interval: Duration,
+    /// The log length, in frames, past which a run rewinds the log.
+    pub restart_at_frames: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            interval: INTERVAL,
+            restart_at_frames: RESTART_AT_FRAMES,
+        }
+    }
+}
+
 /// Starts the background checkpoint for `db` (nothing to do on PostgreSQL).
-pub fn start(db: &Db) -> Checkpointer {
+pub fn start(db: &Db, policy: Policy) -> Checkpointer {
     if db.backend != Backend::Sqlite {
         return Checkpointer { task: None };
     }
     let pool = db.pool.clone();
+    let writer = db.writer.clone();
     let task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(INTERVAL);
+        let mut tick = tokio::time::interval(policy.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while !pool.is_closed() {
             tick.tick().await;
             // PASSIVE copies what it can without blocking anyone; frames a reader still needs
             // are copied on a later run. A failure is logged and tried again: the log only
             // grows meanwhile, nothing is lost.
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_all(&pool)
-                .await
-            {
-                tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+            let log_frames = match checkpoint(&pool, Mode::Passive).await {
+                Ok(frames) => frames,
+                Err(e) => {
+                    tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
+                    continue;
+                }
+            };
+            if log_frames < policy.restart_at_frames {
+                continue;
+            }
+            // RESTART waits (SQLite's busy timeout) for readers still on the old log; writers
+            // queue behind it on the writer connection meanwhile. A reader that outlasts the
+            // timeout leaves the log as it is until the next run.
+            match checkpoint(&writer, Mode::Restart).await {
+                Ok(_) => tracing::debug!(log_frames, "SQLite log restarted"),
+                Err(e) => tracing::warn!(error = %e, "SQLite log restart failed; retrying"),
             }
         }
     });
     Checkpointer { task: Some(task) }
+}
+
+/// How a checkpoint treats the log.
+enum Mode {
+    /// Copy back what no reader needs; block no one.
+    Passive,
+    /// Copy back everything, wait for readers to leave the log, and rewind it.
+    Restart,
+}
+
+/// Runs a checkpoint and returns the log's length in frames when it ran.
+async fn checkpoint(pool: &sqlx::AnyPool, mode: Mode) -> Result<i64, sqlx::Error> {
+    let sql = match mode {
+        Mode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+        Mode::Restart => "PRAGMA wal_checkpoint(RESTART)",
+    };
+    // One row: whether it was blocked, the log's frames, and the frames copied back.
+    let (_busy, log_frames, _copied): (i64, i64, i64) = sqlx::query_as(sql).fetch_one(pool).await?;
+    Ok(log_frames)
 }
