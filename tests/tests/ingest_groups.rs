@@ -21,6 +21,7 @@ mikrobill_tests::on_both_backends!(
     groups_store_what_single_batches_store,
     small_folds_and_two_replicas_folding_at_once_leave_the_same_ledger,
     an_edge_starting_folds_what_an_earlier_process_stored,
+    a_site_that_cannot_fold_does_not_hold_back_the_others,
     a_stored_record_repeated_with_more_octets_raises_the_ledger,
     a_full_lane_refuses_batches_as_busy_and_stores_nothing_of_them
 );
@@ -546,6 +547,105 @@ async fn an_edge_starting_folds_what_an_earlier_process_stored(backend: Backend)
         &ledger(&db).await,
         &ledger(&want_db).await,
         "folded by the next edge",
+    );
+}
+
+/// A stored row changed by hand so it no longer reads back stops its own site's fold, not the
+/// fleet's: the other site's ledger is written while the damaged site waits, held back, and
+/// once the row is mended that site folds too and the ledger is the one undamaged storage
+/// gives.
+async fn a_site_that_cannot_fold_does_not_hold_back_the_others(backend: Backend) {
+    init_tracing();
+    let now = now_ms();
+    let (want_db, _pg1, _dir1) = mikrobill_tests::db::open_core(backend).await;
+    let codes = seed(&want_db, now).await;
+    let sent = batches(&codes, now - 7 * 3600 * 1000);
+    for (site, records) in &sent {
+        ingest(&want_db, site, records).await.unwrap();
+    }
+    let (db, _pg2, _dir2) = mikrobill_tests::db::open_core(backend).await;
+    seed(&db, now).await;
+    for (site, records) in &sent {
+        store_group(
+            &db,
+            &[Batch {
+                site_id: site,
+                records,
+            }],
+        )
+        .await
+        .unwrap();
+    }
+    let (damaged, status): (String, String) = sqlx::query_as(
+        "SELECT record_id, status FROM accounting_records WHERE site_id = 'south' \
+         ORDER BY stored_seq, record_id LIMIT 1",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    let set_status = |to: &str| {
+        sqlx::query(
+            "UPDATE accounting_records SET status = $1 WHERE site_id = 'south' AND record_id = $2",
+        )
+        .bind(to.to_string())
+        .bind(damaged.clone())
+    };
+    set_status("Bogus").execute(&db.pool).await.unwrap();
+
+    let _edge = Ingester::start(&db);
+    let marks = |db: &Db| {
+        let db = db.clone();
+        async move {
+            sqlx::query_as::<_, (String, i64, i64)>(
+                "SELECT s.site_id, s.seq, f.seq FROM accounting_stored s \
+                 JOIN accounting_folded f ON f.site_id = s.site_id ORDER BY s.site_id",
+            )
+            .fetch_all(&db.pool)
+            .await
+            .unwrap()
+        }
+    };
+    mikrobill_tests::eventually(
+        std::time::Duration::from_secs(20),
+        "north folded while south is damaged",
+        || async {
+            let marks = marks(&db).await;
+            marks
+                .iter()
+                .any(|(site, stored, folded)| site == "north" && folded == stored)
+                .then_some(())
+        },
+    )
+    .await;
+    // Held back, south is tried again alone and keeps failing; none of its groups folds.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let south: Vec<_> = marks(&db)
+        .await
+        .into_iter()
+        .filter(|(site, _, _)| site == "south")
+        .collect();
+    assert_eq!(south.len(), 1);
+    assert!(
+        south[0].2 < south[0].1,
+        "the damaged site stays pending: {south:?}"
+    );
+    let (folded_south,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM usage_sessions WHERE site_id = 'south'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        folded_south, 0,
+        "nothing of the damaged site's groups reached the ledger"
+    );
+
+    set_status(&status).execute(&db.pool).await.unwrap();
+    // Retried within the hold's backoff (at most 30 s).
+    mikrobill_tests::agents::folded(&db, std::time::Duration::from_secs(45)).await;
+    assert_same(
+        &ledger(&db).await,
+        &ledger(&want_db).await,
+        "folded once the row was mended",
     );
 }
 

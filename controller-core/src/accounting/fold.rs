@@ -15,7 +15,7 @@ use crate::db::{Backend, Db, DbError, now_ms};
 use crate::usage::store::SiteRecords;
 use mikrobill_protocol::accounting::{AccountingRecord, AcctStatus, RecordId};
 use sqlx::Row;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Most records one fold reads: large enough to hold several readings of every session of a
 /// busy site, small enough to keep a fold's transaction well under a second here.
@@ -50,6 +50,35 @@ pub async fn fold_pending(
     max_records: usize,
     after: Option<&str>,
 ) -> Result<FoldOutcome, IngestError> {
+    fold(db, max_records, after, |_| true).await
+}
+
+/// [`fold_pending`] leaving out the sites in `held` (those whose fold fails on its own, so
+/// they do not hold back every other site's ledger).
+pub async fn fold_pending_except(
+    db: &Db,
+    max_records: usize,
+    after: Option<&str>,
+    held: &BTreeSet<String>,
+) -> Result<FoldOutcome, IngestError> {
+    fold(db, max_records, after, |site| !held.contains(site)).await
+}
+
+/// Folds one site's pending records, up to `max_records` of them.
+pub async fn fold_site(
+    db: &Db,
+    site_id: &str,
+    max_records: usize,
+) -> Result<FoldOutcome, IngestError> {
+    fold(db, max_records, None, |site| site == site_id).await
+}
+
+async fn fold(
+    db: &Db,
+    max_records: usize,
+    after: Option<&str>,
+    take: impl Fn(&str) -> bool,
+) -> Result<FoldOutcome, IngestError> {
     let now = now_ms();
     // Usage is credited to the operator's local days.
     let billing = crate::settings::billing(db).await.map_err(|e| match e {
@@ -61,6 +90,10 @@ pub async fn fold_pending(
     let mut pending = pending(&mut tx).await?;
     if pending.is_empty() {
         metrics::gauge!("mikrobill_accounting_fold_pending_sites").set(0.0);
+        return Ok(FoldOutcome::default());
+    }
+    pending.retain(|p| take(&p.site_id));
+    if pending.is_empty() {
         return Ok(FoldOutcome::default());
     }
     // Round robin: start after the last site folded.
@@ -139,8 +172,17 @@ pub async fn fold_until_current(db: &Db) -> Result<(), IngestError> {
 /// How many sites have stored records not yet folded (committed folds only): 0 once the
 /// ledger holds everything stored.
 pub async fn unfolded_sites(db: &Db) -> Result<usize, DbError> {
+    Ok(unfolded_site_ids(db).await?.len())
+}
+
+/// The sites with stored records not yet folded (committed folds only), by id.
+pub async fn unfolded_site_ids(db: &Db) -> Result<Vec<String>, DbError> {
     let mut conn = db.pool.acquire().await?;
-    Ok(pending(&mut conn).await?.len())
+    Ok(pending(&mut conn)
+        .await?
+        .into_iter()
+        .map(|p| p.site_id)
+        .collect())
 }
 
 /// The sites with stored groups past their folded mark, by site id.

@@ -6,9 +6,14 @@
 //! and the ledger catches up in folds that grow with the backlog and collapse more readings
 //! per session; under a load that never lets up it still folds, at most
 //! [`BUSY_FOLD_RECORDS`] records once per [`MAX_DEFER`].
+//!
+//! A fold that fails is tried again site by site: a site whose own records cannot be folded
+//! (a row changed by hand, a ledger constraint) is held back and retried alone, at most every
+//! [`MAX_HOLD_BACKOFF`], so it does not hold back the ledger of every other site.
 
-use super::fold::{FOLD_RECORDS, fold_pending};
+use super::fold::{FOLD_RECORDS, fold_pending_except, fold_site, unfolded_site_ids};
 use crate::db::Db;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -41,14 +46,27 @@ impl Folder {
     }
 }
 
+/// A site whose records fail to fold on their own: it is left out of the folds of every other
+/// site and tried alone, less and less often, until it folds.
+#[derive(Debug)]
+struct Held {
+    retry_at: Instant,
+    backoff: Duration,
+}
+
+/// Longest wait between two tries of a held site.
+const MAX_HOLD_BACKOFF: Duration = Duration::from_secs(30);
+
 async fn run(db: Db, mut wake: mpsc::Receiver<()>, busy: impl Fn() -> bool) {
     let mut cursor: Option<String> = None;
+    let mut held: BTreeMap<String, Held> = BTreeMap::new();
     let mut closed = false;
     loop {
         let since = Instant::now();
         while busy() && since.elapsed() < MAX_DEFER {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        retry_held(&db, &mut held).await;
         loop {
             // A fold that starts while stores wait holds SQLite's one writer: kept small, it
             // delays them by a fraction of a second instead of seconds.
@@ -57,7 +75,8 @@ async fn run(db: Db, mut wake: mpsc::Receiver<()>, busy: impl Fn() -> bool) {
             } else {
                 FOLD_RECORDS
             };
-            match fold_pending(&db, budget, cursor.as_deref()).await {
+            let skip: BTreeSet<String> = held.keys().cloned().collect();
+            match fold_pending_except(&db, budget, cursor.as_deref(), &skip).await {
                 Ok(out) => {
                     if out.last_site.is_some() {
                         cursor = out.last_site;
@@ -68,16 +87,73 @@ async fn run(db: Db, mut wake: mpsc::Receiver<()>, busy: impl Fn() -> bool) {
                     }
                 }
                 Err(e) => {
-                    // Nothing was folded and nothing is lost: the records stay pending.
-                    tracing::warn!("accounting fold failed, retrying: {e}");
-                    tokio::time::sleep(POLL).await;
+                    // Nothing was folded and nothing is lost: the records stay pending. One
+                    // site's bad record must not stall the others, so each site is tried
+                    // alone and the ones that still fail are held back.
+                    tracing::warn!("accounting fold failed, folding site by site: {e}");
+                    isolate(&db, &mut held).await;
                     break;
                 }
             }
         }
+        metrics::gauge!("mikrobill_accounting_fold_held_sites").set(held.len() as f64);
         if closed {
             break;
         }
         closed = matches!(tokio::time::timeout(POLL, wake.recv()).await, Ok(None));
+    }
+}
+
+/// Folds every pending site alone and holds back those that fail. A database that fails
+/// every fold (down, full) holds them all; they are retried within [`MAX_HOLD_BACKOFF`] of
+/// its return.
+async fn isolate(db: &Db, held: &mut BTreeMap<String, Held>) {
+    let sites = match unfolded_site_ids(db).await {
+        Ok(sites) => sites,
+        Err(e) => {
+            tracing::warn!("accounting fold: cannot list pending sites: {e}");
+            tokio::time::sleep(POLL).await;
+            return;
+        }
+    };
+    for site in sites {
+        if held.contains_key(&site) {
+            continue;
+        }
+        if let Err(e) = fold_site(db, &site, FOLD_RECORDS).await {
+            tracing::error!(site_id = %site, "accounting of this site cannot be folded and is held back; other sites go on: {e}");
+            held.insert(
+                site,
+                Held {
+                    retry_at: Instant::now() + POLL,
+                    backoff: POLL,
+                },
+            );
+        }
+    }
+}
+
+/// Tries each held site whose wait is over: one that folds rejoins the others.
+async fn retry_held(db: &Db, held: &mut BTreeMap<String, Held>) {
+    let now = Instant::now();
+    let due: Vec<String> = held
+        .iter()
+        .filter(|(_, h)| h.retry_at <= now)
+        .map(|(site, _)| site.clone())
+        .collect();
+    for site in due {
+        match fold_site(db, &site, FOLD_RECORDS).await {
+            Ok(_) => {
+                tracing::info!(site_id = %site, "accounting of this site folds again");
+                held.remove(&site);
+            }
+            Err(e) => {
+                if let Some(h) = held.get_mut(&site) {
+                    h.backoff = (h.backoff * 2).min(MAX_HOLD_BACKOFF);
+                    h.retry_at = Instant::now() + h.backoff;
+                    tracing::warn!(site_id = %site, retry_in = ?h.backoff, "accounting of this site still cannot be folded: {e}");
+                }
+            }
+        }
     }
 }
