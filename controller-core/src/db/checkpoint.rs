@@ -18,6 +18,7 @@
 //! last passive run, and the next commit writes from the start of the file again.
 
 use super::{Backend, Db};
+use sqlx::Executor;
 use std::time::Duration;
 
 /// How often the background checkpoint runs. Short enough that the log stays small under a
@@ -84,7 +85,7 @@ pub fn start(db: &Db, policy: Policy) -> Checkpointer {
             // PASSIVE copies what it can without blocking anyone; frames a reader still needs
             // are copied on a later run. A failure is logged and tried again: the log only
             // grows meanwhile, nothing is lost.
-            let log_frames = match checkpoint(&pool, Mode::Passive).await {
+            let log_frames = match checkpoint(&pool).await {
                 Ok(frames) => frames,
                 Err(e) => {
                     tracing::warn!(error = %e, "SQLite checkpoint failed; retrying");
@@ -94,11 +95,9 @@ pub fn start(db: &Db, policy: Policy) -> Checkpointer {
             if log_frames < policy.restart_at_frames {
                 continue;
             }
-            // RESTART waits (SQLite's busy timeout) for readers still on the old log; writers
-            // queue behind it on the writer connection meanwhile. A reader that outlasts the
-            // timeout leaves the log as it is until the next run.
-            match checkpoint(&writer, Mode::Restart).await {
-                Ok(_) => tracing::debug!(log_frames, "SQLite log restarted"),
+            match restart(&writer).await {
+                Ok(true) => tracing::debug!(log_frames, "SQLite log restarted"),
+                Ok(false) => tracing::debug!(log_frames, "SQLite log restart waits for readers"),
                 Err(e) => tracing::warn!(error = %e, "SQLite log restart failed; retrying"),
             }
         }
@@ -106,21 +105,39 @@ pub fn start(db: &Db, policy: Policy) -> Checkpointer {
     Checkpointer { task: Some(task) }
 }
 
-/// How a checkpoint treats the log.
-enum Mode {
-    /// Copy back what no reader needs; block no one.
-    Passive,
-    /// Copy back everything, wait for readers to leave the log, and rewind it.
-    Restart,
+/// How long a rewind waits for readers still on the old log. Writers queue behind it on the
+/// writer connection, so it gives up quickly (a report reading for seconds would otherwise
+/// stall ingest for SQLite's whole busy timeout) and the next run tries again.
+const RESTART_WAIT_MS: u32 = 250;
+
+/// Copies back what no reader needs, blocking no one; returns the log's length in frames.
+async fn checkpoint(pool: &sqlx::AnyPool) -> Result<i64, sqlx::Error> {
+    // One row: whether it was blocked, the log's frames, and the frames copied back.
+    let (_busy, log_frames, _copied): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await?;
+    Ok(log_frames)
 }
 
-/// Runs a checkpoint and returns the log's length in frames when it ran.
-async fn checkpoint(pool: &sqlx::AnyPool, mode: Mode) -> Result<i64, sqlx::Error> {
-    let sql = match mode {
-        Mode::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
-        Mode::Restart => "PRAGMA wal_checkpoint(RESTART)",
-    };
-    // One row: whether it was blocked, the log's frames, and the frames copied back.
-    let (_busy, log_frames, _copied): (i64, i64, i64) = sqlx::query_as(sql).fetch_one(pool).await?;
-    Ok(log_frames)
+/// Copies back everything and rewinds the log on the writer connection, waiting at most
+/// [`RESTART_WAIT_MS`] for readers; whether it rewound.
+async fn restart(writer: &sqlx::AnyPool) -> Result<bool, sqlx::Error> {
+    let mut conn = writer.acquire().await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {RESTART_WAIT_MS}"
+    )))
+    .await?;
+    let result: Result<(i64, i64, i64), sqlx::Error> =
+        sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+            .fetch_one(&mut *conn)
+            .await;
+    // The writer's own busy timeout again, whatever the checkpoint did; a connection that
+    // cannot take it back is closed rather than returned with the short one.
+    if let Err(e) = conn.execute(super::SQLITE_BUSY_TIMEOUT).await {
+        conn.close_on_drop();
+        return Err(e);
+    }
+    let (busy, _, _) = result?;
+    Ok(busy == 0)
 }

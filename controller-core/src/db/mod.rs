@@ -16,8 +16,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("../migrations/postgres");
 
-/// Pragmas every SQLite connection runs first.
-const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
+/// How long an SQLite connection waits for a lock another connection holds.
+const SQLITE_BUSY_TIMEOUT: &str = "PRAGMA busy_timeout = 10000";
+
+/// Pragmas every SQLite connection runs, after [`SQLITE_BUSY_TIMEOUT`].
+const SQLITE_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 /// Which database engine a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +161,7 @@ impl Db {
                     .max_connections(sqlite_pool_size())
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
+                            conn.execute(SQLITE_BUSY_TIMEOUT).await?;
                             conn.execute(SQLITE_PRAGMAS).await?;
                             if server {
                                 conn.execute(checkpoint::SERVER_PRAGMAS).await?;
@@ -390,6 +395,7 @@ async fn sqlite_writer(url: &str, server: bool) -> Result<AnyPool, sqlx::Error> 
         .max_lifetime(None)
         .after_connect(move |conn, _| {
             Box::pin(async move {
+                conn.execute(SQLITE_BUSY_TIMEOUT).await?;
                 conn.execute(SQLITE_PRAGMAS).await?;
                 let cache = format!("PRAGMA cache_size = -{cache_kib}");
                 conn.execute(sqlx::AssertSqlSafe(cache)).await?;
