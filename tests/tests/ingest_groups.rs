@@ -516,19 +516,16 @@ async fn small_folds_and_two_replicas_folding_at_once_leave_the_same_ledger(back
     );
 }
 
-/// Records stored by a process that stopped before folding them (a crash between the answer
-/// and the fold) are folded by the next edge's background fold as it starts, with nothing
-/// sent to it.
-async fn an_edge_starting_folds_what_an_earlier_process_stored(backend: Backend) {
-    init_tracing();
-    let now = now_ms();
-    let (want_db, _pg1, _dir1) = mikrobill_tests::db::open_core(backend).await;
+/// The same accounting ingested (stored and folded) into one database and only stored into a
+/// second, as a process that stopped before folding leaves it; with what keeps both alive.
+async fn stored_and_ingested(backend: Backend, now: i64) -> (Db, Db, impl Sized) {
+    let (want_db, pg1, dir1) = mikrobill_tests::db::open_core(backend).await;
     let codes = seed(&want_db, now).await;
     let sent = batches(&codes, now - 7 * 3600 * 1000);
     for (site, records) in &sent {
         ingest(&want_db, site, records).await.unwrap();
     }
-    let (db, _pg2, _dir2) = mikrobill_tests::db::open_core(backend).await;
+    let (db, pg2, dir2) = mikrobill_tests::db::open_core(backend).await;
     seed(&db, now).await;
     for (site, records) in &sent {
         store_group(
@@ -541,6 +538,16 @@ async fn an_edge_starting_folds_what_an_earlier_process_stored(backend: Backend)
         .await
         .unwrap();
     }
+    (want_db, db, (pg1, dir1, pg2, dir2))
+}
+
+/// Records stored by a process that stopped before folding them (a crash between the answer
+/// and the fold) are folded by the next edge's background fold as it starts, with nothing
+/// sent to it.
+async fn an_edge_starting_folds_what_an_earlier_process_stored(backend: Backend) {
+    init_tracing();
+    let now = now_ms();
+    let (want_db, db, _keep) = stored_and_ingested(backend, now).await;
     let _edge = Ingester::start(&db);
     mikrobill_tests::agents::folded(&db, std::time::Duration::from_secs(20)).await;
     assert_same(
@@ -557,25 +564,7 @@ async fn an_edge_starting_folds_what_an_earlier_process_stored(backend: Backend)
 async fn a_site_that_cannot_fold_does_not_hold_back_the_others(backend: Backend) {
     init_tracing();
     let now = now_ms();
-    let (want_db, _pg1, _dir1) = mikrobill_tests::db::open_core(backend).await;
-    let codes = seed(&want_db, now).await;
-    let sent = batches(&codes, now - 7 * 3600 * 1000);
-    for (site, records) in &sent {
-        ingest(&want_db, site, records).await.unwrap();
-    }
-    let (db, _pg2, _dir2) = mikrobill_tests::db::open_core(backend).await;
-    seed(&db, now).await;
-    for (site, records) in &sent {
-        store_group(
-            &db,
-            &[Batch {
-                site_id: site,
-                records,
-            }],
-        )
-        .await
-        .unwrap();
-    }
+    let (want_db, db, _keep) = stored_and_ingested(backend, now).await;
     let (damaged, status): (String, String) = sqlx::query_as(
         "SELECT record_id, status FROM accounting_records WHERE site_id = 'south' \
          ORDER BY stored_seq, record_id LIMIT 1",

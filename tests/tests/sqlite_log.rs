@@ -3,30 +3,52 @@
 //! while commits keep arriving, and a drain grew it to 4 GB), and nothing written is lost.
 
 use mikrobill_core::db::Db;
-use mikrobill_core::db::checkpoint::Policy;
+use mikrobill_core::db::checkpoint::{Checkpointer, Policy};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const ROW_BYTES: usize = 4000;
 const ROWS_PER_COMMIT: usize = 16;
-/// About 96 MiB of pages: six times the log length the policy below rewinds at.
+/// About 96 MiB of pages: 24 times the 4 MiB past which the first test rewinds the log.
 const COMMITS: usize = 1_500;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_log_stays_bounded_while_commits_never_stop() {
+/// A serving controller's SQLite database in a new directory, checkpointed every 50 ms and
+/// rewound past `restart_at_frames`, with a table to fill.
+async fn open(restart_at_frames: i64) -> (tempfile::TempDir, Db, Checkpointer) {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("log.db").display());
     let policy = Policy {
         interval: Duration::from_millis(50),
-        restart_at_frames: 1_024,
+        restart_at_frames,
     };
-    let (db, _checkpointer) = Db::open_server_with(&url, policy).await.unwrap();
+    let (db, checkpointer) = Db::open_server_with(&url, policy).await.unwrap();
     sqlx::query("CREATE TABLE filler (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
         .execute(&db.pool)
         .await
         .unwrap();
+    (dir, db, checkpointer)
+}
+
+/// Commits [`ROWS_PER_COMMIT`] rows of [`ROW_BYTES`] through the writer; how long it took.
+async fn commit(db: &Db) -> Duration {
+    let body = vec![0x5au8; ROW_BYTES];
+    let started = std::time::Instant::now();
+    let mut tx = db.begin().await.unwrap();
+    for _ in 0..ROWS_PER_COMMIT {
+        sqlx::query("INSERT INTO filler (body) VALUES ($1)")
+            .bind(body.clone())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_stays_bounded_while_commits_never_stop() {
+    let (dir, db, _checkpointer) = open(1_024).await;
 
     // Readers come and go through the pool all the time, as the API's do.
     let stop = Arc::new(AtomicBool::new(false));
@@ -48,17 +70,8 @@ async fn the_log_stays_bounded_while_commits_never_stop() {
 
     let wal = dir.path().join("log.db-wal");
     let mut largest_log = 0u64;
-    let body = vec![0x5au8; ROW_BYTES];
     for _ in 0..COMMITS {
-        let mut tx = db.begin().await.unwrap();
-        for _ in 0..ROWS_PER_COMMIT {
-            sqlx::query("INSERT INTO filler (body) VALUES ($1)")
-                .bind(body.clone())
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
-        tx.commit().await.unwrap();
+        commit(&db).await;
         largest_log = largest_log.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
     }
     stop.store(true, Ordering::Relaxed);
@@ -91,35 +104,10 @@ async fn the_log_stays_bounded_while_commits_never_stop() {
 /// not the writers queued behind it: the rewind gives up quickly and tries again later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_reader_does_not_stall_the_writers() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("log.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let policy = Policy {
-        interval: Duration::from_millis(50),
-        restart_at_frames: 256,
-    };
-    let (db, _checkpointer) = Db::open_server_with(&url, policy).await.unwrap();
-    sqlx::query("CREATE TABLE filler (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
-        .execute(&db.pool)
-        .await
-        .unwrap();
-    let body = vec![0x5au8; ROW_BYTES];
-    let commit = |db: Db, body: Vec<u8>| async move {
-        let started = std::time::Instant::now();
-        let mut tx = db.begin().await.unwrap();
-        for _ in 0..ROWS_PER_COMMIT {
-            sqlx::query("INSERT INTO filler (body) VALUES ($1)")
-                .bind(body.clone())
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-        }
-        tx.commit().await.unwrap();
-        started.elapsed()
-    };
+    let (_dir, db, _checkpointer) = open(256).await;
     // The log holds frames, so the reader below reads from it and a rewind must wait for it.
     for _ in 0..20 {
-        commit(db.clone(), body.clone()).await;
+        commit(&db).await;
     }
     let reader = {
         let db = db.clone();
@@ -137,7 +125,7 @@ async fn a_long_reader_does_not_stall_the_writers() {
     let mut slowest = Duration::ZERO;
     let mut commits = 0;
     while !reader.is_finished() {
-        slowest = slowest.max(commit(db.clone(), body.clone()).await);
+        slowest = slowest.max(commit(&db).await);
         commits += 1;
     }
     reader.await.unwrap();
