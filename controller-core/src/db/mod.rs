@@ -361,18 +361,16 @@ pub async fn json_rows<'q>(
     })
 }
 
-/// SQLite connections in the pool: each runs on its own thread, and on a small machine more
-/// threads than cores mostly buy context switches (measured with scripts/bench-api).
 /// The page cache of SQLite's writer connection, in MiB (`MIKROBILL_SQLITE_WRITER_CACHE_MIB`
 /// overrides it).
 ///
 /// Accounting records are keyed by a hash, so each insert lands on a random leaf of the
 /// primary key's index. A connection's cache is only kept while no other connection writes,
-/// and the pool's connections take turns, so with every write on pooled connections each
-/// transaction started cold and read those leaves back from the log or the file: a
-/// million-record drain slowed from 26,000 to 13,000 records/s as the table grew. One writer
-/// connection keeps the index's hot pages across transactions; 64 MiB holds the index of a
-/// few million records. The memory is taken only as pages are read.
+/// and with writes taking turns over the pool each transaction started cold and read those
+/// leaves back from the log or the file. One writer connection keeps the index's hot pages
+/// across transactions (a million-record drain: 119.7 s before, 111.2 s with it alone; see
+/// BENCHMARKS.md); 64 MiB holds the index of a few million records, taken only as pages are
+/// read.
 pub const WRITER_CACHE_MIB: u32 = 64;
 
 fn sqlite_writer_cache_mib() -> u32 {
@@ -409,6 +407,8 @@ async fn sqlite_writer(url: &str, server: bool) -> Result<AnyPool, sqlx::Error> 
         .await
 }
 
+/// SQLite connections in the pool: each runs on its own thread, and on a small machine more
+/// threads than cores mostly buy context switches (measured with scripts/bench-api).
 fn sqlite_pool_size() -> u32 {
     std::env::var("MIKROBILL_SQLITE_POOL")
         .ok()
