@@ -50,7 +50,7 @@ pub async fn fold_pending(
     max_records: usize,
     after: Option<&str>,
 ) -> Result<FoldOutcome, IngestError> {
-    fold(db, max_records, after, |_| true).await
+    fold(db, max_records, after, Sites::All).await
 }
 
 /// [`fold_pending`] leaving out the sites in `held` (those whose fold fails on its own, so
@@ -61,7 +61,7 @@ pub async fn fold_pending_except(
     after: Option<&str>,
     held: &BTreeSet<String>,
 ) -> Result<FoldOutcome, IngestError> {
-    fold(db, max_records, after, |site| !held.contains(site)).await
+    fold(db, max_records, after, Sites::Except(held)).await
 }
 
 /// Folds one site's pending records, up to `max_records` of them.
@@ -70,14 +70,24 @@ pub async fn fold_site(
     site_id: &str,
     max_records: usize,
 ) -> Result<FoldOutcome, IngestError> {
-    fold(db, max_records, None, |site| site == site_id).await
+    fold(db, max_records, None, Sites::Only(site_id)).await
+}
+
+/// Which pending sites a fold takes.
+enum Sites<'a> {
+    /// Every pending site.
+    All,
+    /// Every pending site but these.
+    Except(&'a BTreeSet<String>),
+    /// One site, read alone: the folder tries every pending site this way after a failure.
+    Only(&'a str),
 }
 
 async fn fold(
     db: &Db,
     max_records: usize,
     after: Option<&str>,
-    take: impl Fn(&str) -> bool,
+    sites: Sites<'_>,
 ) -> Result<FoldOutcome, IngestError> {
     let now = now_ms();
     // Usage is credited to the operator's local days.
@@ -87,14 +97,22 @@ async fn fold(
     })?;
     let _one_writer = super::sqlite_writer(db).await;
     let mut tx = db.begin().await?;
-    let mut pending = pending(&mut tx).await?;
+    let only = match sites {
+        Sites::Only(site) => Some(site),
+        Sites::All | Sites::Except(_) => None,
+    };
+    let mut pending = pending(&mut tx, only).await?;
     if pending.is_empty() {
-        metrics::gauge!("mikrobill_accounting_fold_pending_sites").set(0.0);
+        if only.is_none() {
+            metrics::gauge!("mikrobill_accounting_fold_pending_sites").set(0.0);
+        }
         return Ok(FoldOutcome::default());
     }
-    pending.retain(|p| take(&p.site_id));
-    if pending.is_empty() {
-        return Ok(FoldOutcome::default());
+    if let Sites::Except(held) = sites {
+        pending.retain(|p| !held.contains(&p.site_id));
+        if pending.is_empty() {
+            return Ok(FoldOutcome::default());
+        }
     }
     // Round robin: start after the last site folded.
     if let Some(after) = after {
@@ -178,22 +196,33 @@ pub async fn unfolded_sites(db: &Db) -> Result<usize, DbError> {
 /// The sites with stored records not yet folded (committed folds only), by id.
 pub async fn unfolded_site_ids(db: &Db) -> Result<Vec<String>, DbError> {
     let mut conn = db.pool.acquire().await?;
-    Ok(pending(&mut conn)
+    Ok(pending(&mut conn, None)
         .await?
         .into_iter()
         .map(|p| p.site_id)
         .collect())
 }
 
-/// The sites with stored groups past their folded mark, by site id.
-async fn pending(conn: &mut sqlx::AnyConnection) -> Result<Vec<Pending>, DbError> {
-    let rows = sqlx::query(
+/// The sites with stored groups past their folded mark, by site id (only `only`, if given).
+async fn pending(
+    conn: &mut sqlx::AnyConnection,
+    only: Option<&str>,
+) -> Result<Vec<Pending>, DbError> {
+    let sql = format!(
         "SELECT s.site_id, s.seq FROM accounting_stored s \
          JOIN accounting_folded f ON f.site_id = s.site_id \
-         WHERE s.seq > f.seq ORDER BY s.site_id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+         WHERE s.seq > f.seq{} ORDER BY s.site_id",
+        if only.is_some() {
+            " AND s.site_id = $1"
+        } else {
+            ""
+        }
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if let Some(site) = only {
+        q = q.bind(site);
+    }
+    let rows = q.fetch_all(&mut *conn).await?;
     rows.iter()
         .map(|row| {
             Ok(Pending {
